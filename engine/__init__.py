@@ -1,0 +1,1 @@
+"""FlakeGuard pure logic: no I/O, no clock, no project imports."""
