@@ -1,0 +1,70 @@
+"""peewee models, the database handle, migrations, and the queries the rest needs."""
+
+from models.base import BaseModel, db, init_db, is_postgres, utcnow
+from models.github import CheckRun, IngestedArtifact, WebhookDelivery
+from models.quarantine import Quarantine, QuarantineEvent
+from models.repos import IngestToken, Installation, Repository
+from models.results import DomainEvent, FlakeScore, InfraEvent, TestCase, TestResult, TestRun
+from models.slack import (
+    ChannelSubscription,
+    SlackEventReceipt,
+    SlackInstallation,
+    SlackMessage,
+    SlackOAuthState,
+    UserLink,
+    WorkspacePolicy,
+)
+
+ALL_MODELS = [
+    Installation,
+    Repository,
+    IngestToken,
+    TestCase,
+    TestRun,
+    TestResult,
+    FlakeScore,
+    DomainEvent,
+    InfraEvent,
+    Quarantine,
+    QuarantineEvent,
+    CheckRun,
+    WebhookDelivery,
+    IngestedArtifact,
+    SlackInstallation,
+    SlackOAuthState,
+    SlackMessage,
+    ChannelSubscription,
+    UserLink,
+    WorkspacePolicy,
+    SlackEventReceipt,
+]
+
+__all__ = [
+    "ALL_MODELS",
+    "BaseModel",
+    "ChannelSubscription",
+    "CheckRun",
+    "DomainEvent",
+    "FlakeScore",
+    "InfraEvent",
+    "IngestToken",
+    "IngestedArtifact",
+    "Installation",
+    "Quarantine",
+    "QuarantineEvent",
+    "Repository",
+    "SlackEventReceipt",
+    "SlackInstallation",
+    "SlackMessage",
+    "SlackOAuthState",
+    "TestCase",
+    "TestResult",
+    "TestRun",
+    "UserLink",
+    "WebhookDelivery",
+    "WorkspacePolicy",
+    "db",
+    "init_db",
+    "is_postgres",
+    "utcnow",
+]

@@ -1,0 +1,179 @@
+"""The ``flakeguard`` command line: serve, worker, migrate, repo, and the commands plugged in."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flakeguard.errors import ConfigError, FlakeGuardError
+from flakeguard.settings import Settings
+
+# Modules that add sub-commands: each has ``register(subparsers)``.
+COMMAND_MODULES: list[str] = []
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def load_settings() -> Settings:
+    """Settings from the environment (ConfigError propagates to main)."""
+    return Settings.from_env()
+
+
+def open_database(settings: Settings, *, migrate: bool) -> None:
+    """Point the models at the configured database, migrating when asked."""
+    from models import init_db
+    from models.migrate import apply_migrations
+
+    init_db(settings.database_url)
+    if migrate:
+        apply_migrations()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Web server plus an in-process worker, for the embedded default."""
+    from werkzeug.serving import make_server
+
+    from flakeguard.app import create_app
+
+    settings = load_settings()
+    open_database(settings, migrate=True)
+    app = create_app(settings)
+    queue = app.extensions["flakeguard"].queue
+    server = make_server(args.host, args.port or settings.port, app, threaded=True)
+    url = f"http://{args.host}:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
+    thread.start()
+    print(f"FlakeGuard is running at {url}  (health: {url}/health/ready, API: {url}/api/v1/)")
+    print(f"database: {settings.database_url}   queue: {type(queue.storage).__name__}")
+    print("Press Ctrl+C to stop.", flush=True)
+    if queue.immediate:
+        thread.join()
+        return 0
+    consumer = queue.create_consumer(workers=args.workers, worker_type="thread")
+    try:
+        consumer.run()
+    finally:
+        server.shutdown()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the Huey consumer (periodic jobs included unless --no-periodic)."""
+    import tasks
+
+    settings = load_settings()
+    open_database(settings, migrate=settings.is_sqlite)
+    queue = tasks.configure(settings)
+    if queue.immediate:
+        raise ConfigError("FLAKEGUARD_QUEUE: a worker needs a real queue, not 'immediate'")
+    queue.create_consumer(
+        workers=args.workers, worker_type="thread", periodic=not args.no_periodic
+    ).run()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending migrations (idempotent)."""
+    from models import init_db
+    from models.migrate import apply_migrations
+
+    settings = load_settings()
+    init_db(settings.database_url, pooled=False)
+    applied = apply_migrations()
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def cmd_repo_add(args: argparse.Namespace) -> int:
+    """Create a repository and print its ingest token once."""
+    from flakeguard.usecases.repos import add_repository
+
+    settings = load_settings()
+    open_database(settings, migrate=settings.is_sqlite)
+    repo, token = add_repository(args.full_name, default_branch=args.default_branch)
+    print(f"repository {repo.full_name} created (default branch {repo.default_branch})")
+    print(f"ingest token (shown once, only its hash is stored): {token}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="flakeguard",
+        description="FlakeGuard: find flaky tests in CI and manage them from Slack.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the web server and a worker in one process",
+        description=cmd_serve.__doc__,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 8000)")
+    serve.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker", help="run the background worker (Huey consumer)", description=cmd_worker.__doc__
+    )
+    worker.add_argument("--workers", "-w", type=int, default=2, help="worker threads")
+    worker.add_argument(
+        "--no-periodic",
+        action="store_true",
+        help="do not run periodic jobs (run them on one worker only)",
+    )
+    worker.set_defaults(handler=cmd_worker)
+
+    migrate = sub.add_parser(
+        "migrate", help="apply database migrations", description=cmd_migrate.__doc__
+    )
+    migrate.set_defaults(handler=cmd_migrate)
+
+    repo = sub.add_parser("repo", help="manage repositories", description="Manage repositories.")
+    repo_sub = repo.add_subparsers(dest="repo_command", metavar="ACTION")
+    add = repo_sub.add_parser(
+        "add", help="add a repository and print its ingest token", description=cmd_repo_add.__doc__
+    )
+    add.add_argument("full_name", metavar="OWNER/NAME")
+    add.add_argument("--default-branch", default="main", help="default branch (default main)")
+    add.set_defaults(handler=cmd_repo_add)
+    repo.set_defaults(handler=lambda args: _usage(repo))
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Any = getattr(args, "handler", None)
+    if handler is None:
+        return _usage(parser)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(handler(args) or 0)
+    except ConfigError as exc:
+        print(f"flakeguard: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    except FlakeGuardError as exc:
+        print(f"flakeguard: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

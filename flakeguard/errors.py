@@ -1,0 +1,80 @@
+"""One error tree; each class maps to one HTTP status and one Slack reply at a boundary."""
+
+
+class FlakeGuardError(Exception):
+    """Base of every error FlakeGuard raises on purpose."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(FlakeGuardError):
+    """A setting is missing or malformed; the message names the variable."""
+
+    code = "config"
+
+
+class BadRequestError(FlakeGuardError):
+    """The request is malformed (bad metadata, unreadable report)."""
+
+    status = 400
+    code = "bad_request"
+
+
+class ReportRejectedError(BadRequestError):
+    """An uploaded report is not a readable JUnit report."""
+
+    code = "bad_report"
+
+
+class AuthError(FlakeGuardError):
+    """Missing or wrong credentials."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class ForbiddenError(FlakeGuardError):
+    """Valid credentials that do not cover this resource."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFoundError(FlakeGuardError):
+    """An unknown repository, test or quarantine."""
+
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(FlakeGuardError):
+    """The action does not fit the current state."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLargeError(FlakeGuardError):
+    """The body is over the configured size limit."""
+
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedMediaError(FlakeGuardError):
+    """The content type or encoding is not one we read."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class NotConfiguredError(FlakeGuardError):
+    """An integration (Slack, GitHub) is not configured."""
+
+    status = 503
+    code = "not_configured"

@@ -1,0 +1,241 @@
+"""Settings: read from the environment once, validated at start.
+
+Nothing else in FlakeGuard reads ``os.environ``. A malformed value raises one
+``ConfigError`` whose message names the variable and what is wrong; the CLI
+turns it into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from flakeguard.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///flakeguard.db"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_MAX_REPORT_BYTES = 50 * 2**20
+SQLITE_SCHEMES = ("sqlite",)
+POSTGRES_SCHEMES = ("postgres", "postgresql")
+QUEUE_MODES = ("auto", "immediate")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting FlakeGuard has; secrets are kept out of repr()."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    github_app_id: int | None = None
+    github_app_private_key: str | None = field(default=None, repr=False)
+    github_webhook_secret: str | None = field(default=None, repr=False)
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    port: int = 8000
+    public_url: str = "http://localhost:8000"
+    max_report_bytes: int = DEFAULT_MAX_REPORT_BYTES
+    queue_mode: str = "auto"
+    queue_path: str | None = None
+    retention_days: int = 90
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build and validate settings from an environment mapping."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            if value is None or not value.strip():
+                return None
+            return value.strip()
+
+        port = _parse_int("PORT", get("PORT"), default=8000, low=1, high=65535)
+        settings = cls(
+            database_url=_check_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            redis_url=_check_redis_url(get("REDIS_URL")),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_client_id=get("SLACK_CLIENT_ID"),
+            slack_client_secret=get("SLACK_CLIENT_SECRET"),
+            slack_api_url=_check_http_url(
+                "SLACK_API_URL", get("SLACK_API_URL") or DEFAULT_SLACK_API_URL, slash=True
+            ),
+            github_app_id=_parse_int("GITHUB_APP_ID", get("GITHUB_APP_ID"), default=None, low=1),
+            github_app_private_key=_read_private_key(get("GITHUB_APP_PRIVATE_KEY")),
+            github_webhook_secret=get("GITHUB_WEBHOOK_SECRET"),
+            github_api_url=_check_http_url(
+                "GITHUB_API_URL", get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL, slash=False
+            ),
+            port=port,
+            public_url=_check_http_url(
+                "FLAKEGUARD_PUBLIC_URL",
+                get("FLAKEGUARD_PUBLIC_URL") or f"http://localhost:{port}",
+                slash=False,
+            ),
+            max_report_bytes=_parse_int(
+                "FLAKEGUARD_MAX_REPORT_BYTES",
+                get("FLAKEGUARD_MAX_REPORT_BYTES"),
+                default=DEFAULT_MAX_REPORT_BYTES,
+                low=1024,
+            ),
+            queue_mode=_check_choice("FLAKEGUARD_QUEUE", get("FLAKEGUARD_QUEUE") or "auto"),
+            queue_path=get("FLAKEGUARD_QUEUE_PATH"),
+            retention_days=_parse_int(
+                "FLAKEGUARD_RETENTION_DAYS", get("FLAKEGUARD_RETENTION_DAYS"), default=90, low=1
+            ),
+            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+        )
+        settings.check_integrations()
+        return settings
+
+    def check_integrations(self) -> None:
+        """Refuse a half-configured Slack or GitHub integration, naming what is missing."""
+        slack_any = any(
+            (
+                self.slack_signing_secret,
+                self.slack_bot_token,
+                self.slack_client_id,
+                self.slack_client_secret,
+            )
+        )
+        if slack_any:
+            if not self.slack_signing_secret:
+                raise ConfigError("SLACK_SIGNING_SECRET: required when Slack is configured")
+            if bool(self.slack_client_id) != bool(self.slack_client_secret):
+                missing = "SLACK_CLIENT_SECRET" if self.slack_client_id else "SLACK_CLIENT_ID"
+                raise ConfigError(f"{missing}: OAuth needs both SLACK_CLIENT_ID and the secret")
+            if not (self.slack_bot_token or self.slack_client_id):
+                raise ConfigError(
+                    "SLACK_BOT_TOKEN: set it (one workspace) or SLACK_CLIENT_ID and "
+                    "SLACK_CLIENT_SECRET (OAuth, several workspaces)"
+                )
+        github = {
+            "GITHUB_APP_ID": self.github_app_id,
+            "GITHUB_APP_PRIVATE_KEY": self.github_app_private_key,
+            "GITHUB_WEBHOOK_SECRET": self.github_webhook_secret,
+        }
+        if any(github.values()) and not all(github.values()):
+            missing = ", ".join(name for name, value in github.items() if not value)
+            raise ConfigError(f"{missing}: required when the GitHub App is configured")
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_signing_secret)
+
+    @property
+    def slack_oauth(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def github_enabled(self) -> bool:
+        return bool(self.github_app_id and self.github_app_private_key)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return urlparse(self.database_url).scheme.split("+")[0] in SQLITE_SCHEMES
+
+    def queue_file(self) -> str:
+        """Where Huey's SQLite storage lives when there is no Redis: next to the database."""
+        if self.queue_path:
+            return self.queue_path
+        if self.is_sqlite:
+            db_path = urlparse(self.database_url).path[1:]
+            if db_path and db_path != ":memory:":
+                path = Path(db_path)
+                return str(path.with_name(path.stem + "-queue.db"))
+        return "flakeguard-queue.db"
+
+
+def _parse_int(
+    name: str, raw: str | None, *, default: int | None, low: int, high: int | None = None
+):
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ConfigError(f"{name}: {value} is out of range ({bound})")
+    return value
+
+
+def _check_choice(name: str, raw: str) -> str:
+    if raw not in QUEUE_MODES:
+        raise ConfigError(f"{name}: expected one of {', '.join(QUEUE_MODES)}, got {raw!r}")
+    return raw
+
+
+def _check_database_url(url: str) -> str:
+    parsed = urlparse(url)
+    scheme = parsed.scheme.split("+")[0]
+    if scheme in SQLITE_SCHEMES:
+        if not parsed.path[1:]:
+            raise ConfigError(
+                "DATABASE_URL: a SQLite URL needs a file after three slashes, "
+                "e.g. sqlite:///flakeguard.db"
+            )
+        return url
+    if scheme in POSTGRES_SCHEMES:
+        if not parsed.path[1:]:
+            raise ConfigError(
+                "DATABASE_URL: a PostgreSQL URL needs a database name, "
+                "e.g. postgresql://user@host:5432/flakeguard"
+            )
+        try:
+            parsed.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise ConfigError("DATABASE_URL: the port is not a number") from None
+        return url
+    raise ConfigError(
+        "DATABASE_URL: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME, "
+        f"got a value with scheme {parsed.scheme or 'none'!r}"
+    )
+
+
+def _check_redis_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parsed = urlparse(url)
+    if parsed.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL: expected redis://HOST:PORT/DB (or rediss://, unix://)")
+    try:
+        parsed.port  # noqa: B018
+    except ValueError:
+        raise ConfigError("REDIS_URL: the port is not a number") from None
+    return url
+
+
+def _check_http_url(name: str, url: str, *, slash: bool) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"{name}: expected an http(s) URL, got {url!r}")
+    url = url.rstrip("/")
+    return url + "/" if slash else url
+
+
+def _read_private_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    text = raw.replace("\\n", "\n")
+    if "-----BEGIN" not in text:
+        try:
+            text = Path(raw).expanduser().read_text()
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise ConfigError(
+                f"GITHUB_APP_PRIVATE_KEY: neither PEM text nor a readable file ({reason})"
+            ) from None
+    if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
+        raise ConfigError("GITHUB_APP_PRIVATE_KEY: the value is not a PEM private key")
+    return text

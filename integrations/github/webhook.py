@@ -1,0 +1,65 @@
+"""/github/webhook: verify the signature on the raw body, record the delivery, dispatch."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from flakeguard.http import error_response
+from flakeguard.settings import Settings
+
+NOT_CONFIGURED = (
+    "GitHub is not configured: set GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_WEBHOOK_SECRET"
+)
+MAX_WEBHOOK_BYTES = 25 * 2**20  # GitHub caps payloads at 25 MB
+
+Handler = Callable[[dict[str, Any]], Any]
+
+
+def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    """Check ``X-Hub-Signature-256`` (``sha256=<hex HMAC of the raw body>``) in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+def _ping(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, "zen": payload.get("zen", "")}
+
+
+HANDLERS: dict[str, Handler] = {"ping": _ping}
+
+
+def webhook_blueprint(settings: Settings) -> Blueprint:
+    """The webhook endpoint; 503 with a hint when GitHub is not configured."""
+    bp = Blueprint("github", __name__)
+
+    @bp.post("/github/webhook")
+    def webhook() -> Any:
+        secret = settings.github_webhook_secret
+        if not settings.github_enabled or not secret:
+            return error_response(503, "not_configured", NOT_CONFIGURED)
+        if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
+            return error_response(413, "too_large", "webhook payload over 25 MB")
+        body = request.get_data(cache=True)
+        if not signature_ok(secret, body, request.headers.get("X-Hub-Signature-256")):
+            return error_response(401, "bad_signature", "X-Hub-Signature-256 missing or wrong")
+        event = request.headers.get("X-GitHub-Event", "")
+        handler = HANDLERS.get(event)
+        if handler is None:
+            return Response(status=204)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return error_response(400, "bad_json", "the webhook body is not JSON")
+        if not isinstance(payload, dict):
+            return error_response(400, "bad_json", "the webhook body is not a JSON object")
+        return handler(payload) or Response(status=204)
+
+    return bp

@@ -1,0 +1,75 @@
+"""The one database handle: a proxy initialised from a URL at start, never at import."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlparse
+
+from peewee import DatabaseProxy, Model, PostgresqlDatabase, SqliteDatabase
+from playhouse.pool import PooledPostgresqlDatabase
+
+db = DatabaseProxy()
+
+SQLITE_PRAGMAS = (
+    ("journal_mode", "wal"),
+    ("foreign_keys", 1),
+    ("busy_timeout", 10_000),
+    ("synchronous", "normal"),
+    ("cache_size", -32_000),
+)
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: what every DateTimeField stores, on both databases."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def as_aware(value: datetime) -> datetime:
+    """Attach UTC to a naive database timestamp."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def make_database(url: str, *, pooled: bool = True) -> SqliteDatabase | PostgresqlDatabase:
+    """Build (without connecting) a peewee database for a sqlite:/// or postgresql:// URL."""
+    parsed = urlparse(url)
+    scheme = parsed.scheme.split("+")[0]
+    options = dict(parse_qsl(parsed.query))
+    if scheme == "sqlite":
+        path = parsed.path[1:]
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10, check_same_thread=False)
+    if scheme in ("postgres", "postgresql"):
+        kwargs: dict[str, object] = {
+            "host": parsed.hostname or "127.0.0.1",
+            "port": parsed.port or 5432,
+            "user": parsed.username or "postgres",
+            "prefer_psycopg3": True,
+            "autoconnect": True,
+        }
+        if parsed.password:
+            kwargs["password"] = parsed.password
+        kwargs.update(options)
+        if pooled:
+            kwargs.setdefault("max_connections", 20)
+            kwargs.setdefault("stale_timeout", 300)
+            kwargs.setdefault("timeout", 10)
+            return PooledPostgresqlDatabase(parsed.path[1:], **kwargs)
+        return PostgresqlDatabase(parsed.path[1:], **kwargs)
+    raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
+
+
+def init_db(url: str, *, pooled: bool = True) -> SqliteDatabase | PostgresqlDatabase:
+    """Point the shared proxy at the database named by ``url`` and return it."""
+    database = make_database(url, pooled=pooled)
+    db.initialize(database)
+    return database
+
+
+def is_postgres() -> bool:
+    """True when the proxy currently points at PostgreSQL."""
+    return isinstance(db.obj, PostgresqlDatabase)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False

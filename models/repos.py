@@ -1,0 +1,64 @@
+"""Installations, repositories and their ingest tokens."""
+
+from __future__ import annotations
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    JSONField,
+)
+
+from models.base import BaseModel, utcnow
+
+
+class Installation(BaseModel):
+    """A GitHub App installation."""
+
+    id = AutoField()
+    installation_id = BigIntegerField(unique=True)
+    account_login = CharField(max_length=100)
+    account_type = CharField(max_length=20, default="Organization")
+    suspended_at = DateTimeField(null=True)
+    deleted_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Repository(BaseModel):
+    """One repository, ``owner/name``, with per-repo settings."""
+
+    id = AutoField()
+    full_name = CharField(max_length=200, unique=True)
+    default_branch = CharField(max_length=255, default="main")
+    installation = ForeignKeyField(
+        Installation, null=True, backref="repositories", on_delete="SET NULL"
+    )
+    github_id = BigIntegerField(null=True)
+    settings = JSONField(default=dict)
+    active = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+
+    @property
+    def owner(self) -> str:
+        return self.full_name.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.full_name.split("/", 1)[1]
+
+
+class IngestToken(BaseModel):
+    """A per-repository upload token; only its SHA-256 is stored."""
+
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="tokens", on_delete="CASCADE")
+    token_hash = CharField(max_length=64, unique=True)
+    prefix = CharField(max_length=16)
+    label = CharField(max_length=100, default="")
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)

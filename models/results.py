@@ -1,0 +1,147 @@
+"""Test identities, runs, results (the big table), verdicts and domain events."""
+
+from __future__ import annotations
+
+from peewee import (
+    AutoField,
+    BigAutoField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    JSONField,
+    SmallIntegerField,
+    TextField,
+)
+
+from models.base import BaseModel, utcnow
+from models.repos import Repository
+
+
+class TestCase(BaseModel):
+    """The identity of one test in one repository."""
+
+    __test__ = False  # not a pytest class
+
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="tests", on_delete="CASCADE")
+    key = CharField(max_length=512)
+    suite = CharField(max_length=512, default="")
+    classname = CharField(max_length=512, default="")
+    name = CharField(max_length=512)
+    file = CharField(max_length=512, null=True)
+    line = IntegerField(null=True)
+    first_seen = DateTimeField(default=utcnow)
+    last_seen = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("repository", "key"), True),)
+
+
+class TestRun(BaseModel):
+    """One uploaded report or CI job."""
+
+    __test__ = False
+
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="runs", on_delete="CASCADE")
+    sha = CharField(max_length=40)
+    branch = CharField(max_length=255, default="")
+    pr = IntegerField(null=True)
+    ci_run_id = CharField(max_length=100, default="")
+    job = CharField(max_length=255, default="")
+    attempt = IntegerField(default=1)
+    source = CharField(max_length=20, default="upload")
+    content_digest = CharField(max_length=64)
+    report_format = CharField(max_length=40, null=True)
+    tests = IntegerField(default=0)
+    passed = IntegerField(default=0)
+    failures = IntegerField(default=0)
+    errors = IntegerField(default=0)
+    skipped = IntegerField(default=0)
+    duration = FloatField(default=0.0)
+    started_at = DateTimeField(null=True)
+    received_at = DateTimeField(default=utcnow)
+    analyzed_at = DateTimeField(null=True)
+    tainted = BooleanField(default=False)
+    correlation_id = CharField(max_length=64, null=True)
+
+    class Meta:
+        indexes = (
+            (("repository", "ci_run_id", "job", "attempt", "content_digest"), True),
+            (("repository", "received_at"), False),
+            (("repository", "sha"), False),
+            (("analyzed_at",), False),
+        )
+
+
+class TestResult(BaseModel):
+    """One outcome of one test in one run (one row per attempt)."""
+
+    __test__ = False
+
+    id = BigAutoField()
+    run = ForeignKeyField(TestRun, backref="results", on_delete="CASCADE")
+    test_case = ForeignKeyField(TestCase, backref="results", on_delete="CASCADE", index=False)
+    status = CharField(max_length=8)
+    duration = FloatField(default=0.0)
+    retry = SmallIntegerField(default=0)
+    message = TextField(null=True)
+    failure_type = CharField(max_length=255, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("test_case", "created_at"), False),
+            (("created_at",), False),
+        )
+
+
+class FlakeScore(BaseModel):
+    """The current verdict for one test, plus the engine's bounded per-test state."""
+
+    id = AutoField()
+    test_case = ForeignKeyField(TestCase, unique=True, backref="score", on_delete="CASCADE")
+    repository = ForeignKeyField(Repository, backref="scores", on_delete="CASCADE")
+    state = CharField(max_length=16, default="insufficient")
+    score = FloatField(default=0.0)
+    low = FloatField(default=0.0)
+    high = FloatField(default=1.0)
+    quarantine_recommended = BooleanField(default=False)
+    reason = TextField(default="")
+    evidence = JSONField(default=dict)
+    engine_state = JSONField(default=dict)
+    runs_seen = IntegerField(default=0)
+    state_since = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("repository", "state"), False),)
+
+
+class DomainEvent(BaseModel):
+    """A verdict change (became flaky, broken, fixed); pending until every consumer handled it."""
+
+    id = BigAutoField()
+    repository = ForeignKeyField(Repository, backref="events", on_delete="CASCADE")
+    test_case = ForeignKeyField(TestCase, null=True, backref="events", on_delete="CASCADE")
+    kind = CharField(max_length=32)
+    data = JSONField(default=dict)
+    created_at = DateTimeField(default=utcnow)
+    slack_done_at = DateTimeField(null=True)
+    github_done_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("slack_done_at",), False), (("github_done_at",), False))
+
+
+class InfraEvent(BaseModel):
+    """A run whose failures were excluded as an infrastructure storm."""
+
+    id = AutoField()
+    run = ForeignKeyField(TestRun, unique=True, on_delete="CASCADE")
+    failed = IntegerField()
+    total = IntegerField()
+    created_at = DateTimeField(default=utcnow)

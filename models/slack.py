@@ -1,0 +1,107 @@
+"""Slack side: installations, OAuth state, posted messages, subscriptions, user links."""
+
+from __future__ import annotations
+
+from peewee import (
+    AutoField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    JSONField,
+    TextField,
+)
+
+from models.base import BaseModel, utcnow
+from models.quarantine import Quarantine
+from models.repos import Repository
+
+
+class SlackInstallation(BaseModel):
+    """A workspace (or org) installation from OAuth; ``data`` is slack_sdk's Installation."""
+
+    id = AutoField()
+    enterprise_id = CharField(max_length=32, default="")
+    team_id = CharField(max_length=32, default="")
+    user_id = CharField(max_length=32, default="")
+    bot_token = TextField(null=True)
+    bot_user_id = CharField(max_length=32, null=True)
+    data = JSONField(default=dict)
+    installed_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("enterprise_id", "team_id", "user_id"), True),)
+
+
+class SlackOAuthState(BaseModel):
+    """An OAuth ``state`` value, consumed once."""
+
+    id = AutoField()
+    state = CharField(max_length=64, unique=True)
+    expires_at = DateTimeField()
+
+
+class SlackMessage(BaseModel):
+    """A message we posted (channel + ts) so it can be updated in place."""
+
+    id = AutoField()
+    team_id = CharField(max_length=32, default="")
+    channel = CharField(max_length=32)
+    ts = CharField(max_length=32, null=True)
+    kind = CharField(max_length=16)
+    quarantine = ForeignKeyField(Quarantine, null=True, backref="messages", on_delete="CASCADE")
+    repository = ForeignKeyField(Repository, null=True, on_delete="CASCADE")
+    rendered_version = IntegerField(default=-1)
+    last_error = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("channel", "ts"), False),)
+
+
+class ChannelSubscription(BaseModel):
+    """A channel that gets a repository's alerts and weekly digest."""
+
+    id = AutoField()
+    team_id = CharField(max_length=32, default="")
+    channel_id = CharField(max_length=32)
+    repository = ForeignKeyField(Repository, backref="subscriptions", on_delete="CASCADE")
+    created_by = CharField(max_length=32, default="")
+    last_error = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("team_id", "channel_id", "repository"), True),)
+
+
+class UserLink(BaseModel):
+    """A Slack user linked to a GitHub login, for assignment."""
+
+    id = AutoField()
+    team_id = CharField(max_length=32, default="")
+    slack_user_id = CharField(max_length=32)
+    github_login = CharField(max_length=100)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("team_id", "slack_user_id"), True),)
+
+
+class WorkspacePolicy(BaseModel):
+    """Who may approve or undo quarantines in a workspace."""
+
+    id = AutoField()
+    team_id = CharField(max_length=32, unique=True)
+    mode = CharField(max_length=16, default="everyone")  # everyone | usergroup | users
+    usergroup_id = CharField(max_length=32, null=True)
+    users = JSONField(default=list)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class SlackEventReceipt(BaseModel):
+    """A Slack event_id we processed, so Slack's retries are handled once."""
+
+    id = AutoField()
+    event_id = CharField(max_length=64, unique=True)
+    received_at = DateTimeField(default=utcnow)
