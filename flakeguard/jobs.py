@@ -29,10 +29,11 @@ def registered() -> frozenset[str]:
 
 def enqueue(name: str, /, **kwargs: Any) -> bool:
     """Enqueue job ``name``; True when the queue accepted it."""
-    try:
-        func = _registry[name]
-    except KeyError:
-        raise LookupError(f"no job named {name!r} is registered (is tasks imported?)") from None
+    func = _registry.get(name)
+    if func is None:
+        # The pending work is in the database; the reconcile job will find it.
+        log.warning("no job named %r is registered (is tasks imported?)", name)
+        return False
     try:
         func(**kwargs)
     except (ConnectionError, OSError) as exc:

@@ -59,9 +59,24 @@ def make_database(url: str, *, pooled: bool = True) -> SqliteDatabase | Postgres
 
 def init_db(url: str, *, pooled: bool = True) -> SqliteDatabase | PostgresqlDatabase:
     """Point the shared proxy at the database named by ``url`` and return it."""
+    current = db.obj
+    if current is not None and getattr(current, "flakeguard_url", None) == (url, pooled):
+        return current  # keep the pool: one handle per process and URL
+    if current is not None:
+        close_database(current)
     database = make_database(url, pooled=pooled)
+    database.flakeguard_url = (url, pooled)
     db.initialize(database)
     return database
+
+
+def close_database(database: SqliteDatabase | PostgresqlDatabase) -> None:
+    """Close this thread's connection and, for a pool, every idle pooled connection."""
+    if not database.is_closed():
+        database.close()
+    close_all = getattr(database, "close_all", None)
+    if close_all is not None:
+        close_all()
 
 
 def is_postgres() -> bool:
