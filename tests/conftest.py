@@ -22,6 +22,8 @@ from models import ALL_MODELS, db, init_db
 from models.base import close_database
 from models.migrate import apply_migrations
 
+pytest_plugins = ["tests.fakes.slack", "tests.fakes.github"]
+
 PG_ADMIN_URL = os.environ.get(
     "FLAKEGUARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
