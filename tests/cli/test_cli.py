@@ -1,0 +1,62 @@
+"""The console script: configuration errors, migrate, repo add, serve on both databases."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli.conftest import run_cli, serving, wait_for
+
+
+def test_bad_database_url_exits_2_with_one_line(workdir) -> None:  # type: ignore[no-untyped-def]
+    """DATABASE_URL=nonsense flakeguard serve exits 2 with one line naming DATABASE_URL."""
+    result = run_cli("serve", cwd=workdir, DATABASE_URL="nonsense")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0]
+    assert not (workdir / "flakeguard.db").exists()
+
+
+@pytest.mark.parametrize("command", [["serve"], ["worker"], ["migrate"], ["repo", "add"]])
+def test_every_command_has_help(workdir, command) -> None:  # type: ignore[no-untyped-def]
+    """Each sub-command answers --help with its usage."""
+    result = run_cli(*command, "--help", cwd=workdir)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: flakeguard " + " ".join(command))
+
+
+def test_migrate_twice_and_repo_add(workdir) -> None:  # type: ignore[no-untyped-def]
+    """migrate is idempotent; repo add prints a token once and refuses a duplicate."""
+    first = run_cli("migrate", cwd=workdir)
+    second = run_cli("migrate", cwd=workdir)
+    assert "applied: 0001_initial" in first.stdout
+    assert "up to date" in second.stdout
+    added = run_cli("repo", "add", "acme/widgets", cwd=workdir)
+    assert added.returncode == 0
+    token = added.stdout.strip().rsplit(" ", 1)[-1]
+    assert token.startswith("fgi_")
+    again = run_cli("repo", "add", "acme/widgets", cwd=workdir)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    assert token.encode() not in (workdir / "flakeguard.db").read_bytes()
+
+
+def test_serve_embedded_default_is_ready(workdir) -> None:  # type: ignore[no-untyped-def]
+    """With no variables at all, serve migrates SQLite and /health/ready is 200."""
+    with serving(workdir) as (url, _proc):
+        status, body = wait_for(url + "/health/ready")
+        assert status == 200
+        assert json.loads(body)["database"]["backend"] == "sqlite"
+        status, body = wait_for(url + "/health/deep")
+        assert json.loads(body)["queue"]["backend"] == "SqliteStorage"
+    assert (workdir / "flakeguard-queue.db").exists()
+
+
+def test_serve_on_postgresql_and_redis(workdir, pg_url, redis_url) -> None:  # type: ignore[no-untyped-def]
+    """With DATABASE_URL on PostgreSQL and REDIS_URL set, /health/ready is 200 too."""
+    with serving(workdir, DATABASE_URL=pg_url, REDIS_URL=redis_url) as (url, _proc):
+        status, body = wait_for(url + "/health/ready")
+        assert status == 200, body
+        assert json.loads(body)["database"]["backend"] == "postgresql"
+        status, body = wait_for(url + "/health/deep")
+        assert json.loads(body)["queue"]["backend"] == "RedisStorage"
