@@ -148,6 +148,7 @@ _ROOT_NAME_FORMATS: Final = {
     "Mocha Tests": "mocha",
     "nextest-run": "cargo-nextest",
 }
+_XINCLUDE: Final = "http://www.w3.org/2001/XInclude}"
 _WS_RUN: Final = re.compile(r"\s+")
 _SNIFF_SKIP: Final = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)", re.S)
 _SNIFF_ROOT: Final = re.compile(rb"\s*<([A-Za-z_][\w:.-]*)")
@@ -511,10 +512,9 @@ class _Parser:
         self._case: _CaseState | None = None
         self._text: _Text | None = None
         self._text_depth = 0
-        self._retry: _Result | None = None
+        self._muted = 0
         self._pending: list[_Pending] = []
         self._ready: list[CaseResult] = []
-        self._closed_top = False
 
     # -- feeding ---------------------------------------------------------
 
@@ -555,9 +555,13 @@ class _Parser:
             raise ReportError(f"elements nested deeper than {MAX_DEPTH} levels {self._where()}")
         if not self._root_seen:
             self._start_root(tag, attrs)
+        if "}" in tag and tag.startswith(_XINCLUDE):
+            raise ReportError(f"XInclude is not allowed in a report {self._where()}")
         if self._text is not None:
             # Markup inside a text element (e.g. <stackTrace> in <flakyFailure>)
-            # contributes its text to the enclosing one.
+            # adds its text to the enclosing one; output of a retry is left out.
+            if tag in ("system-out", "system-err") and not self._muted:
+                self._muted = self._depth
             return
         case = self._case
         if case is not None:
@@ -648,14 +652,16 @@ class _Parser:
                 self.format = "go"
 
     def _data(self, data: str) -> None:
-        if self._text is not None:
+        if self._text is not None and not self._muted:
             self._text.add(data)
 
     def _end(self, tag: str) -> None:
         depth = self._depth
         self._depth = depth - 1
         if self._text is not None:
-            if depth == self._text_depth:
+            if depth == self._muted:
+                self._muted = 0
+            elif depth == self._text_depth:
                 self._text = None
             return
         case = self._case
@@ -784,18 +790,23 @@ def _suite_format(name: str, attrs: dict[str, str]) -> str:
 
 def _outcome(results: list[_Result], attrs: dict[str, str]) -> tuple[Status, str, str, str]:
     if not results:
-        raw = (attrs.get("status") or attrs.get("result") or "").strip().lower()
-        return _STATUS_ATTRIBUTE.get(raw, "passed"), "", "", ""
+        for attr in ("result", "status"):
+            status = _STATUS_ATTRIBUTE.get(attrs.get(attr, "").strip().lower())
+            if status is not None:
+                return status, "", "", ""
+        return "passed", "", "", ""
     worst = max(results, key=lambda r: _RESULT_RANK[r.kind])
     same = [r for r in results if r.kind == worst.kind]
     texts = [r.text.text().strip() for r in same]
     details = "\n\n".join(t for t in texts if t)
+    if len(texts) > 1:
+        details = _bounded(details, MAX_DETAILS_CHARS)
     message = worst.message or next((t.partition("\n")[0] for t in texts if t), "")
     return (
         _RESULT_STATUS[worst.kind],
         _bounded(message, MAX_MESSAGE_CHARS),
         _bounded(worst.failure_type, MAX_NAME_CHARS),
-        _bounded(details, MAX_DETAILS_CHARS),
+        details,
     )
 
 
