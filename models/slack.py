@@ -15,6 +15,7 @@ from peewee import (
 from models.base import BaseModel, utcnow
 from models.quarantine import Quarantine
 from models.repos import Repository
+from models.results import DomainEvent
 
 
 class SlackInstallation(BaseModel):
@@ -51,6 +52,8 @@ class SlackMessage(BaseModel):
     kind = CharField(max_length=16)
     quarantine = ForeignKeyField(Quarantine, null=True, backref="messages", on_delete="CASCADE")
     repository = ForeignKeyField(Repository, null=True, on_delete="CASCADE")
+    # The domain event this alert was posted for: one message per event and channel.
+    event = ForeignKeyField(DomainEvent, null=True, on_delete="SET NULL")
     rendered_version = IntegerField(default=-1)
     last_error = TextField(null=True)
     created_at = DateTimeField(default=utcnow)
