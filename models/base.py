@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlparse
 
@@ -77,6 +79,25 @@ def close_database(database: SqliteDatabase | PostgresqlDatabase) -> None:
     close_all = getattr(database, "close_all", None)
     if close_all is not None:
         close_all()
+
+
+@contextmanager
+def locked_transaction(lock_key: int) -> Iterator[None]:
+    """A write transaction serialised with every other one holding ``lock_key``.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: BEGIN IMMEDIATE
+    (SQLite has one writer at a time anyway; IMMEDIATE avoids upgrade deadlocks).
+    """
+    if is_postgres():
+        with db.atomic():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+            yield
+    elif db.transaction_depth() == 0:
+        with db.atomic("IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield
 
 
 def is_postgres() -> bool:

@@ -10,8 +10,12 @@ from models import Repository, TestRun, utcnow
 
 def _pending_run() -> TestRun:
     repo = Repository.create(full_name="acme/widgets")
-    return TestRun.create(repository=repo, sha="a" * 40, content_digest="d" * 64,
-                          received_at=utcnow() - timedelta(hours=1))
+    return TestRun.create(
+        repository=repo,
+        sha="a" * 40,
+        content_digest="d" * 64,
+        received_at=utcnow() - timedelta(hours=1),
+    )
 
 
 def test_reconcile_through_redis(database, redis_huey) -> None:  # type: ignore[no-untyped-def]

@@ -16,9 +16,18 @@ from pathlib import Path
 import pytest
 
 FLAKEGUARD = str(Path(sys.executable).with_name("flakeguard"))
-BASE_ENV_DROP = ("DATABASE_URL", "REDIS_URL", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN",
-                 "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "GITHUB_APP_ID",
-                 "GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "PORT")
+BASE_ENV_DROP = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_BOT_TOKEN",
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
+    "GITHUB_APP_ID",
+    "GITHUB_APP_PRIVATE_KEY",
+    "GITHUB_WEBHOOK_SECRET",
+    "PORT",
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -30,8 +39,15 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run ``flakeguard ARGS`` and capture its output."""
-    return subprocess.run([FLAKEGUARD, *args], cwd=cwd, env=clean_env(**env),
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [FLAKEGUARD, *args],
+        cwd=cwd,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def free_port() -> int:
@@ -61,9 +77,14 @@ def serving(cwd: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]
     """Start ``flakeguard serve`` on a free port; stop it afterwards."""
     port = free_port()
     log = (cwd / "serve.log").open("w")
-    proc = subprocess.Popen([FLAKEGUARD, "serve", "--port", str(port)], cwd=cwd,
-                            env=clean_env(**env), stdout=log, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        [FLAKEGUARD, "serve", "--port", str(port)],
+        cwd=cwd,
+        env=clean_env(**env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         yield f"http://127.0.0.1:{port}", proc
     finally:

@@ -1,0 +1,145 @@
+"""analyze_run: incremental scoring in the database agrees with the batch engine."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engine.scoring import Result, Run, TestState, analyze, fold, verdict_from_state
+from flakeguard.usecases.analysis import analyze_run
+from models import DomainEvent, FlakeScore, InfraEvent, Quarantine, Repository, TestCase, TestRun
+from tests.app.analysis_helpers import store_run
+
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def sha(n: int) -> str:
+    return f"{n:040x}"
+
+
+def make_run(
+    n: int,
+    results: list[Result],
+    *,
+    commit: int | None = None,
+    branch: str = "main",
+    hours: float | None = None,
+) -> Run:
+    return Run(
+        id=f"run-{n}",
+        sha=sha(commit if commit is not None else n),
+        branch=branch,
+        default_branch=branch == "main",
+        at=T0 + timedelta(hours=hours if hours is not None else n),
+        results=results,
+    )
+
+
+@pytest.fixture
+def repo(database) -> Repository:  # type: ignore[no-untyped-def]
+    return Repository.create(full_name="acme/widgets", default_branch="main")
+
+
+def test_same_commit_conflict_makes_a_flaky_proposal(repo) -> None:  # type: ignore[no-untyped-def]
+    """A test that failed and then passed on retry in one run turns flaky and is proposed."""
+    for n in range(10):
+        store_run(repo, make_run(n, [Result("t::a", "passed"), Result("t::b", "passed")]))
+    flaky_run = make_run(
+        10, [Result("t::a", "failed"), Result("t::a", "passed", retry=1), Result("t::b", "passed")]
+    )
+    store_run(repo, flaky_run)
+    for run in TestRun.select().order_by(TestRun.id):
+        analyze_run(run.id, now=T0 + timedelta(hours=11))
+    flaky = TestCase.get(TestCase.key == "t::a")
+    score = FlakeScore.get(FlakeScore.test_case == flaky)
+    assert score.state == "flaky" and score.quarantine_recommended
+    assert score.evidence["same_commit_conflicts"] >= 1
+    assert "same commit" in score.reason
+    event = DomainEvent.get(DomainEvent.test_case == flaky)
+    assert event.kind == "flaky"
+    assert Quarantine.get(Quarantine.test_case == flaky).state == "proposed"
+    other = FlakeScore.get(FlakeScore.test_case == TestCase.get(TestCase.key == "t::b"))
+    assert other.state != "flaky"
+    assert DomainEvent.select().count() == 1
+
+
+def test_analysis_is_idempotent(repo) -> None:  # type: ignore[no-untyped-def]
+    """Analyzing a run twice changes nothing the second time."""
+    run = store_run(repo, make_run(0, [Result("t::a", "passed")]))
+    first = analyze_run(run.id, now=T0)
+    before = FlakeScore.get().engine_state
+    second = analyze_run(run.id, now=T0)
+    assert first.analyzed and not second.analyzed
+    assert FlakeScore.get().engine_state == before
+    assert TestRun.get_by_id(run.id).analyzed_at is not None
+
+
+def test_infra_storm_is_one_event_not_evidence(repo) -> None:  # type: ignore[no-untyped-def]
+    """A run where most tests fail is tainted: recorded once, no test turns flaky."""
+    keys = [f"t::{i}" for i in range(40)]
+    for n in range(10):
+        store_run(repo, make_run(n, [Result(k, "passed") for k in keys]))
+    store_run(repo, make_run(10, [Result(k, "failed") for k in keys]))
+    for run in TestRun.select().order_by(TestRun.id):
+        result = analyze_run(run.id, now=T0 + timedelta(hours=11))
+    assert result.storm
+    assert TestRun.select().where(TestRun.tainted).count() == 1
+    assert InfraEvent.get().failed == 40
+    assert FlakeScore.select().where(FlakeScore.state == "flaky").count() == 0
+
+
+def test_broken_on_main_names_first_failing_commit(repo) -> None:  # type: ignore[no-untyped-def]
+    """Failing on every commit since one change, retries included, is broken, never proposed."""
+    for n in range(12):
+        store_run(repo, make_run(n, [Result("t::a", "passed")]))
+    for n in range(12, 18):
+        store_run(repo, make_run(n, [Result("t::a", "failed"), Result("t::a", "failed", retry=1)]))
+    for run in TestRun.select().order_by(TestRun.id):
+        analyze_run(run.id, now=T0 + timedelta(hours=19))
+    score = FlakeScore.get()
+    assert score.state == "broken" and not score.quarantine_recommended
+    event = DomainEvent.get()
+    assert event.kind == "broken" and event.data["first_failing_sha"] == sha(12)
+    assert Quarantine.select().count() == 0
+
+
+def _history(seed: int) -> list[Run]:
+    rng = random.Random(seed)
+    rates = {f"t::{i}": (0.0 if i % 4 else rng.choice([0.05, 0.2, 0.4])) for i in range(30)}
+    runs = []
+    for n in range(60):
+        results = []
+        for key, rate in rates.items():
+            if rng.random() < 0.05:
+                continue  # not every test runs every time
+            failed = rng.random() < rate
+            results.append(Result(key, "failed" if failed else "passed"))
+            if failed and rng.random() < 0.5:
+                results.append(Result(key, "passed" if rng.random() < 0.8 else "failed", 1))
+        commit = n if rng.random() < 0.7 else max(0, n - 1)
+        branch = "main" if rng.random() < 0.7 else "feature"
+        runs.append(make_run(n, results, commit=commit, branch=branch, hours=n * 5))
+    return runs
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_incremental_equals_batch(repo, seed) -> None:  # type: ignore[no-untyped-def]
+    """Analyzing run by run in the database gives the states and verdicts of analyze()."""
+    runs = _history(seed)
+    for run in runs:
+        store_run(repo, run)
+    now = T0 + timedelta(days=20)
+    for row in TestRun.select().order_by(TestRun.id):
+        analyze_run(row.id, now=now)
+    batch_states = fold(runs)
+    batch = analyze(runs, now=now)
+    stored = {fs.test_case.key: fs for fs in FlakeScore.select(FlakeScore, TestCase).join(TestCase)}
+    assert set(stored) == set(batch)
+    for key, verdict in batch.items():
+        state = TestState.from_json(stored[key].engine_state)
+        assert state == batch_states[key], key
+        again = verdict_from_state(state, now)
+        assert (again.state, again.score) == (verdict.state, verdict.score), key
+        assert stored[key].state == verdict.state
