@@ -1,0 +1,922 @@
+"""Score tests for flakiness from CI history: pure, incremental, bounded.
+
+A test is flaky when it both passes and fails on the same code (SCORING.md).
+The engine folds runs, one at a time and in time order, into a small
+JSON-serialisable :class:`TestState` per test; :func:`analyze` is literally a
+fold of the same step :func:`update` uses, so incremental == batch by
+construction.
+
+Evidence, in the order it is trusted:
+
+1. Same-commit conflicts.  A test that failed and passed on one SHA (a retry
+   in the same run, or another run of that SHA) is flaky, full stop.  The
+   state keeps the last SHAs a test passed and failed on (capped rings).
+2. Infra storms.  A run whose first attempts fail for at least
+   ``storm_fraction`` of its tests (and ``storm_min_failures`` tests, in a run
+   of at least ``storm_min_tests``) is tainted: nothing in it is evidence about
+   single tests; each test only counts one excluded failure.
+3. Broken vs flaky.  On the default branch, first-attempt failures whose SHA
+   also failed on every retry are held in a *pending stretch* instead of the
+   score.  When the stretch ends (a pass or a same-commit conflict on the
+   default branch) a Beta-Bernoulli changepoint test decides: if the stretch
+   spans ``broken_min_shas`` SHAs and the Bayes factor of "a new segment that
+   fails always" against "the test's recent rate" reaches
+   ``broken_log_bayes_factor``, the stretch was a breakage and its failures are
+   dropped; otherwise they were flakes and join the score.  While such a
+   stretch is open and meets the test, the verdict is ``broken`` with the first
+   failing commit, and quarantine is never recommended.
+   On feature branches a failure that failed again on every retry (or had no
+   retry) is not counted: a branch's own breakage is not flakiness.  It still
+   becomes evidence if that SHA later passes (a conflict).
+4. Score.  First attempts that passed, plus counted failures, are weighted by
+   ``2 ** (-age / half_life_days)`` into a Beta posterior with prior
+   ``Beta(prior_fail, prior_pass)``; ``score`` is its mean and ``interval``
+   its central ``interval_mass`` credible interval.  Weights are stored
+   scaled to a per-state power-of-two epoch, so adding a result is one
+   addition and reading at any ``now`` is one multiplication.
+5. Hysteresis.  A test becomes flaky when it had a conflict in the last
+   ``conflict_window_days`` or its score reaches ``flag_score``; it clears only
+   when there is no recent conflict and the score is below ``clear_score``.
+6. Fixed.  Once the app marks a test quarantined (:func:`mark_quarantined`,
+   with the rate at that time) every counted first attempt feeds Wald's SPRT
+   (:func:`sprt_fixed`): H0 "still fails at the quarantine rate p0" against H1
+   "fails at ``sprt_fixed_ratio * p0``".  Reaching the upper bound gives the
+   ``fixed`` state (and drops the pre-fix failures from the score); a failure
+   that reaches the lower bound holds the statistic at that bound.  With the
+   defaults a 5% flake needs 63 clean runs from quarantine, a 30% flake 9.
+
+Runs must be folded in time order (ties: arrival order); the app keeps the
+states in the database and calls :func:`update` once per new run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+PASSED = "passed"
+FAILED = "failed"
+ERROR = "error"
+SKIPPED = "skipped"
+STATES = ("insufficient", "healthy", "flaky", "broken", "fixed")
+
+_DAY = 86400.0
+_EPOCH_HALF_LIVES = 64  # weights stay below 2**64 before a state is rebased
+_FAILING = frozenset((FAILED, ERROR))
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """Every knob of the scoring, with the reason for its default."""
+
+    # Recency: SCORING.md's ~14 days; a flake fixed a month ago weighs 1/4.
+    half_life_days: float = 14.0
+    # Prior Beta(0.5, 50): mean 1%, worth ~50 runs.  Most tests never flake,
+    # so one early failure should not make a new test look 30% flaky.
+    prior_fail: float = 0.5
+    prior_pass: float = 50.0
+    # Credible interval reported with the score (5%..95%).
+    interval_mass: float = 0.90
+    # Fewer effective first attempts than this and no conflict: 'insufficient'.
+    min_samples: float = 8.0
+    # Flag at a higher bar than clear (Trunk's hysteresis).  Flagging needs
+    # both evidence (decayed failures on good code >= flag_failures: one
+    # failure from the last ~10 days) and a score >= flag_score; a flagged
+    # test clears when the decayed failures fall below clear_failures (the
+    # last failure is ~4 weeks old) or the score below clear_score.
+    flag_failures: float = 0.6
+    clear_failures: float = 0.25
+    flag_score: float = 0.003
+    clear_score: float = 0.002
+    # A same-commit conflict keeps a test flaky for this long.
+    conflict_window_days: float = 21.0
+    # Infra storm: SCORING.md's example is 30%; we taint from 10% (and at least
+    # 10 failing tests in a run of 20+), because in practice a tenth of a run
+    # failing at once is an outage, and 20-30% outages would otherwise leak
+    # hundreds of false failures into stable tests.
+    storm_fraction: float = 0.10
+    storm_min_failures: int = 10
+    storm_min_tests: int = 20
+    # Broken: a failing stretch on the default branch over >= 2 SHAs with a
+    # Bayes factor >= e**5 (~150) against the test's own recent rate.  A 40%
+    # flake without retries needs ~9 failures in a row to look broken.
+    broken_min_shas: int = 2
+    broken_log_bayes_factor: float = 5.0
+    # Withhold the quarantine recommendation while an open stretch has a
+    # Bayes factor >= e**2 for "new breakage" (one hard failure of a stable
+    # test; not one failed run of a 30% flake).
+    suspect_log_bayes_factor: float = 2.0
+    # Caps that keep a state bounded (ring sizes).
+    sha_ring: int = 32
+    conflict_ring: int = 16
+    # SPRT for fixed: alpha = P(call it fixed | still flaky), beta = P(keep it |
+    # fixed); H1 is "a tenth of the quarantine rate".  5% -> 63 runs, 30% -> 9.
+    sprt_alpha: float = 0.05
+    sprt_beta: float = 0.10
+    sprt_fixed_ratio: float = 0.1
+    # Rates outside this range make the SPRT degenerate.
+    sprt_min_rate: float = 0.001
+    sprt_max_rate: float = 0.9
+
+
+DEFAULT_CONFIG = ScoringConfig()
+
+
+@dataclass(frozen=True)
+class Result:
+    """One attempt of one test in one run."""
+
+    test: str
+    status: str
+    retry: int = 0
+
+
+@dataclass(frozen=True)
+class Run:
+    """One CI run (a report or job) with its results."""
+
+    id: str
+    sha: str
+    branch: str
+    default_branch: bool
+    at: datetime
+    results: Sequence[Result]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a verdict rests on, for people and for the app."""
+
+    same_commit_conflicts: int
+    recent_conflicts: int
+    flip_rate: float
+    infra_failures_excluded: int
+    branch_failures_excluded: int
+    failures_counted: int
+    passes_counted: int
+    effective_runs: float
+    runs_seen: int
+    first_failing_sha: str | None
+    broken_since: datetime | None
+    broken_commits: int
+    broken_episodes: int
+    last_failure_at: datetime | None
+    quarantined_at: datetime | None
+    sprt_llr: float | None
+    runs_since_quarantine: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-safe dict."""
+        return {
+            "same_commit_conflicts": self.same_commit_conflicts,
+            "recent_conflicts": self.recent_conflicts,
+            "flip_rate": self.flip_rate,
+            "infra_failures_excluded": self.infra_failures_excluded,
+            "branch_failures_excluded": self.branch_failures_excluded,
+            "failures_counted": self.failures_counted,
+            "passes_counted": self.passes_counted,
+            "effective_runs": self.effective_runs,
+            "runs_seen": self.runs_seen,
+            "first_failing_sha": self.first_failing_sha,
+            "broken_since": _iso(self.broken_since),
+            "broken_commits": self.broken_commits,
+            "broken_episodes": self.broken_episodes,
+            "last_failure_at": _iso(self.last_failure_at),
+            "quarantined_at": _iso(self.quarantined_at),
+            "sprt_llr": self.sprt_llr,
+            "runs_since_quarantine": self.runs_since_quarantine,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The current judgement on one test."""
+
+    state: str
+    score: float
+    interval: tuple[float, float]
+    quarantine: bool
+    evidence: Evidence
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-safe dict."""
+        return {
+            "state": self.state,
+            "score": self.score,
+            "interval": [self.interval[0], self.interval[1]],
+            "quarantine": self.quarantine,
+            "evidence": self.evidence.to_json(),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What folding one run did."""
+
+    run_id: str
+    sha: str
+    tests: int
+    failed: int
+    storm: bool
+    infra_failures_excluded: int
+    conflicts: int
+    new_tests: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-safe dict."""
+        return {
+            "run_id": self.run_id,
+            "sha": self.sha,
+            "tests": self.tests,
+            "failed": self.failed,
+            "storm": self.storm,
+            "infra_failures_excluded": self.infra_failures_excluded,
+            "conflicts": self.conflicts,
+            "new_tests": self.new_tests,
+        }
+
+
+@dataclass(frozen=True)
+class SprtDecision:
+    """Outcome of Wald's SPRT for 'a quarantined test is fixed'."""
+
+    decision: str  # 'fixed' | 'still_flaky' | 'continue'
+    llr: float
+    clean_runs_needed: int  # further clean runs that would reach 'fixed'
+
+
+class TestState:
+    """Bounded running aggregate of one test's history (mutable, slotted).
+
+    Scaled weights (``pw``, ``fw``, ``flips``, ``pend_w``) are sums of
+    ``2 ** (t / half_life - epoch)``; multiply by ``2 ** (epoch - t_now /
+    half_life)`` to read them as effective counts at ``t_now``.
+    """
+
+    __test__ = False  # not a pytest class
+    __slots__ = (
+        "branch_fails",
+        "broken_episodes",
+        "conflict_at",
+        "conflict_shas",
+        "conflicts",
+        "epoch",
+        "fail_shas",
+        "first_at",
+        "flagged",
+        "flips",
+        "fw",
+        "hot",
+        "infra",
+        "last_at",
+        "last_broken_sha",
+        "last_fail",
+        "last_failure_at",
+        "n",
+        "n_fail",
+        "n_pass",
+        "pass_shas",
+        "pend_fails",
+        "pend_last_sha",
+        "pend_n",
+        "pend_shas",
+        "pend_start_at",
+        "pend_start_sha",
+        "pend_w",
+        "pw",
+        "q_at",
+        "q_fixed_at",
+        "q_llr",
+        "q_n",
+        "q_rate",
+    )
+
+    def __init__(self, at: float = 0.0, epoch: int = 0) -> None:
+        self.n = 0  # runs seen (non-skipped), storms included
+        self.first_at = at
+        self.last_at = at
+        self.epoch = epoch
+        self.pw = 0.0
+        self.fw = 0.0
+        self.flips = 0.0
+        self.n_pass = 0
+        self.n_fail = 0
+        self.last_fail = False
+        self.last_failure_at: float | None = None
+        self.infra = 0
+        self.branch_fails = 0
+        self.pass_shas: list[str] = []
+        self.fail_shas: list[str] = []
+        self.conflicts = 0
+        self.conflict_shas: list[str] = []
+        self.conflict_at: list[float] = []
+        self.pend_n = 0
+        self.pend_fails = 0
+        self.pend_shas = 0
+        self.pend_w = 0.0
+        self.pend_last_sha: str | None = None
+        self.pend_start_sha: str | None = None
+        self.pend_start_at: float | None = None
+        self.broken_episodes = 0
+        self.last_broken_sha: str | None = None
+        self.flagged = False
+        self.hot = False  # anything beyond plain passes: takes the slow path
+        self.q_at: float | None = None
+        self.q_rate = 0.0
+        self.q_llr = 0.0
+        self.q_n = 0
+        self.q_fixed_at: float | None = None
+
+    def copy(self) -> TestState:
+        """Return an independent copy."""
+        new = TestState.__new__(TestState)
+        for name in TestState.__slots__:
+            value = getattr(self, name)
+            setattr(new, name, list(value) if isinstance(value, list) else value)
+        return new
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-safe dict (floats round-trip exactly through json)."""
+        data: dict[str, Any] = {"v": STATE_VERSION}
+        for name in TestState.__slots__:
+            value = getattr(self, name)
+            data[name] = list(value) if isinstance(value, list) else value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TestState:
+        """Rebuild a state from :meth:`to_json` output."""
+        if data.get("v") != STATE_VERSION:
+            raise ValueError(f"unsupported TestState version: {data.get('v')!r}")
+        new = cls.__new__(cls)
+        for name in cls.__slots__:
+            value = data[name]
+            setattr(new, name, list(value) if isinstance(value, list) else value)
+        return new
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TestState):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TestState(n={self.n}, n_fail={self.n_fail}, flagged={self.flagged})"
+
+
+# --------------------------------------------------------------------------- fold
+
+
+def _clock(at: datetime, config: ScoringConfig) -> tuple[float, int, float]:
+    """Return (timestamp, epoch, weight) of a run: weight = 2**(t/hl - epoch)."""
+    if at.tzinfo is None:
+        raise ValueError("run times must be timezone-aware")
+    ts = at.timestamp()
+    lvl = ts / (_DAY * config.half_life_days)
+    epoch = int(lvl // _EPOCH_HALF_LIVES) * _EPOCH_HALF_LIVES
+    return ts, epoch, 2.0 ** (lvl - epoch)
+
+
+def _rebase(st: TestState, epoch: int) -> None:
+    factor = 2.0 ** (st.epoch - epoch)
+    st.pw *= factor
+    st.fw *= factor
+    st.flips *= factor
+    st.pend_w *= factor
+    st.epoch = epoch
+
+
+def _ring_add(ring: list[str], sha: str, cap: int) -> None:
+    if not ring or ring[-1] != sha:
+        if sha in ring:
+            return
+        ring.append(sha)
+        if len(ring) > cap:
+            del ring[0]
+
+
+def is_storm(tests: int, failed: int, config: ScoringConfig = DEFAULT_CONFIG) -> bool:
+    """Decide whether a run with this many tests and first-attempt failures is an infra storm."""
+    return (
+        tests >= config.storm_min_tests
+        and failed >= config.storm_min_failures
+        and failed >= config.storm_fraction * tests
+    )
+
+
+def apply_run(
+    states: dict[str, TestState], run: Run, config: ScoringConfig = DEFAULT_CONFIG
+) -> RunSummary:
+    """Fold one run into ``states`` in place (the step behind update and analyze)."""
+    ts, epoch, w = _clock(run.at, config)
+    sha = run.sha
+    default = run.default_branch
+    results = run.results
+    # Rare path first: anything that is not a first attempt that passed.
+    odd: dict[str, list[tuple[int, str]]] = {}
+    skipped_first = 0
+    for r in results:
+        if r.retry or r.status != PASSED:
+            if r.status == SKIPPED:
+                if not r.retry:
+                    skipped_first += 1
+                continue
+            entry = odd.get(r.test)
+            if entry is None:
+                odd[r.test] = [(r.retry, r.status)]
+            else:
+                entry.append((r.retry, r.status))
+    failing: dict[str, tuple[int, bool]] = {}  # test -> (failed attempts, any retry passed)
+    retries = 0
+    for key, attempts in odd.items():
+        retries += sum(1 for a in attempts if a[0])
+        first = min(attempts)
+        if first[0] != 0 or first[1] not in _FAILING:
+            continue  # first attempt passed (retries after a pass are ignored)
+        attempts.sort()
+        n_failed = sum(1 for a in attempts if a[1] in _FAILING)
+        passed_later = any(a[1] == PASSED for a in attempts)
+        failing[key] = (n_failed, passed_later)
+    n_tests = len(results) - retries - skipped_first
+    storm = is_storm(n_tests, len(failing), config)
+    get = states.get
+    new_tests = 0
+    conflicts = 0
+    ring = config.sha_ring
+
+    for key, (n_failed, passed_later) in failing.items():
+        st = get(key)
+        if st is None:
+            st = states[key] = TestState(ts, epoch)
+            new_tests += 1
+        if st.epoch != epoch:
+            _rebase(st, epoch)
+        st.n += 1
+        st.last_at = ts
+        if storm:
+            st.infra += 1
+            continue
+        st.hot = True
+        st.last_failure_at = ts
+        if passed_later or sha in st.pass_shas:
+            conflicts += 1
+            _conflict(st, sha, ts, config)
+            if default:
+                _resolve_stretch(st, w, config, conflict=True)
+            _count_fail(st, w, config)
+        elif default:
+            if st.pend_n == 0:
+                st.pend_start_sha = sha
+                st.pend_start_at = ts
+            if st.pend_last_sha != sha:
+                st.pend_shas += 1
+                st.pend_last_sha = sha
+            st.pend_n += 1
+            st.pend_fails += n_failed
+            st.pend_w += w
+        else:
+            st.branch_fails += 1
+        _ring_add(st.fail_shas, sha, ring)
+        _update_flag(st, ts, w, config)
+
+    for r in results:
+        if r.retry or r.status != PASSED:
+            continue
+        key = r.test
+        st = get(key)
+        if st is None:
+            st = states[key] = TestState(ts, epoch)
+            new_tests += 1
+        elif st.epoch != epoch:
+            _rebase(st, epoch)
+        st.n += 1
+        st.last_at = ts
+        if storm:
+            continue
+        st.pw += w
+        st.n_pass += 1
+        ps = st.pass_shas
+        if not ps or ps[-1] != sha:
+            ps.append(sha)
+            if len(ps) > ring:
+                del ps[0]
+        if st.hot:
+            if sha in st.fail_shas and sha not in st.conflict_shas:
+                conflicts += 1
+                _conflict(st, sha, ts, config)
+                if default:
+                    _resolve_stretch(st, w, config, conflict=True)
+                elif st.branch_fails > 0:
+                    st.branch_fails -= 1  # that branch failure was a flake after all
+                    _count_fail(st, w, config)
+            if default and st.pend_n:
+                _resolve_stretch(st, w, config)
+            if st.last_fail:
+                st.flips += w
+                st.last_fail = False
+            if st.q_at is not None and st.q_fixed_at is None:
+                _sprt_step(st, ts, 1, 0, config)
+            _update_flag(st, ts, w, config)
+
+    return RunSummary(
+        run_id=run.id,
+        sha=sha,
+        tests=n_tests,
+        failed=len(failing),
+        storm=storm,
+        infra_failures_excluded=len(failing) if storm else 0,
+        conflicts=conflicts,
+        new_tests=new_tests,
+    )
+
+
+def _conflict(st: TestState, sha: str, ts: float, config: ScoringConfig) -> None:
+    if sha in st.conflict_shas:
+        return
+    st.conflicts += 1
+    st.conflict_shas.append(sha)
+    st.conflict_at.append(ts)
+    if len(st.conflict_shas) > config.conflict_ring:
+        del st.conflict_shas[0]
+        del st.conflict_at[0]
+
+
+def _count_fail(st: TestState, w: float, config: ScoringConfig, count: int = 1) -> None:
+    st.fw += w * count
+    st.n_fail += count
+    if not st.last_fail:
+        st.flips += w
+        st.last_fail = True
+    if st.q_at is not None and st.q_fixed_at is None:
+        _sprt_step(st, st.last_at, 0, count, config)
+
+
+def _stretch_log_bf(st: TestState, w: float, config: ScoringConfig) -> float:
+    """Log Bayes factor: the pending stretch is a new always-failing segment vs the test's rate."""
+    a = config.prior_fail + st.fw / w
+    b = config.prior_pass + st.pw / w
+    f = st.pend_fails
+    new_segment = -math.log(f + 1.0)  # Beta(1, 1) marginal of f failures out of f
+    same_rate = math.lgamma(a + f) + math.lgamma(a + b) - math.lgamma(a) - math.lgamma(a + b + f)
+    return new_segment - same_rate
+
+
+def _stretch_is_broken(st: TestState, w: float, config: ScoringConfig) -> bool:
+    return (
+        st.pend_n > 0
+        and st.pend_shas >= config.broken_min_shas
+        and _stretch_log_bf(st, w, config) >= config.broken_log_bayes_factor
+    )
+
+
+def _resolve_stretch(
+    st: TestState, w: float, config: ScoringConfig, *, conflict: bool = False
+) -> None:
+    """Close the pending default-branch failing stretch: drop it as broken or count it."""
+    if not st.pend_n:
+        return
+    if not conflict and _stretch_is_broken(st, w, config):
+        st.broken_episodes += 1
+        st.last_broken_sha = st.pend_start_sha
+    else:
+        st.fw += st.pend_w
+        st.n_fail += st.pend_n
+        if not st.last_fail:
+            st.flips += w
+        st.last_fail = True
+        if st.q_at is not None and st.q_fixed_at is None:
+            _sprt_step(st, st.last_at, 0, st.pend_n, config)
+    st.pend_n = 0
+    st.pend_fails = 0
+    st.pend_shas = 0
+    st.pend_w = 0.0
+    st.pend_last_sha = None
+    st.pend_start_sha = None
+    st.pend_start_at = None
+
+
+def _metrics(st: TestState, ts: float, config: ScoringConfig) -> tuple[float, float, float, int]:
+    """Return (failures, passes) as effective counts at ts, the score and recent conflicts."""
+    scale = 2.0 ** (st.epoch - ts / (_DAY * config.half_life_days))
+    f = st.fw * scale
+    p = st.pw * scale
+    score = (config.prior_fail + f) / (config.prior_fail + config.prior_pass + f + p)
+    since = ts - config.conflict_window_days * _DAY
+    recent = sum(1 for t in st.conflict_at if t >= since)
+    return f, p, score, recent
+
+
+def _flag_rule(
+    flagged: bool, score: float, fails: float, n_eff: float, recent: int, c: ScoringConfig
+) -> bool:
+    if recent:
+        return True
+    if flagged:
+        return score >= c.clear_score and fails >= c.clear_failures
+    return score >= c.flag_score and fails >= c.flag_failures and n_eff >= c.min_samples
+
+
+def _update_flag(st: TestState, ts: float, w: float, config: ScoringConfig) -> None:
+    f, p, score, recent = _metrics(st, ts, config)
+    st.flagged = _flag_rule(st.flagged, score, f, f + p, recent, config)
+
+
+# --------------------------------------------------------------------------- SPRT
+
+
+def _sprt_bounds(config: ScoringConfig) -> tuple[float, float]:
+    upper = math.log((1.0 - config.sprt_beta) / config.sprt_alpha)
+    lower = math.log(config.sprt_beta / (1.0 - config.sprt_alpha))
+    return lower, upper
+
+
+def _sprt_steps(rate: float, config: ScoringConfig) -> tuple[float, float]:
+    p0 = min(max(rate, config.sprt_min_rate), config.sprt_max_rate)
+    p1 = p0 * config.sprt_fixed_ratio
+    return math.log((1.0 - p1) / (1.0 - p0)), math.log(p1 / p0)
+
+
+def sprt_fixed(
+    rate_at_quarantine: float,
+    passes: int,
+    failures: int,
+    config: ScoringConfig = DEFAULT_CONFIG,
+) -> SprtDecision:
+    """Run Wald's SPRT on runs since quarantine: is the test fixed (rate fell tenfold)?
+
+    Counts are order-free here; :class:`TestState` runs the sequential version
+    (holding the statistic at the lower bound after 'still_flaky').
+    """
+    lower, upper = _sprt_bounds(config)
+    on_pass, on_fail = _sprt_steps(rate_at_quarantine, config)
+    llr = passes * on_pass + failures * on_fail
+    if llr >= upper:
+        decision = "fixed"
+    elif llr <= lower:
+        decision = "still_flaky"
+    else:
+        decision = "continue"
+    needed = max(0, math.ceil((upper - max(llr, 0.0)) / on_pass - 1e-9))
+    return SprtDecision(decision=decision, llr=llr, clean_runs_needed=needed)
+
+
+def _sprt_step(st: TestState, ts: float, passes: int, fails: int, config: ScoringConfig) -> None:
+    lower, upper = _sprt_bounds(config)
+    on_pass, on_fail = _sprt_steps(st.q_rate, config)
+    st.q_n += passes + fails
+    # A failure that reaches the 'still flaky' bound holds the statistic there
+    # (a CUSUM-style floor) rather than restarting at 0: restarting after every
+    # failure would give a 5% flake dozens of fresh 5% chances to look fixed.
+    st.q_llr = max(lower, st.q_llr + passes * on_pass + fails * on_fail)
+    if st.q_llr >= upper:
+        st.q_fixed_at = ts
+        # The code changed: history before the fix no longer describes it.
+        st.fw = 0.0
+        st.pend_w = 0.0
+        st.flagged = False
+        st.conflict_at = [0.0 for _ in st.conflict_at]
+
+
+def mark_quarantined(
+    st: TestState, at: datetime, rate: float, config: ScoringConfig = DEFAULT_CONFIG
+) -> TestState:
+    """Return a copy of ``st`` that tracks fixed-detection from quarantine at ``rate``."""
+    new = st.copy()
+    new.q_at = at.timestamp()
+    new.q_rate = min(max(rate, config.sprt_min_rate), config.sprt_max_rate)
+    new.q_llr = 0.0
+    new.q_n = 0
+    new.q_fixed_at = None
+    new.hot = True
+    return new
+
+
+def mark_unquarantined(st: TestState) -> TestState:
+    """Return a copy of ``st`` without quarantine tracking."""
+    new = st.copy()
+    new.q_at = None
+    new.q_rate = 0.0
+    new.q_llr = 0.0
+    new.q_n = 0
+    new.q_fixed_at = None
+    return new
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction for the incomplete beta (Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-10:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    ln_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    front = math.exp(ln_front)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+_PPF_CACHE: dict[tuple[float, float, float], float] = {}
+
+
+def beta_ppf(q: float, a: float, b: float) -> float:
+    """Return the q-quantile of Beta(a, b) (bisection on the log scale, 1e-4 relative)."""
+    key = (q, float(f"{a:.4g}"), float(f"{b:.4g}"))
+    hit = _PPF_CACHE.get(key)
+    if hit is not None:
+        return hit
+    lo, hi = 1e-12, 1.0 - 1e-12
+    for _ in range(60):
+        mid = math.sqrt(lo * hi) if hi < 0.5 else (lo + hi) / 2.0
+        if _betainc(a, b, mid) < q:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-4 * hi:
+            break
+    value = (lo + hi) / 2.0
+    if len(_PPF_CACHE) > 50_000:
+        _PPF_CACHE.clear()
+    _PPF_CACHE[key] = value
+    return value
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%" if x >= 0.001 else f"{x * 100:.2f}%"
+
+
+def verdict_from_state(
+    st: TestState, now: datetime, config: ScoringConfig = DEFAULT_CONFIG
+) -> Verdict:
+    """Judge one test from its state as of ``now`` (recency decay applied, state unchanged)."""
+    ts = now.timestamp()
+    f, p, score, recent = _metrics(st, ts, config)
+    a = config.prior_fail + f
+    b = config.prior_pass + p
+    tail = (1.0 - config.interval_mass) / 2.0
+    interval = (beta_ppf(tail, a, b), beta_ppf(1.0 - tail, a, b))
+    scale = 2.0 ** (st.epoch - ts / (_DAY * config.half_life_days))
+    broken = st.pend_n > 0 and _stretch_is_broken(st, 1.0 / scale, config)
+    # An open failing stretch that already looks more like a new breakage than
+    # like this test's usual failures may be a breakage still forming: do not
+    # recommend quarantine until it resolves.
+    suspect = st.pend_n > 0 and (
+        _stretch_log_bf(st, 1.0 / scale, config) >= config.suspect_log_bayes_factor
+    )
+    flagged = _flag_rule(st.flagged, score, f, f + p, recent, config)
+    fixed = st.q_at is not None and st.q_fixed_at is not None
+    n_eff = f + p
+    if broken:
+        state = "broken"
+    elif flagged:
+        state = "flaky"
+    elif fixed:
+        state = "fixed"
+    elif n_eff < config.min_samples:
+        state = "insufficient"
+    else:
+        state = "healthy"
+    evidence = Evidence(
+        same_commit_conflicts=st.conflicts,
+        recent_conflicts=recent,
+        flip_rate=min(1.0, st.flips * scale / n_eff) if n_eff > 0 else 0.0,
+        infra_failures_excluded=st.infra,
+        branch_failures_excluded=st.branch_fails,
+        failures_counted=st.n_fail,
+        passes_counted=st.n_pass,
+        effective_runs=n_eff,
+        runs_seen=st.n,
+        first_failing_sha=st.pend_start_sha if broken else st.last_broken_sha,
+        broken_since=_dt(st.pend_start_at) if broken else None,
+        broken_commits=st.pend_shas if broken else 0,
+        broken_episodes=st.broken_episodes,
+        last_failure_at=_dt(st.last_failure_at),
+        quarantined_at=_dt(st.q_at),
+        sprt_llr=st.q_llr if st.q_at is not None else None,
+        runs_since_quarantine=st.q_n,
+    )
+    return Verdict(
+        state=state,
+        score=score,
+        interval=interval,
+        quarantine=state == "flaky" and not suspect,
+        evidence=evidence,
+        reason=_reason(state, st, score, recent, n_eff, config),
+    )
+
+
+def _reason(
+    state: str, st: TestState, score: float, recent: int, n_eff: float, config: ScoringConfig
+) -> str:
+    window = f"{config.conflict_window_days:g} days"
+    if state == "broken":
+        sha = (st.pend_start_sha or "?")[:10]
+        return (
+            f"fails on every run of the default branch since commit {sha} "
+            f"({st.pend_shas} commits, {st.pend_n} runs), also on retry: broken, not flaky"
+        )
+    if state == "fixed":
+        return (
+            f"no longer fails at its quarantine rate of {_pct(st.q_rate)}: "
+            f"{st.q_n} runs since quarantine pass a sequential test (SPRT)"
+        )
+    if state == "flaky":
+        if recent:
+            times = "once" if recent == 1 else f"{recent} times"
+            return f"passed and failed on the same commit {times} in {window}"
+        return f"fails about {_pct(score)} of runs on good code ({st.n_fail} failures counted)"
+    if state == "insufficient":
+        return f"only {st.n} runs so far; not enough to judge"
+    if st.infra and not st.n_fail:
+        return f"passes on good code; {st.infra} failures were infrastructure outages"
+    if st.branch_fails and not st.n_fail:
+        return f"passes on good code; {st.branch_fails} failures were breakages on a branch"
+    return f"no same-commit conflict in {window}; fails {_pct(score)} of runs on good code"
+
+
+# --------------------------------------------------------------------------- API
+
+
+def update(
+    states: Mapping[str, TestState],
+    run: Run,
+    *,
+    now: datetime,
+    config: ScoringConfig = DEFAULT_CONFIG,
+) -> tuple[dict[str, TestState], dict[str, Verdict], RunSummary]:
+    """Fold one run into copies of the states of its tests; return them, their verdicts, a summary.
+
+    Only tests with a non-skipped result in ``run`` are read, copied and returned;
+    ``states`` is not modified.
+    """
+    keys = {r.test for r in run.results if r.status != SKIPPED}
+    work = {k: states[k].copy() for k in keys if k in states}
+    summary = apply_run(work, run, config)
+    verdicts = {k: verdict_from_state(st, now, config) for k, st in work.items()}
+    return work, verdicts, summary
+
+
+def fold(
+    runs: Iterable[Run],
+    config: ScoringConfig = DEFAULT_CONFIG,
+    states: dict[str, TestState] | None = None,
+) -> dict[str, TestState]:
+    """Fold runs (sorted by time, stable) into states; the batch half of analyze()."""
+    states = {} if states is None else states
+    for run in sorted(runs, key=lambda r: r.at):
+        apply_run(states, run, config)
+    return states
+
+
+def analyze(
+    runs: Iterable[Run], *, now: datetime, config: ScoringConfig = DEFAULT_CONFIG
+) -> dict[str, Verdict]:
+    """Score every test in a history: a fold of :func:`apply_run`, then verdicts at ``now``."""
+    states = fold(runs, config)
+    return {k: verdict_from_state(st, now, config) for k, st in states.items()}
