@@ -22,6 +22,10 @@ DEFAULT_MAX_REPORT_BYTES = 50 * 2**20
 SQLITE_SCHEMES = ("sqlite",)
 POSTGRES_SCHEMES = ("postgres", "postgresql")
 QUEUE_MODES = ("auto", "immediate")
+LOG_FORMATS = ("json", "text")
+DEFAULT_RATE_LIMIT_IP = "1200/minute"
+DEFAULT_RATE_LIMIT_TOKEN = "600/minute"
+DEFAULT_MAX_BODY_BYTES = 2**20
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,12 @@ class Settings:
     queue_path: str | None = None
     retention_days: int = 90
     log_level: str = "INFO"
+    log_format: str = "json"
+    prometheus_multiproc_dir: str | None = None
+    rate_limit_ip: str = DEFAULT_RATE_LIMIT_IP
+    rate_limit_token: str = DEFAULT_RATE_LIMIT_TOKEN
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +103,28 @@ class Settings:
                 "FLAKEGUARD_RETENTION_DAYS", get("FLAKEGUARD_RETENTION_DAYS"), default=90, low=1
             ),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            log_format=_check_log_format(get("FLAKEGUARD_LOG_FORMAT") or "json"),
+            prometheus_multiproc_dir=get("PROMETHEUS_MULTIPROC_DIR"),
+            rate_limit_ip=_check_rate_limit(
+                "FLAKEGUARD_RATE_LIMIT_IP", get("FLAKEGUARD_RATE_LIMIT_IP") or DEFAULT_RATE_LIMIT_IP
+            ),
+            rate_limit_token=_check_rate_limit(
+                "FLAKEGUARD_RATE_LIMIT_TOKEN",
+                get("FLAKEGUARD_RATE_LIMIT_TOKEN") or DEFAULT_RATE_LIMIT_TOKEN,
+            ),
+            max_body_bytes=_parse_int(
+                "FLAKEGUARD_MAX_BODY_BYTES",
+                get("FLAKEGUARD_MAX_BODY_BYTES"),
+                default=DEFAULT_MAX_BODY_BYTES,
+                low=1024,
+            ),
+            trusted_proxies=_parse_int(
+                "FLAKEGUARD_TRUSTED_PROXIES",
+                get("FLAKEGUARD_TRUSTED_PROXIES"),
+                default=0,
+                low=0,
+                high=10,
+            ),
         )
         settings.check_integrations()
         return settings
@@ -239,3 +271,24 @@ def _read_private_key(raw: str | None) -> str | None:
     if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
         raise ConfigError("GITHUB_APP_PRIVATE_KEY: the value is not a PEM private key")
     return text
+
+
+def _check_log_format(raw: str) -> str:
+    value = raw.lower()
+    if value not in LOG_FORMATS:
+        raise ConfigError(
+            f"FLAKEGUARD_LOG_FORMAT: expected one of {', '.join(LOG_FORMATS)}, got {raw!r}"
+        )
+    return value
+
+
+def _check_rate_limit(name: str, raw: str) -> str:
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name}: expected a rate such as 600/minute (or several, separated by ;), got {raw!r}"
+        ) from None
+    return raw
