@@ -540,6 +540,9 @@ class _Parser:
             ) from None
         except DefusedXmlException as exc:
             raise ReportError(f"{_defused_reason(exc)} {self._where()}") from None
+        except (LookupError, ValueError) as exc:
+            # An unknown or unsupported encoding declaration.
+            raise ReportError(f"cannot decode the report: {exc}") from None
         except RecursionError:
             raise ReportError(f"report is nested too deeply {self._where()}") from None
 
