@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, *, slack: Any = None, github: A
     _wire_errors(app)
     app.register_blueprint(health)
     app.register_blueprint(api)
+    app.register_blueprint(__import__("flakeguard.api.reports", fromlist=["reports"]).reports)
     _wire_slack(app, services)
     _wire_github(app, services)
     return app

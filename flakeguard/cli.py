@@ -14,7 +14,7 @@ from flakeguard.errors import ConfigError, FlakeGuardError
 from flakeguard.settings import Settings
 
 # Modules that add sub-commands: each has ``register(subparsers)``.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["flakeguard.cli_ingest"]
 
 Handler = Callable[[argparse.Namespace], int]
 

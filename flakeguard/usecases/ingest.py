@@ -1,0 +1,538 @@
+"""Ingest JUnit reports: parse (bounded), store one run in one transaction, enqueue analysis.
+
+``ingest_reports`` is the single storage path for every source (the upload API,
+``flakeguard ingest``, GitHub Actions artifacts). It parses every file before it
+writes anything, so a rejected report stores nothing; then, in one transaction,
+it inserts the TestRun, upserts the TestCases (ON CONFLICT on repository+key)
+and bulk-loads the TestResults (one row per attempt, ``retry`` 0 = the first):
+PostgreSQL gets a COPY through psycopg 3, SQLite chunked ``executemany``.
+``analyze_run`` is enqueued after the commit; until the analysis is done the run
+keeps ``analyzed_at`` NULL, so the reconcile job finds a lost job again.
+
+The same upload twice (same repository, CI run id, job, attempt and content
+digest) stores once: the second call returns the first run with
+``duplicate=True``. The digest covers the decompressed report bytes, so a gzip
+and a plain upload of the same report are the same upload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+from peewee import IntegrityError
+
+from engine.junit import CaseResult, ReportError, parse_report
+from flakeguard import jobs
+from flakeguard.errors import BadRequestError, PayloadTooLargeError, ReportRejectedError
+from flakeguard.usecases.repos import check_repo_name
+from models import Repository, TestCase, TestResult, TestRun, db, is_postgres, utcnow
+
+SHA = re.compile(r"^[0-9a-fA-F]{40}$")
+GZIP_MAGIC = b"\x1f\x8b"
+READ_CHUNK = 1 << 16
+SQLITE_CHUNK = 2_000
+MAX_ATTEMPT = 10_000
+# Column widths of the models (longer values are cut, never refused).
+TEXT_WIDTH = 512
+FAILURE_TYPE_WIDTH = 255
+FIELD_LIMITS = {"branch": 255, "run_id": 100, "job": 255}
+SOURCES = ("upload", "cli", "github_actions")
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """What the CI says about one run: commit, branch, CI ids, attempt."""
+
+    sha: str
+    branch: str
+    ci_run_id: str
+    job: str
+    attempt: int = 1
+    pr: int | None = None
+    started_at: datetime | None = None
+    source: str = "upload"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The stored run (or the first one, for a duplicate) and its totals."""
+
+    run_id: int
+    totals: dict[str, Any]
+    duplicate: bool
+
+
+@dataclass
+class _Parsed:
+    """Every case of every file of one upload, read and checked, not stored yet."""
+
+    cases: list[CaseResult] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
+
+    @property
+    def digest(self) -> str:
+        # Order-insensitive: the same files in another order are the same upload.
+        return hashlib.sha256("".join(sorted(self.digests)).encode()).hexdigest()
+
+
+# -- metadata ---------------------------------------------------------------------
+
+
+def parse_run_meta(
+    values: Mapping[str, str | None], *, source: str = "upload", require_sha: bool = True
+) -> tuple[str, RunMeta]:
+    """Validate raw metadata (repo, sha, branch, run_id, job, attempt, pr, started_at).
+
+    Returns ``(owner/name, RunMeta)``; raises BadRequestError naming the field.
+    """
+
+    def text(name: str) -> str:
+        value = (values.get(name) or "").strip()
+        limit = FIELD_LIMITS.get(name)
+        if limit is not None and len(value) > limit:
+            raise BadRequestError(f"{name}: longer than {limit} characters")
+        return value
+
+    repo = text("repo")
+    if not repo:
+        raise BadRequestError("repo: required (owner/name)")
+    try:
+        repo = check_repo_name(repo)
+    except BadRequestError as exc:
+        raise BadRequestError(f"repo: {exc.message}") from None
+    sha = text("sha")
+    if sha and not SHA.match(sha):
+        raise BadRequestError(f"sha: expected 40 hexadecimal characters, got {sha[:60]!r}")
+    if require_sha and not sha:
+        raise BadRequestError("sha: required (the 40-character commit SHA)")
+    attempt = _int_field("attempt", text("attempt"), default=1, high=MAX_ATTEMPT)
+    pr = _int_field("pr", text("pr"), default=None, high=2**31 - 1)
+    started_raw = text("started_at")
+    started_at = parse_timestamp(started_raw) if started_raw else None
+    if source not in SOURCES:
+        raise BadRequestError(f"source: expected one of {', '.join(SOURCES)}")
+    meta = RunMeta(
+        sha=sha.lower(),
+        branch=text("branch"),
+        ci_run_id=text("run_id"),
+        job=text("job"),
+        attempt=attempt or 1,
+        pr=pr,
+        started_at=started_at,
+        source=source,
+    )
+    return repo, meta
+
+
+def parse_timestamp(raw: str) -> datetime:
+    """ISO 8601 to naive UTC (a value without offset is taken as UTC)."""
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise BadRequestError(
+            f"started_at: not an ISO 8601 timestamp: {raw[:60]!r} (e.g. 2026-01-31T12:00:00Z)"
+        ) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _int_field(name: str, raw: str, *, default: int | None, high: int) -> int | None:
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequestError(f"{name}: expected a whole number, got {raw[:40]!r}") from None
+    if not 1 <= value <= high:
+        raise BadRequestError(f"{name}: {value} is out of range (1..{high})")
+    return value
+
+
+# -- bounded reading ----------------------------------------------------------------
+
+
+class Budget:
+    """A byte allowance shared by every file of one upload; exceeding it is a 413."""
+
+    def __init__(self, limit: int, *, what: str = "the reports") -> None:
+        self.limit = limit
+        self.used = 0
+        self.what = what
+
+    def spend(self, size: int) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise PayloadTooLargeError(
+                f"{self.what} are larger than the limit of {self.limit} bytes"
+            )
+
+
+class BoundedReader(io.RawIOBase):
+    """Read from ``source`` while spending a Budget and hashing what passes through."""
+
+    def __init__(self, source: BinaryIO | Any, budget: Budget, *, hasher: Any = None) -> None:
+        self._source = source
+        self._budget = budget
+        self._hasher = hasher
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size if size and size > 0 else READ_CHUNK)
+        if data:
+            self._budget.spend(len(data))
+            if self._hasher is not None:
+                self._hasher.update(data)
+        return bytes(data)
+
+
+class GzipReader(io.RawIOBase):
+    """Decompress a gzip stream on demand (never more than asked: bombs stay bounded)."""
+
+    def __init__(self, source: BinaryIO | Any, *, first: bytes = b"") -> None:
+        self._source = source
+        self._buffer = first
+        self._inflater: Any = None  # None between members
+        self._members = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        size = size if size and size > 0 else READ_CHUNK
+        while True:
+            if not self._buffer:
+                self._buffer = bytes(self._source.read(READ_CHUNK) or b"")
+                if not self._buffer:
+                    if self._inflater is not None:
+                        raise ValueError("the gzip stream is truncated")
+                    if not self._members:
+                        raise ValueError("the gzip stream is empty")
+                    return b""
+            if self._inflater is None:
+                # Between members: NUL padding is allowed, anything else must be gzip.
+                data = self._buffer.lstrip(b"\0")
+                if not data:
+                    self._buffer = b""
+                    continue
+                if not data.startswith(GZIP_MAGIC[: len(data)]):
+                    raise ValueError("not gzip data")
+                self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._members += 1
+                self._buffer = data
+            try:
+                out = self._inflater.decompress(self._buffer, size)
+            except zlib.error as exc:
+                raise ValueError(f"bad gzip data: {exc}") from None
+            if self._inflater.eof:
+                self._buffer = self._inflater.unused_data
+                self._inflater = None
+            else:
+                self._buffer = self._inflater.unconsumed_tail
+            if out:
+                return out
+
+
+def open_report(source: bytes | BinaryIO | Any) -> Any:
+    """A binary stream of the report, decompressed when it starts with the gzip magic."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        source = io.BytesIO(bytes(source))
+    first = bytes(source.read(2) or b"")
+    if first == GZIP_MAGIC:
+        return GzipReader(source, first=first)
+    return _Prefixed(first, source)
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream with some already-read bytes put back in front."""
+
+    def __init__(self, first: bytes, source: Any) -> None:
+        self._first = first
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._first:
+            data, self._first = self._first, b""
+            return data
+        return bytes(self._source.read(size if size and size > 0 else READ_CHUNK) or b"")
+
+
+def read_reports(files: Sequence[tuple[str, bytes | BinaryIO]], *, max_bytes: int) -> _Parsed:
+    """Parse every file (gzip or plain) within one decompressed byte budget."""
+    if not files:
+        raise BadRequestError("no report file in the upload")
+    budget = Budget(max_bytes)
+    parsed = _Parsed()
+    for name, source in files:
+        hasher = hashlib.sha256()
+        label = f"{_basename(name)}: " if name else ""
+        try:
+            reader = BoundedReader(open_report(source), budget, hasher=hasher)
+            # The budget trips first (413); the parser's own bound is only a backstop.
+            report = parse_report(reader, max_bytes=max_bytes + 1)
+        except (ReportError, ValueError, OSError) as exc:
+            raise ReportRejectedError(f"{label}{exc}") from None
+        parsed.cases.extend(report.cases)
+        parsed.digests.append(hasher.hexdigest())
+        parsed.formats.append(report.format)
+    return parsed
+
+
+def _basename(name: str) -> str:
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+# -- storage ------------------------------------------------------------------------
+
+
+def ingest_reports(
+    repo: Repository,
+    files: Sequence[tuple[str, bytes | BinaryIO]],
+    meta: RunMeta,
+    *,
+    max_bytes: int,
+) -> IngestResult:
+    """Store the reports of one CI job as one TestRun; enqueue its analysis."""
+    parsed = read_reports(files, max_bytes=max_bytes)
+    digest = parsed.digest
+    existing = _find_run(repo, meta, digest)
+    if existing is not None:
+        return IngestResult(existing.id, run_totals(existing), True)
+    received = utcnow()
+    totals = _count(parsed.cases)
+    try:
+        with db.atomic():
+            run = TestRun.create(
+                repository=repo,
+                sha=meta.sha,
+                branch=meta.branch,
+                pr=meta.pr,
+                ci_run_id=meta.ci_run_id,
+                job=meta.job,
+                attempt=meta.attempt,
+                source=meta.source,
+                content_digest=digest,
+                report_format=_format_name(parsed.formats),
+                tests=totals["tests"],
+                passed=totals["passed"],
+                failures=totals["failures"],
+                errors=totals["errors"],
+                skipped=totals["skipped"],
+                duration=totals["duration"],
+                started_at=meta.started_at,
+                received_at=received,
+            )
+            when = meta.started_at or received
+            ids = _upsert_cases(repo.id, parsed.cases, received)
+            rows = _result_rows(run.id, parsed.cases, ids, when)
+            if is_postgres():
+                _copy_results(rows)
+            else:
+                _insert_results(rows)
+    except IntegrityError:
+        # A concurrent identical upload won the race on the unique run index.
+        existing = _find_run(repo, meta, digest)
+        if existing is None:
+            raise
+        return IngestResult(existing.id, run_totals(existing), True)
+    jobs.enqueue("analyze_run", run_id=run.id)
+    return IngestResult(run.id, totals, False)
+
+
+def run_totals(run: TestRun) -> dict[str, Any]:
+    """The totals of a stored run, as the API answers them."""
+    return {
+        "tests": run.tests,
+        "passed": run.passed,
+        "failures": run.failures,
+        "errors": run.errors,
+        "skipped": run.skipped,
+        "duration": round(run.duration, 3),
+    }
+
+
+def _find_run(repo: Repository, meta: RunMeta, digest: str) -> TestRun | None:
+    return TestRun.get_or_none(
+        TestRun.repository == repo.id,
+        TestRun.ci_run_id == meta.ci_run_id,
+        TestRun.job == meta.job,
+        TestRun.attempt == meta.attempt,
+        TestRun.content_digest == digest,
+    )
+
+
+def _count(cases: Iterable[CaseResult]) -> dict[str, Any]:
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    duration = 0.0
+    tests = 0
+    for case in cases:
+        tests += 1
+        counts[case.status] += 1
+        duration += case.duration
+    return {
+        "tests": tests,
+        "passed": counts["passed"],
+        "failures": counts["failed"],
+        "errors": counts["error"],
+        "skipped": counts["skipped"],
+        "duration": round(duration, 3),
+    }
+
+
+def _format_name(formats: list[str]) -> str | None:
+    unique = sorted(set(formats))
+    if not unique:
+        return None
+    return unique[0] if len(unique) == 1 else "mixed"
+
+
+def _cut(value: str | None, width: int) -> str | None:
+    if value is None:
+        return None
+    return value if len(value) <= width else value[:width]
+
+
+def _identities(cases: Iterable[CaseResult]) -> dict[str, tuple[Any, ...]]:
+    """First occurrence of each key: (suite, classname, name, file, line)."""
+    found: dict[str, tuple[Any, ...]] = {}
+    for case in cases:
+        if case.key not in found:
+            found[case.key] = (
+                _cut(case.suite, TEXT_WIDTH),
+                _cut(case.classname, TEXT_WIDTH),
+                _cut(case.name, TEXT_WIDTH),
+                _cut(case.file, TEXT_WIDTH),
+                case.line if case.line is None or -(2**31) <= case.line < 2**31 else None,
+            )
+    return found
+
+
+def _upsert_cases(repository_id: int, cases: list[CaseResult], now: datetime) -> dict[str, int]:
+    """Insert new TestCases, bump last_seen of known ones; return key -> id."""
+    found = _identities(cases)
+    if not found:
+        return {}
+    if is_postgres():
+        return _upsert_cases_pg(repository_id, found, now)
+    return _upsert_cases_sqlite(repository_id, found, now)
+
+
+def _upsert_cases_pg(
+    repository_id: int, found: dict[str, tuple[Any, ...]], now: datetime
+) -> dict[str, int]:
+    keys = list(found)
+    columns = list(zip(*found.values(), strict=True))
+    table = TestCase._meta.table_name
+    sql = (
+        f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
+        "first_seen, last_seen) "
+        "SELECT %s, k, s, c, n, f, l, %s, %s FROM unnest("
+        "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[]"
+        ") AS u(k, s, c, n, f, l) "
+        "ON CONFLICT (repository_id, key) DO UPDATE SET last_seen = EXCLUDED.last_seen "
+        "RETURNING key, id"
+    )
+    params = (repository_id, now, now, keys, *(list(column) for column in columns))
+    with db.connection().cursor() as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
+
+
+def _upsert_cases_sqlite(
+    repository_id: int, found: dict[str, tuple[Any, ...]], now: datetime
+) -> dict[str, int]:
+    table = TestCase._meta.table_name
+    stamp = now.isoformat(" ")
+    connection = db.connection()
+    rows = [(repository_id, key, *identity, stamp, stamp) for key, identity in found.items()]
+    for start in range(0, len(rows), SQLITE_CHUNK):
+        connection.executemany(
+            f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
+            "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (repository_id, key) DO UPDATE SET last_seen = excluded.last_seen",
+            rows[start : start + SQLITE_CHUNK],
+        )
+    ids: dict[str, int] = {}
+    keys = list(found)
+    step = 500
+    for start in range(0, len(keys), step):
+        chunk = keys[start : start + step]
+        marks = ", ".join("?" * len(chunk))
+        cursor = connection.execute(
+            f'SELECT key, id FROM "{table}" WHERE repository_id = ? AND key IN ({marks})',
+            (repository_id, *chunk),
+        )
+        ids.update(cursor.fetchall())
+    return ids
+
+
+def _result_rows(
+    run_id: int, cases: list[CaseResult], ids: dict[str, int], when: datetime
+) -> Iterable[tuple[Any, ...]]:
+    """One row per attempt: (run, test case, status, duration, retry, message, type, at)."""
+    for case in cases:
+        test_id = ids[case.key]
+        retry = 0
+        for attempt in case.attempts:
+            yield (
+                run_id,
+                test_id,
+                attempt.status,
+                attempt.duration or 0.0,
+                retry,
+                attempt.message or None,
+                _cut(attempt.failure_type, FAILURE_TYPE_WIDTH) or None,
+                when,
+            )
+            retry += 1
+        yield (
+            run_id,
+            test_id,
+            case.status,
+            case.duration,
+            retry,
+            case.message or None,
+            _cut(case.failure_type, FAILURE_TYPE_WIDTH) or None,
+            when,
+        )
+
+
+RESULT_COLUMNS = "run_id, test_case_id, status, duration, retry, message, failure_type, created_at"
+
+
+def _copy_results(rows: Iterable[tuple[Any, ...]]) -> None:
+    table = TestResult._meta.table_name
+    with (
+        db.connection().cursor() as cursor,
+        cursor.copy(f'COPY "{table}" ({RESULT_COLUMNS}) FROM STDIN') as copy,
+    ):
+        write: Callable[[tuple[Any, ...]], None] = copy.write_row
+        for row in rows:
+            write(row)
+
+
+def _insert_results(rows: Iterable[tuple[Any, ...]]) -> None:
+    table = TestResult._meta.table_name
+    sql = f'INSERT INTO "{table}" ({RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+    connection = db.connection()
+    chunk: list[tuple[Any, ...]] = []
+    for row in rows:
+        chunk.append((*row[:7], row[7].isoformat(" ")))
+        if len(chunk) >= SQLITE_CHUNK:
+            connection.executemany(sql, chunk)
+            chunk = []
+    if chunk:
+        connection.executemany(sql, chunk)

@@ -1,0 +1,85 @@
+"""Fixtures for the REST API tests: a repository with its ingest token, DB snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from flakeguard.usecases.repos import add_repository
+from models import ALL_MODELS, Repository
+
+
+@dataclass
+class RepoToken:
+    """A repository and the plain text of its ingest token."""
+
+    repo: Repository
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def acme(database: object) -> RepoToken:
+    """Repository acme/shop with an ingest token."""
+    repo, token = add_repository("acme/shop")
+    return RepoToken(repo, token)
+
+
+@pytest.fixture
+def other(database: object) -> RepoToken:
+    """A second repository, acme/other, with its own token."""
+    repo, token = add_repository("acme/other")
+    return RepoToken(repo, token)
+
+
+def snapshot() -> dict[str, int]:
+    """Row counts of every table (ingest tokens' last-use time aside, nothing else moves)."""
+    return {model._meta.table_name: model.select().count() for model in ALL_MODELS}
+
+
+LIMIT = 64 * 1024
+
+
+@pytest.fixture
+def settings(settings):  # type: ignore[no-untyped-def]
+    """The shared test settings with a small report limit (64 KiB) to test 413s cheaply."""
+    from dataclasses import replace
+
+    return replace(settings, max_report_bytes=LIMIT)
+
+
+@pytest.fixture
+def analyzed(monkeypatch: pytest.MonkeyPatch, db_url: str) -> list[tuple[int, int]]:
+    """Record analyze_run jobs as (run_id, results committed and visible elsewhere)."""
+    from flakeguard import jobs
+
+    calls: list[tuple[int, int]] = []
+
+    def analyze_run(run_id: int) -> None:
+        calls.append((run_id, committed_results(db_url, run_id)))
+
+    monkeypatch.setitem(jobs._registry, "analyze_run", analyze_run)
+    return calls
+
+
+def committed_results(db_url: str, run_id: int) -> int:
+    """TestResult rows of a run seen from a separate connection (so only committed ones)."""
+    if db_url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+        try:
+            return conn.execute(
+                "SELECT count(*) FROM test_result WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT count(*) FROM test_result WHERE run_id = %s", (run_id,))
+        return row.fetchone()[0]  # type: ignore[index]
