@@ -31,9 +31,9 @@ def meta(**overrides: Any) -> dict[str, Any]:
 
 def post_xml(client, acme: RepoToken, body: bytes, **overrides: Any):  # type: ignore[no-untyped-def]
     """POST a raw XML body with metadata in the query string."""
-    return client.post(
-        "/api/v1/reports", query_string=meta(**overrides), data=body, headers={**acme.headers, **XML}
-    )
+    headers = {**acme.headers, **XML}
+    query = meta(**overrides)
+    return client.post("/api/v1/reports", query_string=query, data=body, headers=headers)
 
 
 def test_upload_stores_run_cases_and_results(client, acme, analyzed) -> None:  # type: ignore[no-untyped-def]
