@@ -7,8 +7,11 @@ from typing import Any
 from flask import Flask, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
+from slack_sdk.http_retry import ConnectionErrorRetryHandler
 
+from bot.installation_store import PeeweeInstallationStore, PeeweeOAuthStateStore
 from flakeguard.http import error_response
 from flakeguard.settings import Settings
 
@@ -16,20 +19,60 @@ NOT_CONFIGURED = (
     "Slack is not configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN "
     "(or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for OAuth)"
 )
+# What the code uses; slack-manifest.yml lists the same scopes.
+BOT_SCOPES = [
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "users:read",
+    "usergroups:read",
+    "channels:read",
+    "groups:read",
+]
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
 
 
 def build_bolt_app(settings: Settings, *, client: WebClient | None = None) -> App:
-    """Build the Bolt app; ``client`` defaults to a WebClient on ``SLACK_API_URL``."""
+    """Build the Bolt app; ``client`` defaults to a WebClient on ``SLACK_API_URL``.
+
+    One workspace: ``SLACK_BOT_TOKEN``. Several: OAuth with our installation
+    and state stores (the bot token of each request comes from the store).
+    """
     from bot import listeners
 
-    client = client or WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    oauth = settings.slack_oauth and not settings.slack_bot_token
+    token = None if oauth else settings.slack_bot_token
+    given = client is not None
+    # Listeners answer within Slack's 3 s: retry connection errors once, never sleep on a 429.
+    client = client or WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=5,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+    )
+    kwargs: dict[str, Any] = {}
+    if oauth:
+        kwargs["oauth_settings"] = OAuthSettings(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            scopes=BOT_SCOPES,
+            install_path=INSTALL_PATH,
+            redirect_uri_path=REDIRECT_PATH,
+            redirect_uri=settings.public_url + REDIRECT_PATH,
+            installation_store=PeeweeInstallationStore(),
+            state_store=PeeweeOAuthStateStore(),
+            install_page_rendering_enabled=False,
+        )
+    elif not given:
+        kwargs["token"] = token
     app = App(
         signing_secret=settings.slack_signing_secret,
         client=client,
-        token=settings.slack_bot_token,
         process_before_response=True,
         token_verification_enabled=False,
         request_verification_enabled=True,
+        **kwargs,
     )
     listeners.register(app)
     return app
@@ -45,8 +88,8 @@ def register_routes(flask_app: Flask, bolt: App | None) -> None:
             return error_response(503, "not_configured", NOT_CONFIGURED)
         return handler.handle(request)
 
-    @flask_app.route("/slack/install", methods=["GET"])
-    @flask_app.route("/slack/oauth_redirect", methods=["GET"])
+    @flask_app.route(INSTALL_PATH, methods=["GET"])
+    @flask_app.route(REDIRECT_PATH, methods=["GET"])
     def slack_oauth() -> Any:
         if handler is None or bolt is None or bolt.oauth_flow is None:
             return error_response(

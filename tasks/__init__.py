@@ -8,7 +8,11 @@ with Huey and with ``flakeguard.jobs`` so the use cases can enqueue by name.
 One module per concern; add yours to the import list below.
 """
 
-from tasks import analysis, maintenance  # noqa: F401  (registers tasks)
+from tasks import (  # noqa: F401  (registers tasks)
+    analysis,
+    maintenance,
+    slack,
+)
 from tasks.queue import configure, huey, with_db
 
 __all__ = ["configure", "huey", "with_db"]

@@ -12,6 +12,7 @@ from huey.storage import RedisStorage, SqliteStorage
 
 from flakeguard.settings import Settings
 from models import db
+from tasks import context
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def configure(settings: Settings, *, name: str = "flakeguard") -> Huey:
     """Choose Huey's storage from settings: immediate, Redis, or SQLite beside the database."""
+    context.set_settings(settings)
     huey.name = name
     if settings.queue_mode == "immediate":
         huey.immediate = True

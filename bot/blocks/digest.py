@@ -1,0 +1,116 @@
+"""The weekly digest message and its "Approve all" confirmation modal."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.blocks.common import (
+    Block,
+    actions,
+    button,
+    clip,
+    context,
+    escape,
+    header,
+    lines_section,
+    message,
+    pct,
+    section,
+)
+from flakeguard.usecases.slack import DigestView, PlanItem
+
+APPROVE_ALL = "fg_approve_all"
+APPROVE_ALL_VIEW = "fg_approve_all_view"
+MAX_METADATA = 3000
+MODAL_TITLE = 24
+
+
+def item_line(index: int, item: PlanItem) -> str:
+    """One candidate of the plan."""
+    return (
+        f"{index}. `{escape(item.test_name)}` {pct(item.score)}, "
+        f"{item.failures_week} failures this week\n      {escape(item.reason)}"
+    )
+
+
+def render_digest(view: DigestView) -> dict[str, Any]:
+    """The weekly quarantine plan of one repository."""
+    blocks: list[Block] = [
+        header(f"Weekly flaky-test digest: {view.repository}"),
+        section(
+            f"*{escape(view.repository)}*: {view.flaky} flaky, {view.quarantined} quarantined, "
+            f"{view.total} waiting for a decision."
+        ),
+    ]
+    if view.items:
+        lines = [item_line(i + 1, item) for i, item in enumerate(view.items)]
+        blocks.append(
+            section(
+                "*Quarantine plan* (by impact)\n"
+                + lines_section(lines, total=view.total, limit=2900)
+            )
+        )
+        if view.message_id is not None:
+            blocks.append(
+                actions(
+                    f"fg_digest_{view.message_id}",
+                    button(
+                        f"Approve all {len(view.items)}",
+                        APPROVE_ALL,
+                        str(view.message_id),
+                        style="primary",
+                    ),
+                )
+            )
+    else:
+        blocks.append(context(":tada: Nothing waiting for a decision."))
+    text = f"Weekly digest for {view.repository}: {view.total} quarantines waiting for a decision"
+    return message(text, blocks)
+
+
+def approve_all_modal(view: DigestView, *, channel: str) -> dict[str, Any]:
+    """The modal confirming "Approve all N"; private_metadata lists what was shown."""
+    items = list(view.items)
+    metadata = {"m": view.message_id, "c": channel, "q": []}
+    for item in items:
+        metadata["q"].append([item.quarantine_id, item.version])
+        if len(json.dumps(metadata)) > MAX_METADATA:
+            metadata["q"].pop()
+            break
+    shown = items[: len(metadata["q"])]
+    lines = [item_line(i + 1, item) for i, item in enumerate(shown)]
+    return {
+        "type": "modal",
+        "callback_id": APPROVE_ALL_VIEW,
+        "title": {"type": "plain_text", "text": clip("Approve quarantines", MODAL_TITLE)},
+        "submit": {"type": "plain_text", "text": clip(f"Approve {len(shown)}", MODAL_TITLE)},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": json.dumps(metadata, separators=(",", ":")),
+        "blocks": [
+            section(
+                f"Quarantine these {len(shown)} tests of *{escape(view.repository)}*? "
+                "Each gets an audit entry and a GitHub issue."
+            ),
+            section(lines_section(lines) if lines else "Nothing left to approve."),
+        ],
+    }
+
+
+def parse_metadata(raw: str) -> tuple[int | None, str, list[tuple[int, int]]]:
+    """(digest message id, channel, [(quarantine id, version)]) from a modal's private_metadata."""
+    data = json.loads(raw or "{}")
+    items = [(int(q), int(v)) for q, v in data.get("q", [])]
+    message_id = data.get("m")
+    return (int(message_id) if message_id is not None else None), str(data.get("c", "")), items
+
+
+def refusal_modal(text: str) -> dict[str, Any]:
+    """The modal after a refused "Approve all": says why, changes nothing."""
+    return {
+        "type": "modal",
+        "callback_id": "fg_refused",
+        "title": {"type": "plain_text", "text": "Approve quarantines"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [section(text)],
+    }

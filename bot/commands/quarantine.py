@@ -1,0 +1,32 @@
+"""/flakeguard quarantine <test> [reason]"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.blocks.status import render_notice
+from bot.commands.base import Invocation, UsageError
+from flakeguard.usecases import quarantine as quarantine_uc
+from flakeguard.usecases import status as status_uc
+
+USAGE = "/flakeguard quarantine <test> [reason]"
+
+
+def run(inv: Invocation) -> dict[str, Any]:
+    """Quarantine a test now (a person's decision: no proposal needed)."""
+    if not inv.words:
+        raise UsageError("which test? give part of its name", USAGE)
+    query, _, reason = inv.args.partition(" ")
+    match = status_uc.find_test(query)
+    outcome = quarantine_uc.perform(
+        match.test_case_id,
+        "approve",
+        actor=inv.user_id,
+        source="slack",
+        reason=reason.strip(),
+        team_id=inv.team_id,
+        members_of=inv.members_of,
+    )
+    if not outcome.changed:
+        return render_notice(f"`{match.name}` is already quarantined.")
+    return render_notice(f":lock: Quarantined `{match.name}` in *{match.repository}*.")

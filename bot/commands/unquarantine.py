@@ -1,0 +1,32 @@
+"""/flakeguard unquarantine <test>"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.blocks.status import render_notice
+from bot.commands.base import Invocation, UsageError
+from flakeguard.usecases import quarantine as quarantine_uc
+from flakeguard.usecases import status as status_uc
+
+USAGE = "/flakeguard unquarantine <test>"
+
+
+def run(inv: Invocation) -> dict[str, Any]:
+    """Lift a test's quarantine: it runs and counts again."""
+    if len(inv.words) != 1:
+        raise UsageError("give exactly one test", USAGE)
+    match = status_uc.find_test(inv.words[0])
+    outcome = quarantine_uc.perform(
+        match.test_case_id,
+        "lift",
+        actor=inv.user_id,
+        source="slack",
+        team_id=inv.team_id,
+        members_of=inv.members_of,
+    )
+    if not outcome.changed:
+        return render_notice(f"`{match.name}` is not quarantined.")
+    return render_notice(
+        f":unlock: Lifted the quarantine of `{match.name}` in *{match.repository}*."
+    )

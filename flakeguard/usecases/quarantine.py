@@ -1,0 +1,380 @@
+"""The one quarantine use case: propose, approve, assign, undo, dismiss, lift.
+
+Every action, from a Slack button, a slash command, the API or the analysis,
+goes through :func:`apply_action`: it appends a ``QuarantineEvent`` (the audit
+trail), updates the ``Quarantine`` projection and bumps its ``version``, then
+enqueues ``refresh_slack_quarantine`` and ``mirror_quarantine``. The Slack and
+GitHub sides compare their synced version with ``version``, so a lost job is
+found again by the reconcile job.
+
+Idempotent: an action whose idempotency key was already used, or that would
+leave the state as it is (approving a quarantined test), appends nothing.
+
+States: proposed -> quarantined (approve) -> proposed (undo); proposed ->
+dismissed (dismiss); quarantined -> lifted (lift). A person may quarantine a
+test directly (approve from no quarantine, dismissed or lifted); the analysis
+('propose' from source 'system') does not re-propose a dismissed test unless
+it has new same-commit evidence since the dismissal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from peewee import IntegrityError
+
+from flakeguard import jobs
+from flakeguard.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
+from models import (
+    FlakeScore,
+    Quarantine,
+    QuarantineEvent,
+    TestCase,
+    UserLink,
+    WorkspacePolicy,
+    db,
+    utcnow,
+)
+
+ACTIONS = ("propose", "approve", "assign", "undo", "dismiss", "lift")
+SOURCES = ("slack", "api", "system", "cli", "github")
+# Actions a workspace policy restricts; assigning and proposing are open to everyone.
+GUARDED = frozenset({"approve", "undo", "dismiss", "lift"})
+POLICY_MODES = ("everyone", "usergroup", "users")
+
+# action -> {state before: state after}; None is "no quarantine yet".
+TRANSITIONS: dict[str, dict[str | None, str]] = {
+    "propose": {None: "proposed", "dismissed": "proposed", "lifted": "proposed"},
+    "approve": {
+        None: "quarantined",
+        "proposed": "quarantined",
+        "dismissed": "quarantined",
+        "lifted": "quarantined",
+    },
+    "undo": {"quarantined": "proposed"},
+    "dismiss": {None: "dismissed", "proposed": "dismissed"},
+    "lift": {"quarantined": "lifted"},
+}
+# Where an action leaves a quarantine already in that state: nothing to do.
+TARGET = {
+    "propose": "proposed",
+    "approve": "quarantined",
+    "undo": "proposed",
+    "dismiss": "dismissed",
+    "lift": "lifted",
+}
+ASSIGNABLE = frozenset({"proposed", "quarantined"})
+
+MembersOf = Callable[[str], Collection[str]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :func:`apply_action` did: the quarantine now, and whether an event was appended."""
+
+    quarantine: Quarantine
+    changed: bool
+
+
+def check_allowed(team_id: str, user_id: str, *, members_of: MembersOf | None = None) -> None:
+    """Raise ForbiddenError unless the workspace policy lets ``user_id`` approve or undo."""
+    policy = WorkspacePolicy.get_or_none(WorkspacePolicy.team_id == team_id)
+    if policy is None or policy.mode == "everyone":
+        return
+    if policy.mode == "users":
+        if user_id in (policy.users or []):
+            return
+        raise ForbiddenError("you are not allowed to approve or undo quarantines in this workspace")
+    if policy.mode == "usergroup":
+        if (
+            policy.usergroup_id
+            and members_of is not None
+            and user_id in members_of(policy.usergroup_id)
+        ):
+            return
+        group = f"<!subteam^{policy.usergroup_id}>" if policy.usergroup_id else "a user group"
+        raise ForbiddenError(f"only members of {group} may approve or undo quarantines")
+    raise ForbiddenError(f"unknown workspace policy {policy.mode!r}; ask an admin to fix it")
+
+
+def set_policy(
+    team_id: str, mode: str, *, usergroup_id: str | None = None, users: Sequence[str] = ()
+) -> WorkspacePolicy:
+    """Set who may approve or undo in a workspace: everyone, a user group, or a list of users."""
+    if mode not in POLICY_MODES:
+        raise BadRequestError(f"policy mode must be one of {', '.join(POLICY_MODES)}")
+    if mode == "usergroup" and not usergroup_id:
+        raise BadRequestError("a usergroup policy needs the user group id (S...)")
+    if mode == "users" and not users:
+        raise BadRequestError("a users policy needs at least one Slack user id")
+    values = {
+        "mode": mode,
+        "usergroup_id": usergroup_id if mode == "usergroup" else None,
+        "users": list(users) if mode == "users" else [],
+        "updated_at": utcnow(),
+    }
+    with db.atomic():
+        policy = WorkspacePolicy.get_or_none(WorkspacePolicy.team_id == team_id)
+        if policy is None:
+            return WorkspacePolicy.create(team_id=team_id, **values)
+        WorkspacePolicy.update(**values).where(WorkspacePolicy.id == policy.id).execute()
+    return WorkspacePolicy.get_by_id(policy.id)
+
+
+def apply_action(
+    test_case_id: int,
+    action: str,
+    *,
+    actor: str,
+    source: str,
+    assignee_slack: str | None = None,
+    reason: str = "",
+    idempotency_key: str | None = None,
+    expected_version: int | None = None,
+    team_id: str | None = None,
+    members_of: MembersOf | None = None,
+) -> Quarantine:
+    """Apply one quarantine action to a test and return the current projection."""
+    return perform(
+        test_case_id,
+        action,
+        actor=actor,
+        source=source,
+        assignee_slack=assignee_slack,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        expected_version=expected_version,
+        team_id=team_id,
+        members_of=members_of,
+    ).quarantine
+
+
+def perform(
+    test_case_id: int,
+    action: str,
+    *,
+    actor: str,
+    source: str,
+    assignee_slack: str | None = None,
+    reason: str = "",
+    idempotency_key: str | None = None,
+    expected_version: int | None = None,
+    team_id: str | None = None,
+    members_of: MembersOf | None = None,
+) -> Outcome:
+    """Like :func:`apply_action`, also saying whether an event was appended.
+
+    ``team_id`` (a Slack workspace) turns on its policy check for guarded
+    actions; ``members_of`` answers user-group membership for it.
+    ``expected_version`` is the version the actor saw (a Slack message): a
+    different current version refuses the action as stale.
+    """
+    if action not in ACTIONS:
+        raise BadRequestError(f"unknown quarantine action {action!r}")
+    if source not in SOURCES:
+        raise BadRequestError(f"unknown source {source!r}")
+    if not actor:
+        raise BadRequestError("an action needs an actor")
+    if action == "assign" and not assignee_slack:
+        raise BadRequestError("assign needs a Slack user to assign")
+    test = TestCase.get_or_none(TestCase.id == test_case_id)
+    if test is None:
+        raise NotFoundError(f"unknown test {test_case_id}")
+    if team_id is not None and action in GUARDED:
+        check_allowed(team_id, actor, members_of=members_of)
+
+    try:
+        with db.atomic():
+            outcome = _apply_locked(
+                test,
+                action,
+                actor=actor,
+                source=source,
+                assignee_slack=assignee_slack,
+                reason=reason.strip(),
+                idempotency_key=idempotency_key,
+                expected_version=expected_version,
+                team_id=team_id,
+            )
+    except IntegrityError:
+        # A concurrent double click won the race for the idempotency key or the row.
+        current = Quarantine.get_or_none(Quarantine.test_case == test.id)
+        if current is None:
+            raise
+        return Outcome(current, False)
+    if outcome.changed:
+        notify_changed(outcome.quarantine.id)
+    return outcome
+
+
+def notify_changed(quarantine_id: int) -> None:
+    """Enqueue the Slack refresh and the GitHub mirror of one quarantine."""
+    jobs.enqueue("refresh_slack_quarantine", quarantine_id=quarantine_id)
+    jobs.enqueue("mirror_quarantine", quarantine_id=quarantine_id)
+
+
+def _apply_locked(
+    test: TestCase,
+    action: str,
+    *,
+    actor: str,
+    source: str,
+    assignee_slack: str | None,
+    reason: str,
+    idempotency_key: str | None,
+    expected_version: int | None,
+    team_id: str | None,
+) -> Outcome:
+    query = Quarantine.select().where(Quarantine.test_case == test.id)
+    if db.obj is not None and "Postgres" in type(db.obj).__name__:
+        query = query.for_update()
+    q = query.first()
+    if idempotency_key is not None:
+        done = QuarantineEvent.get_or_none(QuarantineEvent.idempotency_key == idempotency_key)
+        if done is not None:
+            return Outcome(Quarantine.get_by_id(done.quarantine_id), False)
+    if q is not None and expected_version is not None and q.version != expected_version:
+        jobs.enqueue("refresh_slack_quarantine", quarantine_id=q.id)  # show the current state
+        raise ConflictError(
+            "this message was out of date; it now shows the current state, try again"
+        )
+    state = q.state if q is not None else None
+    now = utcnow()
+    score = FlakeScore.get_or_none(FlakeScore.test_case == test.id)
+    conflicts = int((score.evidence or {}).get("same_commit_conflicts", 0)) if score else 0
+
+    if action == "assign":
+        if q is None or state not in ASSIGNABLE:
+            where = state or "not quarantined"
+            raise ConflictError(f"only a proposed or quarantined test can be assigned ({where})")
+        if q.assignee_slack == assignee_slack:
+            return Outcome(q, False)
+        link = UserLink.get_or_none(UserLink.slack_user_id == assignee_slack)
+        changes: dict[str, object] = {
+            "assignee_slack": assignee_slack,
+            "assignee_github": link.github_login if link else None,
+        }
+        new_state = state
+    else:
+        if state == TARGET[action]:
+            return Outcome(q, False)  # already there: a double click, a repeated command
+        if (
+            state == "dismissed"
+            and action == "propose"
+            and source == "system"
+            and conflicts <= (q.dismissed_conflicts if q else 0)
+        ):
+            return Outcome(q, False)  # not flaky, says a person; no new evidence since
+        allowed = TRANSITIONS[action]
+        if state not in allowed:
+            raise ConflictError(_refusal(action, state))
+        new_state = allowed[state]
+        changes = {"state": new_state}
+        if reason:
+            changes["reason"] = reason
+        if action == "propose" or (action == "approve" and state != "proposed"):
+            changes["proposed_at"] = now
+        if new_state == "quarantined":
+            changes.update(
+                quarantined_at=now,
+                quarantined_by=actor,
+                rate_at_quarantine=score.score if score else None,
+            )
+        elif action == "undo":
+            changes.update(quarantined_at=None, quarantined_by=None, rate_at_quarantine=None)
+        if action == "dismiss":
+            changes["dismissed_conflicts"] = conflicts
+
+    if q is None:
+        q = Quarantine.create(
+            test_case=test.id,
+            repository=test.repository_id,
+            state=new_state,
+            reason=str(changes.pop("reason", reason)),
+            proposed_at=now,
+        )
+    previous_version = q.version
+    changes["version"] = Quarantine.version + 1
+    changes["updated_at"] = now
+    Quarantine.update(**changes).where(Quarantine.id == q.id).execute()
+    data: dict[str, object] = {"from": state, "to": new_state, "version": previous_version + 1}
+    if reason:
+        data["reason"] = reason
+    if assignee_slack:
+        data["assignee_slack"] = assignee_slack
+    if team_id:
+        data["team_id"] = team_id
+    QuarantineEvent.create(
+        quarantine=q.id,
+        action=action,
+        actor=actor,
+        source=source,
+        data=data,
+        idempotency_key=idempotency_key,
+        at=now,
+    )
+    return Outcome(Quarantine.get_by_id(q.id), True)
+
+
+def _refusal(action: str, state: str | None) -> str:
+    where = f"it is {state}" if state else "it is not quarantined"
+    if action == "undo":
+        return f"there is nothing to undo: {where}"
+    if action == "lift":
+        return f"only a quarantined test can be lifted: {where}"
+    if action == "dismiss":
+        return f"only a proposed quarantine can be dismissed: {where}"
+    return f"cannot {action} this quarantine: {where}"
+
+
+def approve_all(
+    items: Sequence[tuple[int, int]],
+    *,
+    actor: str,
+    source: str,
+    key_prefix: str,
+    team_id: str | None = None,
+    members_of: MembersOf | None = None,
+) -> list[Quarantine]:
+    """Approve proposed quarantines ``(quarantine_id, version seen)``; return those approved.
+
+    The permission is checked once, before anything changes. Quarantines that
+    moved on since they were shown (another approval, a dismissal) are skipped.
+    """
+    if team_id is not None:
+        check_allowed(team_id, actor, members_of=members_of)
+    approved = []
+    for quarantine_id, version in items:
+        q = Quarantine.get_or_none(Quarantine.id == quarantine_id)
+        if q is None or q.state != "proposed" or q.version != version:
+            continue
+        outcome = perform(
+            q.test_case_id,
+            "approve",
+            actor=actor,
+            source=source,
+            idempotency_key=f"{key_prefix}:{quarantine_id}:v{version}",
+            expected_version=version,
+        )
+        if outcome.changed:
+            approved.append(outcome.quarantine)
+    return approved
+
+
+def get_quarantine(quarantine_id: int) -> Quarantine:
+    """The quarantine with this id, or NotFoundError."""
+    q = Quarantine.get_or_none(Quarantine.id == quarantine_id)
+    if q is None:
+        raise NotFoundError(f"unknown quarantine {quarantine_id}")
+    return q
+
+
+def history(quarantine_id: int, *, limit: int = 20) -> list[QuarantineEvent]:
+    """The latest events of one quarantine, newest first."""
+    return list(
+        QuarantineEvent.select()
+        .where(QuarantineEvent.quarantine == quarantine_id)
+        .order_by(QuarantineEvent.id.desc())
+        .limit(limit)
+    )

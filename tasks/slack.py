@@ -1,0 +1,156 @@
+"""Slack tasks: post alerts, update messages in place, weekly digest, App Home.
+
+Each task is a few lines over the Slack use cases; messages are rendered
+from the database by the pure builders in bot/blocks. Calls go through
+WebClients with slack_sdk's retry handlers (bot/client.py). Errors retrying
+cannot fix (a deleted channel, a revoked token) are recorded on the message
+and the subscription, shown by ``/flakeguard status``, and not retried;
+other Slack errors raise so Huey retries the task a few times, after which the
+database still shows the work as pending.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from huey import crontab
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks.alerts import render_alert
+from bot.blocks.digest import render_digest
+from bot.blocks.home import render_home
+from bot.client import client_for_team
+from flakeguard import jobs
+from flakeguard.errors import NotConfiguredError
+from flakeguard.usecases import slack as slack_uc
+from models import Quarantine
+from tasks.context import get_settings
+from tasks.queue import huey, with_db
+
+log = logging.getLogger(__name__)
+
+RETRIES = 3
+RETRY_DELAY = 30
+
+
+def _client(team_id: str) -> WebClient | None:
+    try:
+        return client_for_team(get_settings(), team_id)
+    except NotConfiguredError as exc:
+        log.warning("Slack: %s", exc.message)
+        return None
+
+
+def _permanent(exc: SlackApiError) -> str | None:
+    error = str(exc.response.get("error") or "")
+    return error if error in slack_uc.PERMANENT_ERRORS else None
+
+
+def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
+    """Post or update one stored message; True when Slack took it, False when recorded as failed."""
+    msg = slack_uc.message_target(message_id)
+    client = _client(msg.team_id)
+    if client is None:
+        slack_uc.message_failed(message_id, "no_installation")
+        return False
+    try:
+        if msg.ts:
+            client.chat_update(channel=msg.channel, ts=msg.ts, **payload)
+            slack_uc.message_updated(message_id, version)
+        else:
+            response = client.chat_postMessage(channel=msg.channel, **payload)
+            slack_uc.message_posted(message_id, response["ts"], version)
+            slack_uc.clear_channel_error(msg.team_id, msg.channel)
+    except SlackApiError as exc:
+        error = _permanent(exc)
+        if error is None:
+            raise
+        log.warning("Slack message %s in %s: %s (not retried)", message_id, msg.channel, error)
+        slack_uc.message_failed(message_id, error)
+        return False
+    return True
+
+
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="notify_slack")
+@with_db
+def notify_slack(event_id: int) -> dict[str, int]:
+    """Post the alert of a domain event in every subscribed channel; set slack_done_at."""
+    posted = failed = 0
+    for message_id in slack_uc.plan_alert(event_id):
+        view = slack_uc.alert_view(message_id)
+        version = view.quarantine.version if view.quarantine else 0
+        if _send(message_id, render_alert(view), version):
+            posted += 1
+        else:
+            failed += 1
+    slack_uc.finish_event(event_id)
+    return {"posted": posted, "failed": failed}
+
+
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="refresh_slack_quarantine")
+@with_db
+def refresh_slack_quarantine(quarantine_id: int) -> dict[str, int]:
+    """Re-render every message of a quarantine in place and re-publish concerned App Homes."""
+    q = Quarantine.get_or_none(Quarantine.id == quarantine_id)
+    if q is None:
+        return {"updated": 0}
+    updated = 0
+    for message_id in slack_uc.messages_of_quarantine(quarantine_id):
+        view = slack_uc.alert_view(message_id)
+        if _send(message_id, render_alert(view), q.version):
+            updated += 1
+    slack_uc.quarantine_synced(quarantine_id, q.version)
+    for team_id, user_id in slack_uc.concerned_users(quarantine_id):
+        publish_slack_home(team_id, user_id)
+    return {"updated": updated}
+
+
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="refresh_slack_message")
+@with_db
+def refresh_slack_message(message_id: int) -> bool:
+    """Re-render one posted digest message from the database."""
+    view = slack_uc.digest_of_message(message_id)
+    return _send(message_id, render_digest(view), 0)
+
+
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="publish_slack_home")
+@with_db
+def publish_slack_home(team_id: str, user_id: str) -> bool:
+    """Publish a user's App Home."""
+    client = _client(team_id)
+    if client is None:
+        return False
+    view = render_home(slack_uc.home_view(team_id, user_id))
+    try:
+        client.views_publish(user_id=user_id, view=view)
+    except SlackApiError as exc:
+        error = _permanent(exc)
+        if error is None:
+            raise
+        log.warning("App Home of %s: %s (not retried)", user_id, error)
+        return False
+    return True
+
+
+@huey.periodic_task(crontab(day_of_week="1", hour="9", minute="0"), name="weekly_digest")
+@huey.lock_task("flakeguard-weekly-digest")
+@with_db
+def weekly_digest() -> dict[str, int]:
+    """Post each subscribed channel's weekly quarantine plan."""
+    posted = failed = 0
+    for message_id in slack_uc.plan_digests():
+        if _send(message_id, render_digest(slack_uc.digest_of_message(message_id)), 0):
+            posted += 1
+        else:
+            failed += 1
+    slack_uc.prune_receipts()
+    return {"posted": posted, "failed": failed}
+
+
+jobs.register("notify_slack", notify_slack)
+jobs.register("refresh_slack_quarantine", refresh_slack_quarantine)
+jobs.register("refresh_slack_message", refresh_slack_message)
+jobs.register("publish_slack_home", publish_slack_home)
+jobs.register("weekly_digest", weekly_digest)
