@@ -233,7 +233,9 @@ def top_flaky(full_name: str | None = None, n: int = TOP_DEFAULT) -> list[TopEnt
 
 def _top(repo: Repository | None, n: int) -> list[TopEntry]:
     query = (
-        FlakeScore.select(FlakeScore, TestCase, Repository.full_name, Quarantine.state)
+        FlakeScore.select(
+            FlakeScore, TestCase, Repository.full_name, Quarantine.id, Quarantine.state
+        )
         .join(TestCase)
         .switch(FlakeScore)
         .join(Repository)
