@@ -13,6 +13,7 @@ from tasks import (  # noqa: F401  (registers tasks)
     maintenance,
     slack,
 )
+from tasks import github  # noqa: F401  (registers the GitHub tasks)
 from tasks.queue import configure, huey, with_db
 
 __all__ = ["configure", "huey", "with_db"]

@@ -1,4 +1,11 @@
-"""/github/webhook: verify the signature on the raw body, record the delivery, dispatch."""
+"""/github/webhook: verify the signature on the raw body, record the delivery, dispatch.
+
+The signature is checked on the raw bytes before anything is parsed or stored
+(401 otherwise). Events are looked up in ``HANDLERS``; an event we do not
+handle answers 204. A handled event runs its use case with the delivery
+recorded in the same transaction (a redelivery answers 200 and does nothing);
+the slow work is enqueued for the tasks, so GitHub gets its answer at once.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +15,18 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, jsonify, request
 
 from flakeguard.http import error_response
 from flakeguard.settings import Settings
+from flakeguard.usecases import github_webhooks as uc
 
 NOT_CONFIGURED = (
     "GitHub is not configured: set GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_WEBHOOK_SECRET"
 )
 MAX_WEBHOOK_BYTES = 25 * 2**20  # GitHub caps payloads at 25 MB
 
-Handler = Callable[[dict[str, Any]], Any]
+Handler = Callable[[dict[str, Any]], uc.Outcome]
 
 
 def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
@@ -29,11 +37,14 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected, header.removeprefix("sha256="))
 
 
-def _ping(payload: dict[str, Any]) -> dict[str, Any]:
-    return {"ok": True, "zen": payload.get("zen", "")}
-
-
-HANDLERS: dict[str, Handler] = {"ping": _ping}
+HANDLERS: dict[str, Handler] = {
+    "ping": uc.on_ping,
+    "installation": uc.on_installation,
+    "installation_repositories": uc.on_installation_repositories,
+    "workflow_run": uc.on_workflow_run,
+    "check_suite": uc.on_check_suite,
+    "check_run": uc.on_check_run,
+}
 
 
 def webhook_blueprint(settings: Settings) -> Blueprint:
@@ -60,6 +71,10 @@ def webhook_blueprint(settings: Settings) -> Blueprint:
             return error_response(400, "bad_json", "the webhook body is not JSON")
         if not isinstance(payload, dict):
             return error_response(400, "bad_json", "the webhook body is not a JSON object")
-        return handler(payload) or Response(status=204)
+        delivery = request.headers.get("X-GitHub-Delivery", "").strip()
+        if not delivery or len(delivery) > 64:
+            return error_response(400, "bad_delivery", "X-GitHub-Delivery missing or malformed")
+        outcome = uc.process_delivery(delivery, event, payload, handler)
+        return jsonify(outcome.as_json()), 200
 
     return bp

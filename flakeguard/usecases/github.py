@@ -1,0 +1,232 @@
+"""The GitHub port: what the GitHub use cases need from GitHub, its errors and its data.
+
+The use cases (``github_webhooks``, ``github_checks``, ``github_mirror``,
+``github_actions``) decide what GitHub should show; an adapter implementing
+``GitHubPort`` (``integrations.github.client.GitHubClient`` in production)
+makes the calls. The use cases never import the adapter: the task passes it in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from flakeguard import jobs
+from flakeguard.errors import FlakeGuardError
+from models import CheckRun, IngestedArtifact, Installation, Quarantine, Repository
+
+CHECK_RUN_NAME = "FlakeGuard"
+RERUN_ACTION = "rerun-analysis"
+LABEL_FLAKY = "flaky-test"
+LABEL_QUARANTINED = "quarantined"
+DEFAULT_ARTIFACT_PATTERNS = ("junit", "test-results", "test-report")
+# Placeholder artifact id: "this workflow run's artifacts are not listed yet".
+RUN_PLACEHOLDER = 0
+
+
+class GitHubUnavailableError(FlakeGuardError):
+    """GitHub failed transiently (5xx, rate limit, network, open circuit): try again later."""
+
+    status = 503
+    code = "github_unavailable"
+
+
+class GitHubGoneError(FlakeGuardError):
+    """GitHub answered that the target is gone or refused for good (404/410, 401/403/422)."""
+
+    status = 404
+    code = "github_gone"
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class ArtifactRejectedError(FlakeGuardError):
+    """An artifact is too large, not a zip, or a zip bomb; it is skipped, never retried."""
+
+    status = 400
+    code = "artifact_rejected"
+
+
+@dataclass(frozen=True)
+class FailingTest:
+    """One failing test of a commit and what FlakeGuard knows about it."""
+
+    name: str
+    category: str  # new | flaky | quarantined | broken
+    file: str | None = None
+    line: int | None = None
+    message: str = ""
+    score: float | None = None
+    failures: int = 1
+
+
+@dataclass(frozen=True)
+class CheckRunReport:
+    """Everything the FlakeGuard check run of one commit shows; rendering is the adapter's."""
+
+    full_name: str
+    head_sha: str
+    conclusion: str  # failure | success | neutral
+    title: str
+    runs: int
+    tests: int
+    failing: tuple[FailingTest, ...] = ()
+    passed_on_retry: tuple[str, ...] = ()
+    details_url: str | None = None
+
+    def count(self, category: str) -> int:
+        """How many failing tests fall in ``category``."""
+        return sum(1 for test in self.failing if test.category == category)
+
+
+@dataclass(frozen=True)
+class QuarantineIssue:
+    """What the GitHub issue of one quarantine should look like."""
+
+    quarantine_id: int
+    version: int
+    marker: str
+    test_name: str
+    open: bool
+    state: str
+    file: str | None = None
+    line: int | None = None
+    score: float | None = None
+    low: float | None = None
+    high: float | None = None
+    reason: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    assignees: tuple[str, ...] = ()
+    quarantined_by: str | None = None
+    links: tuple[tuple[str, str], ...] = ()
+    close_comment: str = ""
+    reopen_comment: str = ""
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """One workflow-run artifact as GitHub lists it."""
+
+    id: int
+    name: str
+    size: int
+    expired: bool = False
+    download_url: str = ""
+
+
+@dataclass(frozen=True)
+class WorkflowRunInfo:
+    """The facts of a workflow run the ingestion needs, and its artifacts."""
+
+    id: int
+    name: str
+    head_sha: str
+    head_branch: str
+    run_attempt: int
+    pr: int | None = None
+    started_at: datetime | None = None
+    artifacts: tuple[ArtifactInfo, ...] = ()
+
+
+class GitHubPort(Protocol):
+    """The GitHub calls the use cases make; every method raises GitHub*Error on failure."""
+
+    def sync_check_run(
+        self, installation_id: int, full_name: str, report: CheckRunReport, github_id: int | None
+    ) -> int:
+        """Create or update our check run on ``report.head_sha``; return its GitHub id."""
+        ...
+
+    def sync_issue(
+        self, installation_id: int, full_name: str, issue: QuarantineIssue, number: int | None
+    ) -> int | None:
+        """Bring the quarantine's issue in line with ``issue``; return its number (None: none)."""
+        ...
+
+    def workflow_run(self, installation_id: int, full_name: str, run_id: int) -> WorkflowRunInfo:
+        """The workflow run and its artifacts."""
+        ...
+
+    def fetch_artifact_reports(
+        self, installation_id: int, full_name: str, artifact: ArtifactInfo, *, max_bytes: int
+    ) -> list[tuple[str, bytes]]:
+        """Download an artifact zip and return its XML files as (name, bytes)."""
+        ...
+
+
+def installation_of(repo: Repository) -> Installation | None:
+    """The live installation of ``repo`` (None when missing, suspended or deleted)."""
+    if repo.installation_id is None or not repo.active:
+        return None
+    inst = Installation.get_or_none(Installation.id == repo.installation_id)
+    if inst is None or inst.suspended_at is not None or inst.deleted_at is not None:
+        return None
+    return inst
+
+
+@dataclass
+class PendingReport:
+    """GitHub work found pending in the database, and what was enqueued again."""
+
+    check_runs: int = 0
+    quarantines: int = 0
+    workflow_runs: int = 0
+    enqueued: dict[str, int] = field(default_factory=dict)
+
+    def count(self, job: str, accepted: bool) -> None:
+        if accepted:
+            self.enqueued[job] = self.enqueued.get(job, 0) + 1
+
+
+def reenqueue_pending(*, limit: int = 500) -> PendingReport:
+    """Re-enqueue GitHub work the database shows as behind (for the reconcile job)."""
+    report = PendingReport()
+    checks = list(
+        CheckRun.select(CheckRun.repository, CheckRun.head_sha)
+        .where(CheckRun.synced_version < CheckRun.version)
+        .limit(limit)
+        .tuples()
+    )
+    report.check_runs = len(checks)
+    for repository_id, sha in checks:
+        report.count(
+            "update_check_run",
+            jobs.enqueue("update_check_run", repository_id=repository_id, sha=sha),
+        )
+    quarantines = list(
+        Quarantine.select(Quarantine.id)
+        .where(Quarantine.github_synced_version < Quarantine.version)
+        .limit(limit)
+        .tuples()
+    )
+    report.quarantines = len(quarantines)
+    for (quarantine_id,) in quarantines:
+        report.count(
+            "mirror_quarantine", jobs.enqueue("mirror_quarantine", quarantine_id=quarantine_id)
+        )
+    runs = list(
+        IngestedArtifact.select(
+            IngestedArtifact.repository,
+            IngestedArtifact.workflow_run_id,
+            IngestedArtifact.run_attempt,
+        )
+        .where(IngestedArtifact.status == "pending")
+        .distinct()
+        .limit(limit)
+        .tuples()
+    )
+    report.workflow_runs = len(runs)
+    for repository_id, run_id, attempt in runs:
+        report.count(
+            "ingest_workflow_run",
+            jobs.enqueue(
+                "ingest_workflow_run",
+                repository_id=repository_id,
+                workflow_run_id=run_id,
+                run_attempt=attempt,
+            ),
+        )
+    return report

@@ -1,0 +1,211 @@
+"""The FlakeGuard check run of a commit: what it says (from the database) and keeping it synced.
+
+A failing test is one that failed (or errored) in a run of the commit and never
+passed there; one that failed and then passed on a retry is listed apart. Each
+failing test is ``quarantined`` (its quarantine is active), ``flaky`` (a known
+flake not quarantined), ``broken`` (already broken on the default branch) or
+``new``. Conclusion: ``failure`` when any failing test is not quarantined,
+``success`` otherwise, ``neutral`` when the commit has no results.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from flakeguard.errors import NotFoundError
+from flakeguard.usecases.github import (
+    CheckRunReport,
+    FailingTest,
+    GitHubGoneError,
+    GitHubPort,
+    GitHubUnavailableError,
+    installation_of,
+)
+from models import (
+    CheckRun,
+    FlakeScore,
+    Quarantine,
+    Repository,
+    TestCase,
+    TestResult,
+    TestRun,
+    db,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+FAILED = ("failed", "error")
+CHUNK = 500
+
+
+def build_check_run_report(
+    repository_id: int, sha: str, *, details_url: str | None = None
+) -> CheckRunReport:
+    """Compute the check-run content for (repository, sha) from runs, verdicts and quarantines."""
+    repo = Repository.get_or_none(Repository.id == repository_id)
+    if repo is None:
+        raise NotFoundError(f"unknown repository id {repository_id}")
+    run_ids = [
+        run_id
+        for (run_id,) in TestRun.select(TestRun.id)
+        .where(TestRun.repository == repo, TestRun.sha == sha)
+        .tuples()
+    ]
+    if not run_ids:
+        return CheckRunReport(
+            full_name=repo.full_name,
+            head_sha=sha,
+            conclusion="neutral",
+            title="No test results for this commit",
+            runs=0,
+            tests=0,
+            details_url=details_url,
+        )
+    outcomes: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
+    for start in range(0, len(run_ids), CHUNK):
+        rows = (
+            TestResult.select(TestResult.test_case, TestResult.status, TestResult.message)
+            .where(TestResult.run.in_(run_ids[start : start + CHUNK]))
+            .tuples()
+        )
+        for case_id, status, message in rows:
+            outcomes[case_id].append((status, message))
+    failing_ids = [
+        case_id
+        for case_id, seen in outcomes.items()
+        if any(s in FAILED for s, _ in seen) and not any(s == "passed" for s, _ in seen)
+    ]
+    retried_ids = [
+        case_id
+        for case_id, seen in outcomes.items()
+        if any(s in FAILED for s, _ in seen) and any(s == "passed" for s, _ in seen)
+    ]
+    cases = _load(TestCase, TestCase.id, failing_ids + retried_ids)
+    scores = {s.test_case_id: s for s in _load(FlakeScore, FlakeScore.test_case, failing_ids)}
+    active = {
+        q.test_case_id
+        for q in _load(Quarantine, Quarantine.test_case, failing_ids)
+        if q.state == "quarantined"
+    }
+    by_id = {case.id: case for case in cases}
+    failing: list[FailingTest] = []
+    for case_id in failing_ids:
+        case = by_id[case_id]
+        score = scores.get(case_id)
+        if case_id in active:
+            category = "quarantined"
+        elif score is not None and score.state == "flaky":
+            category = "flaky"
+        elif score is not None and score.state == "broken":
+            category = "broken"
+        else:
+            category = "new"
+        failures = [m for s, m in outcomes[case_id] if s in FAILED]
+        failing.append(
+            FailingTest(
+                name=display_name(case),
+                category=category,
+                file=case.file,
+                line=case.line,
+                message=next((m for m in failures if m), "") or "",
+                score=score.score if score is not None else None,
+                failures=len(failures),
+            )
+        )
+    order = {"new": 0, "broken": 1, "flaky": 2, "quarantined": 3}
+    failing.sort(key=lambda t: (order[t.category], t.name))
+    retried = tuple(sorted(display_name(by_id[i]) for i in retried_ids))
+    conclusion, title = _verdict(failing, len(outcomes))
+    return CheckRunReport(
+        full_name=repo.full_name,
+        head_sha=sha,
+        conclusion=conclusion,
+        title=title,
+        runs=len(run_ids),
+        tests=len(outcomes),
+        failing=tuple(failing),
+        passed_on_retry=retried,
+        details_url=details_url,
+    )
+
+
+def _load(model: Any, column: Any, ids: list[int]) -> list[Any]:
+    rows: list[Any] = []
+    for start in range(0, len(ids), CHUNK):
+        rows.extend(model.select().where(column.in_(ids[start : start + CHUNK])))
+    return rows
+
+
+def display_name(case: TestCase) -> str:
+    """``classname.name`` (or the name alone)."""
+    return f"{case.classname}.{case.name}" if case.classname else case.name
+
+
+def _verdict(failing: list[FailingTest], tests: int) -> tuple[str, str]:
+    if not failing:
+        return "success", f"All {tests} tests passed"
+    blocking = [t for t in failing if t.category != "quarantined"]
+    if not blocking:
+        n = len(failing)
+        noun = (
+            "failure is a quarantined flaky test"
+            if n == 1
+            else "failures are quarantined flaky tests"
+        )
+        return "success", f"{'The' if n == 1 else 'All ' + str(n)} {noun}"
+    new = sum(1 for t in blocking if t.category == "new")
+    parts = [f"{len(blocking)} failing test{'s' if len(blocking) != 1 else ''}"]
+    if new:
+        parts.append(f"{new} new")
+    return "failure", ", ".join(parts)
+
+
+def sync_check_run(
+    repository_id: int, sha: str, *, github: GitHubPort, details_url: str | None = None
+) -> CheckRun:
+    """Create or update the commit's check run; record what was synced, or why not.
+
+    A transient GitHub failure is recorded and re-raised (the task retries; the
+    row stays behind for the reconcile job); a permanent one is recorded and
+    ends the work.
+    """
+    repo = Repository.get_or_none(Repository.id == repository_id)
+    if repo is None:
+        raise NotFoundError(f"unknown repository id {repository_id}")
+    with db.atomic():
+        row, _ = CheckRun.get_or_create(repository=repo, head_sha=sha)
+        if row.version <= row.synced_version:
+            CheckRun.update(version=CheckRun.version + 1).where(CheckRun.id == row.id).execute()
+        row = CheckRun.get_by_id(row.id)
+    target = row.version
+    inst = installation_of(repo)
+    if inst is None:
+        _record(row.id, target, error=f"{repo.full_name} has no live GitHub App installation")
+        return CheckRun.get_by_id(row.id)
+    report = build_check_run_report(repository_id, sha, details_url=details_url)
+    try:
+        github_id = github.sync_check_run(
+            inst.installation_id, repo.full_name, report, row.github_id
+        )
+    except GitHubGoneError as exc:
+        _record(row.id, target, error=f"stopped: {exc.message}")
+        return CheckRun.get_by_id(row.id)
+    except GitHubUnavailableError as exc:
+        CheckRun.update(last_error=exc.message, updated_at=utcnow()).where(
+            CheckRun.id == row.id
+        ).execute()
+        raise
+    _record(row.id, target, github_id=github_id, conclusion=report.conclusion, title=report.title)
+    return CheckRun.get_by_id(row.id)
+
+
+def _record(row_id: int, target: int, *, error: str | None = None, **fields: Any) -> None:
+    CheckRun.update(last_error=error, updated_at=utcnow(), **fields).where(
+        CheckRun.id == row_id
+    ).execute()
+    CheckRun.update(synced_version=target).where(
+        CheckRun.id == row_id, CheckRun.synced_version < target
+    ).execute()

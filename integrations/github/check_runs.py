@@ -1,0 +1,174 @@
+"""The FlakeGuard check run: render a CheckRunReport to GitHub's output, create or update it.
+
+GitHub caps ``summary`` and ``text`` at 65,535 characters each and takes at
+most 50 annotations per request, appending them on every update; so the
+annotations go out in batches of 50, and on an update only those not already
+on the check run are sent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION, CheckRunReport, FailingTest
+
+MAX_CHARS = 65_535
+ANNOTATION_BATCH = 50
+MAX_ANNOTATIONS = 1_000
+MESSAGE_CHARS = 4_000  # GitHub caps an annotation message at 64 KB; keep them readable
+ACTIONS = [
+    {
+        "label": "Re-run analysis",
+        "description": "Recompute FlakeGuard's verdicts",
+        "identifier": RERUN_ACTION,
+    }
+]
+HEADINGS = {
+    "new": "New failures",
+    "broken": "Broken on the default branch",
+    "flaky": "Known flaky (not quarantined)",
+    "quarantined": "Quarantined flaky tests",
+}
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def cap(parts: list[str], lines: list[str], *, limit: int = MAX_CHARS, noun: str = "tests") -> str:
+    """Join ``parts`` then as many ``lines`` as fit in ``limit``, noting how many were cut."""
+    head = "\n".join(parts)
+    out = [head] if head else []
+    size = len(head)
+    for index, line in enumerate(lines):
+        left = len(lines) - index
+        note = f"\n\n… and {left} more {noun} not shown (GitHub's 65,535-character limit)."
+        if size + 1 + len(line) + len(note) > limit:
+            out.append(note.lstrip("\n") if not out else note[1:])
+            return "\n".join(out)[:limit]
+        out.append(line)
+        size += 1 + len(line)
+    return "\n".join(out)[:limit]
+
+
+def render_summary(report: CheckRunReport) -> str:
+    """A table of counts, then the failing tests by category (cut to fit)."""
+    parts = [
+        f"**{report.title}** — {report.tests} tests in {report.runs} "
+        f"run{'s' if report.runs != 1 else ''} of `{report.head_sha[:12]}`.",
+        "",
+        "| | Tests |",
+        "|---|---:|",
+    ]
+    for category in ("new", "flaky", "quarantined", "broken"):
+        parts.append(f"| {HEADINGS[category]} | {report.count(category)} |")
+    parts.append(f"| Passed on retry | {len(report.passed_on_retry)} |")
+    lines: list[str] = []
+    for category in ("new", "broken", "flaky", "quarantined"):
+        tests = [t for t in report.failing if t.category == category]
+        if tests:
+            lines += ["", f"### {HEADINGS[category]}"]
+            lines += [_summary_line(t) for t in tests]
+    if report.passed_on_retry:
+        lines += ["", "### Passed on retry"]
+        lines += [f"- `{_md(name)}`" for name in report.passed_on_retry]
+    if report.details_url:
+        parts.append(f"\n[Open FlakeGuard]({report.details_url})")
+    return cap(parts, lines)
+
+
+def _summary_line(test: FailingTest) -> str:
+    where = f" ({_md(test.file)}{':' + str(test.line) if test.line else ''})" if test.file else ""
+    score = (
+        f" — flake rate {test.score:.0%}"
+        if test.score is not None and test.category in ("flaky", "quarantined")
+        else ""
+    )
+    return f"- `{_md(test.name)}`{where}{score}"
+
+
+def render_text(report: CheckRunReport) -> str:
+    """Failure messages of the blocking tests (cut to fit)."""
+    lines = []
+    for test in report.failing:
+        if test.category == "quarantined" or not test.message:
+            continue
+        message = test.message[:MESSAGE_CHARS].replace("```", "'''")
+        lines.append(f"#### `{_md(test.name)}`\n```\n{message}\n```")
+    return cap([], lines, noun="failure messages")
+
+
+def annotations(report: CheckRunReport) -> list[dict[str, Any]]:
+    """One annotation per failing test whose file is known (at its line, else line 1)."""
+    notes: list[dict[str, Any]] = []
+    for test in report.failing:
+        if not test.file:
+            continue
+        line = test.line or 1
+        level = "notice" if test.category == "quarantined" else "failure"
+        title = f"{HEADINGS[test.category]}: {test.name}"[:255]
+        notes.append(
+            {
+                "path": test.file,
+                "start_line": line,
+                "end_line": line,
+                "annotation_level": level,
+                "title": title,
+                "message": (test.message or title)[:MESSAGE_CHARS],
+            }
+        )
+    return notes[:MAX_ANNOTATIONS]
+
+
+def _key(note: dict[str, Any]) -> tuple[Any, ...]:
+    return (note.get("path"), note.get("start_line"), note.get("title"))
+
+
+def output(report: CheckRunReport, batch: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The check run ``output`` object (with one batch of annotations)."""
+    out: dict[str, Any] = {
+        "title": report.title[:255],
+        "summary": render_summary(report),
+        "text": render_text(report),
+    }
+    if batch:
+        out["annotations"] = batch
+    return out
+
+
+def sync(repo: Any, report: CheckRunReport, github_id: int | None) -> int:
+    """Create (or update) the check run on ``repo`` and send its annotations; return its id."""
+    notes = annotations(report)
+    completed = datetime.now(UTC)
+    if github_id is None:
+        first, notes = notes[:ANNOTATION_BATCH], notes[ANNOTATION_BATCH:]
+        kwargs: dict[str, Any] = {}
+        if report.details_url:
+            kwargs["details_url"] = report.details_url
+        run = repo.create_check_run(
+            name=CHECK_RUN_NAME,
+            head_sha=report.head_sha,
+            status="completed",
+            conclusion=report.conclusion,
+            completed_at=completed,
+            output=output(report, first),
+            actions=ACTIONS,
+            **kwargs,
+        )
+        github_id = int(run.id)
+    else:
+        run = repo.get_check_run(github_id)
+        present = {_key(a.raw_data) for a in run.get_annotations()} if notes else set()
+        notes = [n for n in notes if _key(n) not in present]
+        first, notes = notes[:ANNOTATION_BATCH], notes[ANNOTATION_BATCH:]
+        run.edit(
+            status="completed",
+            conclusion=report.conclusion,
+            completed_at=completed,
+            output=output(report, first),
+            actions=ACTIONS,
+        )
+    for start in range(0, len(notes), ANNOTATION_BATCH):
+        run.edit(output=output(report, notes[start : start + ANNOTATION_BATCH]))
+    return github_id

@@ -1,0 +1,150 @@
+"""The quarantine mirror on GitHub: one issue per quarantined test, found again by a marker.
+
+``sync`` makes a repository's issue match a QuarantineIssue: open with the
+``flaky-test`` and ``quarantined`` labels (created when missing) and the
+assignee while quarantined; a comment, the ``quarantined`` label removed and
+closed otherwise; the same issue reopened on a re-quarantine. The hidden
+marker in the body finds the issue again when its number was never recorded,
+so there is never a second issue for one test.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flakeguard.usecases.github import LABEL_FLAKY, LABEL_QUARANTINED, QuarantineIssue
+
+LABELS = {
+    LABEL_FLAKY: ("d93f0b", "A test FlakeGuard found flaky"),
+    LABEL_QUARANTINED: ("fbca04", "Quarantined by FlakeGuard: its failures do not block"),
+}
+TITLE_CHARS = 256
+BODY_CHARS = 65_000
+
+
+def marker_comment(marker: str) -> str:
+    """The hidden HTML comment carrying ``marker``."""
+    return f"<!-- {marker} -->"
+
+
+def render_title(issue: QuarantineIssue) -> str:
+    """``Flaky test: <name>``."""
+    return f"Flaky test: {issue.test_name}"[:TITLE_CHARS]
+
+
+def render_body(issue: QuarantineIssue) -> str:
+    """Score, reason, evidence and links, with the hidden marker last."""
+    lines = [
+        f"FlakeGuard quarantined **`{issue.test_name}`**: its failures no longer block "
+        "the FlakeGuard check until it is fixed.",
+        "",
+    ]
+    if issue.file:
+        lines.append(f"- **File:** `{issue.file}`" + (f" line {issue.line}" if issue.line else ""))
+    if issue.score is not None:
+        interval = (
+            f" (95% interval {issue.low:.0%}–{issue.high:.0%})"
+            if issue.low is not None and issue.high is not None
+            else ""
+        )
+        lines.append(f"- **Flake rate:** {issue.score:.0%}{interval}")
+    if issue.reason:
+        lines.append(f"- **Reason:** {issue.reason}")
+    if issue.quarantined_by:
+        lines.append(f"- **Quarantined by:** {issue.quarantined_by}")
+    if issue.assignees:
+        lines.append("- **Assignee:** " + ", ".join(f"@{a}" for a in issue.assignees))
+    if issue.evidence:
+        evidence = json.dumps(issue.evidence, indent=2, sort_keys=True, default=str)[:20_000]
+        lines += [
+            "",
+            "<details><summary>Evidence</summary>",
+            "",
+            "```json",
+            evidence,
+            "```",
+            "",
+            "</details>",
+        ]
+    if issue.links:
+        lines += ["", " · ".join(f"[{label}]({url})" for label, url in issue.links)]
+    lines += ["", "_This issue is kept in sync by FlakeGuard; close it by lifting the quarantine._"]
+    body = "\n".join(lines)[:BODY_CHARS]
+    return f"{body}\n\n{marker_comment(issue.marker)}"
+
+
+def ensure_labels(repo: Any) -> None:
+    """Create ``flaky-test`` and ``quarantined`` when the repository lacks them."""
+    present = {label.name.lower() for label in repo.get_labels()}
+    for name, (color, description) in LABELS.items():
+        if name not in present:
+            repo.create_label(name=name, color=color, description=description)
+
+
+def find_issue(repo: Any, marker: str) -> Any | None:
+    """The issue (open or closed) whose body carries ``marker``, labelled flaky-test."""
+    needle = marker_comment(marker)
+    for issue in repo.get_issues(state="all", labels=[LABEL_FLAKY]):
+        if needle in (issue.body or ""):
+            return issue
+    return None
+
+
+def _labels(issue: Any) -> set[str]:
+    return {label.name for label in issue.labels}
+
+
+def _logins(issue: Any) -> set[str]:
+    return {user.login for user in issue.assignees}
+
+
+def _commented(issue: Any, needle: str) -> bool:
+    return any(needle in (comment.body or "") for comment in issue.get_comments())
+
+
+def sync(repo: Any, spec: QuarantineIssue, number: int | None) -> int | None:
+    """Make the issue match ``spec``; return its number (None when there is no issue)."""
+    issue = repo.get_issue(number) if number is not None else find_issue(repo, spec.marker)
+    if spec.open:
+        ensure_labels(repo)
+        if issue is None:
+            created = repo.create_issue(
+                title=render_title(spec),
+                body=render_body(spec),
+                labels=[LABEL_FLAKY, LABEL_QUARANTINED],
+                assignees=list(spec.assignees),
+            )
+            return int(created.number)
+        if issue.state == "closed":
+            issue.edit(state="open")
+            issue.create_comment(f"{spec.reopen_comment}\n\n{_version_marker(spec)}")
+        changes: dict[str, Any] = {}
+        title, body = render_title(spec), render_body(spec)
+        if issue.title != title:
+            changes["title"] = title
+        if issue.body != body:
+            changes["body"] = body
+        if _logins(issue) != set(spec.assignees):
+            changes["assignees"] = list(spec.assignees)
+        if changes:
+            issue.edit(**changes)
+        missing = [name for name in (LABEL_FLAKY, LABEL_QUARANTINED) if name not in _labels(issue)]
+        if missing:
+            issue.add_to_labels(*missing)
+        return int(issue.number)
+    if issue is None:
+        return None
+    if issue.state == "open" or LABEL_QUARANTINED in _labels(issue):
+        needle = _version_marker(spec)
+        if not _commented(issue, needle):
+            issue.create_comment(f"{spec.close_comment}\n\n{needle}")
+        if LABEL_QUARANTINED in _labels(issue):
+            issue.remove_from_labels(LABEL_QUARANTINED)
+        if issue.state == "open":
+            issue.edit(state="closed", state_reason="completed")
+    return int(issue.number)
+
+
+def _version_marker(spec: QuarantineIssue) -> str:
+    return marker_comment(f"{spec.marker}:v{spec.version}")

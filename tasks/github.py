@@ -1,0 +1,128 @@
+"""GitHub tasks: the quarantine mirror, the check run, Actions artifact ingestion.
+
+Each task is a few lines over a use case, given our GitHub client. The
+client retries each call (GithubRetry) and trips its breaker; Huey retries
+the task above that (``RETRIES`` x ``RETRY_DELAY``) when GitHub is
+unavailable; the database keeps the work pending for the reconcile job after.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from flakeguard import jobs
+from flakeguard.errors import NotFoundError
+from flakeguard.settings import Settings
+from flakeguard.usecases import github_actions, github_checks, github_mirror
+from flakeguard.usecases.github import GitHubPort
+from integrations.github.client import GitHubClient
+from tasks.context import get_settings
+from tasks.queue import huey, with_db
+
+log = logging.getLogger(__name__)
+
+RETRIES = 5
+RETRY_DELAY = 60  # seconds; the client already retried each call with backoff
+
+_lock = threading.Lock()
+_injected: GitHubPort | None = None
+_built: tuple[Settings, GitHubClient] | None = None
+
+
+def use_client(client: GitHubPort | None) -> None:
+    """Make the tasks of this process use ``client`` (the one injected into create_app)."""
+    global _injected
+    with _lock:
+        _injected = client
+
+
+def github_client(settings: Settings) -> GitHubPort | None:
+    """The injected client, else one built from ``settings`` (None when GitHub is off)."""
+    global _built
+    with _lock:
+        if _injected is not None:
+            return _injected
+        if not settings.github_enabled:
+            return None
+        if _built is None or _built[0] is not settings:
+            _built = (settings, GitHubClient.from_settings(settings))
+        return _built[1]
+
+
+def _skip(job: str) -> dict[str, Any]:
+    log.info("%s skipped: GitHub is not configured", job)
+    return {"skipped": "GitHub is not configured"}
+
+
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="mirror_quarantine")
+@with_db
+def mirror_quarantine(quarantine_id: int) -> dict[str, Any]:
+    """Bring one quarantine's GitHub issue in line (idempotent)."""
+    settings = get_settings()
+    client = github_client(settings)
+    if client is None:
+        return _skip("mirror_quarantine")
+    try:
+        q = github_mirror.mirror_quarantine(
+            quarantine_id, github=client, public_url=settings.public_url
+        )
+    except NotFoundError as exc:
+        return {"skipped": exc.message}
+    return {
+        "quarantine_id": q.id,
+        "issue": q.github_issue_number,
+        "synced_version": q.github_synced_version,
+        "error": q.github_error,
+    }
+
+
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="update_check_run")
+@with_db
+def update_check_run(repository_id: int, sha: str) -> dict[str, Any]:
+    """Create or update the FlakeGuard check run of one commit."""
+    settings = get_settings()
+    client = github_client(settings)
+    if client is None:
+        return _skip("update_check_run")
+    try:
+        row = github_checks.sync_check_run(
+            repository_id, sha, github=client, details_url=settings.public_url
+        )
+    except NotFoundError as exc:
+        return {"skipped": exc.message}
+    return {"check_run": row.github_id, "conclusion": row.conclusion, "error": row.last_error}
+
+
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="ingest_workflow_run")
+@with_db
+def ingest_workflow_run(
+    repository_id: int, workflow_run_id: int, run_attempt: int = 1
+) -> dict[str, Any]:
+    """Ingest the test-report artifacts of one workflow run attempt."""
+    settings = get_settings()
+    client = github_client(settings)
+    if client is None:
+        return _skip("ingest_workflow_run")
+    try:
+        report = github_actions.ingest_workflow_run(
+            repository_id,
+            workflow_run_id,
+            run_attempt,
+            github=client,
+            max_bytes=settings.max_report_bytes,
+        )
+    except NotFoundError as exc:
+        return {"skipped": exc.message}
+    return {
+        "ingested": report.ingested,
+        "duplicates": report.duplicates,
+        "rejected": report.rejected,
+        "stopped": report.stopped,
+    }
+
+
+jobs.register("mirror_quarantine", mirror_quarantine)
+jobs.register("update_check_run", update_check_run)
+jobs.register("ingest_workflow_run", ingest_workflow_run)
