@@ -100,8 +100,12 @@ def _wire_slack(app: Flask, services: Services) -> None:
 
 def _wire_github(app: Flask, services: Services) -> None:
     from integrations.github.webhook import webhook_blueprint
+    from tasks import github as github_tasks
 
     settings = services.settings
+    # An injected client (tests, embedding) serves the GitHub tasks of this process too;
+    # otherwise the tasks build one from settings when they first need it.
+    github_tasks.use_client(services.github)
     if not settings.github_enabled:
         log.info(
             "GitHub is off: set GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and "
