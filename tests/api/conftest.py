@@ -55,6 +55,7 @@ def settings(settings):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def analyzed(monkeypatch: pytest.MonkeyPatch, db_url: str) -> list[tuple[int, int]]:
     """Record analyze_run jobs as (run_id, results committed and visible elsewhere)."""
+    import tasks  # noqa: F401  (registers the real jobs first, so ours wins)
     from flakeguard import jobs
 
     calls: list[tuple[int, int]] = []

@@ -1,0 +1,163 @@
+"""The ingest use case on both databases: bounded reading, keys, duplicates, the gate decision."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from datetime import datetime
+
+import pytest
+
+from engine.junit import parse_report
+from flakeguard.errors import BadRequestError, PayloadTooLargeError, ReportRejectedError
+from flakeguard.usecases.gate import decide_gate
+from flakeguard.usecases.ingest import (
+    GzipReader,
+    RunMeta,
+    ingest_reports,
+    parse_run_meta,
+    read_reports,
+)
+from flakeguard.usecases.repos import add_repository
+from models import TestCase, TestResult, TestRun
+from tests.api import samples
+
+META = RunMeta(sha=samples.SHA, branch="main", ci_run_id="7", job="unit")
+
+
+@pytest.fixture
+def repo(database):  # type: ignore[no-untyped-def]
+    """A repository to ingest into."""
+    return add_repository("acme/shop")[0]
+
+
+def test_keys_are_the_parser_keys(repo) -> None:  # type: ignore[no-untyped-def]
+    """TestCase.key is exactly the key the JUnit engine gives each case."""
+    body = samples.report(
+        [samples.case("test_a[x  y]", classname=" pkg.Mod "), samples.case("test_b")]
+    )
+    ingest_reports(repo, [("r.xml", body)], META, max_bytes=2**20)
+    stored = {t.key for t in TestCase.select()}
+    assert stored == {case.key for case in parse_report(body).cases}
+
+
+def test_same_key_twice_in_one_report_is_one_case(repo) -> None:  # type: ignore[no-untyped-def]
+    """A key repeated across suites is one TestCase with a result per occurrence."""
+    body = (
+        b"<testsuites>"
+        b'<testsuite name="chromium"><testcase classname="c" name="t"/></testsuite>'
+        b'<testsuite name="firefox"><testcase classname="c" name="t"/></testsuite>'
+        b"</testsuites>"
+    )
+    result = ingest_reports(repo, [("r.xml", body)], META, max_bytes=2**20)
+    assert TestCase.select().count() == 1
+    assert TestResult.select().count() == 2
+    assert result.totals["tests"] == 2
+
+
+def test_files_in_another_order_are_a_duplicate(repo) -> None:  # type: ignore[no-untyped-def]
+    """The digest ignores the order of the files of one upload."""
+    a, b = samples.simple(prefix="a"), samples.simple(prefix="b")
+    first = ingest_reports(repo, [("a", a), ("b", b)], META, max_bytes=2**20)
+    second = ingest_reports(repo, [("b", b), ("a", gzip.compress(a))], META, max_bytes=2**20)
+    assert (second.run_id, second.duplicate) == (first.run_id, True)
+    assert TestRun.select().count() == 1
+
+
+def test_budget_covers_all_files_together(repo) -> None:  # type: ignore[no-untyped-def]
+    """Two files each under the limit but over it together are refused with 413."""
+    body = samples.simple(passed=40)
+    with pytest.raises(PayloadTooLargeError):
+        ingest_reports(repo, [("a", body), ("b", body)], META, max_bytes=len(body) + 10)
+    assert TestRun.select().count() == 0
+
+
+def test_long_names_are_cut_to_the_columns(repo) -> None:  # type: ignore[no-untyped-def]
+    """Names and failure types longer than their columns are cut, never refused."""
+    long = "n" * 1500
+    body = (
+        f'<testsuite name="s"><testcase classname="c" name="{long}">'
+        f'<failure type="{"T" * 600}" message="m"/></testcase></testsuite>'
+    ).encode()
+    ingest_reports(repo, [("r.xml", body)], META, max_bytes=2**20)
+    case = TestCase.get()
+    assert len(case.name) == 512
+    assert len(case.key) <= 500
+    assert len(TestResult.get().failure_type) == 255
+
+
+def test_started_at_dates_the_results(repo) -> None:  # type: ignore[no-untyped-def]
+    """Results of an imported run are dated by the run's start, when given."""
+    meta = RunMeta(samples.SHA, "main", "8", "unit", started_at=datetime(2026, 1, 2, 3, 4, 5))
+    ingest_reports(repo, [("r.xml", samples.simple(passed=1))], meta, max_bytes=2**20)
+    assert TestResult.get().created_at == datetime(2026, 1, 2, 3, 4, 5)
+
+
+def test_parse_run_meta_defaults_and_normalises() -> None:
+    """Metadata strings become a RunMeta: attempt defaults to 1, SHA lower-cased, UTC."""
+    repo, meta = parse_run_meta(
+        {"repo": "acme/shop", "sha": "A" * 40, "started_at": "2026-05-01T10:00:00-02:00"}
+    )
+    assert repo == "acme/shop"
+    assert (meta.sha, meta.attempt, meta.pr, meta.branch) == ("a" * 40, 1, None, "")
+    assert meta.started_at == datetime(2026, 5, 1, 12, 0)
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"sha": "A" * 40}, "repo"),
+        ({"repo": "acme/shop"}, "sha"),
+        ({"repo": "acme/shop", "sha": "g" * 40}, "sha"),
+        ({"repo": "acme/shop", "sha": "a" * 40, "attempt": "-1"}, "attempt"),
+        ({"repo": "acme/shop", "sha": "a" * 40, "pr": "x"}, "pr"),
+    ],
+)
+def test_parse_run_meta_names_the_bad_field(values, field) -> None:  # type: ignore[no-untyped-def]
+    """Each invalid metadata value is a BadRequestError naming the field."""
+    with pytest.raises(BadRequestError, match=f"^{field}: "):
+        parse_run_meta(values)
+
+
+def test_gzip_reader_reads_concatenated_members() -> None:
+    """Two concatenated gzip members read as one stream, in small pieces."""
+    data = gzip.compress(b"<testsuites>") + gzip.compress(b"</testsuites>")
+    reader = GzipReader(io.BytesIO(data))
+    pieces = []
+    while chunk := reader.read(3):
+        pieces.append(chunk)
+    assert b"".join(pieces) == b"<testsuites></testsuites>"
+
+
+def test_truncated_gzip_is_a_bad_report() -> None:
+    """A gzip file cut short is a ReportRejectedError naming the file."""
+    data = gzip.compress(samples.simple(passed=50))[:-30]
+    with pytest.raises(ReportRejectedError, match=r"^cut\.xml\.gz: "):
+        read_reports([("dir/cut.xml.gz", data)], max_bytes=2**20)
+
+
+def test_gate_without_failures_passes() -> None:
+    """No failures: the gate passes, whatever is quarantined."""
+    decision = decide_gate([], {"a::b"})
+    assert decision.passed and not decision.blocking
+
+
+def test_gate_forgives_only_quarantined_failures() -> None:
+    """Failures that are all quarantined pass and are listed as forgiven."""
+    decision = decide_gate(["m::t1", "m::t2", "m::t1"], {"m::t1", "m::t2", "m::t3"})
+    assert decision.passed
+    assert decision.forgiven == ("m::t1", "m::t2")
+
+
+def test_gate_fails_on_one_unquarantined_failure() -> None:
+    """One failure outside the quarantine list fails the gate and is named."""
+    decision = decide_gate(["m::t1", "m::new"], {"m::t1"})
+    assert not decision.passed
+    assert decision.blocking == ("m::new",)
+
+
+def test_gate_falls_back_to_the_reports_when_server_is_down() -> None:
+    """Without a quarantine list any failure fails, and no failure passes."""
+    assert not decide_gate(["m::t1"], None).passed
+    assert decide_gate(["m::t1"], None).fallback
+    assert decide_gate([], None).passed
