@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from engine.scoring import (
     DEFAULT_CONFIG,
     Result,
@@ -29,14 +31,11 @@ from flakeguard import jobs
 from flakeguard.errors import NotFoundError
 from models import (
     DomainEvent,
-    FlakeScore,
     InfraEvent,
     Quarantine,
     Repository,
-    TestCase,
-    TestResult,
     TestRun,
-    db,
+    queries,
     utcnow,
 )
 from models.base import as_aware, locked_transaction
@@ -60,61 +59,34 @@ class AnalysisResult:
     states: dict[str, int] = field(default_factory=dict)
 
 
-def _chunks(ids: list[int]) -> list[list[int]]:
-    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
-
-
-def _load_results(run_id: int) -> tuple[list[Result], dict[str, int]]:
-    query = (
-        TestResult.select(TestResult.test_case, TestCase.key, TestResult.status, TestResult.retry)
-        .join(TestCase, on=(TestResult.test_case == TestCase.id))
-        .where(TestResult.run == run_id)
-        .tuples()
-    )
-    results: list[Result] = []
-    ids: dict[str, int] = {}
-    for test_case_id, key, status, retry in query:
-        results.append(Result(test=key, status=status, retry=retry))
-        ids[key] = test_case_id
-    return results, ids
-
-
-def _load_scores(ids: list[int]) -> dict[int, FlakeScore]:
-    scores: dict[int, FlakeScore] = {}
-    for chunk in _chunks(ids):
-        for row in FlakeScore.select().where(FlakeScore.test_case.in_(chunk)):
-            scores[row.test_case_id] = row
-    return scores
-
-
 def _load_quarantines(ids: list[int]) -> dict[int, Quarantine]:
     found: dict[int, Quarantine] = {}
-    for chunk in _chunks(ids):
+    present = queries.with_quarantine(ids)
+    for start in range(0, len(present), CHUNK):
+        chunk = present[start : start + CHUNK]
         for row in Quarantine.select().where(Quarantine.test_case.in_(chunk)):
             found[row.test_case_id] = row
     return found
 
 
 def _engine_state(
-    score: FlakeScore | None, quarantine: Quarantine | None, config: ScoringConfig
+    stored: str | None, score: float, quarantine: Quarantine | None, config: ScoringConfig
 ) -> TestState | None:
     """The stored engine state, told whether the test is quarantined now."""
-    if score is None or not score.engine_state:
+    if not stored:
         return None
-    state = TestState.from_json(score.engine_state)
+    state = TestState.from_json(orjson.loads(stored))
     quarantined = quarantine is not None and quarantine.state == "quarantined"
     if quarantined and state.q_at is None:
         at = as_aware(quarantine.quarantined_at or quarantine.updated_at)
-        rate = quarantine.rate_at_quarantine or score.score
+        rate = quarantine.rate_at_quarantine or score
         state = mark_quarantined(state, at, rate, config)
     elif not quarantined and state.q_at is not None:
         state = mark_unquarantined(state)
     return state
 
 
-def _transition(
-    old: str | None, verdict: Verdict, quarantine: Quarantine | None, score: FlakeScore | None
-) -> str | None:
+def _transition(old: str | None, verdict: Verdict, quarantine: Quarantine | None) -> str | None:
     """The domain event a verdict change raises, if any."""
     new = verdict.state
     if new == FLAKY and verdict.quarantine and old != FLAKY:
@@ -152,13 +124,20 @@ def analyze_run(
             outcome.analyzed = False
             return outcome
         repo = Repository.get_by_id(run.repository_id)
-        results, ids = _load_results(run_id)
+        results: list[Result] = []
+        ids: dict[str, int] = {}
+        for test_case_id, key, status, retry in queries.run_results(run_id):
+            results.append(Result(test=key, status=status, retry=retry))
+            ids[key] = test_case_id
         id_list = list(ids.values())
-        scores = _load_scores(id_list)
+        stored = queries.score_rows(id_list)
         quarantines = _load_quarantines(id_list)
         states: dict[str, TestState] = {}
         for key, test_case_id in ids.items():
-            state = _engine_state(scores.get(test_case_id), quarantines.get(test_case_id), config)
+            row = stored.get(test_case_id)
+            if row is None:
+                continue
+            state = _engine_state(row[2], 0.0, quarantines.get(test_case_id), config)
             if state is not None:
                 states[key] = state
         engine_run = Run(
@@ -173,35 +152,37 @@ def analyze_run(
         stamp = utcnow()
         rows = []
         pending_events = []
+        counts: dict[str, int] = {}
         for key, verdict in verdicts.items():
             test_case_id = ids[key]
-            old = scores.get(test_case_id)
-            old_state = old.state if old is not None else None
-            kind = _transition(old_state, verdict, quarantines.get(test_case_id), old)
+            old = stored.get(test_case_id)
+            old_state = old[0] if old is not None else None
+            kind = _transition(old_state, verdict, quarantines.get(test_case_id))
             if kind is not None:
                 pending_events.append((kind, test_case_id, verdict))
-            evidence = verdict.evidence.to_json()
+            evidence = verdict.evidence
             rows.append(
                 {
-                    "test_case": test_case_id,
-                    "repository": repo.id,
+                    "test_case_id": test_case_id,
+                    "repository_id": repo.id,
                     "state": verdict.state,
                     "score": verdict.score,
                     "low": verdict.interval[0],
                     "high": verdict.interval[1],
                     "quarantine_recommended": verdict.quarantine,
                     "reason": verdict.reason,
-                    "evidence": evidence,
-                    "engine_state": new_states[key].to_json(),
-                    "runs_seen": evidence.get("runs_seen", 0),
-                    "state_since": old.state_since
+                    "evidence": orjson.dumps(evidence.to_json()).decode(),
+                    "engine_state": orjson.dumps(new_states[key].to_json()).decode(),
+                    "runs_seen": evidence.runs_seen,
+                    "state_since": old[1]
                     if old is not None and old_state == verdict.state
                     else stamp,
                     "updated_at": stamp,
                 }
             )
-            outcome.states[verdict.state] = outcome.states.get(verdict.state, 0) + 1
-        _upsert_scores(rows)
+            counts[verdict.state] = counts.get(verdict.state, 0) + 1
+        outcome.states = counts
+        queries.upsert_scores(rows)
         for kind, test_case_id, verdict in pending_events:
             data = {
                 "reason": verdict.reason,
@@ -227,30 +208,6 @@ def analyze_run(
         outcome.storm = summary.storm
     _after_commit(run, outcome)
     return outcome
-
-
-def _upsert_scores(rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    updated = [
-        FlakeScore.state,
-        FlakeScore.score,
-        FlakeScore.low,
-        FlakeScore.high,
-        FlakeScore.quarantine_recommended,
-        FlakeScore.reason,
-        FlakeScore.evidence,
-        FlakeScore.engine_state,
-        FlakeScore.runs_seen,
-        FlakeScore.state_since,
-        FlakeScore.updated_at,
-    ]
-    for start in range(0, len(rows), 500):
-        (
-            FlakeScore.insert_many(rows[start : start + 500])
-            .on_conflict(conflict_target=[FlakeScore.test_case], preserve=updated)
-            .execute()
-        )
 
 
 def _after_commit(run: TestRun, outcome: AnalysisResult) -> None:
@@ -281,6 +238,3 @@ def analyze_pending(limit: int = 100) -> list[AnalysisResult]:
         .limit(limit)
     ]
     return [analyze_run(run_id) for run_id in pending]
-
-
-__all__ = ["AnalysisResult", "analyze_pending", "analyze_run", "db"]

@@ -1,0 +1,115 @@
+"""Incremental analysis cost: analyze_run for one 2,000-test run on PostgreSQL (and SQLite).
+
+Builds a repository with N tests and H runs of history (every run analyzed),
+then times analyze_run on further runs and prints p50/p90/max in ms, plus the
+floor measured in the same process over the same data: the engine's update()
+alone on already-loaded states (no database). Target (issue 5): under 50 ms
+per 2,000-test run on PostgreSQL.
+
+    .venv/bin/python bench/analysis_bench.py [--tests 2000] [--history 30] [--runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.scoring import Result, Run, TestState, update  # noqa: E402
+from flakeguard.settings import Settings  # noqa: E402
+from models import FlakeScore, Repository, TestCase, TestRun, init_db  # noqa: E402
+from models.base import close_database  # noqa: E402
+from models.migrate import apply_migrations  # noqa: E402
+
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def make_run(n: int, keys: list[str], rng: random.Random) -> Run:
+    results = []
+    for i, key in enumerate(keys):
+        rate = 0.1 if i % 50 == 0 else 0.0
+        failed = rng.random() < rate
+        results.append(Result(key, "failed" if failed else "passed"))
+        if failed:
+            results.append(Result(key, "passed", 1))
+    return Run(id=f"bench-{n}", sha=f"{n:040x}", branch="main", default_branch=True,
+               at=T0 + timedelta(hours=n), results=results)
+
+
+def bench(url: str, args: argparse.Namespace) -> None:
+    from flakeguard.usecases import analysis
+    from tests.app.analysis_helpers import store_run
+
+    database = init_db(url)
+    apply_migrations(database)
+    import tasks
+
+    tasks.configure(Settings(queue_mode="immediate"))
+    rng = random.Random(7)
+    keys = [f"tests/test_mod{i // 20}.py::test_{i}" for i in range(args.tests)]
+    repo = Repository.create(full_name=f"bench/r{uuid.uuid4().hex[:6]}")
+    now = T0 + timedelta(days=30)
+    for n in range(args.history):
+        row = store_run(repo, make_run(n, keys, rng))
+        analysis.analyze_run(row.id, now=now)
+    timings = []
+    for n in range(args.history, args.history + args.runs):
+        row = store_run(repo, make_run(n, keys, rng))
+        start = time.perf_counter()
+        analysis.analyze_run(row.id, now=now)
+        timings.append((time.perf_counter() - start) * 1000)
+    # The floor: the engine alone on states already in memory.
+    states = {
+        fs.test_case.key: TestState.from_json(fs.engine_state)
+        for fs in FlakeScore.select(FlakeScore, TestCase).join(TestCase)
+        .where(FlakeScore.repository == repo)
+    }
+    engine_ms = []
+    for n in range(args.runs):
+        run = make_run(10_000 + n, keys, rng)
+        start = time.perf_counter()
+        update(states, run, now=now)
+        engine_ms.append((time.perf_counter() - start) * 1000)
+    timings.sort()
+    p50 = statistics.median(timings)
+    p90 = timings[int(len(timings) * 0.9) - 1]
+    floor = statistics.median(engine_ms)
+    results = TestRun.select().where(TestRun.repository == repo).count()
+    print(f"{url.split(':')[0]:>10}: analyze_run of a {args.tests}-test run "
+          f"(history {results - args.runs} runs): p50 {p50:.1f} ms, p90 {p90:.1f} ms, "
+          f"max {timings[-1]:.1f} ms; engine update() alone {floor:.1f} ms "
+          f"(ratio {p50 / floor:.1f}x the engine floor)")
+    close_database(database)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=2000)
+    parser.add_argument("--history", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    name = f"flakeguard_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.pg, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        bench(args.pg.rsplit("/", 1)[0] + "/" + name, args)
+    finally:
+        with psycopg.connect(args.pg, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with tempfile.TemporaryDirectory() as tmp:
+        bench(f"sqlite:///{tmp}/bench.db", args)
+
+
+if __name__ == "__main__":
+    main()
