@@ -64,6 +64,10 @@ def build_bolt_app(settings: Settings, *, client: WebClient | None = None) -> Ap
             state_store=PeeweeOAuthStateStore(),
             install_page_rendering_enabled=False,
         )
+        kwargs["user_facing_authorize_error_message"] = (
+            ":warning: FlakeGuard is not installed in this workspace (or was uninstalled). "
+            f"Install it: {settings.public_url}{INSTALL_PATH}"
+        )
     elif not given:
         kwargs["token"] = token
     app = App(

@@ -53,6 +53,14 @@ def register(app: App) -> None:
     """Attach every listener to ``app``."""
     app.middleware(process_events_once)
 
+    @app.error
+    def failed(error, body, logger):  # type: ignore[no-untyped-def]
+        # Bolt answers 500; forget the event so Slack's retry of it is processed.
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if event_id:
+            slack_uc.forget_event(event_id)
+        logger.exception("Slack listener failed", exc_info=error)
+
     @app.command("/flakeguard")
     def flakeguard(ack, command, client):  # type: ignore[no-untyped-def]
         ack(**commands.dispatch(command, members_of=members_lookup(client)))
@@ -123,10 +131,7 @@ def process_events_once(
         retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
         log.info("Slack event %s already handled (retry %s)", event_id, retry)
         return BoltResponse(status=200, body="")
-    response = next()
-    if response.status >= 500:
-        slack_uc.forget_event(event_id)  # let Slack's retry try again
-    return response
+    return next()
 
 
 def _team(body: dict[str, Any]) -> str:

@@ -1,0 +1,50 @@
+"""Events API: App Home on app_home_opened, Slack's retries handled once."""
+
+from __future__ import annotations
+
+from flakeguard.usecases import quarantine as quarantine_uc
+from models import SlackEventReceipt
+from tests.bot import factories as f
+from tests.bot.limits import all_text, problems
+from tests.fakes.slack import USER_ID
+
+
+def test_app_home_shows_assigned_flaky_and_recent(slack, fake_slack):
+    """Opening App Home publishes the user's assigned tests, flaky tests and recent actions."""
+    repo = f.repo("acme/widgets")
+    f.subscription(repo)
+    t = f.test_case(repo, "test_mine")
+    f.score(t)
+    quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
+    quarantine_uc.apply_action(
+        t.id, "assign", actor="U0BOB", source="slack", assignee_slack=USER_ID
+    )
+    fake_slack.reset()
+    resp = slack.event({"type": "app_home_opened", "user": USER_ID, "tab": "home", "channel": "D1"})
+    assert resp.status_code == 200
+    [call] = fake_slack.called("views.publish")
+    assert call.params["user_id"] == USER_ID
+    view = call.params["view"]
+    assert view["type"] == "home" and problems(view) == []
+    text = all_text(view)
+    assert "Assigned to you" in text and "test_mine" in text and "<@U0BOB> assign" in text
+    assert "/flakeguard link" in text
+
+
+def test_slack_retry_is_processed_once(slack, fake_slack):
+    """A retried event (X-Slack-Retry-Num, same event_id) is acknowledged but not processed again."""
+    event = {"type": "app_home_opened", "user": USER_ID, "tab": "home", "channel": "D1"}
+    assert slack.event(event, event_id="Ev42").status_code == 200
+    assert slack.event(event, event_id="Ev42", retry_num=1).status_code == 200
+    assert slack.event(event, event_id="Ev42", retry_num=2).status_code == 200
+    assert len(fake_slack.called("views.publish")) == 1
+    assert SlackEventReceipt.select().count() == 1
+    slack.event(event, event_id="Ev43")
+    assert len(fake_slack.called("views.publish")) == 2
+
+
+def test_event_with_bad_signature_is_not_recorded(slack, fake_slack):
+    """A forged event gets 401 and leaves no receipt."""
+    event = {"type": "app_home_opened", "user": USER_ID, "tab": "home"}
+    assert slack.event(event, secret="forged").status_code == 401
+    assert SlackEventReceipt.select().count() == 0 and fake_slack.called("views.publish") == []
