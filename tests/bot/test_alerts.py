@@ -44,7 +44,7 @@ def value(q: Quarantine) -> str:
 
 
 def test_alert_has_facts_and_buttons(alert):
-    """The alert names test, repo, score and interval, reason, runs, and offers the three actions."""
+    """The alert names test, repo, score, interval, reason, runs, and offers three actions."""
     q, post = alert
     payload = post.params
     assert payload["channel"] == CHANNEL_ID and problems(payload) == []

@@ -32,7 +32,7 @@ def test_app_home_shows_assigned_flaky_and_recent(slack, fake_slack):
 
 
 def test_slack_retry_is_processed_once(slack, fake_slack):
-    """A retried event (X-Slack-Retry-Num, same event_id) is acknowledged but not processed again."""
+    """A retried event (X-Slack-Retry-Num, same event_id) is acknowledged, not processed again."""
     event = {"type": "app_home_opened", "user": USER_ID, "tab": "home", "channel": "D1"}
     assert slack.event(event, event_id="Ev42").status_code == 200
     assert slack.event(event, event_id="Ev42", retry_num=1).status_code == 200

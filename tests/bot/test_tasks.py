@@ -33,7 +33,7 @@ def test_rate_limited_post_is_retried_after_retry_after(flaky, fake_slack):
 
 @pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel"])
 def test_channel_errors_are_recorded_not_retried(flaky, fake_slack, error):
-    """A missing channel is recorded on the message and subscription, shown in status, not retried."""
+    """A missing channel is recorded on message and subscription, shown in status, not retried."""
     fake_slack.reset()
     fake_slack.fail("chat.postMessage", error)
     event = f.event(flaky)
