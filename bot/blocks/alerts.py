@@ -137,7 +137,7 @@ def _flaky(view: AlertView) -> dict[str, Any]:
         elif q.state == "quarantined":
             blocks.append(actions(block_id, button("Undo", UNDO, value), _assign_select(q)))
     state = q.state if q else "proposed"
-    text = f"Flaky test {view.test_name} in {view.repository}: {pct(view.score)} ({state})"
+    text = f"Flaky test {escape(view.test_name)} in {escape(view.repository)}: {pct(view.score)} ({state})"
     return message(text, blocks)
 
 
@@ -160,7 +160,7 @@ def _broken(view: AlertView) -> dict[str, Any]:
     runs = _runs(view)
     if runs:
         blocks.append(context(runs))
-    text = f"Broken test {view.test_name} in {view.repository} since commit {sha}"
+    text = f"Broken test {escape(view.test_name)} in {escape(view.repository)} since commit {sha}"
     return message(text, blocks)
 
 
@@ -185,7 +185,8 @@ def _fixed(view: AlertView) -> dict[str, Any]:
                 )
             )
     state = q.state if q else "fixed"
-    return message(f"{view.test_name} in {view.repository} looks fixed ({state})", blocks)
+    text = f"{escape(view.test_name)} in {escape(view.repository)} looks fixed ({state})"
+    return message(text, blocks)
 
 
 def notice(text: str) -> dict[str, Any]:
