@@ -137,7 +137,8 @@ def _flaky(view: AlertView) -> dict[str, Any]:
         elif q.state == "quarantined":
             blocks.append(actions(block_id, button("Undo", UNDO, value), _assign_select(q)))
     state = q.state if q else "proposed"
-    text = f"Flaky test {escape(view.test_name)} in {escape(view.repository)}: {pct(view.score)} ({state})"
+    name, repo = escape(view.test_name), escape(view.repository)
+    text = f"Flaky test {name} in {repo}: {pct(view.score)} ({state})"
     return message(text, blocks)
 
 
