@@ -85,8 +85,9 @@ import hashlib
 import math
 import re
 import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pyexpat import ExpatError, XMLParserType
 from typing import BinaryIO, Final, Literal, Protocol
 
@@ -149,7 +150,6 @@ _ROOT_NAME_FORMATS: Final = {
     "nextest-run": "cargo-nextest",
 }
 _XINCLUDE: Final = "http://www.w3.org/2001/XInclude}"
-_WS_RUN: Final = re.compile(r"\s+")
 _SNIFF_SKIP: Final = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)", re.S)
 _SNIFF_ROOT: Final = re.compile(rb"\s*<([A-Za-z_][\w:.-]*)")
 
@@ -290,39 +290,29 @@ def sniff_format(first_bytes: bytes) -> str | None:
 
 def make_key(classname: str, name: str, file: str | None = None, suite: str = "") -> str:
     """Return the stable identity of a test (see the module docstring)."""
-    scope = _squash(classname)
+    return _join_key(_scope(classname, file, suite), name)
+
+
+def _scope(classname: str, file: str | None, suite: str) -> str:
+    scope = " ".join(classname.split())
     if not scope and file:
-        scope = _normalise_path(file)
-    if not scope:
-        scope = _squash(suite)
-    key = f"{scope}::{_squash(name)}"
+        scope = " ".join(file.split()).replace("\\", "/")
+        while scope.startswith("./"):
+            scope = scope[2:]
+    return scope or " ".join(suite.split())
+
+
+def _join_key(scope: str, name: str) -> str:
+    key = f"{scope}::{' '.join(name.split())}"
     if len(key) <= MAX_KEY_CHARS:
         return key
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"{key[: MAX_KEY_CHARS - 17]}#{digest}"
 
 
-def _squash(text: str) -> str:
-    return _WS_RUN.sub(" ", text).strip()
-
-
-def _normalise_path(path: str) -> str:
-    path = _squash(path).replace("\\", "/")
-    while path.startswith("./"):
-        path = path[2:]
-    return path
-
-
 def _count(cases: list[CaseResult]) -> Totals:
-    failures = errors = skipped = 0
-    for case in cases:
-        if case.status == "failed":
-            failures += 1
-        elif case.status == "error":
-            errors += 1
-        elif case.status == "skipped":
-            skipped += 1
-    return Totals(len(cases), failures, errors, skipped)
+    statuses = Counter(case.status for case in cases)
+    return Totals(len(cases), statuses["failed"], statuses["error"], statuses["skipped"])
 
 
 def _run(parser: _Parser, source: bytes | BinaryIO, max_bytes: int) -> Iterator[list[CaseResult]]:
@@ -367,25 +357,28 @@ def _chunks(source: bytes | BinaryIO, max_bytes: int) -> Iterator[bytes]:
 
 
 def _number(value: str | None) -> float | None:
+    """Read a duration in seconds; None for missing, negative or unreadable values."""
     if not value:
         return None
-    text = value.strip().removesuffix("s")
-    if "," in text:
-        text = text.replace(",", "") if "." in text else text.replace(",", ".")
     try:
-        number = float(text)
+        number = float(value)
     except ValueError:
-        return None
-    if math.isnan(number) or math.isinf(number) or number < 0:
-        return None
-    return number
+        text = value.strip().removesuffix("s")
+        if "," in text:
+            text = text.replace(",", "") if "." in text else text.replace(",", ".")
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+    # NaN fails both comparisons.
+    return number if 0 <= number < math.inf else None
 
 
 def _integer(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return int(value.strip())
+        return int(value)
     except ValueError:
         return None
 
@@ -430,52 +423,50 @@ class _Text:
         return text
 
 
-@dataclass(slots=True)
 class _Result:
-    kind: str
-    message: str
-    failure_type: str
-    duration: float | None
-    text: _Text
+    __slots__ = ("duration", "failure_type", "kind", "message", "text")
+
+    def __init__(self, kind: str, attrs: dict[str, str]) -> None:
+        self.kind = kind
+        self.message = attrs.get("message", "")
+        self.failure_type = attrs.get("type", "")
+        self.duration = _number(attrs.get("time"))
+        self.text = _Text(MAX_DETAILS_CHARS)
 
 
-@dataclass(slots=True)
 class _SuiteState:
-    name: str
-    depth: int
-    attrs: dict[str, str]
-    chain: tuple[int, ...]
-    properties: list[tuple[str, str]] = field(default_factory=list)
-    tests: int = 0
-    failures: int = 0
-    errors: int = 0
-    skipped: int = 0
+    __slots__ = ("attrs", "counts", "depth", "name", "parent", "properties")
+
+    def __init__(self, attrs: dict[str, str], depth: int, parent: int) -> None:
+        self.name = attrs.get("name", "")
+        self.attrs = attrs
+        self.depth = depth
+        self.parent = parent
+        self.properties: list[tuple[str, str]] = []
+        # Final cases directly inside: tests, failures, errors, skipped.
+        self.counts = [0, 0, 0, 0]
 
 
-@dataclass(slots=True)
 class _CaseState:
-    attrs: dict[str, str]
-    suite: int | None
-    depth: int
-    results: list[_Result] = field(default_factory=list)
-    retries: list[_Result] = field(default_factory=list)
-    system_out: _Text | None = None
-    system_err: _Text | None = None
-    properties: list[tuple[str, str]] = field(default_factory=list)
+    __slots__ = ("attrs", "depth", "properties", "results", "retries", "system_err", "system_out")
 
-
-@dataclass(slots=True)
-class _Pending:
-    """A finished case waiting for its top-level suite to end."""
-
-    case: CaseResult
-    chain: tuple[int, ...]
-    pytest: bool
+    def __init__(self, attrs: dict[str, str], depth: int) -> None:
+        self.attrs = attrs
+        self.depth = depth
+        self.results: list[_Result] | None = None
+        self.retries: list[_Result] | None = None
+        self.system_out: _Text | None = None
+        self.system_err: _Text | None = None
+        self.properties: list[tuple[str, str]] | None = None
 
 
 class _NoTarget:
     def close(self) -> None:
         return None
+
+
+# Index into _SuiteState.counts for each status ("passed" only counts as a test).
+_COUNT_INDEX: Final[dict[str, int]] = {"passed": 0, "failed": 1, "error": 2, "skipped": 3}
 
 
 class _Parser:
@@ -484,7 +475,7 @@ class _Parser:
     def __init__(self) -> None:
         # defusedxml installs handlers that refuse DTDs, entity declarations and
         # external references. We keep those and replace only the element and
-        # text handlers: building no ElementTree objects doubles the speed.
+        # text handlers: building no ElementTree objects triples the speed.
         defused = DefusedXMLParser(
             target=_NoTarget(), forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
@@ -492,28 +483,32 @@ class _Parser:
         expat.ordered_attributes = False
         expat.buffer_text = True
         expat.buffer_size = _CHUNK
-        expat.StartElementHandler = self._start
+        expat.StartElementHandler = self._start_root
         expat.EndElementHandler = self._end
-        expat.CharacterDataHandler = self._data
+        expat.CharacterDataHandler = None
         expat.DefaultHandlerExpand = None
         expat.CommentHandler = None
         expat.ProcessingInstructionHandler = None
         expat.StartNamespaceDeclHandler = None
         expat.EndNamespaceDeclHandler = None
-        self._parse: Callable[[bytes, bool], int] = expat.Parse
         self._expat = expat
         self.format = "junit"
         self.root_name: str | None = None
         self.root_properties: list[tuple[str, str]] = []
-        self._depth = 0
         self._root_seen = False
+        self._pytest = False
+        self._depth = 0
         self._suites: list[_SuiteState] = []
         self._open: list[int] = []
         self._case: _CaseState | None = None
         self._text: _Text | None = None
         self._text_depth = 0
         self._muted = 0
-        self._pending: list[_Pending] = []
+        # Cases of the open top-level suite: (case, innermost suite index or -1).
+        self._pending: list[tuple[CaseResult, int]] = []
+        self._seen: set[str] = set()
+        self._repeats = False
+        self._scopes: dict[str, str] = {}
         self._ready: list[CaseResult] = []
 
     # -- feeding ---------------------------------------------------------
@@ -533,7 +528,7 @@ class _Parser:
 
     def _call(self, chunk: bytes, final: bool) -> None:
         try:
-            self._parse(chunk, final)
+            self._expat.Parse(chunk, final)
         except ExpatError as exc:
             raise ReportError(
                 f"malformed XML at line {exc.lineno}, column {exc.offset + 1}: {_expat_reason(exc)}"
@@ -552,35 +547,6 @@ class _Parser:
 
     # -- expat handlers --------------------------------------------------
 
-    def _start(self, tag: str, attrs: dict[str, str]) -> None:
-        self._depth += 1
-        if self._depth > MAX_DEPTH:
-            raise ReportError(f"elements nested deeper than {MAX_DEPTH} levels {self._where()}")
-        if not self._root_seen:
-            self._start_root(tag, attrs)
-        if "}" in tag and tag.startswith(_XINCLUDE):
-            raise ReportError(f"XInclude is not allowed in a report {self._where()}")
-        if self._text is not None:
-            # Markup inside a text element (e.g. <stackTrace> in <flakyFailure>)
-            # adds its text to the enclosing one; output of a retry is left out.
-            if tag in ("system-out", "system-err") and not self._muted:
-                self._muted = self._depth
-            return
-        case = self._case
-        if case is not None:
-            self._start_in_case(case, tag, attrs)
-        elif tag == "testcase":
-            suite = self._open[-1] if self._open else None
-            self._case = _CaseState(attrs, suite, self._depth)
-        elif tag == "testsuite":
-            self._start_suite(attrs)
-        elif tag == "property":
-            self._add_property(attrs)
-        elif tag in _RESULT_RANK:
-            raise ReportError(f"<{tag}> outside a <testcase> {self._where()}")
-        elif tag in ("system-out", "system-err", "properties", "testsuites"):
-            pass
-
     def _start_root(self, tag: str, attrs: dict[str, str]) -> None:
         self._root_seen = True
         local = _local(tag)
@@ -597,35 +563,55 @@ class _Parser:
         if local == "testsuites":
             self.root_name = attrs.get("name")
             self.format = _ROOT_NAME_FORMATS.get(self.root_name or "", self.format)
+        self._expat.StartElementHandler = self._start
+        self._start(tag, attrs)
+
+    def _start(self, tag: str, attrs: dict[str, str]) -> None:
+        depth = self._depth = self._depth + 1
+        if depth > MAX_DEPTH:
+            raise ReportError(f"elements nested deeper than {MAX_DEPTH} levels {self._where()}")
+        if "}" in tag and tag.startswith(_XINCLUDE):
+            raise ReportError(f"XInclude is not allowed in a report {self._where()}")
+        if self._text is not None:
+            # Markup inside a text element (e.g. <stackTrace> in <flakyFailure>)
+            # adds its text to the enclosing one; output of a retry is left out.
+            if tag in ("system-out", "system-err") and not self._muted:
+                self._muted = depth
+                self._expat.CharacterDataHandler = None
+            return
+        case = self._case
+        if case is not None:
+            self._start_in_case(case, tag, attrs)
+        elif tag == "testcase":
+            self._case = _CaseState(attrs, depth)
+        elif tag == "testsuite":
+            self._start_suite(attrs)
+        elif tag == "property":
+            self._add_property(attrs)
+        elif tag in _RESULT_RANK:
+            raise ReportError(f"<{tag}> outside a <testcase> {self._where()}")
 
     def _start_suite(self, attrs: dict[str, str]) -> None:
-        name = attrs.get("name", "")
-        index = len(self._suites)
-        parent_chain = self._suites[self._open[-1]].chain if self._open else ()
-        self._suites.append(_SuiteState(name, len(self._open), attrs, (*parent_chain, index)))
-        self._open.append(index)
+        parent = self._open[-1] if self._open else -1
+        suite = _SuiteState(attrs, len(self._open), parent)
+        self._open.append(len(self._suites))
+        self._suites.append(suite)
+        if suite.name == "pytest":
+            self._pytest = True
         if self.format == "junit":
-            self.format = _suite_format(name, attrs)
+            self.format = _suite_format(suite.name, attrs)
 
     def _start_in_case(self, case: _CaseState, tag: str, attrs: dict[str, str]) -> None:
         if tag in _RESULT_RANK:
-            result = _Result(
-                tag,
-                attrs.get("message", ""),
-                attrs.get("type", ""),
-                None,
-                _Text(MAX_DETAILS_CHARS),
-            )
+            result = _Result(tag, attrs)
+            if case.results is None:
+                case.results = []
             case.results.append(result)
             self._capture(result.text)
         elif tag in _RETRY_STATUS:
-            result = _Result(
-                tag,
-                attrs.get("message", ""),
-                attrs.get("type", ""),
-                _number(attrs.get("time")),
-                _Text(MAX_DETAILS_CHARS),
-            )
+            result = _Result(tag, attrs)
+            if case.retries is None:
+                case.retries = []
             case.retries.append(result)
             if self.format == "junit":
                 self.format = "surefire"
@@ -637,6 +623,8 @@ class _Parser:
             case.system_err = case.system_err or _Text(MAX_OUTPUT_CHARS)
             self._capture(case.system_err)
         elif tag == "property":
+            if case.properties is None:
+                case.properties = []
             if len(case.properties) < MAX_PROPERTIES:
                 case.properties.append(_property(attrs))
         elif tag in ("testcase", "testsuite"):
@@ -645,6 +633,7 @@ class _Parser:
     def _capture(self, text: _Text) -> None:
         self._text = text
         self._text_depth = self._depth
+        self._expat.CharacterDataHandler = text.add
 
     def _add_property(self, attrs: dict[str, str]) -> None:
         target = self._suites[self._open[-1]].properties if self._open else self.root_properties
@@ -654,18 +643,17 @@ class _Parser:
             if prop[0] == "go.version" and self.format == "junit":
                 self.format = "go"
 
-    def _data(self, data: str) -> None:
-        if self._text is not None and not self._muted:
-            self._text.add(data)
-
     def _end(self, tag: str) -> None:
         depth = self._depth
         self._depth = depth - 1
-        if self._text is not None:
+        text = self._text
+        if text is not None:
             if depth == self._muted:
                 self._muted = 0
+                self._expat.CharacterDataHandler = text.add
             elif depth == self._text_depth:
                 self._text = None
+                self._expat.CharacterDataHandler = None
             return
         case = self._case
         if case is not None:
@@ -681,100 +669,106 @@ class _Parser:
     # -- building results ------------------------------------------------
 
     def _finish_case(self, case: _CaseState) -> None:
+        # The hot path: runs once per test case, so lookups are kept to a minimum.
         attrs = case.attrs
-        suite = self._suites[case.suite] if case.suite is not None else None
-        suite_name = suite.name if suite is not None else (self.root_name or "")
-        raw_classname = attrs.get("classname") or attrs.get("class") or ""
-        raw_name = attrs.get("name", "")
-        file = attrs.get("file") or attrs.get("filepath") or None
-        status, message, failure_type, details = _outcome(case.results, attrs)
-        duration = _number(attrs.get("time"))
-        attempts: list[Attempt] = []
-        if case.retries:
-            flaky = [r for r in case.retries if r.kind.startswith("flaky")]
-            reruns = [r for r in case.retries if r.kind.startswith("rerun")]
-            attempts.extend(_attempt(r) for r in flaky)
-            if reruns:
-                attempts.append(Attempt(status, message, duration, failure_type, details))
-                attempts.extend(_attempt(r) for r in reruns[:-1])
-                last = reruns[-1]
-                status = _RETRY_STATUS[last.kind]
-                message = _bounded(last.message, MAX_MESSAGE_CHARS)
-                failure_type = _bounded(last.failure_type, MAX_NAME_CHARS)
-                details = last.text.text()
-                duration = last.duration
-        result = CaseResult(
-            suite=_bounded(suite_name, MAX_NAME_CHARS),
-            classname=_bounded(raw_classname, MAX_NAME_CHARS),
-            name=_bounded(raw_name, MAX_NAME_CHARS),
-            file=_bounded(file, MAX_NAME_CHARS) if file is not None else None,
-            line=_integer(attrs.get("line")),
-            status=status,
-            duration=duration or 0.0,
-            message=message,
-            failure_type=failure_type,
-            details=details,
-            attempts=tuple(attempts),
-            key=make_key(raw_classname, raw_name, file, suite_name),
-            system_out=case.system_out.text() if case.system_out else "",
-            system_err=case.system_err.text() if case.system_err else "",
-            properties=tuple(case.properties),
-        )
-        chain = suite.chain if suite is not None else ()
-        pending = _Pending(result, chain, self.format == "pytest")
-        if self._open:
-            self._pending.append(pending)
+        get = attrs.get
+        suite_index = self._open[-1] if self._open else -1
+        suite = self._suites[suite_index].name if suite_index >= 0 else (self.root_name or "")
+        classname = get("classname") or get("class") or ""
+        name = get("name", "")
+        file = get("file") or get("filepath") or None
+        if classname:
+            scope = self._scopes.get(classname)
+            if scope is None:
+                scope = self._scopes[classname] = _scope(classname, None, "")
         else:
+            scope = _scope("", file, suite)
+        key = _join_key(scope, name)
+        duration = _number(get("time"))
+        if case.results is None:
+            status: Status = "passed"
+            if "status" in attrs or "result" in attrs:
+                status = _status_attribute(get("result"), get("status"))
+            message = failure_type = details = ""
+        else:
+            status, message, failure_type, details = _outcome(case.results)
+        attempts: tuple[Attempt, ...] = ()
+        if case.retries is not None:
+            status, message, failure_type, details, duration, attempts = _with_retries(
+                case.retries, status, message, failure_type, details, duration
+            )
+        if len(classname) > MAX_NAME_CHARS:
+            classname = _bounded(classname, MAX_NAME_CHARS)
+        if len(name) > MAX_NAME_CHARS:
+            name = _bounded(name, MAX_NAME_CHARS)
+        if file is not None and len(file) > MAX_NAME_CHARS:
+            file = _bounded(file, MAX_NAME_CHARS)
+        line = get("line")
+        result = CaseResult(
+            suite,
+            classname,
+            name,
+            file,
+            _integer(line) if line is not None else None,
+            status,
+            duration or 0.0,
+            message,
+            failure_type,
+            details,
+            attempts,
+            key,
+            case.system_out.text() if case.system_out is not None else "",
+            case.system_err.text() if case.system_err is not None else "",
+            tuple(case.properties) if case.properties is not None else (),
+        )
+        self._pending.append((result, suite_index))
+        if key in self._seen:
+            self._repeats = True
+        else:
+            self._seen.add(key)
+        if not self._open:
             # A <testcase> outside any <testsuite>: nothing will close around it.
-            self._pending.append(pending)
             self._flush()
 
     def _flush(self) -> None:
-        """Merge the retries of the finished top-level suite and release its cases."""
+        """Release the cases of the finished top-level suite, retries merged."""
         pending, self._pending = self._pending, []
-        chains: list[list[_Pending]] = []
-        open_chains: dict[tuple[int, str], list[_Pending]] = {}
-        for item in pending:
-            if not item.case.name:
-                chains.append([item])  # a nameless case has no identity to repeat
-                continue
-            scope = (item.chain[-1] if item.chain else -1, item.case.key)
-            chain = open_chains.get(scope)
-            if chain is None:
-                chain = []
-                chains.append(chain)
-                open_chains[scope] = chain
-            chain.append(item)
-            # A retry follows a failed attempt; pytest node ids are unique, so
-            # in a pytest report every repetition is a rerun.
-            if not item.pytest and item.case.status not in ("failed", "error"):
-                del open_chains[scope]
-        for chain in chains:
-            final = chain[-1]
-            case = final.case
-            if len(chain) > 1:
-                earlier: list[Attempt] = []
-                for item in chain[:-1]:
-                    earlier.extend(item.case.attempts)
-                    earlier.append(_as_attempt(item.case, item.pytest))
-                case = _replace_attempts(case, (*earlier, *case.attempts))
-            for index in final.chain:
-                _tally(self._suites[index], case.status)
-            self._ready.append(case)
+        if self._repeats:
+            pending = _merge_retries(pending, self._pytest)
+        suites = self._suites
+        for case, index in pending:
+            if index >= 0:
+                counts = suites[index].counts
+                counts[0] += 1
+                status = _COUNT_INDEX[case.status]
+                if status:
+                    counts[status] += 1
+        self._ready.extend(case for case, _ in pending)
+        self._seen.clear()
+        self._repeats = False
+        if len(self._scopes) > 10_000:
+            self._scopes.clear()
 
     def build_suites(self) -> list[Suite]:
+        # Children come after their parent: add each suite's counts to its parent's.
+        totals = [list(state.counts) for state in self._suites]
+        for index in range(len(self._suites) - 1, -1, -1):
+            parent = self._suites[index].parent
+            if parent >= 0:
+                for field_index in range(4):
+                    totals[parent][field_index] += totals[index][field_index]
         return [
             Suite(
                 name=state.name,
                 depth=state.depth,
-                totals=Totals(state.tests, state.failures, state.errors, state.skipped),
+                totals=Totals(*counts),
                 declared=_declared(state.attrs),
                 duration=_number(state.attrs.get("time")),
                 timestamp=state.attrs.get("timestamp"),
                 hostname=state.attrs.get("hostname"),
                 properties=tuple(state.properties),
             )
-            for state in self._suites
+            for state, counts in zip(self._suites, totals, strict=True)
         ]
 
 
@@ -791,13 +785,16 @@ def _suite_format(name: str, attrs: dict[str, str]) -> str:
     return "junit"
 
 
-def _outcome(results: list[_Result], attrs: dict[str, str]) -> tuple[Status, str, str, str]:
-    if not results:
-        for attr in ("result", "status"):
-            status = _STATUS_ATTRIBUTE.get(attrs.get(attr, "").strip().lower())
-            if status is not None:
-                return status, "", "", ""
-        return "passed", "", "", ""
+def _status_attribute(result: str | None, status: str | None) -> Status:
+    for value in (result, status):
+        if value:
+            mapped = _STATUS_ATTRIBUTE.get(value.strip().lower())
+            if mapped is not None:
+                return mapped
+    return "passed"
+
+
+def _outcome(results: list[_Result]) -> tuple[Status, str, str, str]:
     worst = max(results, key=lambda r: _RESULT_RANK[r.kind])
     same = [r for r in results if r.kind == worst.kind]
     texts = [r.text.text().strip() for r in same]
@@ -813,6 +810,26 @@ def _outcome(results: list[_Result], attrs: dict[str, str]) -> tuple[Status, str
     )
 
 
+def _with_retries(
+    retries: list[_Result],
+    status: Status,
+    message: str,
+    failure_type: str,
+    details: str,
+    duration: float | None,
+) -> tuple[Status, str, str, str, float | None, tuple[Attempt, ...]]:
+    """Apply Surefire's flaky*/rerun* elements: earlier attempts, and the final outcome."""
+    attempts = [_attempt(r) for r in retries if r.kind.startswith("flaky")]
+    reruns = [r for r in retries if r.kind.startswith("rerun")]
+    if reruns:
+        attempts.append(Attempt(status, message, duration, failure_type, details))
+        attempts.extend(_attempt(r) for r in reruns[:-1])
+        last = _attempt(reruns[-1])
+        status, message, failure_type = last.status, last.message, last.failure_type
+        details, duration = last.details, last.duration
+    return status, message, failure_type, details, duration, tuple(attempts)
+
+
 def _attempt(result: _Result) -> Attempt:
     text = result.text.text().strip()
     message = result.message or text.partition("\n")[0]
@@ -825,40 +842,48 @@ def _attempt(result: _Result) -> Attempt:
     )
 
 
+def _merge_retries(
+    pending: list[tuple[CaseResult, int]], pytest: bool
+) -> list[tuple[CaseResult, int]]:
+    """Fold a test case repeated within one suite into attempts of one case.
+
+    A retry follows a failed attempt, so a repeat after a pass or skip is a
+    separate invocation (TestNG data providers, duplicate titles). pytest node
+    ids are unique, so in a pytest report every repeat is a rerun.
+    """
+    chains: list[list[tuple[CaseResult, int]]] = []
+    open_chains: dict[tuple[int, str], list[tuple[CaseResult, int]]] = {}
+    for item in pending:
+        case, index = item
+        if not case.name:
+            chains.append([item])  # a nameless case has no identity to repeat
+            continue
+        scope = (index, case.key)
+        chain = open_chains.get(scope)
+        if chain is None:
+            chain = []
+            chains.append(chain)
+            open_chains[scope] = chain
+        chain.append(item)
+        if not pytest and case.status not in ("failed", "error"):
+            del open_chains[scope]
+    merged = []
+    for chain in chains:
+        final, index = chain[-1]
+        if len(chain) > 1:
+            earlier: list[Attempt] = []
+            for case, _ in chain[:-1]:
+                earlier.extend(case.attempts)
+                earlier.append(_as_attempt(case, pytest))
+            final = replace(final, attempts=(*earlier, *final.attempts))
+        merged.append((final, index))
+    return merged
+
+
 def _as_attempt(case: CaseResult, pytest: bool) -> Attempt:
     if pytest and case.status == "passed":
         return Attempt("failed", RERUN_MESSAGE, case.duration)
     return Attempt(case.status, case.message, case.duration, case.failure_type, case.details)
-
-
-def _replace_attempts(case: CaseResult, attempts: tuple[Attempt, ...]) -> CaseResult:
-    return CaseResult(
-        suite=case.suite,
-        classname=case.classname,
-        name=case.name,
-        file=case.file,
-        line=case.line,
-        status=case.status,
-        duration=case.duration,
-        message=case.message,
-        failure_type=case.failure_type,
-        details=case.details,
-        attempts=attempts,
-        key=case.key,
-        system_out=case.system_out,
-        system_err=case.system_err,
-        properties=case.properties,
-    )
-
-
-def _tally(state: _SuiteState, status: Status) -> None:
-    state.tests += 1
-    if status == "failed":
-        state.failures += 1
-    elif status == "error":
-        state.errors += 1
-    elif status == "skipped":
-        state.skipped += 1
 
 
 def _declared(attrs: dict[str, str]) -> Totals | None:
