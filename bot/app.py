@@ -21,13 +21,10 @@ NOT_CONFIGURED = (
 )
 # What the code uses; slack-manifest.yml lists the same scopes.
 BOT_SCOPES = [
-    "commands",
-    "chat:write",
-    "chat:write.public",
-    "users:read",
-    "usergroups:read",
-    "channels:read",
-    "groups:read",
+    "commands",  # /flakeguard
+    "chat:write",  # alerts, digests, chat.update of both
+    "chat:write.public",  # post in public channels without being invited first
+    "usergroups:read",  # usergroups.users.list for a workspace's usergroup policy
 ]
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
