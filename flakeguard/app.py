@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, *, slack: Any = None, github: A
     app.register_blueprint(__import__("flakeguard.api.reports", fromlist=["reports"]).reports)
     _wire_slack(app, services)
     _wire_github(app, services)
+    _wire_ops(app, services)
     return app
 
 
@@ -112,3 +113,14 @@ def _wire_github(app: Flask, services: Services) -> None:
             "GITHUB_WEBHOOK_SECRET to turn it on"
         )
     app.register_blueprint(webhook_blueprint(settings))
+
+
+def _wire_ops(app: Flask, services: Services) -> None:
+    """Operations: JSON logs and correlation ids, /metrics, rate limits, headers, body limits,
+    and the OpenAPI document at /api/openapi.json."""
+    from flakeguard import observability, security
+    from flakeguard.api.openapi import openapi
+
+    observability.wire(app, services)
+    security.wire(app, services.settings)
+    app.register_blueprint(openapi)

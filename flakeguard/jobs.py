@@ -4,6 +4,9 @@
 the truth and a job is only a hint: when the queue cannot take a job (Redis
 down), ``enqueue`` logs and returns False, and the periodic reconcile job
 finds the pending work again from the database.
+
+The correlation id of the current request or task travels with the job (in the
+Huey task id, see ``flakeguard.logs.task_id_for``); the worker restores it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+
+from flakeguard import logs
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,9 @@ def enqueue(name: str, /, **kwargs: Any) -> bool:
         # The pending work is in the database; the reconcile job will find it.
         log.warning("no job named %r is registered (is tasks imported?)", name)
         return False
+    correlation = logs.get_correlation_id()
+    if correlation and "id" not in kwargs and hasattr(func, "huey"):
+        kwargs = {**kwargs, "id": logs.task_id_for(correlation)}  # Huey's task id
     try:
         func(**kwargs)
     except (ConnectionError, OSError) as exc:

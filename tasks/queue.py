@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from huey import Huey
+from huey import Huey, signals
 from huey.storage import RedisStorage, SqliteStorage
 
+from flakeguard import logs, metrics
 from flakeguard.settings import Settings
 from models import db
 from tasks import context
@@ -51,3 +53,46 @@ def with_db(func: F) -> F:
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+# -- operations: correlation ids and job metrics (flakeguard.logs, flakeguard.metrics) -------
+
+_started: dict[str, float] = {}
+_correlation_tokens: dict[str, Any] = {}
+_FINISHED = (
+    signals.SIGNAL_COMPLETE,
+    signals.SIGNAL_ERROR,
+    signals.SIGNAL_LOCKED,
+    signals.SIGNAL_CANCELED,
+    signals.SIGNAL_TIMEOUT,
+    signals.SIGNAL_INTERRUPTED,
+)
+
+
+@huey.pre_execute(name="flakeguard-correlation")
+def restore_correlation(task: Any) -> None:
+    """Run the task under the correlation id it was enqueued with (or a new one)."""
+    carried = logs.correlation_from_task_id(task.id)
+    if carried is None and huey.immediate and logs.get_correlation_id():
+        return  # inline in a request: keep the request's id
+    token = logs.set_correlation_id(carried or logs.new_correlation_id())
+    _correlation_tokens[task.id] = token
+
+
+@huey.signal(signals.SIGNAL_EXECUTING)
+def task_started(signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
+    _started[task.id] = time.perf_counter()
+
+
+@huey.signal(*_FINISHED)
+def task_finished(signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
+    started = _started.pop(task.id, None)
+    token = _correlation_tokens.pop(task.id, None)
+    if token is not None:
+        logs.reset_correlation_id(token)
+    metrics.count("tasks", task=task.name, outcome=signal)
+    if started is not None and signal == signals.SIGNAL_COMPLETE:
+        elapsed = time.perf_counter() - started
+        metrics.observe("task_duration", elapsed, task=task.name)
+        if task.name == "analyze_run":
+            metrics.observe("analysis_duration", elapsed)
