@@ -14,7 +14,7 @@ from flakeguard.errors import ConfigError, FlakeGuardError
 from flakeguard.settings import Settings
 
 # Modules that add sub-commands: each has ``register(subparsers)``.
-COMMAND_MODULES: list[str] = ["flakeguard.cli_ingest"]
+COMMAND_MODULES: list[str] = ["flakeguard.cli_ingest", "flakeguard.cli_status"]
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -1,0 +1,208 @@
+"""Terminal commands: status, test, analyze, demo — the same answers Slack gives."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from flakeguard.cli import load_settings, open_database
+
+STATE_ORDER = ("flaky", "broken", "fixed", "healthy", "insufficient")
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%" if x < 0.1 else f"{x * 100:.0f}%"
+
+
+def print_status(full_name: str | None, *, top: int = 5, out: Any = None) -> int:
+    """Print what /flakeguard status shows, plus broken and healthy tests."""
+    from flakeguard.usecases.report import tests_in_state
+    from flakeguard.usecases.status import status_for
+
+    out = out or sys.stdout
+    statuses = status_for(full_name, top=top)
+    if not statuses:
+        print(
+            "No repositories yet: add one with `flakeguard repo add OWNER/NAME` "
+            "or try `flakeguard demo`.",
+            file=out,
+        )
+        return 0
+    for status in statuses:
+        when = (
+            status.last_analysis_at.strftime("%Y-%m-%d %H:%M UTC")
+            if (status.last_analysis_at)
+            else "never"
+        )
+        print(f"\n{status.repository}", file=out)
+        print(
+            f"  flaky {status.flaky} (new this week {status.new_this_week}) · broken "
+            f"{status.broken} · quarantined {status.quarantined} · proposed "
+            f"{status.proposed} · last analysis {when}",
+            file=out,
+        )
+        if status.top:
+            print("  top flaky:", file=out)
+            for i, entry in enumerate(status.top, 1):
+                q = f" [{entry.quarantine_state}]" if entry.quarantine_state else ""
+                print(
+                    f"   {i}. {entry.name}{q}\n      {_pct(entry.score)} "
+                    f"({_pct(entry.low)}–{_pct(entry.high)}): {entry.reason}",
+                    file=out,
+                )
+        broken, _ = tests_in_state(status.repository, "broken")
+        if broken:
+            print("  broken (never quarantined; fix the commit):", file=out)
+            for entry in broken:
+                sha = (entry.first_failing_sha or "")[:10]
+                print(
+                    f"   - {entry.name}: first failing commit {sha}\n      {entry.reason}", file=out
+                )
+        healthy, n_healthy = tests_in_state(status.repository, "healthy", limit=3)
+        if healthy:
+            names = ", ".join(e.name for e in healthy)
+            print(f"  healthy: {n_healthy} tests (e.g. {names})", file=out)
+        for error in status.slack_errors:
+            print(f"  Slack problem: {error}", file=out)
+    return 0
+
+
+def _quiet() -> None:
+    """Terminal answers: only warnings from the machinery underneath."""
+    logging.getLogger().setLevel(logging.WARNING)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Flaky, broken and quarantined tests per repository, with the top flaky ones."""
+    _quiet()
+    settings = load_settings()
+    open_database(settings, migrate=settings.is_sqlite)
+    return print_status(args.repo, top=args.top)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """Find a test by part of its name and show its verdict and recent history."""
+    from flakeguard.usecases.status import NoMatchError, find_test, find_tests, test_detail
+
+    _quiet()
+    settings = load_settings()
+    open_database(settings, migrate=settings.is_sqlite)
+    try:
+        match = find_test(args.query, repository=args.repo)
+    except NoMatchError as exc:
+        print(exc.message)
+        for name in exc.suggestions:
+            print(f"  did you mean: {name}")
+        return 1
+    detail = test_detail(match.test_case_id)
+    print(f"{detail.name}  ({detail.repository})")
+    print(
+        f"  verdict: {detail.state}, score {_pct(detail.score)} "
+        f"({_pct(detail.low)}–{_pct(detail.high)})"
+    )
+    print(f"  reason: {detail.reason}")
+    print(f"  recent history (oldest → newest): {detail.history}")
+    if detail.quarantine_state:
+        who = detail.assignee_github or detail.assignee_slack or "nobody"
+        print(f"  quarantine: {detail.quarantine_state}, assigned to {who}")
+    if detail.github_issue_url:
+        print(f"  issue: {detail.github_issue_url}")
+    others = [
+        m.name
+        for m in find_tests(args.query, repository=args.repo)
+        if m.test_case_id != match.test_case_id
+    ]
+    if others:
+        print("  other matches: " + ", ".join(others[:5]))
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """Analyze every run still waiting (normally the worker does this)."""
+    from flakeguard.usecases.analysis import analyze_pending
+
+    _quiet()
+    settings = load_settings()
+    open_database(settings, migrate=settings.is_sqlite)
+    _inline_jobs(settings)
+    total = 0
+    while batch := analyze_pending(limit=200):
+        total += len(batch)
+    print(f"analyzed {total} runs")
+    return 0
+
+
+def _inline_jobs(settings: Any) -> None:
+    """Run enqueued jobs inline (analysis, alerts) for commands that work synchronously."""
+    from dataclasses import replace
+
+    import tasks
+
+    tasks.configure(replace(settings, queue_mode="immediate"))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Create a demo repository with three weeks of CI history and show what FlakeGuard finds."""
+    from flakeguard.usecases.demo import DEMO_REPO, create_demo
+
+    _quiet()
+    settings = load_settings()
+    open_database(settings, migrate=True)
+    _inline_jobs(settings)
+
+    def progress(done: int, total: int) -> None:
+        if done % 12 == 0 or done == total:
+            print(f"\r  ingesting and analyzing CI runs: {done}/{total}", end="", flush=True)
+
+    print(
+        f"Creating {DEMO_REPO} with three weeks of CI history "
+        "(stable, flaky, broken and broken-then-fixed tests)…"
+    )
+    result = create_demo(max_bytes=settings.max_report_bytes, progress=progress)
+    if result.results:
+        print(f"\n  stored {result.runs} CI runs, {result.results} test results")
+    else:
+        print(f"  {DEMO_REPO} already has {result.runs} runs; showing it")
+    if result.token:
+        print(f"  upload token for {DEMO_REPO} (shown once): {result.token}")
+    print_status(DEMO_REPO)
+    url = settings.public_url
+    print(f"""
+Look further:
+  flakeguard status                      this summary, for every repository
+  flakeguard test payment_webhook        one test: verdict, reason, history
+  flakeguard preview alert|status|digest|home   the Slack messages as Block Kit JSON
+  flakeguard serve                       then {url}/health/deep and {url}/api/v1/
+Connect Slack and GitHub: see README.md ("Slack app setup", "GitHub App setup").""")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the terminal sub-commands."""
+    status = sub.add_parser(
+        "status",
+        help="flaky, broken and quarantined tests per repository",
+        description=cmd_status.__doc__,
+    )
+    status.add_argument("repo", nargs="?", metavar="OWNER/NAME", help="one repository")
+    status.add_argument("--top", type=int, default=5, help="how many top flaky tests (5)")
+    status.set_defaults(handler=cmd_status)
+
+    test = sub.add_parser(
+        "test", help="one test: verdict, reason, history", description=cmd_test.__doc__
+    )
+    test.add_argument("query", help="part of the test's name")
+    test.add_argument("--repo", metavar="OWNER/NAME", help="only in this repository")
+    test.set_defaults(handler=cmd_test)
+
+    analyze = sub.add_parser(
+        "analyze", help="analyze runs still waiting", description=cmd_analyze.__doc__
+    )
+    analyze.set_defaults(handler=cmd_analyze)
+
+    demo = sub.add_parser(
+        "demo", help="create a demo repository with CI history", description=cmd_demo.__doc__
+    )
+    demo.set_defaults(handler=cmd_demo)
