@@ -10,7 +10,7 @@ from models import FlakeScore, Quarantine, TestCase, TestRun
 
 
 def test_demo_finds_flaky_broken_and_healthy(app) -> None:  # type: ignore[no-untyped-def]
-    """Flaky demo tests are flaky and proposed, the broken one broken, the rest healthy; status says why."""
+    """Demo flakes are flaky and proposed, the broken test broken, the rest healthy."""
     result = create_demo(max_bytes=50 * 2**20)
     assert result.token and result.runs == 84
     assert TestRun.select().where(TestRun.analyzed_at.is_null()).count() == 0
