@@ -18,6 +18,8 @@ fails on demand: a 500 storm, 429 and secondary rate limits with Retry-After,
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import hashlib
 import hmac
@@ -42,6 +44,7 @@ APP_ID = 4242
 INSTALLATION_ID = 777
 WEBHOOK_SECRET = "test-webhook-secret"
 REPO = "acme/widgets"
+GHES_PREFIX = "/api/v3"
 
 
 def sign_webhook(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
@@ -67,6 +70,7 @@ class Call:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    raw_path: str = ""
 
 
 @dataclass
@@ -103,7 +107,9 @@ class _Server:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                # the client may stop reading (a download over the size cap)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(payload)
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _any
 
@@ -233,13 +239,15 @@ class FakeGitHub:
     def _respond(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
         parts = urlsplit(target)
         path = unquote(parts.path)
+        if path.startswith(GHES_PREFIX):  # GitHub Enterprise Server serves the API under /api/v3
+            path = path[len(GHES_PREFIX) :]
         query = dict(parse_qsl(parts.query))
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
         with self._lock:
-            self.calls.append(Call(method, path, query, headers, body))
+            self.calls.append(Call(method, path, query, headers, body, raw_path=parts.path))
             if self.storm:
                 return 500, {}, {"message": "Server Error"}
             if self.rate_limited > 0:
@@ -315,7 +323,7 @@ class FakeGitHub:
         labels = self.labels.setdefault(repo, {})
         if rest == "/check-runs" and method == "POST":
             run_id = next(self._ids)
-            run = dict(body)
+            run = copy.deepcopy(body)
             notes = run.get("output", {}).pop("annotations", []) if run.get("output") else []
             run.update(id=run_id, url=f"{self.url}/repos/{repo}/check-runs/{run_id}")
             self.check_runs[run_id] = run
@@ -329,7 +337,7 @@ class FakeGitHub:
             if match.group(2) and method == "GET":
                 return 200, {}, self.annotations[run_id]
             if method == "PATCH":
-                output = dict(body.get("output") or {})
+                output = copy.deepcopy(body.get("output") or {})
                 self.annotations[run_id].extend(output.pop("annotations", []))
                 update = {k: v for k, v in body.items() if k != "output"}
                 if output:

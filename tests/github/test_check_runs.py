@@ -1,0 +1,162 @@
+"""The FlakeGuard check run: content from the database, rendering limits, sync to the fake."""
+
+from __future__ import annotations
+
+import pytest
+
+from flakeguard.usecases.github import CheckRunReport, FailingTest, GitHubUnavailableError
+from flakeguard.usecases.github_checks import build_check_run_report, sync_check_run
+from integrations.github import check_runs
+from models import CheckRun, FlakeScore, Installation, Quarantine
+from tests.github.helpers import SHA, add_result, installed_repo
+
+
+def verdict(repo, case, state):  # type: ignore[no-untyped-def]
+    FlakeScore.create(test_case=case, repository=repo, state=state, score=0.25)
+
+
+def test_report_sorts_failures_into_new_flaky_quarantined_and_broken(database):
+    """Each failing test is new, known flaky, quarantined or broken; retried passes stay apart."""
+    repo = installed_repo()
+    add_result(repo, "test_ok", "passed")
+    add_result(repo, "test_new", "failed")
+    verdict(repo, add_result(repo, "test_flaky", "failed"), "flaky")
+    quarantined = add_result(repo, "test_q", "error")
+    verdict(repo, quarantined, "flaky")
+    Quarantine.create(test_case=quarantined, repository=repo, state="quarantined")
+    verdict(repo, add_result(repo, "test_broken", "failed"), "broken")
+    add_result(repo, "test_retried", "failed")
+    add_result(repo, "test_retried", "passed", attempt=2)
+    report = build_check_run_report(repo.id, SHA)
+    categories = {t.name.split(".")[-1]: t.category for t in report.failing}
+    assert categories == {
+        "test_new": "new",
+        "test_flaky": "flaky",
+        "test_q": "quarantined",
+        "test_broken": "broken",
+    }
+    assert report.passed_on_retry == ("tests.mod.test_retried",)
+    assert report.conclusion == "failure"
+    assert (report.runs, report.tests) == (2, 6)
+
+
+def test_only_quarantined_failures_succeed_and_the_title_says_so(database):
+    """When every failure is a quarantined flake the conclusion is success, titled as such."""
+    repo = installed_repo()
+    add_result(repo, "test_ok", "passed")
+    for name in ("test_a", "test_b"):
+        case = add_result(repo, name, "failed")
+        Quarantine.create(test_case=case, repository=repo, state="quarantined")
+    report = build_check_run_report(repo.id, SHA)
+    assert report.conclusion == "success"
+    assert report.title == "All 2 failures are quarantined flaky tests"
+
+
+def test_a_known_flaky_test_not_quarantined_still_fails(database):
+    """A flaky test that is only proposed for quarantine still fails the check."""
+    repo = installed_repo()
+    case = add_result(repo, "test_a", "failed")
+    verdict(repo, case, "flaky")
+    Quarantine.create(test_case=case, repository=repo, state="proposed")
+    assert build_check_run_report(repo.id, SHA).conclusion == "failure"
+
+
+def test_no_results_is_neutral(database):
+    """A commit without results gets a neutral check run."""
+    repo = installed_repo()
+    report = build_check_run_report(repo.id, "d" * 40)
+    assert (report.conclusion, report.runs) == ("neutral", 0)
+
+
+def big_report(n: int, *, message: str = "boom") -> CheckRunReport:
+    failing = tuple(
+        FailingTest(
+            name=f"tests.mod.test_{i:05d}", category="new", file="t.py", line=i + 1, message=message
+        )
+        for i in range(n)
+    )
+    return CheckRunReport(
+        full_name="acme/widgets",
+        head_sha=SHA,
+        conclusion="failure",
+        title=f"{n} failing tests",
+        runs=1,
+        tests=n,
+        failing=failing,
+    )
+
+
+def test_summary_and_text_fit_65535_chars_and_say_how_many_were_cut():
+    """A huge report is cut under GitHub's limit with a count of what was left out."""
+    report = big_report(5_000, message="x" * 300)
+    summary, text = check_runs.render_summary(report), check_runs.render_text(report)
+    assert len(summary) <= 65_535 and len(text) <= 65_535
+    shown = summary.count("- `tests.mod.test_")
+    assert f"… and {5_000 - shown} more tests not shown" in summary
+    assert "more failure messages not shown" in text
+    assert "| New failures | 5000 |" in summary
+
+
+def test_summary_lists_everything_when_it_fits():
+    """A small report is not cut."""
+    summary = check_runs.render_summary(big_report(3))
+    assert summary.count("- `tests.mod.test_") == 3 and "not shown" not in summary
+
+
+def test_annotations_go_in_batches_of_50_and_updates_add_only_new_ones(
+    database, fake_github, github_client
+):
+    """120 annotations: a create and two updates of at most 50; a resync sends no duplicates."""
+    repo = installed_repo()
+    for i in range(120):
+        add_result(repo, f"test_{i:03d}", "failed", file="tests/test_mod.py", line=i + 1)
+    row = sync_check_run(repo.id, SHA, github=github_client)
+    [created] = fake_github.calls_to("POST", r"/check-runs$")
+    assert created.body["name"] == "FlakeGuard" and created.body["head_sha"] == SHA
+    assert created.body["conclusion"] == "failure" and created.body["status"] == "completed"
+    assert created.body["actions"][0]["identifier"] == "rerun-analysis"
+    batches = [len(created.body["output"]["annotations"])] + [
+        len(c.body["output"].get("annotations", []))
+        for c in fake_github.calls_to("PATCH", r"/check-runs/\d+$")
+    ]
+    assert batches == [50, 50, 20]
+    first = fake_github.annotations[row.github_id][0]
+    assert (first["path"], first["start_line"], first["annotation_level"]) == (
+        "tests/test_mod.py",
+        1,
+        "failure",
+    )
+    add_result(repo, "test_late", "failed", file="tests/test_late.py", line=7)
+    again = sync_check_run(repo.id, SHA, github=github_client)
+    assert again.github_id == row.github_id
+    assert len(fake_github.calls_to("POST", r"/check-runs$")) == 1
+    assert len(fake_github.annotations[row.github_id]) == 121
+    assert (again.synced_version, again.conclusion) == (again.version, "failure")
+
+
+def test_storm_leaves_the_check_run_pending_then_one_check_run(
+    database, fake_github, github_client, breaker_clock
+):
+    """Under a 500 storm the row stays behind with the error; afterwards one check run exists."""
+    repo = installed_repo()
+    add_result(repo, "test_a", "failed")
+    fake_github.storm = True
+    with pytest.raises(GitHubUnavailableError):
+        sync_check_run(repo.id, SHA, github=github_client)
+    row = CheckRun.get(CheckRun.head_sha == SHA)
+    assert row.synced_version < row.version and "500" in row.last_error
+    fake_github.storm = False
+    done = sync_check_run(repo.id, SHA, github=github_client)
+    assert done.synced_version == done.version and done.last_error is None
+    assert len(fake_github.check_runs) == 1
+
+
+def test_suspended_installation_records_why_without_calling_github(
+    database, fake_github, github_client
+):
+    """A suspended installation: nothing is sent, the row says why."""
+    repo = installed_repo()
+    Installation.update(suspended_at=Installation.created_at).execute()
+    row = sync_check_run(repo.id, SHA, github=github_client)
+    assert "no live GitHub App installation" in row.last_error
+    assert fake_github.calls == []
