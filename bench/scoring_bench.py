@@ -15,8 +15,8 @@ test's old key is not judged):
 - broken: broken on main at the latest main commit (expected verdict broken);
 - flaky: a flake process active at any time in the last 30 days (a cluster
   member's rate is cluster rate x 0.7);
-- grey: a flake that stopped 30-90 days ago is neither required nor
-  forbidden and is left out (its decayed evidence legitimately lingers);
+- grey: a flake that stopped 30-37 days ago is left out (too close to the
+  line); one that stopped earlier must have been cleared;
 - everything else is not flaky (stable, branch-broken, fixed-on-main, ...).
 A 0.5% flake may never fail on good code in the window; recall is reported
 over all true flakes and over the *detectable* ones (at least one failure on
@@ -314,8 +314,8 @@ def truth(h: History) -> tuple[dict[str, str], dict[str, float], set[str]]:
             rates[key] = rate
             if any(t >= window for t in s.good_fail_times):
                 detectable.add(key)
-        elif rate > 0 and s.active[1] > t_end - DAYS * DAY:
-            labels[key] = "grey"
+        elif rate > 0 and s.active[1] > window - 7 * DAY:
+            labels[key] = "grey"  # stopped 30-37 days ago: too close to the line to judge
         else:
             labels[key] = "clean"
     return labels, rates, detectable
@@ -342,6 +342,7 @@ class Baselines:
         self.flip_num: dict[str, float] = defaultdict(float)
         self.flip_den: dict[str, float] = defaultdict(float)
         self.last: dict[str, bool] = {}
+        self.ever_flagged: set[str] = set()
         self.window: dict[str, list[tuple[int, bool, float]]] = defaultdict(list)
         self.first_flag: dict[str, dict[str, int]] = {k: {} for k in self.NAMES}
         self.q_clean: dict[str, dict[str, int]] = {k: {} for k in self.NAMES}
@@ -384,6 +385,9 @@ class Baselines:
             win.extend((a + 1, s != "passed", ts) for a, s in att)
             if len(win) > 50:
                 del win[: len(win) - 50]
+            if not self.fails[k] and k not in self.ever_flagged:
+                continue  # never failed: no baseline can flag it
+            seed_value: float | None = None
             for name in self.NAMES:
                 ff = self.first_flag[name]
                 if k in ff:
@@ -405,8 +409,11 @@ class Baselines:
                 elif not any(f for _, f, _ in win):
                     hit = False
                 else:
-                    hit = self.seed(k, 0.6 if name == "seed" else 0.4)
+                    if seed_value is None:
+                        seed_value = seed_score(win) if len(win) >= 50 else 0.0
+                    hit = seed_value >= (0.6 if name == "seed" else 0.4)
                 if hit:
+                    self.ever_flagged.add(k)
                     ff[k] = counts.get(k, 0)
                     self.q_clean[name][k] = 0
 

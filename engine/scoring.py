@@ -55,6 +55,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from statistics import NormalDist
 from typing import Any
 
 PASSED = "passed"
@@ -67,6 +68,7 @@ _DAY = 86400.0
 _EPOCH_HALF_LIVES = 64  # weights stay below 2**64 before a state is rebased
 _FAILING = frozenset((FAILED, ERROR))
 STATE_VERSION = 1
+SHA_KEY = 12  # hex digits of a SHA kept in the rings (48 bits)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,11 @@ class ScoringConfig:
     clear_failures: float = 0.25
     flag_score: float = 0.003
     clear_score: float = 0.002
+    # ... or when it has not failed on good code for this long (Datadog's
+    # "30 quiet days"); decay alone would keep a stopped 20% flake flagged for
+    # three months.  A 1% flake run 10 times a day stays quiet that long with
+    # probability ~5%.
+    quiet_days: float = 30.0
     # A same-commit conflict keeps a test flaky for this long.
     conflict_window_days: float = 21.0
     # Infra storm: SCORING.md's example is 30%; we taint from 10% (and at least
@@ -252,7 +259,7 @@ class SprtDecision:
 
 
 class TestState:
-    """Bounded running aggregate of one test's history (mutable, slotted).
+    """Bounded running aggregate of one test's history (mutable; plain attributes).
 
     Scaled weights (``pw``, ``fw``, ``flips``, ``pend_w``) are sums of
     ``2 ** (t / half_life - epoch)``; multiply by ``2 ** (epoch - t_now /
@@ -260,42 +267,6 @@ class TestState:
     """
 
     __test__ = False  # not a pytest class
-    __slots__ = (
-        "branch_fails",
-        "broken_episodes",
-        "conflict_at",
-        "conflict_shas",
-        "conflicts",
-        "epoch",
-        "fail_shas",
-        "first_at",
-        "flagged",
-        "flips",
-        "fw",
-        "hot",
-        "infra",
-        "last_at",
-        "last_broken_sha",
-        "last_fail",
-        "last_failure_at",
-        "n",
-        "n_fail",
-        "n_pass",
-        "pass_shas",
-        "pend_fails",
-        "pend_last_sha",
-        "pend_n",
-        "pend_shas",
-        "pend_start_at",
-        "pend_start_sha",
-        "pend_w",
-        "pw",
-        "q_at",
-        "q_fixed_at",
-        "q_llr",
-        "q_n",
-        "q_rate",
-    )
 
     def __init__(self, at: float = 0.0, epoch: int = 0) -> None:
         self.n = 0  # runs seen (non-skipped), storms included
@@ -336,17 +307,18 @@ class TestState:
     def copy(self) -> TestState:
         """Return an independent copy."""
         new = TestState.__new__(TestState)
-        for name in TestState.__slots__:
-            value = getattr(self, name)
-            setattr(new, name, list(value) if isinstance(value, list) else value)
+        fields = new.__dict__
+        fields.update(self.__dict__)
+        for name in _LIST_FIELDS:
+            fields[name] = list(fields[name])
         return new
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-safe dict (floats round-trip exactly through json)."""
-        data: dict[str, Any] = {"v": STATE_VERSION}
-        for name in TestState.__slots__:
-            value = getattr(self, name)
-            data[name] = list(value) if isinstance(value, list) else value
+        data: dict[str, Any] = dict(self.__dict__)
+        for name in _LIST_FIELDS:
+            data[name] = list(data[name])
+        data["v"] = STATE_VERSION
         return data
 
     @classmethod
@@ -354,10 +326,15 @@ class TestState:
         """Rebuild a state from :meth:`to_json` output."""
         if data.get("v") != STATE_VERSION:
             raise ValueError(f"unsupported TestState version: {data.get('v')!r}")
+        missing = _FIELDS.difference(data)
+        if missing:
+            raise ValueError(f"TestState JSON lacks {sorted(missing)}")
         new = cls.__new__(cls)
-        for name in cls.__slots__:
-            value = data[name]
-            setattr(new, name, list(value) if isinstance(value, list) else value)
+        fields = new.__dict__
+        for name in _FIELDS:
+            fields[name] = data[name]
+        for name in _LIST_FIELDS:
+            fields[name] = list(fields[name])
         return new
 
     def __eq__(self, other: object) -> bool:
@@ -369,6 +346,10 @@ class TestState:
 
     def __repr__(self) -> str:
         return f"TestState(n={self.n}, n_fail={self.n_fail}, flagged={self.flagged})"
+
+
+_FIELDS = frozenset(TestState().__dict__)
+_LIST_FIELDS = ("conflict_at", "conflict_shas", "fail_shas", "pass_shas")
 
 
 # --------------------------------------------------------------------------- fold
@@ -417,6 +398,7 @@ def apply_run(
     """Fold one run into ``states`` in place (the step behind update and analyze)."""
     ts, epoch, w = _clock(run.at, config)
     sha = run.sha
+    short = sha[:SHA_KEY]  # rings keep SHA prefixes: enough to tell commits apart, half the JSON
     default = run.default_branch
     results = run.results
     # Rare path first: anything that is not a first attempt that passed.
@@ -465,9 +447,9 @@ def apply_run(
             continue
         st.hot = True
         st.last_failure_at = ts
-        if passed_later or sha in st.pass_shas:
+        if passed_later or short in st.pass_shas:
             conflicts += 1
-            _conflict(st, sha, ts, config)
+            _conflict(st, short, ts, config)
             if default:
                 _resolve_stretch(st, w, config, conflict=True)
             _count_fail(st, w, config)
@@ -475,15 +457,15 @@ def apply_run(
             if st.pend_n == 0:
                 st.pend_start_sha = sha
                 st.pend_start_at = ts
-            if st.pend_last_sha != sha:
+            if st.pend_last_sha != short:
                 st.pend_shas += 1
-                st.pend_last_sha = sha
+                st.pend_last_sha = short
             st.pend_n += 1
             st.pend_fails += n_failed
             st.pend_w += w
         else:
             st.branch_fails += 1
-        _ring_add(st.fail_shas, sha, ring)
+        _ring_add(st.fail_shas, short, ring)
         _update_flag(st, ts, w, config)
 
     for r in results:
@@ -503,14 +485,14 @@ def apply_run(
         st.pw += w
         st.n_pass += 1
         ps = st.pass_shas
-        if not ps or ps[-1] != sha:
-            ps.append(sha)
+        if not ps or ps[-1] != short:
+            ps.append(short)
             if len(ps) > ring:
                 del ps[0]
         if st.hot:
-            if sha in st.fail_shas and sha not in st.conflict_shas:
+            if short in st.fail_shas and short not in st.conflict_shas:
                 conflicts += 1
-                _conflict(st, sha, ts, config)
+                _conflict(st, short, ts, config)
                 if default:
                     _resolve_stretch(st, w, config, conflict=True)
                 elif st.branch_fails > 0:
@@ -614,18 +596,26 @@ def _metrics(st: TestState, ts: float, config: ScoringConfig) -> tuple[float, fl
 
 
 def _flag_rule(
-    flagged: bool, score: float, fails: float, n_eff: float, recent: int, c: ScoringConfig
+    st: TestState,
+    ts: float,
+    score: float,
+    fails: float,
+    n_eff: float,
+    recent: int,
+    c: ScoringConfig,
 ) -> bool:
+    """Apply the hysteresis: flag at a higher bar than clear."""
     if recent:
         return True
-    if flagged:
-        return score >= c.clear_score and fails >= c.clear_failures
+    if st.flagged:
+        quiet = st.last_failure_at is None or ts - st.last_failure_at >= c.quiet_days * _DAY
+        return score >= c.clear_score and fails >= c.clear_failures and not quiet
     return score >= c.flag_score and fails >= c.flag_failures and n_eff >= c.min_samples
 
 
 def _update_flag(st: TestState, ts: float, w: float, config: ScoringConfig) -> None:
     f, p, score, recent = _metrics(st, ts, config)
-    st.flagged = _flag_rule(st.flagged, score, f, f + p, recent, config)
+    st.flagged = _flag_rule(st, ts, score, f, f + p, recent, config)
 
 
 # --------------------------------------------------------------------------- SPRT
@@ -754,29 +744,44 @@ def _betainc(a: float, b: float, x: float) -> float:
     return 1.0 - front * _betacf(b, a, 1.0 - x) / b
 
 
-_PPF_CACHE: dict[tuple[float, float, float], float] = {}
-
-
-def beta_ppf(q: float, a: float, b: float) -> float:
-    """Return the q-quantile of Beta(a, b) (bisection on the log scale, 1e-4 relative)."""
-    key = (q, float(f"{a:.4g}"), float(f"{b:.4g}"))
-    hit = _PPF_CACHE.get(key)
-    if hit is not None:
-        return hit
-    lo, hi = 1e-12, 1.0 - 1e-12
-    for _ in range(60):
-        mid = math.sqrt(lo * hi) if hi < 0.5 else (lo + hi) / 2.0
+def beta_ppf_exact(q: float, a: float, b: float) -> float:
+    """Return the q-quantile of Beta(a, b) by bisection (slow; the reference for beta_ppf)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
         if _betainc(a, b, mid) < q:
             lo = mid
         else:
             hi = mid
-        if hi - lo < 1e-4 * hi:
+        if hi - lo < 1e-7 * hi:
             break
-    value = (lo + hi) / 2.0
-    if len(_PPF_CACHE) > 50_000:
-        _PPF_CACHE.clear()
-    _PPF_CACHE[key] = value
-    return value
+    return (lo + hi) / 2.0
+
+
+_NORMAL = NormalDist()
+
+
+def beta_ppf(q: float, a: float, b: float) -> float:
+    """Return the q-quantile of Beta(a, b), approximately (a microsecond, not a millisecond).
+
+    For a < 2 the Beta is close to Gamma(a) / (Gamma(a) + b): the Gamma quantile
+    comes from its small-x series (lower tail, a < 1.5) or Wilson-Hilferty;
+    for a >= 2, Abramowitz & Stegun 26.5.22.  Within 7% of the exact quantile
+    for the 5% and 95% points whenever b >= 50, which the prior guarantees.
+    """
+    if a < 2.0:
+        if q < 0.5 and a < 1.5:
+            g = (q * math.gamma(a + 1.0)) ** (1.0 / a)
+        else:
+            c = 1.0 / (9.0 * a)
+            g = a * max(1.0 - c + _NORMAL.inv_cdf(q) * math.sqrt(c), 1e-3) ** 3
+        return float(g / (g + b + (a - 1.0) / 2.0))
+    y = _NORMAL.inv_cdf(1.0 - q)
+    lam = (y * y - 3.0) / 6.0
+    ra, rb = 1.0 / (2.0 * a - 1.0), 1.0 / (2.0 * b - 1.0)
+    h = 2.0 / (ra + rb)
+    w = y * math.sqrt(h + lam) / h - (rb - ra) * (lam + 5.0 / 6.0 - 2.0 / (3.0 * h))
+    return a / (a + b * math.exp(2.0 * w))
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -809,7 +814,7 @@ def verdict_from_state(
     suspect = st.pend_n > 0 and (
         _stretch_log_bf(st, 1.0 / scale, config) >= config.suspect_log_bayes_factor
     )
-    flagged = _flag_rule(st.flagged, score, f, f + p, recent, config)
+    flagged = _flag_rule(st, ts, score, f, f + p, recent, config)
     fixed = st.q_at is not None and st.q_fixed_at is not None
     n_eff = f + p
     if broken:

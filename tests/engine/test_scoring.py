@@ -1,0 +1,350 @@
+"""Behaviour of engine.scoring: evidence, states, SPRT and the incremental fold."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engine.scoring import (
+    DEFAULT_CONFIG,
+    Result,
+    Run,
+    TestState,
+    analyze,
+    apply_run,
+    fold,
+    is_storm,
+    mark_quarantined,
+    sprt_fixed,
+    update,
+    verdict_from_state,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+FILLER = [f"f{i}" for i in range(30)]  # stable neighbours, so runs have a realistic size
+
+
+class History:
+    """Build runs one by one; every run also runs the stable FILLER tests."""
+
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
+        self.at = T0
+
+    def run(
+        self,
+        sha: str,
+        outcomes: dict[str, list[str]],
+        *,
+        branch: str = "main",
+        hours: float = 3.0,
+        filler: str = "passed",
+    ) -> Run:
+        self.at += timedelta(hours=hours)
+        results = [Result(k, filler) for k in FILLER]
+        for test, attempts in outcomes.items():
+            results += [Result(test, s, retry=i) for i, s in enumerate(attempts)]
+        run = Run(
+            id=f"r{len(self.runs)}",
+            sha=sha,
+            branch=branch,
+            default_branch=branch == "main",
+            at=self.at,
+            results=results,
+        )
+        self.runs.append(run)
+        return run
+
+    def passes(self, test: str, n: int, *, prefix: str = "c", branch: str = "main") -> None:
+        for i in range(n):
+            self.run(f"{prefix}{len(self.runs)}-{i}", {test: ["passed"]}, branch=branch)
+
+
+def verdict(h: History, test: str):  # type: ignore[no-untyped-def]
+    return analyze(h.runs, now=h.at)[test]
+
+
+def test_pass_and_fail_on_same_commit_via_retry_is_flaky() -> None:
+    """A failure that passes on retry in the same run proves flakiness."""
+    h = History()
+    h.passes("t", 40)
+    h.run("c-x", {"t": ["failed", "passed"]})
+    h.passes("t", 5)
+    v = verdict(h, "t")
+    assert v.state == "flaky"
+    assert v.quarantine
+    assert v.evidence.same_commit_conflicts == 1
+    assert v.reason == "passed and failed on the same commit once in 21 days"
+
+
+def test_pass_and_fail_on_same_commit_across_runs_is_flaky() -> None:
+    """A commit that failed in one run and passed in a re-run is a conflict."""
+    h = History()
+    h.passes("t", 40)
+    h.run("c-x", {"t": ["failed"]})
+    h.run("c-x", {"t": ["passed"]})
+    v = verdict(h, "t")
+    assert v.state == "flaky"
+    assert v.evidence.same_commit_conflicts == 1
+
+
+def test_branch_failure_that_later_passes_on_the_same_commit_counts() -> None:
+    """A feature-branch failure becomes evidence when its commit passes in a re-run."""
+    h = History()
+    h.passes("t", 40)
+    h.run("b-1", {"t": ["failed"]}, branch="feature")
+    assert verdict(h, "t").state == "healthy"
+    h.run("b-1", {"t": ["passed"]}, branch="feature")
+    v = verdict(h, "t")
+    assert v.state == "flaky"
+    assert v.evidence.branch_failures_excluded == 0
+    assert v.evidence.failures_counted == 1
+
+
+def test_stable_test_is_healthy_and_new_test_insufficient() -> None:
+    """Many clean runs make a test healthy; a handful leave it insufficient."""
+    h = History()
+    h.passes("t", 40)
+    h.passes("new", 3)
+    verdicts = analyze(h.runs, now=h.at)
+    assert verdicts["t"].state == "healthy"
+    assert not verdicts["t"].quarantine
+    assert verdicts["new"].state == "insufficient"
+
+
+def test_infra_storm_is_not_evidence_about_single_tests() -> None:
+    """Failures in a run where most tests fail are counted as infra, not flakiness."""
+    h = History()
+    h.passes("t", 40)
+    storm = h.run("c-storm", {"t": ["failed", "passed"]}, filler="failed")
+    h.run("c-storm", {"t": ["passed"]})
+    h.passes("t", 5)
+    states: dict[str, TestState] = {}
+    summaries = [apply_run(states, run) for run in h.runs]
+    storm_summary = summaries[h.runs.index(storm)]
+    assert storm_summary.storm
+    assert storm_summary.infra_failures_excluded == 31
+    v = verdict_from_state(states["t"], h.at)
+    assert v.state == "healthy"
+    assert v.evidence.infra_failures_excluded == 1
+    assert v.evidence.same_commit_conflicts == 0
+    assert verdict_from_state(states["f0"], h.at).state == "healthy"
+
+
+def test_storm_threshold_needs_share_count_and_size() -> None:
+    """A storm needs 10% of a run failing, at least 10 failures and 20 tests."""
+    assert is_storm(100, 10)
+    assert not is_storm(100, 9)
+    assert not is_storm(200, 19)
+    assert not is_storm(15, 15)
+
+
+def _break_main(h: History, test: str, commits: int, attempts: int = 3) -> None:
+    for i in range(commits):
+        h.run(f"bad{i}", {test: ["failed"] * attempts})
+
+
+def test_broken_on_main_reports_first_failing_commit_and_never_quarantines() -> None:
+    """A stretch failing on every retry over several main commits is broken, not flaky."""
+    h = History()
+    h.passes("t", 40)
+    _break_main(h, "t", 3)
+    v = verdict(h, "t")
+    assert v.state == "broken"
+    assert not v.quarantine
+    assert v.evidence.first_failing_sha == "bad0"
+    assert v.evidence.broken_commits == 3
+    assert "bad0" in v.reason
+
+
+def test_broken_then_fixed_on_main_leaves_no_flaky_evidence() -> None:
+    """Once main passes again the broken stretch is dropped, not scored as flakes."""
+    h = History()
+    h.passes("t", 40)
+    _break_main(h, "t", 4)
+    h.passes("t", 10)
+    v = verdict(h, "t")
+    assert v.state == "healthy"
+    assert v.evidence.failures_counted == 0
+    assert v.evidence.broken_episodes == 1
+    assert v.evidence.first_failing_sha == "bad0"
+
+
+def test_single_failed_main_commit_then_pass_counts_as_flake() -> None:
+    """One failing main commit is too short to be a breakage: it is scored."""
+    h = History()
+    h.passes("t", 40)
+    h.run("bad", {"t": ["failed"]})
+    h.passes("t", 3)
+    v = verdict(h, "t")
+    assert v.evidence.failures_counted == 1
+    assert v.evidence.broken_episodes == 0
+    assert v.state == "flaky"
+
+
+def test_flaky_test_that_breaks_is_broken_and_not_quarantined() -> None:
+    """Broken outranks flaky: a known flake that starts failing always is not quarantined."""
+    h = History()
+    for i in range(6):
+        h.passes("t", 8)
+        h.run(f"x{i}", {"t": ["failed", "passed"]})
+    assert verdict(h, "t").state == "flaky"
+    _break_main(h, "t", 5)
+    v = verdict(h, "t")
+    assert v.state == "broken"
+    assert not v.quarantine
+
+
+def test_open_failing_stretch_withholds_quarantine() -> None:
+    """A flaky test whose latest main commit failed hard is not recommended for quarantine yet."""
+    h = History()
+    h.passes("t", 40)
+    h.run("x", {"t": ["failed", "passed"]})
+    h.passes("t", 5)
+    assert verdict(h, "t").quarantine
+    h.run("bad0", {"t": ["failed", "failed", "failed"]})
+    v = verdict(h, "t")
+    assert v.state == "flaky"
+    assert not v.quarantine
+
+
+def test_branch_only_breakage_is_not_flaky() -> None:
+    """Commits failing on a feature branch while main passes are not flakiness."""
+    h = History()
+    for i in range(30):
+        h.run(f"m{i}", {"t": ["passed"]})
+        if 10 <= i < 16:
+            h.run(f"b{i}", {"t": ["failed", "failed"]}, branch="feature")
+        else:
+            h.run(f"b{i}", {"t": ["passed"]}, branch="feature")
+    v = verdict(h, "t")
+    assert v.state == "healthy"
+    assert not v.quarantine
+    assert v.evidence.branch_failures_excluded == 6
+    assert v.evidence.failures_counted == 0
+
+
+def test_hysteresis_flags_at_a_higher_bar_than_it_clears() -> None:
+    """Between the clear and flag bars a flaky test stays flaky and a healthy one healthy."""
+    h = History()
+    h.passes("t", 60)
+    h.run("bad", {"t": ["failed"]})
+    for _ in range(14 * 8):  # two weeks at 8 runs a day: the failure weighs 1/2
+        h.run(f"c{len(h.runs)}", {"t": ["passed"]})
+    states = fold(h.runs)
+    st = states["t"]
+    v = verdict_from_state(st, h.at)
+    c = DEFAULT_CONFIG
+    fails = v.score * (c.prior_fail + c.prior_pass + v.evidence.effective_runs) - c.prior_fail
+    assert c.clear_failures <= fails < c.flag_failures  # between the bars
+    assert c.clear_score <= v.score
+    flagged, unflagged = st.copy(), st.copy()
+    flagged.flagged, unflagged.flagged = True, False
+    assert verdict_from_state(flagged, h.at).state == "flaky"
+    assert verdict_from_state(unflagged, h.at).state == "healthy"
+
+
+def test_flaky_clears_after_quiet_period() -> None:
+    """A flagged test clears after 30 days without a failure on good code."""
+    h = History()
+    h.passes("t", 40)
+    h.run("bad", {"t": ["failed"]})
+    h.passes("t", 5)
+    assert verdict(h, "t").state == "flaky"
+    for _ in range(31 * 2):
+        h.run(f"c{len(h.runs)}", {"t": ["passed"]}, hours=12)
+    assert verdict(h, "t").state == "healthy"
+
+
+@pytest.mark.parametrize(("rate", "needed"), [(0.05, 63), (0.30, 9)])
+def test_sprt_fixed_needs_about_60_clean_runs_at_5pct_and_9_at_30pct(
+    rate: float, needed: int
+) -> None:
+    """Wald's SPRT calls a 5% flake fixed after 63 clean runs and a 30% flake after 9."""
+    assert sprt_fixed(rate, 0, 0).clean_runs_needed == needed
+    assert sprt_fixed(rate, needed - 1, 0).decision == "continue"
+    assert sprt_fixed(rate, needed, 0).decision == "fixed"
+    assert sprt_fixed(rate, needed, 1).decision != "fixed"
+    assert sprt_fixed(rate, 0, 2).decision == "still_flaky"
+
+
+def test_quarantined_test_becomes_fixed_after_clean_runs() -> None:
+    """A quarantined 30% flake turns 'fixed' after 9 clean runs, not after 8."""
+    h = History()
+    for i in range(10):
+        h.passes("t", 2)
+        h.run(f"x{i}", {"t": ["failed", "passed"]})
+    states = fold(h.runs)
+    states["t"] = mark_quarantined(states["t"], h.at, 0.30)
+    for n in range(9):
+        h.at += timedelta(days=8)  # beyond the conflict window and quiet period
+        apply_run(states, Run(f"q{n}", f"q{n}", "main", True, h.at, [Result("t", "passed")]))
+        state = verdict_from_state(states["t"], h.at).state
+        assert (state == "fixed") == (n == 8)
+    v = verdict_from_state(states["t"], h.at)
+    assert not v.quarantine
+    assert v.evidence.runs_since_quarantine == 9
+
+
+def test_quarantined_test_that_keeps_failing_is_not_fixed() -> None:
+    """Failures after quarantine hold the SPRT at its lower bound."""
+    h = History()
+    h.passes("t", 20)
+    h.run("x", {"t": ["failed", "passed"]})
+    states = fold(h.runs)
+    states["t"] = mark_quarantined(states["t"], h.at, 0.30)
+    for n in range(40):
+        h.at += timedelta(hours=6)
+        status = "failed" if n % 4 == 0 else "passed"
+        attempts = [Result("t", status)] + ([Result("t", "passed", 1)] if n % 4 == 0 else [])
+        apply_run(states, Run(f"q{n}", f"q{n}", "main", True, h.at, attempts))
+    v = verdict_from_state(states["t"], h.at)
+    assert v.state == "flaky"
+    assert v.evidence.sprt_llr is not None and v.evidence.sprt_llr < 0
+
+
+def test_update_touches_only_the_tests_in_the_run_and_leaves_input_alone() -> None:
+    """update() returns states and verdicts only for the run's tests and copies its input."""
+    h = History()
+    h.passes("t", 5)
+    states = fold(h.runs)
+    states["other"] = TestState()
+    before = {k: v.to_json() for k, v in states.items()}
+    run = Run("n", "c-new", "main", True, h.at + timedelta(hours=1), [Result("t", "failed")])
+    new, verdicts, summary = update(states, run, now=run.at)
+    assert set(new) == set(verdicts) == {"t"}
+    assert {k: v.to_json() for k, v in states.items()} == before
+    assert new["t"].n == states["t"].n + 1
+    assert summary.tests == 1 and summary.failed == 1 and not summary.storm
+
+
+def test_state_and_verdict_round_trip_through_json() -> None:
+    """TestState.to_json/from_json is exact, and verdicts serialise to JSON."""
+    h = History()
+    h.passes("t", 30)
+    h.run("x", {"t": ["failed", "passed"]})
+    _break_main(h, "t", 1)
+    states = fold(h.runs)
+    for key, st in states.items():
+        back = TestState.from_json(json.loads(json.dumps(st.to_json())))
+        assert back == st
+        assert verdict_from_state(back, h.at) == verdict_from_state(st, h.at)
+        json.dumps(verdict_from_state(back, h.at).to_json())
+        assert key
+
+
+def test_from_json_rejects_other_versions() -> None:
+    """A state written by another engine version is refused, not misread."""
+    data = TestState().to_json()
+    data["v"] = 99
+    with pytest.raises(ValueError, match="version"):
+        TestState.from_json(data)
+
+
+def test_naive_run_times_are_refused() -> None:
+    """Runs must carry timezone-aware times."""
+    run = Run("r", "s", "main", True, datetime(2026, 1, 1), [Result("t", "passed")])
+    with pytest.raises(ValueError, match="timezone"):
+        analyze([run], now=T0)
