@@ -14,6 +14,8 @@ from engine.scoring import (
     TestState,
     analyze,
     apply_run,
+    beta_ppf,
+    beta_ppf_exact,
     fold,
     is_storm,
     mark_quarantined,
@@ -348,3 +350,12 @@ def test_naive_run_times_are_refused() -> None:
     run = Run("r", "s", "main", True, datetime(2026, 1, 1), [Result("t", "passed")])
     with pytest.raises(ValueError, match="timezone"):
         analyze([run], now=T0)
+
+
+@pytest.mark.parametrize("a", [0.5, 0.9, 1.3, 1.8, 2.5, 7.0, 40.0])
+@pytest.mark.parametrize("b", [50.0, 300.0, 2000.0])
+def test_fast_beta_quantiles_are_within_7pct_of_exact(a: float, b: float) -> None:
+    """The fast interval is within 7% of the exact Beta quantiles for b >= 50."""
+    for q in (0.05, 0.95):
+        exact = beta_ppf_exact(q, a, b)
+        assert abs(beta_ppf(q, a, b) - exact) <= 0.07 * exact
