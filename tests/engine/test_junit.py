@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, fields, replace
 
 import pytest
 
@@ -893,3 +893,12 @@ def test_iter_cases_releases_each_top_level_suite_before_reading_the_next() -> N
 )
 def test_sniff_format_names_the_report_format(head: bytes, expected: str | None) -> None:
     assert sniff_format(head) == expected
+
+
+def test_parsed_cases_equal_cases_built_by_the_dataclass_constructor() -> None:
+    for case in parse_report(SUREFIRE.encode()).cases:
+        rebuilt = CaseResult(**{f.name: getattr(case, f.name) for f in fields(CaseResult)})
+        assert rebuilt == case
+        assert hash(rebuilt) == hash(case)
+        assert replace(case, status="failed").status == "failed"
+        assert repr(rebuilt) == repr(case)
