@@ -2,7 +2,7 @@
 
 Each task is a few lines over a use case, given our GitHub client. The
 client retries each call (GithubRetry) and trips its breaker; Huey retries
-the task above that (``RETRIES`` x ``RETRY_DELAY``) when GitHub is
+the task above that (``RETRIES`` times, from ``RETRY_DELAY`` doubling) when GitHub is
 unavailable; the database keeps the work pending for the reconcile job after.
 """
 
@@ -24,7 +24,7 @@ from tasks.queue import huey, with_db
 log = logging.getLogger(__name__)
 
 RETRIES = 5
-RETRY_DELAY = 60  # seconds; the client already retried each call with backoff
+RETRY_DELAY = 60  # seconds, doubled per retry: 1, 2, 4, 8, 16 minutes
 
 _lock = threading.Lock()
 _injected: GitHubPort | None = None
@@ -56,7 +56,7 @@ def _skip(job: str) -> dict[str, Any]:
     return {"skipped": "GitHub is not configured"}
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="mirror_quarantine")
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name="mirror_quarantine")
 @with_db
 def mirror_quarantine(quarantine_id: int) -> dict[str, Any]:
     """Bring one quarantine's GitHub issue in line (idempotent)."""
@@ -78,7 +78,7 @@ def mirror_quarantine(quarantine_id: int) -> dict[str, Any]:
     }
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="update_check_run")
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name="update_check_run")
 @with_db
 def update_check_run(repository_id: int, sha: str) -> dict[str, Any]:
     """Create or update the FlakeGuard check run of one commit."""
@@ -92,10 +92,12 @@ def update_check_run(repository_id: int, sha: str) -> dict[str, Any]:
         )
     except NotFoundError as exc:
         return {"skipped": exc.message}
+    if row is None:
+        return {"skipped": "the repository has no GitHub App installation"}
     return {"check_run": row.github_id, "conclusion": row.conclusion, "error": row.last_error}
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="ingest_workflow_run")
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name="ingest_workflow_run")
 @with_db
 def ingest_workflow_run(
     repository_id: int, workflow_run_id: int, run_attempt: int = 1

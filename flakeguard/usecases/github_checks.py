@@ -165,23 +165,27 @@ def _verdict(failing: list[FailingTest], tests: int) -> tuple[str, str]:
 
 def sync_check_run(
     repository_id: int, sha: str, *, github: GitHubPort, details_url: str | None = None
-) -> CheckRun:
+) -> CheckRun | None:
     """Create or update the commit's check run; record what was synced, or why not.
 
-    A transient GitHub failure is recorded and re-raised (the task retries; the
-    row stays behind for the reconcile job); a permanent one is recorded and
-    ends the work.
+    A repository without a live App installation (upload-only) gets no check
+    run and no row. A transient GitHub failure is recorded and re-raised (the
+    task retries; the row stays behind for the reconcile job); a permanent one
+    is recorded and ends the work.
     """
     repo = Repository.get_or_none(Repository.id == repository_id)
     if repo is None:
         raise NotFoundError(f"unknown repository id {repository_id}")
+    inst = installation_of(repo)
+    existing = CheckRun.get_or_none(CheckRun.repository == repo, CheckRun.head_sha == sha)
+    if inst is None and existing is None:
+        return None
     with db.atomic():
         row, _ = CheckRun.get_or_create(repository=repo, head_sha=sha)
         if row.version <= row.synced_version:
             CheckRun.update(version=CheckRun.version + 1).where(CheckRun.id == row.id).execute()
         row = CheckRun.get_by_id(row.id)
     target = row.version
-    inst = installation_of(repo)
     if inst is None:
         _record(row.id, target, error=f"{repo.full_name} has no live GitHub App installation")
         return CheckRun.get_by_id(row.id)

@@ -7,7 +7,7 @@ import pytest
 from flakeguard.usecases.github import CheckRunReport, FailingTest, GitHubUnavailableError
 from flakeguard.usecases.github_checks import build_check_run_report, sync_check_run
 from integrations.github import check_runs
-from models import CheckRun, FlakeScore, Installation, Quarantine
+from models import CheckRun, FlakeScore, Installation, Quarantine, Repository
 from tests.github.helpers import SHA, add_result, installed_repo
 
 
@@ -154,9 +154,21 @@ def test_storm_leaves_the_check_run_pending_then_one_check_run(
 def test_suspended_installation_records_why_without_calling_github(
     database, fake_github, github_client
 ):
-    """A suspended installation: nothing is sent, the row says why."""
+    """A check run already made, then the installation suspended: nothing sent, the row says why."""
     repo = installed_repo()
+    sync_check_run(repo.id, SHA, github=github_client)
+    calls = len(fake_github.calls)
     Installation.update(suspended_at=Installation.created_at).execute()
+    CheckRun.update(version=CheckRun.version + 1).execute()
     row = sync_check_run(repo.id, SHA, github=github_client)
     assert "no live GitHub App installation" in row.last_error
-    assert fake_github.calls == []
+    assert row.synced_version == row.version
+    assert len(fake_github.calls) == calls
+
+
+def test_upload_only_repository_gets_no_check_run(database, fake_github, github_client):
+    """A repository without the App installed: no row, no call."""
+    repo = Repository.create(full_name="acme/uploads")
+    add_result(repo, "test_a", "failed")
+    assert sync_check_run(repo.id, SHA, github=github_client) is None
+    assert CheckRun.select().count() == 0 and fake_github.calls == []
