@@ -23,7 +23,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 from peewee import IntegrityError
@@ -44,6 +44,9 @@ TEXT_WIDTH = 512
 FAILURE_TYPE_WIDTH = 255
 FIELD_LIMITS = {"branch": 255, "run_id": 100, "job": 255}
 SOURCES = ("upload", "cli", "github_actions")
+# last_seen is a coarse "still reported" mark: refreshing it on every run would rewrite
+# every TestCase row per upload; the exact history is in TestResult.
+LAST_SEEN_RESOLUTION = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -421,7 +424,7 @@ def _identities(cases: Iterable[CaseResult]) -> dict[str, tuple[Any, ...]]:
 
 
 def _upsert_cases(repository_id: int, cases: list[CaseResult], now: datetime) -> dict[str, int]:
-    """Insert new TestCases, bump last_seen of known ones; return key -> id."""
+    """Insert new TestCases (ON CONFLICT DO NOTHING), refresh stale last_seen; key -> id."""
     found = _identities(cases)
     if not found:
         return {}
@@ -433,22 +436,49 @@ def _upsert_cases(repository_id: int, cases: list[CaseResult], now: datetime) ->
 def _upsert_cases_pg(
     repository_id: int, found: dict[str, tuple[Any, ...]], now: datetime
 ) -> dict[str, int]:
-    keys = list(found)
-    columns = list(zip(*found.values(), strict=True))
     table = TestCase._meta.table_name
-    sql = (
-        f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
-        "first_seen, last_seen) "
-        "SELECT %s, k, s, c, n, f, l, %s, %s FROM unnest("
-        "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[]"
-        ") AS u(k, s, c, n, f, l) "
-        "ON CONFLICT (repository_id, key) DO UPDATE SET last_seen = EXCLUDED.last_seen "
-        "RETURNING key, id"
-    )
-    params = (repository_id, now, now, keys, *(list(column) for column in columns))
+    keys = list(found)
+    # Keys never hold a newline (the engine collapses whitespace), so one text parameter
+    # split on the server is much cheaper to send than a text[] of thousands of elements.
+    packed = not any("\n" in key for key in keys)
+    keys_sql = "string_to_array(%(keys)s, E'\\n')" if packed else "%(keys)s::text[]"
+    params: dict[str, Any] = {
+        "repo": repository_id,
+        "keys": "\n".join(keys) if packed else keys,
+        "now": now,
+        "stale": now - LAST_SEEN_RESOLUTION,
+    }
     with db.connection().cursor() as cursor:
-        cursor.execute(sql, params)
-        return dict(cursor.fetchall())
+        cursor.execute(
+            f"WITH wanted AS (SELECT unnest({keys_sql}) AS key), "
+            f'touched AS (UPDATE "{table}" t SET last_seen = %(now)s FROM wanted w '
+            "WHERE t.repository_id = %(repo)s AND t.key = w.key AND t.last_seen < %(stale)s) "
+            f'SELECT t.key, t.id FROM wanted w JOIN "{table}" t '
+            "ON t.repository_id = %(repo)s AND t.key = w.key",
+            params,
+        )
+        ids: dict[str, int] = dict(cursor.fetchall())
+        missing = [key for key in keys if key not in ids]
+        if missing:
+            columns = list(zip(*(found[key] for key in missing), strict=True))
+            cursor.execute(
+                f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
+                "first_seen, last_seen) "
+                "SELECT %s, k, s, c, n, f, l, %s, %s FROM unnest("
+                "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[]"
+                ") AS u(k, s, c, n, f, l) "
+                "ON CONFLICT (repository_id, key) DO NOTHING RETURNING key, id",
+                (repository_id, now, now, missing, *(list(column) for column in columns)),
+            )
+            ids.update(cursor.fetchall())
+        if len(ids) < len(keys):
+            # Inserted meanwhile by a concurrent upload (ON CONFLICT DO NOTHING returned nothing).
+            cursor.execute(
+                f'SELECT key, id FROM "{table}" WHERE repository_id = %s AND key = ANY(%s)',
+                (repository_id, [key for key in keys if key not in ids]),
+            )
+            ids.update(cursor.fetchall())
+    return ids
 
 
 def _upsert_cases_sqlite(
@@ -456,13 +486,15 @@ def _upsert_cases_sqlite(
 ) -> dict[str, int]:
     table = TestCase._meta.table_name
     stamp = now.isoformat(" ")
+    stale = (now - LAST_SEEN_RESOLUTION).isoformat(" ")
     connection = db.connection()
-    rows = [(repository_id, key, *identity, stamp, stamp) for key, identity in found.items()]
+    rows = [(repository_id, key, *identity, stamp, stamp, stale) for key, identity in found.items()]
     for start in range(0, len(rows), SQLITE_CHUNK):
         connection.executemany(
             f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
             "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (repository_id, key) DO UPDATE SET last_seen = excluded.last_seen",
+            "ON CONFLICT (repository_id, key) DO UPDATE SET last_seen = excluded.last_seen "
+            f'WHERE "{table}".last_seen < ?',
             rows[start : start + SQLITE_CHUNK],
         )
     ids: dict[str, int] = {}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from models import TestCase, TestResult, TestRun
+from flakeguard.usecases.ingest import LAST_SEEN_RESOLUTION
+from models import TestCase, TestResult, TestRun, utcnow
 from tests.api import samples
 from tests.api.conftest import LIMIT, RepoToken, snapshot
 
@@ -155,15 +157,20 @@ def test_another_attempt_is_another_run(client, acme, analyzed) -> None:  # type
     assert TestResult.select().count() == 4
 
 
-def test_existing_cases_are_upserted_and_last_seen_moves(client, acme, analyzed) -> None:  # type: ignore[no-untyped-def]
-    """A second run keeps test case ids and bumps last_seen."""
-    post_xml(client, acme, samples.simple(passed=1))
-    case = TestCase.get()
-    post_xml(client, acme, samples.simple(passed=1), run_id="1002")
-    again = TestCase.get()
-    assert again.id == case.id
-    assert again.last_seen > case.last_seen
-    assert again.first_seen == case.first_seen
+def test_existing_cases_are_upserted_and_stale_last_seen_moves(client, acme, analyzed) -> None:  # type: ignore[no-untyped-def]
+    """A later run keeps test case ids; last_seen older than the resolution is refreshed."""
+    post_xml(client, acme, samples.simple(passed=2))
+    first = {t.key: t for t in TestCase.select()}
+    old = utcnow() - LAST_SEEN_RESOLUTION - timedelta(minutes=1)
+    stale_key = samples.key("test_0")
+    TestCase.update(last_seen=old).where(TestCase.key == stale_key).execute()
+    post_xml(client, acme, samples.simple(passed=2), run_id="1002")
+    again = {t.key: t for t in TestCase.select()}
+    assert {k: t.id for k, t in again.items()} == {k: t.id for k, t in first.items()}
+    assert again[stale_key].last_seen > old
+    assert again[stale_key].first_seen == first[stale_key].first_seen
+    fresh_key = samples.key("test_1")
+    assert again[fresh_key].last_seen == first[fresh_key].last_seen
 
 
 def test_empty_report_is_a_run_with_no_tests(client, acme, analyzed) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,375 @@
+"""Ingestion speed: JUnit uploads through the real WSGI app into committed rows, vs the floor.
+
+Generates reports in memory (nothing is read from or written to report files):
+a repository of ``--tests`` tests, one report per CI run, until the reports hold
+``--results`` test results (1,000,000 by default; 2 % of the tests fail, 1 % are
+retried once so they have two result rows). Then, in one process:
+
+1. end to end on PostgreSQL: every report is POSTed to ``/api/v1/reports``
+   through the real Flask app (test client, in process), which parses, upserts
+   the test cases, COPYs the results and commits; results/s counts committed
+   ``test_result`` rows (checked from another connection) over the wall time;
+2. the floor on PostgreSQL, same reports: bare ``xml.etree`` iterparse of the
+   bytes to rows plus a bare psycopg COPY of those rows into an identical
+   ``test_result`` table (test case ids already known), one commit per report;
+3. the same end-to-end path on SQLite.
+
+Targets (issue 4): PostgreSQL end to end >= 0.5x the floor and >= 50,000
+results/s in one process. ``--small`` runs 50,000 results for a quick check;
+``--concurrency N`` also runs the end-to-end PostgreSQL pass with N client
+threads against a threaded server (what gunicorn with threads does).
+
+    .venv/bin/python bench/ingest_bench.py [--small] [--results N] [--tests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flakeguard.settings import Settings
+from models import db, init_db
+from models.base import close_database
+from models.migrate import apply_migrations
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS = "redis://127.0.0.1:6379/14"
+SHA = "c0ffee" + "0" * 34
+COPY_SQL = (
+    "COPY test_result (run_id, test_case_id, status, duration, retry, message, failure_type, "
+    "created_at) FROM STDIN"
+)
+
+
+# -- data ------------------------------------------------------------------------------
+
+
+def make_reports(total_results: int, tests: int, seed: int = 4) -> tuple[list[bytes], int]:
+    """Reports of one test suite run repeatedly, holding about ``total_results`` results."""
+    rng = random.Random(seed)
+    names = [
+        (f"tests.pkg{i // 2000}.test_mod{i // 50}.TestThing{i // 10}", f"test_case_{i}[p{i % 3}]")
+        for i in range(tests)
+    ]
+    reports: list[bytes] = []
+    results = 0
+    while results < total_results:
+        parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="pytest tests">']
+        for start in range(0, tests, 500):
+            parts.append(f'<testsuite name="suite{start // 500}" tests="500">')
+            for classname, name in names[start : start + 500]:
+                roll = rng.random()
+                head = f"<testcase classname={quoteattr(classname)} name={quoteattr(name)} "
+                duration = f'time="{rng.random():.3f}"'
+                if roll < 0.01:  # retried once: a failed attempt, then passed
+                    parts.append(
+                        f'{head}{duration}><flakyFailure message="timeout after 5s" '
+                        f'type="TimeoutError">Traceback: ...</flakyFailure></testcase>'
+                    )
+                    results += 2
+                elif roll < 0.03:
+                    parts.append(
+                        f'{head}{duration}><failure message="assert 41 == 42" '
+                        'type="AssertionError">def test():\n&gt;  assert 41 == 42\nE  '
+                        "AssertionError</failure></testcase>"
+                    )
+                    results += 1
+                else:
+                    parts.append(f"{head}{duration}/>")
+                    results += 1
+            parts.append("</testsuite>")
+        parts.append("</testsuites>")
+        reports.append("".join(parts).encode())
+    return reports, results
+
+
+# -- databases -------------------------------------------------------------------------
+
+
+def create_pg_database() -> str:
+    name = f"flakeguard_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def drop_result_fks(url: str) -> None:
+    """What-if: test_result without its two foreign keys (a schema change, not applied)."""
+    with psycopg.connect(url) as conn:
+        conn.execute("ALTER TABLE test_result DROP CONSTRAINT IF EXISTS test_result_run_id_fkey")
+        conn.execute(
+            "ALTER TABLE test_result DROP CONSTRAINT IF EXISTS test_result_test_case_id_fkey"
+        )
+
+
+def count_results(url: str) -> int:
+    """Committed result rows, counted from a separate connection."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            return int(conn.execute("SELECT count(*) FROM test_result").fetchone()[0])
+        finally:
+            conn.close()
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM test_result").fetchone()
+        return int(row[0]) if row else 0
+
+
+# -- end to end ------------------------------------------------------------------------
+
+
+def setup_app(url: str, queue: str) -> tuple[object, str]:
+    """The real app on ``url`` with a repository; analysis jobs go to ``queue``."""
+    import tasks
+    from flakeguard import jobs
+    from flakeguard.app import create_app
+    from flakeguard.usecases.repos import add_repository
+
+    database = init_db(url)
+    apply_migrations(database)
+    if queue == "redis":
+        settings = Settings(database_url=url, redis_url=REDIS, log_level="WARNING")
+    else:
+        settings = Settings(database_url=url, queue_mode="immediate", log_level="WARNING")
+    app = create_app(settings)
+    if queue == "redis":
+        tasks.huey.flush()
+    else:
+        # Measure ingestion, not analysis: the job is accepted and dropped.
+        jobs.register("analyze_run", lambda run_id: None)
+    with db.connection_context():
+        _, token = add_repository(f"bench/shop-{uuid.uuid4().hex[:6]}")
+        repo = db.execute_sql("SELECT full_name FROM repository").fetchone()[0]
+    app.config["bench_repo"] = repo
+    return app, token
+
+
+def upload_all(app, token: str, reports: list[bytes], *, concurrency: int = 1) -> float:  # type: ignore[no-untyped-def]
+    """POST every report (one run each); return the wall time."""
+    repo = app.config["bench_repo"]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/xml"}
+
+    def post(index: int, client) -> None:  # type: ignore[no-untyped-def]
+        query = {"repo": repo, "sha": SHA, "branch": "main", "run_id": str(index), "job": "t"}
+        response = client.post(
+            "/api/v1/reports", query_string=query, data=reports[index], headers=headers
+        )
+        if response.status_code != 201:
+            raise SystemExit(f"upload {index}: {response.status_code} {response.get_data()!r}")
+
+    started = time.perf_counter()
+    if concurrency == 1:
+        client = app.test_client()
+        for index in range(len(reports)):
+            post(index, client)
+    else:
+        indexes = iter(range(len(reports)))
+        lock = threading.Lock()
+
+        def worker() -> None:
+            client = app.test_client()
+            while True:
+                with lock:
+                    index = next(indexes, None)
+                if index is None:
+                    return
+                post(index, client)
+
+        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return time.perf_counter() - started
+
+
+# -- the floor -------------------------------------------------------------------------
+
+
+def iter_rows(data: bytes, ids: dict[tuple[str, str], int], run_id: int) -> Iterator[tuple]:
+    """Bare iterparse: one row per <testcase> plus one per flaky attempt."""
+    for _, element in ET.iterparse(io.BytesIO(data)):
+        if element.tag != "testcase":
+            continue
+        test_id = ids[(element.get("classname", ""), element.get("name", ""))]
+        duration = float(element.get("time") or 0)
+        status, message, kind, retry = "passed", None, None, 0
+        for child in element:
+            if child.tag == "flakyFailure":
+                yield (
+                    run_id,
+                    test_id,
+                    "failed",
+                    duration,
+                    retry,
+                    child.get("message"),
+                    child.get("type"),
+                    "2026-11-29 08:00:00",
+                )
+                retry += 1
+            elif child.tag == "failure":
+                status, message, kind = "failed", child.get("message"), child.get("type")
+        yield (run_id, test_id, status, duration, retry, message, kind, "2026-11-29 08:00:00")
+        element.clear()
+
+
+def floor(url: str, reports: list[bytes]) -> float:
+    """iterparse + COPY of the same reports into an identical table; return the wall time."""
+    names = {}
+    for _, element in ET.iterparse(io.BytesIO(reports[0])):
+        if element.tag == "testcase":
+            names[(element.get("classname", ""), element.get("name", ""))] = None
+    with psycopg.connect(url) as conn:
+        repo_id = conn.execute(
+            "INSERT INTO repository (full_name, default_branch, settings, active, created_at) "
+            "VALUES ('floor/x', 'main', '{}', true, now()) RETURNING id"
+        ).fetchone()[0]
+        ids = {}
+        for classname, name in names:
+            ids[(classname, name)] = conn.execute(
+                "INSERT INTO test_case (repository_id, key, suite, classname, name, first_seen, "
+                "last_seen) VALUES (%s, %s, '', %s, %s, now(), now()) RETURNING id",
+                (repo_id, f"{classname}::{name}", classname, name),
+            ).fetchone()[0]
+        run_ids = [
+            conn.execute(
+                "INSERT INTO test_run (repository_id, sha, branch, ci_run_id, job, attempt, "
+                "source, content_digest, tests, passed, failures, errors, skipped, duration, "
+                "received_at, tainted) VALUES (%s, %s, 'main', %s, 'floor', 1, 'upload', %s, "
+                "0, 0, 0, 0, 0, 0, now(), false) RETURNING id",
+                (repo_id, SHA, str(i), str(i)),
+            ).fetchone()[0]
+            for i in range(len(reports))
+        ]
+        conn.commit()
+        started = time.perf_counter()
+        for data, run_id in zip(reports, run_ids, strict=True):
+            with conn.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
+                for row in iter_rows(data, ids, run_id):
+                    copy.write_row(row)
+            conn.commit()
+        return time.perf_counter() - started
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=int, default=1_000_000, help="results in all reports")
+    parser.add_argument("--tests", type=int, default=10_000, help="tests in the suite (per report)")
+    parser.add_argument("--small", action="store_true", help="50,000 results, for a quick check")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite pass")
+    parser.add_argument(
+        "--queue",
+        choices=("drop", "redis"),
+        default="drop",
+        help="analysis jobs: dropped (default) or enqueued on Redis",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="also run PostgreSQL with N client threads"
+    )
+    parser.add_argument(
+        "--drop-result-fks",
+        action="store_true",
+        help="what-if: drop test_result's foreign keys in the bench databases (both passes)",
+    )
+    args = parser.parse_args()
+    total = 50_000 if args.small else args.results
+    tests = min(args.tests, 5_000) if args.small else args.tests
+
+    reports, results = make_reports(total, tests)
+    size = sum(len(r) for r in reports)
+    print(
+        f"data: {len(reports)} reports x {tests} tests = {results:,} results, "
+        f"{size / 2**20:.0f} MiB of XML"
+    )
+
+    pg_url = create_pg_database()
+    floor_url = create_pg_database()
+    try:
+        app, token = setup_app(pg_url, args.queue)
+        if args.drop_result_fks:
+            drop_result_fks(pg_url)
+            print("what-if: test_result has NO foreign keys in this run")
+        seconds = upload_all(app, token, reports)
+        stored = count_results(pg_url)
+        assert stored == results, f"{stored} rows committed, expected {results}"
+        e2e = results / seconds
+        print(
+            f"PostgreSQL end to end: {e2e:,.0f} results/s ({seconds:.1f} s, {stored:,} rows "
+            "committed)"
+        )
+
+        close_database(db.obj)
+        init_db(floor_url, pooled=False)
+        apply_migrations(db.obj)
+        close_database(db.obj)
+        if args.drop_result_fks:
+            drop_result_fks(floor_url)
+        floor_seconds = floor(floor_url, reports)
+        stored = count_results(floor_url)
+        assert stored == results, f"floor: {stored} rows, expected {results}"
+        floor_rate = results / floor_seconds
+        print(
+            f"PostgreSQL floor (iterparse + COPY): {floor_rate:,.0f} results/s "
+            f"({floor_seconds:.1f} s)"
+        )
+        ratio = e2e / floor_rate
+        print(
+            f"ratio end to end / floor: {ratio:.2f}x   (target >= 0.5x, and >= 50,000 "
+            f"results/s: {'met' if ratio >= 0.5 and e2e >= 50_000 else 'NOT met'})"
+        )
+
+        if args.concurrency > 1:
+            drop_pg_database(pg_url)
+            pg_url = create_pg_database()
+            close_database(db.obj)
+            app, token = setup_app(pg_url, args.queue)
+            if args.drop_result_fks:
+                drop_result_fks(pg_url)
+            seconds = upload_all(app, token, reports, concurrency=args.concurrency)
+            assert count_results(pg_url) == results
+            print(
+                f"PostgreSQL end to end, {args.concurrency} client threads: "
+                f"{results / seconds:,.0f} results/s ({seconds:.1f} s)"
+            )
+    finally:
+        close_database(db.obj)
+        drop_pg_database(pg_url)
+        drop_pg_database(floor_url)
+
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{tmp}/bench.db"
+            app, token = setup_app(url, "drop")
+            seconds = upload_all(app, token, reports)
+            stored = count_results(url)
+            assert stored == results, f"sqlite: {stored} rows, expected {results}"
+            print(f"SQLite end to end: {results / seconds:,.0f} results/s ({seconds:.1f} s)")
+            close_database(db.obj)
+
+
+if __name__ == "__main__":
+    main()
