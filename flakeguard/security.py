@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 import time
 from typing import Any
 
 from flask import Flask, Response, request
-from flask_limiter import ApplicationLimit, Limiter, RequestLimit
+from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded, RequestLimit
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -102,12 +103,12 @@ def storage_uri(redis_url: str | None) -> str:
 
 def _on_breach(limit: RequestLimit) -> Response:
     retry_after = max(1, math.ceil(limit.reset_at - time.time()))
-    which = "token" if "token" in (limit.limit.scope or "") else "ip"
+    which = "token" if "api-token" in limit.key else "ip"
     metrics.count("rate_limited", limit=which)
     response, status = error_response(
         429,
         "rate_limited",
-        f"too many requests per {which} ({limit.limit.limit}); retry in {retry_after} s",
+        f"too many requests per {which} (limit {limit.limit}); retry in {retry_after} s",
     )
     response.status_code = status
     response.headers["Retry-After"] = str(retry_after)
@@ -140,6 +141,12 @@ def _wire_rate_limits(app: Flask, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=bool(settings.redis_url),
         on_breach=_on_breach,
     )
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(exc: RateLimitExceeded) -> Any:
+        # The app's generic HTTPException handler would drop on_breach's response.
+        return exc.response or error_response(429, "rate_limited", exc.description or "")
+
     return limiter
 
 
@@ -181,8 +188,20 @@ def _wire_body_limits(app: Flask, settings: Settings) -> None:
         length = request.content_length
         if length is not None and length > limit:
             return _too_large(limit)
-        # Enforced by werkzeug while reading a body without Content-Length (chunked).
         request.max_content_length = limit
+        environ = request.environ
+        if environ.get("wsgi.input_terminated") and not environ.get("CONTENT_LENGTH"):
+            if request.endpoint == UPLOAD_ENDPOINT:
+                return None  # the upload handler streams it under its own budget (413)
+            # A chunked body: werkzeug would cut it at the limit without a word; read it
+            # here (at most limit + 1 bytes) and refuse it whole when it is too large.
+            body = environ["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                return _too_large(limit)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("wsgi.input_terminated", None)
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
         return None
 
     @app.errorhandler(RequestEntityTooLarge)
