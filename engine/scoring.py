@@ -35,16 +35,28 @@ Evidence, in the order it is trusted:
    scaled to a per-state power-of-two epoch, so adding a result is one
    addition and reading at any ``now`` is one multiplication.
 5. Hysteresis.  A test becomes flaky when it had a conflict in the last
-   ``conflict_window_days`` or its score reaches ``flag_score``; it clears only
-   when there is no recent conflict and the score is below ``clear_score``.
+   ``conflict_window_days``, or when its decayed failures on good code reach
+   ``flag_failures`` and its score ``flag_score``.  It clears only with no
+   recent conflict and (decayed failures < ``clear_failures`` or score <
+   ``clear_score`` or ``quiet_days`` without a failure).  A quarantined test
+   leaves 'flaky' only through the SPRT.  Quarantine is recommended for
+   'flaky' tests, except while an open default-branch failing stretch already
+   looks like a breakage (log Bayes factor >= ``suspect_log_bayes_factor``).
 6. Fixed.  Once the app marks a test quarantined (:func:`mark_quarantined`,
-   with the rate at that time) every counted first attempt feeds Wald's SPRT
-   (:func:`sprt_fixed`): H0 "still fails at the quarantine rate p0" against H1
-   "fails at ``sprt_fixed_ratio * p0``".  Reaching the upper bound gives the
-   ``fixed`` state (and drops the pre-fix failures from the score); a failure
-   that reaches the lower bound holds the statistic at that bound.  With the
-   defaults a 5% flake needs 63 clean runs from quarantine, a 30% flake 9.
+   with its rate then: pass ``verdict.interval[0]``, the conservative end;
+   the bench shows the mean makes low-rate flakes look fixed) every counted
+   first attempt feeds Wald's SPRT (:func:`sprt_fixed`): H0 "still fails at
+   the quarantine rate p0" against H1 "fails at ``sprt_fixed_ratio * p0``".
+   Reaching the upper bound gives the ``fixed`` state (and drops the pre-fix
+   failures from the score); a failure that reaches the lower bound holds the
+   statistic at that bound (a CUSUM-style floor, so repeated restarts do not
+   add up to a false 'fixed').  With the defaults a 5% flake needs 63 clean
+   runs from quarantine, a 30% flake 9.
 
+API: :func:`apply_run` folds one run into a dict of states in place (the one
+step); :func:`update` does it on copies of the run's tests and returns their
+verdicts and a :class:`RunSummary`; :func:`fold`/:func:`analyze` are the batch
+versions; :func:`verdict_from_state` re-judges a state at any ``now``.
 Runs must be folded in time order (ties: arrival order); the app keeps the
 states in the database and calls :func:`update` once per new run.
 """
@@ -110,7 +122,7 @@ class ScoringConfig:
     storm_min_tests: int = 20
     # Broken: a failing stretch on the default branch over >= 2 SHAs with a
     # Bayes factor >= e**5 (~150) against the test's own recent rate.  A 40%
-    # flake without retries needs ~9 failures in a row to look broken.
+    # flake without retries needs 8 failures in a row to look broken.
     broken_min_shas: int = 2
     broken_log_bayes_factor: float = 5.0
     # Withhold the quarantine recommendation while an open stretch has a
@@ -607,6 +619,8 @@ def _flag_rule(
     """Apply the hysteresis: flag at a higher bar than clear."""
     if recent:
         return True
+    if st.flagged and st.q_at is not None and st.q_fixed_at is None:
+        return True  # a quarantined test leaves 'flaky' through the SPRT only
     if st.flagged:
         quiet = st.last_failure_at is None or ts - st.last_failure_at >= c.quiet_days * _DAY
         return score >= c.clear_score and fails >= c.clear_failures and not quiet
@@ -677,7 +691,11 @@ def _sprt_step(st: TestState, ts: float, passes: int, fails: int, config: Scorin
 def mark_quarantined(
     st: TestState, at: datetime, rate: float, config: ScoringConfig = DEFAULT_CONFIG
 ) -> TestState:
-    """Return a copy of ``st`` that tracks fixed-detection from quarantine at ``rate``."""
+    """Return a copy of ``st`` that tracks fixed-detection from quarantine at ``rate``.
+
+    Pass the verdict's ``interval[0]`` as ``rate``: with the posterior mean a
+    0.7% flake quarantined at an estimated 2.5% soon looks "fixed".
+    """
     new = st.copy()
     new.q_at = at.timestamp()
     new.q_rate = min(max(rate, config.sprt_min_rate), config.sprt_max_rate)

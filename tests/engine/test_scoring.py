@@ -359,3 +359,20 @@ def test_fast_beta_quantiles_are_within_7pct_of_exact(a: float, b: float) -> Non
     for q in (0.05, 0.95):
         exact = beta_ppf_exact(q, a, b)
         assert abs(beta_ppf(q, a, b) - exact) <= 0.07 * exact
+
+
+def test_quarantined_test_leaves_flaky_only_through_the_sprt() -> None:
+    """A quarantined flake stays flaky through a quiet month until the SPRT says fixed."""
+    h = History()
+    h.passes("t", 40)
+    h.run("x", {"t": ["failed", "passed"]})
+    states = fold(h.runs)
+    states["t"] = mark_quarantined(states["t"], h.at, 0.01)  # needs ~300 clean runs
+    unquarantined = fold(h.runs)
+    for n in range(40):
+        h.at += timedelta(days=1)
+        run = Run(f"q{n}", f"q{n}", "main", True, h.at, [Result("t", "passed")])
+        apply_run(states, run)
+        apply_run(unquarantined, run)
+    assert verdict_from_state(unquarantined["t"], h.at).state == "healthy"
+    assert verdict_from_state(states["t"], h.at).state == "flaky"
