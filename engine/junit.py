@@ -38,11 +38,27 @@ itself is the final attempt.
   ``<error>`` is the first attempt, each rerun a later one; the last rerun
   is the final outcome.
 - The same test case (same key) repeated within one ``<testsuite>``
-  (Gradle test-retry, gotestsum, pytest-rerunfailures >= 16.6.1): the last
-  element is final, the earlier ones are attempts. pytest-rerunfailures
-  writes earlier attempts as empty elements although every rerun follows a
-  failure, so in a pytest report (suite named ``pytest``) an earlier attempt
-  that looks passed is recorded as ``failed`` with :data:`RERUN_MESSAGE`.
+  (Gradle test-retry, gotestsum ``--rerun-fails``, pytest-rerunfailures
+  >= 16.6.1): a repeat that follows a failed or errored element is a retry,
+  so the chain's last element is final and the earlier ones are attempts. A
+  repeat after a pass or skip is a separate invocation (TestNG data
+  providers, jest tests with equal titles) and stays a separate case, as do
+  nameless cases. pytest node ids are unique and pytest-rerunfailures writes
+  its reruns as empty elements, so in a pytest report (a suite named
+  ``pytest``) every repeat is a retry and an earlier attempt that looks
+  passed is recorded as ``failed`` with :data:`RERUN_MESSAGE`.
+
+Fields
+------
+``classname`` is ``""`` when absent, ``file`` and ``line`` are None;
+``duration`` is 0.0 when ``time`` is missing, negative or unreadable (comma
+decimals such as ``0,25`` are read); ``suite`` is the innermost suite's name.
+``message`` is the result element's ``message`` attribute, else the first
+line of its text; ``details`` is its text (several result elements of the
+same kind are joined). ``Report.format`` names the dialect when the report
+says which (pytest, surefire, jest-junit, vitest, mocha, go, phpunit,
+catch2, cargo-nextest), else ``junit``. A UTF-8 BOM and whitespace before
+the XML declaration are accepted.
 
 Identity key
 ------------
@@ -74,9 +90,10 @@ the caller's stream), element nesting by :data:`MAX_DEPTH`, messages by
 :data:`MAX_MESSAGE_CHARS`, failure text by :data:`MAX_DETAILS_CHARS`, captured
 output by :data:`MAX_OUTPUT_CHARS`, names by :data:`MAX_NAME_CHARS` and
 properties by :data:`MAX_PROPERTIES`. XML goes through defusedxml's expat
-parser: a DTD, entity declaration or external reference stops the parse.
-Memory: cases are buffered per top-level ``<testsuite>`` (to merge retries),
-so :func:`iter_cases` holds at most one top-level suite at a time.
+parser: a DTD, entity declaration or external reference stops the parse, and
+XInclude elements are refused. Cases are buffered per top-level
+``<testsuite>`` (to merge retries), so :func:`iter_cases` holds at most one
+top-level suite at a time.
 """
 
 from __future__ import annotations
@@ -86,8 +103,8 @@ import math
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields, replace
 from pyexpat import ExpatError, XMLParserType
 from typing import BinaryIO, Final, Literal, Protocol
 
@@ -184,13 +201,9 @@ class Attempt:
     details: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaseResult:
-    """The final outcome of one test case, with its earlier attempts.
-
-    Not slotted on purpose: the parser builds instances through
-    :func:`_new_case`, which fills ``__dict__`` in one step.
-    """
+    """The final outcome of one test case, with its earlier attempts."""
 
     suite: str
     classname: str
@@ -207,6 +220,12 @@ class CaseResult:
     system_out: str = ""
     system_err: str = ""
     properties: tuple[tuple[str, str], ...] = ()
+
+
+# Slot setters of CaseResult in field order, for _new_case.
+_CASE_SETTERS: Final[tuple[Callable[[CaseResult, object], None], ...]] = tuple(
+    getattr(CaseResult, f.name).__set__ for f in fields(CaseResult)
+)
 
 
 def _new_case(
@@ -229,31 +248,42 @@ def _new_case(
     """Build a CaseResult exactly as CaseResult(...) would, several times faster.
 
     A frozen dataclass __init__ sets each field through object.__setattr__,
-    which made it a third of the parse time; setting __dict__ in one call
-    gives the same frozen, comparable, hashable instance.
+    which made it a third of the parse time; the slots' own setters give the
+    same frozen, comparable, hashable instance.
     """
     case = object.__new__(CaseResult)
-    object.__setattr__(
-        case,
-        "__dict__",
-        {
-            "suite": suite,
-            "classname": classname,
-            "name": name,
-            "file": file,
-            "line": line,
-            "status": status,
-            "duration": duration,
-            "message": message,
-            "failure_type": failure_type,
-            "details": details,
-            "attempts": attempts,
-            "key": key,
-            "system_out": system_out,
-            "system_err": system_err,
-            "properties": properties,
-        },
-    )
+    (
+        set_suite,
+        set_classname,
+        set_name,
+        set_file,
+        set_line,
+        set_status,
+        set_duration,
+        set_message,
+        set_failure_type,
+        set_details,
+        set_attempts,
+        set_key,
+        set_system_out,
+        set_system_err,
+        set_properties,
+    ) = _CASE_SETTERS
+    set_suite(case, suite)
+    set_classname(case, classname)
+    set_name(case, name)
+    set_file(case, file)
+    set_line(case, line)
+    set_status(case, status)
+    set_duration(case, duration)
+    set_message(case, message)
+    set_failure_type(case, failure_type)
+    set_details(case, details)
+    set_attempts(case, attempts)
+    set_key(case, key)
+    set_system_out(case, system_out)
+    set_system_err(case, system_err)
+    set_properties(case, properties)
     return case
 
 
@@ -560,7 +590,8 @@ class _Parser:
         self._pending: list[tuple[CaseResult, int]] = []
         self._seen: set[str] = set()
         self._repeats = False
-        self._scopes: dict[str, str] = {}
+        self._scopes: dict[str, tuple[str, str]] = {}
+        self._files: dict[str, str] = {}
         self._ready: list[CaseResult] = []
 
     # -- feeding ---------------------------------------------------------
@@ -729,12 +760,17 @@ class _Parser:
         classname = get("classname") or get("class") or ""
         name = get("name", "")
         file = get("file") or get("filepath") or None
+        # Repeated classnames and files share one string object, and their key
+        # scope is computed once.
         if classname:
-            scope = self._scopes.get(classname)
-            if scope is None:
-                scope = self._scopes[classname] = _scope(classname, None, "")
+            known = self._scopes.get(classname)
+            if known is None:
+                known = self._scopes[classname] = (classname, _scope(classname, None, ""))
+            classname, scope = known
         else:
             scope = _scope("", file, suite)
+        if file is not None:
+            file = self._files.setdefault(file, file)
         key = _join_key(scope, name)
         time = get("time")
         try:
@@ -804,8 +840,9 @@ class _Parser:
         self._ready.extend(case for case, _ in pending)
         self._seen.clear()
         self._repeats = False
-        if len(self._scopes) > 10_000:
+        if len(self._scopes) + len(self._files) > 10_000:
             self._scopes.clear()
+            self._files.clear()
 
     def build_suites(self) -> list[Suite]:
         # Children come after their parent: add each suite's counts to its parent's.
