@@ -40,7 +40,6 @@ def build_bolt_app(settings: Settings, *, client: WebClient | None = None) -> Ap
 
     oauth = settings.slack_oauth and not settings.slack_bot_token
     token = None if oauth else settings.slack_bot_token
-    given = client is not None
     # Listeners answer within Slack's 3 s: retry connection errors once, never sleep on a 429.
     client = client or WebClient(
         token=token,
@@ -65,8 +64,6 @@ def build_bolt_app(settings: Settings, *, client: WebClient | None = None) -> Ap
             ":warning: FlakeGuard is not installed in this workspace (or was uninstalled). "
             f"Install it: {settings.public_url}{INSTALL_PATH}"
         )
-    elif not given:
-        kwargs["token"] = token
     app = App(
         signing_secret=settings.slack_signing_secret,
         client=client,

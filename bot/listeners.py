@@ -169,15 +169,15 @@ def _apply(
     version: int | None = None,
     assignee: str | None = None,
 ) -> quarantine_uc.Outcome:
-    q = quarantine_uc.get_quarantine(quarantine_id)
     user_id = body["user"]["id"]
     key = None
     if version is not None and version >= 0:
         # Two clicks on the same rendering of a message are one action.
         key = f"slack:{quarantine_id}:v{version}:{action}"
     return quarantine_uc.perform(
-        q.test_case_id,
+        None,
         action,
+        quarantine_id=quarantine_id,
         actor=user_id,
         source="slack",
         assignee_slack=assignee,

@@ -151,9 +151,10 @@ def apply_action(
 
 
 def perform(
-    test_case_id: int,
+    test_case_id: int | None,
     action: str,
     *,
+    quarantine_id: int | None = None,
     actor: str,
     source: str,
     assignee_slack: str | None = None,
@@ -168,7 +169,8 @@ def perform(
     ``team_id`` (a Slack workspace) turns on its policy check for guarded
     actions; ``members_of`` answers user-group membership for it.
     ``expected_version`` is the version the actor saw (a Slack message): a
-    different current version refuses the action as stale.
+    different current version refuses the action as stale. A button names
+    its quarantine: pass ``quarantine_id`` (and None as the test).
     """
     if action not in ACTIONS:
         raise BadRequestError(f"unknown quarantine action {action!r}")
@@ -178,16 +180,20 @@ def perform(
         raise BadRequestError("an action needs an actor")
     if action == "assign" and not assignee_slack:
         raise BadRequestError("assign needs a Slack user to assign")
-    test = TestCase.get_or_none(TestCase.id == test_case_id)
-    if test is None:
-        raise NotFoundError(f"unknown test {test_case_id}")
+    if test_case_id is None and quarantine_id is None:
+        raise BadRequestError("an action needs a test or a quarantine")
+    if idempotency_key is not None:
+        done = QuarantineEvent.get_or_none(QuarantineEvent.idempotency_key == idempotency_key)
+        if done is not None:  # a double click: the first one did it
+            return Outcome(Quarantine.get_by_id(done.quarantine_id), False)
     if team_id is not None and action in GUARDED:
         check_allowed(team_id, actor, members_of=members_of)
 
     try:
         with db.atomic():
             outcome = _apply_locked(
-                test,
+                test_case_id,
+                quarantine_id,
                 action,
                 actor=actor,
                 source=source,
@@ -199,7 +205,11 @@ def perform(
             )
     except IntegrityError:
         # A concurrent double click won the race for the idempotency key or the row.
-        current = Quarantine.get_or_none(Quarantine.test_case == test.id)
+        current = Quarantine.get_or_none(
+            (Quarantine.test_case == test_case_id)
+            if test_case_id is not None
+            else (Quarantine.id == quarantine_id)
+        )
         if current is None:
             raise
         return Outcome(current, False)
@@ -215,7 +225,8 @@ def notify_changed(quarantine_id: int) -> None:
 
 
 def _apply_locked(
-    test: TestCase,
+    test_case_id: int | None,
+    quarantine_id: int | None,
     action: str,
     *,
     actor: str,
@@ -226,14 +237,22 @@ def _apply_locked(
     expected_version: int | None,
     team_id: str | None,
 ) -> Outcome:
-    query = Quarantine.select().where(Quarantine.test_case == test.id)
+    if test_case_id is not None:
+        query = Quarantine.select().where(Quarantine.test_case == test_case_id)
+    else:
+        query = Quarantine.select().where(Quarantine.id == quarantine_id)
     if db.obj is not None and "Postgres" in type(db.obj).__name__:
         query = query.for_update()
     q = query.first()
-    if idempotency_key is not None:
-        done = QuarantineEvent.get_or_none(QuarantineEvent.idempotency_key == idempotency_key)
-        if done is not None:
-            return Outcome(Quarantine.get_by_id(done.quarantine_id), False)
+    if q is None:
+        if test_case_id is None:
+            raise NotFoundError(f"unknown quarantine {quarantine_id}")
+        test = TestCase.get_or_none(TestCase.id == test_case_id)
+        if test is None:
+            raise NotFoundError(f"unknown test {test_case_id}")
+        test_case_id, repository_id = test.id, test.repository_id
+    else:
+        test_case_id, repository_id = q.test_case_id, q.repository_id
     if q is not None and expected_version is not None and q.version != expected_version:
         jobs.enqueue("refresh_slack_quarantine", quarantine_id=q.id)  # show the current state
         raise ConflictError(
@@ -241,7 +260,7 @@ def _apply_locked(
         )
     state = q.state if q is not None else None
     now = utcnow()
-    score = FlakeScore.get_or_none(FlakeScore.test_case == test.id)
+    score = FlakeScore.get_or_none(FlakeScore.test_case == test_case_id)
     conflicts = int((score.evidence or {}).get("same_commit_conflicts", 0)) if score else 0
 
     if action == "assign":
@@ -288,8 +307,8 @@ def _apply_locked(
 
     if q is None:
         q = Quarantine.create(
-            test_case=test.id,
-            repository=test.repository_id,
+            test_case=test_case_id,
+            repository=repository_id,
             state=new_state,
             reason=str(changes.pop("reason", reason)),
             proposed_at=now,
@@ -314,7 +333,11 @@ def _apply_locked(
         idempotency_key=idempotency_key,
         at=now,
     )
-    return Outcome(Quarantine.get_by_id(q.id), True)
+    for name, value in changes.items():
+        if name != "version":
+            setattr(q, name, value)
+    q.version = previous_version + 1
+    return Outcome(q, True)
 
 
 def _refusal(action: str, state: str | None) -> str:

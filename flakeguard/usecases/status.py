@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from peewee import JOIN, fn
+from peewee import fn
 
 from flakeguard.errors import NotFoundError
 from models import (
@@ -232,43 +232,43 @@ def top_flaky(full_name: str | None = None, n: int = TOP_DEFAULT) -> list[TopEnt
 
 
 def _top(repo: Repository | None, n: int) -> list[TopEntry]:
-    query = (
-        FlakeScore.select(
-            FlakeScore, TestCase, Repository.full_name, Quarantine.id, Quarantine.state
-        )
-        .join(TestCase)
-        .switch(FlakeScore)
-        .join(Repository)
-        .switch(FlakeScore)
-        .join(
-            Quarantine,
-            on=(Quarantine.test_case == FlakeScore.test_case),
-            join_type=JOIN.LEFT_OUTER,
-            attr="q",
-        )
+    # The ranking first (index on repository, state), then the few rows it names.
+    ranked = (
+        FlakeScore.select()
         .where(FlakeScore.state == "flaky")
         .order_by(FlakeScore.score.desc(), FlakeScore.id)
         .limit(n)
     )
     if repo is not None:
-        query = query.where(FlakeScore.repository == repo.id)
-    out = []
-    for row in query:
-        q = getattr(row, "q", None)
-        q_state = q.state if q is not None and q.id is not None else None
-        out.append(
-            TopEntry(
-                test_case_id=row.test_case.id,
-                repository=row.repository.full_name,
-                name=display_name(row.test_case),
-                score=row.score,
-                low=row.low,
-                high=row.high,
-                reason=row.reason,
-                quarantine_state=q_state,
-            )
+        ranked = ranked.where(FlakeScore.repository == repo.id)
+    scores = list(ranked)
+    if not scores:
+        return []
+    test_ids = [s.test_case_id for s in scores]
+    tests = {t.id: t for t in TestCase.select().where(TestCase.id.in_(test_ids))}
+    repos = dict(
+        Repository.select(Repository.id, Repository.full_name)
+        .where(Repository.id.in_({s.repository_id for s in scores}))
+        .tuples()
+    )
+    states = dict(
+        Quarantine.select(Quarantine.test_case, Quarantine.state)
+        .where(Quarantine.test_case.in_(test_ids))
+        .tuples()
+    )
+    return [
+        TopEntry(
+            test_case_id=s.test_case_id,
+            repository=repos[s.repository_id],
+            name=display_name(tests[s.test_case_id]),
+            score=s.score,
+            low=s.low,
+            high=s.high,
+            reason=s.reason,
+            quarantine_state=states.get(s.test_case_id),
         )
-    return out
+        for s in scores
+    ]
 
 
 def find_tests(query: str, *, repository: str | None = None, limit: int = 10) -> list[TestMatch]:
@@ -280,20 +280,19 @@ def find_tests(query: str, *, repository: str | None = None, limit: int = 10) ->
     base = TestCase.select(TestCase, Repository.full_name).join(Repository)
     if repo is not None:
         base = base.where(TestCase.repository == repo.id)
-    needle = query.lower()
-    found = list(
-        base.where(
-            fn.LOWER(TestCase.name).contains(needle)
-            | fn.LOWER(TestCase.key).contains(needle)
-            | fn.LOWER(TestCase.classname.concat(".").concat(TestCase.name)).contains(needle)
+    # Cheapest first: the exact name, then part of the name, then part of the key
+    # (file, class): one column per scan.
+    conditions = [TestCase.name == query]
+    if "." in query:
+        classname, _, name = query.rpartition(".")
+        conditions.append((TestCase.classname == classname) & (TestCase.name == name))
+    conditions += [TestCase.name.contains(query), TestCase.key.contains(query)]
+    for condition in conditions:
+        found = list(
+            base.where(condition).order_by(fn.LENGTH(TestCase.name), TestCase.id).limit(limit)
         )
-        .order_by(fn.LENGTH(TestCase.name), TestCase.id)
-        .limit(limit)
-    )
-    if found:
-        exact = [t for t in found if display_name(t).lower() == needle or t.name.lower() == needle]
-        chosen = exact or found
-        return [TestMatch(t.id, t.repository.full_name, display_name(t)) for t in chosen]
+        if found:
+            return [TestMatch(t.id, t.repository.full_name, display_name(t)) for t in found]
     raise NoMatchError(f"no test matches {query!r}", _near_tests(base, query))
 
 

@@ -64,6 +64,8 @@ def test_exact_name_wins_over_longer_matches(repo):
     f.test_case(repo, "test_login_slow")
     f.test_case(repo, "test_login")
     assert uc.find_test("test_login").name == "tests.test_api.test_login"
+    assert uc.find_test("tests.test_api.test_login_slow").name == "tests.test_api.test_login_slow"
+    assert uc.find_test("TEST_LOGIN_S").name == "tests.test_api.test_login_slow"
 
 
 def test_detail_has_history_strip_and_quarantine(repo):
