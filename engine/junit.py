@@ -323,13 +323,13 @@ class _Readable(Protocol):
 
 def parse_report(source: bytes | BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Report:
     """Parse a whole JUnit XML report; raise ReportError if it is not one."""
-    parser = _Parser()
+    parser = _Parser(count_suites=True)
     cases: list[CaseResult] = []
     for batch in _run(parser, source, max_bytes):
         cases.extend(batch)
     return Report(
         cases=cases,
-        suites=parser.build_suites(),
+        suites=parser.build_suites(cases),
         totals=_count(cases),
         format=parser.format,
         name=parser.root_name,
@@ -345,7 +345,7 @@ def iter_cases(
     A ReportError may come after some cases were yielded: callers that store
     cases must do so in a transaction they can roll back.
     """
-    parser = _Parser()
+    parser = _Parser(count_suites=False)
     for batch in _run(parser, source, max_bytes):
         yield from batch
 
@@ -517,7 +517,7 @@ class _Result:
 
 
 class _SuiteState:
-    __slots__ = ("attrs", "counts", "depth", "name", "parent", "properties")
+    __slots__ = ("attrs", "depth", "name", "parent", "properties")
 
     def __init__(self, attrs: dict[str, str], depth: int, parent: int) -> None:
         self.name = attrs.get("name", "")
@@ -525,8 +525,6 @@ class _SuiteState:
         self.depth = depth
         self.parent = parent
         self.properties: list[tuple[str, str]] = []
-        # Final cases directly inside: tests, failures, errors, skipped.
-        self.counts = [0, 0, 0, 0]
 
 
 class _CaseState:
@@ -547,14 +545,14 @@ class _NoTarget:
         return None
 
 
-# Index into _SuiteState.counts for each status ("passed" only counts as a test).
+# Column of each status in suite totals: tests, failures, errors, skipped.
 _COUNT_INDEX: Final[dict[str, int]] = {"passed": 0, "failed": 1, "error": 2, "skipped": 3}
 
 
 class _Parser:
     """Expat callbacks that turn JUnit elements into cases, one chunk at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, count_suites: bool) -> None:
         # defusedxml installs handlers that refuse DTDs, entity declarations and
         # external references. We keep those and replace only the element and
         # text handlers: building no ElementTree objects triples the speed.
@@ -587,7 +585,13 @@ class _Parser:
         self._text_depth = 0
         self._muted = 0
         # Cases of the open top-level suite: (case, innermost suite index or -1).
-        self._pending: list[tuple[CaseResult, int]] = []
+        # Cases of the open top-level suite, and the index of each one's
+        # innermost suite (-1 for none); released cases keep their index in
+        # case_suites so that build_suites can count them.
+        self._pending: list[CaseResult] = []
+        self._pending_suites: list[int] = []
+        self.case_suites: list[int] = []
+        self._count_suites = count_suites
         self._seen: set[str] = set()
         self._repeats = False
         self._scopes: dict[str, tuple[str, str]] = {}
@@ -815,7 +819,8 @@ class _Parser:
             case.system_err.text() if case.system_err is not None else "",
             tuple(case.properties) if case.properties is not None else (),
         )
-        self._pending.append((result, suite_index))
+        self._pending.append(result)
+        self._pending_suites.append(suite_index)
         if key in self._seen:
             self._repeats = True
         else:
@@ -827,43 +832,46 @@ class _Parser:
     def _flush(self) -> None:
         """Release the cases of the finished top-level suite, retries merged."""
         pending, self._pending = self._pending, []
+        suites, self._pending_suites = self._pending_suites, []
         if self._repeats:
-            pending = _merge_retries(pending, self._pytest)
-        suites = self._suites
-        for case, index in pending:
-            if index >= 0:
-                counts = suites[index].counts
-                counts[0] += 1
-                status = _COUNT_INDEX[case.status]
-                if status:
-                    counts[status] += 1
-        self._ready.extend(case for case, _ in pending)
+            pending, suites = _merge_retries(pending, suites, self._pytest)
+        self._ready.extend(pending)
+        if self._count_suites:
+            self.case_suites.extend(suites)
         self._seen.clear()
         self._repeats = False
         if len(self._scopes) + len(self._files) > 10_000:
             self._scopes.clear()
             self._files.clear()
 
-    def build_suites(self) -> list[Suite]:
-        # Children come after their parent: add each suite's counts to its parent's.
-        totals = [list(state.counts) for state in self._suites]
+    def build_suites(self, cases: list[CaseResult]) -> list[Suite]:
+        """Describe every suite, counting the given cases (all the parser released)."""
+        counts = Counter(zip(self.case_suites, (case.status for case in cases), strict=True))
+        totals = [[0, 0, 0, 0] for _ in self._suites]
+        for (index, status), number in counts.items():
+            if index >= 0:
+                row = totals[index]
+                row[0] += number
+                if status != "passed":
+                    row[_COUNT_INDEX[status]] += number
+        # Children come after their parent: add each suite's totals to its parent's.
         for index in range(len(self._suites) - 1, -1, -1):
             parent = self._suites[index].parent
             if parent >= 0:
-                for field_index in range(4):
-                    totals[parent][field_index] += totals[index][field_index]
+                for column in range(4):
+                    totals[parent][column] += totals[index][column]
         return [
             Suite(
                 name=state.name,
                 depth=state.depth,
-                totals=Totals(*counts),
+                totals=Totals(*row),
                 declared=_declared(state.attrs),
                 duration=_number(state.attrs.get("time")),
                 timestamp=state.attrs.get("timestamp"),
                 hostname=state.attrs.get("hostname"),
                 properties=tuple(state.properties),
             )
-            for state, counts in zip(self._suites, totals, strict=True)
+            for state, row in zip(self._suites, totals, strict=True)
         ]
 
 
@@ -938,41 +946,42 @@ def _attempt(result: _Result) -> Attempt:
 
 
 def _merge_retries(
-    pending: list[tuple[CaseResult, int]], pytest: bool
-) -> list[tuple[CaseResult, int]]:
+    cases: list[CaseResult], suites: list[int], pytest: bool
+) -> tuple[list[CaseResult], list[int]]:
     """Fold a test case repeated within one suite into attempts of one case.
 
     A retry follows a failed attempt, so a repeat after a pass or skip is a
     separate invocation (TestNG data providers, duplicate titles). pytest node
     ids are unique, so in a pytest report every repeat is a rerun.
     """
-    chains: list[list[tuple[CaseResult, int]]] = []
-    open_chains: dict[tuple[int, str], list[tuple[CaseResult, int]]] = {}
-    for item in pending:
-        case, index = item
+    chains: list[list[CaseResult]] = []
+    chain_suites: list[int] = []
+    open_chains: dict[tuple[int, str], list[CaseResult]] = {}
+    for case, index in zip(cases, suites, strict=True):
         if not case.name:
-            chains.append([item])  # a nameless case has no identity to repeat
+            chains.append([case])  # a nameless case has no identity to repeat
+            chain_suites.append(index)
             continue
         scope = (index, case.key)
         chain = open_chains.get(scope)
         if chain is None:
-            chain = []
+            chain = open_chains[scope] = []
             chains.append(chain)
-            open_chains[scope] = chain
-        chain.append(item)
+            chain_suites.append(index)
+        chain.append(case)
         if not pytest and case.status not in ("failed", "error"):
             del open_chains[scope]
     merged = []
     for chain in chains:
-        final, index = chain[-1]
+        final = chain[-1]
         if len(chain) > 1:
             earlier: list[Attempt] = []
-            for case, _ in chain[:-1]:
+            for case in chain[:-1]:
                 earlier.extend(case.attempts)
                 earlier.append(_as_attempt(case, pytest))
             final = replace(final, attempts=(*earlier, *final.attempts))
-        merged.append((final, index))
-    return merged
+        merged.append(final)
+    return merged, chain_suites
 
 
 def _as_attempt(case: CaseResult, pytest: bool) -> Attempt:
