@@ -1,0 +1,302 @@
+"""Nothing lost under faults, against real services: Redis stopped, a worker killed with
+SIGKILL in the middle of a task, PostgreSQL connections terminated, GitHub answering 500.
+
+Each Redis test starts its own ``redis-server`` on a free port (no persistence),
+so stopping it touches nothing else. Waits poll a condition with a generous
+deadline; nothing is timed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+from flakeguard.app import create_app
+from flakeguard.settings import Settings
+from flakeguard.usecases import quarantine as quarantine_uc
+from flakeguard.usecases import reconcile as reconcile_uc
+from flakeguard.usecases.analysis import ANALYSIS_LOCK
+from models import FlakeScore, Quarantine, TestCase, TestRun
+from tests.conftest import service_missing
+from tests.ops.conftest import upload
+
+POSTGRES_ONLY = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+NOW = timedelta(0)
+DEADLINE = 60.0  # seconds a condition may take before the test gives up
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
+    """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout``."""
+    end = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A dedicated redis-server on its own port, without persistence, stoppable at will."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        conn = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        wait_for(lambda: _pings(conn), "redis-server to answer")
+        conn.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=DEADLINE)
+        self.proc = None
+
+
+def _pings(conn: redis.Redis) -> bool:
+    try:
+        return bool(conn.ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own."""
+    if shutil.which("redis-server") is None:
+        service_missing("redis-server", FileNotFoundError("redis-server is not installed"))
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def queue_app(settings: Settings, database: object, redis_server: RedisServer) -> Iterator[Any]:
+    """The app with its queue (and rate limits) on the dedicated Redis."""
+    import tasks
+
+    app = create_app(replace(settings, redis_url=redis_server.url, queue_mode="auto"))
+    app.testing = True
+    yield app
+    tasks.configure(Settings(queue_mode="immediate"))
+
+
+def drain(queue: Any, *, limit: int = 200) -> int:
+    """Run every queued job (and the jobs they enqueue) in this process; how many ran."""
+    ran = 0
+    while ran < limit:
+        task = queue.dequeue()
+        if task is None:
+            return ran
+        queue.execute(task)
+        ran += 1
+    pytest.fail("the queue did not drain")
+
+
+def nothing_pending() -> dict[str, int]:
+    """Pending work of every kind the test deployment handles (GitHub is off)."""
+    report = reconcile_uc.reconcile(grace=NOW, github=False, limit=10_000)
+    return {kind: n for kind, n in report.pending.items() if n}
+
+
+@POSTGRES_ONLY
+def test_uploads_and_actions_survive_redis_down_then_everything_is_processed(  # type: ignore[no-untyped-def]
+    queue_app, acme, redis_server
+) -> None:
+    """With Redis stopped uploads still answer 201 and a quarantine approval works (the
+    database comes first); once Redis is back, reconcile and a worker process it all, once."""
+    import tasks
+
+    client = queue_app.test_client()
+    case = TestCase.create(repository=acme.repo, key="t.mod::test_q", name="test_q")
+    quarantine_uc.apply_action(case.id, "propose", actor="flakeguard", source="system")
+    redis_server.stop()
+
+    statuses = [upload(client, acme, run_id=str(i)).status_code for i in range(4)]
+    assert statuses == [201] * 4
+    q = quarantine_uc.apply_action(case.id, "approve", actor="U0ALICE", source="slack")
+    assert q.state == "quarantined"
+    assert TestRun.select().where(TestRun.analyzed_at.is_null()).count() == 4
+
+    redis_server.start()  # empty: every job enqueued before the outage is gone too
+    queue = tasks.huey
+    assert queue.pending_count() == 0
+    report = reconcile_uc.reconcile(grace=NOW, github=False)
+    assert report.enqueued["analyze_run"] == 4
+    assert report.enqueued["refresh_slack_quarantine"] == 1
+    drain(queue)
+
+    assert TestRun.select().where(TestRun.analyzed_at.is_null()).count() == 0
+    runs_seen = sorted(r.runs_seen for r in FlakeScore.select())
+    assert runs_seen == [4, 4]  # each run folded in exactly once
+    q = Quarantine.get_by_id(q.id)
+    assert q.slack_synced_version == q.version
+    assert nothing_pending() == {}
+
+
+@POSTGRES_ONLY
+def test_worker_killed_mid_task_then_work_is_done_exactly_once(  # type: ignore[no-untyped-def]
+    queue_app, acme, redis_server, db_url, tmp_path
+) -> None:
+    """A real worker killed with SIGKILL inside analyze_run loses the job; after a restart
+    and reconcile (plus a duplicate job) the run is analyzed exactly once."""
+    import tasks
+    from tasks.analysis import analyze_run
+
+    client = queue_app.test_client()
+    response = upload(client, acme, run_id="42", **{"X-Request-Id": "kill-test"})
+    assert response.status_code == 201
+    run_id = response.get_json()["run_id"]
+    queue = tasks.huey
+    assert queue.pending_count() == 1
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_server.url,
+        "FLAKEGUARD_LOG_FORMAT": "json",
+    }
+    consumer = [str(Path(sys.executable).with_name("huey_consumer")), "tasks.worker.huey"]
+    command = [*consumer, "-w", "1", "-n"]
+    log_path = tmp_path / "worker.log"
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        with log_path.open("ab") as out:
+            return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    lock_key = ANALYSIS_LOCK + acme.repo.id
+    with psycopg.connect(db_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
+        worker = start_worker()
+        try:
+            wait_for(
+                lambda: holder.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).fetchone()[0],
+                "the worker to block inside analyze_run",
+            )
+            os.kill(worker.pid, signal.SIGKILL)  # mid-task: the job is out of Redis, not done
+            worker.wait(timeout=DEADLINE)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
+
+    wait_for(lambda: _backends_waiting(db_url) == 0, "the killed worker's session to end")
+    assert TestRun.get_by_id(run_id).analyzed_at is None
+    assert queue.pending_count() == 0  # the job died with the worker
+
+    worker = start_worker()
+    try:
+        report = reconcile_uc.reconcile(grace=NOW, slack=False, github=False)
+        assert report.enqueued == {"analyze_run": 1}
+        duplicate = analyze_run(run_id)  # a stray second job for the same run
+        first = wait_for(lambda: TestRun.get_by_id(run_id).analyzed_at, "the analysis")
+        outcome = duplicate.get(blocking=True, timeout=DEADLINE)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=DEADLINE)
+    assert first is not None
+    assert outcome["analyzed"] is False  # already done by the re-driven job: a no-op
+    assert sorted(r.runs_seen for r in FlakeScore.select()) == [1, 1]
+    log = log_path.read_text()
+    assert "kill-test" in log  # the re-driven analysis ran under the upload's correlation id
+
+
+def _backends_waiting(db_url: str) -> int:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()
+        return int(row[0]) if row else 0
+
+
+@POSTGRES_ONLY
+def test_terminated_postgres_connections_do_not_fail_the_next_request(  # type: ignore[no-untyped-def]
+    client, acme, db_url
+) -> None:
+    """After pg_terminate_backend kills every pooled connection, the next requests succeed."""
+    quarantine_url = "/api/v1/repos/acme/shop/quarantine"
+    for _ in range(3):
+        assert client.get(quarantine_url, headers=acme.headers).status_code == 200
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    assert killed >= 1
+    assert client.get(quarantine_url, headers=acme.headers).status_code == 200
+    assert upload(client, acme, run_id="after-kill").status_code == 201
+    assert client.get("/health/ready").status_code == 200
+
+
+def test_github_answering_500_for_a_while_then_mirrored_once(  # type: ignore[no-untyped-def]
+    github_app, fake_github, breaker_clock
+) -> None:
+    """Quarantine actions during a GitHub 500 storm stay pending; after it, reconcile mirrors
+    each quarantine exactly once (one issue), and a further pass does nothing."""
+    from tests.fakes.github import REPO
+    from tests.github.helpers import installed_repo
+
+    repo = installed_repo()
+    case = TestCase.create(repository=repo, key="t.mod::test_storm", name="test_storm")
+    fake_github.storm = True
+    quarantine_uc.apply_action(case.id, "propose", actor="flakeguard", source="system")
+    q = quarantine_uc.apply_action(case.id, "approve", actor="U0ALICE", source="slack")
+    q = Quarantine.get_by_id(q.id)
+    assert q.github_synced_version < q.version  # the storm left the mirror behind
+    assert fake_github.issues.get(REPO, {}) == {}
+
+    fake_github.storm = False
+    breaker_clock.advance(120)  # the circuit breaker's cooldown is over
+    report = reconcile_uc.reconcile(grace=NOW, slack=False)
+    assert report.enqueued.get("mirror_quarantine") == 1
+    q = Quarantine.get_by_id(q.id)
+    assert q.github_synced_version == q.version and q.github_error is None
+    assert len(fake_github.issues[REPO]) == 1
+
+    calls = len(fake_github.calls)
+    again = reconcile_uc.reconcile(grace=NOW, slack=False)
+    assert again.pending.get("mirror_quarantine") == 0
+    assert len(fake_github.issues[REPO]) == 1  # no duplicate issue
+    assert len(fake_github.calls) == calls
