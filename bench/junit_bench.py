@@ -160,6 +160,8 @@ def rss_child(path: str, mode: str) -> None:
         limit = os.path.getsize(path)
         if mode == "stream":
             count = sum(1 for _ in iter_cases(source, max_bytes=limit))
+        elif mode == "junitparser":
+            count = junitparser_parse(source.read())
         else:
             count = len(parse_report(source, max_bytes=limit).cases)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forked parent.
@@ -260,9 +262,9 @@ def main() -> None:
             if target != size:
                 write_report(path, target)
             megabytes = path.stat().st_size / MB
-            for mode in ("stream", "full"):
+            for mode in ("stream", "full", "junitparser"):
                 growth, count = rss_growth(path, mode)
-                label = "iter_cases" if mode == "stream" else "parse_report"
+                label = {"stream": "iter_cases", "full": "parse_report"}.get(mode, mode)
                 goal = "  (target < 64 MB)" if mode == "stream" and target == big else ""
                 print(f"  {megabytes:6.1f} MB {label:12s} +{growth:7.1f} MB  ({count} cases){goal}")
     if (args.corpus / "xml-attacks").is_dir():

@@ -386,8 +386,10 @@ def _scope(classname: str, file: str | None, suite: str) -> str:
 
 def _join_key(scope: str, name: str) -> str:
     key = f"{scope}::{' '.join(name.split())}"
-    if len(key) <= MAX_KEY_CHARS:
-        return key
+    return key if len(key) <= MAX_KEY_CHARS else _hashed_key(key)
+
+
+def _hashed_key(key: str) -> str:
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"{key[: MAX_KEY_CHARS - 17]}#{digest}"
 
@@ -594,8 +596,8 @@ class _Parser:
         self._count_suites = count_suites
         self._seen: set[str] = set()
         self._repeats = False
-        self._scopes: dict[str, tuple[str, str]] = {}
-        self._files: dict[str, str] = {}
+        self._scopes: dict[str, tuple[str, str]] = {}  # classname -> (bounded, scope)
+        self._files: dict[str, str] = {}  # file -> bounded file
         self._ready: list[CaseResult] = []
 
     # -- feeding ---------------------------------------------------------
@@ -764,18 +766,26 @@ class _Parser:
         classname = get("classname") or get("class") or ""
         name = get("name", "")
         file = get("file") or get("filepath") or None
-        # Repeated classnames and files share one string object, and their key
-        # scope is computed once.
+        # Repeated classnames and files share one (bounded) string object, and
+        # their key scope is computed once.
         if classname:
             known = self._scopes.get(classname)
             if known is None:
-                known = self._scopes[classname] = (classname, _scope(classname, None, ""))
+                known = (_bounded(classname, MAX_NAME_CHARS), _scope(classname, None, ""))
+                self._scopes[classname] = known
             classname, scope = known
         else:
             scope = _scope("", file, suite)
         if file is not None:
-            file = self._files.setdefault(file, file)
-        key = _join_key(scope, name)
+            shared = self._files.get(file)
+            if shared is None:
+                shared = self._files[file] = _bounded(file, MAX_NAME_CHARS)
+            file = shared
+        key = f"{scope}::{' '.join(name.split())}"
+        if len(key) > MAX_KEY_CHARS:
+            key = _hashed_key(key)
+        if len(name) > MAX_NAME_CHARS:
+            name = _bounded(name, MAX_NAME_CHARS)
         time = get("time")
         try:
             duration: float | None = float(time) if time is not None else None
@@ -783,6 +793,14 @@ class _Parser:
             duration = _number(time)
         if duration is not None and not 0 <= duration < math.inf:
             duration = None
+        line = get("line")
+        if line is not None:
+            try:
+                line_number: int | None = int(line)
+            except ValueError:
+                line_number = None
+        else:
+            line_number = None
         if case.results is None:
             status: Status = "passed"
             if "status" in attrs or "result" in attrs:
@@ -795,19 +813,12 @@ class _Parser:
             status, message, failure_type, details, duration, attempts = _with_retries(
                 case.retries, status, message, failure_type, details, duration
             )
-        if len(classname) > MAX_NAME_CHARS:
-            classname = _bounded(classname, MAX_NAME_CHARS)
-        if len(name) > MAX_NAME_CHARS:
-            name = _bounded(name, MAX_NAME_CHARS)
-        if file is not None and len(file) > MAX_NAME_CHARS:
-            file = _bounded(file, MAX_NAME_CHARS)
-        line = get("line")
         result = _new_case(
             suite,
             classname,
             name,
             file,
-            _integer(line) if line is not None else None,
+            line_number,
             status,
             duration or 0.0,
             message,
