@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from flakeguard import jobs
 from flakeguard.errors import FlakeGuardError
-from models import CheckRun, IngestedArtifact, Installation, Quarantine, Repository
+from models import Installation, Repository
 
 CHECK_RUN_NAME = "FlakeGuard"
 RERUN_ACTION = "rerun-analysis"
@@ -165,68 +164,3 @@ def installation_of(repo: Repository) -> Installation | None:
     if inst is None or inst.suspended_at is not None or inst.deleted_at is not None:
         return None
     return inst
-
-
-@dataclass
-class PendingReport:
-    """GitHub work found pending in the database, and what was enqueued again."""
-
-    check_runs: int = 0
-    quarantines: int = 0
-    workflow_runs: int = 0
-    enqueued: dict[str, int] = field(default_factory=dict)
-
-    def count(self, job: str, accepted: bool) -> None:
-        if accepted:
-            self.enqueued[job] = self.enqueued.get(job, 0) + 1
-
-
-def reenqueue_pending(*, limit: int = 500) -> PendingReport:
-    """Re-enqueue GitHub work the database shows as behind (for the reconcile job)."""
-    report = PendingReport()
-    checks = list(
-        CheckRun.select(CheckRun.repository, CheckRun.head_sha)
-        .where(CheckRun.synced_version < CheckRun.version)
-        .limit(limit)
-        .tuples()
-    )
-    report.check_runs = len(checks)
-    for repository_id, sha in checks:
-        report.count(
-            "update_check_run",
-            jobs.enqueue("update_check_run", repository_id=repository_id, sha=sha),
-        )
-    quarantines = list(
-        Quarantine.select(Quarantine.id)
-        .where(Quarantine.github_synced_version < Quarantine.version)
-        .limit(limit)
-        .tuples()
-    )
-    report.quarantines = len(quarantines)
-    for (quarantine_id,) in quarantines:
-        report.count(
-            "mirror_quarantine", jobs.enqueue("mirror_quarantine", quarantine_id=quarantine_id)
-        )
-    runs = list(
-        IngestedArtifact.select(
-            IngestedArtifact.repository,
-            IngestedArtifact.workflow_run_id,
-            IngestedArtifact.run_attempt,
-        )
-        .where(IngestedArtifact.status == "pending")
-        .distinct()
-        .limit(limit)
-        .tuples()
-    )
-    report.workflow_runs = len(runs)
-    for repository_id, run_id, attempt in runs:
-        report.count(
-            "ingest_workflow_run",
-            jobs.enqueue(
-                "ingest_workflow_run",
-                repository_id=repository_id,
-                workflow_run_id=run_id,
-                run_attempt=attempt,
-            ),
-        )
-    return report

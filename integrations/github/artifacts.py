@@ -26,7 +26,8 @@ from flakeguard.usecases.github import (
     WorkflowRunInfo,
 )
 
-MAX_RATIO = 100  # uncompressed / compressed; JUnit XML compresses ~10-30x
+MAX_RATIO = 200  # uncompressed / compressed; JUnit XML compresses ~10-50x, bombs ~1000x
+RATIO_FLOOR = 1 << 20  # small files may compress well; the ratio counts above 1 MB
 MAX_FILES = 2_000
 CHUNK = 1 << 16
 
@@ -156,5 +157,5 @@ def extract_reports(
 def _guard(size: int, compressed: int, *, max_bytes: int, max_ratio: int) -> None:
     if size > max_bytes:
         raise ArtifactRejectedError(f"zip bomb guard: the XML files inflate past {max_bytes} bytes")
-    if size > CHUNK and size / compressed > max_ratio:
+    if size > RATIO_FLOOR and size / compressed > max_ratio:
         raise ArtifactRejectedError(f"zip bomb guard: compression ratio over {max_ratio}:1")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from github import GithubException
+
 from flakeguard.usecases.github import LABEL_FLAKY, LABEL_QUARANTINED, QuarantineIssue
 
 LABELS = {
@@ -91,6 +93,18 @@ def find_issue(repo: Any, marker: str) -> Any | None:
     return None
 
 
+def _known_issue(repo: Any, number: int) -> Any | None:
+    """Issue ``number``, or None when it was deleted (the repository itself is checked after)."""
+    issue = repo.get_issue(number)
+    try:
+        issue.state  # noqa: B018 - the lazy issue is fetched here
+    except GithubException as exc:
+        if exc.status not in (404, 410):
+            raise
+        return None
+    return issue
+
+
 def _labels(issue: Any) -> set[str]:
     return {label.name for label in issue.labels}
 
@@ -105,7 +119,9 @@ def _commented(issue: Any, needle: str) -> bool:
 
 def sync(repo: Any, spec: QuarantineIssue, number: int | None) -> int | None:
     """Make the issue match ``spec``; return its number (None when there is no issue)."""
-    issue = repo.get_issue(number) if number is not None else find_issue(repo, spec.marker)
+    issue = _known_issue(repo, number) if number is not None else None
+    if issue is None:
+        issue = find_issue(repo, spec.marker)
     if spec.open:
         ensure_labels(repo)
         if issue is None:

@@ -73,6 +73,18 @@ def test_mirror_twice_and_lost_number_never_duplicate_the_issue(
     assert len(fake_github.calls_to("POST", r"/issues$")) == 1
 
 
+def test_a_deleted_issue_is_opened_again(database, fake_github, github_client):
+    """When the recorded issue was deleted on GitHub, the mirror opens a new one."""
+    repo = installed_repo()
+    q = quarantine(repo)
+    mirror_quarantine(q.id, github=github_client)
+    del fake_github.issues[REPO][1]
+    Quarantine.update(version=Quarantine.version + 1).where(Quarantine.id == q.id).execute()
+    done = mirror_quarantine(q.id, github=github_client)
+    assert done.github_issue_number == 1 and done.github_error is None
+    assert len(fake_github.open_issues()) == 1
+
+
 def test_assign_updates_the_assignees(database, fake_github, github_client):
     """Assigning the quarantine changes the issue's assignees."""
     repo = installed_repo()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from flakeguard import jobs
-from flakeguard.usecases.github import reenqueue_pending
-from models import CheckRun, IngestedArtifact, Quarantine, QuarantineEvent, TestRun
+from flakeguard.usecases.reconcile import reconcile
+from models import CheckRun, IngestedArtifact, Quarantine, QuarantineEvent, TestRun, utcnow
 from tasks import github as github_tasks
 from tasks.github import RETRY_DELAY
 from tests.fakes.github import REPO, make_zip
@@ -18,6 +18,9 @@ def approved(repo):  # type: ignore[no-untyped-def]
     q = Quarantine.create(test_case=case, repository=repo, state="quarantined", version=1)
     QuarantineEvent.create(quarantine=q, action="approve", actor="U1", source="slack")
     return q
+
+
+GITHUB_JOBS = ("mirror_quarantine", "update_check_run", "ingest_workflow_run")
 
 
 def test_the_three_jobs_are_registered():
@@ -67,28 +70,30 @@ def test_huey_retries_a_task_github_failed_and_the_retry_succeeds_once(
 
 
 def test_pending_github_work_is_found_and_redriven(github_app, fake_github):
-    """A quarantine, a check run and a workflow run left behind are all brought up to date."""
+    """The reconcile job finds a quarantine, a check run and a workflow run behind; all synced."""
     repo = installed_repo()
     q = approved(repo)
+    TestRun.update(analyzed_at=utcnow()).execute()  # only GitHub work is behind
     CheckRun.create(repository=repo, head_sha=SHA, version=1)
     fake_github.add_workflow_run(77, head_sha=SHA)
     fake_github.add_artifact(77, "junit", make_zip({"r.xml": junit()}))
     IngestedArtifact.create(
         repository=repo, workflow_run_id=77, run_attempt=1, artifact_id=0, name="(workflow run)"
     )
-    report = reenqueue_pending()
-    assert (report.quarantines, report.check_runs, report.workflow_runs) == (1, 1, 1)
+    report = reconcile(grace=timedelta(0))
+    assert {k: report.pending[k] for k in GITHUB_JOBS} == dict.fromkeys(GITHUB_JOBS, 1)
     assert Quarantine.get_by_id(q.id).github_synced_version == 1
     row = CheckRun.get(CheckRun.head_sha == SHA)
     assert row.synced_version == row.version and row.github_id is not None
     assert TestRun.select().where(TestRun.ci_run_id == "77").count() == 1
-    assert reenqueue_pending().enqueued == {}  # nothing left behind
+    again = reconcile(grace=timedelta(0))
+    assert [again.pending[k] for k in GITHUB_JOBS] == [0, 0, 0]  # nothing left behind
 
 
 def test_a_storm_during_download_leaves_the_artifact_pending_then_ingests_once(
     github_app, fake_github, github_client, breaker_clock
 ):
-    """GitHub failing mid-ingestion keeps the run pending; the re-drive stores it once."""
+    """GitHub failing mid-ingestion keeps the run pending; reconcile passes store it once."""
     repo = installed_repo()
     fake_github.add_workflow_run(78, head_sha=SHA)
     fake_github.add_artifact(78, "junit", make_zip({"r.xml": junit()}))
@@ -99,7 +104,7 @@ def test_a_storm_during_download_leaves_the_artifact_pending_then_ingests_once(
     assert {a.status for a in IngestedArtifact.select()} == {"pending"}
     fake_github.storm = False
     breaker_clock.advance(61)
-    reenqueue_pending()
-    reenqueue_pending()
+    reconcile(grace=timedelta(0))
+    reconcile(grace=timedelta(0))
     assert TestRun.select().where(TestRun.ci_run_id == "78").count() == 1
     assert {a.status for a in IngestedArtifact.select()} == {"done"}
