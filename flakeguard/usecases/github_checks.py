@@ -119,6 +119,8 @@ def build_check_run_report(
     failing.sort(key=lambda t: (order[t.category], t.name))
     retried = tuple(sorted(display_name(by_id[i]) for i in retried_ids))
     conclusion, title = _verdict(failing, len(outcomes))
+    if not failing and retried_ids:
+        title += f" ({len(retried_ids)} only on a retry)"
     return CheckRunReport(
         full_name=repo.full_name,
         head_sha=sha,
@@ -146,7 +148,7 @@ def display_name(case: TestCase) -> str:
 
 def _verdict(failing: list[FailingTest], tests: int) -> tuple[str, str]:
     if not failing:
-        return "success", f"All {tests} tests passed"
+        return "success", f"All {tests} tests passed" if tests != 1 else "The test passed"
     blocking = [t for t in failing if t.category != "quarantined"]
     if not blocking:
         n = len(failing)

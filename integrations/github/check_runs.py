@@ -99,6 +99,18 @@ def render_text(report: CheckRunReport) -> str:
     return cap([], lines, noun="failure messages")
 
 
+def repo_path(file: str, full_name: str) -> str:
+    """A report's file as a path in the repository (runner checkout prefixes and ./ removed)."""
+    path = file.replace("\\", "/")
+    name = full_name.split("/", 1)[-1]
+    marker = f"/{name}/{name}/"  # GitHub-hosted runners check out to .../work/<repo>/<repo>/
+    if path.startswith("/") and marker in path:
+        path = path.split(marker, 1)[1]
+    while path.startswith("./"):
+        path = path[2:]
+    return path.lstrip("/")
+
+
 def annotations(report: CheckRunReport) -> list[dict[str, Any]]:
     """One annotation per failing test whose file is known (at its line, else line 1)."""
     notes: list[dict[str, Any]] = []
@@ -110,7 +122,7 @@ def annotations(report: CheckRunReport) -> list[dict[str, Any]]:
         title = f"{HEADINGS[test.category]}: {test.name}"[:255]
         notes.append(
             {
-                "path": test.file,
+                "path": repo_path(test.file, report.full_name),
                 "start_line": line,
                 "end_line": line,
                 "annotation_level": level,

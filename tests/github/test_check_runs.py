@@ -172,3 +172,22 @@ def test_upload_only_repository_gets_no_check_run(database, fake_github, github_
     add_result(repo, "test_a", "failed")
     assert sync_check_run(repo.id, SHA, github=github_client) is None
     assert CheckRun.select().count() == 0 and fake_github.calls == []
+
+
+def test_annotation_paths_are_relative_to_the_repository():
+    """Runner checkout prefixes and ./ are removed from annotation paths."""
+    assert check_runs.repo_path("/home/runner/work/widgets/widgets/tests/t.py", "acme/widgets") == (
+        "tests/t.py"
+    )
+    assert check_runs.repo_path("./tests/t.py", "acme/widgets") == "tests/t.py"
+    assert check_runs.repo_path("tests\\t.py", "acme/widgets") == "tests/t.py"
+
+
+def test_passing_only_on_retry_succeeds_and_says_so(database):
+    """A commit whose failures all passed on a retry succeeds, and the title says so."""
+    repo = installed_repo()
+    add_result(repo, "test_a", "failed")
+    add_result(repo, "test_a", "passed", attempt=2)
+    report = build_check_run_report(repo.id, SHA)
+    assert report.conclusion == "success"
+    assert report.title == "The test passed (1 only on a retry)"
