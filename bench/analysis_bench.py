@@ -25,11 +25,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.scoring import Result, Run, TestState, update  # noqa: E402
-from flakeguard.settings import Settings  # noqa: E402
-from models import FlakeScore, Repository, TestCase, TestRun, init_db  # noqa: E402
-from models.base import close_database  # noqa: E402
-from models.migrate import apply_migrations  # noqa: E402
+from engine.scoring import Result, Run, TestState, update
+from flakeguard.settings import Settings
+from models import FlakeScore, Repository, TestCase, TestRun, init_db
+from models.base import close_database
+from models.migrate import apply_migrations
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 

@@ -10,10 +10,10 @@ One module per concern; add yours to the import list below.
 
 from tasks import (  # noqa: F401  (registers tasks)
     analysis,
+    github,
     maintenance,
     slack,
 )
-from tasks import github  # noqa: F401  (registers the GitHub tasks)
 from tasks.queue import configure, huey, with_db
 
 __all__ = ["configure", "huey", "with_db"]
