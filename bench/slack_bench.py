@@ -204,8 +204,16 @@ def client(
     user = f"U{index:05d}"
     versions = dict(quarantines)
     states = {qid: "proposed" for qid, _ in quarantines}
-    local: dict[str, list[float]] = {"command": [], "button": []}
+    local: dict[str, list[float]] = {"command": [], "button": [], "floor": []}
+    by_text: dict[str, list[float]] = {}
     for n in range(requests):
+        # Every fifth request is GET /health: the floor under the same load.
+        start = time.perf_counter()
+        if n % 5 == 4:
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+            local["floor"].append((time.perf_counter() - start) * 1000)
+            continue
         if n % 2 == 0:
             kind = "command"
             text = rng.choice(
@@ -231,13 +239,18 @@ def client(
         conn.request("POST", "/slack/events", body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
-        local[kind].append((time.perf_counter() - start) * 1000)
+        elapsed = (time.perf_counter() - start) * 1000
+        local[kind].append(elapsed)
+        label = text.split()[0] if kind == "command" else "button"
+        by_text.setdefault(label, []).append(elapsed)
         if response.status != 200 or (kind == "button" and data not in (b"", b"{}")):
             with lock:
                 errors.append(f"{kind} {response.status} {data[:200]!r}")
     with lock:
         for key, values in local.items():
             out[key].extend(values)
+        for key, values in by_text.items():
+            out.setdefault("  " + key, []).extend(values)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -250,12 +263,12 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="2,000 tests and fewer requests")
     parser.add_argument("--tests", type=int, default=50_000)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=40, help="per client")
+    parser.add_argument("--requests", type=int, default=50, help="per client")
     parser.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 2))
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
     if args.small:
-        args.tests, args.requests = 2_000, 10
+        args.tests, args.requests = 2_000, 15
 
     name = f"flakeguard_slack_bench_{os.getpid()}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
@@ -295,7 +308,7 @@ def main() -> None:
         ]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
         wait_ready(port, proc)
-        out: dict[str, list[float]] = {"command": [], "button": []}
+        out: dict[str, list[float]] = {"command": [], "button": [], "floor": []}
         errors: list[str] = []
         lock = threading.Lock()
         share = max(1, len(quarantines) // args.clients)
@@ -320,7 +333,7 @@ def main() -> None:
         for t in threads:
             t.join()
         wall = time.perf_counter() - start
-        total = sum(len(v) for v in out.values())
+        total = sum(len(out[k]) for k in ("command", "button", "floor"))
         print(
             f"{args.clients} clients, {total} requests in {wall:.1f} s ({total / wall:.0f} req/s), "
             f"gunicorn {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs"
@@ -331,7 +344,9 @@ def main() -> None:
                 f"p99 {pct(values, 0.99):6.1f} ms  max {max(values):6.1f} ms"
             )
         p99 = pct(out["command"] + out["button"], 0.99)
+        floor = pct(out["floor"], 0.99)
         print(f"all      p99 {p99:.1f} ms (target < 300 ms; ratio {p99 / 300:.2f})")
+        print(f"Slack p99 / GET /health p99 under the same load: {p99 / floor:.2f}")
         if errors:
             print(f"{len(errors)} errors, first: {errors[0]}")
     finally:
