@@ -36,20 +36,39 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
 
 
-def cap(parts: list[str], lines: list[str], *, limit: int = MAX_CHARS, noun: str = "tests") -> str:
-    """Join ``parts`` then as many ``lines`` as fit in ``limit``, noting how many were cut."""
-    head = "\n".join(parts)
+def _size(text: str) -> int:
+    # Counted in UTF-8 bytes: within the limit whether GitHub counts characters or bytes.
+    return len(text.encode())
+
+
+def _clip(text: str, limit: int) -> str:
+    return text.encode()[:limit].decode(errors="ignore")
+
+
+def cap(
+    parts: list[str],
+    lines: list[str],
+    *,
+    limit: int = MAX_CHARS,
+    noun: str = "tests",
+    item: str = "- ",
+) -> str:
+    """Join ``parts`` then as many ``lines`` as fit in ``limit``, noting how many items were cut.
+
+    Items are the lines starting with ``item`` (headings and blank lines are not counted).
+    """
+    head = _clip("\n".join(parts), limit)
     out = [head] if head else []
-    size = len(head)
+    size = _size(head)
     for index, line in enumerate(lines):
-        left = len(lines) - index
-        note = f"\n\n… and {left} more {noun} not shown (GitHub's 65,535-character limit)."
-        if size + 1 + len(line) + len(note) > limit:
-            out.append(note.lstrip("\n") if not out else note[1:])
-            return "\n".join(out)[:limit]
+        note = f"\n… and {len(lines)} more {noun} not shown (GitHub's 65,535-character limit)."
+        if size + 1 + _size(line) + _size(note) > limit:
+            left = sum(1 for rest in lines[index:] if rest.startswith(item))
+            out.append(f"\n… and {left} more {noun} not shown (GitHub's 65,535-character limit).")
+            return _clip("\n".join(out), limit)
         out.append(line)
-        size += 1 + len(line)
-    return "\n".join(out)[:limit]
+        size += 1 + _size(line)
+    return _clip("\n".join(out), limit)
 
 
 def render_summary(report: CheckRunReport) -> str:
@@ -96,7 +115,7 @@ def render_text(report: CheckRunReport) -> str:
             continue
         message = test.message[:MESSAGE_CHARS].replace("```", "'''")
         lines.append(f"#### `{_md(test.name)}`\n```\n{message}\n```")
-    return cap([], lines, noun="failure messages")
+    return cap([], lines, noun="failure messages", item="#### ")
 
 
 def repo_path(file: str, full_name: str) -> str:

@@ -90,11 +90,52 @@ def test_summary_and_text_fit_65535_chars_and_say_how_many_were_cut():
     """A huge report is cut under GitHub's limit with a count of what was left out."""
     report = big_report(5_000, message="x" * 300)
     summary, text = check_runs.render_summary(report), check_runs.render_text(report)
-    assert len(summary) <= 65_535 and len(text) <= 65_535
+    assert len(summary.encode()) <= 65_535 and len(text.encode()) <= 65_535
     shown = summary.count("- `tests.mod.test_")
     assert f"… and {5_000 - shown} more tests not shown" in summary
-    assert "more failure messages not shown" in text
+    messages = text.count("#### `tests.mod.test_")
+    assert f"… and {5_000 - messages} more failure messages not shown" in text
     assert "| New failures | 5000 |" in summary
+
+
+def test_multibyte_names_stay_within_the_limit_in_bytes():
+    """Non-ASCII test names: the cut counts UTF-8 bytes, so either reading of the limit holds."""
+    failing = tuple(
+        FailingTest(name=f"tests.mod.test_é_{'日本' * 20}_{i}", category="new")
+        for i in range(3_000)
+    )
+    report = CheckRunReport(
+        full_name="acme/widgets",
+        head_sha=SHA,
+        conclusion="failure",
+        title="many",
+        runs=1,
+        tests=3_000,
+        failing=failing,
+    )
+    summary = check_runs.render_summary(report)
+    assert len(summary.encode()) <= 65_535 and "more tests not shown" in summary
+
+
+def test_the_cut_count_covers_every_category():
+    """Cut across categories, the count is of tests left out, not of lines."""
+    failing = tuple(
+        FailingTest(name=f"tests.mod.test_{c}_{i:05d}_{'x' * 60}", category=c)
+        for c in ("new", "broken", "flaky", "quarantined")
+        for i in range(400)
+    )
+    report = CheckRunReport(
+        full_name="acme/widgets",
+        head_sha=SHA,
+        conclusion="failure",
+        title="many",
+        runs=1,
+        tests=1_600,
+        failing=failing,
+    )
+    summary = check_runs.render_summary(report)
+    shown = summary.count("- `tests.mod.test_")
+    assert f"… and {1_600 - shown} more tests not shown" in summary
 
 
 def test_summary_lists_everything_when_it_fits():
