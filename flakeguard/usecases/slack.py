@@ -684,3 +684,41 @@ def home_view(team_id: str, user_id: str) -> HomeView:
         assigned_total=assigned_q.count(),
         repositories=repos,
     )
+
+
+# ----------------------------------------------------------------- reconcile
+
+
+@dataclass(frozen=True)
+class PendingSlackWork:
+    """Slack work the database shows as not done: for the reconcile job to enqueue again."""
+
+    events: list[int]  # DomainEvents with no slack_done_at -> notify_slack(event_id)
+    quarantines: list[int]  # slack_synced_version < version -> refresh_slack_quarantine(id)
+
+
+def pending_slack_work(
+    *, grace: timedelta = timedelta(minutes=2), limit: int = 500
+) -> PendingSlackWork:
+    """Events not yet alerted and quarantines whose messages are behind, older than ``grace``."""
+    cutoff = utcnow() - grace
+    events = [
+        e
+        for (e,) in DomainEvent.select(DomainEvent.id)
+        .where(DomainEvent.slack_done_at.is_null(), DomainEvent.created_at <= cutoff)
+        .order_by(DomainEvent.id)
+        .limit(limit)
+        .tuples()
+    ]
+    quarantines = [
+        q
+        for (q,) in Quarantine.select(Quarantine.id)
+        .where(
+            Quarantine.slack_synced_version < Quarantine.version,
+            Quarantine.updated_at <= cutoff,
+        )
+        .order_by(Quarantine.id)
+        .limit(limit)
+        .tuples()
+    ]
+    return PendingSlackWork(events, quarantines)
