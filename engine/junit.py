@@ -111,6 +111,24 @@ from typing import BinaryIO, Final, Literal, Protocol
 from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import DefusedXMLParser  # type: ignore[import-untyped]
 
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_DETAILS_CHARS",
+    "MAX_KEY_CHARS",
+    "MAX_MESSAGE_CHARS",
+    "Attempt",
+    "CaseResult",
+    "Report",
+    "ReportError",
+    "Status",
+    "Suite",
+    "Totals",
+    "iter_cases",
+    "make_key",
+    "parse_report",
+    "sniff_format",
+]
+
 Status = Literal["passed", "failed", "error", "skipped"]
 
 DEFAULT_MAX_BYTES: Final = 50 * 2**20
@@ -1014,7 +1032,7 @@ def _declared(attrs: dict[str, str]) -> Totals | None:
 def _property(attrs: dict[str, str]) -> tuple[str, str]:
     return (
         _bounded(attrs.get("name", ""), MAX_NAME_CHARS),
-        _bounded(attrs.get("value", ""), MAX_OUTPUT_CHARS),
+        _bounded(attrs.get("value", ""), MAX_MESSAGE_CHARS),
     )
 
 
