@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import queue
 import re
+import tempfile
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +31,7 @@ from typing import Any, BinaryIO
 
 from peewee import IntegrityError
 
-from engine.junit import CaseResult, ReportError, parse_report
+from engine.junit import CaseResult, ReportError, iter_cases, parse_report, sniff_format
 from flakeguard import jobs
 from flakeguard.errors import BadRequestError, PayloadTooLargeError, ReportRejectedError
 from flakeguard.usecases.repos import check_repo_name
@@ -47,6 +50,11 @@ SOURCES = ("upload", "cli", "github_actions")
 # last_seen is a coarse "still reported" mark: refreshing it on every run would rewrite
 # every TestCase row per upload; the exact history is in TestResult.
 LAST_SEEN_RESOLUTION = timedelta(hours=1)
+# The parser thread hands over cases in batches; a few batches may wait (bounded memory).
+BATCH = 2_000
+PIPELINE_DEPTH = 4
+SPOOL_IN_MEMORY = 8 * 2**20
+SNIFF_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -309,50 +317,180 @@ def ingest_reports(
     max_bytes: int,
 ) -> IngestResult:
     """Store the reports of one CI job as one TestRun; enqueue its analysis."""
-    parsed = read_reports(files, max_bytes=max_bytes)
-    digest = parsed.digest
-    existing = _find_run(repo, meta, digest)
-    if existing is not None:
-        return IngestResult(existing.id, run_totals(existing), True)
-    received = utcnow()
-    totals = _count(parsed.cases)
+    spooled = spool_reports(files, max_bytes=max_bytes)
     try:
-        with db.atomic():
-            run = TestRun.create(
-                repository=repo,
-                sha=meta.sha,
-                branch=meta.branch,
-                pr=meta.pr,
-                ci_run_id=meta.ci_run_id,
-                job=meta.job,
-                attempt=meta.attempt,
-                source=meta.source,
-                content_digest=digest,
-                report_format=_format_name(parsed.formats),
-                tests=totals["tests"],
-                passed=totals["passed"],
-                failures=totals["failures"],
-                errors=totals["errors"],
-                skipped=totals["skipped"],
-                duration=totals["duration"],
-                started_at=meta.started_at,
-                received_at=received,
-            )
-            when = meta.started_at or received
-            ids = _upsert_cases(repo.id, parsed.cases, received)
-            rows = _result_rows(run.id, parsed.cases, ids, when)
+        existing = _find_run(repo, meta, spooled.digest)
+        if existing is not None:
+            return IngestResult(existing.id, run_totals(existing), True)
+        received = utcnow()
+        try:
+            with db.atomic():
+                run = TestRun.create(
+                    repository=repo,
+                    sha=meta.sha,
+                    branch=meta.branch,
+                    pr=meta.pr,
+                    ci_run_id=meta.ci_run_id,
+                    job=meta.job,
+                    attempt=meta.attempt,
+                    source=meta.source,
+                    content_digest=spooled.digest,
+                    report_format=_format_name(spooled.formats),
+                    started_at=meta.started_at,
+                    received_at=received,
+                )
+                totals = _store_results(
+                    run.id, repo.id, spooled, received, when=meta.started_at or received
+                )
+                TestRun.update(**totals).where(TestRun.id == run.id).execute()
+        except IntegrityError:
+            # A concurrent identical upload won the race on the unique run index.
+            existing = _find_run(repo, meta, spooled.digest)
+            if existing is None:
+                raise
+            return IngestResult(existing.id, run_totals(existing), True)
+    finally:
+        spooled.close()
+    jobs.enqueue("analyze_run", run_id=run.id)
+    return IngestResult(run.id, totals, False)
+
+
+@dataclass
+class Spooled:
+    """The decompressed reports of one upload, read within the budget, and their digest."""
+
+    files: list[tuple[str, Any]] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
+
+    @property
+    def digest(self) -> str:
+        # Order-insensitive: the same files in another order are the same upload.
+        return hashlib.sha256("".join(sorted(self.digests)).encode()).hexdigest()
+
+    def close(self) -> None:
+        for _, spool in self.files:
+            spool.close()
+
+
+def spool_reports(files: Sequence[tuple[str, bytes | BinaryIO]], *, max_bytes: int) -> Spooled:
+    """Read every file (gzip or plain) within one byte budget, hashing the XML bytes."""
+    if not files:
+        raise BadRequestError("no report file in the upload")
+    budget = Budget(max_bytes)
+    spooled = Spooled()
+    try:
+        for name, source in files:
+            label = f"{_basename(name)}: " if name else ""
+            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+            spooled.files.append((label, spool))
+            hasher = hashlib.sha256()
+            try:
+                reader = BoundedReader(open_report(source), budget, hasher=hasher)
+                while chunk := reader.read(READ_CHUNK):
+                    spool.write(chunk)
+            except (ValueError, OSError) as exc:
+                raise ReportRejectedError(f"{label}could not read the report: {exc}") from None
+            spool.seek(0)
+            spooled.formats.append(sniff_format(spool.read(SNIFF_BYTES)) or "unknown")
+            spool.seek(0)
+            spooled.digests.append(hasher.hexdigest())
+    except BaseException:
+        spooled.close()
+        raise
+    return spooled
+
+
+def _store_results(
+    run_id: int, repository_id: int, spooled: Spooled, received: datetime, *, when: datetime
+) -> dict[str, Any]:
+    """Parse in a helper thread while this one writes batches: the database works meanwhile."""
+    batches: queue.Queue[Any] = queue.Queue(maxsize=PIPELINE_DEPTH)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def parse() -> None:
+        try:
+            for label, spool in spooled.files:
+                batch: list[CaseResult] = []
+                try:
+                    for case in iter_cases(spool, max_bytes=spooled_size(spool) + 1):
+                        batch.append(case)
+                        if len(batch) >= BATCH:
+                            if not put(batch):
+                                return
+                            batch = []
+                except ReportError as exc:
+                    put(ReportRejectedError(f"{label}{exc}"))
+                    return
+                if batch and not put(batch):
+                    return
+            put(None)
+        except BaseException as exc:  # noqa: BLE001 - the request thread raises it
+            put(exc)
+
+    parser = threading.Thread(target=parse, name="ingest-parse", daemon=True)
+    parser.start()
+    counts = _Counts()
+    ids: dict[str, int] = {}
+    try:
+        while (item := batches.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            counts.add(item)
+            unknown = [case for case in item if case.key not in ids]
+            if unknown:
+                ids.update(_upsert_cases(repository_id, unknown, received))
+            rows = _result_rows(run_id, item, ids, when)
             if is_postgres():
                 _copy_results(rows)
             else:
                 _insert_results(rows)
-    except IntegrityError:
-        # A concurrent identical upload won the race on the unique run index.
-        existing = _find_run(repo, meta, digest)
-        if existing is None:
-            raise
-        return IngestResult(existing.id, run_totals(existing), True)
-    jobs.enqueue("analyze_run", run_id=run.id)
-    return IngestResult(run.id, totals, False)
+    finally:
+        stop.set()
+        parser.join()
+    return counts.totals()
+
+
+def spooled_size(spool: Any) -> int:
+    """Bytes in a spool (it was bounded while written)."""
+    position = spool.tell()
+    size = spool.seek(0, io.SEEK_END)
+    spool.seek(position)
+    return int(size)
+
+
+class _Counts:
+    """Totals of final outcomes, added batch by batch."""
+
+    def __init__(self) -> None:
+        self.by_status = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+        self.duration = 0.0
+
+    def add(self, cases: list[CaseResult]) -> None:
+        by_status = self.by_status
+        for case in cases:
+            by_status[case.status] += 1
+            self.duration += case.duration
+
+    def totals(self) -> dict[str, Any]:
+        by_status = self.by_status
+        return {
+            "tests": sum(by_status.values()),
+            "passed": by_status["passed"],
+            "failures": by_status["failed"],
+            "errors": by_status["error"],
+            "skipped": by_status["skipped"],
+            "duration": round(self.duration, 3),
+        }
 
 
 def run_totals(run: TestRun) -> dict[str, Any]:
@@ -375,24 +513,6 @@ def _find_run(repo: Repository, meta: RunMeta, digest: str) -> TestRun | None:
         TestRun.attempt == meta.attempt,
         TestRun.content_digest == digest,
     )
-
-
-def _count(cases: Iterable[CaseResult]) -> dict[str, Any]:
-    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
-    duration = 0.0
-    tests = 0
-    for case in cases:
-        tests += 1
-        counts[case.status] += 1
-        duration += case.duration
-    return {
-        "tests": tests,
-        "passed": counts["passed"],
-        "failures": counts["failed"],
-        "errors": counts["error"],
-        "skipped": counts["skipped"],
-        "duration": round(duration, 3),
-    }
 
 
 def _format_name(formats: list[str]) -> str | None:

@@ -161,3 +161,30 @@ def test_gate_falls_back_to_the_reports_when_server_is_down() -> None:
     assert not decide_gate(["m::t1"], None).passed
     assert decide_gate(["m::t1"], None).fallback
     assert decide_gate([], None).passed
+
+
+def test_error_after_stored_batches_rolls_everything_back(repo) -> None:  # type: ignore[no-untyped-def]
+    """A report broken after several batches were written stores nothing at all."""
+    from flakeguard.usecases.ingest import BATCH
+
+    good = samples.report([samples.case(f"test_{i}") for i in range(BATCH * 3)])
+    broken = good.replace(b"</testsuite></testsuites>", b"<testcase name='x'></oops>")
+    with pytest.raises(ReportRejectedError, match="mismatched tag"):
+        ingest_reports(repo, [("big.xml", broken)], META, max_bytes=2**24)
+    assert (TestRun.select().count(), TestCase.select().count()) == (0, 0)
+    assert TestResult.select().count() == 0
+
+
+def test_large_report_is_stored_in_batches(repo) -> None:  # type: ignore[no-untyped-def]
+    """A report of several batches stores every result once, with correct totals."""
+    from flakeguard.usecases.ingest import BATCH
+
+    count = BATCH * 2 + 7
+    cases = [
+        samples.case(f"test_{i}", samples.FAILED if i % 10 == 0 else "passed") for i in range(count)
+    ]
+    result = ingest_reports(repo, [("big.xml", samples.report(cases))], META, max_bytes=2**24)
+    assert result.totals["tests"] == count
+    assert result.totals["failures"] == (count + 9) // 10
+    assert TestResult.select().count() == count
+    assert TestCase.select().count() == count
