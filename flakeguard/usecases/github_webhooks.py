@@ -86,6 +86,11 @@ def _int(payload: Payload, *path: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _list(payload: Payload, key: str) -> list[Any]:
+    value = payload.get(key)
+    return value if isinstance(value, list) else []
+
+
 def _str(payload: Payload, *path: str) -> str | None:
     value = _dig(payload, *path)
     return value if isinstance(value, str) and value else None
@@ -126,35 +131,39 @@ def _upsert_repository(item: Any, inst: Installation | None) -> Repository | Non
     full_name = item.get("full_name")
     if not isinstance(full_name, str) or "/" not in full_name:
         return None
-    github_id = item.get("id") if isinstance(item.get("id"), int) else None
-    repo = None
+    github_id = _int(item, "id")
+    full_name = full_name[:200]
+    repo = Repository.get_or_none(Repository.full_name == full_name)
     if github_id is not None:
-        repo = Repository.get_or_none(Repository.github_id == github_id)
-    if repo is None:
-        repo = Repository.get_or_none(Repository.full_name == full_name)
+        by_id = Repository.get_or_none(Repository.github_id == github_id)
+        if by_id is not None and repo is None:
+            repo = by_id  # renamed on GitHub: keep its history under the new name
+        elif by_id is not None and repo is not None and by_id.id != repo.id:
+            by_id.github_id = None  # the name now belongs to this repository id
+            by_id.save()
     branch = item.get("default_branch")
     if repo is None:
         return Repository.create(
-            full_name=full_name[:200],
+            full_name=full_name,
             github_id=github_id,
             installation=inst,
-            default_branch=branch if isinstance(branch, str) and branch else "main",
+            default_branch=branch[:255] if isinstance(branch, str) and branch else "main",
         )
-    repo.full_name = full_name[:200]
+    repo.full_name = full_name
     repo.github_id = github_id if github_id is not None else repo.github_id
     if inst is not None:
         repo.installation = inst
     repo.active = True
     if isinstance(branch, str) and branch:
-        repo.default_branch = branch
+        repo.default_branch = branch[:255]
     repo.save()
     return repo
 
 
-def _detach_repositories(items: Any, inst: Installation | None) -> int:
+def _detach_repositories(items: list[Any], inst: Installation | None) -> int:
     names = [
         item["full_name"]
-        for item in items or []
+        for item in items
         if isinstance(item, dict) and isinstance(item.get("full_name"), str)
     ]
     if not names:
@@ -193,7 +202,7 @@ def on_installation(payload: Payload) -> Outcome:
     inst.deleted_at = None
     inst.updated_at = now
     inst.save()
-    repos = [_upsert_repository(item, inst) for item in payload.get("repositories") or []]
+    repos = [_upsert_repository(item, inst) for item in _list(payload, "repositories")]
     count = sum(1 for repo in repos if repo is not None)
     return Outcome(
         detail=f"installation {inst.installation_id} {action or 'updated'}",
@@ -206,8 +215,8 @@ def on_installation_repositories(payload: Payload) -> Outcome:
     inst = _upsert_installation(payload)
     if inst is None:
         return ignored("no installation in the payload")
-    added = [_upsert_repository(item, inst) for item in payload.get("repositories_added") or []]
-    removed = _detach_repositories(payload.get("repositories_removed"), inst)
+    added = [_upsert_repository(item, inst) for item in _list(payload, "repositories_added")]
+    removed = _detach_repositories(_list(payload, "repositories_removed"), inst)
     return Outcome(data={"added": sum(1 for repo in added if repo is not None), "removed": removed})
 
 

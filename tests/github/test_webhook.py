@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from models import CheckRun, IngestedArtifact, Installation, Repository, TestRun, WebhookDelivery
 from tests.fakes.github import INSTALLATION_ID, REPO, make_zip, sign_webhook
 from tests.github.helpers import SHA, add_result, installed_repo, junit
@@ -237,3 +240,64 @@ def test_another_apps_check_run_is_ignored(database, github_hook):
         "installation": INSTALLATION,
     }
     assert github_hook.send("check_run", payload).get_json()["status"] == "ignored"
+
+
+def test_a_renamed_repository_keeps_its_row(database, github_hook):
+    """The same GitHub repository id under a new name renames the row (history kept)."""
+    repo = installed_repo()
+    renamed = dict(REPOSITORY, full_name="acme/sprockets")
+    github_hook.send("workflow_run", workflow_run(repository=renamed, action="requested"))
+    github_hook.send(
+        "check_suite",
+        {
+            "action": "rerequested",
+            "check_suite": {"head_sha": SHA},
+            "repository": renamed,
+            "installation": INSTALLATION,
+        },
+    )
+    assert Repository.get_by_id(repo.id).full_name == "acme/sprockets"
+    assert Repository.select().count() == 1
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+KEYS = (
+    "action",
+    "installation",
+    "repository",
+    "repositories",
+    "repositories_added",
+    "repositories_removed",
+    "workflow_run",
+    "check_suite",
+    "check_run",
+    "requested_action",
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    event=st.sampled_from(
+        [
+            "ping",
+            "installation",
+            "installation_repositories",
+            "workflow_run",
+            "check_suite",
+            "check_run",
+        ]
+    ),
+    payload=st.dictionaries(st.sampled_from(KEYS), JSON | st.just(INSTALLATION), max_size=6),
+)
+def test_any_json_object_gets_an_answer_never_a_500(database, github_hook, event, payload):
+    """Whatever shape a signed payload has, the webhook answers 200 (handled or ignored)."""
+    response = github_hook.send(event, payload)
+    assert response.status_code == 200, (event, payload, response.get_data())
