@@ -444,6 +444,7 @@ def apply_run(
     new_tests = 0
     conflicts = 0
     ring = config.sha_ring
+    young = 2 * config.min_samples  # below this many runs, passes can still complete a flag
 
     for key, (n_failed, passed_later) in failing.items():
         st = get(key)
@@ -480,6 +481,19 @@ def apply_run(
         _ring_add(st.fail_shas, short, ring)
         _update_flag(st, ts, w, config)
 
+    if storm:  # a tainted run: its passes are seen, not counted
+        for r in results:
+            if r.retry or r.status != PASSED:
+                continue
+            st = get(r.test)
+            if st is None:
+                st = states[r.test] = TestState(ts, epoch)
+                new_tests += 1
+            st.n += 1
+            st.last_at = ts
+        results = ()
+    half = ring // 2
+    # The hot path: one first attempt that passed.  Keep it tiny.
     for r in results:
         if r.retry or r.status != PASSED:
             continue
@@ -492,18 +506,18 @@ def apply_run(
             _rebase(st, epoch)
         st.n += 1
         st.last_at = ts
-        if storm:
-            continue
         st.pw += w
         st.n_pass += 1
         ps = st.pass_shas
         if not ps or ps[-1] != short:
             ps.append(short)
             if len(ps) > ring:
-                del ps[0]
+                del ps[:half]  # amortised: the ring keeps the last 16..32 SHAs
         if st.hot:
+            changed = st.flagged or st.n_pass + st.n_fail <= young
             if short in st.fail_shas and short not in st.conflict_shas:
                 conflicts += 1
+                changed = True
                 _conflict(st, short, ts, config)
                 if default:
                     _resolve_stretch(st, w, config, conflict=True)
@@ -511,13 +525,16 @@ def apply_run(
                     st.branch_fails -= 1  # that branch failure was a flake after all
                     _count_fail(st, w, config)
             if default and st.pend_n:
+                changed = True
                 _resolve_stretch(st, w, config)
             if st.last_fail:
                 st.flips += w
                 st.last_fail = False
             if st.q_at is not None and st.q_fixed_at is None:
+                changed = True
                 _sprt_step(st, ts, 1, 0, config)
-            _update_flag(st, ts, w, config)
+            if changed:  # a plain pass cannot raise an unflagged test past the bar
+                _update_flag(st, ts, w, config)
 
     return RunSummary(
         run_id=run.id,
@@ -607,29 +624,29 @@ def _metrics(st: TestState, ts: float, config: ScoringConfig) -> tuple[float, fl
     return f, p, score, recent
 
 
-def _flag_rule(
-    st: TestState,
-    ts: float,
-    score: float,
-    fails: float,
-    n_eff: float,
-    recent: int,
-    c: ScoringConfig,
-) -> bool:
-    """Apply the hysteresis: flag at a higher bar than clear."""
-    if recent:
+def _flag_rule(st: TestState, ts: float, c: ScoringConfig) -> bool:
+    """Apply the hysteresis at ts: flag at a higher bar than clear (cheapest checks first)."""
+    conflicts = st.conflict_at
+    if conflicts and max(conflicts) >= ts - c.conflict_window_days * _DAY:
         return True
-    if st.flagged and st.q_at is not None and st.q_fixed_at is None:
+    flagged = st.flagged
+    if flagged and st.q_at is not None and st.q_fixed_at is None:
         return True  # a quarantined test leaves 'flaky' through the SPRT only
-    if st.flagged:
-        quiet = st.last_failure_at is None or ts - st.last_failure_at >= c.quiet_days * _DAY
+    if not flagged and st.fw == 0.0:
+        return False
+    scale = math.pow(2.0, st.epoch - ts / (_DAY * c.half_life_days))
+    fails = st.fw * scale
+    n_eff = fails + st.pw * scale
+    score = (c.prior_fail + fails) / (c.prior_fail + c.prior_pass + n_eff)
+    if flagged:
+        last = st.last_failure_at
+        quiet = last is None or ts - last >= c.quiet_days * _DAY
         return score >= c.clear_score and fails >= c.clear_failures and not quiet
     return score >= c.flag_score and fails >= c.flag_failures and n_eff >= c.min_samples
 
 
 def _update_flag(st: TestState, ts: float, w: float, config: ScoringConfig) -> None:
-    f, p, score, recent = _metrics(st, ts, config)
-    st.flagged = _flag_rule(st, ts, score, f, f + p, recent, config)
+    st.flagged = _flag_rule(st, ts, config)
 
 
 # --------------------------------------------------------------------------- SPRT
@@ -832,7 +849,7 @@ def verdict_from_state(
     suspect = st.pend_n > 0 and (
         _stretch_log_bf(st, 1.0 / scale, config) >= config.suspect_log_bayes_factor
     )
-    flagged = _flag_rule(st, ts, score, f, f + p, recent, config)
+    flagged = _flag_rule(st, ts, config)
     fixed = st.q_at is not None and st.q_fixed_at is not None
     n_eff = f + p
     if broken:
