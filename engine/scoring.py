@@ -463,8 +463,10 @@ def apply_run(
         if passed_later or short in st.pass_shas:
             conflicts += 1
             _conflict(st, short, ts, config)
-            if default:
-                _resolve_stretch(st, w, config, conflict=True)
+            if default or st.pend_last_sha == short:
+                # A MIXED commit ends the failing stretch; if the stretch
+                # already held this commit it cannot have been a breakage.
+                _resolve_stretch(st, w, config, conflict=st.pend_last_sha == short)
             _count_fail(st, w, config)
         elif default:
             if st.pend_n == 0:
@@ -519,9 +521,9 @@ def apply_run(
                 conflicts += 1
                 changed = True
                 _conflict(st, short, ts, config)
-                if default:
+                if st.pend_n and st.pend_last_sha == short:
                     _resolve_stretch(st, w, config, conflict=True)
-                elif st.branch_fails > 0:
+                elif not default and st.branch_fails > 0:
                     st.branch_fails -= 1  # that branch failure was a flake after all
                     _count_fail(st, w, config)
             if default and st.pend_n:

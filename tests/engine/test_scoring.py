@@ -376,3 +376,16 @@ def test_quarantined_test_leaves_flaky_only_through_the_sprt() -> None:
         apply_run(unquarantined, run)
     assert verdict_from_state(unquarantined["t"], h.at).state == "healthy"
     assert verdict_from_state(states["t"], h.at).state == "flaky"
+
+
+def test_rerun_passing_a_failed_main_commit_flushes_the_stretch_as_flaky() -> None:
+    """A main commit that failed and then passed on a re-run is a conflict, never a breakage."""
+    h = History()
+    h.passes("t", 40)
+    _break_main(h, "t", 2)  # bad0, bad1 fail on every retry ...
+    h.run("bad1", {"t": ["passed"]})  # ... but bad1 passes when re-run
+    v = verdict(h, "t")
+    assert v.state == "flaky"
+    assert v.evidence.broken_episodes == 0
+    assert v.evidence.failures_counted == 2
+    assert v.evidence.same_commit_conflicts == 1
