@@ -72,10 +72,12 @@ def register(app: App) -> None:
     def assign(ack, body, action, client, respond):  # type: ignore[no-untyped-def]
         ack()
         qid, _version = _quarantine_of(body)
-        _act(
-            respond,
-            lambda: _apply(qid, "assign", body, client, assignee=action.get("selected_user")),
-        )
+        assignee = action.get("selected_user") or ""
+        problem = _unassignable(client, assignee)
+        if problem:
+            respond(**alerts.notice(f":warning: {problem}. Nothing was changed."))
+            return
+        _act(respond, lambda: _apply(qid, "assign", body, client, assignee=assignee))
 
     @app.action(digest.APPROVE_ALL)
     def approve_all(ack, body, action, client, respond):  # type: ignore[no-untyped-def]
@@ -132,6 +134,23 @@ def process_events_once(
         log.info("Slack event %s already handled (retry %s)", event_id, retry)
         return BoltResponse(status=200, body="")
     return next()
+
+
+def _unassignable(client: WebClient, user_id: str) -> str | None:
+    """Why ``user_id`` cannot be assigned (unknown, deactivated, a bot), or None."""
+    if not user_id:
+        return "choose someone to assign"
+    try:
+        user = client.users_info(user=user_id).get("user") or {}
+    except SlackApiError as exc:
+        if exc.response.get("error") == "user_not_found":
+            return f"<@{user_id}> is not a user of this workspace"
+        raise
+    if user.get("deleted"):
+        return f"<@{user_id}> is deactivated"
+    if user.get("is_bot"):
+        return f"<@{user_id}> is a bot"
+    return None
 
 
 def _team(body: dict[str, Any]) -> str:

@@ -116,6 +116,17 @@ def test_assign_shows_assignee(alert, slack, fake_slack):
     assert fake_slack.called("views.publish")  # the assignee's App Home is refreshed
 
 
+def test_assigning_an_unknown_user_is_refused(alert, slack, fake_slack):
+    """Assigning a user Slack does not know answers 'not a user' and changes nothing."""
+    q, _ = alert
+    fake_slack.unknown_users.add("U0GHOST")
+    slack.click("fg_assign", None, block_id=f"fg_q_{q.id}", selected_user="U0GHOST")
+    assert Quarantine.get_by_id(q.id).assignee_slack is None
+    assert "is not a user of this workspace" in fake_slack.responses[0].params["text"]
+    assert fake_slack.called("users.info")[0].params["user"] == "U0GHOST"
+    assert fake_slack.called("chat.update") == []
+
+
 def test_not_flaky_dismisses(alert, slack, fake_slack):
     """Not flaky dismisses the quarantine; the message keeps no buttons."""
     q, _ = alert
