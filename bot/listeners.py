@@ -116,6 +116,22 @@ def register(app: App) -> None:
         if message_id is not None:
             slack_uc.request_message_refresh(message_id)
 
+    @app.event("app_uninstalled")
+    def uninstalled(context):  # type: ignore[no-untyped-def]
+        store = app.installation_store
+        if store is not None:
+            store.delete_all(enterprise_id=context.enterprise_id, team_id=context.team_id)
+        slack_uc.record_team_error(context.team_id or "", "app_uninstalled")
+
+    @app.event("tokens_revoked")
+    def revoked(event, context):  # type: ignore[no-untyped-def]
+        if not (event.get("tokens") or {}).get("bot"):
+            return  # only user tokens: the bot still works
+        store = app.installation_store
+        if store is not None:
+            store.delete_bot(enterprise_id=context.enterprise_id, team_id=context.team_id)
+        slack_uc.record_team_error(context.team_id or "", "token_revoked")
+
     @app.event("app_home_opened")
     def home_opened(event, context):  # type: ignore[no-untyped-def]
         if event.get("tab", "home") == "home":

@@ -53,6 +53,7 @@ PERMANENT_ERRORS = frozenset(
         "restricted_action",
         "user_not_found",
         "no_installation",
+        "app_uninstalled",
     }
 )
 # Errors about the workspace's token: every subscription of the team is affected.
@@ -452,6 +453,15 @@ def record_channel_error(team_id: str, channel_id: str, error: str) -> None:
         query.where(
             ChannelSubscription.team_id == team_id, ChannelSubscription.channel_id == channel_id
         ).execute()
+
+
+def record_team_error(team_id: str, error: str) -> int:
+    """Record on every subscription of a workspace that Slack stopped serving it (uninstalled)."""
+    return (
+        ChannelSubscription.update(last_error=error)
+        .where(ChannelSubscription.team_id == team_id)
+        .execute()
+    )
 
 
 def clear_channel_error(team_id: str, channel_id: str) -> None:

@@ -48,3 +48,13 @@ def test_event_with_bad_signature_is_not_recorded(slack, fake_slack):
     event = {"type": "app_home_opened", "user": USER_ID, "tab": "home"}
     assert slack.event(event, secret="forged").status_code == 401
     assert SlackEventReceipt.select().count() == 0 and fake_slack.called("views.publish") == []
+
+
+def test_uninstall_is_recorded_and_shown_in_status(slack, fake_slack):
+    """app_uninstalled marks the workspace's subscriptions; status reports it."""
+    from flakeguard.usecases import status as status_uc
+
+    f.subscription(f.repo("acme/widgets"))
+    assert slack.event({"type": "app_uninstalled"}, event_id="Ev9").status_code == 200
+    [st] = status_uc.status_for("acme/widgets")
+    assert st.slack_errors == ["<#C0ALERTS>: app_uninstalled"]

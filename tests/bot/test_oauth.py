@@ -132,3 +132,22 @@ def test_installation_store_round_trip_and_delete(database):
     assert store.find_bot(enterprise_id=None, team_id="T1") is None
     store.delete_installation(enterprise_id=None, team_id="T1")
     assert SlackInstallation.select().count() == 0
+
+
+def test_revoked_bot_token_is_forgotten(oauth_client, fake_slack):
+    """tokens_revoked deletes the team's bot token; later alerts are recorded, not sent."""
+    install(oauth_client)
+    repo = f.repo("acme/widgets")
+    f.subscription(repo, team="T0OTHER", channel="C0THEIRS")
+    event = {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}}
+    resp = SlackRequests(oauth_client, fake_slack).event(event, team="T0OTHER", event_id="Ev7")
+    assert resp.status_code == 200
+    assert PeeweeInstallationStore().find_bot(enterprise_id=None, team_id="T0OTHER") is None
+    test = f.test_case(repo)
+    quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    fake_slack.reset()
+    jobs.enqueue("notify_slack", event_id=f.event(test).id)
+    assert fake_slack.called("chat.postMessage") == []
+    from models import ChannelSubscription
+
+    assert ChannelSubscription.get().last_error in ("token_revoked", "no_installation")
