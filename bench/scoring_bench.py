@@ -537,6 +537,7 @@ def product_loop(
 def score_row(
     name: str,
     flagged: set[str],
+    quarantined: set[str],
     labels: dict[str, str],
     rates: dict[str, float],
     detectable: set[str],
@@ -556,7 +557,7 @@ def score_row(
         inb = {k for k in truth if lo <= rates[k] < hi or (hi == 0.40 and rates[k] >= hi)}
         det = inb & detectable
         buckets.append(f"{_ratio(flagged & inb, inb)}/{_ratio(flagged & det, det)}")
-    broken_q = len({k for k in flagged if labels[k] == "broken"})
+    broken_q = len({k for k in quarantined if labels.get(k) == "broken"})
     det_runs = [first[k] for k in truth if k in first]
     med = f"{statistics.median(det_runs):.0f}" if det_runs else "-"
     ff = f"{fixed[1]}/{fixed[0]}" if fixed else "-"
@@ -637,26 +638,28 @@ def main(argv: list[str] | None = None) -> None:
         + " ".join(f"{f'{lo:.1%}-{hi:.0%}':>9}" for lo, hi in BUCKETS)
         + "  brkQ medRn falseFx"
     )
-    fg = {k for k, v in verdicts.items() if v.quarantine}
+    # The flaky verdict is state == 'flaky'; brkQ counts quarantine recommendations.
+    fg = {k for k, v in verdicts.items() if v.state == "flaky"}
+    fgq = {k for k, v in verdicts.items() if v.quarantine}
     loops = {}
     for rate in ("low", "mean"):
         states, out = product_loop(h, config, rate)
         loops[rate] = out
         if rate == "low":
-            print(score_row("flakeguard", fg, labels, rates, detectable, out.first_flag_runs, None))
+            first = out.first_flag_runs
+            print(score_row("flakeguard", fg, fgq, labels, rates, detectable, first, None))
         loop_verdicts = {k: verdict_from_state(s, NOW, config) for k, s in states.items()}
-        fgl = {k for k, v in loop_verdicts.items() if v.quarantine or v.state == "flaky"}
+        fgl = {k for k, v in loop_verdicts.items() if v.state == "flaky"}
+        fglq = {k for k, v in loop_verdicts.items() if v.quarantine}
         fixed = (out.fixed_calls, out.false_fixed)
-        print(
-            score_row(
-                f"fg+loop({rate})", fgl, labels, rates, detectable, out.first_flag_runs, fixed
-            )
-        )
+        name = f"fg+loop({rate})"
+        print(score_row(name, fgl, fglq, labels, rates, detectable, out.first_flag_runs, fixed))
     base = run_baselines(h)
     for name in Baselines.NAMES:
         print(
             score_row(
                 name,
+                base.flagged(name, keys),
                 base.flagged(name, keys),
                 labels,
                 rates,

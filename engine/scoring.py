@@ -22,7 +22,10 @@ Evidence, in the order it is trusted:
    spans ``broken_min_shas`` SHAs and the Bayes factor of "a new segment that
    fails always" against "the test's recent rate" reaches
    ``broken_log_bayes_factor``, the stretch was a breakage and its failures are
-   dropped; otherwise they were flakes and join the score.  While such a
+   dropped; otherwise they were flakes and join the score.  A one-commit
+   stretch that failed again (on retry or in a re-run), with that Bayes
+   factor, is dropped too
+   (a breakage fixed by the next commit), but is never reported as broken.  While such a
    stretch is open and meets the test, the verdict is ``broken`` with the first
    failing commit, and quarantine is never recommended.
    On feature branches a failure that failed again on every retry (or had no
@@ -38,7 +41,8 @@ Evidence, in the order it is trusted:
    ``conflict_window_days``, or when its decayed failures on good code reach
    ``flag_failures`` and its score ``flag_score``.  It clears only with no
    recent conflict and (decayed failures < ``clear_failures`` or score <
-   ``clear_score`` or ``quiet_days`` without a failure).  A quarantined test
+   ``clear_score`` or ``quiet_days`` without a counted failure; evidence that
+   old never flags a test again).  A quarantined test
    leaves 'flaky' only through the SPRT.  Quarantine is recommended for
    'flaky' tests, except while an open default-branch failing stretch already
    looks like a breakage (log Bayes factor >= ``suspect_log_bayes_factor``).
@@ -291,7 +295,8 @@ class TestState:
         self.n_pass = 0
         self.n_fail = 0
         self.last_fail = False
-        self.last_failure_at: float | None = None
+        self.last_failure_at: float | None = None  # any non-storm failure
+        self.last_counted_at: float | None = None  # last failure counted as a flake
         self.infra = 0
         self.branch_fails = 0
         self.pass_shas: list[str] = []
@@ -564,6 +569,7 @@ def _conflict(st: TestState, sha: str, ts: float, config: ScoringConfig) -> None
 def _count_fail(st: TestState, w: float, config: ScoringConfig, count: int = 1) -> None:
     st.fw += w * count
     st.n_fail += count
+    st.last_counted_at = st.last_at
     if not st.last_fail:
         st.flips += w
         st.last_fail = True
@@ -595,12 +601,18 @@ def _resolve_stretch(
     """Close the pending default-branch failing stretch: drop it as broken or count it."""
     if not st.pend_n:
         return
-    if not conflict and _stretch_is_broken(st, w, config):
+    if not conflict and (
+        _stretch_is_broken(st, w, config)
+        or (  # one commit that failed again on retry or re-run, far beyond the test's rate
+            st.pend_fails >= 2 and _stretch_log_bf(st, w, config) >= config.broken_log_bayes_factor
+        )
+    ):
         st.broken_episodes += 1
         st.last_broken_sha = st.pend_start_sha
     else:
         st.fw += st.pend_w
         st.n_fail += st.pend_n
+        st.last_counted_at = st.last_failure_at
         if not st.last_fail:
             st.flips += w
         st.last_fail = True
@@ -640,10 +652,11 @@ def _flag_rule(st: TestState, ts: float, c: ScoringConfig) -> bool:
     fails = st.fw * scale
     n_eff = fails + st.pw * scale
     score = (c.prior_fail + fails) / (c.prior_fail + c.prior_pass + n_eff)
+    last = st.last_counted_at
+    if last is None or ts - last >= c.quiet_days * _DAY:
+        return False  # quiet: cleared, and old evidence alone never flags again
     if flagged:
-        last = st.last_failure_at
-        quiet = last is None or ts - last >= c.quiet_days * _DAY
-        return score >= c.clear_score and fails >= c.clear_failures and not quiet
+        return score >= c.clear_score and fails >= c.clear_failures
     return score >= c.flag_score and fails >= c.flag_failures and n_eff >= c.min_samples
 
 

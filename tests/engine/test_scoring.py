@@ -389,3 +389,15 @@ def test_rerun_passing_a_failed_main_commit_flushes_the_stretch_as_flaky() -> No
     assert v.evidence.broken_episodes == 0
     assert v.evidence.failures_counted == 2
     assert v.evidence.same_commit_conflicts == 1
+
+
+def test_one_main_commit_failing_on_every_retry_then_fixed_is_not_flaky() -> None:
+    """A stable test that failed all retries on one commit, then passed, is not scored as flaky."""
+    h = History()
+    h.passes("t", 40)
+    _break_main(h, "t", 1)
+    h.passes("t", 5)
+    v = verdict(h, "t")
+    assert v.state == "healthy"
+    assert v.evidence.failures_counted == 0
+    assert v.evidence.broken_episodes == 1
