@@ -548,11 +548,11 @@ class _SuiteState:
 
 
 class _CaseState:
-    __slots__ = ("attrs", "depth", "properties", "results", "retries", "system_err", "system_out")
+    """What a <testcase> holds besides its attributes; made on its first child."""
 
-    def __init__(self, attrs: dict[str, str], depth: int) -> None:
-        self.attrs = attrs
-        self.depth = depth
+    __slots__ = ("properties", "results", "retries", "system_err", "system_out")
+
+    def __init__(self) -> None:
         self.results: list[_Result] | None = None
         self.retries: list[_Result] | None = None
         self.system_out: _Text | None = None
@@ -601,6 +601,9 @@ class _Parser:
         self._depth = 0
         self._suites: list[_SuiteState] = []
         self._open: list[int] = []
+        # The open <testcase>: its attributes, depth and (once it has children) state.
+        self._case_attrs: dict[str, str] | None = None
+        self._case_depth = 0
         self._case: _CaseState | None = None
         self._text: _Text | None = None
         self._text_depth = 0
@@ -686,11 +689,14 @@ class _Parser:
                 self._muted = depth
                 self._expat.CharacterDataHandler = None
             return
-        case = self._case
-        if case is not None:
+        if self._case_attrs is not None:
+            case = self._case
+            if case is None:
+                case = self._case = _CaseState()
             self._start_in_case(case, tag, attrs)
         elif tag == "testcase":
-            self._case = _CaseState(attrs, depth)
+            self._case_attrs = attrs
+            self._case_depth = depth
         elif tag == "testsuite":
             self._start_suite(attrs)
         elif tag == "property":
@@ -762,11 +768,12 @@ class _Parser:
                 self._text = None
                 self._expat.CharacterDataHandler = None
             return
-        case = self._case
-        if case is not None:
-            if depth == case.depth:
-                self._case = None
-                self._finish_case(case)
+        case_attrs = self._case_attrs
+        if case_attrs is not None:
+            if depth == self._case_depth:
+                case = self._case
+                self._case_attrs = self._case = None
+                self._finish_case(case_attrs, case)
             return
         if tag == "testsuite" and self._open:
             self._open.pop()
@@ -775,9 +782,8 @@ class _Parser:
 
     # -- building results ------------------------------------------------
 
-    def _finish_case(self, case: _CaseState) -> None:
+    def _finish_case(self, attrs: dict[str, str], case: _CaseState | None) -> None:
         # The hot path: runs once per test case, so lookups are kept to a minimum.
-        attrs = case.attrs
         get = attrs.get
         suite_index = self._open[-1] if self._open else -1
         suite = self._suites[suite_index].name if suite_index >= 0 else (self.root_name or "")
@@ -819,17 +825,21 @@ class _Parser:
                 line_number = None
         else:
             line_number = None
-        if case.results is None:
+        results = retries = out = err = properties = None
+        if case is not None:
+            results, retries = case.results, case.retries
+            out, err, properties = case.system_out, case.system_err, case.properties
+        if results is None:
             status: Status = "passed"
             if "status" in attrs or "result" in attrs:
                 status = _status_attribute(get("result"), get("status"))
             message = failure_type = details = ""
         else:
-            status, message, failure_type, details = _outcome(case.results)
+            status, message, failure_type, details = _outcome(results)
         attempts: tuple[Attempt, ...] = ()
-        if case.retries is not None:
+        if retries is not None:
             status, message, failure_type, details, duration, attempts = _with_retries(
-                case.retries, status, message, failure_type, details, duration
+                retries, status, message, failure_type, details, duration
             )
         result = _new_case(
             suite,
@@ -844,9 +854,9 @@ class _Parser:
             details,
             attempts,
             key,
-            case.system_out.text() if case.system_out is not None else "",
-            case.system_err.text() if case.system_err is not None else "",
-            tuple(case.properties) if case.properties is not None else (),
+            out.text() if out is not None else "",
+            err.text() if err is not None else "",
+            tuple(properties) if properties is not None else (),
         )
         self._pending.append(result)
         self._pending_suites.append(suite_index)
