@@ -42,8 +42,14 @@ def make_run(n: int, keys: list[str], rng: random.Random) -> Run:
         results.append(Result(key, "failed" if failed else "passed"))
         if failed:
             results.append(Result(key, "passed", 1))
-    return Run(id=f"bench-{n}", sha=f"{n:040x}", branch="main", default_branch=True,
-               at=T0 + timedelta(hours=n), results=results)
+    return Run(
+        id=f"bench-{n}",
+        sha=f"{n:040x}",
+        branch="main",
+        default_branch=True,
+        at=T0 + timedelta(hours=n),
+        results=results,
+    )
 
 
 def bench(url: str, args: argparse.Namespace) -> None:
@@ -71,7 +77,8 @@ def bench(url: str, args: argparse.Namespace) -> None:
     # The floor: the engine alone on states already in memory.
     states = {
         fs.test_case.key: TestState.from_json(fs.engine_state)
-        for fs in FlakeScore.select(FlakeScore, TestCase).join(TestCase)
+        for fs in FlakeScore.select(FlakeScore, TestCase)
+        .join(TestCase)
         .where(FlakeScore.repository == repo)
     }
     engine_ms = []
@@ -85,10 +92,12 @@ def bench(url: str, args: argparse.Namespace) -> None:
     p90 = timings[int(len(timings) * 0.9) - 1]
     floor = statistics.median(engine_ms)
     results = TestRun.select().where(TestRun.repository == repo).count()
-    print(f"{url.split(':')[0]:>10}: analyze_run of a {args.tests}-test run "
-          f"(history {results - args.runs} runs): p50 {p50:.1f} ms, p90 {p90:.1f} ms, "
-          f"max {timings[-1]:.1f} ms; engine update() alone {floor:.1f} ms "
-          f"(ratio {p50 / floor:.1f}x the engine floor)")
+    print(
+        f"{url.split(':')[0]:>10}: analyze_run of a {args.tests}-test run "
+        f"(history {results - args.runs} runs): p50 {p50:.1f} ms, p90 {p90:.1f} ms, "
+        f"max {timings[-1]:.1f} ms; engine update() alone {floor:.1f} ms "
+        f"(ratio {p50 / floor:.1f}x the engine floor)"
+    )
     close_database(database)
 
 
