@@ -94,19 +94,3 @@ def test_digest_skips_channels_without_candidates(slack_app, fake_slack):
     f.subscription(f.repo("acme/quiet"))
     jobs.enqueue("weekly_digest")
     assert fake_slack.called("chat.postMessage") == []
-
-
-def test_pending_work_is_visible_for_reconcile(flaky, fake_slack):
-    """An event not yet alerted and a quarantine whose messages lag are listed as pending."""
-    from datetime import timedelta
-
-    from flakeguard.usecases import slack as slack_uc
-    from models import Quarantine
-
-    event = f.event(flaky)
-    Quarantine.update(version=Quarantine.version + 1).execute()
-    pending = slack_uc.pending_slack_work(grace=timedelta(0))
-    assert pending.events == [event.id] and pending.quarantines == [Quarantine.get().id]
-    jobs.enqueue("notify_slack", event_id=event.id)
-    jobs.enqueue("refresh_slack_quarantine", quarantine_id=Quarantine.get().id)
-    assert slack_uc.pending_slack_work(grace=timedelta(0)) == slack_uc.PendingSlackWork([], [])
