@@ -138,6 +138,11 @@ def _redact_record(record: logging.LogRecord) -> None:
         record.stack_info = redact(record.stack_info)
 
 
+def redaction_installed() -> bool:
+    """True once ``install_redaction`` ran in this process."""
+    return _installed
+
+
 def install_redaction() -> None:
     """Redact every log record of this process at creation (idempotent)."""
     global _installed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -12,6 +13,7 @@ from huey import Huey, signals
 from huey.storage import RedisStorage, SqliteStorage
 
 from flakeguard import logs, metrics
+from flakeguard.errors import NotConfiguredError
 from flakeguard.settings import Settings
 from models import db
 from tasks import context
@@ -49,6 +51,10 @@ def with_db(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not db.is_closed():
+            # Run inline (immediate queue) inside a caller's connection: closing it here
+            # would break the caller's open cursors and transaction.
+            return func(*args, **kwargs)
         with db.connection_context():
             return func(*args, **kwargs)
 
@@ -72,6 +78,11 @@ _FINISHED = (
 @huey.pre_execute(name="flakeguard-correlation")
 def restore_correlation(task: Any) -> None:
     """Run the task under the correlation id it was enqueued with (or a new one)."""
+    if not logs.redaction_installed():
+        # A worker process (huey_consumer) never built the app: keep its secrets out of logs.
+        with contextlib.suppress(NotConfiguredError):  # no settings: patterns only
+            logs.add_secrets(logs.settings_secrets(context.get_settings()))
+        logs.install_redaction()
     carried = logs.correlation_from_task_id(task.id)
     if carried is None and huey.immediate and logs.get_correlation_id():
         return  # inline in a request: keep the request's id
