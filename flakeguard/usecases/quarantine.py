@@ -276,7 +276,7 @@ def _apply_locked(
         }
         new_state = state
     else:
-        if state == TARGET[action]:
+        if state == TARGET[action] or (action == "propose" and state == "quarantined"):
             return Outcome(q, False)  # already there: a double click, a repeated command
         if (
             state == "dismissed"

@@ -57,6 +57,13 @@ def test_repeating_an_action_in_its_target_state_changes_nothing(flaky_test):
     assert outcome.quarantine.version == 1 and outcome.quarantine.quarantined_by == "U1"
 
 
+def test_proposing_a_quarantined_test_changes_nothing(flaky_test):
+    """The analysis proposing a test that is already quarantined is a no-op, not an error."""
+    uc.apply_action(flaky_test.id, "approve", actor="U1", source="slack")
+    outcome = uc.perform(flaky_test.id, "propose", actor="flakeguard", source="system")
+    assert not outcome.changed and outcome.quarantine.state == "quarantined"
+
+
 def test_undo_returns_to_proposed_and_clears_who(flaky_test):
     """Undo moves a quarantined test back to proposed and forgets who quarantined it."""
     uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
