@@ -300,3 +300,45 @@ def test_github_answering_500_for_a_while_then_mirrored_once(  # type: ignore[no
     assert again.pending.get("mirror_quarantine") == 0
     assert len(fake_github.issues[REPO]) == 1  # no duplicate issue
     assert len(fake_github.calls) == calls
+
+
+def test_slack_answering_500_for_a_while_then_message_updated_once(  # type: ignore[no-untyped-def]
+    slack_app, slack, fake_slack
+) -> None:
+    """An Approve click during a Slack 500 storm is recorded; the alert update stays pending
+    and, once Slack recovers, reconcile updates the same message in place (no second post)."""
+    from flakeguard import jobs
+    from models import SlackMessage
+    from tests.bot import factories as f
+    from tests.fakes.slack import _Planned
+
+    repo = f.repo("acme/widgets")
+    f.subscription(repo)
+    test = f.test_case(repo, "test_upload_retries")
+    f.score(test, value=0.2)
+    q = quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    jobs.enqueue("notify_slack", event_id=f.event(test, "flaky").id)
+    assert len(fake_slack.called("chat.postMessage")) == 1
+
+    storm = _Planned(500, {"ok": False, "error": "internal_error"})
+    fake_slack._plan("chat.update", storm, 50)
+    version = Quarantine.get_by_id(q.id).version
+    click = slack.click("fg_approve", f"{q.id}:{version}")
+    assert click.status_code == 200
+    q = Quarantine.get_by_id(q.id)
+    assert q.state == "quarantined"
+    assert q.slack_synced_version < q.version  # the storm left the message behind
+
+    fake_slack.reset()  # Slack is back
+    report = reconcile_uc.reconcile(grace=NOW, github=False)
+    assert report.enqueued.get("refresh_slack_quarantine") == 1
+    q = Quarantine.get_by_id(q.id)
+    assert q.slack_synced_version == q.version
+    message = SlackMessage.get()
+    [update] = fake_slack.called("chat.update")
+    assert (update.params["channel"], update.params["ts"]) == (message.channel, message.ts)
+    assert message.rendered_version == q.version
+    assert fake_slack.called("chat.postMessage") == []  # updated in place, never re-posted
+    assert (
+        reconcile_uc.reconcile(grace=NOW, github=False).pending.get("refresh_slack_quarantine") == 0
+    )
