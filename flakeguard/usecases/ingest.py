@@ -1,18 +1,24 @@
-"""Ingest JUnit reports: parse (bounded), store one run in one transaction, enqueue analysis.
+"""Ingest JUnit reports: read (bounded), store one run in one transaction, enqueue analysis.
 
 ``ingest_reports`` is the single storage path for every source (the upload API,
-``flakeguard ingest``, GitHub Actions artifacts). It parses every file before it
-writes anything, so a rejected report stores nothing; then, in one transaction,
-it inserts the TestRun, upserts the TestCases (ON CONFLICT on repository+key)
-and bulk-loads the TestResults (one row per attempt, ``retry`` 0 = the first):
-PostgreSQL gets a COPY through psycopg 3, SQLite chunked ``executemany``.
-``analyze_run`` is enqueued after the commit; until the analysis is done the run
-keeps ``analyzed_at`` NULL, so the reconcile job finds a lost job again.
+``flakeguard ingest``, GitHub Actions artifacts, the demo). It works in three steps:
 
-The same upload twice (same repository, CI run id, job, attempt and content
-digest) stores once: the second call returns the first run with
-``duplicate=True``. The digest covers the decompressed report bytes, so a gzip
-and a plain upload of the same report are the same upload.
+1. Spool: every file is read (gzip or plain) within one byte budget of
+   decompressed bytes (413 past it, so gzip bombs stop early) and hashed. The
+   digest of the upload decides duplicates before any parsing: the same upload
+   (same repository, CI run id, job, attempt and digest) returns the first run
+   with ``duplicate=True`` and stores nothing. A gzip and a plain upload of the
+   same report are the same upload.
+2. Store, in one transaction: the TestRun, then the cases as the JUnit engine
+   streams them. A helper thread parses while this thread writes batches, so the
+   database works while Python parses: per batch, new TestCases are inserted
+   (ON CONFLICT on repository+key; ``last_seen`` refreshed when stale) and the
+   TestResults bulk-loaded, one row per attempt (``retry`` 0 = the first),
+   with COPY (psycopg 3) on PostgreSQL and chunked ``executemany`` on SQLite.
+   A report found broken halfway raises ReportRejectedError and the whole
+   transaction rolls back: a rejected upload stores nothing.
+3. ``analyze_run`` is enqueued after the commit. Until the analysis is done the
+   run keeps ``analyzed_at`` NULL, so the reconcile job finds a lost job again.
 """
 
 from __future__ import annotations
@@ -637,6 +643,9 @@ def _result_rows(
     """One row per attempt: (run, test case, status, duration, retry, message, type, at)."""
     for case in cases:
         test_id = ids[case.key]
+        if not case.attempts and not case.message and not case.failure_type:
+            yield (run_id, test_id, case.status, case.duration, 0, None, None, when)
+            continue
         retry = 0
         for attempt in case.attempts:
             yield (

@@ -188,3 +188,30 @@ def test_large_report_is_stored_in_batches(repo) -> None:  # type: ignore[no-unt
     assert result.totals["failures"] == (count + 9) // 10
     assert TestResult.select().count() == count
     assert TestCase.select().count() == count
+
+
+def test_concurrent_identical_uploads_store_once(repo) -> None:  # type: ignore[no-untyped-def]
+    """Two threads uploading the same report at once make one run; both get its id."""
+    import threading
+
+    from models import db
+
+    body = samples.simple(passed=30, failed=2)
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def upload() -> None:
+        with db.connection_context():
+            barrier.wait()
+            results.append(ingest_reports(repo, [("r.xml", body)], META, max_bytes=2**20))
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2
+    assert len({r.run_id for r in results}) == 1  # type: ignore[attr-defined]
+    assert sorted(r.duplicate for r in results) == [False, True]  # type: ignore[attr-defined]
+    assert TestRun.select().count() == 1
+    assert TestResult.select().count() == 32
