@@ -9,8 +9,8 @@ from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
-from slack_sdk.http_retry import ConnectionErrorRetryHandler
 
+from bot.client import listener_retry_handlers
 from bot.installation_store import PeeweeInstallationStore, PeeweeOAuthStateStore
 from flakeguard.http import error_response
 from flakeguard.settings import Settings
@@ -40,12 +40,11 @@ def build_bolt_app(settings: Settings, *, client: WebClient | None = None) -> Ap
 
     oauth = settings.slack_oauth and not settings.slack_bot_token
     token = None if oauth else settings.slack_bot_token
-    # Listeners answer within Slack's 3 s: retry connection errors once, never sleep on a 429.
     client = client or WebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=5,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+        retry_handlers=listener_retry_handlers(),
     )
     kwargs: dict[str, Any] = {}
     if oauth:

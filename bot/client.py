@@ -22,6 +22,11 @@ def retry_handlers() -> list:  # type: ignore[type-arg]
     ]
 
 
+def listener_retry_handlers() -> list:  # type: ignore[type-arg]
+    """Listeners answer within Slack's 3 s: retry a connection error once, never sleep on a 429."""
+    return [ConnectionErrorRetryHandler(max_retry_count=1)]
+
+
 def build_client(settings: Settings, token: str | None) -> WebClient:
     """A WebClient on ``SLACK_API_URL`` with our retry handlers."""
     return WebClient(
