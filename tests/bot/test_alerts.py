@@ -247,3 +247,32 @@ def test_approve_all_refused_for_user_who_may_not_act(slack_app, slack, fake_sla
     metadata = json.dumps({"m": message_id, "c": "C", "q": [[Quarantine.get().id, 1]]})
     body = slack.submit_view("fg_approve_all_view", metadata).get_json()
     assert body["response_action"] == "update" and Quarantine.get().state == "proposed"
+
+
+def test_messages_are_rerendered_from_the_database(alert, fake_slack):
+    """A refresh shows what the database says now, whatever changed it."""
+    q, _ = alert
+    from models import FlakeScore
+
+    FlakeScore.update(reason="failed on retry in 3 of the last 10 runs", score=0.31).execute()
+    jobs.enqueue("refresh_slack_quarantine", quarantine_id=q.id)
+    text = all_text(last_update(fake_slack))
+    assert "failed on retry in 3 of the last 10 runs" in text and "31.0%" in text
+
+
+def test_digest_ranks_candidates_by_impact(slack_app, fake_slack):
+    """The digest lists the test failing most this week first."""
+    repo = f.repo("acme/widgets")
+    f.subscription(repo)
+    calm = f.test_case(repo, "test_calm")
+    noisy = f.test_case(repo, "test_noisy")
+    f.results(calm, "+x+")
+    f.results(noisy, "xxx+")
+    for t in (calm, noisy):
+        f.score(t)
+        quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
+    fake_slack.reset()
+    jobs.enqueue("weekly_digest")
+    text = all_text(fake_slack.called("chat.postMessage")[0].params)
+    assert text.index("test_noisy") < text.index("test_calm")
+    assert "3 failures this week" in text

@@ -58,3 +58,12 @@ def test_uninstall_is_recorded_and_shown_in_status(slack, fake_slack):
     assert slack.event({"type": "app_uninstalled"}, event_id="Ev9").status_code == 200
     [st] = status_uc.status_for("acme/widgets")
     assert st.slack_errors == ["<#C0ALERTS>: app_uninstalled"]
+
+
+def test_url_verification_is_answered(slack):
+    """Slack's url_verification handshake gets its challenge back."""
+    import json
+
+    body = json.dumps({"type": "url_verification", "challenge": "c-123", "token": "legacy"})
+    resp = slack.post(body, "application/json")
+    assert resp.status_code == 200 and resp.get_json() == {"challenge": "c-123"}
