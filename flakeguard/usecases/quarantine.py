@@ -260,7 +260,12 @@ def _apply_locked(
         )
     state = q.state if q is not None else None
     now = utcnow()
-    score = FlakeScore.get_or_none(FlakeScore.test_case == test_case_id)
+    # The verdict matters to approve (the rate), dismiss and propose (the evidence) only.
+    score = (
+        FlakeScore.get_or_none(FlakeScore.test_case == test_case_id)
+        if action in ("approve", "dismiss", "propose")
+        else None
+    )
     conflicts = int((score.evidence or {}).get("same_commit_conflicts", 0)) if score else 0
 
     if action == "assign":
