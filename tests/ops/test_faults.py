@@ -211,9 +211,7 @@ def test_worker_killed_mid_task_then_work_is_done_exactly_once(  # type: ignore[
         worker = start_worker()
         try:
             wait_for(
-                lambda: holder.execute(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                ).fetchone()[0],
+                lambda: _advisory_locks(holder, lock_key, granted=False),
                 "the worker to block inside analyze_run",
             )
             os.kill(worker.pid, signal.SIGKILL)  # mid-task: the job is out of Redis, not done
@@ -224,7 +222,8 @@ def test_worker_killed_mid_task_then_work_is_done_exactly_once(  # type: ignore[
                 worker.wait()
         holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
 
-    wait_for(lambda: _backends_waiting(db_url) == 0, "the killed worker's session to end")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        wait_for(lambda: _advisory_locks(conn, lock_key) == 0, "the killed worker's session to end")
     assert TestRun.get_by_id(run_id).analyzed_at is None
     assert queue.pending_count() == 0  # the job died with the worker
 
@@ -245,10 +244,16 @@ def test_worker_killed_mid_task_then_work_is_done_exactly_once(  # type: ignore[
     assert "kill-test" in log  # the re-driven analysis ran under the upload's correlation id
 
 
-def _backends_waiting(db_url: str) -> int:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()
-        return int(row[0]) if row else 0
+def _advisory_locks(conn: psycopg.Connection, key: int, *, granted: bool | None = None) -> int:
+    """Advisory locks on ``key`` in this database (held or, granted=False, waited for)."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND classid::bigint = %s AND objid::bigint = %s AND pid <> pg_backend_pid()"
+        " AND (%s::boolean IS NULL OR granted = %s::boolean)",
+        (key >> 32, key & 0xFFFFFFFF, granted, granted),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 @POSTGRES_ONLY
