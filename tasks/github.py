@@ -8,9 +8,11 @@ unavailable; the database keeps the work pending for the reconcile job after.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flakeguard import jobs
 from flakeguard.errors import NotFoundError
@@ -18,13 +20,16 @@ from flakeguard.settings import Settings
 from flakeguard.usecases import github_actions, github_checks, github_mirror
 from flakeguard.usecases.github import GitHubPort
 from integrations.github.client import GitHubClient
+from models import db
 from tasks.context import get_settings
-from tasks.queue import huey, with_db
+from tasks.queue import huey
 
 log = logging.getLogger(__name__)
 
 RETRIES = 5
 RETRY_DELAY = 60  # seconds, doubled per retry: 1, 2, 4, 8, 16 minutes
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _lock = threading.Lock()
 _injected: GitHubPort | None = None
@@ -49,6 +54,23 @@ def github_client(settings: Settings) -> GitHubPort | None:
         if _built is None or _built[0] is not settings:
             _built = (settings, GitHubClient.from_settings(settings))
         return _built[1]
+
+
+def with_db(func: F) -> F:
+    """Run the task in a database connection: the caller's when one is open, else its own.
+
+    In immediate mode a task runs inline, inside the caller's connection (a request,
+    a use case iterating a query); closing that connection would break the caller.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not db.is_closed():
+            return func(*args, **kwargs)
+        with db.connection_context():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _skip(job: str) -> dict[str, Any]:
