@@ -333,6 +333,7 @@ class Outcome:
     first_flag_runs: dict[str, int]  # runs of the test (since flake start) until first flag
     fixed_calls: int = 0
     false_fixed: int = 0
+    quarantines: int = 0
 
 
 class Baselines:
@@ -498,7 +499,7 @@ def product_loop(
     states: dict[str, TestState] = {}
     first_flag: dict[str, int] = {}
     counts: dict[str, int] = defaultdict(int)  # runs of each test since its flake started
-    fixed_calls = false_fixed = 0
+    fixed_calls = false_fixed = quarantines = 0
     for run in h.runs:
         apply_run(states, run, config)
         ts = run.at.timestamp()
@@ -515,6 +516,7 @@ def product_loop(
                     first_flag.setdefault(key, counts[key])
                     q_rate = v.interval[0] if rate == "low" else v.score
                     states[key] = mark_quarantined(st, run.at, q_rate, config)
+                    quarantines += 1
             elif st.q_at is not None and st.q_fixed_at is not None:
                 fixed_calls += 1
                 false_fixed += _active(spec, ts)
@@ -528,7 +530,7 @@ def product_loop(
                         st.q_n,
                     )
                 states[key] = mark_unquarantined(st)
-    return states, Outcome(set(), first_flag, fixed_calls, false_fixed)
+    return states, Outcome(set(), first_flag, fixed_calls, false_fixed, quarantines)
 
 
 # --------------------------------------------------------------------------- report
@@ -651,7 +653,7 @@ def main(argv: list[str] | None = None) -> None:
         loop_verdicts = {k: verdict_from_state(s, NOW, config) for k, s in states.items()}
         fgl = {k for k, v in loop_verdicts.items() if v.state == "flaky"}
         fglq = {k for k, v in loop_verdicts.items() if v.quarantine}
-        fixed = (out.fixed_calls, out.false_fixed)
+        fixed = (out.quarantines, out.false_fixed)
         name = f"fg+loop({rate})"
         print(score_row(name, fgl, fglq, labels, rates, detectable, out.first_flag_runs, fixed))
     base = run_baselines(h)
@@ -665,18 +667,19 @@ def main(argv: list[str] | None = None) -> None:
                 rates,
                 detectable,
                 base.first_flag[name],
-                (base.fixed_calls[name], base.false_fixed[name]),
+                (len(base.first_flag[name]), base.false_fixed[name]),
             )
         )
     print(
         "bucket cells: recall over all true flakes / over detectable ones; brkQ: broken "
         "tests recommended for quarantine; medRn: median runs to first flag; falseFx: "
-        "false fixed / fixed calls"
+        "quarantines released while the flake was still active / quarantines"
     )
     for rate, out in loops.items():
         print(
-            f"product loop ({rate}): {len(out.first_flag_runs)} tests quarantined, "
-            f"{out.fixed_calls} called fixed by SPRT, {out.false_fixed} of them still flaky"
+            f"product loop ({rate}): {out.quarantines} quarantines of "
+            f"{len(out.first_flag_runs)} tests, {out.fixed_calls} called fixed by SPRT, "
+            f"{out.false_fixed} of them still flaky"
         )
     branch = [k for k in keys if h.specs[k].broken_branch]
     print(

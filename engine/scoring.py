@@ -54,8 +54,10 @@ Evidence, in the order it is trusted:
    Reaching the upper bound gives the ``fixed`` state (and drops the pre-fix
    failures from the score); a failure that reaches the lower bound holds the
    statistic at that bound (a CUSUM-style floor, so repeated restarts do not
-   add up to a false 'fixed').  With the defaults a 5% flake needs 63 clean
-   runs from quarantine, a 30% flake 9.
+   add up to a false 'fixed') and raises p0 to the posterior's current lower
+   bound (the rate at quarantine is estimated from the first evidence only).
+   With the defaults a 5% flake needs 63 clean runs from quarantine, a 30%
+   flake 9.
 
 API: :func:`apply_run` folds one run into a dict of states in place (the one
 step); :func:`update` does it on copies of the run's tests and returns their
@@ -710,7 +712,21 @@ def _sprt_step(st: TestState, ts: float, passes: int, fails: int, config: Scorin
     # A failure that reaches the 'still flaky' bound holds the statistic there
     # (a CUSUM-style floor) rather than restarting at 0: restarting after every
     # failure would give a 5% flake dozens of fresh 5% chances to look fixed.
-    st.q_llr = max(lower, st.q_llr + passes * on_pass + fails * on_fail)
+    llr = st.q_llr + passes * on_pass + fails * on_fail
+    if llr <= lower:
+        # Still flaky, and we know more than at quarantine time: raise p0 to
+        # the posterior's lower bound now.  Quarantine happens right after the
+        # first evidence, when that bound is tiny; without this a stopped 5%
+        # flake quarantined at an estimated 0.2% would need ~1,400 clean runs.
+        scale = math.pow(2.0, st.epoch - ts / (_DAY * config.half_life_days))
+        low = beta_ppf(
+            (1.0 - config.interval_mass) / 2.0,
+            config.prior_fail + st.fw * scale,
+            config.prior_pass + st.pw * scale,
+        )
+        st.q_rate = min(max(st.q_rate, low), config.sprt_max_rate)
+        llr = lower
+    st.q_llr = llr
     if st.q_llr >= upper:
         st.q_fixed_at = ts
         # The code changed: history before the fix no longer describes it.

@@ -307,6 +307,21 @@ def test_quarantined_test_that_keeps_failing_is_not_fixed() -> None:
     assert v.evidence.sprt_llr is not None and v.evidence.sprt_llr < 0
 
 
+def test_sprt_raises_a_too_low_quarantine_rate_when_the_test_keeps_failing() -> None:
+    """Each time the SPRT says 'still flaky', p0 rises to the posterior's lower bound."""
+    h = History()
+    h.passes("t", 20)
+    h.run("x", {"t": ["failed", "passed"]})
+    states = fold(h.runs)
+    states["t"] = mark_quarantined(states["t"], h.at, 0.001)
+    for n in range(60):
+        h.at += timedelta(hours=6)
+        status = "failed" if n % 5 == 0 else "passed"
+        apply_run(states, Run(f"q{n}", f"q{n}", "main", True, h.at, [Result("t", status)]))
+    assert states["t"].q_rate > 0.05
+    assert verdict_from_state(states["t"], h.at).state == "flaky"
+
+
 def test_update_touches_only_the_tests_in_the_run_and_leaves_input_alone() -> None:
     """update() returns states and verdicts only for the run's tests and copies its input."""
     h = History()
