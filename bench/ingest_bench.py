@@ -9,15 +9,17 @@ retried once so they have two result rows). Then, in one process:
    through the real Flask app (test client, in process), which parses, upserts
    the test cases, COPYs the results and commits; results/s counts committed
    ``test_result`` rows (checked from another connection) over the wall time;
-2. the floor on PostgreSQL, same reports: bare ``xml.etree`` iterparse of the
+2. the floor on PostgreSQL, same reports (alternating report by report with 1,
+   so that both see the same machine load): bare ``xml.etree`` iterparse of the
    bytes to rows plus a bare psycopg COPY of those rows into an identical
    ``test_result`` table (test case ids already known), one commit per report;
 3. the same end-to-end path on SQLite.
 
 Targets (issue 4): PostgreSQL end to end >= 0.5x the floor and >= 50,000
 results/s in one process. ``--small`` runs 50,000 results for a quick check;
-``--concurrency N`` also runs the end-to-end PostgreSQL pass with N client
-threads against a threaded server (what gunicorn with threads does).
+``--concurrency N`` also runs the end-to-end PostgreSQL pass with N threads
+posting through the app at once (as a threaded server, gunicorn --threads, would);
+``--drop-result-fks`` shows what test_result without foreign keys would give.
 
     .venv/bin/python bench/ingest_bench.py [--small] [--results N] [--tests N]
 """
@@ -41,6 +43,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.junit import iter_cases
 from flakeguard.settings import Settings
 from models import db, init_db
 from models.base import close_database
@@ -165,12 +168,16 @@ def setup_app(url: str, queue: str) -> tuple[object, str]:
     return app, token
 
 
-def upload_all(app, token: str, reports: list[bytes], *, concurrency: int = 1) -> float:  # type: ignore[no-untyped-def]
-    """POST every report (one run each); return the wall time."""
+def poster(app, token: str, reports: list[bytes]):  # type: ignore[no-untyped-def]
+    """A function that POSTs report ``index`` as run ``index`` (a test client per thread)."""
     repo = app.config["bench_repo"]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/xml"}
+    clients = threading.local()
 
-    def post(index: int, client) -> None:  # type: ignore[no-untyped-def]
+    def post(index: int) -> None:
+        client = getattr(clients, "client", None)
+        if client is None:
+            client = clients.client = app.test_client()
         query = {"repo": repo, "sha": SHA, "branch": "main", "run_id": str(index), "job": "t"}
         response = client.post(
             "/api/v1/reports", query_string=query, data=reports[index], headers=headers
@@ -178,29 +185,29 @@ def upload_all(app, token: str, reports: list[bytes], *, concurrency: int = 1) -
         if response.status_code != 201:
             raise SystemExit(f"upload {index}: {response.status_code} {response.get_data()!r}")
 
+    return post
+
+
+def upload_all(app, token: str, reports: list[bytes], *, concurrency: int = 1) -> float:  # type: ignore[no-untyped-def]
+    """POST every report (one run each) from ``concurrency`` threads; return the wall time."""
+    post = poster(app, token, reports)
+    indexes = iter(range(len(reports)))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                index = next(indexes, None)
+            if index is None:
+                return
+            post(index)
+
     started = time.perf_counter()
-    if concurrency == 1:
-        client = app.test_client()
-        for index in range(len(reports)):
-            post(index, client)
-    else:
-        indexes = iter(range(len(reports)))
-        lock = threading.Lock()
-
-        def worker() -> None:
-            client = app.test_client()
-            while True:
-                with lock:
-                    index = next(indexes, None)
-                if index is None:
-                    return
-                post(index, client)
-
-        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return time.perf_counter() - started
 
 
@@ -234,25 +241,29 @@ def iter_rows(data: bytes, ids: dict[tuple[str, str], int], run_id: int) -> Iter
         element.clear()
 
 
-def floor(url: str, reports: list[bytes]) -> float:
-    """iterparse + COPY of the same reports into an identical table; return the wall time."""
-    names = {}
-    for _, element in ET.iterparse(io.BytesIO(reports[0])):
-        if element.tag == "testcase":
-            names[(element.get("classname", ""), element.get("name", ""))] = None
-    with psycopg.connect(url) as conn:
+class Floor:
+    """iterparse + COPY of the same reports into an identical test_result table."""
+
+    def __init__(self, url: str, reports: list[bytes]) -> None:
+        self.reports = reports
+        names = {}
+        for _, element in ET.iterparse(io.BytesIO(reports[0])):
+            if element.tag == "testcase":
+                names[(element.get("classname", ""), element.get("name", ""))] = None
+        self.conn = psycopg.connect(url)
+        conn = self.conn
         repo_id = conn.execute(
             "INSERT INTO repository (full_name, default_branch, settings, active, created_at) "
             "VALUES ('floor/x', 'main', '{}', true, now()) RETURNING id"
         ).fetchone()[0]
-        ids = {}
+        self.ids = {}
         for classname, name in names:
-            ids[(classname, name)] = conn.execute(
+            self.ids[(classname, name)] = conn.execute(
                 "INSERT INTO test_case (repository_id, key, suite, classname, name, first_seen, "
                 "last_seen) VALUES (%s, %s, '', %s, %s, now(), now()) RETURNING id",
                 (repo_id, f"{classname}::{name}", classname, name),
             ).fetchone()[0]
-        run_ids = [
+        self.run_ids = [
             conn.execute(
                 "INSERT INTO test_run (repository_id, sha, branch, ci_run_id, job, attempt, "
                 "source, content_digest, tests, passed, failures, errors, skipped, duration, "
@@ -263,13 +274,16 @@ def floor(url: str, reports: list[bytes]) -> float:
             for i in range(len(reports))
         ]
         conn.commit()
-        started = time.perf_counter()
-        for data, run_id in zip(reports, run_ids, strict=True):
-            with conn.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
-                for row in iter_rows(data, ids, run_id):
-                    copy.write_row(row)
-            conn.commit()
-        return time.perf_counter() - started
+
+    def load(self, index: int) -> None:
+        """Parse report ``index`` with bare iterparse and COPY its rows; commit."""
+        with self.conn.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
+            for row in iter_rows(self.reports[index], self.ids, self.run_ids[index]):
+                copy.write_row(row)
+        self.conn.commit()
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 # -- main ------------------------------------------------------------------------------
@@ -308,44 +322,56 @@ def main() -> None:
 
     pg_url = create_pg_database()
     floor_url = create_pg_database()
+    floor: Floor | None = None
     try:
-        app, token = setup_app(pg_url, args.queue)
-        if args.drop_result_fks:
-            drop_result_fks(pg_url)
-            print("what-if: test_result has NO foreign keys in this run")
-        seconds = upload_all(app, token, reports)
-        stored = count_results(pg_url)
-        assert stored == results, f"{stored} rows committed, expected {results}"
-        e2e = results / seconds
-        print(
-            f"PostgreSQL end to end: {e2e:,.0f} results/s ({seconds:.1f} s, {stored:,} rows "
-            "committed)"
-        )
-
-        close_database(db.obj)
         init_db(floor_url, pooled=False)
         apply_migrations(db.obj)
         close_database(db.obj)
         if args.drop_result_fks:
             drop_result_fks(floor_url)
-        floor_seconds = floor(floor_url, reports)
-        stored = count_results(floor_url)
-        assert stored == results, f"floor: {stored} rows, expected {results}"
+        floor = Floor(floor_url, reports)
+        app, token = setup_app(pg_url, args.queue)
+        if args.drop_result_fks:
+            drop_result_fks(pg_url)
+            print("what-if: test_result has NO foreign keys in this run")
+        post = poster(app, token, reports)
+        # Alternate report by report so both see the same machine load.
+        e2e_seconds = floor_seconds = 0.0
+        for index in range(len(reports)):
+            started = time.perf_counter()
+            post(index)
+            e2e_seconds += time.perf_counter() - started
+            started = time.perf_counter()
+            floor.load(index)
+            floor_seconds += time.perf_counter() - started
+        for url, label in ((pg_url, "end to end"), (floor_url, "floor")):
+            stored = count_results(url)
+            assert stored == results, f"{label}: {stored} rows committed, expected {results}"
+        e2e = results / e2e_seconds
         floor_rate = results / floor_seconds
         print(
-            f"PostgreSQL floor (iterparse + COPY): {floor_rate:,.0f} results/s "
-            f"({floor_seconds:.1f} s)"
+            f"PostgreSQL end to end: {e2e:,.0f} results/s ({e2e_seconds:.1f} s, "
+            f"{results:,} rows committed)"
         )
+        print(
+            f"PostgreSQL floor (iterparse + COPY): {floor_rate:,.0f} results/s "
+            f"({floor_seconds:.1f} s, same reports, alternating with the above)"
+        )
+        started = time.perf_counter()
+        parsed = sum(1 for data in reports for _ in iter_cases(data, max_bytes=len(data) + 1))
+        parse_rate = parsed / (time.perf_counter() - started)
+        print(f"for reference, engine.junit.iter_cases alone: {parse_rate:,.0f} cases/s")
         ratio = e2e / floor_rate
+        met = "met" if ratio >= 0.5 and e2e >= 50_000 else "NOT met"
         print(
             f"ratio end to end / floor: {ratio:.2f}x   (target >= 0.5x, and >= 50,000 "
-            f"results/s: {'met' if ratio >= 0.5 and e2e >= 50_000 else 'NOT met'})"
+            f"results/s: {met})"
         )
 
         if args.concurrency > 1:
+            close_database(db.obj)
             drop_pg_database(pg_url)
             pg_url = create_pg_database()
-            close_database(db.obj)
             app, token = setup_app(pg_url, args.queue)
             if args.drop_result_fks:
                 drop_result_fks(pg_url)
@@ -356,6 +382,8 @@ def main() -> None:
                 f"{results / seconds:,.0f} results/s ({seconds:.1f} s)"
             )
     finally:
+        if floor is not None:
+            floor.close()
         close_database(db.obj)
         drop_pg_database(pg_url)
         drop_pg_database(floor_url)

@@ -47,6 +47,7 @@ SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK = 1 << 16
 SQLITE_CHUNK = 2_000
+SQLITE_VARIABLES = 500  # parameters per IN (...) list
 MAX_ATTEMPT = 10_000
 # Column widths of the models (longer values are cut, never refused).
 TEXT_WIDTH = 512
@@ -447,6 +448,8 @@ def _store_results(
     parser.start()
     counts = _Counts()
     ids: dict[str, int] = {}
+    postgres = is_postgres()
+    when_text = when.isoformat(" ")  # what peewee stores in SQLite
     try:
         while (item := batches.get()) is not None:
             if isinstance(item, BaseException):
@@ -455,11 +458,10 @@ def _store_results(
             unknown = [case for case in item if case.key not in ids]
             if unknown:
                 ids.update(_upsert_cases(repository_id, unknown, received))
-            rows = _result_rows(run_id, item, ids, when)
-            if is_postgres():
-                _copy_results(rows)
+            if postgres:
+                _copy_results(_result_rows(run_id, item, ids, when))
             else:
-                _insert_results(rows)
+                _insert_results(_result_rows(run_id, item, ids, when_text))
     finally:
         stop.set()
         parser.join()
@@ -534,45 +536,52 @@ def _cut(value: str | None, width: int) -> str | None:
     return value if len(value) <= width else value[:width]
 
 
-def _identities(cases: Iterable[CaseResult]) -> dict[str, tuple[Any, ...]]:
-    """First occurrence of each key: (suite, classname, name, file, line)."""
-    found: dict[str, tuple[Any, ...]] = {}
-    for case in cases:
-        if case.key not in found:
-            found[case.key] = (
-                _cut(case.suite, TEXT_WIDTH),
-                _cut(case.classname, TEXT_WIDTH),
-                _cut(case.name, TEXT_WIDTH),
-                _cut(case.file, TEXT_WIDTH),
-                case.line if case.line is None or -(2**31) <= case.line < 2**31 else None,
-            )
-    return found
+def _identity(case: CaseResult) -> tuple[Any, ...]:
+    """(suite, classname, name, file, line) cut to the columns."""
+    line = case.line if case.line is None or -(2**31) <= case.line < 2**31 else None
+    return (
+        _cut(case.suite, TEXT_WIDTH),
+        _cut(case.classname, TEXT_WIDTH),
+        _cut(case.name, TEXT_WIDTH),
+        _cut(case.file, TEXT_WIDTH),
+        line,
+    )
 
 
 def _upsert_cases(repository_id: int, cases: list[CaseResult], now: datetime) -> dict[str, int]:
-    """Insert new TestCases (ON CONFLICT DO NOTHING), refresh stale last_seen; key -> id."""
-    found = _identities(cases)
-    if not found:
+    """Ids of the cases' TestCases: known ones looked up (stale last_seen refreshed), new ones
+    inserted with ON CONFLICT DO NOTHING (a concurrent upload may insert them first)."""
+    first: dict[str, CaseResult] = {}
+    for case in cases:
+        first.setdefault(case.key, case)
+    if not first:
         return {}
-    if is_postgres():
-        return _upsert_cases_pg(repository_id, found, now)
-    return _upsert_cases_sqlite(repository_id, found, now)
+    postgres = is_postgres()
+    lookup = _known_cases_pg if postgres else _known_cases_sqlite
+    insert = _insert_cases_pg if postgres else _insert_cases_sqlite
+    keys = list(first)
+    stale = now - LAST_SEEN_RESOLUTION
+    ids = lookup(repository_id, keys, now, stale)
+    missing = [key for key in keys if key not in ids]
+    if missing:
+        insert(repository_id, [(key, *_identity(first[key])) for key in missing], now)
+        ids.update(lookup(repository_id, missing, now, stale))
+    return ids
 
 
-def _upsert_cases_pg(
-    repository_id: int, found: dict[str, tuple[Any, ...]], now: datetime
+def _known_cases_pg(
+    repository_id: int, keys: list[str], now: datetime, stale: datetime
 ) -> dict[str, int]:
     table = TestCase._meta.table_name
-    keys = list(found)
     # Keys never hold a newline (the engine collapses whitespace), so one text parameter
     # split on the server is much cheaper to send than a text[] of thousands of elements.
     packed = not any("\n" in key for key in keys)
     keys_sql = "string_to_array(%(keys)s, E'\\n')" if packed else "%(keys)s::text[]"
-    params: dict[str, Any] = {
+    params = {
         "repo": repository_id,
         "keys": "\n".join(keys) if packed else keys,
         "now": now,
-        "stale": now - LAST_SEEN_RESOLUTION,
+        "stale": stale,
     }
     with db.connection().cursor() as cursor:
         cursor.execute(
@@ -583,62 +592,66 @@ def _upsert_cases_pg(
             "ON t.repository_id = %(repo)s AND t.key = w.key",
             params,
         )
-        ids: dict[str, int] = dict(cursor.fetchall())
-        missing = [key for key in keys if key not in ids]
-        if missing:
-            columns = list(zip(*(found[key] for key in missing), strict=True))
-            cursor.execute(
-                f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
-                "first_seen, last_seen) "
-                "SELECT %s, k, s, c, n, f, l, %s, %s FROM unnest("
-                "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[]"
-                ") AS u(k, s, c, n, f, l) "
-                "ON CONFLICT (repository_id, key) DO NOTHING RETURNING key, id",
-                (repository_id, now, now, missing, *(list(column) for column in columns)),
-            )
-            ids.update(cursor.fetchall())
-        if len(ids) < len(keys):
-            # Inserted meanwhile by a concurrent upload (ON CONFLICT DO NOTHING returned nothing).
-            cursor.execute(
-                f'SELECT key, id FROM "{table}" WHERE repository_id = %s AND key = ANY(%s)',
-                (repository_id, [key for key in keys if key not in ids]),
-            )
-            ids.update(cursor.fetchall())
-    return ids
+        return dict(cursor.fetchall())
 
 
-def _upsert_cases_sqlite(
-    repository_id: int, found: dict[str, tuple[Any, ...]], now: datetime
+def _insert_cases_pg(repository_id: int, rows: list[tuple[Any, ...]], now: datetime) -> None:
+    table = TestCase._meta.table_name
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    with db.connection().cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
+            "first_seen, last_seen) "
+            "SELECT %s, k, s, c, n, f, l, %s, %s FROM unnest("
+            "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[]"
+            ") AS u(k, s, c, n, f, l) "
+            "ON CONFLICT (repository_id, key) DO NOTHING",
+            (repository_id, now, now, *columns),
+        )
+
+
+def _known_cases_sqlite(
+    repository_id: int, keys: list[str], now: datetime, stale: datetime
 ) -> dict[str, int]:
     table = TestCase._meta.table_name
-    stamp = now.isoformat(" ")
-    stale = (now - LAST_SEEN_RESOLUTION).isoformat(" ")
     connection = db.connection()
-    rows = [(repository_id, key, *identity, stamp, stamp, stale) for key, identity in found.items()]
-    for start in range(0, len(rows), SQLITE_CHUNK):
-        connection.executemany(
-            f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
-            "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (repository_id, key) DO UPDATE SET last_seen = excluded.last_seen "
-            f'WHERE "{table}".last_seen < ?',
-            rows[start : start + SQLITE_CHUNK],
-        )
     ids: dict[str, int] = {}
-    keys = list(found)
-    step = 500
-    for start in range(0, len(keys), step):
-        chunk = keys[start : start + step]
+    refresh: list[int] = []
+    stale_text = stale.isoformat(" ")
+    for start in range(0, len(keys), SQLITE_VARIABLES):
+        chunk = keys[start : start + SQLITE_VARIABLES]
         marks = ", ".join("?" * len(chunk))
         cursor = connection.execute(
-            f'SELECT key, id FROM "{table}" WHERE repository_id = ? AND key IN ({marks})',
-            (repository_id, *chunk),
+            f'SELECT key, id, last_seen < ? FROM "{table}" '
+            f"WHERE repository_id = ? AND key IN ({marks})",
+            (stale_text, repository_id, *chunk),
         )
-        ids.update(cursor.fetchall())
+        for key, test_id, is_stale in cursor:
+            ids[key] = test_id
+            if is_stale:
+                refresh.append(test_id)
+    for start in range(0, len(refresh), SQLITE_VARIABLES):
+        chunk = refresh[start : start + SQLITE_VARIABLES]
+        connection.execute(
+            f'UPDATE "{table}" SET last_seen = ? WHERE id IN ({", ".join("?" * len(chunk))})',
+            (now.isoformat(" "), *chunk),
+        )
     return ids
+
+
+def _insert_cases_sqlite(repository_id: int, rows: list[tuple[Any, ...]], now: datetime) -> None:
+    table = TestCase._meta.table_name
+    stamp = now.isoformat(" ")
+    db.connection().executemany(
+        f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
+        "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (repository_id, key) DO NOTHING",
+        [(repository_id, *row, stamp, stamp) for row in rows],
+    )
 
 
 def _result_rows(
-    run_id: int, cases: list[CaseResult], ids: dict[str, int], when: datetime
+    run_id: int, cases: list[CaseResult], ids: dict[str, int], when: datetime | str
 ) -> Iterable[tuple[Any, ...]]:
     """One row per attempt: (run, test case, status, duration, retry, message, type, at)."""
     for case in cases:
@@ -691,7 +704,7 @@ def _insert_results(rows: Iterable[tuple[Any, ...]]) -> None:
     connection = db.connection()
     chunk: list[tuple[Any, ...]] = []
     for row in rows:
-        chunk.append((*row[:7], row[7].isoformat(" ")))
+        chunk.append(row)
         if len(chunk) >= SQLITE_CHUNK:
             connection.executemany(sql, chunk)
             chunk = []
