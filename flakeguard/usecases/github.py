@@ -164,3 +164,15 @@ def installation_of(repo: Repository) -> Installation | None:
     if inst is None or inst.suspended_at is not None or inst.deleted_at is not None:
         return None
     return inst
+
+
+def why_no_installation(repo: Repository) -> tuple[str, bool]:
+    """Why ``repo`` cannot reach GitHub, and whether to keep the work pending (suspended)."""
+    inst = (
+        Installation.get_or_none(Installation.id == repo.installation_id)
+        if repo.installation_id is not None
+        else None
+    )
+    if inst is not None and repo.active and inst.deleted_at is None and inst.suspended_at:
+        return f"the GitHub App installation of {repo.full_name} is suspended", True
+    return f"{repo.full_name} has no live GitHub App installation", False

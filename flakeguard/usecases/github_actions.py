@@ -25,6 +25,7 @@ from flakeguard.usecases.github import (
     GitHubUnavailableError,
     WorkflowRunInfo,
     installation_of,
+    why_no_installation,
 )
 from flakeguard.usecases.ingest import RunMeta, ingest_reports
 from models import IngestedArtifact, Repository
@@ -137,8 +138,8 @@ def ingest_workflow_run(
     )
     inst = installation_of(repo)
     if inst is None:
-        report.stopped = f"{repo.full_name} has no live GitHub App installation"
-        mark_run("gone", report.stopped)
+        report.stopped, later = why_no_installation(repo)
+        mark_run("pending" if later else "gone", report.stopped)
         return report
     try:
         info = github.workflow_run(inst.installation_id, repo.full_name, workflow_run_id)

@@ -22,6 +22,7 @@ from flakeguard.usecases.github import (
     GitHubPort,
     GitHubUnavailableError,
     installation_of,
+    why_no_installation,
 )
 from models import (
     CheckRun,
@@ -189,7 +190,11 @@ def sync_check_run(
         row = CheckRun.get_by_id(row.id)
     target = row.version
     if inst is None:
-        _record(row.id, target, error=f"{repo.full_name} has no live GitHub App installation")
+        why, later = why_no_installation(repo)
+        if later:  # suspended: stays pending until the installation is back
+            CheckRun.update(last_error=why).where(CheckRun.id == row.id).execute()
+        else:
+            _record(row.id, target, error=why)
         return CheckRun.get_by_id(row.id)
     report = build_check_run_report(repository_id, sha, details_url=details_url)
     try:

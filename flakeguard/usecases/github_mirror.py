@@ -18,6 +18,7 @@ from flakeguard.usecases.github import (
     GitHubUnavailableError,
     QuarantineIssue,
     installation_of,
+    why_no_installation,
 )
 from flakeguard.usecases.github_checks import display_name
 from models import FlakeScore, Quarantine, QuarantineEvent, Repository, TestCase, UserLink
@@ -114,7 +115,11 @@ def mirror_quarantine(
     repo = Repository.get_by_id(q.repository_id)
     inst = installation_of(repo)
     if inst is None:
-        return _record(q.id, target, error=f"{repo.full_name} has no live GitHub App installation")
+        why, later = why_no_installation(repo)
+        if later:  # suspended: stays pending until the installation is back
+            Quarantine.update(github_error=why).where(Quarantine.id == q.id).execute()
+            return Quarantine.get_by_id(q.id)
+        return _record(q.id, target, error=why)
     issue = describe(q, public_url=public_url)
     try:
         number = github.sync_issue(

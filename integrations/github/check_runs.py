@@ -175,8 +175,8 @@ def sync(repo: Any, report: CheckRunReport, github_id: int | None) -> int:
     if github_id is None:
         first, notes = notes[:ANNOTATION_BATCH], notes[ANNOTATION_BATCH:]
         kwargs: dict[str, Any] = {}
-        if report.details_url:
-            kwargs["details_url"] = report.details_url
+        if report.details_url and report.details_url.startswith("https://"):
+            kwargs["details_url"] = report.details_url  # a local http URL would be refused
         run = repo.create_check_run(
             name=CHECK_RUN_NAME,
             head_sha=report.head_sha,

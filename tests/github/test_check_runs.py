@@ -192,19 +192,34 @@ def test_storm_leaves_the_check_run_pending_then_one_check_run(
     assert len(fake_github.check_runs) == 1
 
 
-def test_suspended_installation_records_why_without_calling_github(
+def test_suspended_installation_keeps_the_check_run_pending_until_unsuspended(
     database, fake_github, github_client
 ):
-    """A check run already made, then the installation suspended: nothing sent, the row says why."""
+    """Suspended: nothing sent, the row says why and stays pending; unsuspended: it is sent."""
     repo = installed_repo()
     sync_check_run(repo.id, SHA, github=github_client)
     calls = len(fake_github.calls)
     Installation.update(suspended_at=Installation.created_at).execute()
     CheckRun.update(version=CheckRun.version + 1).execute()
     row = sync_check_run(repo.id, SHA, github=github_client)
+    assert "suspended" in row.last_error and row.synced_version < row.version
+    assert len(fake_github.calls) == calls
+    Installation.update(suspended_at=None).execute()
+    row = sync_check_run(repo.id, SHA, github=github_client)
+    assert row.synced_version == row.version and row.last_error is None
+
+
+def test_deleted_installation_stops_the_check_run_with_a_reason(
+    database, fake_github, github_client
+):
+    """Uninstalled: the row says why and is no longer pending."""
+    repo = installed_repo()
+    sync_check_run(repo.id, SHA, github=github_client)
+    Installation.update(deleted_at=Installation.created_at).execute()
+    CheckRun.update(version=CheckRun.version + 1).execute()
+    row = sync_check_run(repo.id, SHA, github=github_client)
     assert "no live GitHub App installation" in row.last_error
     assert row.synced_version == row.version
-    assert len(fake_github.calls) == calls
 
 
 def test_upload_only_repository_gets_no_check_run(database, fake_github, github_client):
