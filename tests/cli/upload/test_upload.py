@@ -215,3 +215,13 @@ def test_gate_counts_errors_as_failures(  # type: ignore[no-untyped-def]
     """An <error> outcome blocks like a <failure>."""
     path = write(tmp_path, "junit.xml", samples.report([samples.case("test_boom", status)]))
     assert upload(ci_env, server[0], acme.token, str(path), *FLAGS, "--gate") == 1
+
+
+def test_gate_fails_on_an_unreadable_report(  # type: ignore[no-untyped-def]
+    server, acme, ci_env, analyzed, tmp_path, capsys
+) -> None:
+    """A report that cannot be read fails the gate even when the others passed."""
+    good = write(tmp_path, "good.xml", samples.simple(passed=2))
+    bad = write(tmp_path, "bad.xml", b"<testsuites><testcase")
+    assert upload(ci_env, server[0], acme.token, str(good), str(bad), *FLAGS, "--gate") == 1
+    assert f"gate: failed: {bad} is unreadable" in capsys.readouterr().out
