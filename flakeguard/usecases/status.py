@@ -30,7 +30,7 @@ TOP_DEFAULT = 5
 TOP_MAX = 50
 HISTORY = 20
 NEAR_MATCHES = 5
-CANDIDATES = 2000
+CANDIDATES = 300
 STATUS_REPOS_MAX = 10
 _TOKENS = re.compile(r"[A-Za-z0-9]+")
 
@@ -297,22 +297,26 @@ def find_tests(query: str, *, repository: str | None = None, limit: int = 10) ->
 
 
 def _near_tests(base, query: str) -> list[str]:  # type: ignore[no-untyped-def]
+    # A few hundred candidates sharing the query's longest words, then difflib on those:
+    # bounded work however many tests there are.
     tokens = sorted(
         {t.lower() for t in _TOKENS.findall(query) if len(t) >= 3}, key=len, reverse=True
     )
-    probes = [*tokens[:3], query[:4].lower()] if query[:4] else tokens[:3]
-    condition = None
-    for probe in probes:
-        part = fn.LOWER(TestCase.name).contains(probe[:6])
-        condition = part if condition is None else condition | part
-    candidates = list(base.where(condition).limit(CANDIDATES)) if condition is not None else []
-    names = {display_name(t): t for t in candidates}
-    short = {t.name: display_name(t) for t in candidates}
-    near = difflib.get_close_matches(query, list(short), n=NEAR_MATCHES, cutoff=0.4)
-    result = [short[n] for n in near]
-    for n in difflib.get_close_matches(query, list(names), n=NEAR_MATCHES, cutoff=0.4):
-        if n not in result:
-            result.append(n)
+    candidates: dict[int, TestCase] = {}
+    for token in tokens[:4]:
+        for test in base.where(TestCase.name.contains(token[:12])).limit(CANDIDATES):
+            candidates[test.id] = test
+        if len(candidates) >= CANDIDATES:
+            break
+    short = {t.name: display_name(t) for t in candidates.values()}
+    result = [
+        short[n] for n in difflib.get_close_matches(query, list(short), n=NEAR_MATCHES, cutoff=0.6)
+    ]
+    if len(result) < NEAR_MATCHES:
+        full = [display_name(t) for t in candidates.values()]
+        for name in difflib.get_close_matches(query, full, n=NEAR_MATCHES, cutoff=0.6):
+            if name not in result:
+                result.append(name)
     return result[:NEAR_MATCHES]
 
 
