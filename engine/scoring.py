@@ -69,6 +69,7 @@ states in the database and calls :func:`update` once per new run.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,7 +87,12 @@ _DAY = 86400.0
 _EPOCH_HALF_LIVES = 64  # weights stay below 2**64 before a state is rebased
 _FAILING = frozenset((FAILED, ERROR))
 STATE_VERSION = 1
-SHA_KEY = 12  # hex digits of a SHA kept in the rings (48 bits)
+SHA_KEY_BYTES = 6  # the rings keep a 48-bit digest of each SHA, not the SHA
+
+
+def _sha_key(sha: str) -> str:
+    """Return a short stable key for a commit (a digest: synthetic SHAs share prefixes)."""
+    return hashlib.blake2b(sha.encode(), digest_size=SHA_KEY_BYTES).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -417,7 +423,7 @@ def apply_run(
     """Fold one run into ``states`` in place (the step behind update and analyze)."""
     ts, epoch, w = _clock(run.at, config)
     sha = run.sha
-    short = sha[:SHA_KEY]  # rings keep SHA prefixes: enough to tell commits apart, half the JSON
+    short = _sha_key(sha)
     default = run.default_branch
     results = run.results
     # Rare path first: anything that is not a first attempt that passed.

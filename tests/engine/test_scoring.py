@@ -416,3 +416,26 @@ def test_one_main_commit_failing_on_every_retry_then_fixed_is_not_flaky() -> Non
     assert v.state == "healthy"
     assert v.evidence.failures_counted == 0
     assert v.evidence.broken_episodes == 1
+
+
+def test_commits_sharing_a_long_prefix_are_told_apart() -> None:
+    """Zero-padded synthetic SHAs that share 39 digits are still different commits."""
+    runs = [
+        Run(f"r{n}", f"{n:040x}", "main", True, T0 + timedelta(hours=n), [Result("t", "passed")])
+        for n in range(12)
+    ]
+    runs += [
+        Run(
+            f"r{n}",
+            f"{n:040x}",
+            "main",
+            True,
+            T0 + timedelta(hours=n),
+            [Result("t", "failed"), Result("t", "failed", 1)],
+        )
+        for n in range(12, 18)
+    ]
+    v = analyze(runs, now=T0 + timedelta(hours=19))["t"]
+    assert v.state == "broken"
+    assert v.evidence.first_failing_sha == f"{12:040x}"
+    assert v.evidence.same_commit_conflicts == 0
