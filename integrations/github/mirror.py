@@ -125,12 +125,18 @@ def sync(repo: Any, spec: QuarantineIssue, number: int | None) -> int | None:
     if spec.open:
         ensure_labels(repo)
         if issue is None:
-            created = repo.create_issue(
-                title=render_title(spec),
-                body=render_body(spec),
-                labels=[LABEL_FLAKY, LABEL_QUARANTINED],
-                assignees=list(spec.assignees),
-            )
+            fields = {
+                "title": render_title(spec),
+                "body": render_body(spec),
+                "labels": [LABEL_FLAKY, LABEL_QUARANTINED],
+            }
+            try:
+                created = repo.create_issue(**fields, assignees=list(spec.assignees))
+            except GithubException as exc:
+                if exc.status != 422 or not spec.assignees:
+                    raise
+                # A login GitHub will not assign (unknown, no access): the issue matters more.
+                created = repo.create_issue(**fields)
             return int(created.number)
         if issue.state == "closed":
             issue.edit(state="open")
@@ -141,10 +147,14 @@ def sync(repo: Any, spec: QuarantineIssue, number: int | None) -> int | None:
             changes["title"] = title
         if issue.body != body:
             changes["body"] = body
-        if _logins(issue) != set(spec.assignees):
-            changes["assignees"] = list(spec.assignees)
         if changes:
             issue.edit(**changes)
+        if _logins(issue) != set(spec.assignees):
+            try:
+                issue.edit(assignees=list(spec.assignees))
+            except GithubException as exc:
+                if exc.status != 422:
+                    raise
         missing = [name for name in (LABEL_FLAKY, LABEL_QUARANTINED) if name not in _labels(issue)]
         if missing:
             issue.add_to_labels(*missing)

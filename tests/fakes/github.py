@@ -149,6 +149,7 @@ class FakeGitHub:
         self.secondary_limited = 0  # the next N answer 403 "secondary rate limit" + Retry-After
         self.gone_repos: set[str] = set()
         self.removed_installations: set[int] = set()
+        self.unassignable: set[str] = set()  # logins GitHub refuses to assign (422)
         # state
         self.check_runs: dict[int, dict[str, Any]] = {}
         self.annotations: dict[int, list[dict[str, Any]]] = {}
@@ -352,6 +353,11 @@ class FakeGitHub:
                 return 422, {}, {"message": "Validation Failed"}
             labels[body["name"]] = body
             return 201, {}, self._label_json(repo, body["name"])
+        writes_assignees = (
+            rest.startswith("/issues") and isinstance(body, dict) and method in ("POST", "PATCH")
+        )
+        if writes_assignees and set(body.get("assignees") or []) & self.unassignable:
+            return 422, {}, {"message": "Validation Failed", "errors": [{"field": "assignees"}]}
         if rest == "/issues":
             if method == "POST":
                 number = max(issues, default=0) + 1

@@ -6,7 +6,7 @@ import pytest
 
 from flakeguard.usecases.github import GitHubUnavailableError
 from flakeguard.usecases.github_mirror import issue_marker, mirror_quarantine
-from models import FlakeScore, Quarantine, QuarantineEvent, UserLink
+from models import FlakeScore, Installation, Quarantine, QuarantineEvent, UserLink
 from tests.fakes.github import REPO
 from tests.github.helpers import add_result, installed_repo
 
@@ -83,6 +83,29 @@ def test_a_deleted_issue_is_opened_again(database, fake_github, github_client):
     done = mirror_quarantine(q.id, github=github_client)
     assert done.github_issue_number == 1 and done.github_error is None
     assert len(fake_github.open_issues()) == 1
+
+
+def test_an_unassignable_login_does_not_block_the_issue(database, fake_github, github_client):
+    """GitHub refusing the assignee (422) still opens the issue, unassigned."""
+    repo = installed_repo()
+    fake_github.unassignable.add("ghost")
+    q = quarantine(repo, assignee_github="ghost")
+    done = mirror_quarantine(q.id, github=github_client)
+    issue = fake_github.issues[REPO][1]
+    assert issue.assignees == [] and set(issue.labels) == {"flaky-test", "quarantined"}
+    assert done.github_error is None and done.github_synced_version == done.version
+
+
+def test_suspended_installation_keeps_the_mirror_pending(database, fake_github, github_client):
+    """While the installation is suspended nothing is sent and the quarantine stays behind."""
+    repo = installed_repo()
+    q = quarantine(repo)
+    Installation.update(suspended_at=Installation.created_at).execute()
+    pending = mirror_quarantine(q.id, github=github_client)
+    assert "suspended" in pending.github_error and pending.github_synced_version == 0
+    assert fake_github.calls == []
+    Installation.update(suspended_at=None).execute()
+    assert mirror_quarantine(q.id, github=github_client).github_issue_number == 1
 
 
 def test_assign_updates_the_assignees(database, fake_github, github_client):

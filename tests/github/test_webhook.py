@@ -171,7 +171,7 @@ def test_not_json_is_400(database, github_http):
 
 
 def test_workflow_run_completed_ingests_the_artifacts(database, github_hook, fake_github):
-    """A completed workflow run (no pull_requests) is ingested by the task it enqueues."""
+    """A completed workflow run is ingested by its task, analyzed, and gets its check run."""
     installed_repo()
     fake_github.add_workflow_run(31, head_sha=SHA, attempt=2)
     fake_github.add_artifact(31, "junit-report", make_zip({"r.xml": junit(2, 1)}))
@@ -180,6 +180,9 @@ def test_workflow_run_completed_ingests_the_artifacts(database, github_hook, fak
     [run] = TestRun.select()
     assert (run.sha, run.attempt, run.source) == (SHA, 2, "github_actions")
     assert {a.status for a in IngestedArtifact.select()} == {"done"}
+    # the analysis of the new run asks for the commit's check run: one, failing
+    [check] = fake_github.check_runs.values()
+    assert (check["head_sha"], check["conclusion"]) == (SHA, "failure")
 
 
 def test_workflow_run_in_progress_is_ignored(database, github_hook):
