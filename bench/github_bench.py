@@ -153,7 +153,7 @@ def bench_check_run(repo: Repository, results: int) -> None:
     built = time.perf_counter() - start
     start = time.perf_counter()
     summary, text = check_runs.render_summary(report), check_runs.render_text(report)
-    notes = check_runs.annotations(report)
+    notes = check_runs.build_annotations(report)
     rendered = time.perf_counter() - start
     print(
         f"check run, {results} results / {len(report.failing)} failing: content "

@@ -130,7 +130,7 @@ def repo_path(file: str, full_name: str) -> str:
     return path.lstrip("/")
 
 
-def annotations(report: CheckRunReport) -> list[dict[str, Any]]:
+def build_annotations(report: CheckRunReport) -> list[dict[str, Any]]:
     """One annotation per failing test whose file is known (at its line, else line 1)."""
     notes: list[dict[str, Any]] = []
     for test in report.failing:
@@ -170,7 +170,7 @@ def output(report: CheckRunReport, batch: list[dict[str, Any]] | None = None) ->
 
 def sync(repo: Any, report: CheckRunReport, github_id: int | None) -> int:
     """Create (or update) the check run on ``repo`` and send its annotations; return its id."""
-    notes = annotations(report)
+    notes = build_annotations(report)
     completed = datetime.now(UTC)
     if github_id is None:
         first, notes = notes[:ANNOTATION_BATCH], notes[ANNOTATION_BATCH:]
