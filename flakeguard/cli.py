@@ -101,6 +101,18 @@ def cmd_repo_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repo_token(args: argparse.Namespace) -> int:
+    """Issue a new ingest token for an existing repository and print it once."""
+    from flakeguard.usecases.repos import get_repository, issue_token
+
+    settings = load_settings()
+    open_database(settings, migrate=settings.is_sqlite)
+    repo = get_repository(args.full_name)
+    token = issue_token(repo, label=args.label)
+    print(f"new ingest token for {repo.full_name} (shown once, only its hash is stored): {token}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
@@ -143,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("full_name", metavar="OWNER/NAME")
     add.add_argument("--default-branch", default="main", help="default branch (default main)")
     add.set_defaults(handler=cmd_repo_add)
+    token = repo_sub.add_parser(
+        "token",
+        help="issue another ingest token for a repository",
+        description=cmd_repo_token.__doc__,
+    )
+    token.add_argument("full_name", metavar="OWNER/NAME")
+    token.add_argument("--label", default="", help="a note to tell tokens apart")
+    token.set_defaults(handler=cmd_repo_token)
     repo.set_defaults(handler=lambda args: _usage(repo))
 
     for name in COMMAND_MODULES:

@@ -18,7 +18,9 @@ def test_bad_database_url_exits_2_with_one_line(workdir) -> None:  # type: ignor
     assert not (workdir / "flakeguard.db").exists()
 
 
-@pytest.mark.parametrize("command", [["serve"], ["worker"], ["migrate"], ["repo", "add"]])
+@pytest.mark.parametrize(
+    "command", [["serve"], ["worker"], ["migrate"], ["repo", "add"], ["repo", "token"]]
+)
 def test_every_command_has_help(workdir, command) -> None:  # type: ignore[no-untyped-def]
     """Each sub-command answers --help with its usage."""
     result = run_cli(*command, "--help", cwd=workdir)
@@ -39,6 +41,11 @@ def test_migrate_twice_and_repo_add(workdir) -> None:  # type: ignore[no-untyped
     again = run_cli("repo", "add", "acme/widgets", cwd=workdir)
     assert again.returncode == 1 and "already exists" in again.stderr
     assert token.encode() not in (workdir / "flakeguard.db").read_bytes()
+    second = run_cli("repo", "token", "acme/widgets", "--label", "ci", cwd=workdir)
+    other = second.stdout.strip().rsplit(" ", 1)[-1]
+    assert second.returncode == 0 and other.startswith("fgi_") and other != token
+    unknown = run_cli("repo", "token", "acme/nothing", cwd=workdir)
+    assert unknown.returncode == 1 and "unknown repository" in unknown.stderr
 
 
 def test_serve_embedded_default_is_ready(workdir) -> None:  # type: ignore[no-untyped-def]
