@@ -75,6 +75,7 @@ class CheckRunReport:
     failing: tuple[FailingTest, ...] = ()
     passed_on_retry: tuple[str, ...] = ()
     details_url: str | None = None
+    external_id: str = ""  # ours, to find a check run created but never recorded
 
     def count(self, category: str) -> int:
         """How many failing tests fall in ``category``."""

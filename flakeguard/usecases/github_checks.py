@@ -10,6 +10,7 @@ flake not quarantined), ``broken`` (already broken on the default branch) or
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import defaultdict
 from typing import Any
@@ -196,7 +197,10 @@ def sync_check_run(
         else:
             _record(row.id, target, error=why)
         return CheckRun.get_by_id(row.id)
-    report = build_check_run_report(repository_id, sha, details_url=details_url)
+    report = dataclasses.replace(
+        build_check_run_report(repository_id, sha, details_url=details_url),
+        external_id=f"flakeguard:{row.id}:{target}",
+    )
     try:
         github_id = github.sync_check_run(
             inst.installation_id, repo.full_name, report, row.github_id

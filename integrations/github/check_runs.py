@@ -168,13 +168,23 @@ def output(report: CheckRunReport, batch: list[dict[str, Any]] | None = None) ->
     return out
 
 
+def _find_created(repo: Any, report: CheckRunReport) -> int | None:
+    """Our check run for this very version, created by an attempt that died before recording it."""
+    for run in repo.get_commit(report.head_sha).get_check_runs(check_name=CHECK_RUN_NAME):
+        if run.external_id == report.external_id:
+            return int(run.id)
+    return None
+
+
 def sync(repo: Any, report: CheckRunReport, github_id: int | None) -> int:
     """Create (or update) the check run on ``repo`` and send its annotations; return its id."""
     notes = build_annotations(report)
     completed = datetime.now(UTC)
+    if github_id is None and report.external_id:
+        github_id = _find_created(repo, report)
     if github_id is None:
         first, notes = notes[:ANNOTATION_BATCH], notes[ANNOTATION_BATCH:]
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"external_id": report.external_id} if report.external_id else {}
         if report.details_url and report.details_url.startswith("https://"):
             kwargs["details_url"] = report.details_url  # a local http URL would be refused
         run = repo.create_check_run(

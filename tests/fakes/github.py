@@ -330,6 +330,15 @@ class FakeGitHub:
             self.check_runs[run_id] = run
             self.annotations[run_id] = list(notes)
             return 201, {}, run
+        match = re.fullmatch(r"/commits/([0-9a-f]+)/check-runs", rest)
+        if match and method == "GET":
+            found = [
+                run
+                for run in self.check_runs.values()
+                if run["head_sha"] == match.group(1)
+                and query.get("check_name", run["name"]) == run["name"]
+            ]
+            return 200, {}, {"total_count": len(found), "check_runs": found}
         match = re.fullmatch(r"/check-runs/(\d+)(/annotations)?", rest)
         if match:
             run_id = int(match.group(1))

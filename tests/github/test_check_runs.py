@@ -192,6 +192,19 @@ def test_storm_leaves_the_check_run_pending_then_one_check_run(
     assert len(fake_github.check_runs) == 1
 
 
+def test_a_check_run_created_but_never_recorded_is_adopted_not_duplicated(
+    database, fake_github, github_client
+):
+    """A worker that died after creating the check run: the retry finds it by external id."""
+    repo = installed_repo()
+    add_result(repo, "test_a", "failed")
+    first = sync_check_run(repo.id, SHA, github=github_client)
+    CheckRun.update(github_id=None, synced_version=0).execute()  # the record was lost
+    again = sync_check_run(repo.id, SHA, github=github_client)
+    assert again.github_id == first.github_id
+    assert len(fake_github.check_runs) == 1
+
+
 def test_suspended_installation_keeps_the_check_run_pending_until_unsuspended(
     database, fake_github, github_client
 ):
