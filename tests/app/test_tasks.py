@@ -19,14 +19,16 @@ def _pending_run() -> TestRun:
 
 
 def test_reconcile_through_redis(database, redis_huey) -> None:  # type: ignore[no-untyped-def]
-    """reconcile is stored in Redis, read back by the consumer side and finds the pending run."""
-    _pending_run()
+    """reconcile goes through Redis, finds the pending run and enqueues its analysis there."""
+    run = _pending_run()
     assert jobs.enqueue("reconcile") is True
     assert redis_huey.pending_count() == 1
     task = redis_huey.dequeue()
     assert task.name.endswith("reconcile")
     result = redis_huey.execute(task)
     assert result["runs_pending"] == 1
+    follow_up = redis_huey.dequeue()
+    assert follow_up.name.endswith("analyze_run") and follow_up.kwargs == {"run_id": run.id}
     assert redis_huey.pending_count() == 0
 
 
