@@ -157,6 +157,19 @@ class GitHubPort(Protocol):
         ...
 
 
+def html_url(api_url: str) -> str:
+    """The web address of a GitHub API base URL (github.com, or a GHES host's /api/v3)."""
+    base = api_url.rstrip("/")
+    if base in ("https://api.github.com", "http://api.github.com"):
+        return "https://github.com"
+    return base.removesuffix("/api/v3")
+
+
+def issue_url(api_url: str, full_name: str, number: int) -> str:
+    """The web page of issue ``number`` of ``full_name`` (for links in Slack and the CLI)."""
+    return f"{html_url(api_url)}/{full_name}/issues/{number}"
+
+
 def installation_of(repo: Repository) -> Installation | None:
     """The live installation of ``repo`` (None when missing, suspended or deleted)."""
     if repo.installation_id is None or not repo.active:

@@ -81,7 +81,11 @@ def ensure_labels(repo: Any) -> None:
     present = {label.name.lower() for label in repo.get_labels()}
     for name, (color, description) in LABELS.items():
         if name not in present:
-            repo.create_label(name=name, color=color, description=description)
+            try:
+                repo.create_label(name=name, color=color, description=description)
+            except GithubException as exc:
+                if exc.status != 422:  # 422: another worker created it meanwhile
+                    raise
 
 
 def find_issue(repo: Any, marker: str) -> Any | None:

@@ -150,6 +150,7 @@ class FakeGitHub:
         self.gone_repos: set[str] = set()
         self.removed_installations: set[int] = set()
         self.unassignable: set[str] = set()  # logins GitHub refuses to assign (422)
+        self.hidden_labels: set[str] = set()  # exist (create answers 422) but are not listed
         # state
         self.check_runs: dict[int, dict[str, Any]] = {}
         self.annotations: dict[int, list[dict[str, Any]]] = {}
@@ -358,8 +359,9 @@ class FakeGitHub:
         if rest == "/labels":
             if method == "GET":
                 return 200, {}, [self._label_json(repo, name) for name in labels]
-            if body["name"] in labels:
-                return 422, {}, {"message": "Validation Failed"}
+            if body["name"] in labels or body["name"] in self.hidden_labels:
+                exists = {"message": "Validation Failed", "errors": [{"code": "already_exists"}]}
+                return 422, {}, exists
             labels[body["name"]] = body
             return 201, {}, self._label_json(repo, body["name"])
         writes_assignees = (

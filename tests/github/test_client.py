@@ -136,3 +136,13 @@ def test_default_retry_covers_5xx_429_and_writes():
     assert {429, 500, 502, 503} <= set(retry.status_forcelist)
     assert {"GET", "POST", "PATCH"} <= set(retry.allowed_methods)
     assert retry.new().max_retry_after == retry.max_retry_after
+
+
+def test_issue_web_urls_for_github_and_ghes():
+    """Issue links point at github.com, or at the GHES host behind GITHUB_API_URL."""
+    from flakeguard.usecases.github import issue_url
+
+    assert issue_url("https://api.github.com", REPO, 3) == f"https://github.com/{REPO}/issues/3"
+    assert issue_url("https://ghe.example/api/v3", REPO, 3) == (
+        f"https://ghe.example/{REPO}/issues/3"
+    )

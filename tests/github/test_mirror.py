@@ -56,6 +56,16 @@ def test_approve_opens_one_issue_with_labels_marker_and_linked_assignee(
     assert (done.github_issue_number, done.github_synced_version, done.github_error) == (1, 1, None)
 
 
+def test_a_label_created_meanwhile_is_not_an_error(database, fake_github, github_client):
+    """Another worker creating the label between list and create (422) is fine."""
+    repo = installed_repo()
+    q = quarantine(repo)
+    fake_github.labels[REPO] = {}
+    fake_github.hidden_labels = {"flaky-test"}  # exists, but the listing missed it
+    done = mirror_quarantine(q.id, github=github_client)
+    assert done.github_error is None and done.github_issue_number == 1
+
+
 def test_mirror_twice_and_lost_number_never_duplicate_the_issue(
     database, fake_github, github_client
 ):
