@@ -30,7 +30,7 @@ class TestCase(BaseModel):
     key = CharField(max_length=512)
     suite = CharField(max_length=512, default="")
     classname = CharField(max_length=512, default="")
-    name = CharField(max_length=512)
+    name = CharField(max_length=512, index=True)  # /flakeguard test <exact name>
     file = CharField(max_length=512, null=True)
     line = IntegerField(null=True)
     first_seen = DateTimeField(default=utcnow)

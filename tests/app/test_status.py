@@ -105,3 +105,12 @@ def test_slack_errors_are_reported(repo):
     SlackMessage.create(channel="C8", kind="flaky", repository=repo, last_error="channel_not_found")
     [st] = uc.status_for("acme/widgets")
     assert st.slack_errors == ["<#C9>: not_in_channel", "<#C8>: channel_not_found"]
+
+
+def test_find_by_part_of_key_and_any_case(repo):
+    """Part of the file or class (the key) finds a test, and so does the wrong case."""
+    f.test_case(repo, "test_refund", classname="billing.TestStripe")
+    assert uc.find_test("TestStripe").name == "billing.TestStripe.test_refund"
+    assert uc.find_test("TEST_REFUND").name == "billing.TestStripe.test_refund"
+    with pytest.raises(uc.NoMatchError):
+        uc.find_tests("50%_off")
