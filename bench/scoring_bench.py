@@ -12,7 +12,8 @@ renamed tests; skips; infra outages failing 20-100% of a run's tests; retries
 
 Ground truth at ``now`` (tests seen in the last 14 days only, so a renamed
 test's old key is not judged):
-- broken: broken on main at the latest main commit (expected verdict broken);
+- broken: broken on main at the latest main commit, and the test ran on main
+  during that breakage (expected verdict broken, never quarantine);
 - flaky: a flake process active at any time in the last 30 days (a cluster
   member's rate is cluster rate x 0.7);
 - grey: a flake that stopped 30-37 days ago is left out (too close to the
@@ -22,13 +23,21 @@ A 0.5% flake may never fail on good code in the window; recall is reported
 over all true flakes and over the *detectable* ones (at least one failure on
 good code in the last 30 days).
 
-FlakeGuard rows: ``analyze()`` as is, and the product loop (flag -> quarantine
-at the flag-time score -> SPRT fixed -> unquarantine).  Baselines: naive
+FlakeGuard's flaky verdict is ``state == 'flaky'``; brkQ counts broken tests
+with ``quarantine`` recommended.  Rows: ``analyze()`` as is, and the product
+loop (flag -> quarantine at the flag-time rate, the interval's lower bound
+('low') or the score ('mean') -> SPRT fixed -> unquarantine).  falseFx: a
+quarantine released while its flake was still active.  Baselines: naive
 failure rate (>= 5% with n >= 20), ever passed on retry, exponentially weighted
-flip rate (threshold tuned on seed 1 for its best F1), and the seed's weighted
+flip rate (decay and threshold grid-tuned on seed 1 for its best F1), and the
+seed's weighted
 score as SCORING.md's appendix defines it (quarantine level 0.6 / confidence
-0.7; no failure messages exist, so message variance is 0).  Baselines fix a
-quarantined test after 5 clean runs (the rule SCORING.md calls weak).
+0.7; no failure messages exist, so message variance is 0; "seed@0.4" is its
+"investigate" level, shown for fairness).  Baselines release a quarantined
+test after 5 clean runs (the rule SCORING.md calls weak).  Detection (medRn)
+counts a test's runs from the start of its flake to its first flag; the
+seed's score is re-evaluated only on runs whose last 50 results hold a
+failure.
 """
 
 from __future__ import annotations
