@@ -206,3 +206,59 @@ def register(sub: Any) -> None:
         "demo", help="create a demo repository with CI history", description=cmd_demo.__doc__
     )
     demo.set_defaults(handler=cmd_demo)
+    register_preview(sub)
+
+
+BLOCK_KIT_BUILDER = "https://app.slack.com/block-kit-builder/#"
+PREVIEW_KINDS = ("alert", "broken", "fixed", "status", "digest", "home")
+
+
+def render_preview(kind: str, repo: str | None) -> dict[str, Any]:
+    """The Block Kit payload of one message kind, for the repository's current data."""
+    from bot.blocks.alerts import render_alert
+    from bot.blocks.digest import render_digest
+    from bot.blocks.home import render_home
+    from bot.blocks.status import render_status
+    from flakeguard.usecases import preview
+
+    if kind in ("alert", "broken", "fixed"):
+        return render_alert(preview.alert(repo, "flaky" if kind == "alert" else kind))
+    if kind == "status":
+        return render_status(preview.status(repo))
+    if kind == "digest":
+        return render_digest(preview.digest(repo))
+    return render_home(preview.home(repo))
+
+
+def builder_link(payload: dict[str, Any]) -> str:
+    """A link that opens the payload in Slack's Block Kit Builder."""
+    import json
+    from urllib.parse import quote
+
+    document: dict[str, Any] = {"blocks": payload.get("blocks", [])}
+    if payload.get("type") == "home":
+        document["type"] = "home"
+    return BLOCK_KIT_BUILDER + quote(json.dumps(document, separators=(",", ":")), safe="")
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Print a Slack message as Block Kit JSON, and a Block Kit Builder link to see it."""
+    import json
+
+    _quiet()
+    settings = load_settings()
+    open_database(settings, migrate=settings.is_sqlite)
+    payload = render_preview(args.kind, args.repo)
+    print(json.dumps(payload, indent=2, default=str))
+    print(f"\nOpen in Slack's Block Kit Builder:\n{builder_link(payload)}", file=sys.stderr)
+    return 0
+
+
+def register_preview(sub: Any) -> None:
+    """Add `flakeguard preview`."""
+    preview = sub.add_parser(
+        "preview", help="print a Slack message as Block Kit JSON", description=cmd_preview.__doc__
+    )
+    preview.add_argument("kind", choices=PREVIEW_KINDS, help="which message")
+    preview.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: the first)")
+    preview.set_defaults(handler=cmd_preview)

@@ -103,7 +103,7 @@ def _flaky(view: AlertView) -> dict[str, Any]:
         header(f"Flaky test: {view.test_name}"),
         section(
             f":warning: {_title(view)} is flaky.\n"
-            f"*Score* {pct(view.score)} (95% interval {pct(view.low)}–{pct(view.high)})\n"
+            f"*Score* {pct(view.score)} (90% interval {pct(view.low)}–{pct(view.high)})\n"
             f"*Why* {escape(view.reason) or 'no reason recorded'}\n"
             f"*Since* {slack_date(view.since)}"
         ),

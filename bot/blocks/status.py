@@ -100,7 +100,7 @@ def render_test(detail: TestDetail, others: Sequence[TestMatch] = ()) -> dict[st
     lines = [
         f"{icon} `{escape(detail.name)}` in *{escape(detail.repository)}*",
         f"*Verdict* {detail.state} since {slack_date(detail.state_since)}",
-        f"*Score* {pct(detail.score)} (95% interval {pct(detail.low)}–{pct(detail.high)})",
+        f"*Score* {pct(detail.score)} (90% interval {pct(detail.low)}–{pct(detail.high)})",
         f"*Why* {escape(detail.reason)}",
         f"*Recent runs* (oldest → newest) {history_icons(detail.history)}",
     ]

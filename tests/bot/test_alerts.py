@@ -50,7 +50,7 @@ def test_alert_has_facts_and_buttons(alert):
     assert payload["channel"] == CHANNEL_ID and problems(payload) == []
     text = all_text(payload)
     assert "test_upload_retries" in text and "acme/widgets" in text
-    assert "20.0%" in text and "95% interval" in text and "same commit" in text
+    assert "20.0%" in text and "90% interval" in text and "same commit" in text
     assert "actions/runs/" in text and "*Since*" in text
     assert action_ids(payload) == ["fg_approve", "fg_assign", "fg_dismiss"]
     msg = SlackMessage.get()

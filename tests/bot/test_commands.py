@@ -62,7 +62,7 @@ def test_top_rejects_bad_n_with_usage(slack, data):
 def test_test_shows_verdict_history_and_quarantine(slack, data):
     """`test <part>` shows the verdict, interval, history strip and quarantine."""
     text = all_text(answer(slack.command("test upload")))
-    assert "*Verdict* flaky" in text and "95% interval" in text
+    assert "*Verdict* flaky" in text and "90% interval" in text
     assert "🟩🟥🟩🟥🟩" in text and "*Quarantine* none" in text
 
 
