@@ -8,6 +8,7 @@ turns it into one line on stderr and exit status 2.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ class Settings:
     max_report_bytes: int = DEFAULT_MAX_REPORT_BYTES
     queue_mode: str = "auto"
     queue_path: str | None = None
+    queue_name: str = "flakeguard"
     retention_days: int = 90
     log_level: str = "INFO"
     log_format: str = "json"
@@ -99,6 +101,7 @@ class Settings:
             ),
             queue_mode=_check_choice("FLAKEGUARD_QUEUE", get("FLAKEGUARD_QUEUE") or "auto"),
             queue_path=get("FLAKEGUARD_QUEUE_PATH"),
+            queue_name=_check_queue_name(get("FLAKEGUARD_QUEUE_NAME") or "flakeguard"),
             retention_days=_parse_int(
                 "FLAKEGUARD_RETENTION_DAYS", get("FLAKEGUARD_RETENTION_DAYS"), default=90, low=1
             ),
@@ -200,6 +203,14 @@ def _parse_int(
         bound = f"{low}..{high}" if high is not None else f">= {low}"
         raise ConfigError(f"{name}: {value} is out of range ({bound})")
     return value
+
+
+def _check_queue_name(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", raw):
+        raise ConfigError(
+            f"FLAKEGUARD_QUEUE_NAME: letters, digits, '.', '_' or '-' (at most 64), got {raw!r}"
+        )
+    return raw
 
 
 def _check_choice(name: str, raw: str) -> str:

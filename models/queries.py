@@ -55,19 +55,21 @@ def run_results(run_id: int) -> list[tuple[int, str, str, int]]:
     return list(cursor.fetchall())
 
 
-def score_rows(test_case_ids: Sequence[int]) -> dict[int, tuple[str, datetime, str | None]]:
-    """test_case_id -> (state, state_since, engine_state JSON text) for existing scores."""
+def score_rows(
+    test_case_ids: Sequence[int],
+) -> dict[int, tuple[str, datetime, str | None, float]]:
+    """test_case_id -> (state, state_since, engine_state JSON text, low) for existing scores."""
     cast = "engine_state::text" if is_postgres() else "engine_state"
-    found: dict[int, tuple[str, datetime, str | None]] = {}
+    found: dict[int, tuple[str, datetime, str | None, float]] = {}
     for chunk, where in _id_chunks("test_case_id", test_case_ids):
         cursor = db.execute_sql(
-            f"SELECT test_case_id, state, state_since, {cast} FROM flake_score WHERE {where}",
+            f"SELECT test_case_id, state, state_since, {cast}, low FROM flake_score WHERE {where}",
             chunk,
         )
-        for test_case_id, state, since, engine_state in cursor.fetchall():
+        for test_case_id, state, since, engine_state, low in cursor.fetchall():
             if isinstance(since, str):  # SQLite hands timestamps back as text
                 since = datetime.fromisoformat(since)
-            found[test_case_id] = (state, since, engine_state)
+            found[test_case_id] = (state, since, engine_state, low)
     return found
 
 

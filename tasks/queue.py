@@ -25,10 +25,10 @@ huey = Huey("flakeguard", immediate=True, utc=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def configure(settings: Settings, *, name: str = "flakeguard") -> Huey:
+def configure(settings: Settings, *, name: str | None = None) -> Huey:
     """Choose Huey's storage from settings: immediate, Redis, or SQLite beside the database."""
     context.set_settings(settings)
-    huey.name = name
+    huey.name = name or settings.queue_name
     if settings.queue_mode == "immediate":
         huey.immediate = True
         huey.storage = huey.create_storage()

@@ -70,7 +70,7 @@ def _load_quarantines(ids: list[int]) -> dict[int, Quarantine]:
 
 
 def _engine_state(
-    stored: str | None, score: float, quarantine: Quarantine | None, config: ScoringConfig
+    stored: str | None, low: float, quarantine: Quarantine | None, config: ScoringConfig
 ) -> TestState | None:
     """The stored engine state, told whether the test is quarantined now."""
     if not stored:
@@ -79,7 +79,7 @@ def _engine_state(
     quarantined = quarantine is not None and quarantine.state == "quarantined"
     if quarantined and state.q_at is None:
         at = as_aware(quarantine.quarantined_at or quarantine.updated_at)
-        rate = quarantine.rate_at_quarantine or score
+        rate = quarantine.rate_at_quarantine or low
         state = mark_quarantined(state, at, rate, config)
     elif not quarantined and state.q_at is not None:
         state = mark_unquarantined(state)
@@ -137,7 +137,7 @@ def analyze_run(
             row = stored.get(test_case_id)
             if row is None:
                 continue
-            state = _engine_state(row[2], 0.0, quarantines.get(test_case_id), config)
+            state = _engine_state(row[2], row[3], quarantines.get(test_case_id), config)
             if state is not None:
                 states[key] = state
         engine_run = Run(

@@ -303,7 +303,9 @@ def _apply_locked(
             changes.update(
                 quarantined_at=now,
                 quarantined_by=actor,
-                rate_at_quarantine=score.score if score else None,
+                # the interval's lower bound: a rate the flake surely had, so the SPRT
+                # does not release a quarantine while the test is still flaky
+                rate_at_quarantine=score.low if score else None,
             )
         elif action == "undo":
             changes.update(quarantined_at=None, quarantined_by=None, rate_at_quarantine=None)

@@ -36,6 +36,7 @@ def test_defaults_need_no_environment() -> None:
         ({"SLACK_SIGNING_SECRET": "s", "SLACK_CLIENT_ID": "1"}, "SLACK_CLIENT_SECRET"),
         ({"GITHUB_APP_ID": "12"}, "GITHUB_APP_PRIVATE_KEY"),
         ({"FLAKEGUARD_QUEUE": "fast"}, "FLAKEGUARD_QUEUE"),
+        ({"FLAKEGUARD_QUEUE_NAME": "a b"}, "FLAKEGUARD_QUEUE_NAME"),
     ],
 )
 def test_malformed_value_names_the_variable(env: dict[str, str], variable: str) -> None:

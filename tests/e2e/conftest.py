@@ -56,7 +56,7 @@ class HttpClient:
             return HttpResponse(exc.code, exc.read())
 
 
-def eventually(probe: Callable[[], T | None], what: str, *, deadline_s: float = 60.0) -> T:
+def eventually(probe: Callable[[], T | None], what: str, *, deadline_s: float = 180.0) -> T:
     """Poll ``probe`` until it returns something truthy (the worker is asynchronous)."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -173,6 +173,8 @@ def stack(
         FLAKEGUARD_PUBLIC_URL=url,
         FLAKEGUARD_URL=url,
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",
+        FLAKEGUARD_QUEUE_NAME=f"e2e-{uuid.uuid4().hex[:8]}",
     )
     stack = Stack(
         url, env, SlackRequests(HttpClient(url), fake_slack), fake_slack, fake_github, tmp_path

@@ -142,14 +142,17 @@ def test_flaky_test_journey(stack: Stack, tmp_path) -> None:  # type: ignore[no-
     assert "same commit" in str(alert.params["blocks"])
     assert "flaky" in _say(stack, "test test_alpha").lower()
 
+    alert_ts = stack.fake_slack.ts_of(alert)
+    assert alert_ts is not None
     block_id, value = _action(alert, APPROVE) or ("", "")
-    clicked = stack.slack.click(APPROVE, value, block_id=block_id)
+    clicked = stack.slack.click(APPROVE, value, block_id=block_id, message_ts=alert_ts)
     assert clicked.status_code == 200
     updated = eventually(
         lambda: [c for c in stack.fake_slack.called("chat.update") if _action(c, UNDO)],
         "the alert updated in place with Undo",
     )[-1]
     assert "Quarantined" in str(updated.params["blocks"])
+    assert (updated.params["channel"], updated.params["ts"]) == (CHANNEL_ID, alert_ts)
     issue = eventually(lambda: stack.fake_github.open_issues(REPO), "the GitHub issue")[0]
     assert "test_alpha" in issue.title
     assert {"flaky-test", "quarantined"} <= set(issue.labels)

@@ -64,6 +64,7 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.responses: list[Call] = []  # posts to response_url
+        self.posted: dict[str, dict[str, Any]] = {}  # ts -> params of chat.postMessage
         self._planned: dict[str, list[_Planned]] = {}
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
@@ -99,6 +100,7 @@ class FakeSlack:
         with self._lock:
             self.calls.clear()
             self.responses.clear()
+            self.posted.clear()
             self._planned.clear()
             self.usergroups.clear()
             self.unknown_users.clear()
@@ -118,6 +120,10 @@ class FakeSlack:
     def _plan(self, method: str, planned: _Planned, times: int) -> None:
         with self._lock:
             self._planned.setdefault(method, []).extend([planned] * times)
+
+    def ts_of(self, call: Call) -> str | None:
+        """The ts Slack gave a recorded chat.postMessage call."""
+        return next((ts for ts, params in self.posted.items() if params is call.params), None)
 
     def called(self, method: str) -> list[Call]:
         """Calls of one method, in order."""
@@ -140,6 +146,7 @@ class FakeSlack:
             if not params.get("channel"):
                 return {"ok": False, "error": "channel_not_found"}
             ts = f"1700000000.{next(self._ts):06d}"
+            self.posted[ts] = params
             return {"ok": True, "channel": params["channel"], "ts": ts, "message": {"ts": ts}}
         if method == "chat.update":
             if not params.get("ts"):
