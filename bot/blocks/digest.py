@@ -28,9 +28,10 @@ MODAL_TITLE = 24
 
 def item_line(index: int, item: PlanItem) -> str:
     """One candidate of the plan."""
+    detail = item.why or f"{item.failures_week} failures this week"
     return (
-        f"{index}. `{escape(item.test_name)}` {pct(item.score)}, "
-        f"{item.failures_week} failures this week\n      {escape(item.reason)}"
+        f"{index}. `{escape(item.test_name)}` {pct(item.score)}: {escape(detail)}"
+        f"\n      {escape(item.reason)}"
     )
 
 

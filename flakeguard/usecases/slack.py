@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from peewee import JOIN, IntegrityError
 
+from engine.plan import PlanInput, build_plan
 from flakeguard import jobs
 from flakeguard.errors import BadRequestError, NotFoundError
 from flakeguard.usecases.status import display_name, resolve_repository
@@ -34,6 +35,7 @@ from models import (
     db,
     utcnow,
 )
+from models.base import as_aware
 
 GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 # Errors that retrying cannot fix: recorded, shown in status, never retried.
@@ -226,6 +228,7 @@ class PlanItem:
     score: float
     reason: str
     failures_week: int
+    why: str = ""  # the plan's impact line, when ranked by engine.plan
 
 
 @dataclass(frozen=True)
@@ -523,7 +526,7 @@ def concerned_users(quarantine_id: int) -> list[tuple[str, str]]:
 def quarantine_plan(
     repo_id: int, *, limit: int = DIGEST_MAX, now: datetime | None = None
 ) -> tuple[list[PlanItem], int]:
-    """Proposed quarantines by impact (failures this week, then score), and how many in all."""
+    """Proposed quarantines ranked by impact (engine.plan), and how many in all."""
     now = now or utcnow()
     week = now - timedelta(days=7)
     rows = list(
@@ -538,34 +541,59 @@ def quarantine_plan(
         )
         .where(Quarantine.repository == repo_id, Quarantine.state == "proposed")
     )
-    failures = {}
+    red_runs: dict[int, dict[int, float]] = {}  # test case -> {run id: run duration}
+    last_failure: dict[int, datetime] = {}
     if rows:
-        from peewee import fn
-
-        failures = dict(
-            TestResult.select(TestResult.test_case, fn.COUNT(TestResult.id))
+        failing = (
+            TestResult.select(
+                TestResult.test_case, TestResult.run, TestRun.duration, TestResult.created_at
+            )
+            .join(TestRun, on=(TestResult.run == TestRun.id))
             .where(
                 TestResult.test_case.in_([r.test_case_id for r in rows]),
                 TestResult.status.in_(("failed", "error")),
                 TestResult.created_at >= week,
             )
-            .group_by(TestResult.test_case)
             .tuples()
         )
-    items = [
-        PlanItem(
-            quarantine_id=r.id,
-            version=r.version,
-            test_case_id=r.test_case_id,
-            test_name=display_name(r.test_case),
-            score=r.fs.score if getattr(r, "fs", None) is not None and r.fs.id else 0.0,
-            reason=(r.fs.reason if getattr(r, "fs", None) is not None and r.fs.id else "")
-            or r.reason,
-            failures_week=failures.get(r.test_case_id, 0),
+        for test_case_id, run_id, duration, at in failing:
+            red_runs.setdefault(test_case_id, {})[run_id] = duration or 0.0
+            if test_case_id not in last_failure or at > last_failure[test_case_id]:
+                last_failure[test_case_id] = at
+    by_key = {str(r.test_case_id): r for r in rows}
+    inputs = []
+    for r in rows:
+        fs = r.fs if getattr(r, "fs", None) is not None and r.fs.id else None
+        runs = red_runs.get(r.test_case_id, {})
+        last = last_failure.get(r.test_case_id)
+        inputs.append(
+            PlanInput(
+                test=str(r.test_case_id),
+                name=display_name(r.test_case),
+                score=fs.score if fs else 0.0,
+                red_runs=len(runs),
+                seconds_lost=sum(runs.values()),
+                last_failure_at=as_aware(last) if last else None,
+                state=fs.state if fs else "flaky",
+            )
         )
-        for r in rows
-    ]
-    items.sort(key=lambda i: (-i.failures_week, -i.score, i.quarantine_id))
+    plan = build_plan(inputs, now=as_aware(now))
+    items = []
+    for entry in plan:
+        r = by_key[entry.test]
+        fs = r.fs if getattr(r, "fs", None) is not None and r.fs.id else None
+        items.append(
+            PlanItem(
+                quarantine_id=r.id,
+                version=r.version,
+                test_case_id=r.test_case_id,
+                test_name=entry.name,
+                score=entry.score,
+                reason=(fs.reason if fs else "") or r.reason,
+                failures_week=entry.red_runs,
+                why=entry.why,
+            )
+        )
     return items[:limit], len(items)
 
 

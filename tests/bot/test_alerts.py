@@ -275,4 +275,4 @@ def test_digest_ranks_candidates_by_impact(slack_app, fake_slack):
     jobs.enqueue("weekly_digest")
     text = all_text(fake_slack.called("chat.postMessage")[0].params)
     assert text.index("test_noisy") < text.index("test_calm")
-    assert "3 failures this week" in text
+    assert "turned 3 runs red" in text  # the impact line of engine.plan
