@@ -10,6 +10,7 @@ from flask import Flask, g
 from werkzeug.exceptions import HTTPException
 
 from flakeguard.api import api
+from flakeguard.api.reports import reports
 from flakeguard.errors import FlakeGuardError
 from flakeguard.health import health
 from flakeguard.http import error_response, from_error
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None, *, slack: Any = None, github: A
     _wire_errors(app)
     app.register_blueprint(health)
     app.register_blueprint(api)
-    app.register_blueprint(__import__("flakeguard.api.reports", fromlist=["reports"]).reports)
+    app.register_blueprint(reports)
     _wire_slack(app, services)
     _wire_github(app, services)
     _wire_ops(app, services)

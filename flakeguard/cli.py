@@ -65,8 +65,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the Huey consumer (periodic jobs included unless --no-periodic)."""
     import tasks
+    from flakeguard import logs
 
     settings = load_settings()
+    logs.configure_logging(
+        level=settings.log_level, fmt=settings.log_format, secrets=logs.settings_secrets(settings)
+    )
     open_database(settings, migrate=settings.is_sqlite)
     queue = tasks.configure(settings)
     if queue.immediate:

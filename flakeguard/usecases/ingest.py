@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 from peewee import IntegrityError
 
 from engine.junit import CaseResult, ReportError, iter_cases, parse_report, sniff_format
-from flakeguard import jobs
+from flakeguard import jobs, logs
 from flakeguard.errors import BadRequestError, PayloadTooLargeError, ReportRejectedError
 from flakeguard.usecases.repos import check_repo_name
 from models import Repository, TestCase, TestResult, TestRun, db, is_postgres, utcnow
@@ -345,6 +345,7 @@ def ingest_reports(
                     report_format=_format_name(spooled.formats),
                     started_at=meta.started_at,
                     received_at=received,
+                    correlation_id=logs.get_correlation_id(),
                 )
                 totals = _store_results(
                     run.id, repo.id, spooled, received, when=meta.started_at or received
