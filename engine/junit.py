@@ -108,8 +108,8 @@ from dataclasses import dataclass, fields, replace
 from pyexpat import ExpatError, XMLParserType
 from typing import BinaryIO, Final, Literal, Protocol
 
-from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
-from defusedxml.ElementTree import DefusedXMLParser  # type: ignore[import-untyped]
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
