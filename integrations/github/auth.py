@@ -2,7 +2,8 @@
 
 ``GithubIntegration.get_access_token`` signs a short JWT with the App's private
 key and exchanges it for an installation token valid about an hour; tokens are
-kept until ``margin`` before they expire, so one token serves many calls.
+kept until ``margin`` before they expire, so one token serves many calls (and
+many worker threads).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from github import Auth, GithubIntegration
+from github import Auth
 
 TOKEN_MARGIN = timedelta(minutes=5)
 
@@ -31,16 +33,20 @@ def now_utc() -> datetime:
 
 
 class InstallationTokens:
-    """Installation tokens from a GithubIntegration, cached until shortly before expiry."""
+    """Installation tokens, cached until shortly before expiry (shared by every thread).
+
+    ``grant(installation_id)`` asks GitHub for a new one: PyGithub's
+    ``GithubIntegration.get_access_token`` (an ``InstallationAuthorization``).
+    """
 
     def __init__(
         self,
-        integration: GithubIntegration,
+        grant: Callable[[int], Any],
         *,
         margin: timedelta = TOKEN_MARGIN,
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
-        self._integration = integration
+        self._grant = grant
         self._margin = margin
         self._clock = clock
         self._cache: dict[int, InstallationToken] = {}
@@ -52,7 +58,7 @@ class InstallationTokens:
             cached = self._cache.get(installation_id)
             if cached is not None and cached.expires_at - self._margin > self._clock():
                 return cached
-        grant = self._integration.get_access_token(installation_id)
+        grant = self._grant(installation_id)
         expires = grant.expires_at
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=UTC)

@@ -164,16 +164,11 @@ class GitHubClient:
         self._spacing: dict[str, Any] = (
             {} if throttle else {"seconds_between_requests": None, "seconds_between_writes": None}
         )
-        self.integration = GithubIntegration(
-            auth=app_auth(app_id, private_key),
-            base_url=self.base_url,
-            retry=self.retry,
-            timeout=timeout,
-            **self._spacing,
-        )
-        self.tokens = tokens or InstallationTokens(self.integration)
-        self._clients: dict[int, tuple[str, Github]] = {}
-        self._lock = threading.Lock()
+        self._auth = app_auth(app_id, private_key)
+        self.tokens = tokens or InstallationTokens(self.fetch_token)
+        # PyGithub's Requester keeps one connection whose request() and getresponse()
+        # are separate calls: not thread-safe. Each worker thread gets its own objects.
+        self._local = threading.local()
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> GitHubClient:
@@ -189,12 +184,32 @@ class GitHubClient:
 
     # -- plumbing ---------------------------------------------------------------------------
 
+    @property
+    def integration(self) -> GithubIntegration:
+        """This thread's GithubIntegration (the App JWT side)."""
+        integration = getattr(self._local, "integration", None)
+        if integration is None:
+            integration = GithubIntegration(
+                auth=self._auth,
+                base_url=self.base_url,
+                retry=self.retry,
+                timeout=self.timeout,
+                **self._spacing,
+            )
+            self._local.integration = integration
+        return integration
+
+    def fetch_token(self, installation_id: int) -> Any:
+        """Ask GitHub for a new installation token (an InstallationAuthorization)."""
+        return self.integration.get_access_token(installation_id)
+
     def _github(self, installation_id: int) -> Github:
         token = self.tokens.get(installation_id).token
-        with self._lock:
-            cached = self._clients.get(installation_id)
-            if cached is not None and cached[0] == token:
-                return cached[1]
+        clients: dict[int, tuple[str, Github]] = getattr(self._local, "clients", None) or {}
+        self._local.clients = clients
+        cached = clients.get(installation_id)
+        if cached is not None and cached[0] == token:
+            return cached[1]
         gh = Github(
             auth=Auth.Token(token),
             base_url=self.base_url,
@@ -203,11 +218,9 @@ class GitHubClient:
             lazy=True,
             **self._spacing,
         )
-        with self._lock:
-            old = self._clients.get(installation_id)
-            self._clients[installation_id] = (token, gh)
-        if old is not None:
-            old[1].close()
+        clients[installation_id] = (token, gh)
+        if cached is not None:
+            cached[1].close()
         return gh
 
     def call(self, installation_id: int, what: str, operation: Callable[[Github], T]) -> T:

@@ -34,7 +34,7 @@ def test_app_jwt_is_exchanged_for_an_installation_token_used_on_api_calls(
 def test_installation_token_is_cached_until_shortly_before_it_expires(fake_github, github_client):
     """Many calls share one token; a token within 5 minutes of expiry is replaced."""
     now = [now_utc()]
-    github_client.tokens = InstallationTokens(github_client.integration, clock=lambda: now[0])
+    github_client.tokens = InstallationTokens(github_client.fetch_token, clock=lambda: now[0])
     for _ in range(3):
         list_labels(github_client)
     assert len(fake_github.calls_to("POST", r"access_tokens$")) == 1
@@ -146,3 +146,24 @@ def test_issue_web_urls_for_github_and_ghes():
     assert issue_url("https://ghe.example/api/v3", REPO, 3) == (
         f"https://ghe.example/{REPO}/issues/3"
     )
+
+
+def test_worker_threads_share_the_client_safely(fake_github, github_client):
+    """Concurrent calls from several threads each get their own answer (one token for all)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.fakes.github import Issue
+
+    fake_github.issues[REPO] = {n: Issue(n, f"issue {n}", "") for n in range(1, 9)}
+
+    def title(n: int) -> str:
+        return github_client.call(
+            INSTALLATION_ID, "issue", lambda gh: gh.get_repo(REPO).get_issue(n).title
+        )
+
+    list_labels(github_client)  # one token, fetched before the threads start
+    numbers = [1 + i % 8 for i in range(160)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        titles = list(pool.map(title, numbers))
+    assert titles == [f"issue {n}" for n in numbers]
+    assert len(fake_github.calls_to("POST", r"access_tokens$")) == 1
