@@ -22,7 +22,7 @@ from bot.blocks.alerts import render_alert
 from bot.blocks.digest import render_digest
 from bot.blocks.home import render_home
 from bot.client import client_for_team
-from flakeguard import jobs
+from flakeguard import jobs, metrics
 from flakeguard.errors import NotConfiguredError
 from flakeguard.usecases import slack as slack_uc
 from models import Quarantine
@@ -48,6 +48,12 @@ def _permanent(exc: SlackApiError) -> str | None:
     return error if error in slack_uc.PERMANENT_ERRORS else None
 
 
+def _count_error(exc: SlackApiError, method: str) -> None:
+    """Count a Slack API error for /metrics (retried or not)."""
+    error = str(exc.response.get("error") or exc.response.status_code)
+    metrics.count("slack_api_errors", method=method, error=error)
+
+
 def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
     """Post or update one stored message; True when Slack took it, False when recorded as failed."""
     msg = slack_uc.message_target(message_id)
@@ -64,6 +70,7 @@ def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
             slack_uc.message_posted(message_id, response["ts"], version)
             slack_uc.clear_channel_error(msg.team_id, msg.channel)
     except SlackApiError as exc:
+        _count_error(exc, "chat.update" if msg.ts else "chat.postMessage")
         error = _permanent(exc)
         if error is None:
             raise
@@ -126,6 +133,7 @@ def publish_slack_home(team_id: str, user_id: str) -> bool:
     try:
         client.views_publish(user_id=user_id, view=view)
     except SlackApiError as exc:
+        _count_error(exc, "views.publish")
         error = _permanent(exc)
         if error is None:
             raise

@@ -94,3 +94,16 @@ def test_digest_skips_channels_without_candidates(slack_app, fake_slack):
     f.subscription(f.repo("acme/quiet"))
     jobs.enqueue("weekly_digest")
     assert fake_slack.called("chat.postMessage") == []
+
+
+def test_slack_api_errors_are_counted_for_metrics(flaky, fake_slack, slack_client):
+    """A failed Slack call shows up in /metrics as slack_api_errors by method and error."""
+    from tests.ops.test_metrics import scrape, value
+
+    name = "flakeguard_slack_api_errors_total"
+    labels = {"method": "chat.postMessage", "error": "channel_not_found"}
+    before = value(scrape(slack_client), name, **labels)
+    fake_slack.reset()
+    fake_slack.fail("chat.postMessage", "channel_not_found")
+    jobs.enqueue("notify_slack", event_id=f.event(flaky).id)
+    assert value(scrape(slack_client), name, **labels) == before + 1
