@@ -106,42 +106,41 @@ def reconcile(
             logs.reset_correlation_id(token)
 
     if slack:
-        events = _ids(
+        _redrive(
+            report,
+            "notify_slack",
+            "event_id",
             DomainEvent.select(DomainEvent.id)
             .where(DomainEvent.slack_done_at.is_null(), DomainEvent.created_at <= cutoff)
             .order_by(DomainEvent.id)
-            .limit(limit)
+            .limit(limit),
         )
-        report.pending["notify_slack"] = len(events)
-        for event_id in events:
-            _enqueue(report, "notify_slack", event_id=event_id)
-
-        behind = _ids(
+        _redrive(
+            report,
+            "refresh_slack_quarantine",
+            "quarantine_id",
             Quarantine.select(Quarantine.id)
             .where(
                 Quarantine.slack_synced_version < Quarantine.version,
                 Quarantine.updated_at <= cutoff,
             )
             .order_by(Quarantine.id)
-            .limit(limit)
+            .limit(limit),
         )
-        report.pending["refresh_slack_quarantine"] = len(behind)
-        for quarantine_id in behind:
-            _enqueue(report, "refresh_slack_quarantine", quarantine_id=quarantine_id)
 
     if github:
-        mirrors = _ids(
+        _redrive(
+            report,
+            "mirror_quarantine",
+            "quarantine_id",
             Quarantine.select(Quarantine.id)
             .where(
                 Quarantine.github_synced_version < Quarantine.version,
                 Quarantine.updated_at <= cutoff,
             )
             .order_by(Quarantine.id)
-            .limit(limit)
+            .limit(limit),
         )
-        report.pending["mirror_quarantine"] = len(mirrors)
-        for quarantine_id in mirrors:
-            _enqueue(report, "mirror_quarantine", quarantine_id=quarantine_id)
 
         checks = list(
             CheckRun.select(CheckRun.repository, CheckRun.head_sha)
@@ -222,6 +221,14 @@ def sweep_fixed(*, limit: int = BATCH, notify: bool = True) -> list[int]:
         for event_id in created:
             jobs.enqueue("notify_slack", event_id=event_id)
     return created
+
+
+def _redrive(report: ReconcileReport, job: str, arg: str, query: Any) -> None:
+    """Enqueue ``job`` once per id the query finds, as keyword ``arg``; count them."""
+    ids = _ids(query)
+    report.pending[job] = len(ids)
+    for value in ids:
+        _enqueue(report, job, **{arg: value})
 
 
 def _ids(query: Any) -> list[int]:
