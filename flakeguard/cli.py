@@ -117,6 +117,28 @@ def cmd_repo_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    """Show or set who may approve or undo quarantines in a Slack workspace."""
+    from flakeguard.usecases.quarantine import get_policy, set_policy
+
+    settings = load_settings()
+    open_database(settings, migrate=settings.is_sqlite)
+    if args.mode:
+        values = args.values or []
+        set_policy(
+            args.team_id,
+            args.mode,
+            usergroup_id=values[0] if args.mode == "usergroup" and values else None,
+            users=values if args.mode == "users" else (),
+        )
+    mode, usergroup, users = get_policy(args.team_id)
+    who = {"everyone": "everyone", "usergroup": f"members of user group {usergroup}"}.get(
+        mode, "only " + ", ".join(users)
+    )
+    print(f"workspace {args.team_id}: {who} may approve or undo quarantines")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
@@ -168,6 +190,27 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--label", default="", help="a note to tell tokens apart")
     token.set_defaults(handler=cmd_repo_token)
     repo.set_defaults(handler=lambda args: _usage(repo))
+
+    policy = sub.add_parser(
+        "policy",
+        help="who may approve or undo quarantines in a Slack workspace",
+        description=cmd_policy.__doc__ + " Examples: `flakeguard policy T0123 usergroup S0456`, "
+        "`flakeguard policy T0123 users U01 U02`, `flakeguard policy T0123 everyone`.",
+    )
+    policy.add_argument("team_id", metavar="TEAM_ID", help="the Slack workspace id (T...)")
+    policy.add_argument(
+        "mode",
+        nargs="?",
+        choices=("everyone", "usergroup", "users"),
+        help="omit to show the current policy",
+    )
+    policy.add_argument(
+        "values",
+        nargs="*",
+        metavar="ID",
+        help="the user group id (S...) or the Slack user ids (U...)",
+    )
+    policy.set_defaults(handler=cmd_policy)
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

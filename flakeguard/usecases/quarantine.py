@@ -98,6 +98,14 @@ def check_allowed(team_id: str, user_id: str, *, members_of: MembersOf | None = 
     raise ForbiddenError(f"unknown workspace policy {policy.mode!r}; ask an admin to fix it")
 
 
+def get_policy(team_id: str) -> tuple[str, str | None, list[str]]:
+    """(mode, usergroup id, users) of a workspace; everyone may act by default."""
+    policy = WorkspacePolicy.get_or_none(WorkspacePolicy.team_id == team_id)
+    if policy is None:
+        return "everyone", None, []
+    return policy.mode, policy.usergroup_id, list(policy.users or [])
+
+
 def set_policy(
     team_id: str, mode: str, *, usergroup_id: str | None = None, users: Sequence[str] = ()
 ) -> WorkspacePolicy:

@@ -19,7 +19,8 @@ def test_bad_database_url_exits_2_with_one_line(workdir) -> None:  # type: ignor
 
 
 @pytest.mark.parametrize(
-    "command", [["serve"], ["worker"], ["migrate"], ["repo", "add"], ["repo", "token"]]
+    "command",
+    [["serve"], ["worker"], ["migrate"], ["repo", "add"], ["repo", "token"], ["policy"]],
 )
 def test_every_command_has_help(workdir, command) -> None:  # type: ignore[no-untyped-def]
     """Each sub-command answers --help with its usage."""
@@ -67,3 +68,15 @@ def test_serve_on_postgresql_and_redis(workdir, pg_url, redis_url) -> None:  # t
         assert json.loads(body)["database"]["backend"] == "postgresql"
         status, body = wait_for(url + "/health/deep")
         assert json.loads(body)["queue"]["backend"] == "RedisStorage"
+
+
+def test_policy_shows_and_sets_who_may_act(workdir) -> None:  # type: ignore[no-untyped-def]
+    """flakeguard policy sets a workspace's approvers and shows them; bad input exits 1."""
+    assert "everyone may approve" in run_cli("policy", "T01", cwd=workdir).stdout
+    group = run_cli("policy", "T01", "usergroup", "S0GROUP", cwd=workdir)
+    assert "members of user group S0GROUP" in group.stdout
+    users = run_cli("policy", "T01", "users", "U1", "U2", cwd=workdir)
+    assert "only U1, U2 may approve" in users.stdout
+    bad = run_cli("policy", "T01", "usergroup", cwd=workdir)
+    assert bad.returncode == 1 and "user group id" in bad.stderr
+    assert "only U1, U2" in run_cli("policy", "T01", cwd=workdir).stdout
