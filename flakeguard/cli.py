@@ -117,6 +117,24 @@ def cmd_repo_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repo_artifacts(args: argparse.Namespace) -> int:
+    """Show or set which GitHub Actions artifacts hold a repository's JUnit reports."""
+    from flakeguard.usecases.github_actions import (
+        artifact_patterns,
+        set_artifact_patterns,
+    )
+    from flakeguard.usecases.repos import get_repository
+
+    settings = load_settings()
+    open_database(settings, migrate=settings.is_sqlite)
+    if args.patterns or args.reset:
+        patterns = set_artifact_patterns(args.full_name, [] if args.reset else args.patterns)
+    else:
+        patterns = artifact_patterns(get_repository(args.full_name))
+    print(f"{args.full_name}: artifacts whose name contains or matches: " + ", ".join(patterns))
+    return 0
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     """Show or set who may approve or undo quarantines in a Slack workspace."""
     from flakeguard.usecases.quarantine import get_policy, set_policy
@@ -189,6 +207,21 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("full_name", metavar="OWNER/NAME")
     token.add_argument("--label", default="", help="a note to tell tokens apart")
     token.set_defaults(handler=cmd_repo_token)
+    artifacts = repo_sub.add_parser(
+        "artifacts",
+        help="show or set the Actions artifact name filter",
+        description=cmd_repo_artifacts.__doc__
+        + " Default: names containing junit, test-results or test-report.",
+    )
+    artifacts.add_argument("full_name", metavar="OWNER/NAME")
+    artifacts.add_argument(
+        "patterns",
+        nargs="*",
+        metavar="PATTERN",
+        help="substrings or globs (* ?); omit to show the current filter",
+    )
+    artifacts.add_argument("--reset", action="store_true", help="back to the default filter")
+    artifacts.set_defaults(handler=cmd_repo_artifacts)
     repo.set_defaults(handler=lambda args: _usage(repo))
 
     policy = sub.add_parser(

@@ -28,6 +28,7 @@ from flakeguard.usecases.github import (
     why_no_installation,
 )
 from flakeguard.usecases.ingest import RunMeta, ingest_reports
+from flakeguard.usecases.repos import get_repository
 from models import IngestedArtifact, Repository
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,19 @@ def artifact_patterns(repo: Repository) -> tuple[str, ...]:
         if patterns:
             return patterns
     return DEFAULT_ARTIFACT_PATTERNS
+
+
+def set_artifact_patterns(full_name: str, patterns: list[str]) -> tuple[str, ...]:
+    """Set (or, with no patterns, reset to the default) a repository's artifact name filter."""
+    repo = get_repository(full_name)
+    settings = dict(repo.settings or {})
+    cleaned = [p.strip() for p in patterns if p.strip()]
+    if cleaned:
+        settings[SETTING_KEY] = cleaned
+    else:
+        settings.pop(SETTING_KEY, None)
+    Repository.update(settings=settings).where(Repository.id == repo.id).execute()
+    return artifact_patterns(Repository.get_by_id(repo.id))
 
 
 def artifact_matches(name: str, patterns: tuple[str, ...]) -> bool:

@@ -80,3 +80,14 @@ def test_policy_shows_and_sets_who_may_act(workdir) -> None:  # type: ignore[no-
     bad = run_cli("policy", "T01", "usergroup", cwd=workdir)
     assert bad.returncode == 1 and "user group id" in bad.stderr
     assert "only U1, U2" in run_cli("policy", "T01", cwd=workdir).stdout
+
+
+def test_repo_artifacts_filter(workdir) -> None:  # type: ignore[no-untyped-def]
+    """repo artifacts shows the default filter, sets patterns, and resets them."""
+    run_cli("repo", "add", "acme/widgets", cwd=workdir)
+    shown = run_cli("repo", "artifacts", "acme/widgets", cwd=workdir).stdout
+    assert "junit" in shown and "test-results" in shown
+    changed = run_cli("repo", "artifacts", "acme/widgets", "surefire-*", "Reports", cwd=workdir)
+    assert changed.stdout.strip().endswith("surefire-*, reports")
+    reset = run_cli("repo", "artifacts", "acme/widgets", "--reset", cwd=workdir)
+    assert "junit" in reset.stdout and "surefire" not in reset.stdout
