@@ -24,6 +24,7 @@ from models import (
     TestResult,
     TestRun,
     is_postgres,
+    queries,
     utcnow,
 )
 
@@ -294,13 +295,15 @@ def find_tests(query: str, *, repository: str | None = None, limit: int = 10) ->
         conditions.append(TestCase.name.contains(query))
     else:
         conditions.append(TestCase.name.contains(query) | TestCase.key.contains(query))
-    for condition in conditions:
-        found = list(
-            base.where(condition).order_by(fn.LENGTH(TestCase.name), TestCase.id).limit(limit)
-        )
-        if found:
-            return [TestMatch(t.id, t.repository.full_name, display_name(t)) for t in found]
-    raise NoMatchError(f"no test matches {query!r}", _near_tests(base, query))
+    with queries.prefer_indexes():  # trigram indexes on PostgreSQL
+        for condition in conditions:
+            found = list(
+                base.where(condition).order_by(fn.LENGTH(TestCase.name), TestCase.id).limit(limit)
+            )
+            if found:
+                return [TestMatch(t.id, t.repository.full_name, display_name(t)) for t in found]
+        near = _near_tests(base, query)
+    raise NoMatchError(f"no test matches {query!r}", near)
 
 
 def _near_tests(base, query: str) -> list[str]:  # type: ignore[no-untyped-def]
