@@ -25,6 +25,8 @@ BOT_SCOPES = [
     "chat:write",  # alerts, digests, chat.update of both
     "chat:write.public",  # post in public channels without being invited first
     "usergroups:read",  # usergroups.users.list for a workspace's usergroup policy
+    "channels:read",  # users.conversations: App Home shows the repos of the user's channels
+    "groups:read",  # ... private channels too
 ]
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"

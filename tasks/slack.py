@@ -122,6 +122,37 @@ def refresh_slack_message(message_id: int) -> bool:
     return _send(message_id, render_digest(view), 0)
 
 
+HOME_CHANNEL_PAGES = 10  # at most 10 x 200 channels per user
+
+
+def _channels_of(client: WebClient, user_id: str) -> list[str] | None:
+    """The channels a user is in (users.conversations); None when Slack will not say."""
+    channels: list[str] = []
+    cursor = None
+    try:
+        for _ in range(HOME_CHANNEL_PAGES):
+            response = client.users_conversations(
+                user=user_id,
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=200,
+                cursor=cursor,
+            )
+            channels.extend(c["id"] for c in response.get("channels") or [])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+    except SlackApiError as exc:
+        _count_error(exc, "users.conversations")
+        log.warning(
+            "App Home of %s: channels unknown (%s); showing the workspace's repos",
+            user_id,
+            exc.response.get("error"),
+        )
+        return None
+    return channels
+
+
 @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="publish_slack_home")
 @with_db
 def publish_slack_home(team_id: str, user_id: str) -> bool:
@@ -129,7 +160,7 @@ def publish_slack_home(team_id: str, user_id: str) -> bool:
     client = _client(team_id)
     if client is None:
         return False
-    view = render_home(slack_uc.home_view(team_id, user_id))
+    view = render_home(slack_uc.home_view(team_id, user_id, channels=_channels_of(client, user_id)))
     try:
         client.views_publish(user_id=user_id, view=view)
     except SlackApiError as exc:

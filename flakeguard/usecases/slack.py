@@ -10,6 +10,7 @@ Quarantine whose ``slack_synced_version`` is behind its ``version``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -643,8 +644,12 @@ def digest_of_message(message_id: int) -> DigestView:
 # ----------------------------------------------------------------- App Home
 
 
-def home_view(team_id: str, user_id: str) -> HomeView:
-    """A user's App Home: assigned tests, flaky tests of the workspace's repos, recent actions."""
+def home_view(team_id: str, user_id: str, *, channels: Sequence[str] | None = None) -> HomeView:
+    """A user's App Home: assigned tests, flaky tests of their channels' repos, recent actions.
+
+    ``channels`` are the channels the user is in; None (Slack could not say) means
+    every repository subscribed in the workspace.
+    """
     assigned_q = (
         Quarantine.select(Quarantine, TestCase)
         .join(TestCase)
@@ -657,13 +662,12 @@ def home_view(team_id: str, user_id: str) -> HomeView:
         PlanItem(q.id, q.version, q.test_case_id, display_name(q.test_case), 0.0, q.state, 0)
         for q in assigned_q.limit(HOME_MAX)
     ]
-    repo_ids = [
-        r
-        for (r,) in ChannelSubscription.select(ChannelSubscription.repository)
-        .where(ChannelSubscription.team_id == team_id)
-        .distinct()
-        .tuples()
-    ]
+    subscribed = ChannelSubscription.select(ChannelSubscription.repository).where(
+        ChannelSubscription.team_id == team_id
+    )
+    if channels is not None:
+        subscribed = subscribed.where(ChannelSubscription.channel_id.in_(list(channels) or [""]))
+    repo_ids = [r for (r,) in subscribed.distinct().tuples()]
     repos = (
         [
             n

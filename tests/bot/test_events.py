@@ -67,3 +67,32 @@ def test_url_verification_is_answered(slack):
     body = json.dumps({"type": "url_verification", "challenge": "c-123", "token": "legacy"})
     resp = slack.post(body, "application/json")
     assert resp.status_code == 200 and resp.get_json() == {"challenge": "c-123"}
+
+
+def test_app_home_lists_flaky_tests_of_the_users_channels_only(slack, fake_slack):
+    """App Home's flaky list covers repos subscribed in channels the user is in."""
+    mine, other = f.repo("acme/widgets"), f.repo("acme/gadgets")
+    f.subscription(mine, channel="C0MINE")
+    f.subscription(other, channel="C0OTHER")
+    f.score(f.test_case(mine, "test_in_my_channel"))
+    f.score(f.test_case(other, "test_elsewhere"))
+    fake_slack.reset()
+    fake_slack.memberships[USER_ID] = ["C0MINE"]
+    slack.event({"type": "app_home_opened", "user": USER_ID, "tab": "home", "channel": "D1"})
+    text = all_text(fake_slack.called("views.publish")[-1].params["view"])
+    assert "test_in_my_channel" in text and "test_elsewhere" not in text
+    assert fake_slack.called("users.conversations")[0].params["user"] == USER_ID
+
+
+def test_app_home_falls_back_to_the_workspace_when_slack_will_not_say(slack, fake_slack):
+    """Without the channel scopes (missing_scope), App Home shows every subscribed repo."""
+    mine, other = f.repo("acme/widgets"), f.repo("acme/gadgets")
+    f.subscription(mine, channel="C0MINE")
+    f.subscription(other, channel="C0OTHER")
+    f.score(f.test_case(mine, "test_in_my_channel"))
+    f.score(f.test_case(other, "test_elsewhere"))
+    fake_slack.reset()
+    fake_slack.fail("users.conversations", "missing_scope")
+    slack.event({"type": "app_home_opened", "user": USER_ID, "tab": "home", "channel": "D1"})
+    text = all_text(fake_slack.called("views.publish")[-1].params["view"])
+    assert "test_in_my_channel" in text and "test_elsewhere" in text

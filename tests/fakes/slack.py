@@ -70,6 +70,7 @@ class FakeSlack:
         self._lock = threading.Lock()
         self.usergroups: dict[str, list[str]] = {}
         self.unknown_users: set[str] = set()
+        self.memberships: dict[str, list[str]] = {}  # user -> channels (users.conversations)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -104,6 +105,7 @@ class FakeSlack:
             self._planned.clear()
             self.usergroups.clear()
             self.unknown_users.clear()
+            self.memberships.clear()
 
     def fail(self, method: str, error: str, *, times: int = 1) -> None:
         """Answer ``method`` with ``{"ok": false, "error": error}`` the next ``times`` calls."""
@@ -181,6 +183,14 @@ class FakeSlack:
                 "enterprise": None,
                 "is_enterprise_install": False,
                 "authed_user": {"id": "U0INSTALLER"},
+            }
+        if method == "users.conversations":
+            user = params.get("user", "")
+            channels = self.memberships.get(user, [CHANNEL_ID])
+            return {
+                "ok": True,
+                "channels": [{"id": c, "name": c.lower()} for c in channels],
+                "response_metadata": {"next_cursor": ""},
             }
         if method == "usergroups.users.list":
             group = params.get("usergroup", "")
