@@ -35,6 +35,7 @@ class Quarantine(BaseModel):
     rate_at_quarantine = FloatField(null=True)
     dismissed_conflicts = IntegerField(default=0)
     github_issue_number = IntegerField(null=True)
+    github_issue_url = CharField(max_length=500, null=True)
     version = IntegerField(default=0)
     github_synced_version = IntegerField(default=0)
     github_error = TextField(null=True)

@@ -88,7 +88,10 @@ def mirror_quarantine(quarantine_id: int) -> dict[str, Any]:
         return _skip("mirror_quarantine")
     try:
         q = github_mirror.mirror_quarantine(
-            quarantine_id, github=client, public_url=settings.public_url
+            quarantine_id,
+            github=client,
+            public_url=settings.public_url,
+            api_url=settings.github_api_url,
         )
     except NotFoundError as exc:
         return {"skipped": exc.message}

@@ -18,6 +18,7 @@ from flakeguard.usecases.github import (
     GitHubUnavailableError,
     QuarantineIssue,
     installation_of,
+    issue_url,
     why_no_installation,
 )
 from flakeguard.usecases.github_checks import display_name
@@ -96,7 +97,11 @@ def _ever_quarantined(q: Quarantine) -> bool:
 
 
 def mirror_quarantine(
-    quarantine_id: int, *, github: GitHubPort, public_url: str | None = None
+    quarantine_id: int,
+    *,
+    github: GitHubPort,
+    public_url: str | None = None,
+    api_url: str = "https://api.github.com",
 ) -> Quarantine:
     """Bring the quarantine's GitHub issue in line and record what was mirrored, or why not.
 
@@ -130,15 +135,22 @@ def mirror_quarantine(
     except GitHubUnavailableError as exc:
         Quarantine.update(github_error=exc.message).where(Quarantine.id == q.id).execute()
         raise
-    return _record(q.id, target, number=number)
+    url = issue_url(api_url, repo.full_name, number) if number is not None else None
+    return _record(q.id, target, number=number, url=url)
 
 
 def _record(
-    quarantine_id: int, target: int, *, error: str | None = None, number: int | None = None
+    quarantine_id: int,
+    target: int,
+    *,
+    error: str | None = None,
+    number: int | None = None,
+    url: str | None = None,
 ) -> Quarantine:
     fields: dict[str, object] = {"github_error": error}
     if number is not None:
-        fields["github_issue_number"] = number
+        # the issue's web page, on github.com or a GitHub Enterprise host
+        fields.update(github_issue_number=number, github_issue_url=url)
     Quarantine.update(**fields).where(Quarantine.id == quarantine_id).execute()
     Quarantine.update(github_synced_version=target).where(
         Quarantine.id == quarantine_id, Quarantine.github_synced_version < target

@@ -281,7 +281,8 @@ def quarantine_view(q: Quarantine) -> QuarantineView:
         last_source=last.source if last else None,
         last_at=last.at if last else None,
         github_issue_url=(
-            f"https://github.com/{repo.full_name}/issues/{q.github_issue_number}"
+            q.github_issue_url
+            or f"https://github.com/{repo.full_name}/issues/{q.github_issue_number}"
             if q.github_issue_number
             else None
         ),

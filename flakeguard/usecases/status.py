@@ -364,7 +364,8 @@ def test_detail(test_case_id: int, *, history: int = HISTORY) -> TestDetail:
         assignee_slack=q.assignee_slack if q else None,
         assignee_github=q.assignee_github if q else None,
         github_issue_url=(
-            f"https://github.com/{test.repository.full_name}/issues/{q.github_issue_number}"
+            q.github_issue_url
+            or f"https://github.com/{test.repository.full_name}/issues/{q.github_issue_number}"
             if q and q.github_issue_number
             else None
         ),

@@ -219,3 +219,14 @@ def test_500_storm_retries_opens_the_breaker_keeps_work_pending_then_succeeds_on
     done = mirror_quarantine(q.id, github=github_client)
     assert done.github_synced_version == done.version and done.github_error is None
     assert len(fake_github.issues[REPO]) == 1
+
+
+def test_issue_link_points_at_the_github_host(database, fake_github, github_client):
+    """The recorded issue URL is on the configured host (GitHub Enterprise too), not github.com."""
+    from flakeguard.usecases.status import test_detail
+
+    repo = installed_repo()
+    q = quarantine(repo)
+    done = mirror_quarantine(q.id, github=github_client, api_url="https://ghe.example.com/api/v3")
+    assert done.github_issue_url == f"https://ghe.example.com/{REPO}/issues/1"
+    assert test_detail(q.test_case_id).github_issue_url == done.github_issue_url
