@@ -24,6 +24,13 @@ def load_settings() -> Settings:
     return Settings.from_env()
 
 
+def open_configured(*, migrate: bool | None = None) -> Settings:
+    """Settings from the environment and the database they name (migrated on SQLite)."""
+    settings = load_settings()
+    open_database(settings, migrate=settings.is_sqlite if migrate is None else migrate)
+    return settings
+
+
 def open_database(settings: Settings, *, migrate: bool) -> None:
     """Point the models at the configured database, migrating when asked."""
     from models import init_db
@@ -40,8 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from flakeguard.app import create_app
 
-    settings = load_settings()
-    open_database(settings, migrate=True)
+    settings = open_configured(migrate=True)
     app = create_app(settings)
     queue = app.extensions["flakeguard"].queue
     server = make_server(args.host, args.port or settings.port, app, threaded=True)
@@ -97,8 +103,7 @@ def cmd_repo_add(args: argparse.Namespace) -> int:
     """Create a repository and print its ingest token once."""
     from flakeguard.usecases.repos import add_repository
 
-    settings = load_settings()
-    open_database(settings, migrate=settings.is_sqlite)
+    open_configured()
     repo, token = add_repository(args.full_name, default_branch=args.default_branch)
     print(f"repository {repo.full_name} created (default branch {repo.default_branch})")
     print(f"ingest token (shown once, only its hash is stored): {token}")
@@ -109,8 +114,7 @@ def cmd_repo_token(args: argparse.Namespace) -> int:
     """Issue a new ingest token for an existing repository and print it once."""
     from flakeguard.usecases.repos import get_repository, issue_token
 
-    settings = load_settings()
-    open_database(settings, migrate=settings.is_sqlite)
+    open_configured()
     repo = get_repository(args.full_name)
     token = issue_token(repo, label=args.label)
     print(f"new ingest token for {repo.full_name} (shown once, only its hash is stored): {token}")
@@ -125,8 +129,7 @@ def cmd_repo_artifacts(args: argparse.Namespace) -> int:
     )
     from flakeguard.usecases.repos import get_repository
 
-    settings = load_settings()
-    open_database(settings, migrate=settings.is_sqlite)
+    open_configured()
     if args.patterns or args.reset:
         patterns = set_artifact_patterns(args.full_name, [] if args.reset else args.patterns)
     else:
@@ -139,8 +142,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
     """Show or set who may approve or undo quarantines in a Slack workspace."""
     from flakeguard.usecases.quarantine import get_policy, set_policy
 
-    settings = load_settings()
-    open_database(settings, migrate=settings.is_sqlite)
+    open_configured()
     if args.mode:
         values = args.values or []
         set_policy(

@@ -394,12 +394,11 @@ def _print_gate(decision: GateDecision) -> None:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Store JUnit reports straight into the configured database (imports, embedded use)."""
     import tasks
-    from flakeguard.cli import load_settings, open_database
+    from flakeguard.cli import open_configured
     from flakeguard.usecases.ingest import ingest_reports
     from flakeguard.usecases.repos import get_repository
 
-    settings = load_settings()
-    open_database(settings, migrate=settings.is_sqlite)
+    settings = open_configured()
     tasks.configure(settings)
     full_name, meta = parse_run_meta(
         {name: getattr(args, name) for name in META_FLAGS}, source="cli", require_sha=False

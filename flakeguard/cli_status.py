@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from flakeguard.cli import load_settings, open_database
+from flakeguard.cli import open_configured
 
 STATE_ORDER = ("flaky", "broken", "fixed", "healthy", "insufficient")
 
@@ -77,8 +77,7 @@ def _quiet() -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     """Flaky, broken and quarantined tests per repository, with the top flaky ones."""
     _quiet()
-    settings = load_settings()
-    open_database(settings, migrate=settings.is_sqlite)
+    open_configured()
     return print_status(args.repo, top=args.top)
 
 
@@ -87,8 +86,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     from flakeguard.usecases.status import NoMatchError, find_test, find_tests, test_detail
 
     _quiet()
-    settings = load_settings()
-    open_database(settings, migrate=settings.is_sqlite)
+    open_configured()
     try:
         match = find_test(args.query, repository=args.repo)
     except NoMatchError as exc:
@@ -124,8 +122,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from flakeguard.usecases.analysis import analyze_pending
 
     _quiet()
-    settings = load_settings()
-    open_database(settings, migrate=settings.is_sqlite)
+    settings = open_configured()
     _inline_jobs(settings)
     total = 0
     while batch := analyze_pending(limit=200):
@@ -148,8 +145,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from flakeguard.usecases.demo import DEMO_REPO, create_demo
 
     _quiet()
-    settings = load_settings()
-    open_database(settings, migrate=True)
+    settings = open_configured(migrate=True)
     _inline_jobs(settings)
 
     def progress(done: int, total: int) -> None:
@@ -246,8 +242,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     import json
 
     _quiet()
-    settings = load_settings()
-    open_database(settings, migrate=settings.is_sqlite)
+    open_configured()
     payload = render_preview(args.kind, args.repo)
     print(json.dumps(payload, indent=2, default=str))
     print(f"\nOpen in Slack's Block Kit Builder:\n{builder_link(payload)}", file=sys.stderr)
