@@ -897,6 +897,7 @@ def test_sniff_format_names_the_report_format(head: bytes, expected: str | None)
 
 def test_parsed_cases_equal_cases_built_by_the_dataclass_constructor() -> None:
     for case in parse_report(SUREFIRE.encode()).cases:
+        assert type(case) is CaseResult
         rebuilt = CaseResult(**{f.name: getattr(case, f.name) for f in fields(CaseResult)})
         assert rebuilt == case
         assert hash(rebuilt) == hash(case)
