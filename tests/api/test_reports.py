@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flakeguard.usecases.ingest import LAST_SEEN_RESOLUTION
+from flakeguard.usecases.ingest import CASE_IDS, LAST_SEEN_RESOLUTION
 from models import TestCase, TestResult, TestRun, utcnow
 from tests.api import samples
 from tests.api.conftest import LIMIT, RepoToken, snapshot
@@ -158,12 +158,18 @@ def test_another_attempt_is_another_run(client, acme, analyzed) -> None:  # type
 
 
 def test_existing_cases_are_upserted_and_stale_last_seen_moves(client, acme, analyzed) -> None:  # type: ignore[no-untyped-def]
-    """A later run keeps test case ids; last_seen older than the resolution is refreshed."""
+    """A later run keeps test case ids; last_seen older than the resolution is refreshed.
+
+    A process refreshes a case at most once per resolution (it remembers which it
+    did); the backdated row stands for a case last reported by another process,
+    more than the resolution ago.
+    """
     post_xml(client, acme, samples.simple(passed=2))
     first = {t.key: t for t in TestCase.select()}
     old = utcnow() - LAST_SEEN_RESOLUTION - timedelta(minutes=1)
     stale_key = samples.key("test_0")
     TestCase.update(last_seen=old).where(TestCase.key == stale_key).execute()
+    CASE_IDS.clear()
     post_xml(client, acme, samples.simple(passed=2), run_id="1002")
     again = {t.key: t for t in TestCase.select()}
     assert {k: t.id for k, t in again.items()} == {k: t.id for k, t in first.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 from datetime import datetime
+from xml.sax.saxutils import quoteattr
 
 import pytest
 
@@ -215,3 +216,81 @@ def test_concurrent_identical_uploads_store_once(repo) -> None:  # type: ignore[
     assert sorted(r.duplicate for r in results) == [False, True]  # type: ignore[attr-defined]
     assert TestRun.select().count() == 1
     assert TestResult.select().count() == 32
+
+
+def test_results_keep_every_character_of_messages(repo) -> None:  # type: ignore[no-untyped-def]
+    """Tabs, newlines, backslashes and the text of a NULL marker survive storage unchanged.
+
+    (An empty message is stored as NULL.)
+    """
+    tricky = "tab\there\nnew line\r\nback\\slash \\N \\t ünïcødé ✓"
+    body = (
+        "<testsuite><testcase classname='c' name='t' time='0.25'>"
+        f"<flakyFailure message={quoteattr(tricky)} type='T\\x'/></testcase>"
+        f"<testcase classname='c' name='u' time='1e-5'><failure message={quoteattr(tricky)}"
+        " type='E\tR'/></testcase></testsuite>"
+    ).encode()
+    ingest_reports(repo, [("r.xml", body)], META, max_bytes=2**20)
+    expected = []
+    for case in parse_report(body).cases:
+        for retry, attempt in enumerate(case.attempts):
+            expected.append(
+                (
+                    case.key,
+                    retry,
+                    attempt.status,
+                    attempt.duration or 0.0,
+                    attempt.message or None,
+                    attempt.failure_type or None,
+                )
+            )
+        expected.append(
+            (
+                case.key,
+                len(case.attempts),
+                case.status,
+                case.duration,
+                case.message or None,
+                case.failure_type or None,
+            )
+        )
+    stored = [
+        (r.test_case.key, r.retry, r.status, r.duration, r.message, r.failure_type)
+        for r in TestResult.select(TestResult, TestCase).join(TestCase).order_by(TestResult.id)
+    ]
+    assert stored == expected
+    assert len(stored) == 3
+    assert any(row[4] and "\t" in row[4] and "\\N" in row[4] and "✓" in row[4] for row in stored)
+
+
+def test_cases_added_elsewhere_are_found(repo) -> None:  # type: ignore[no-untyped-def]
+    """Kept case ids are checked per upload: cases added elsewhere are used, not duplicated."""
+    from flakeguard.usecases.ingest import CASE_IDS
+
+    ingest_reports(repo, [("r.xml", samples.simple(passed=3))], META, max_bytes=2**20)
+    assert CASE_IDS.known(repo.id) is not None  # kept now
+    # Another process stores a case this one has not seen.
+    TestCase.create(repository=repo, key=samples.key("test_9"), suite="", classname="", name="t9")
+    meta = RunMeta(samples.SHA, "main", "8", "unit")
+    body = samples.report([samples.case("test_0"), samples.case("test_9")])
+    ingest_reports(repo, [("r.xml", body)], meta, max_bytes=2**20)
+    assert TestCase.select().where(TestCase.key == samples.key("test_9")).count() == 1
+    assert TestCase.select().count() == 4
+    run = TestRun.get(TestRun.ci_run_id == "8")
+    keys = {r.test_case.key for r in TestResult.select().where(TestResult.run == run)}
+    assert keys == {samples.key("test_0"), samples.key("test_9")}
+
+
+def test_ids_of_a_rejected_upload_are_not_kept(repo) -> None:  # type: ignore[no-untyped-def]
+    """Cases inserted by an upload that then fails are rolled back and never used later."""
+    from flakeguard.usecases.ingest import BATCH
+
+    good = samples.report([samples.case(f"test_{i}") for i in range(BATCH + 5)])
+    broken = good.replace(b"</testsuite></testsuites>", b"<testcase name='x'></oops>")
+    with pytest.raises(ReportRejectedError):
+        ingest_reports(repo, [("big.xml", broken)], META, max_bytes=2**24)
+    assert TestCase.select().count() == 0
+    ingest_reports(repo, [("good.xml", good)], META, max_bytes=2**24)
+    stored = {t.id for t in TestCase.select()}
+    used = {r.test_case_id for r in TestResult.select()}
+    assert used == stored and len(stored) == BATCH + 5
