@@ -95,9 +95,16 @@ def reconcile() -> dict[str, Any]:
 @expiring_lock("flakeguard-retention")
 @with_db
 def retention() -> dict[str, Any]:
-    """Delete raw test results older than FLAKEGUARD_RETENTION_DAYS (verdicts stay)."""
+    """Delete raw test results older than FLAKEGUARD_RETENTION_DAYS (verdicts stay), and old
+    webhook delivery ids."""
     report = retention_uc.purge_results(_settings().retention_days)
-    return {"deleted": report.deleted, "batches": report.batches, "complete": report.complete}
+    deliveries = retention_uc.purge_deliveries()
+    return {
+        "deleted": report.deleted,
+        "batches": report.batches,
+        "complete": report.complete,
+        "deliveries_deleted": deliveries,
+    }
 
 
 jobs.register("reconcile", reconcile)

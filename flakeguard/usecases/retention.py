@@ -5,6 +5,9 @@ their identity, and verdicts (``FlakeScore`` with its bounded engine state),
 domain events and quarantines stay, so scoring goes on from the aggregates.
 Each batch is its own short transaction, so a large backlog never holds a
 long lock and an interrupted pass resumes where it stopped.
+
+GitHub webhook delivery ids (kept so a redelivery is a no-op) go after
+``DELIVERY_DAYS``: GitHub redelivers from its last three days only.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from models import TestResult, db, utcnow
+from models import TestResult, WebhookDelivery, db, utcnow
 
 log = logging.getLogger(__name__)
 
 BATCH = 5_000
 MAX_BATCHES = 1_000  # one pass deletes at most 5 million rows; the next pass goes on
+DELIVERY_DAYS = 14  # well past GitHub's three-day redelivery window
 
 
 @dataclass(frozen=True)
@@ -69,3 +73,12 @@ def purge_results(
             "retention: deleted %d results older than %s in %d batches", deleted, cutoff, batches
         )
     return RetentionReport(cutoff=cutoff, deleted=deleted, batches=batches, complete=complete)
+
+
+def purge_deliveries(*, days: int = DELIVERY_DAYS, now: datetime | None = None) -> int:
+    """Delete recorded GitHub webhook deliveries older than ``days``; return how many."""
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    deleted = int(WebhookDelivery.delete().where(WebhookDelivery.received_at < cutoff).execute())
+    if deleted:
+        log.info("retention: deleted %d webhook deliveries older than %s", deleted, cutoff)
+    return deleted

@@ -7,8 +7,16 @@ from datetime import timedelta
 
 import pytest
 
-from flakeguard.usecases.retention import purge_results
-from models import FlakeScore, Repository, TestCase, TestResult, TestRun, utcnow
+from flakeguard.usecases.retention import DELIVERY_DAYS, purge_deliveries, purge_results
+from models import (
+    FlakeScore,
+    Repository,
+    TestCase,
+    TestResult,
+    TestRun,
+    WebhookDelivery,
+    utcnow,
+)
 
 
 def _results(old: int, recent: int) -> TestCase:
@@ -65,6 +73,18 @@ def test_retention_job_uses_the_configured_days(settings, database) -> None:  # 
         tasks.configure(settings)
     assert result["deleted"] == 3  # only today's result is younger than one day
     assert TestResult.select().count() == 1
+    assert result["deliveries_deleted"] == 0
+
+
+def test_old_webhook_deliveries_go_recent_ones_stay(database) -> None:  # type: ignore[no-untyped-def]
+    """Delivery ids past the redelivery window are deleted; recent ones still dedupe."""
+    now = utcnow()
+    WebhookDelivery.create(
+        delivery_id="old", event="push", received_at=now - timedelta(days=DELIVERY_DAYS + 1)
+    )
+    WebhookDelivery.create(delivery_id="new", event="push", received_at=now - timedelta(days=3))
+    assert purge_deliveries(now=now) == 1
+    assert [d.delivery_id for d in WebhookDelivery.select()] == ["new"]
 
 
 def test_retention_refuses_to_delete_everything(database) -> None:  # type: ignore[no-untyped-def]
