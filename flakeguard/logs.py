@@ -235,4 +235,5 @@ def settings_secrets(settings: Any) -> list[str | None]:
         settings.slack_client_secret,
         settings.github_app_private_key,
         settings.github_webhook_secret,
+        getattr(settings, "metrics_token", None),
     ]

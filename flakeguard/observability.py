@@ -5,11 +5,13 @@ new one), echoed in the response's ``X-Request-Id`` and attached to every log
 line and every job the request enqueues. Every response is counted by route
 template, method and status, and timed. A stored upload counts as a report
 ingested and its tests as results stored; a GitHub webhook delivery is counted
-by event and status.
+by event and status. ``/metrics`` is open unless ``FLAKEGUARD_METRICS_TOKEN``
+is set; then a scraper sends it as a bearer token.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from flakeguard import logs, metrics
+from flakeguard.http import error_response
 
 access_log = logging.getLogger("flakeguard.access")
 
@@ -56,12 +59,28 @@ def wire(app: Flask, services: Any) -> None:
             logs.reset_correlation_id(token)
 
     @app.get("/metrics")
-    def prometheus_metrics() -> Response:
+    def prometheus_metrics() -> Response | tuple[Response, int]:
+        if settings.metrics_token and not _scraper_allowed(settings.metrics_token):
+            response, status = error_response(
+                401,
+                "unauthorized",
+                "this /metrics needs Authorization: Bearer <FLAKEGUARD_METRICS_TOKEN>",
+            )
+            response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response, status
         queue = current_app.extensions["flakeguard"].queue
         body = metrics.render(
             multiproc_dir=settings.prometheus_multiproc_dir, queue_depth=queue.pending_count
         )
         return Response(body, content_type=metrics.CONTENT_TYPE)
+
+
+def _scraper_allowed(token: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>`` (constant-time compare)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _record(response: Response) -> None:

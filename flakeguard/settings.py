@@ -58,6 +58,7 @@ class Settings:
     rate_limit_token: str = DEFAULT_RATE_LIMIT_TOKEN
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     trusted_proxies: int = 0
+    metrics_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +129,7 @@ class Settings:
                 low=0,
                 high=10,
             ),
+            metrics_token=get("FLAKEGUARD_METRICS_TOKEN"),
         )
         settings.check_integrations()
         return settings

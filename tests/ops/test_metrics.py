@@ -140,3 +140,31 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path: Path) -> None:
     text = metrics.render(multiproc_dir=str(tmp_path), queue_depth=lambda: 0).decode()
     assert 'flakeguard_webhook_deliveries_total{event="workflow_run",status="202"} 3.0' in text
     assert "flakeguard_analysis_duration_seconds_count 3.0" in text
+
+
+def test_metrics_token_guards_the_scrape(settings, database) -> None:  # type: ignore[no-untyped-def]
+    """With FLAKEGUARD_METRICS_TOKEN set, /metrics answers 401 without it and 200 with it."""
+    from dataclasses import replace
+
+    from flakeguard.app import create_app
+
+    app = create_app(replace(settings, metrics_token="s3cret-scrape"))
+    client = app.test_client()
+    missing = client.get("/metrics")
+    assert missing.status_code == 401
+    assert missing.get_json()["error"]["code"] == "unauthorized"
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrapf"})
+    assert wrong.status_code == 401
+    right = client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"})
+    assert right.status_code == 200
+    assert "flakeguard_http_requests_total" in right.get_data(as_text=True)
+
+
+def test_metrics_token_comes_from_the_environment_and_stays_out_of_repr() -> None:
+    """FLAKEGUARD_METRICS_TOKEN is read from the environment and never shown."""
+    from flakeguard.settings import Settings
+
+    settings = Settings.from_env({"FLAKEGUARD_METRICS_TOKEN": "  tok-123  "})
+    assert settings.metrics_token == "tok-123"
+    assert "tok-123" not in repr(settings)
