@@ -568,6 +568,7 @@ class _Parser:
         # name its cases get (the root's name outside any suite).
         self._suite_index = -1
         self._suite_name = ""
+        self._suite_prefix = "::"
         # The open <testcase>: its attributes, depth and (once it has children) state.
         self._case_attrs: dict[str, str] | None = None
         self._case_depth = 0
@@ -587,8 +588,10 @@ class _Parser:
         # Repeated classnames and files share one bounded string, and the key
         # prefix each gives is computed once: classname -> (classname, prefix),
         # file -> (file, prefix).
-        self._scopes: dict[str, tuple[str, str]] = {}
+        self._scopes: dict[str, tuple[str, str]] = {"": ("", "")}
         self._files: dict[str, tuple[str, str]] = {}
+        self._numbers: dict[str, float | None] = {}  # time -> duration
+        self._lines: dict[str, int | None] = {}  # line -> line number
         self._ready: list[CaseResult] = []
 
     # -- feeding ---------------------------------------------------------
@@ -642,7 +645,7 @@ class _Parser:
             )
         if local == "testsuites":
             self.root_name = attrs.get("name")
-            self._suite_name = self.root_name or ""
+            self._enter_suite(-1)
             self.format = _ROOT_NAME_FORMATS.get(self.root_name or "", self.format)
         self._expat.StartElementHandler = self._start
         self._start(tag, attrs)
@@ -679,10 +682,9 @@ class _Parser:
 
     def _start_suite(self, attrs: dict[str, str]) -> None:
         suite = _SuiteState(attrs, len(self._open), self._suite_index)
-        self._suite_index = len(self._suites)
-        self._suite_name = suite.name
-        self._open.append(self._suite_index)
+        self._open.append(len(self._suites))
         self._suites.append(suite)
+        self._enter_suite(self._open[-1])
         if suite.name == "pytest":
             self._pytest = True
         if self.format == "junit":
@@ -690,13 +692,15 @@ class _Parser:
 
     def _end_suite(self) -> None:
         self._open.pop()
-        if self._open:
-            self._suite_index = self._open[-1]
-            self._suite_name = self._suites[self._suite_index].name
-        else:
-            self._suite_index = -1
-            self._suite_name = self.root_name or ""
+        self._enter_suite(self._open[-1] if self._open else -1)
+        if not self._open:
             self._flush()
+
+    def _enter_suite(self, index: int) -> None:
+        """Make the suite at index (-1 for none: the root) the one new cases belong to."""
+        self._suite_index = index
+        self._suite_name = self._suites[index].name if index >= 0 else (self.root_name or "")
+        self._suite_prefix = _scope("", None, self._suite_name) + "::"
 
     def _start_in_case(self, case: _CaseState, tag: str, attrs: dict[str, str]) -> None:
         if tag in _RESULT_RANK:
@@ -770,61 +774,48 @@ class _Parser:
         # The hot path: runs once per test case, so lookups are kept to a minimum.
         get = attrs.get
         classname = get("classname") or get("class") or ""
-        name = get("name", "")
+        name = get("name") or ""
         file = get("file") or get("filepath") or None
-        # The key's scope: classname, else file, else suite (see _scope); each
-        # prefix is "" when its scope is blank.
-        prefix = ""
-        if classname:
-            known = self._scopes.get(classname)
-            if known is None:
-                known = self._scopes[classname] = (
-                    _bounded(classname, MAX_NAME_CHARS),
-                    _key_prefix(_scope(classname, None, "")),
-                )
-            classname, prefix = known
+        # The key's scope is the classname, else the file, else the suite (see
+        # _scope); repeated classnames and files share one bounded string and
+        # their key prefix (empty for a blank scope) is computed once.
+        known = self._scopes.get(classname)
+        if known is None:
+            known = self._remember_classname(classname)
+        classname, prefix = known
         if file is not None:
             shared = self._files.get(file)
             if shared is None:
-                shared = self._files[file] = (
-                    _bounded(file, MAX_NAME_CHARS),
-                    _key_prefix(_scope("", file, "")),
-                )
+                shared = self._remember_file(file)
             file = shared[0]
-            if not prefix:
-                prefix = shared[1]
-        if not prefix:
-            prefix = _scope("", None, self._suite_name) + "::"
-        key = prefix + " ".join(name.split())
+            prefix = prefix or shared[1]
+        key = (prefix or self._suite_prefix) + " ".join(name.split())
         if len(key) > MAX_KEY_CHARS:
             key = _hashed_key(key)
         if len(name) > MAX_NAME_CHARS:
             name = _bounded(name, MAX_NAME_CHARS)
+        # Durations and line numbers repeat (pytest writes milliseconds): each
+        # distinct string is converted once and its number object shared.
         time = get("time")
-        duration: float | None = None
-        if time is not None:
-            try:
-                duration = float(time)
-            except ValueError:
-                duration = _number(time)
-            else:
-                if not 0 <= duration < _INF:  # NaN fails both
-                    duration = None
+        duration = self._numbers.get(time) if time is not None else None
+        if duration is None and time is not None:
+            duration = self._remember_number(time)
         line = get("line")
-        try:
-            line_number = int(line) if line is not None else None
-        except ValueError:
-            line_number = None
+        line_number = self._lines.get(line) if line is not None else None
+        if line_number is None and line is not None:
+            line_number = self._remember_line(line)
         status: Status = "passed"
         message = failure_type = details = out = err = ""
         attempts: tuple[Attempt, ...] = ()
         properties: tuple[tuple[str, str], ...] = ()
-        if case is None or case.results is None:
+        if case is None:
             if "status" in attrs or "result" in attrs:
                 status = _status_attribute(get("result"), get("status"))
         else:
-            status, message, failure_type, details = _outcome(case.results)
-        if case is not None:
+            if case.results is not None:
+                status, message, failure_type, details = _outcome(case.results)
+            elif "status" in attrs or "result" in attrs:
+                status = _status_attribute(get("result"), get("status"))
             if case.retries is not None:
                 status, message, failure_type, details, duration, attempts = _with_retries(
                     case.retries, status, message, failure_type, details, duration
@@ -864,6 +855,40 @@ class _Parser:
             # A <testcase> outside any <testsuite>: nothing will close around it.
             self._flush()
 
+    def _remember_number(self, time: str) -> float | None:
+        if len(self._numbers) > 10_000:
+            self._numbers.clear()
+        number = self._numbers[time] = _number(time)
+        return number
+
+    def _remember_line(self, line: str) -> int | None:
+        if len(self._lines) > 10_000:
+            self._lines.clear()
+        number = self._lines[line] = _integer(line)
+        return number
+
+    def _remember_classname(self, classname: str) -> tuple[str, str]:
+        if len(self._scopes) + len(self._files) > 10_000:
+            self._scopes.clear()
+            self._files.clear()
+            self._scopes[""] = ("", "")
+        known = self._scopes[classname] = (
+            _bounded(classname, MAX_NAME_CHARS),
+            _key_prefix(_scope(classname, None, "")),
+        )
+        return known
+
+    def _remember_file(self, file: str) -> tuple[str, str]:
+        if len(self._scopes) + len(self._files) > 10_000:
+            self._scopes.clear()
+            self._files.clear()
+            self._scopes[""] = ("", "")
+        shared = self._files[file] = (
+            _bounded(file, MAX_NAME_CHARS),
+            _key_prefix(_scope("", file, "")),
+        )
+        return shared
+
     def _flush(self) -> None:
         """Release the cases of the finished top-level suite, retries merged."""
         pending, self._pending = self._pending, []
@@ -875,9 +900,6 @@ class _Parser:
             self.case_suites.extend(suites)
         self._seen.clear()
         self._repeats = False
-        if len(self._scopes) + len(self._files) > 10_000:
-            self._scopes.clear()
-            self._files.clear()
 
     def count_cases(self, cases: list[CaseResult]) -> Counter[tuple[int, str]]:
         """Count the given cases (all the parser released) by innermost suite and status."""
@@ -936,6 +958,15 @@ def _status_attribute(result: str | None, status: str | None) -> Status:
 
 
 def _outcome(results: list[_Result]) -> tuple[Status, str, str, str]:
+    if len(results) == 1:
+        (result,) = results
+        details = result.text.text().strip()
+        return (
+            _RESULT_STATUS[result.kind],
+            _bounded(result.message or details.partition("\n")[0], MAX_MESSAGE_CHARS),
+            _bounded(result.failure_type, MAX_NAME_CHARS),
+            details,
+        )
     worst = max(results, key=lambda r: _RESULT_RANK[r.kind])
     same = [r for r in results if r.kind == worst.kind]
     texts = [r.text.text().strip() for r in same]
