@@ -143,7 +143,7 @@ MAX_DEPTH: Final = 100
 RERUN_MESSAGE: Final = "rerun by pytest-rerunfailures (no failure detail recorded)"
 
 _CHUNK: Final = 1 << 16
-_INF: Final = math.inf
+_MAX_CACHED: Final = 10_000  # strings remembered by one parser (classnames, files, numbers)
 _TRUNCATED: Final = "\n[... truncated {} chars]"
 _RESULT_RANK: Final = {"error": 3, "failure": 2, "skipped": 1}
 _RESULT_STATUS: Final[dict[str, Status]] = {
@@ -855,23 +855,10 @@ class _Parser:
             # A <testcase> outside any <testsuite>: nothing will close around it.
             self._flush()
 
-    def _remember_number(self, time: str) -> float | None:
-        if len(self._numbers) > 10_000:
-            self._numbers.clear()
-        number = self._numbers[time] = _number(time)
-        return number
-
-    def _remember_line(self, line: str) -> int | None:
-        if len(self._lines) > 10_000:
-            self._lines.clear()
-        number = self._lines[line] = _integer(line)
-        return number
+    # The caches of _finish_case; each miss first keeps them all bounded.
 
     def _remember_classname(self, classname: str) -> tuple[str, str]:
-        if len(self._scopes) + len(self._files) > 10_000:
-            self._scopes.clear()
-            self._files.clear()
-            self._scopes[""] = ("", "")
+        self._bound_caches()
         known = self._scopes[classname] = (
             _bounded(classname, MAX_NAME_CHARS),
             _key_prefix(_scope(classname, None, "")),
@@ -879,15 +866,31 @@ class _Parser:
         return known
 
     def _remember_file(self, file: str) -> tuple[str, str]:
-        if len(self._scopes) + len(self._files) > 10_000:
-            self._scopes.clear()
-            self._files.clear()
-            self._scopes[""] = ("", "")
+        self._bound_caches()
         shared = self._files[file] = (
             _bounded(file, MAX_NAME_CHARS),
             _key_prefix(_scope("", file, "")),
         )
         return shared
+
+    def _remember_number(self, time: str) -> float | None:
+        self._bound_caches()
+        number = self._numbers[time] = _number(time)
+        return number
+
+    def _remember_line(self, line: str) -> int | None:
+        self._bound_caches()
+        number = self._lines[line] = _integer(line)
+        return number
+
+    def _bound_caches(self) -> None:
+        sizes = len(self._scopes) + len(self._files) + len(self._numbers) + len(self._lines)
+        if sizes > _MAX_CACHED:
+            self._scopes.clear()
+            self._files.clear()
+            self._numbers.clear()
+            self._lines.clear()
+            self._scopes[""] = ("", "")
 
     def _flush(self) -> None:
         """Release the cases of the finished top-level suite, retries merged."""

@@ -791,6 +791,41 @@ def test_key_normalises_whitespace_and_paths() -> None:
     assert make_key("", "TestAdd", suite="pkg/cart") == "pkg/cart::TestAdd"
 
 
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        'classname=" a.B " file="f.py"',
+        'classname="  " file=".\\spec\\cart.spec.ts"',
+        'classname="" file="./"',
+        'class="legacy.Class"',
+        'filepath="src/x_test.go"',
+        'classname="" file=" "',
+        "",
+    ],
+)
+def test_parsed_key_is_make_key_of_the_case_fields(attrs: str) -> None:
+    """The parser's cached key scopes give what make_key gives, in and outside suites."""
+    for xml in (
+        f'<testsuites name=" run "><testsuite name=" pkg / cart "><testcase {attrs} name=" t  1 "/></testsuite></testsuites>',
+        f'<testsuites name=" run "><testcase {attrs} name=" t  1 "/></testsuites>',
+    ):
+        case = only(xml)
+        assert case.key == make_key(case.classname, case.name, case.file, case.suite)
+
+
+def test_fields_stay_right_past_the_strings_one_parser_remembers() -> None:
+    """Classnames, files, durations and line numbers are cached up to a bound, then forgotten."""
+    count = 12_000
+    body = "".join(
+        f'<testcase classname="c{i}" name="t" file="f{i}.py" line="{i}" time="{i}.5"/>'
+        for i in range(count)
+    )
+    cases = parse_report(f'<testsuite name="s">{body}</testsuite>'.encode()).cases
+    assert [(c.classname, c.file, c.line, c.duration, c.key) for c in cases] == [
+        (f"c{i}", f"f{i}.py", i, i + 0.5, f"c{i}::t") for i in range(count)
+    ]
+
+
 def test_long_keys_are_cut_to_the_limit_and_stay_unique() -> None:
     a = make_key("c" * 600, "test_a")
     b = make_key("c" * 600, "test_b")
