@@ -2,9 +2,9 @@
 
 A test is flaky when it both passes and fails on the same code (SCORING.md).
 The engine folds runs, one at a time and in time order, into a small
-JSON-serialisable :class:`TestState` per test; :func:`analyze` is literally a
-fold of the same step :func:`update` uses, so incremental == batch by
-construction.
+:class:`TestState` per test (a few hundred bytes as :meth:`TestState.to_bytes`,
+or readable JSON); :func:`analyze` is literally a fold of the same step
+:func:`update` uses, so incremental == batch by construction.
 
 Evidence, in the order it is trusted:
 
@@ -64,16 +64,21 @@ step); :func:`update` does it on copies of the run's tests and returns their
 verdicts and a :class:`RunSummary`; :func:`fold`/:func:`analyze` are the batch
 versions; :func:`verdict_from_state` re-judges a state at any ``now``.
 Runs must be folded in time order (ties: arrival order); the app keeps the
-states in the database and calls :func:`update` once per new run.
+states in the database (as :meth:`TestState.to_bytes`) and calls :func:`update`
+once per new run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import struct
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from operator import itemgetter
 from statistics import NormalDist
 from typing import Any
 
@@ -86,13 +91,24 @@ STATES = ("insufficient", "healthy", "flaky", "broken", "fixed")
 _DAY = 86400.0
 _EPOCH_HALF_LIVES = 64  # weights stay below 2**64 before a state is rebased
 _FAILING = frozenset((FAILED, ERROR))
-STATE_VERSION = 1
+STATE_VERSION = 1  # of TestState's fields, in its JSON and in its binary form
 SHA_KEY_BYTES = 6  # the rings keep a 48-bit digest of each SHA, not the SHA
+_K = SHA_KEY_BYTES
 
 
-def _sha_key(sha: str) -> str:
+def _sha_key(sha: str) -> bytes:
     """Return a short stable key for a commit (a digest: synthetic SHAs share prefixes)."""
-    return hashlib.blake2b(sha.encode(), digest_size=SHA_KEY_BYTES).hexdigest()
+    return hashlib.blake2b(sha.encode(), digest_size=SHA_KEY_BYTES).digest()
+
+
+def _ring_has(ring: bytes, key: bytes) -> bool:
+    """Whether a ring (keys of SHA_KEY_BYTES, end to end) holds ``key``."""
+    at = ring.find(key)
+    while at >= 0:
+        if at % _K == 0:
+            return True
+        at = ring.find(key, at + 1)  # a match straddling two keys is not a key
+    return False
 
 
 @dataclass(frozen=True)
@@ -200,8 +216,17 @@ class Evidence:
     sprt_llr: float | None
     runs_since_quarantine: int
 
-    def to_json(self) -> dict[str, Any]:
-        """Return a JSON-safe dict."""
+    def to_json(self, *, sparse: bool = False) -> dict[str, Any]:
+        """Return a JSON-safe dict; ``sparse`` leaves out zeros and absent values.
+
+        The app stores the sparse form (a reader takes a missing key as 0 or None).
+        """
+        if sparse:
+            return {
+                k: v.isoformat() if isinstance(v, datetime) else v
+                for k, v in self.__dict__.items()
+                if v
+            }
         return {
             "same_commit_conflicts": self.same_commit_conflicts,
             "recent_conflicts": self.recent_conflicts,
@@ -287,7 +312,10 @@ class TestState:
 
     Scaled weights (``pw``, ``fw``, ``flips``, ``pend_w``) are sums of
     ``2 ** (t / half_life - epoch)``; multiply by ``2 ** (epoch - t_now /
-    half_life)`` to read them as effective counts at ``t_now``.
+    half_life)`` to read them as effective counts at ``t_now``.  The SHA rings
+    (``pass_shas``, ``fail_shas``, ``conflict_shas``) are bytes: 48-bit keys of
+    SHAs (:data:`SHA_KEY_BYTES` each) end to end, oldest first; the first
+    failing commits (``pend_start_sha``, ``last_broken_sha``) are kept whole.
     """
 
     __test__ = False  # not a pytest class
@@ -307,16 +335,16 @@ class TestState:
         self.last_counted_at: float | None = None  # last failure counted as a flake
         self.infra = 0
         self.branch_fails = 0
-        self.pass_shas: list[str] = []
-        self.fail_shas: list[str] = []
+        self.pass_shas = b""
+        self.fail_shas = b""
         self.conflicts = 0
-        self.conflict_shas: list[str] = []
+        self.conflict_shas = b""
         self.conflict_at: list[float] = []
         self.pend_n = 0
         self.pend_fails = 0
         self.pend_shas = 0
         self.pend_w = 0.0
-        self.pend_last_sha: str | None = None
+        self.pend_last_sha: bytes | None = None
         self.pend_start_sha: str | None = None
         self.pend_start_at: float | None = None
         self.broken_episodes = 0
@@ -334,15 +362,18 @@ class TestState:
         new = TestState.__new__(TestState)
         fields = new.__dict__
         fields.update(self.__dict__)
-        for name in _LIST_FIELDS:
-            fields[name] = list(fields[name])
+        fields["conflict_at"] = list(self.conflict_at)
         return new
 
     def to_json(self) -> dict[str, Any]:
-        """Return a JSON-safe dict (floats round-trip exactly through json)."""
+        """Return a JSON-safe dict (floats round-trip exactly through json; keys as hex)."""
         data: dict[str, Any] = dict(self.__dict__)
-        for name in _LIST_FIELDS:
-            data[name] = list(data[name])
+        for name in _RINGS:
+            ring = data[name]
+            data[name] = [ring[at : at + _K].hex() for at in range(0, len(ring), _K)]
+        if self.pend_last_sha is not None:
+            data["pend_last_sha"] = self.pend_last_sha.hex()
+        data["conflict_at"] = list(self.conflict_at)
         data["v"] = STATE_VERSION
         return data
 
@@ -358,8 +389,105 @@ class TestState:
         fields = new.__dict__
         for name in _FIELDS:
             fields[name] = data[name]
-        for name in _LIST_FIELDS:
-            fields[name] = list(fields[name])
+        for name in _RINGS:
+            fields[name] = bytes.fromhex("".join(fields[name]))
+        if fields["pend_last_sha"] is not None:
+            fields["pend_last_sha"] = bytes.fromhex(fields["pend_last_sha"])
+        fields["conflict_at"] = list(fields["conflict_at"])
+        return new
+
+    def to_bytes(self) -> bytes:
+        """Return the compact binary form (what the app stores; :meth:`from_bytes` reads it).
+
+        A test that has only ever passed (most tests) takes 38 bytes plus its
+        pass ring (6 bytes a SHA); any other state spells out every field.
+        """
+        fields = self.__dict__
+        if _COLD_REST(fields) == _COLD_DEFAULTS:
+            return _COLD.pack(STATE_VERSION, _COLD_KIND, *_COLD_VALUES(fields)) + self.pass_shas
+        pend_last = self.pend_last_sha
+        start = b"" if self.pend_start_sha is None else self.pend_start_sha.encode()
+        broken = b"" if self.last_broken_sha is None else self.last_broken_sha.encode()
+        flags = (
+            self.last_fail
+            | self.flagged << 1
+            | self.hot << 2
+            | (pend_last is not None) << 3
+            | (self.pend_start_sha is not None) << 4
+            | (self.last_broken_sha is not None) << 5
+        )
+        head = _FULL.pack(
+            STATE_VERSION,
+            _FULL_KIND,
+            *_FULL_VALUES(fields),
+            *[_NAN if t is None else t for t in _FULL_OPTIONAL(fields)],
+            flags,
+            len(self.pass_shas),
+            len(self.fail_shas),
+            len(self.conflict_shas),
+            len(self.conflict_at),
+            len(start),
+            len(broken),
+        )
+        return b"".join(
+            (
+                head,
+                pend_last or b"",
+                self.pass_shas,
+                self.fail_shas,
+                self.conflict_shas,
+                array("d", self.conflict_at).tobytes(),
+                start,
+                broken,
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TestState:
+        """Rebuild a state from :meth:`to_bytes` output."""
+        if data[:1] != _VERSION_BYTE:
+            raise ValueError(f"unsupported TestState version: {data[:1]!r}")
+        new = cls.__new__(cls)
+        if data[1] == _COLD_KIND:
+            fields = dict(_COLD_STATE)
+            (
+                fields["n"],
+                fields["n_pass"],
+                fields["epoch"],
+                fields["first_at"],
+                fields["last_at"],
+                fields["pw"],
+            ) = _COLD_READ.unpack_from(data)
+            fields["pass_shas"] = data[_COLD_SIZE:]
+            fields["conflict_at"] = []
+            new.__dict__ = fields
+            return new
+        if data[1] != _FULL_KIND:
+            raise ValueError(f"unknown TestState encoding: {data[1]}")
+        values = _FULL_READ.unpack_from(data)
+        fields = dict(zip(_FULL_NAMES, values, strict=False))
+        for name in _OPTIONAL_NAMES:
+            if fields[name] != fields[name]:  # NaN stands for None
+                fields[name] = None
+        flags, n_pass, n_fail, n_conflict, n_at, n_start, n_broken = values[len(_FULL_NAMES) :]
+        fields["last_fail"] = bool(flags & 1)
+        fields["flagged"] = bool(flags & 2)
+        fields["hot"] = bool(flags & 4)
+        at = _FULL_SIZE
+        if flags & 8:
+            fields["pend_last_sha"] = data[at : at + _K]
+            at += _K
+        else:
+            fields["pend_last_sha"] = None
+        for name, size in zip(_RINGS_STORED, (n_pass, n_fail, n_conflict), strict=True):
+            fields[name] = data[at : at + size]
+            at += size
+        fields["conflict_at"] = array("d", data[at : at + 8 * n_at]).tolist()
+        at += 8 * n_at
+        fields["pend_start_sha"] = data[at : at + n_start].decode() if flags & 16 else None
+        at += n_start
+        fields["last_broken_sha"] = data[at : at + n_broken].decode() if flags & 32 else None
+        new.__dict__ = fields
         return new
 
     def __eq__(self, other: object) -> bool:
@@ -374,7 +502,50 @@ class TestState:
 
 
 _FIELDS = frozenset(TestState().__dict__)
-_LIST_FIELDS = ("conflict_at", "conflict_shas", "fail_shas", "pass_shas")
+_RINGS = ("conflict_shas", "fail_shas", "pass_shas")
+_RINGS_STORED = ("pass_shas", "fail_shas", "conflict_shas")  # their order in the binary form
+
+# The binary form: the version byte, a kind byte, then either the few fields of
+# a test that has only passed ("cold") and its pass ring, or every field
+# ("full"): the numbers, flags, ring and SHA lengths, then the variable parts.
+_VERSION_BYTE = bytes((STATE_VERSION,))
+_NAN = float("nan")
+_COLD_KIND, _FULL_KIND = 1, 2
+_COLD_NAMES = ("n", "n_pass", "epoch", "first_at", "last_at", "pw")
+_COLD = struct.Struct("<BBiiiddd")
+_COLD_READ = struct.Struct("<2xiiiddd")  # the same, skipping the version and kind
+_COLD_SIZE = _COLD.size
+_COLD_VALUES = itemgetter(*_COLD_NAMES)
+_COLD_STATE = TestState().__dict__
+_COLD_REST_NAMES = tuple(sorted(_FIELDS - {*_COLD_NAMES, "pass_shas"}))
+_COLD_REST = itemgetter(*_COLD_REST_NAMES)
+_COLD_DEFAULTS = _COLD_REST(_COLD_STATE)
+_INT_NAMES = (
+    "n",
+    "n_pass",
+    "n_fail",
+    "infra",
+    "branch_fails",
+    "conflicts",
+    "pend_n",
+    "pend_fails",
+    "pend_shas",
+    "broken_episodes",
+    "q_n",
+    "epoch",
+)
+_FLOAT_NAMES = ("first_at", "last_at", "pw", "fw", "flips", "pend_w", "q_rate", "q_llr")
+_OPTIONAL_NAMES = ("last_failure_at", "last_counted_at", "pend_start_at", "q_at", "q_fixed_at")
+_FULL_NAMES = _INT_NAMES + _FLOAT_NAMES + _OPTIONAL_NAMES
+_FULL_VALUES = itemgetter(*_INT_NAMES, *_FLOAT_NAMES)
+_FULL_OPTIONAL = itemgetter(*_OPTIONAL_NAMES)
+# ... then flags (last_fail, flagged, hot, which of pend_last_sha, pend_start_sha
+# and last_broken_sha are present), the byte lengths of the three rings, the
+# count of conflict times, and the byte lengths of the two SHAs.
+_FULL_BODY = f"{len(_INT_NAMES)}i{len(_FLOAT_NAMES) + len(_OPTIONAL_NAMES)}dB6H"
+_FULL = struct.Struct(f"<BB{_FULL_BODY}")
+_FULL_READ = struct.Struct(f"<2x{_FULL_BODY}")
+_FULL_SIZE = _FULL.size
 
 
 # --------------------------------------------------------------------------- fold
@@ -399,13 +570,12 @@ def _rebase(st: TestState, epoch: int) -> None:
     st.epoch = epoch
 
 
-def _ring_add(ring: list[str], sha: str, cap: int) -> None:
-    if not ring or ring[-1] != sha:
-        if sha in ring:
-            return
-        ring.append(sha)
-        if len(ring) > cap:
-            del ring[0]
+def _ring_add(ring: bytes, sha: bytes, cap: int) -> bytes:
+    """Return ``ring`` with ``sha`` last unless it holds it already (at most ``cap`` keys)."""
+    if ring[-_K:] == sha or _ring_has(ring, sha):
+        return ring
+    ring += sha
+    return ring[_K:] if len(ring) > cap * _K else ring
 
 
 def is_storm(tests: int, failed: int, config: ScoringConfig = DEFAULT_CONFIG) -> bool:
@@ -473,7 +643,7 @@ def apply_run(
             continue
         st.hot = True
         st.last_failure_at = ts
-        if passed_later or short in st.pass_shas:
+        if passed_later or _ring_has(st.pass_shas, short):
             conflicts += 1
             _conflict(st, short, ts, config)
             if default or st.pend_last_sha == short:
@@ -493,7 +663,7 @@ def apply_run(
             st.pend_w += w
         else:
             st.branch_fails += 1
-        _ring_add(st.fail_shas, short, ring)
+        st.fail_shas = _ring_add(st.fail_shas, short, ring)
         _update_flag(st, ts, w, config)
 
     if storm:  # a tainted run: its passes are seen, not counted
@@ -507,7 +677,7 @@ def apply_run(
             st.n += 1
             st.last_at = ts
         results = ()
-    half = ring // 2
+    full, half = ring * _K, ring // 2 * _K  # the pass ring's cap and its trim, in bytes
     # The hot path: one first attempt that passed.  Keep it tiny.
     for r in results:
         if r.retry or r.status != PASSED:
@@ -524,13 +694,13 @@ def apply_run(
         st.pw += w
         st.n_pass += 1
         ps = st.pass_shas
-        if not ps or ps[-1] != short:
-            ps.append(short)
-            if len(ps) > ring:
-                del ps[:half]  # amortised: the ring keeps the last 16..32 SHAs
+        if ps[-_K:] != short:
+            ps += short
+            # amortised: the ring keeps the last 16..32 SHAs
+            st.pass_shas = ps[half:] if len(ps) > full else ps
         if st.hot:
             changed = st.flagged or st.n_pass + st.n_fail <= young
-            if short in st.fail_shas and short not in st.conflict_shas:
+            if _ring_has(st.fail_shas, short) and not _ring_has(st.conflict_shas, short):
                 conflicts += 1
                 changed = True
                 _conflict(st, short, ts, config)
@@ -563,14 +733,14 @@ def apply_run(
     )
 
 
-def _conflict(st: TestState, sha: str, ts: float, config: ScoringConfig) -> None:
-    if sha in st.conflict_shas:
+def _conflict(st: TestState, sha: bytes, ts: float, config: ScoringConfig) -> None:
+    if _ring_has(st.conflict_shas, sha):
         return
     st.conflicts += 1
-    st.conflict_shas.append(sha)
+    st.conflict_shas += sha
     st.conflict_at.append(ts)
-    if len(st.conflict_shas) > config.conflict_ring:
-        del st.conflict_shas[0]
+    if len(st.conflict_shas) > config.conflict_ring * _K:
+        st.conflict_shas = st.conflict_shas[_K:]
         del st.conflict_at[0]
 
 
@@ -635,19 +805,11 @@ def _resolve_stretch(
     st.pend_start_at = None
 
 
-def _metrics(st: TestState, ts: float, config: ScoringConfig) -> tuple[float, float, float, int]:
-    """Return (failures, passes) as effective counts at ts, the score and recent conflicts."""
-    scale = 2.0 ** (st.epoch - ts / (_DAY * config.half_life_days))
-    f = st.fw * scale
-    p = st.pw * scale
-    score = (config.prior_fail + f) / (config.prior_fail + config.prior_pass + f + p)
-    since = ts - config.conflict_window_days * _DAY
-    recent = sum(1 for t in st.conflict_at if t >= since)
-    return f, p, score, recent
+def _flag_rule(st: TestState, ts: float, c: ScoringConfig, scale: float | None = None) -> bool:
+    """Apply the hysteresis at ts: flag at a higher bar than clear (cheapest checks first).
 
-
-def _flag_rule(st: TestState, ts: float, c: ScoringConfig) -> bool:
-    """Apply the hysteresis at ts: flag at a higher bar than clear (cheapest checks first)."""
+    ``scale`` is ``2 ** (epoch - ts / half_life)`` when the caller has it already.
+    """
     conflicts = st.conflict_at
     if conflicts and max(conflicts) >= ts - c.conflict_window_days * _DAY:
         return True
@@ -656,7 +818,8 @@ def _flag_rule(st: TestState, ts: float, c: ScoringConfig) -> bool:
         return True  # a quarantined test leaves 'flaky' through the SPRT only
     if not flagged and st.fw == 0.0:
         return False
-    scale = math.pow(2.0, st.epoch - ts / (_DAY * c.half_life_days))
+    if scale is None:
+        scale = math.pow(2.0, st.epoch - ts / (_DAY * c.half_life_days))
     fails = st.fw * scale
     n_eff = fails + st.pw * scale
     score = (c.prior_fail + fails) / (c.prior_fail + c.prior_pass + n_eff)
@@ -831,6 +994,7 @@ def beta_ppf_exact(q: float, a: float, b: float) -> float:
 
 
 _NORMAL = NormalDist()
+_normal_quantile = lru_cache(maxsize=64)(_NORMAL.inv_cdf)  # q is one of two constants
 
 
 def beta_ppf(q: float, a: float, b: float) -> float:
@@ -846,9 +1010,9 @@ def beta_ppf(q: float, a: float, b: float) -> float:
             g = (q * math.gamma(a + 1.0)) ** (1.0 / a)
         else:
             c = 1.0 / (9.0 * a)
-            g = a * max(1.0 - c + _NORMAL.inv_cdf(q) * math.sqrt(c), 1e-3) ** 3
+            g = a * max(1.0 - c + _normal_quantile(q) * math.sqrt(c), 1e-3) ** 3
         return float(g / (g + b + (a - 1.0) / 2.0))
-    y = _NORMAL.inv_cdf(1.0 - q)
+    y = _normal_quantile(1.0 - q)
     lam = (y * y - 3.0) / 6.0
     ra, rb = 1.0 / (2.0 * a - 1.0), 1.0 / (2.0 * b - 1.0)
     h = 2.0 / (ra + rb)
@@ -873,20 +1037,28 @@ def verdict_from_state(
 ) -> Verdict:
     """Judge one test from its state as of ``now`` (recency decay applied, state unchanged)."""
     ts = now.timestamp()
-    f, p, score, recent = _metrics(st, ts, config)
+    scale = 2.0 ** (st.epoch - ts / (_DAY * config.half_life_days))
+    f = st.fw * scale
+    p = st.pw * scale
+    score = (config.prior_fail + f) / (config.prior_fail + config.prior_pass + f + p)
+    conflict_at = st.conflict_at
+    if conflict_at:
+        since = ts - config.conflict_window_days * _DAY
+        recent = sum(1 for t in conflict_at if t >= since)
+    else:
+        recent = 0
     a = config.prior_fail + f
     b = config.prior_pass + p
     tail = (1.0 - config.interval_mass) / 2.0
     interval = (beta_ppf(tail, a, b), beta_ppf(1.0 - tail, a, b))
-    scale = 2.0 ** (st.epoch - ts / (_DAY * config.half_life_days))
-    broken = st.pend_n > 0 and _stretch_is_broken(st, 1.0 / scale, config)
-    # An open failing stretch that already looks more like a new breakage than
-    # like this test's usual failures may be a breakage still forming: do not
-    # recommend quarantine until it resolves.
-    suspect = st.pend_n > 0 and (
-        _stretch_log_bf(st, 1.0 / scale, config) >= config.suspect_log_bayes_factor
-    )
-    flagged = _flag_rule(st, ts, config)
+    broken = suspect = False
+    if st.pend_n > 0:
+        broken = _stretch_is_broken(st, 1.0 / scale, config)
+        # An open failing stretch that already looks more like a new breakage
+        # than like this test's usual failures may be a breakage still forming:
+        # do not recommend quarantine until it resolves.
+        suspect = _stretch_log_bf(st, 1.0 / scale, config) >= config.suspect_log_bayes_factor
+    flagged = _flag_rule(st, ts, config, scale)
     fixed = st.q_at is not None and st.q_fixed_at is not None
     n_eff = f + p
     if broken:
@@ -899,33 +1071,51 @@ def verdict_from_state(
         state = "insufficient"
     else:
         state = "healthy"
-    evidence = Evidence(
-        same_commit_conflicts=st.conflicts,
-        recent_conflicts=recent,
-        flip_rate=min(1.0, st.flips * scale / n_eff) if n_eff > 0 else 0.0,
-        infra_failures_excluded=st.infra,
-        branch_failures_excluded=st.branch_fails,
-        failures_counted=st.n_fail,
-        passes_counted=st.n_pass,
-        effective_runs=n_eff,
-        runs_seen=st.n,
-        first_failing_sha=st.pend_start_sha if broken else st.last_broken_sha,
-        broken_since=_dt(st.pend_start_at) if broken else None,
-        broken_commits=st.pend_shas if broken else 0,
-        broken_episodes=st.broken_episodes,
-        last_failure_at=_dt(st.last_failure_at),
-        quarantined_at=_dt(st.q_at),
-        sprt_llr=st.q_llr if st.q_at is not None else None,
-        runs_since_quarantine=st.q_n,
+    evidence: Evidence = _frozen(
+        Evidence,
+        {
+            "same_commit_conflicts": st.conflicts,
+            "recent_conflicts": recent,
+            "flip_rate": min(1.0, st.flips * scale / n_eff) if n_eff > 0 else 0.0,
+            "infra_failures_excluded": st.infra,
+            "branch_failures_excluded": st.branch_fails,
+            "failures_counted": st.n_fail,
+            "passes_counted": st.n_pass,
+            "effective_runs": n_eff,
+            "runs_seen": st.n,
+            "first_failing_sha": st.pend_start_sha if broken else st.last_broken_sha,
+            "broken_since": _dt(st.pend_start_at) if broken else None,
+            "broken_commits": st.pend_shas if broken else 0,
+            "broken_episodes": st.broken_episodes,
+            "last_failure_at": None if st.last_failure_at is None else _dt(st.last_failure_at),
+            "quarantined_at": None if st.q_at is None else _dt(st.q_at),
+            "sprt_llr": st.q_llr if st.q_at is not None else None,
+            "runs_since_quarantine": st.q_n,
+        },
     )
-    return Verdict(
-        state=state,
-        score=score,
-        interval=interval,
-        quarantine=state == "flaky" and not suspect,
-        evidence=evidence,
-        reason=_reason(state, st, score, recent, n_eff, config),
+    verdict: Verdict = _frozen(
+        Verdict,
+        {
+            "state": state,
+            "score": score,
+            "interval": interval,
+            "quarantine": state == "flaky" and not suspect,
+            "evidence": evidence,
+            "reason": _reason(state, st, score, recent, n_eff, config),
+        },
     )
+    return verdict
+
+
+def _frozen(cls: type, fields: dict[str, Any]) -> Any:
+    """Build a frozen dataclass from all its fields, without its __init__.
+
+    The generated __init__ sets each field through object.__setattr__, which is
+    most of the cost of a verdict (one per test per run); this fills __dict__.
+    """
+    obj: Any = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
 
 
 def _reason(
@@ -966,14 +1156,19 @@ def update(
     *,
     now: datetime,
     config: ScoringConfig = DEFAULT_CONFIG,
+    copy: bool = True,
 ) -> tuple[dict[str, TestState], dict[str, Verdict], RunSummary]:
     """Fold one run into copies of the states of its tests; return them, their verdicts, a summary.
 
     Only tests with a non-skipped result in ``run`` are read, copied and returned;
-    ``states`` is not modified.
+    ``states`` is not modified.  With ``copy=False`` the run's states are folded
+    in place instead (for a caller that owns them, such as one just decoded).
     """
     keys = {r.test for r in run.results if r.status != SKIPPED}
-    work = {k: states[k].copy() for k in keys if k in states}
+    if copy:
+        work = {k: states[k].copy() for k in keys if k in states}
+    else:
+        work = {k: states[k] for k in keys if k in states}
     summary = apply_run(work, run, config)
     verdicts = {k: verdict_from_state(st, now, config) for k, st in work.items()}
     return work, verdicts, summary

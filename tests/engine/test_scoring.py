@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -9,9 +10,13 @@ import pytest
 
 from engine.scoring import (
     DEFAULT_CONFIG,
+    SHA_KEY_BYTES,
+    Evidence,
     Result,
     Run,
     TestState,
+    Verdict,
+    _ring_has,
     analyze,
     apply_run,
     beta_ppf,
@@ -358,6 +363,86 @@ def test_from_json_rejects_other_versions() -> None:
     data["v"] = 99
     with pytest.raises(ValueError, match="version"):
         TestState.from_json(data)
+
+
+def _varied_states() -> dict[str, TestState]:
+    """States of every shape: passes only, conflicts, a broken stretch, quarantine, storms."""
+    h = History()
+    h.passes("flaky", 30)
+    h.run("x", {"flaky": ["failed", "passed"]})
+    h.passes("broken", 30)
+    _break_main(h, "broken", 2)  # still open: pend_* and the first failing SHA
+    h.run("b1", {"branchy": ["failed"]}, branch="feature")
+    h.run("storm", {}, filler="failed")
+    states = fold(h.runs)
+    states["quarantined"] = mark_quarantined(states["flaky"], h.at, 0.05)
+    states["new"] = TestState()
+    return states
+
+
+def test_state_round_trips_through_bytes() -> None:
+    """TestState.to_bytes/from_bytes is exact for every shape, and small for passing tests."""
+    states = _varied_states()
+    for key, st in states.items():
+        data = st.to_bytes()
+        back = TestState.from_bytes(data)
+        assert back == st, key
+        assert back.to_bytes() == data, key
+        assert back.pend_start_sha == st.pend_start_sha, key  # whole SHAs, not keys
+    h = History()
+    h.passes("t", 100)
+    passing = fold(h.runs)["t"]
+    assert len(passing.to_bytes()) <= 38 + SHA_KEY_BYTES * DEFAULT_CONFIG.sha_ring
+    assert len(states["broken"].to_bytes()) < len(json.dumps(states["broken"].to_json())) / 3
+
+
+def test_from_bytes_rejects_other_versions() -> None:
+    """Bytes written by another engine version are refused, not misread."""
+    data = bytearray(TestState().to_bytes())
+    data[0] = 99
+    with pytest.raises(ValueError, match="version"):
+        TestState.from_bytes(bytes(data))
+
+
+def test_sha_rings_match_whole_keys_only() -> None:
+    """A key found across the boundary of two keys in a ring is not in the ring."""
+    a, b = bytes(range(1, 7)), bytes(range(11, 17))
+    straddling = a[3:] + b[:3]
+    assert _ring_has(a + b, a) and _ring_has(a + b, b)
+    assert not _ring_has(a + b, straddling)
+    assert _ring_has(a + b + straddling, straddling)  # found again where it is whole
+
+
+def test_update_in_place_folds_the_given_states() -> None:
+    """update(copy=False) folds the run into the caller's states and returns those."""
+    h = History()
+    h.passes("t", 5)
+    states = fold(h.runs)
+    run = Run("n", "c-new", "main", True, h.at + timedelta(hours=1), [Result("t", "passed")])
+    copied, _, _ = update(states, run, now=run.at)
+    new, verdicts, _ = update(states, run, now=run.at, copy=False)
+    assert new["t"] is states["t"] and new["t"] == copied["t"]
+    assert verdicts["t"] == verdict_from_state(copied["t"], run.at)
+
+
+def test_verdicts_are_plain_frozen_dataclasses() -> None:
+    """Verdicts built on the fast path equal ones built field by field, and stay frozen."""
+    for st in _varied_states().values():
+        v = verdict_from_state(st, T0 + timedelta(days=3))
+        fields = {f.name: getattr(v, f.name) for f in dataclasses.fields(Verdict)}
+        evidence = {f.name: getattr(v.evidence, f.name) for f in dataclasses.fields(Evidence)}
+        assert v == Verdict(**{**fields, "evidence": Evidence(**evidence)})
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            v.evidence.runs_seen = 0  # type: ignore[misc]
+
+
+def test_sparse_evidence_leaves_out_zeros_and_absent_values() -> None:
+    """Evidence.to_json(sparse=True) is to_json() without its zero and None entries."""
+    for st in _varied_states().values():
+        evidence = verdict_from_state(st, T0 + timedelta(days=3)).evidence
+        full = evidence.to_json()
+        assert evidence.to_json(sparse=True) == {k: v for k, v in full.items() if v}
+        json.dumps(evidence.to_json(sparse=True))
 
 
 def test_naive_run_times_are_refused() -> None:
