@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
-from typing import Any
-
-import orjson
+from typing import Any, NamedTuple
 
 from models.base import db, is_postgres
 
 CHUNK = 900  # ids per IN (...) list, under SQLite's variable limit
 
+# What analysis writes per test; upsert_scores adds repository_id, state_since
+# (kept while the state stays the same) and updated_at.
 SCORE_COLUMNS = (
     "test_case_id",
-    "repository_id",
     "state",
     "score",
     "low",
@@ -25,25 +24,56 @@ SCORE_COLUMNS = (
     "evidence",
     "engine_state",
     "runs_seen",
-    "state_since",
-    "updated_at",
 )
-_JSON_COLUMNS = frozenset({"evidence", "engine_state"})
-_PG_TYPES = {
-    "test_case_id": "int",
-    "repository_id": "int",
-    "state": "text",
-    "score": "float8",
-    "low": "float8",
-    "high": "float8",
-    "quarantine_recommended": "bool",
-    "reason": "text",
-    "evidence": "jsonb",
-    "engine_state": "jsonb",
-    "runs_seen": "int",
-    "state_since": "timestamp",
-    "updated_at": "timestamp",
-}
+_SCORE_LIST = ", ".join(SCORE_COLUMNS)
+_SCORE_SET = ", ".join(f"{c} = excluded.{c}" for c in SCORE_COLUMNS[1:])
+_KEEP_SINCE = (
+    "state_since = CASE WHEN flake_score.state = excluded.state "
+    "THEN flake_score.state_since ELSE excluded.state_since END, "
+    "updated_at = excluded.updated_at"
+)
+# PostgreSQL: COPY (binary) into a session-local staging table, then one UPDATE
+# joined on it.  The fastest way in; and an UPDATE, unlike INSERT ... ON
+# CONFLICT, does not burn a sequence value per row.
+_PG_STAGING_TYPES = (
+    "int4",
+    "text",
+    "float8",
+    "float8",
+    "float8",
+    "bool",
+    "text",
+    "text",  # evidence: JSON text, cast to jsonb by the server
+    "bytea",
+    "int4",
+)
+_PG_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS flake_score_in ("
+    + ", ".join(f"{c} {t}" for c, t in zip(SCORE_COLUMNS, _PG_STAGING_TYPES, strict=True))
+    + ") ON COMMIT DELETE ROWS"
+)
+_PG_COPY = f"COPY flake_score_in ({_SCORE_LIST}) FROM STDIN (FORMAT BINARY)"
+_STAGED = ", ".join(f"i.{c}::jsonb" if c == "evidence" else f"i.{c}" for c in SCORE_COLUMNS)
+_PG_UPDATE = (
+    "UPDATE flake_score SET "
+    + ", ".join(
+        f"{c} = i.{c}::jsonb" if c == "evidence" else f"{c} = i.{c}" for c in SCORE_COLUMNS[1:]
+    )
+    + ", state_since = CASE WHEN flake_score.state = i.state "
+    "THEN flake_score.state_since ELSE %(stamp)s END, updated_at = %(stamp)s "
+    "FROM flake_score_in i WHERE flake_score.test_case_id = i.test_case_id"
+)
+_PG_INSERT = (
+    f"INSERT INTO flake_score ({_SCORE_LIST}, repository_id, state_since, updated_at) "
+    f"SELECT {_STAGED}, %(repository_id)s, %(stamp)s, %(stamp)s FROM flake_score_in i "
+    "WHERE i.test_case_id = ANY(%(new)s::int[]) "
+    f"ON CONFLICT (test_case_id) DO UPDATE SET {_SCORE_SET}, {_KEEP_SINCE}"
+)
+_SQLITE_UPSERT = (
+    f"INSERT INTO flake_score ({_SCORE_LIST}, repository_id, state_since, updated_at) "
+    f"VALUES ({', '.join('?' * (len(SCORE_COLUMNS) + 3))}) "
+    f"ON CONFLICT (test_case_id) DO UPDATE SET {_SCORE_SET}, {_KEEP_SINCE}"
+)
 
 
 @contextmanager
@@ -62,77 +92,105 @@ def prefer_indexes() -> Iterator[None]:
         yield
 
 
-def run_results(run_id: int) -> list[tuple[int, str, str, int]]:
-    """(test_case_id, key, status, retry) of every result of one run."""
+def run_results(run_id: int) -> list[tuple[int, str, int]]:
+    """(test_case_id, status, retry) of every result of one run."""
     cursor = db.execute_sql(
-        "SELECT r.test_case_id, c.key, r.status, r.retry FROM test_result r "
-        f"JOIN test_case c ON c.id = r.test_case_id WHERE r.run_id = {_param()}",
+        f"SELECT test_case_id, status, retry FROM test_result WHERE run_id = {_param()}",
         (run_id,),
     )
     return list(cursor.fetchall())
 
 
-def score_rows(
-    test_case_ids: Sequence[int],
-) -> dict[int, tuple[str, datetime, str | None, float]]:
-    """test_case_id -> (state, state_since, engine_state JSON text, low) for existing scores."""
-    cast = "engine_state::text" if is_postgres() else "engine_state"
-    found: dict[int, tuple[str, datetime, str | None, float]] = {}
+def score_rows(test_case_ids: Sequence[int]) -> dict[int, tuple[str, bytes | str | None, float]]:
+    """test_case_id -> (state, engine_state, low) for existing scores.
+
+    ``engine_state`` is bytes (``TestState.to_bytes``), or the JSON of a state
+    stored before migration 0035 (bytes on PostgreSQL, text on SQLite).
+    """
+    found: dict[int, tuple[str, bytes | str | None, float]] = {}
     for chunk, where in _id_chunks("test_case_id", test_case_ids):
-        cursor = db.execute_sql(
-            f"SELECT test_case_id, state, state_since, {cast}, low FROM flake_score WHERE {where}",
-            chunk,
-        )
-        for test_case_id, state, since, engine_state, low in cursor.fetchall():
-            if isinstance(since, str):  # SQLite hands timestamps back as text
-                since = datetime.fromisoformat(since)
-            found[test_case_id] = (state, since, engine_state, low)
+        query = f"SELECT test_case_id, state, engine_state, low FROM flake_score WHERE {where}"
+        if is_postgres():
+            with db.connection().cursor(binary=True) as cursor:  # bytea as is
+                cursor.execute(query, chunk)
+                rows = cursor.fetchall()
+        else:
+            rows = db.execute_sql(query, chunk).fetchall()
+        for test_case_id, state, engine_state, low in rows:
+            found[test_case_id] = (state, engine_state, low)
     return found
 
 
-def upsert_scores(rows: Sequence[dict[str, Any]]) -> None:
-    """Insert or update FlakeScore rows keyed by test_case_id (JSON columns given as text)."""
+def upsert_scores(
+    repository_id: int,
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    existing: Collection[int],
+    stamp: datetime,
+) -> None:
+    """Write FlakeScore rows: tuples in SCORE_COLUMNS order, evidence as JSON text.
+
+    Rows whose test_case_id is in ``existing`` are updated in place, the others
+    inserted (or updated, should one have appeared meanwhile). ``updated_at``
+    becomes ``stamp``, and so does ``state_since`` where the state changes.
+    """
     if not rows:
         return
-    columns = ", ".join(SCORE_COLUMNS)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in SCORE_COLUMNS if c != "test_case_id")
-    if is_postgres():
-        # One JSON document for the whole batch: PostgreSQL parses it in C, where
-        # psycopg would escape every array element in Python.
-        record = ", ".join(f"{c} {_PG_TYPES[c]}" for c in SCORE_COLUMNS)
-        sql = (
-            f"INSERT INTO flake_score ({columns}) SELECT {columns} FROM "
-            f"jsonb_to_recordset(%s::jsonb) AS x({record}) "
-            f"ON CONFLICT (test_case_id) DO UPDATE SET {updates}"
+    if not is_postgres():
+        since = _sqlite_value(stamp)
+        db.connection().executemany(
+            _SQLITE_UPSERT, [(*row, repository_id, since, since) for row in rows]
         )
-        document = orjson.dumps(
-            [
-                {
-                    c: orjson.Fragment(row[c]) if c in _JSON_COLUMNS else row[c]
-                    for c in SCORE_COLUMNS
-                }
-                for row in rows
-            ]
-        )
-        db.execute_sql(sql, (document.decode(),))
         return
-    marks = ", ".join(["?"] * len(SCORE_COLUMNS))
-    sql = (
-        f"INSERT INTO flake_score ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT (test_case_id) DO UPDATE SET {updates}"
-    )
-    values = [tuple(_sqlite_value(row[c]) for c in SCORE_COLUMNS) for row in rows]
-    conn = db.connection()
-    conn.executemany(sql, values)
+    new = [row[0] for row in rows if row[0] not in existing]
+    params = {"stamp": stamp, "repository_id": repository_id}
+    with _in_transaction(), db.connection().cursor() as cursor:
+        cursor.execute(_PG_STAGING)
+        with cursor.copy(_PG_COPY) as copy:
+            copy.set_types(_PG_STAGING_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        if len(new) < len(rows):
+            cursor.execute(_PG_UPDATE, params)
+        if new:
+            cursor.execute(_PG_INSERT, {**params, "new": _int_array(new)})
 
 
-def with_quarantine(test_case_ids: Sequence[int]) -> list[int]:
-    """The ids among ``test_case_ids`` that have a Quarantine row."""
-    found: list[int] = []
+class QuarantineRow(NamedTuple):
+    """What the analysis reads of a test's Quarantine."""
+
+    test_case_id: int
+    state: str
+    quarantined_at: datetime | None
+    updated_at: datetime
+    rate_at_quarantine: float | None
+    dismissed_conflicts: int
+
+
+def quarantine_rows(test_case_ids: Sequence[int]) -> dict[int, QuarantineRow]:
+    """test_case_id -> its Quarantine, for those of ``test_case_ids`` that have one."""
+    found: dict[int, QuarantineRow] = {}
     for chunk, where in _id_chunks("test_case_id", test_case_ids):
-        cursor = db.execute_sql(f"SELECT test_case_id FROM quarantine WHERE {where}", chunk)
-        found.extend(row[0] for row in cursor.fetchall())
+        cursor = db.execute_sql(
+            "SELECT test_case_id, state, quarantined_at, updated_at, rate_at_quarantine, "
+            f"dismissed_conflicts FROM quarantine WHERE {where}",
+            chunk,
+        )
+        for row in cursor.fetchall():
+            test_case_id, state, quarantined_at, updated_at, rate, dismissed = row
+            if isinstance(updated_at, str):  # SQLite hands timestamps back as text
+                updated_at = datetime.fromisoformat(updated_at)
+                if quarantined_at is not None:
+                    quarantined_at = datetime.fromisoformat(quarantined_at)
+            found[test_case_id] = QuarantineRow(
+                test_case_id, state, quarantined_at, updated_at, rate, dismissed
+            )
     return found
+
+
+def _in_transaction() -> AbstractContextManager[Any]:
+    """The current transaction, or a new one when there is none (the staging table needs one)."""
+    return nullcontext() if db.in_transaction() else db.atomic()
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -147,12 +205,17 @@ def _id_chunks(column: str, ids: Sequence[int]) -> list[tuple[list[Any], str]]:
     under its variable limit.
     """
     if is_postgres():
-        return [([list(ids)], f"{column} = ANY(%s)")] if ids else []
+        return [([_int_array(ids)], f"{column} = ANY(%s::int[])")] if ids else []
     out = []
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
         out.append((chunk, f"{column} IN ({', '.join('?' * len(chunk))})"))
     return out
+
+
+def _int_array(ids: Iterable[int]) -> str:
+    """A PostgreSQL array literal: psycopg would adapt a list element by element in Python."""
+    return "{" + ",".join(map(str, ids)) + "}"
 
 
 def _param() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from peewee import (
     AutoField,
     BigAutoField,
+    BlobField,
     BooleanField,
     CharField,
     DateTimeField,
@@ -111,8 +112,9 @@ class FlakeScore(BaseModel):
     high = FloatField(default=1.0)
     quarantine_recommended = BooleanField(default=False)
     reason = TextField(default="")
-    evidence = JSONField(default=dict)
-    engine_state = JSONField(default=dict)
+    evidence = JSONField(default=dict)  # engine Evidence, zeros and absent values left out
+    # engine TestState.to_bytes() (JSON text for a state stored before migration 0035)
+    engine_state = BlobField(null=True)
     runs_seen = IntegerField(default=0)
     state_since = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)

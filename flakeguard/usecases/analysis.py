@@ -2,9 +2,10 @@
 
 The cost grows with the run, not with the history: only the tests in the run
 are read and written, each through its bounded engine state kept in
-``FlakeScore.engine_state``. Runs of one repository are analyzed one at a
-time (a per-repository lock) in the order they are analyzed, which is the
-order ``engine.scoring.analyze`` folds them in when given the same history.
+``FlakeScore.engine_state`` (``TestState.to_bytes``, a few hundred bytes).
+Runs of one repository are analyzed one at a time (a per-repository lock) in
+the order they are analyzed, which is the order ``engine.scoring.analyze``
+folds them in when given the same history.
 """
 
 from __future__ import annotations
@@ -32,18 +33,17 @@ from flakeguard.errors import NotFoundError
 from models import (
     DomainEvent,
     InfraEvent,
-    Quarantine,
     Repository,
     TestRun,
     queries,
     utcnow,
 )
 from models.base import as_aware, locked_transaction
+from models.queries import QuarantineRow
 
 log = logging.getLogger(__name__)
 
 ANALYSIS_LOCK = 0x4647_0000_0000  # + repository id: one analysis per repository at a time
-CHUNK = 900  # ids per IN (...) list, well under SQLite's variable limit
 FLAKY, BROKEN, FIXED = "flaky", "broken", "fixed"
 
 
@@ -59,23 +59,10 @@ class AnalysisResult:
     states: dict[str, int] = field(default_factory=dict)
 
 
-def _load_quarantines(ids: list[int]) -> dict[int, Quarantine]:
-    found: dict[int, Quarantine] = {}
-    present = queries.with_quarantine(ids)
-    for start in range(0, len(present), CHUNK):
-        chunk = present[start : start + CHUNK]
-        for row in Quarantine.select().where(Quarantine.test_case.in_(chunk)):
-            found[row.test_case_id] = row
-    return found
-
-
-def _engine_state(
-    stored: str | None, low: float, quarantine: Quarantine | None, config: ScoringConfig
-) -> TestState | None:
-    """The stored engine state, told whether the test is quarantined now."""
-    if not stored:
-        return None
-    state = TestState.from_json(orjson.loads(stored))
+def _with_quarantine(
+    state: TestState, low: float, quarantine: QuarantineRow | None, config: ScoringConfig
+) -> TestState:
+    """The engine state, told whether the test is quarantined now."""
     quarantined = quarantine is not None and quarantine.state == "quarantined"
     if quarantined and state.q_at is None:
         at = as_aware(quarantine.quarantined_at or quarantine.updated_at)
@@ -86,7 +73,90 @@ def _engine_state(
     return state
 
 
-def _transition(old: str | None, verdict: Verdict, quarantine: Quarantine | None) -> str | None:
+def _run_results(run_id: int) -> tuple[dict[str, int], list[Result]]:
+    """The run's results for the engine, and its tests' ids by engine key.
+
+    The engine keys a test by its TestCase id as text: unique, and no join to
+    fetch the test's name.
+    """
+    results: list[Result] = []
+    ids: dict[str, int] = {}
+    for test_case_id, status, retry in queries.run_results(run_id):
+        key = str(test_case_id)
+        results.append(Result(key, status, retry))
+        ids[key] = test_case_id
+    return ids, results
+
+
+def _load_states(
+    ids: dict[str, int],
+    stored: dict[int, tuple[str, bytes | str | None, float]],
+    quarantines: dict[int, QuarantineRow],
+    config: ScoringConfig,
+) -> dict[str, TestState]:
+    """The stored engine states of the run's tests, by key."""
+    states: dict[str, TestState] = {}
+    from_bytes = TestState.from_bytes
+    for key, test_case_id in ids.items():
+        row = stored.get(test_case_id)
+        if row is None:
+            continue
+        blob = row[1]
+        if type(blob) is bytes and blob[:1] != b"{":
+            state = from_bytes(blob)
+        elif blob:
+            state = TestState.from_json(orjson.loads(blob))  # stored before migration 0035
+        else:
+            continue
+        quarantine = quarantines.get(test_case_id)
+        if quarantine is not None or state.q_at is not None:
+            state = _with_quarantine(state, row[2], quarantine, config)
+        states[key] = state
+    return states
+
+
+def _score_rows(
+    ids: dict[str, int],
+    stored: dict[int, tuple[str, bytes | str | None, float]],
+    quarantines: dict[int, QuarantineRow],
+    states: dict[str, TestState],
+    verdicts: dict[str, Verdict],
+) -> tuple[list[tuple[Any, ...]], list[tuple[str, int, Verdict]], dict[str, int]]:
+    """FlakeScore rows for the verdicts (queries.SCORE_COLUMNS), the events they raise, counts."""
+    rows = []
+    events = []
+    counts: dict[str, int] = {}
+    dumps = orjson.dumps
+    for key, verdict in verdicts.items():
+        test_case_id = ids[key]
+        old = stored.get(test_case_id)
+        state = verdict.state
+        old_state = old[0] if old is not None else None
+        if state != old_state:  # no event without a change of state
+            kind = _transition(old_state, verdict, quarantines.get(test_case_id))
+            if kind is not None:
+                events.append((kind, test_case_id, verdict))
+        evidence = verdict.evidence
+        low, high = verdict.interval
+        rows.append(
+            (
+                test_case_id,
+                state,
+                verdict.score,
+                low,
+                high,
+                verdict.quarantine,
+                verdict.reason,
+                dumps(evidence.to_json(sparse=True)).decode(),
+                states[key].to_bytes(),
+                evidence.runs_seen,
+            )
+        )
+        counts[state] = counts.get(state, 0) + 1
+    return rows, events, counts
+
+
+def _transition(old: str | None, verdict: Verdict, quarantine: QuarantineRow | None) -> str | None:
     """The domain event a verdict change raises, if any."""
     new = verdict.state
     if new == FLAKY and verdict.quarantine and old != FLAKY:
@@ -124,22 +194,11 @@ def analyze_run(
             outcome.analyzed = False
             return outcome
         repo = Repository.get_by_id(run.repository_id)
-        results: list[Result] = []
-        ids: dict[str, int] = {}
-        for test_case_id, key, status, retry in queries.run_results(run_id):
-            results.append(Result(test=key, status=status, retry=retry))
-            ids[key] = test_case_id
+        ids, results = _run_results(run_id)
         id_list = list(ids.values())
         stored = queries.score_rows(id_list)
-        quarantines = _load_quarantines(id_list)
-        states: dict[str, TestState] = {}
-        for key, test_case_id in ids.items():
-            row = stored.get(test_case_id)
-            if row is None:
-                continue
-            state = _engine_state(row[2], row[3], quarantines.get(test_case_id), config)
-            if state is not None:
-                states[key] = state
+        quarantines = queries.quarantine_rows(id_list)
+        states = _load_states(ids, stored, quarantines, config)
         engine_run = Run(
             id=str(run.id),
             sha=run.sha,
@@ -148,41 +207,12 @@ def analyze_run(
             at=as_aware(run.started_at or run.received_at),
             results=results,
         )
-        new_states, verdicts, summary = update(states, engine_run, now=now, config=config)
+        # The decoded states are ours: fold the run into them in place.
+        states, verdicts, summary = update(states, engine_run, now=now, config=config, copy=False)
         stamp = utcnow()
-        rows = []
-        pending_events = []
-        counts: dict[str, int] = {}
-        for key, verdict in verdicts.items():
-            test_case_id = ids[key]
-            old = stored.get(test_case_id)
-            old_state = old[0] if old is not None else None
-            kind = _transition(old_state, verdict, quarantines.get(test_case_id))
-            if kind is not None:
-                pending_events.append((kind, test_case_id, verdict))
-            evidence = verdict.evidence
-            rows.append(
-                {
-                    "test_case_id": test_case_id,
-                    "repository_id": repo.id,
-                    "state": verdict.state,
-                    "score": verdict.score,
-                    "low": verdict.interval[0],
-                    "high": verdict.interval[1],
-                    "quarantine_recommended": verdict.quarantine,
-                    "reason": verdict.reason,
-                    "evidence": orjson.dumps(evidence.to_json()).decode(),
-                    "engine_state": orjson.dumps(new_states[key].to_json()).decode(),
-                    "runs_seen": evidence.runs_seen,
-                    "state_since": old[1]
-                    if old is not None and old_state == verdict.state
-                    else stamp,
-                    "updated_at": stamp,
-                }
-            )
-            counts[verdict.state] = counts.get(verdict.state, 0) + 1
+        rows, pending_events, counts = _score_rows(ids, stored, quarantines, states, verdicts)
         outcome.states = counts
-        queries.upsert_scores(rows)
+        queries.upsert_scores(repo.id, rows, existing=stored, stamp=stamp)
         for kind, test_case_id, verdict in pending_events:
             data = {
                 "reason": verdict.reason,

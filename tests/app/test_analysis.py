@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.scoring import Result, Run, TestState, analyze, fold, verdict_from_state
+from engine.scoring import (
+    STATE_VERSION,
+    Result,
+    Run,
+    TestState,
+    analyze,
+    fold,
+    verdict_from_state,
+)
 from flakeguard.usecases.analysis import analyze_run
-from models import DomainEvent, FlakeScore, InfraEvent, Quarantine, Repository, TestCase, TestRun
+from models import (
+    DomainEvent,
+    FlakeScore,
+    InfraEvent,
+    Quarantine,
+    Repository,
+    TestCase,
+    TestRun,
+    db,
+)
 from tests.app.analysis_helpers import store_run
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
@@ -138,8 +157,65 @@ def test_incremental_equals_batch(repo, seed) -> None:  # type: ignore[no-untype
     stored = {fs.test_case.key: fs for fs in FlakeScore.select(FlakeScore, TestCase).join(TestCase)}
     assert set(stored) == set(batch)
     for key, verdict in batch.items():
-        state = TestState.from_json(stored[key].engine_state)
+        state = TestState.from_bytes(stored[key].engine_state)
         assert state == batch_states[key], key
         again = verdict_from_state(state, now)
         assert (again.state, again.score) == (verdict.state, verdict.score), key
-        assert stored[key].state == verdict.state
+        row = stored[key]
+        assert (row.state, row.reason, row.quarantine_recommended, row.runs_seen) == (
+            verdict.state,
+            verdict.reason,
+            verdict.quarantine,
+            verdict.evidence.runs_seen,
+        ), key
+        assert row.evidence == verdict.evidence.to_json(sparse=True), key
+
+
+def _stored_state(value: bytes | str) -> TestState:
+    if isinstance(value, bytes) and not value.startswith(b"{"):
+        return TestState.from_bytes(value)
+    return TestState.from_json(json.loads(value))
+
+
+def test_state_stored_as_json_is_read_and_rewritten_as_bytes(repo, db_url) -> None:  # type: ignore[no-untyped-def]
+    """A state still in its JSON form (from before migration 0035) scores on like any other."""
+    runs = _history(3)
+    for run in runs:
+        store_run(repo, run)
+    rows = list(TestRun.select().order_by(TestRun.id))
+    now = T0 + timedelta(days=20)
+    for row in rows[:30]:
+        analyze_run(row.id, now=now)
+    # What migration 0035 leaves: the JSON text, as bytes on PostgreSQL and text on SQLite.
+    mark = "?" if db_url.startswith("sqlite") else "%s"
+    for fs in FlakeScore.select():
+        text = json.dumps(TestState.from_bytes(fs.engine_state).to_json())
+        value = text if db_url.startswith("sqlite") else text.encode()
+        db.execute_sql(
+            f"UPDATE flake_score SET engine_state = {mark} WHERE id = {mark}", (value, fs.id)
+        )
+    for row in rows[30:]:
+        analyze_run(row.id, now=now)
+    batch_states = fold(runs)
+    stored = {fs.test_case.key: fs for fs in FlakeScore.select(FlakeScore, TestCase).join(TestCase)}
+    for key, state in batch_states.items():
+        assert _stored_state(stored[key].engine_state) == state, key
+    cut = TestRun.get_by_id(rows[29].id).analyzed_at
+    rewritten = [fs.engine_state for fs in stored.values() if fs.updated_at > cut]
+    assert rewritten and all(v[:1] == bytes((STATE_VERSION,)) for v in rewritten)
+
+
+def test_state_since_moves_only_when_the_state_changes(repo) -> None:  # type: ignore[no-untyped-def]
+    """state_since stays while a test keeps its state; it is the analysis that changed it."""
+    for n in range(12):
+        store_run(repo, make_run(n, [Result("t::a", "passed")]))
+    store_run(repo, make_run(12, [Result("t::a", "failed"), Result("t::a", "passed", retry=1)]))
+    seen = []
+    for run in TestRun.select().order_by(TestRun.id):
+        analyze_run(run.id, now=T0 + timedelta(hours=13))
+        score = FlakeScore.get()
+        seen.append((score.state, score.state_since, score.updated_at))
+    assert [s[0] for s in seen] == ["insufficient"] * 8 + ["healthy"] * 4 + ["flaky"]
+    for (before, since_before, _), (state, since, updated) in itertools.pairwise(seen):
+        assert since == (since_before if state == before else updated)
+    assert seen[0][1] < seen[8][1] < seen[12][1]

@@ -1,0 +1,92 @@
+"""FlakeScore storage after migration 0035: the engine state as bytes, room for HOT updates."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from peewee import Database
+from playhouse.migrations import Runner
+
+from engine.scoring import TestState
+from models.base import make_database
+from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
+from tests.conftest import PG_ADMIN_URL, service_missing
+
+BEFORE = "0033_quarantine_issue_url"  # the last migration before 0035 that this test knows
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty database of its own (this test migrates it step by step)."""
+    if request.param == "sqlite":
+        database = make_database(f"sqlite:///{tmp_path / 'scratch.db'}", pooled=False)
+        yield database
+        database.close()
+        return
+    name = f"flakeguard_scratch_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        service_missing("PostgreSQL", exc)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    database = make_database(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}", pooled=False)
+    try:
+        yield database
+    finally:
+        database.close()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migration_keeps_json_states_readable(scratch: Database) -> None:
+    """A state stored as JSON before 0035 comes out as the same JSON (bytes or text)."""
+    postgres = "Postgres" in type(scratch).__name__
+    mark = "%s" if postgres else "?"
+    state = TestState(1.8e9, 1472).to_json()
+    with scratch.connection_context():
+        Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE).up(BEFORE)
+        now = "2026-09-01 00:00:00"
+        scratch.execute_sql(
+            "INSERT INTO repository (id, full_name, default_branch, settings, active, created_at) "
+            f"VALUES (1, 'acme/widgets', 'main', '{{}}', {'true' if postgres else 1}, '{now}')"
+        )
+        scratch.execute_sql(
+            "INSERT INTO test_case (id, repository_id, key, suite, classname, name, "
+            f"first_seen, last_seen) VALUES (1, 1, 't', '', '', 't', '{now}', '{now}')"
+        )
+        scratch.execute_sql(
+            "INSERT INTO flake_score (test_case_id, repository_id, state, score, low, high, "
+            "quarantine_recommended, reason, evidence, engine_state, runs_seen, state_since, "
+            f"updated_at) VALUES (1, 1, 'healthy', 0, 0, 1, {'false' if postgres else 0}, '', "
+            f"'{{}}', {mark}, 0, '{now}', '{now}')",
+            (json.dumps(state),),
+        )
+        apply_migrations(scratch)
+        (stored,) = scratch.execute_sql("SELECT engine_state FROM flake_score").fetchone()
+    assert isinstance(stored, bytes if postgres else str)
+    assert TestState.from_json(json.loads(stored)) == TestState.from_json(state)
+
+
+def test_state_is_binary_and_pages_leave_room_for_hot_updates(database, db_url) -> None:  # type: ignore[no-untyped-def]
+    """engine_state is a BLOB / bytea; on PostgreSQL flake_score pages keep half their room free."""
+    if db_url.startswith("sqlite"):
+        (ddl,) = database.execute_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'flake_score'"
+        ).fetchone()
+        assert '"engine_state" BLOB' in ddl
+        return
+    (column_type,) = database.execute_sql(
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_name = 'flake_score' AND column_name = 'engine_state'"
+    ).fetchone()
+    (options,) = database.execute_sql(
+        "SELECT reloptions FROM pg_class WHERE relname = 'flake_score'"
+    ).fetchone()
+    assert column_type == "bytea"
+    assert "fillfactor=50" in options
