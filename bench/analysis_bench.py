@@ -3,8 +3,10 @@
 Builds a repository with N tests and H runs of history (every run analyzed),
 then times analyze_run on further runs and prints p50/p90/max in ms, plus the
 floor measured in the same process over the same data: the engine's update()
-alone on already-loaded states (no database). Target (issue 5): under 50 ms
-per 2,000-test run on PostgreSQL.
+alone on already-loaded states (no database), and the median of each phase of
+analyze_run (the functions it calls, timed from outside; "other" is the rest:
+ORM lookups, events, the run's own update). Target (issue 5): under 50 ms per
+2,000-test run on PostgreSQL.
 
     .venv/bin/python bench/analysis_bench.py [--tests 2000] [--history 30] [--runs 20]
 """
@@ -18,8 +20,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -32,6 +37,72 @@ from models.base import close_database
 from models.migrate import apply_migrations
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
+# phase -> (module name, function name) of what analyze_run calls for it
+PHASES = {
+    "load": (
+        ("models.queries", "run_results"),
+        ("models.queries", "score_rows"),
+        ("models.queries", "quarantine_rows"),
+    ),
+    "decode": (("flakeguard.usecases.analysis", "_load_states"),),
+    "engine": (("flakeguard.usecases.analysis", "update"),),
+    "encode": (("flakeguard.usecases.analysis", "_score_rows"),),
+    "upsert": (("models.queries", "upsert_scores"),),
+    "after commit": (("flakeguard.usecases.analysis", "_after_commit"),),
+}
+
+
+class PhaseTimer:
+    """Time the functions analyze_run calls for each phase, and its transaction's lock + commit."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, float] = {}
+        self.runs: list[dict[str, float]] = []
+
+    def install(self) -> None:
+        for phase, targets in PHASES.items():
+            for module_name, name in targets:
+                module = sys.modules[module_name]
+                setattr(module, name, self._timed(phase, getattr(module, name)))
+        analysis = sys.modules["flakeguard.usecases.analysis"]
+        analysis.locked_transaction = self._timed_transaction(analysis.locked_transaction)
+
+    def _add(self, phase: str, seconds: float) -> None:
+        self.current[phase] = self.current.get(phase, 0.0) + seconds * 1000
+
+    def _timed(self, phase: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self._add(phase, time.perf_counter() - start)
+
+        return timed
+
+    def _timed_transaction(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        @contextmanager
+        def timed(*args: Any) -> Iterator[None]:
+            start = time.perf_counter()
+            with func(*args):
+                self._add("lock + commit", time.perf_counter() - start)
+                yield
+                start = time.perf_counter()
+            self._add("lock + commit", time.perf_counter() - start)
+
+        return timed
+
+    def start(self) -> None:
+        self.current = {}
+
+    def stop(self, total_ms: float) -> None:
+        self.current["other"] = total_ms - sum(self.current.values())
+        self.runs.append(self.current)
+
+    def summary(self) -> str:
+        phases = [*PHASES, "lock + commit", "other"]
+        medians = {p: statistics.median(r.get(p, 0.0) for r in self.runs) for p in phases}
+        return ", ".join(f"{p} {medians[p]:.1f}" for p in phases)
 
 
 def make_run(n: int, keys: list[str], rng: random.Random) -> Run:
@@ -61,6 +132,7 @@ def bench(url: str, args: argparse.Namespace) -> None:
     import tasks
 
     tasks.configure(Settings(queue_mode="immediate"))
+    timer = PhaseTimer() if args.phases else None
     rng = random.Random(7)
     keys = [f"tests/test_mod{i // 20}.py::test_{i}" for i in range(args.tests)]
     repo = Repository.create(full_name=f"bench/r{uuid.uuid4().hex[:6]}")
@@ -69,14 +141,20 @@ def bench(url: str, args: argparse.Namespace) -> None:
         row = store_run(repo, make_run(n, keys, rng))
         analysis.analyze_run(row.id, now=now)
     timings = []
+    if timer is not None:
+        timer.install()
     for n in range(args.history, args.history + args.runs):
         row = store_run(repo, make_run(n, keys, rng))
+        if timer is not None:
+            timer.start()
         start = time.perf_counter()
         analysis.analyze_run(row.id, now=now)
         timings.append((time.perf_counter() - start) * 1000)
+        if timer is not None:
+            timer.stop(timings[-1])
     # The floor: the engine alone on states already in memory.
     states = {
-        fs.test_case.key: TestState.from_json(fs.engine_state)
+        fs.test_case.key: TestState.from_bytes(fs.engine_state)
         for fs in FlakeScore.select(FlakeScore, TestCase)
         .join(TestCase)
         .where(FlakeScore.repository == repo)
@@ -98,6 +176,8 @@ def bench(url: str, args: argparse.Namespace) -> None:
         f"max {timings[-1]:.1f} ms; engine update() alone {floor:.1f} ms "
         f"(ratio {p50 / floor:.1f}x the engine floor)"
     )
+    if timer is not None:
+        print(f"{'':>10}  phases, median ms: {timer.summary()}")
     close_database(database)
 
 
@@ -107,6 +187,8 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=30)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--phases", action="store_true", help="also time each phase")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     name = f"flakeguard_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg, autocommit=True) as admin:
@@ -116,6 +198,8 @@ def main() -> None:
     finally:
         with psycopg.connect(args.pg, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if args.no_sqlite:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         bench(f"sqlite:///{tmp}/bench.db", args)
 
