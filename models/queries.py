@@ -146,6 +146,7 @@ def upsert_scores(
     params = {"stamp": stamp, "repository_id": repository_id}
     with _in_transaction(), db.connection().cursor() as cursor:
         cursor.execute(_PG_STAGING)
+        cursor.execute("TRUNCATE flake_score_in")  # rows staged earlier in this transaction
         with cursor.copy(_PG_COPY) as copy:
             copy.set_types(_PG_STAGING_TYPES)
             for row in rows:

@@ -171,6 +171,20 @@ def test_incremental_equals_batch(repo, seed) -> None:  # type: ignore[no-untype
         assert row.evidence == verdict.evidence.to_json(sparse=True), key
 
 
+def test_analyses_inside_one_transaction_write_their_own_rows(repo) -> None:  # type: ignore[no-untyped-def]
+    """Runs analyzed one after another in an outer transaction score as if committed apart."""
+    runs = _history(4)[:6]
+    for run in runs:
+        store_run(repo, run)
+    now = T0 + timedelta(days=20)
+    with db.atomic():
+        for row in TestRun.select().order_by(TestRun.id):
+            analyze_run(row.id, now=now)
+    batch_states = fold(runs)
+    for fs in FlakeScore.select(FlakeScore, TestCase).join(TestCase):
+        assert TestState.from_bytes(fs.engine_state) == batch_states[fs.test_case.key]
+
+
 def _stored_state(value: bytes | str) -> TestState:
     if isinstance(value, bytes) and not value.startswith(b"{"):
         return TestState.from_bytes(value)
