@@ -184,16 +184,20 @@ def analyze_run(
 ) -> AnalysisResult:
     """Rescore the tests of one run, store verdicts and events, then enqueue notifications."""
     now = now or datetime.now(UTC)
-    run = TestRun.get_or_none(TestRun.id == run_id)
-    if run is None:
+    repository_id = TestRun.select(TestRun.repository).where(TestRun.id == run_id).scalar()
+    if repository_id is None:
         raise NotFoundError(f"unknown run {run_id}")
     outcome = AnalysisResult(run_id=run_id)
-    with locked_transaction(ANALYSIS_LOCK + run.repository_id):
-        run = TestRun.get_by_id(run_id)  # re-read under the lock
+    with locked_transaction(ANALYSIS_LOCK + repository_id):
+        run = TestRun.get_by_id(run_id)  # read under the lock
         if run.analyzed_at is not None:
             outcome.analyzed = False
             return outcome
-        repo = Repository.get_by_id(run.repository_id)
+        default_branch = (
+            Repository.select(Repository.default_branch)
+            .where(Repository.id == repository_id)
+            .scalar()
+        )
         ids, results = _run_results(run_id)
         id_list = list(ids.values())
         stored = queries.score_rows(id_list)
@@ -203,7 +207,7 @@ def analyze_run(
             id=str(run.id),
             sha=run.sha,
             branch=run.branch,
-            default_branch=run.branch == repo.default_branch,
+            default_branch=run.branch == default_branch,
             at=as_aware(run.started_at or run.received_at),
             results=results,
         )
@@ -212,7 +216,7 @@ def analyze_run(
         stamp = utcnow()
         rows, pending_events, counts = _score_rows(ids, stored, quarantines, states, verdicts)
         outcome.states = counts
-        queries.upsert_scores(repo.id, rows, existing=stored, stamp=stamp)
+        queries.upsert_scores(repository_id, rows, existing=stored, stamp=stamp)
         for kind, test_case_id, verdict in pending_events:
             data = {
                 "reason": verdict.reason,
@@ -224,7 +228,7 @@ def analyze_run(
             if kind == BROKEN:
                 data["first_failing_sha"] = verdict.evidence.first_failing_sha
             event = DomainEvent.create(
-                repository=repo.id, test_case=test_case_id, kind=kind, data=data
+                repository=repository_id, test_case=test_case_id, kind=kind, data=data
             )
             outcome.events.append({"id": event.id, "kind": kind, "test_case_id": test_case_id})
         if summary.storm:
