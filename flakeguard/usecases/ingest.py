@@ -872,8 +872,9 @@ def _copy_float(value: float) -> str:
 def _copy_block(run_id: int, cases: list[CaseResult], ids: dict[str, int], when: str) -> bytes:
     """The rows of ``_result_rows`` in COPY's text format, in one buffer.
 
-    Formatting here costs a third of handing psycopg one tuple per row; the
-    common row (passed or failed on the first attempt, no message) is one f-string.
+    Cheaper than handing psycopg one tuple per row (its per-row call was a fifth
+    of the upload's time in a profile); the common row (one attempt, no message
+    or failure type) is one f-string.
     """
     lines: list[str] = []
     append = lines.append
