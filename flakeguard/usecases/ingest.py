@@ -467,7 +467,10 @@ def _store_results(
     stream = _CopyStream() if postgres else None
     try:
         known = CASE_IDS.known(repository_id)
-        ids: dict[str, int] = dict(known.ids) if known is not None else {}
+        # The kept map is shared: copied (once) only when this upload adds cases.
+        ids: dict[str, int] = known.ids if known is not None else {}
+        copied = known is None
+        seen: set[int] = set()  # this upload's cases, for the last_seen refresh
         while (item := batches.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
@@ -476,7 +479,11 @@ def _store_results(
             if unknown:
                 if stream is not None:
                     stream.close()  # the connection is needed for the inserts
+                if not copied:
+                    ids, copied = dict(ids), True
                 ids.update(_upsert_cases(repository_id, unknown, received))
+            if known is not None:
+                seen.update([ids[case.key] for case in item])
             if stream is not None:
                 stream.write(_copy_block(run_id, item, ids, when_text))
             else:
@@ -484,7 +491,7 @@ def _store_results(
         if stream is not None:
             stream.close()
         if known is not None:
-            refresh = known.to_refresh(ids.values(), received)
+            refresh = known.to_refresh(seen, received)
             if refresh:
                 _touch_cases(refresh, received)
     finally:
@@ -500,7 +507,9 @@ class _KnownCases:
     """The key -> id map of one repository's test cases, as of (count, highest id).
 
     ``touched`` holds the ids whose ``last_seen`` this process has brought within
-    the resolution since ``window_start``; only the others need a refresh.
+    the resolution since ``window_start``; only the others need a refresh. (Ids
+    are marked before their upload commits: one rolled back may leave a case's
+    refresh to the next window.)
     """
 
     ids: dict[str, int]
@@ -546,7 +555,8 @@ class CaseIdCache:
         """The checked map of ``repository_id``'s cases, or None when it is not kept."""
         table = TestCase._meta.table_name
         count, max_id = db.execute_sql(
-            f'SELECT count(*), coalesce(max(id), 0) FROM "{table}" WHERE repository_id = {_mark()}',
+            f'SELECT count(*), coalesce(max(id), 0) FROM "{table}" '
+            f"WHERE repository_id = {db.param}",
             (repository_id,),
         ).fetchone()
         if count > self.per_repository:
@@ -558,7 +568,7 @@ class CaseIdCache:
                 self._entries.move_to_end(slot)
                 return entry
         cursor = db.execute_sql(
-            f'SELECT key, id FROM "{table}" WHERE repository_id = {_mark()}', (repository_id,)
+            f'SELECT key, id FROM "{table}" WHERE repository_id = {db.param}', (repository_id,)
         )
         ids = dict(cursor.fetchall())
         if entry is None:
@@ -576,10 +586,6 @@ class CaseIdCache:
 
 
 CASE_IDS = CaseIdCache()
-
-
-def _mark() -> str:
-    return "%s" if is_postgres() else "?"
 
 
 def _touch_cases(test_case_ids: list[int], now: datetime) -> None:

@@ -179,6 +179,18 @@ def test_existing_cases_are_upserted_and_stale_last_seen_moves(client, acme, ana
     assert again[fresh_key].last_seen == first[fresh_key].last_seen
 
 
+def test_last_seen_moves_only_for_cases_in_the_upload(client, acme, analyzed) -> None:  # type: ignore[no-untyped-def]
+    """A case missing from an upload keeps its old last_seen, even when others are refreshed."""
+    post_xml(client, acme, samples.simple(passed=2))
+    old = utcnow() - LAST_SEEN_RESOLUTION - timedelta(minutes=1)
+    TestCase.update(last_seen=old).execute()
+    CASE_IDS.clear()
+    post_xml(client, acme, samples.report([samples.case("test_0")]), run_id="1003")
+    seen = {t.key: t.last_seen for t in TestCase.select()}
+    assert seen[samples.key("test_0")] > old
+    assert seen[samples.key("test_1")] == old
+
+
 def test_empty_report_is_a_run_with_no_tests(client, acme, analyzed) -> None:  # type: ignore[no-untyped-def]
     """A valid report without test cases is stored as a run with zero tests."""
     response = post_xml(client, acme, b"<testsuites/>")
