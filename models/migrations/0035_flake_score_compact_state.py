@@ -9,9 +9,18 @@ On PostgreSQL the table is rewritten with fillfactor 50, so the new version of
 a row fits on its page: no indexed column changes on a plain rescore, so the
 update is HOT (no index entries, a fraction of the WAL). SQLite keeps the text
 values as they are in the BLOB column.
+
+Deploying: on PostgreSQL the type change rewrites flake_score and its indexes
+under an exclusive lock (seconds for ~100k scores), and workers of the previous
+release cannot write the new column: stop them, migrate, then start the new
+release. ``down`` turns binary states back into their JSON (nothing is lost).
 """
 
+import json
+
 from peewee import BlobField, PostgresqlDatabase
+
+from engine.scoring import TestState
 
 FILLFACTOR = 50
 
@@ -35,14 +44,32 @@ def up(migrator, db):
     )
 
 
+def _json_text(value):
+    """A stored state (bytes, or JSON text kept from before this migration) as JSON text."""
+    raw = bytes(value)
+    if raw[:1] == b"{":
+        return raw.decode()
+    return json.dumps(TestState.from_bytes(raw).to_json())
+
+
 def down(migrator, db):
-    # A state written in the binary form is dropped (the test starts over); JSON ones stay.
+    # Binary states go back to the JSON the engine reads and writes without this migration.
+    rows = db.execute_sql(
+        "SELECT id, engine_state FROM flake_score WHERE engine_state IS NOT NULL"
+    ).fetchall()
+    param = "%s" if _postgres(db) else "?"
+    for row_id, value in rows:
+        db.execute_sql(
+            f"UPDATE flake_score SET engine_state = {param} WHERE id = {param}",
+            (_json_text(value).encode() if _postgres(db) else _json_text(value), row_id),
+        )
     if _postgres(db):
         db.execute_sql(
             "ALTER TABLE flake_score ALTER COLUMN engine_state TYPE jsonb USING "
-            "CASE WHEN get_byte(engine_state, 0) = 123 "
-            "THEN convert_from(engine_state, 'UTF8')::jsonb END"
+            "coalesce(convert_from(engine_state, 'UTF8')::jsonb, '{}'::jsonb), "
+            "ALTER COLUMN engine_state SET DEFAULT '{}'::jsonb, "
+            "ALTER COLUMN engine_state SET NOT NULL"
         )
         db.execute_sql("ALTER TABLE flake_score RESET (fillfactor)")
         return
-    db.execute_sql("UPDATE flake_score SET engine_state = NULL WHERE typeof(engine_state) = 'blob'")
+    db.execute_sql("UPDATE flake_score SET engine_state = '{}' WHERE engine_state IS NULL")

@@ -90,3 +90,40 @@ def test_state_is_binary_and_pages_leave_room_for_hot_updates(database, db_url) 
     ).fetchone()
     assert column_type == "bytea"
     assert "fillfactor=50" in options
+
+
+def test_down_turns_binary_states_back_into_json(scratch: Database) -> None:
+    """Reverting 0035 keeps every state: binary ones become their JSON, NULL becomes {}."""
+    postgres = "Postgres" in type(scratch).__name__
+    mark = "%s" if postgres else "?"
+    state = TestState(1.8e9, 1472)
+    with scratch.connection_context():
+        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up("0035_flake_score_compact_state")
+        now = "2026-09-01 00:00:00"
+        scratch.execute_sql(
+            "INSERT INTO repository (id, full_name, default_branch, settings, active, created_at) "
+            f"VALUES (1, 'acme/widgets', 'main', '{{}}', {'true' if postgres else 1}, '{now}')"
+        )
+        for case_id, stored in ((1, state.to_bytes()), (2, None)):
+            scratch.execute_sql(
+                "INSERT INTO test_case (id, repository_id, key, suite, classname, name, "
+                f"first_seen, last_seen) VALUES ({case_id}, 1, 't{case_id}', '', '', 't', "
+                f"'{now}', '{now}')"
+            )
+            scratch.execute_sql(
+                "INSERT INTO flake_score (test_case_id, repository_id, state, score, low, high, "
+                "quarantine_recommended, reason, evidence, engine_state, runs_seen, state_since, "
+                f"updated_at) VALUES ({case_id}, 1, 'healthy', 0, 0, 1, "
+                f"{'false' if postgres else 0}, '', '{{}}', {mark}, 0, '{now}', '{now}')",
+                (stored,),
+            )
+        runner.down("0035_flake_score_compact_state")
+        rows = scratch.execute_sql(
+            "SELECT test_case_id, engine_state FROM flake_score ORDER BY test_case_id"
+        ).fetchall()
+    values = {
+        case_id: value if isinstance(value, dict) else json.loads(value) for case_id, value in rows
+    }
+    assert TestState.from_json(values[1]) == state
+    assert values[2] == {}
