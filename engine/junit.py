@@ -144,6 +144,7 @@ RERUN_MESSAGE: Final = "rerun by pytest-rerunfailures (no failure detail recorde
 
 _CHUNK: Final = 1 << 16
 _MAX_CACHED: Final = 10_000  # strings remembered by one parser (classnames, files, numbers)
+_UNSEEN: Final[Any] = object()  # a cache miss (a cached value may be None)
 _TRUNCATED: Final = "\n[... truncated {} chars]"
 _RESULT_RANK: Final = {"error": 3, "failure": 2, "skipped": 1}
 _RESULT_STATUS: Final[dict[str, Status]] = {
@@ -797,13 +798,17 @@ class _Parser:
         # Durations and line numbers repeat (pytest writes milliseconds): each
         # distinct string is converted once and its number object shared.
         time = get("time")
-        duration = self._numbers.get(time) if time is not None else None
-        if duration is None and time is not None:
-            duration = self._remember_number(time)
+        duration = None
+        if time is not None:
+            duration = self._numbers.get(time, _UNSEEN)
+            if duration is _UNSEEN:
+                duration = self._remember_number(time)
         line = get("line")
-        line_number = self._lines.get(line) if line is not None else None
-        if line_number is None and line is not None:
-            line_number = self._remember_line(line)
+        line_number = None
+        if line is not None:
+            line_number = self._lines.get(line, _UNSEEN)
+            if line_number is _UNSEEN:
+                line_number = self._remember_line(line)
         status: Status = "passed"
         message = failure_type = details = out = err = ""
         attempts: tuple[Attempt, ...] = ()
