@@ -148,9 +148,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = open_configured(migrate=True)
     _inline_jobs(settings)
 
+    tty = sys.stdout.isatty()
+
     def progress(done: int, total: int) -> None:
         if done % 12 == 0 or done == total:
-            print(f"\r  ingesting and analyzing CI runs: {done}/{total}", end="", flush=True)
+            line = f"  ingesting and analyzing CI runs: {done}/{total}"
+            # On a terminal one line is redrawn; in a log each update is its own line.
+            print("\r" + line if tty else line, end="" if tty else "\n", flush=True)
 
     print(
         f"Creating {DEMO_REPO} with three weeks of CI history "
@@ -158,7 +162,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     result = create_demo(max_bytes=settings.max_report_bytes, progress=progress)
     if result.results:
-        print(f"\n  stored {result.runs} CI runs, {result.results} test results")
+        if tty:
+            print()  # end the redrawn progress line
+        print(f"  stored {result.runs} CI runs, {result.results} test results")
     else:
         print(f"  {DEMO_REPO} already has {result.runs} runs; showing it")
     if result.token:
