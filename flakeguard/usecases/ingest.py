@@ -48,7 +48,7 @@ from engine.junit import CaseResult, ReportError, iter_cases, parse_report, snif
 from flakeguard import jobs, logs
 from flakeguard.errors import BadRequestError, PayloadTooLargeError, ReportRejectedError
 from flakeguard.usecases.repos import check_repo_name
-from models import Repository, TestCase, TestResult, TestRun, db, is_postgres, utcnow
+from models import Repository, TestCase, TestResult, TestRun, db, is_postgres, queries, utcnow
 
 SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -493,7 +493,7 @@ def _store_results(
         if known is not None:
             refresh = known.to_refresh(seen, received)
             if refresh:
-                _touch_cases(refresh, received)
+                queries.touch_test_cases(refresh, received, received - LAST_SEEN_RESOLUTION)
     finally:
         stop.set()
         if stream is not None:
@@ -586,26 +586,6 @@ class CaseIdCache:
 
 
 CASE_IDS = CaseIdCache()
-
-
-def _touch_cases(test_case_ids: list[int], now: datetime) -> None:
-    """Refresh ``last_seen`` of this upload's cases where it is older than its resolution."""
-    table = TestCase._meta.table_name
-    stale = now - LAST_SEEN_RESOLUTION
-    if is_postgres():
-        db.execute_sql(
-            f'UPDATE "{table}" SET last_seen = %s WHERE id = ANY(%s) AND last_seen < %s',
-            (now, test_case_ids, stale),
-        )
-        return
-    connection = db.connection()
-    for start in range(0, len(test_case_ids), SQLITE_VARIABLES):
-        chunk = test_case_ids[start : start + SQLITE_VARIABLES]
-        connection.execute(
-            f'UPDATE "{table}" SET last_seen = ? '
-            f"WHERE id IN ({', '.join('?' * len(chunk))}) AND last_seen < ?",
-            (now.isoformat(" "), *chunk, stale.isoformat(" ")),
-        )
 
 
 class _CopyStream:
