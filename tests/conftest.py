@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -40,24 +41,34 @@ def service_missing(what: str, exc: BaseException) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, migrated; dropped at the end."""
-    name = f"flakeguard_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+@contextmanager
+def scratch_pg_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database named ``prefix_<random>``: its URL; dropped after.
+
+    Skips (locally) or fails (CI) when PostgreSQL does not answer.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         service_missing("PostgreSQL", exc)
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    url = f"{base}/{name}"
-    yield url
-    database = db.obj
-    if database is not None and getattr(database, "flakeguard_url", ("",))[0] == url:
-        close_database(database)
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated; dropped at the end."""
+    with scratch_pg_database(f"flakeguard_test_{os.getpid()}") as url:
+        yield url
+        database = db.obj
+        if database is not None and getattr(database, "flakeguard_url", ("",))[0] == url:
+            close_database(database)
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from peewee import Database
 from playhouse.migrations import Runner
@@ -15,7 +13,7 @@ from playhouse.migrations import Runner
 from engine.scoring import TestState
 from models.base import make_database
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
-from tests.conftest import PG_ADMIN_URL, service_missing
+from tests.conftest import scratch_pg_database
 
 BEFORE = "0033_quarantine_issue_url"  # the last migration before 0035 that this test knows
 
@@ -28,20 +26,12 @@ def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database
         yield database
         database.close()
         return
-    name = f"flakeguard_scratch_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        service_missing("PostgreSQL", exc)
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    database = make_database(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}", pooled=False)
-    try:
-        yield database
-    finally:
-        database.close()
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_pg_database("flakeguard_scratch") as url:
+        database = make_database(url, pooled=False)
+        try:
+            yield database
+        finally:
+            database.close()
 
 
 def test_migration_keeps_json_states_readable(scratch: Database) -> None:
