@@ -104,11 +104,12 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from operator import attrgetter
 from pyexpat import ExpatError, XMLParserType
 from typing import Any, BinaryIO, Final, Literal, Protocol
 
+import msgspec
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
@@ -211,9 +212,8 @@ class Totals:
         return self.tests - self.failures - self.errors - self.skipped
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One earlier attempt of a test case within the same report."""
+class Attempt(msgspec.Struct, frozen=True):
+    """One earlier attempt of a test case within the same report (see CaseResult)."""
 
     status: Status
     message: str = ""
@@ -222,9 +222,18 @@ class Attempt:
     details: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class CaseResult:
-    """The final outcome of one test case, with its earlier attempts."""
+class CaseResult(msgspec.Struct, frozen=True):
+    """The final outcome of one test case, with its earlier attempts.
+
+    A frozen msgspec Struct rather than a dataclass: msgspec builds it in C,
+    and an instance that holds only strings and numbers (most cases) is not
+    tracked by the cyclic garbage collector. A report holds up to hundreds of
+    thousands of cases: as a slotted dataclass, building them and the
+    collections they set off took a sixth of parse_report's time
+    (bench/junit_bench.py). Equality, hashing, repr and pickling work as for
+    a frozen dataclass; ``msgspec.structs.replace`` and
+    ``msgspec.structs.fields`` stand in for their dataclasses namesakes.
+    """
 
     suite: str
     classname: str
@@ -241,19 +250,6 @@ class CaseResult:
     system_out: str = ""
     system_err: str = ""
     properties: tuple[tuple[str, str], ...] = ()
-
-
-class _CaseBuilder:
-    """A mutable twin of CaseResult: same slots, so an instance can become one.
-
-    A frozen dataclass __init__ sets each field through object.__setattr__,
-    and the slots' own setters cost one C call per field (a fifth of the parse
-    time); plain attribute stores on this twin and one ``__class__`` assignment
-    (allowed between classes with the same __slots__) build the same frozen,
-    comparable, hashable CaseResult in about a third of that time.
-    """
-
-    __slots__ = CaseResult.__slots__
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,7 +516,6 @@ class _CaseState:
         self.properties: list[tuple[str, str]] | None = None
 
 
-_new_object: Final = object.__new__
 _status_of: Final[Callable[[CaseResult], str]] = attrgetter("status")
 
 
@@ -831,24 +826,23 @@ class _Parser:
                 err = case.system_err.text()
             if case.properties is not None:
                 properties = tuple(case.properties)
-        # Any: a _CaseBuilder until its class becomes CaseResult (see _CaseBuilder).
-        result: Any = _new_object(_CaseBuilder)
-        result.suite = self._suite_name
-        result.classname = classname
-        result.name = name
-        result.file = file
-        result.line = line_number
-        result.status = status
-        result.duration = duration or 0.0
-        result.message = message
-        result.failure_type = failure_type
-        result.details = details
-        result.attempts = attempts
-        result.key = key
-        result.system_out = out
-        result.system_err = err
-        result.properties = properties
-        result.__class__ = CaseResult
+        result = CaseResult(
+            self._suite_name,
+            classname,
+            name,
+            file,
+            line_number,
+            status,
+            duration or 0.0,
+            message,
+            failure_type,
+            details,
+            attempts,
+            key,
+            out,
+            err,
+            properties,
+        )
         self._pending.append(result)
         self._pending_suites.append(self._suite_index)
         seen = self._seen
@@ -1056,7 +1050,7 @@ def _merge_retries(
             for case in chain[:-1]:
                 earlier.extend(case.attempts)
                 earlier.append(_as_attempt(case, pytest))
-            final = replace(final, attempts=(*earlier, *final.attempts))
+            final = msgspec.structs.replace(final, attempts=(*earlier, *final.attempts))
         merged.append(final)
     return merged, chain_suites
 

@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
-from dataclasses import FrozenInstanceError, fields, replace
+import pickle
 
+import msgspec
 import pytest
 
 from engine.junit import (
@@ -836,8 +838,9 @@ def test_long_keys_are_cut_to_the_limit_and_stay_unique() -> None:
 
 def test_case_result_is_frozen() -> None:
     case = only('<testsuite><testcase name="n"/></testsuite>')
-    with pytest.raises(FrozenInstanceError):
+    with pytest.raises(AttributeError):
         case.status = "failed"  # type: ignore[misc]
+    assert case.status == "passed"
 
 
 # --- refusals ---------------------------------------------------------------
@@ -930,11 +933,37 @@ def test_sniff_format_names_the_report_format(head: bytes, expected: str | None)
     assert sniff_format(head) == expected
 
 
-def test_parsed_cases_equal_cases_built_by_the_dataclass_constructor() -> None:
-    for case in parse_report(SUREFIRE.encode()).cases:
+def test_parsed_cases_equal_cases_built_by_the_constructor() -> None:
+    cases = parse_report(SUREFIRE.encode()).cases
+    assert any(case.attempts for case in cases)
+    for case in cases:
         assert type(case) is CaseResult
-        rebuilt = CaseResult(**{f.name: getattr(case, f.name) for f in fields(CaseResult)})
+        rebuilt = CaseResult(**msgspec.structs.asdict(case))
         assert rebuilt == case
         assert hash(rebuilt) == hash(case)
-        assert replace(case, status="failed").status == "failed"
         assert repr(rebuilt) == repr(case)
+        assert pickle.loads(pickle.dumps(case)) == case
+        failed = msgspec.structs.replace(case, status="failed")
+        assert failed.status == "failed"
+        assert failed != case or case.status == "failed"
+    assert [f.name for f in msgspec.structs.fields(CaseResult)][:12] == [
+        "suite",
+        "classname",
+        "name",
+        "file",
+        "line",
+        "status",
+        "duration",
+        "message",
+        "failure_type",
+        "details",
+        "attempts",
+        "key",
+    ]
+
+
+def test_a_case_of_strings_and_numbers_is_not_tracked_by_the_garbage_collector() -> None:
+    # Reports hold hundreds of thousands of cases: collections that scan them
+    # all were a sixth of the parse time when CaseResult was a dataclass.
+    plain = only('<testsuite><testcase classname="c" name="n" time="0.5" line="3"/></testsuite>')
+    assert not gc.is_tracked(plain)
