@@ -226,13 +226,15 @@ class CaseResult(msgspec.Struct, frozen=True):
     """The final outcome of one test case, with its earlier attempts.
 
     A frozen msgspec Struct rather than a dataclass: msgspec builds it in C,
-    and an instance that holds only strings and numbers (most cases) is not
-    tracked by the cyclic garbage collector. A report holds up to hundreds of
-    thousands of cases: as a slotted dataclass, building them and the
-    collections they set off took a sixth of parse_report's time
-    (bench/junit_bench.py). Equality, hashing, repr and pickling work as for
-    a frozen dataclass; ``msgspec.structs.replace`` and
-    ``msgspec.structs.fields`` stand in for their dataclasses namesakes.
+    and a case whose fields hold only strings and numbers (no attempts, no
+    properties: most cases) is not tracked by the cyclic garbage collector. A
+    report holds up to hundreds of thousands of cases: as a slotted dataclass,
+    building them and the collections they set off took a sixth of
+    parse_report's time (bench/junit_bench.py). Equality, hashing and repr
+    behave as for a frozen dataclass; use ``msgspec.structs.replace``,
+    ``asdict`` and ``fields`` instead of the dataclasses functions. Assigning
+    a field raises AttributeError; pickles are not compatible with the earlier
+    dataclass (nothing stores them: cases go from the parser to the database).
     """
 
     suite: str

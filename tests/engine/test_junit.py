@@ -963,7 +963,7 @@ def test_parsed_cases_equal_cases_built_by_the_constructor() -> None:
 
 
 def test_a_case_of_strings_and_numbers_is_not_tracked_by_the_garbage_collector() -> None:
-    # Reports hold hundreds of thousands of cases: collections that scan them
-    # all were a sixth of the parse time when CaseResult was a dataclass.
+    # Reports hold hundreds of thousands of cases: collections that scanned
+    # them all took a seventh of the parse time when CaseResult was a dataclass.
     plain = only('<testsuite><testcase classname="c" name="n" time="0.5" line="3"/></testsuite>')
     assert not gc.is_tracked(plain)
