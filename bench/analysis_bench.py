@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.scoring import Result, Run, TestState, update
 from flakeguard.settings import Settings
-from models import FlakeScore, Repository, TestCase, TestRun, init_db
+from models import FlakeScore, Repository, TestCase, TestRun, default_tenant, init_db
 from models.base import close_database
 from models.migrate import apply_migrations
 
@@ -135,7 +135,7 @@ def bench(url: str, args: argparse.Namespace) -> None:
     timer = PhaseTimer() if args.phases else None
     rng = random.Random(7)
     keys = [f"tests/test_mod{i // 20}.py::test_{i}" for i in range(args.tests)]
-    repo = Repository.create(full_name=f"bench/r{uuid.uuid4().hex[:6]}")
+    repo = Repository.create(tenant=default_tenant(), full_name=f"bench/r{uuid.uuid4().hex[:6]}")
     now = T0 + timedelta(days=30)
     for n in range(args.history):
         row = store_run(repo, make_run(n, keys, rng))

@@ -50,6 +50,7 @@ from models import (  # noqa: E402
     TestRun,
     db,
 )
+from models.tenancy import default_tenant  # noqa: E402
 from tests.fakes.github import (  # noqa: E402
     APP_ID,
     INSTALLATION_ID,
@@ -210,8 +211,12 @@ def main() -> None:
         )
         app = create_app(settings)
         with db.connection_context():
-            inst = Installation.create(installation_id=INSTALLATION_ID, account_login="acme")
-            repo = Repository.create(full_name=REPO, installation=inst, github_id=55)
+            inst = Installation.create(
+                tenant=default_tenant(), installation_id=INSTALLATION_ID, account_login="acme"
+            )
+            repo = Repository.create(
+                tenant=default_tenant(), full_name=REPO, installation=inst, github_id=55
+            )
         bench_webhooks(app.test_client(), args.deliveries)
         with db.connection_context():
             bench_check_run(repo, args.results)

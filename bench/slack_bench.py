@@ -48,6 +48,7 @@ from models import (  # noqa: E402
 )
 from models.base import close_database  # noqa: E402
 from models.migrate import apply_migrations  # noqa: E402
+from models.tenancy import default_tenant  # noqa: E402
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, TEAM_ID, FakeSlack, sign  # noqa: E402
 
 PG_ADMIN = os.environ.get(
@@ -64,7 +65,10 @@ def seed(url: str, tests: int, clicked: int) -> list[tuple[int, int]]:
     apply_migrations(database)
     rng = random.Random(7)
     with db.connection_context():
-        repos = [Repository.create(full_name=f"bench/repo{i}") for i in range(REPOS)]
+        repos = [
+            Repository.create(tenant=default_tenant(), full_name=f"bench/repo{i}")
+            for i in range(REPOS)
+        ]
         rows = [
             {
                 "repository": repos[i % REPOS].id,

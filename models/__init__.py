@@ -14,8 +14,11 @@ from models.slack import (
     UserLink,
     WorkspacePolicy,
 )
+from models.tenancy import DEFAULT_TENANT_SLUG, SlackWorkspace, Tenant, default_tenant
 
 ALL_MODELS = [
+    Tenant,
+    SlackWorkspace,
     Installation,
     Repository,
     IngestToken,
@@ -41,6 +44,7 @@ ALL_MODELS = [
 
 __all__ = [
     "ALL_MODELS",
+    "DEFAULT_TENANT_SLUG",
     "BaseModel",
     "ChannelSubscription",
     "CheckRun",
@@ -57,6 +61,8 @@ __all__ = [
     "SlackInstallation",
     "SlackMessage",
     "SlackOAuthState",
+    "SlackWorkspace",
+    "Tenant",
     "TestCase",
     "TestResult",
     "TestRun",
@@ -64,6 +70,7 @@ __all__ = [
     "WebhookDelivery",
     "WorkspacePolicy",
     "db",
+    "default_tenant",
     "init_db",
     "is_postgres",
     "utcnow",

@@ -13,6 +13,7 @@ from peewee import (
 )
 
 from models.base import BaseModel, utcnow
+from models.tenancy import Tenant
 
 
 class Installation(BaseModel):
@@ -20,6 +21,7 @@ class Installation(BaseModel):
 
     id = AutoField()
     installation_id = BigIntegerField(unique=True)
+    tenant = ForeignKeyField(Tenant, backref="installations")
     account_login = CharField(max_length=100)
     account_type = CharField(max_length=20, default="Organization")
     suspended_at = DateTimeField(null=True)
@@ -29,10 +31,15 @@ class Installation(BaseModel):
 
 
 class Repository(BaseModel):
-    """One repository, ``owner/name``, with per-repo settings."""
+    """One repository, ``owner/name``, of one tenant, with per-repo settings.
+
+    ``github_id`` (GitHub's repository id) survives renames and transfers and is
+    how GitHub events find their repository; ``full_name`` is unique per tenant.
+    """
 
     id = AutoField()
-    full_name = CharField(max_length=200, unique=True)
+    tenant = ForeignKeyField(Tenant, backref="repositories")
+    full_name = CharField(max_length=200)
     default_branch = CharField(max_length=255, default="main")
     installation = ForeignKeyField(
         Installation, null=True, backref="repositories", on_delete="SET NULL"
@@ -41,6 +48,12 @@ class Repository(BaseModel):
     settings = JSONField(default=dict)
     active = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("tenant", "full_name"), True),
+            (("github_id",), False),
+        )
 
     @property
     def owner(self) -> str:

@@ -16,7 +16,16 @@ from peewee import IntegrityError
 
 from flakeguard import jobs
 from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION, RUN_PLACEHOLDER
-from models import CheckRun, IngestedArtifact, Installation, Repository, WebhookDelivery, db, utcnow
+from models import (
+    CheckRun,
+    IngestedArtifact,
+    Installation,
+    Repository,
+    WebhookDelivery,
+    db,
+    default_tenant,
+    utcnow,
+)
 
 Payload = dict[str, Any]
 
@@ -117,7 +126,10 @@ def _upsert_installation(payload: Payload) -> Installation | None:
     inst = Installation.get_or_none(Installation.installation_id == installation_id)
     if inst is None:
         return Installation.create(
-            installation_id=installation_id, account_login=login[:100], account_type=kind[:20]
+            tenant=default_tenant(),
+            installation_id=installation_id,
+            account_login=login[:100],
+            account_type=kind[:20],
         )
     if login and (inst.account_login != login or inst.account_type != kind):
         inst.account_login, inst.account_type, inst.updated_at = login[:100], kind[:20], utcnow()
@@ -144,6 +156,7 @@ def _upsert_repository(item: Any, inst: Installation | None) -> Repository | Non
     branch = item.get("default_branch")
     if repo is None:
         return Repository.create(
+            tenant=inst.tenant if inst is not None else default_tenant(),
             full_name=full_name,
             github_id=github_id,
             installation=inst,

@@ -8,7 +8,7 @@ import re
 import secrets
 
 from flakeguard.errors import AuthError, BadRequestError, ConflictError, NotFoundError
-from models import IngestToken, Repository, db, utcnow
+from models import IngestToken, Repository, Tenant, db, default_tenant, utcnow
 
 TOKEN_PREFIX = "fgi_"
 REPO_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
@@ -27,13 +27,22 @@ def check_repo_name(full_name: str) -> str:
     return full_name
 
 
-def add_repository(full_name: str, *, default_branch: str = "main") -> tuple[Repository, str]:
-    """Create a repository and its first ingest token; the token is returned once, never stored."""
+def add_repository(
+    full_name: str, *, tenant: Tenant | None = None, default_branch: str = "main"
+) -> tuple[Repository, str]:
+    """Create a repository of ``tenant`` (default: the default tenant) and its first ingest token.
+
+    The token is returned once, never stored.
+    """
     full_name = check_repo_name(full_name)
     with db.atomic():
-        if Repository.select().where(Repository.full_name == full_name).exists():
+        tenant = tenant or default_tenant()
+        taken = Repository.select().where(
+            (Repository.tenant == tenant) & (Repository.full_name == full_name)
+        )
+        if taken.exists():
             raise ConflictError(f"repository {full_name} already exists")
-        repo = Repository.create(full_name=full_name, default_branch=default_branch)
+        repo = Repository.create(tenant=tenant, full_name=full_name, default_branch=default_branch)
         token = issue_token(repo)
     return repo, token
 

@@ -29,6 +29,7 @@ from models import (
     TestRun,
     db,
 )
+from models.tenancy import default_tenant
 from tests.app.analysis_helpers import store_run
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
@@ -58,7 +59,9 @@ def make_run(
 
 @pytest.fixture
 def repo(database) -> Repository:  # type: ignore[no-untyped-def]
-    return Repository.create(full_name="acme/widgets", default_branch="main")
+    return Repository.create(
+        tenant=default_tenant(), full_name="acme/widgets", default_branch="main"
+    )
 
 
 def test_same_commit_conflict_makes_a_flaky_proposal(repo) -> None:  # type: ignore[no-untyped-def]

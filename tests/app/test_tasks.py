@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flakeguard import jobs
-from models import Repository, TestRun, utcnow
+from models import Repository, TestRun, default_tenant, utcnow
 
 
 def _pending_run() -> TestRun:
-    repo = Repository.create(full_name="acme/widgets")
+    repo = Repository.create(tenant=default_tenant(), full_name="acme/widgets")
     return TestRun.create(
         repository=repo,
         sha="a" * 40,

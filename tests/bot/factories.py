@@ -15,13 +15,14 @@ from models import (
     TestRun,
     utcnow,
 )
+from models.tenancy import default_tenant
 
 _seq = itertools.count(1)
 
 
 def repo(full_name: str = "acme/widgets") -> Repository:
     """A repository."""
-    return Repository.create(full_name=full_name)
+    return Repository.create(tenant=default_tenant(), full_name=full_name)
 
 
 def test_case(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import quoteattr
 
-from models import Installation, Repository, TestCase, TestResult, TestRun
+from models import Installation, Repository, TestCase, TestResult, TestRun, default_tenant
 from tests.fakes.github import INSTALLATION_ID, REPO
 
 SHA = "c" * 40
@@ -13,9 +13,12 @@ SHA = "c" * 40
 def installed_repo(full_name: str = REPO, *, installation_id: int = INSTALLATION_ID) -> Repository:
     """A repository of a live installation of the App."""
     inst, _ = Installation.get_or_create(
-        installation_id=installation_id, defaults={"account_login": full_name.split("/")[0]}
+        installation_id=installation_id,
+        defaults={"account_login": full_name.split("/")[0], "tenant": default_tenant()},
     )
-    return Repository.create(full_name=full_name, installation=inst, github_id=55)
+    return Repository.create(
+        tenant=default_tenant(), full_name=full_name, installation=inst, github_id=55
+    )
 
 
 def junit(passed: int = 2, failed: int = 1, *, prefix: str = "test") -> bytes:

@@ -7,7 +7,7 @@ import pytest
 from flakeguard.usecases.github import CheckRunReport, FailingTest, GitHubUnavailableError
 from flakeguard.usecases.github_checks import build_check_run_report, sync_check_run
 from integrations.github import check_runs
-from models import CheckRun, FlakeScore, Installation, Quarantine, Repository
+from models import CheckRun, FlakeScore, Installation, Quarantine, Repository, default_tenant
 from tests.github.helpers import SHA, add_result, installed_repo
 
 
@@ -237,7 +237,7 @@ def test_deleted_installation_stops_the_check_run_with_a_reason(
 
 def test_upload_only_repository_gets_no_check_run(database, fake_github, github_client):
     """A repository without the App installed: no row, no call."""
-    repo = Repository.create(full_name="acme/uploads")
+    repo = Repository.create(tenant=default_tenant(), full_name="acme/uploads")
     add_result(repo, "test_a", "failed")
     assert sync_check_run(repo.id, SHA, github=github_client) is None
     assert CheckRun.select().count() == 0 and fake_github.calls == []

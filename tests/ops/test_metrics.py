@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from flakeguard import jobs, metrics
-from models import FlakeScore, Quarantine, Repository, TestCase
+from models import FlakeScore, Quarantine, Repository, TestCase, default_tenant
 from tests.ops.conftest import upload
 
 
@@ -69,8 +69,8 @@ def test_uploads_count_reports_and_results(client, acme) -> None:  # type: ignor
 
 def test_flaky_and_quarantined_tests_per_repo_come_from_the_database(client, database) -> None:  # type: ignore[no-untyped-def]
     """The per-repository gauges are the current counts in the database at scrape time."""
-    shop = Repository.create(full_name="acme/shop")
-    web = Repository.create(full_name="acme/web")
+    shop = Repository.create(tenant=default_tenant(), full_name="acme/shop")
+    web = Repository.create(tenant=default_tenant(), full_name="acme/web")
     for i, (repo, state) in enumerate(
         [(shop, "flaky"), (shop, "flaky"), (shop, "healthy"), (web, "flaky"), (web, "broken")]
     ):

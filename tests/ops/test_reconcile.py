@@ -20,6 +20,7 @@ from models import (
     TestRun,
     utcnow,
 )
+from models.tenancy import default_tenant
 
 OLD = timedelta(hours=1)
 
@@ -27,7 +28,7 @@ OLD = timedelta(hours=1)
 def _world() -> dict[str, int]:
     """One pending item of every kind (old), plus fresh and finished ones that must be left."""
     old = utcnow() - OLD
-    repo = Repository.create(full_name="acme/shop")
+    repo = Repository.create(tenant=default_tenant(), full_name="acme/shop")
     cases = [TestCase.create(repository=repo, key=f"k{i}", name=f"t{i}") for i in range(4)]
     ids: dict[str, int] = {}
 
@@ -135,7 +136,7 @@ def test_reconcile_job_runs_under_a_lock(database, redis_huey) -> None:  # type:
 
 
 def _quarantined_fixed_test() -> tuple[Repository, TestCase, Quarantine]:
-    repo = Repository.create(full_name="acme/shop")
+    repo = Repository.create(tenant=default_tenant(), full_name="acme/shop")
     case = TestCase.create(repository=repo, key="k", name="test_x")
     FlakeScore.create(test_case=case, repository=repo, state="fixed", reason="20 clean runs")
     quarantine = Quarantine.create(

@@ -17,10 +17,11 @@ from models import (
     WebhookDelivery,
     utcnow,
 )
+from models.tenancy import default_tenant
 
 
 def _results(old: int, recent: int) -> TestCase:
-    repo = Repository.create(full_name="acme/shop")
+    repo = Repository.create(tenant=default_tenant(), full_name="acme/shop")
     case = TestCase.create(repository=repo, key="k", name="test_x")
     run = TestRun.create(repository=repo, sha="a" * 40, content_digest="d" * 64, tests=old + recent)
     now = utcnow()
