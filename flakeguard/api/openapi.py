@@ -115,6 +115,7 @@ SCHEMAS: dict[str, Any] = {
             "file": {"type": ["string", "null"]},
             "since": {"type": ["string", "null"], "format": "date-time"},
             "reason": {"type": "string"},
+            "issue_url": {"type": ["string", "null"]},
         },
     },
     "QuarantineList": {

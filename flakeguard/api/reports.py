@@ -109,6 +109,7 @@ def list_quarantined(owner: str, name: str) -> dict[str, Any]:
                 "file": test.file,
                 "since": test.since.isoformat() + "Z" if test.since else None,
                 "reason": test.reason,
+                "issue_url": test.issue_url,
             }
             for test in tests
         ],

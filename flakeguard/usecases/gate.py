@@ -3,16 +3,20 @@
 ``quarantined_tests`` is what ``GET /api/v1/repos/<owner>/<repo>/quarantine``
 answers; ``decide_gate`` is the pure decision ``flakeguard upload --gate`` makes
 from the failures in its reports and that list (or ``None`` when the server
-could not be asked, in which case any failure fails, as without FlakeGuard).
+could not be asked, in which case any failure fails, as without FlakeGuard). The
+decision is the CI client's (``flakeguard_ci.gate``): one implementation for both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from flakeguard_ci.gate import GateDecision, decide_gate
+
 from models import Quarantine, Repository, TestCase
+
+__all__ = ["GateDecision", "QuarantinedTest", "decide_gate", "quarantined_tests"]
 
 QUARANTINED = "quarantined"
 
@@ -27,31 +31,7 @@ class QuarantinedTest:
     file: str | None
     since: datetime | None
     reason: str
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    """Pass or fail, and why: failures that block and failures forgiven by a quarantine."""
-
-    passed: bool
-    blocking: tuple[str, ...]
-    forgiven: tuple[str, ...]
-    fallback: bool
-
-    def summary(self) -> str:
-        """One line saying what was decided."""
-        if self.fallback:
-            if self.passed:
-                return "gate: passed (FlakeGuard unreachable; no failures in the reports)"
-            return (
-                f"gate: failed: {len(self.blocking)} failing test(s) and FlakeGuard is "
-                "unreachable, so quarantines cannot be checked"
-            )
-        if self.blocking:
-            return f"gate: failed: {len(self.blocking)} failing test(s) not quarantined"
-        if self.forgiven:
-            return f"gate: passed: every failure ({len(self.forgiven)}) is a quarantined test"
-        return "gate: passed: no failures"
+    issue_url: str | None
 
 
 def quarantined_tests(repo: Repository) -> list[QuarantinedTest]:
@@ -70,16 +50,7 @@ def quarantined_tests(repo: Repository) -> list[QuarantinedTest]:
             file=row.test_case.file,
             since=row.quarantined_at,
             reason=row.reason,
+            issue_url=row.github_issue_url,
         )
         for row in rows
     ]
-
-
-def decide_gate(failures: Iterable[str], quarantined: Collection[str] | None) -> GateDecision:
-    """Fail when any failing key is not quarantined; with no list (server down) any failure."""
-    failing = tuple(dict.fromkeys(failures))
-    if quarantined is None:
-        return GateDecision(not failing, failing, (), True)
-    blocking = tuple(key for key in failing if key not in quarantined)
-    forgiven = tuple(key for key in failing if key in quarantined)
-    return GateDecision(not blocking, blocking, forgiven, False)

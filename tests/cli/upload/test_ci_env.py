@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from flakeguard.cli_ingest import collect_metadata, detect_ci, expand_files
+from flakeguard_ci.ci_env import collect_metadata, detect_ci
+from flakeguard_ci.reports import expand_files
 
 SHA = "d" * 40
 

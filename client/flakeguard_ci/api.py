@@ -1,0 +1,182 @@
+"""FlakeGuard's HTTP API as the CI sees it: upload reports, read the quarantine list.
+
+urllib from the standard library (so ``HTTPS_PROXY`` and the system's CA
+certificates apply), with retries and exponential backoff on connection errors,
+timeouts and 502/503/504/500 answers. Uploading twice is safe: the server stores
+the same reports once, so a POST is retried like a GET.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from flakeguard_ci import __version__
+
+RETRY_STATUSES = (500, 502, 503, 504)
+USER_AGENT = f"flakeguard-ci/{__version__}"
+MAX_BACKOFF = 30.0
+
+
+class Unreachable(Exception):
+    """FlakeGuard did not answer (connection refused, timeouts, 5xx after the retries)."""
+
+
+@dataclass(frozen=True)
+class QuarantinedTest:
+    """One test of the quarantine list."""
+
+    key: str
+    name: str
+    classname: str
+    file: str | None
+    since: str | None
+    reason: str
+    issue_url: str | None
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> QuarantinedTest:
+        """Build from one entry of the API's ``tests`` list (missing fields empty)."""
+        return cls(
+            key=str(item.get("key") or ""),
+            name=str(item.get("name") or ""),
+            classname=str(item.get("classname") or ""),
+            file=item.get("file") if isinstance(item.get("file"), str) else None,
+            since=item.get("since") if isinstance(item.get("since"), str) else None,
+            reason=str(item.get("reason") or ""),
+            issue_url=item.get("issue_url") if isinstance(item.get("issue_url"), str) else None,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """The entry as the API gives it."""
+        return {
+            "key": self.key,
+            "name": self.name,
+            "classname": self.classname,
+            "file": self.file,
+            "since": self.since,
+            "reason": self.reason,
+            "issue_url": self.issue_url,
+        }
+
+
+class Client:
+    """The CI's client of FlakeGuard's API: bearer token, retries, backoff, JSON answers."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        retries: int = 4,
+        backoff: float = 1.0,
+        timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._token = token
+        self._retries = max(0, retries)
+        self._backoff = backoff
+        self._timeout = timeout
+        self._sleep = sleep
+
+    def request(
+        self, method: str, path: str, *, body: bytes | None = None, content_type: str = ""
+    ) -> tuple[int, Any]:
+        """Send a request; return (status, JSON body or None) or raise Unreachable."""
+        headers = {"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT}
+        if content_type:
+            headers["Content-Type"] = content_type
+        for attempt in range(self._retries + 1):
+            if attempt:
+                # As urllib3's Retry: the first retry at once, then factor * 2**(n-1).
+                self._sleep(min(MAX_BACKOFF, self._backoff * 2 ** (attempt - 1)) * (attempt > 1))
+            request = urllib.request.Request(
+                self.url + path, data=body, headers=headers, method=method
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                    return response.status, _json(response.read())
+            except urllib.error.HTTPError as exc:
+                data = exc.read()
+                exc.close()
+                if exc.code not in RETRY_STATUSES:
+                    return exc.code, _json(data)
+                failure = f"HTTP {exc.code} after retries"
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                failure = str(getattr(exc, "reason", None) or exc)
+        raise Unreachable(failure)
+
+    def upload(self, paths: Sequence[Path], meta: Mapping[str, str]) -> tuple[int, Any]:
+        """POST the files (gzipped parts) and metadata as one multipart upload."""
+        files = []
+        for path in paths:
+            data = path.read_bytes()
+            if not data.startswith(b"\x1f\x8b"):
+                data = gzip.compress(data, compresslevel=6)
+            files.append((path.name, data))
+        body, content_type = encode_multipart(meta, files)
+        return self.request("POST", "/api/v1/reports", body=body, content_type=content_type)
+
+    def quarantine_list(self, repo: str) -> list[QuarantinedTest]:
+        """The repository's quarantined tests, or raise Unreachable saying why not."""
+        owner, _, name = repo.partition("/")
+        status, body = self.request(
+            "GET", f"/api/v1/repos/{quote(owner, safe='')}/{quote(name, safe='')}/quarantine"
+        )
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("tests"), list):
+            raise Unreachable(error_text(status, body))
+        return [QuarantinedTest.from_json(t) for t in body["tests"] if isinstance(t, dict)]
+
+    def quarantined(self, repo: str) -> set[str]:
+        """Keys of the repository's quarantined tests."""
+        return {test.key for test in self.quarantine_list(repo)}
+
+
+def encode_multipart(
+    fields: Mapping[str, str], files: Sequence[tuple[str, bytes]]
+) -> tuple[bytes, str]:
+    """A multipart/form-data body: the fields, then each file as a gzip ``file`` part."""
+    boundary = uuid.uuid4().hex
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(name)}"\r\n\r\n'
+            f"{value}\r\n".encode()
+        )
+    for filename, data in files:
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{_quoted(filename)}"\r\nContent-Type: application/gzip\r\n\r\n'
+        )
+        parts.append(head.encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def error_text(status: int, body: Any) -> str:
+    """``HTTP <status>: <the server's message>`` (the message when the body has one)."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return f"HTTP {status}: {body['error'].get('message', '')}"
+    return f"HTTP {status}"
+
+
+def _quoted(text: str) -> str:
+    # Multipart names as browsers write them (HTML's form-data encoding).
+    return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return json.loads(data or b"null")
+    except ValueError:
+        return None
