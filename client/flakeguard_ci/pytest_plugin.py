@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 
+from flakeguard_ci import keys  # not its names: pytest takes pytest_* for hooks
 from flakeguard_ci.api import Client, QuarantinedTest, Unreachable, error_text
 from flakeguard_ci.ci_env import META_FLAGS, detect_ci
-from flakeguard_ci.keys import pytest_key
 
 MODES = ("mute", "skip", "off")
 CACHE_KEY = "flakeguard/quarantine"
@@ -192,7 +192,7 @@ class Quarantines:
         """The quarantine of the test with this node id, if any."""
         if not self.tests:
             return None
-        return self.tests.get(pytest_key(nodeid, self.prefix))
+        return self.tests.get(keys.pytest_key(nodeid, self.prefix))
 
     # -- skip -----------------------------------------------------------------------
 

@@ -1,0 +1,191 @@
+"""A live FlakeGuard (the real WSGI app over HTTP) and a sample pytest project to point at it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from flakeguard.usecases.repos import add_repository
+from models import Quarantine, Repository, TestCase, utcnow
+
+REPO = "acme/shop"
+SHA = "c" * 40
+ISSUE = "https://github.com/acme/shop/issues/7"
+# The sample project's quarantined tests, keyed as pytest's --junitxml names them.
+FLAKY = "tests.unit.test_shop::test_flaky"
+PARAM = "tests.unit.test_shop::test_param[2]"
+METHOD = "tests.unit.test_shop.TestCart::test_total"
+NESTED = "tests.unit.deep.test_nested.TestOuter.TestInner::test_deep[a b]"
+# Variables of the machine running the tests that would change what the client sees.
+OUTSIDE_VARIABLES = (
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "CIRCLECI",
+    "JENKINS_URL",
+    "JENKINS_HOME",
+    "FLAKEGUARD_URL",
+    "FLAKEGUARD_TOKEN",
+    "FLAKEGUARD_REPO",
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "DATABASE_URL",
+)
+
+SAMPLE_TESTS = """
+import os
+from pathlib import Path
+
+import pytest
+
+RAN = Path(os.environ["SAMPLE_RAN"])
+
+
+def ran(name):
+    with RAN.open("a") as handle:
+        handle.write(name + "\\n")
+
+
+def test_flaky():
+    ran("flaky")
+    assert False, "flaky today"
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_param(n):
+    ran(f"param{n}")
+    assert n == 1
+
+
+class TestCart:
+    def test_total(self):
+        ran("cart")
+        raise RuntimeError("flaky cart")
+
+    def test_empty(self):
+        ran("empty")
+
+
+def test_new_failure():
+    ran("new")
+    assert not os.environ.get("SAMPLE_FAIL_NEW"), "a new, unquarantined failure"
+"""
+
+NESTED_TESTS = """
+import pytest
+
+
+class TestOuter:
+    class TestInner:
+        @pytest.mark.parametrize("word", ["a b"])
+        def test_deep(self, word):
+            assert False, word
+"""
+
+
+@dataclass
+class Live:
+    """A FlakeGuard answering on ``url`` for acme/shop with ``token``."""
+
+    url: str
+    token: str
+    repo: Repository
+
+    def quarantine(self, key: str, *, issue_url: str | None = ISSUE) -> None:
+        """Quarantine the test ``key`` (created if needed), with a GitHub issue link."""
+        classname, _, name = key.partition("::")
+        test = TestCase.create(repository=self.repo, key=key, name=name, classname=classname)
+        Quarantine.create(
+            test_case=test,
+            repository=self.repo,
+            state="quarantined",
+            quarantined_at=utcnow(),
+            reason="flaky: 3 of 10 runs",
+            github_issue_url=issue_url,
+        )
+
+
+@pytest.fixture
+def live(app) -> Iterator[Live]:  # type: ignore[no-untyped-def]
+    """The app served over HTTP in a thread, with repository acme/shop and its token."""
+    repo, token = add_repository(REPO)
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield Live(f"http://127.0.0.1:{httpd.server_port}", token, repo)
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def down_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (a port just released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def outside_env(**extra: str) -> dict[str, str]:
+    """This process's environment without CI, FlakeGuard or pytest variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in OUTSIDE_VARIABLES}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Sample:
+    """A small pytest project: function, parametrised, class and nested-class tests."""
+
+    root: Path
+
+    @property
+    def ran_file(self) -> Path:
+        return self.root / "ran.txt"
+
+    def ran(self) -> list[str]:
+        """Names of the tests whose body ran since the last call."""
+        if not self.ran_file.exists():
+            return []
+        names = self.ran_file.read_text().split()
+        self.ran_file.unlink()
+        return names
+
+    def pytest(
+        self, *args: str, python: str = sys.executable, plugin: bool = True, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Run pytest in the project (the plugin loaded with -p unless ``plugin`` is False)."""
+        command = [python, "-m", "pytest", "-rA", "-p", "no:randomly"]
+        if plugin:
+            command += ["-p", "flakeguard_ci.pytest_plugin"]
+        return subprocess.run(
+            [*command, *args],
+            cwd=self.root,
+            env=outside_env(SAMPLE_RAN=str(self.ran_file), **env),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Sample:
+    """The sample project in a fresh directory (its own pytest.ini: our settings stay out)."""
+    root = tmp_path / "sample"
+    (root / "tests" / "unit" / "deep").mkdir(parents=True)
+    (root / "pytest.ini").write_text("[pytest]\n")
+    (root / "tests" / "unit" / "test_shop.py").write_text(textwrap.dedent(SAMPLE_TESTS))
+    (root / "tests" / "unit" / "deep" / "test_nested.py").write_text(NESTED_TESTS)
+    return Sample(root)
