@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import glob
 import gzip
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -124,31 +125,47 @@ def read_local(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> LocalReport
 
 def read_cases(source: BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[tuple[str, str]]:
     """(key, final status) of every case of a JUnit report, retries folded in."""
+    reader = _Reader()
+    started = False
+    for chunk in _chunks(source, max_bytes):
+        if not started:
+            # As the server: a UTF-8 BOM and whitespace before the declaration are fine.
+            chunk = chunk.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+            if not chunk:
+                continue
+            started = True
+        reader.feed(chunk, final=False)
+    if not started:
+        raise UnreadableReport("report is empty or holds only whitespace")
+    reader.feed(b"", final=True)
+    if not reader.root_seen:
+        raise UnreadableReport("report holds no XML element")
+    reader.flush()
+    return reader.cases
+
+
+def _chunks(source: BinaryIO, max_bytes: int) -> Iterator[bytes]:
+    """The report's bytes (gunzipped when it starts with the gzip magic), at most max_bytes."""
     stream: BinaryIO = source
     first = source.read(2)
     if first == GZIP_MAGIC:
         source.seek(0)
         stream = gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[assignment]
         first = b""
-    reader = _Reader()
-    total = 0
-    try:
-        chunk = first
-        while True:
-            total += len(chunk)
-            if total > max_bytes:
-                raise UnreadableReport(f"larger than the limit of {max_bytes} bytes")
-            reader.feed(chunk, final=False)
+    total = len(first)
+    if first:
+        yield first
+    while True:
+        try:
             chunk = stream.read(READ_CHUNK)
-            if not chunk:
-                break
-        reader.feed(b"", final=True)
-    except (EOFError, gzip.BadGzipFile) as exc:
-        raise UnreadableReport(f"cannot decompress: {exc}") from None
-    if not reader.root_seen:
-        raise UnreadableReport("report holds no XML element")
-    reader.flush()
-    return reader.cases
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise UnreadableReport(f"cannot decompress: {exc}") from None
+        if not chunk:
+            return
+        total += len(chunk)
+        if total > max_bytes:
+            raise UnreadableReport(f"larger than the limit of {max_bytes} bytes")
+        yield chunk
 
 
 class _Case:
@@ -244,14 +261,14 @@ class _Reader:
         depth = self._depth = self._depth + 1
         if depth > MAX_DEPTH:
             raise UnreadableReport(f"elements nested deeper than {MAX_DEPTH} levels")
-        if self._text_depth:
-            return  # markup inside a result or output element
         case = self._case
         if tag == "testcase" and case is None:
             self._case = _Case(attrs, depth)
             return
         if "}" in tag and tag.startswith(XINCLUDE):
             raise UnreadableReport(f"XInclude is not allowed in a report {self._where()}")
+        if self._text_depth:
+            return  # markup inside a result or output element
         if case is not None:
             if tag in RESULT_RANK:
                 case.results.append(tag)
