@@ -11,8 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -93,6 +91,11 @@ class Client:
         self, method: str, path: str, *, body: bytes | None = None, content_type: str = ""
     ) -> tuple[int, Any]:
         """Send a request; return (status, JSON body or None) or raise Unreachable."""
+        # Imported here: urllib.request (http.client, email, ssl) is most of the import
+        # time, and the pytest plugin is imported by every pytest run, active or not.
+        import urllib.error
+        import urllib.request
+
         headers = {"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT}
         if content_type:
             headers["Content-Type"] = content_type
