@@ -13,6 +13,7 @@ COPY flakeguard flakeguard
 COPY bot bot
 COPY integrations integrations
 COPY tasks tasks
+COPY client client
 # Wheels for FlakeGuard and every dependency; the runtime stage installs them offline.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
@@ -24,7 +25,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/flakeguard-metrics
 RUN useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin flakeguard
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links=/wheels flakeguard && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links=/wheels flakeguard-server && rm -rf /wheels
 WORKDIR /app
 COPY --chown=flakeguard:flakeguard gunicorn.conf.py Procfile ./
 USER flakeguard
