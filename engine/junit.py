@@ -13,8 +13,9 @@ Bazel, Jenkins), and the flavours written by pytest (with
 pytest-rerunfailures), jest-junit, Vitest, Mocha, Cypress, Playwright, Maven
 Surefire/Failsafe, Gradle, go-junit-report, gotestsum, PHPUnit, CTest, the
 .NET JUnit logger, Catch2, cargo-nextest and Bazel ``test.xml``.
-NUnit, xUnit.net and TRX files are refused with a ReportError naming the
-format; they are never read as an empty JUnit report.
+NUnit 3 and 2, xUnit.net (v2, v1) and TRX reports are read too: the entry
+points hand them to :mod:`engine.dotnet`, which turns them into the JUnit
+that EnricoMi's publish-unit-test-result-action makes from them.
 
 Status of a test case
 ---------------------
@@ -112,6 +113,8 @@ from typing import Any, BinaryIO, Final, Literal, Protocol
 import msgspec
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
+
+from engine import dotnet
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -289,7 +292,8 @@ class _Readable(Protocol):
 
 
 def parse_report(source: bytes | BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Report:
-    """Parse a whole JUnit XML report; raise ReportError if it is not one."""
+    """Parse a whole JUnit XML (or .NET) report; raise ReportError if it is not one."""
+    source = _native(source, max_bytes)
     parser = _Parser(count_suites=True)
     cases: list[CaseResult] = []
     for batch in _run(parser, source, max_bytes):
@@ -313,9 +317,18 @@ def iter_cases(
     A ReportError may come after some cases were yielded: callers that store
     cases must do so in a transaction they can roll back.
     """
+    source = _native(source, max_bytes)
     parser = _Parser(count_suites=False)
     for batch in _run(parser, source, max_bytes):
         yield from batch
+
+
+def _native(source: bytes | BinaryIO, max_bytes: int) -> bytes | BinaryIO:
+    """A .NET report as JUnit (engine.dotnet); any other report unchanged."""
+    try:
+        return dotnet.as_junit(source, max_bytes)
+    except dotnet.NativeReportError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def sniff_format(first_bytes: bytes) -> str | None:

@@ -9,15 +9,18 @@ outcome, and a case repeated within one top-level suite after a failure (every
 repeat in a pytest report) folded into one case whose last element is final.
 A test holds it equal to the server's parser on every report of the corpus.
 It keeps no message or output, only what the gate and the summary line need.
-XML goes through expat with DTDs, entity declarations and external references
-refused, elements nested at most :data:`MAX_DEPTH` deep, and at most
-``max_bytes`` read (after gzip).
+.NET reports (NUnit, xUnit.net, TRX) are turned into JUnit first, as the
+server does (``flakeguard_ci.dotnet``). XML goes through expat with DTDs,
+entity declarations and external references refused, elements nested at most
+:data:`MAX_DEPTH` deep, and at most ``max_bytes`` read (after gzip).
 """
 
 from __future__ import annotations
 
 import glob
 import gzip
+import itertools
+import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 from xml.parsers import expat
 
+from flakeguard_ci import dotnet
 from flakeguard_ci.keys import make_key
 
 DEFAULT_MAX_BYTES = 50 * 2**20
@@ -32,6 +36,7 @@ MAX_DEPTH = 100
 FAILED = ("failed", "error")
 GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK = 1 << 16
+SNIFF_BYTES = 4096  # enough to see a .NET report's root element
 RESULT_RANK = {"error": 3, "failure": 2, "skipped": 1}
 RESULT_STATUS = {"error": "error", "failure": "failed", "skipped": "skipped"}
 RERUN_STATUS = {"rerunFailure": "failed", "rerunError": "error"}
@@ -125,9 +130,17 @@ def read_local(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> LocalReport
 
 def read_cases(source: BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[tuple[str, str]]:
     """(key, final status) of every case of a JUnit report, retries folded in."""
+    chunks = _chunks(source, max_bytes)
+    first = b""
+    while len(first) < SNIFF_BYTES and (chunk := next(chunks, b"")):
+        first += chunk
+    if dotnet.native_format(first[:SNIFF_BYTES]) is not None:
+        chunks = iter([_native_as_junit(first + b"".join(chunks))])
+    else:
+        chunks = itertools.chain([first], chunks)
     reader = _Reader()
     started = False
-    for chunk in _chunks(source, max_bytes):
+    for chunk in chunks:
         if not started:
             # As the server: a UTF-8 BOM and whitespace before the declaration are fine.
             chunk = chunk.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
@@ -142,6 +155,18 @@ def read_cases(source: BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[
         raise UnreadableReport("report holds no XML element")
     reader.flush()
     return reader.cases
+
+
+def _native_as_junit(data: bytes) -> bytes:
+    """A .NET report as JUnit (flakeguard_ci.dotnet), DTDs and entities refused first."""
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise UnreadableReport("a DTD or entity declaration is not allowed in a report")
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        line, column = exc.position
+        raise UnreadableReport(f"malformed XML at line {line}, column {column + 1}") from None
+    return dotnet.to_junit(root)
 
 
 def _chunks(source: BinaryIO, max_bytes: int) -> Iterator[bytes]:

@@ -231,7 +231,7 @@ ERRORS: list[tuple[str, dict[str, Any], int, str]] = [
         400,
         "bad_report",
     ),
-    ("NUnit report", {"body": b'<test-run id="2"></test-run>'}, 400, "bad_report"),
+    ("malformed NUnit report", {"body": b'<test-run id="2"><test-case'}, 400, "bad_report"),
     ("DTD", {"body": b'<!DOCTYPE x [<!ENTITY a "b">]><testsuites/>'}, 400, "bad_report"),
     (
         "gzip header but not gzip",

@@ -846,24 +846,57 @@ def test_case_result_is_frozen() -> None:
 # --- refusals ---------------------------------------------------------------
 
 
+NUNIT3 = """<?xml version="1.0"?><test-run id="2" testcasecount="3">
+<test-suite type="Assembly" name="shop.dll"><test-suite type="TestFixture" name="CartTests"
+ fullname="Shop.CartTests">
+<test-case name="Adds" fullname="Shop.CartTests.Adds" classname="Shop.CartTests" result="Passed"/>
+<test-case name="Pays" classname="Shop.CartTests" result="Failed"><failure><message>no</message>
+</failure></test-case>
+<test-case name="Later" classname="Shop.CartTests" result="Skipped"/>
+</test-suite></test-suite></test-run>"""
+XUNIT2 = """<assemblies><assembly name="shop.dll"><collection name="Cart">
+<test name="Shop.Cart.Adds" type="Shop.Cart" method="Adds" result="Pass"/>
+<test name="Shop.Cart.Pays" type="Shop.Cart" method="Pays" result="Fail"><failure>
+<message>no</message></failure></test>
+<test name="Shop.Cart.Later" type="Shop.Cart" method="Later" result="Skip"><reason>later</reason>
+</test></collection></assembly></assemblies>"""
+TRX = """<TestRun xmlns="http://microsoft.com/schemas/VisualStudio/TeamTest/2010"><Results>
+<UnitTestResult testId="1" testName="Adds" outcome="Passed"/>
+<UnitTestResult testId="2" testName="Pays" outcome="Failed"/>
+<UnitTestResult testId="2" testName="Pays" outcome="Passed"/>
+<UnitTestResult testId="3" testName="Later" outcome="NotExecuted"/>
+</Results><TestDefinitions>
+<UnitTest id="1"><TestMethod className="Shop.Cart, Shop" name="Adds"/></UnitTest>
+<UnitTest id="2"><TestMethod className="Shop.Cart, Shop" name="Pays"/></UnitTest>
+<UnitTest id="3"><TestMethod className="Shop.Cart, Shop" name="Later"/></UnitTest>
+</TestDefinitions></TestRun>"""
+
+
 @pytest.mark.parametrize(
-    ("xml", "fragment"),
+    ("xml", "expected"),
     [
-        (
-            '<?xml version="1.0"?><test-run id="2" testcasecount="1"><test-suite/></test-run>',
-            "NUnit 3",
-        ),
-        ('<test-results total="1"><test-suite name="x"/></test-results>', "NUnit 2"),
-        ('<assemblies timestamp="x"><assembly name="a.dll"/></assemblies>', "xUnit.net"),
-        (
-            '<TestRun id="1" xmlns="http://microsoft.com/schemas/VisualStudio/TeamTest/2010"><Results/></TestRun>',
-            "TRX",
-        ),
+        (NUNIT3, [("passed", "Adds"), ("failed", "Pays"), ("skipped", "Later")]),
+        (XUNIT2, [("passed", "Adds"), ("failed", "Pays"), ("skipped", "Later")]),
+        (TRX, [("passed", "Adds"), ("passed", "Pays"), ("skipped", "Later")]),
     ],
+    ids=["nunit3", "xunit2", "trx"],
 )
-def test_foreign_formats_are_refused_by_name(xml: str, fragment: str) -> None:
-    with pytest.raises(ReportError, match=fragment):
-        parse_report(xml.encode())
+def test_dotnet_reports_are_read_natively(xml: str, expected: list[tuple[str, str]]) -> None:
+    """NUnit, xUnit.net and TRX give cases keyed by class and test; a TRX rerun is an attempt."""
+    for source in (xml.encode(), io.BytesIO(xml.encode())):
+        report = parse_report(source)
+        assert [(c.status, c.name) for c in report.cases] == expected
+        assert {c.classname for c in report.cases} <= {"Shop.CartTests", "Shop.Cart"}
+    trx = parse_report(TRX.encode())
+    assert [a.status for a in trx.cases[1].attempts] == ["failed"]
+    assert trx.cases[1].key == "Shop.Cart::Pays"
+
+
+def test_dotnet_report_with_a_dtd_is_refused() -> None:
+    """A .NET report goes through defusedxml too: an entity declaration stops it."""
+    xml = b'<!DOCTYPE x [<!ENTITY a "b">]><test-run><test-case name="&a;"/></test-run>'
+    with pytest.raises(ReportError):
+        parse_report(xml)
 
 
 @pytest.mark.parametrize(
