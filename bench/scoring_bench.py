@@ -31,10 +31,10 @@ quarantine released while its flake was still active.  Baselines: naive
 failure rate (>= 5% with n >= 20), ever passed on retry, exponentially weighted
 flip rate (decay and threshold grid-tuned on seed 1 for its best F1), and the
 seed's weighted
-score as SCORING.md's appendix defines it (quarantine level 0.6 / confidence
+score as docs/scoring.md's "Baselines" defines it (quarantine level 0.6 / confidence
 0.7; no failure messages exist, so message variance is 0; "seed@0.4" is its
 "investigate" level, shown for fairness).  Baselines release a quarantined
-test after 5 clean runs (the rule SCORING.md calls weak).  Detection (medRn)
+test after 5 clean runs (the rule docs/scoring.md calls weak).  Detection (medRn)
 counts a test's runs from the start of its flake to its first flag; the
 seed's score is re-evaluated only on runs whose last 50 results hold a
 failure.
@@ -442,7 +442,7 @@ class Baselines:
 
 
 def seed_score(win: list[tuple[int, bool, float]]) -> float:
-    """The seed's weighted score over the last 50 results (SCORING.md appendix)."""
+    """The seed's weighted score over the last 50 results (docs/scoring.md, "Baselines")."""
     n = len(win)
     if n < 5:
         return 0.0
@@ -516,16 +516,16 @@ def product_loop(
             if spec is not None and ts >= _flake_start(spec):
                 counts[key] += 1
             st = states.get(key)
-            if st is None or not st.hot:
+            if st is None or not st.eventful:
                 continue
-            if st.q_at is None and st.flagged and st.pend_n == 0:
+            if st.quarantined_at is None and st.flagged and st.stretch_runs == 0:
                 v = verdict_from_state(st, run.at, config)
                 if v.quarantine:
                     first_flag.setdefault(key, counts[key])
                     q_rate = v.interval[0] if rate == "low" else v.score
                     states[key] = mark_quarantined(st, run.at, q_rate, config)
                     quarantines += 1
-            elif st.q_at is not None and st.q_fixed_at is not None:
+            elif st.quarantined_at is not None and st.fixed_at is not None:
                 fixed_calls += 1
                 false_fixed += _active(spec, ts)
                 if DEBUG and _active(spec, ts):
@@ -534,8 +534,8 @@ def product_loop(
                         key,
                         spec.kind if spec else "?",
                         spec and spec.rate,
-                        st.q_rate,
-                        st.q_n,
+                        st.quarantine_rate,
+                        st.runs_since_quarantine,
                     )
                 states[key] = mark_unquarantined(st)
     return states, Outcome(set(), first_flag, fixed_calls, false_fixed, quarantines)

@@ -64,11 +64,11 @@ def _with_quarantine(
 ) -> TestState:
     """The engine state, told whether the test is quarantined now."""
     quarantined = quarantine is not None and quarantine.state == "quarantined"
-    if quarantined and state.q_at is None:
+    if quarantined and state.quarantined_at is None:
         at = as_aware(quarantine.quarantined_at or quarantine.updated_at)
         rate = quarantine.rate_at_quarantine or low
         state = mark_quarantined(state, at, rate, config)
-    elif not quarantined and state.q_at is not None:
+    elif not quarantined and state.quarantined_at is not None:
         state = mark_unquarantined(state)
     return state
 
@@ -109,7 +109,7 @@ def _load_states(
         else:
             continue
         quarantine = quarantines.get(test_case_id)
-        if quarantine is not None or state.q_at is not None:
+        if quarantine is not None or state.quarantined_at is not None:
             state = _with_quarantine(state, row[2], quarantine, config)
         states[key] = state
     return states

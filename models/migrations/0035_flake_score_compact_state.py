@@ -17,12 +17,113 @@ release. ``down`` turns binary states back into their JSON (nothing is lost).
 """
 
 import json
+import struct
+from array import array
 
 from peewee import BlobField, PostgresqlDatabase
 
-from engine.scoring import TestState
-
 FILLFACTOR = 50
+
+# A frozen copy of the engine's version-1 state codec (bytes -> JSON), so that
+# replaying this migration never depends on the engine's current state format.
+_V1_FIELDS = (  # the JSON form's keys, in the engine's order, with a new state's values
+    ("n", 0),
+    ("first_at", 0.0),
+    ("last_at", 0.0),
+    ("epoch", 0),
+    ("pw", 0.0),
+    ("fw", 0.0),
+    ("flips", 0.0),
+    ("n_pass", 0),
+    ("n_fail", 0),
+    ("last_fail", False),
+    ("last_failure_at", None),
+    ("last_counted_at", None),
+    ("infra", 0),
+    ("branch_fails", 0),
+    ("pass_shas", []),
+    ("fail_shas", []),
+    ("conflicts", 0),
+    ("conflict_shas", []),
+    ("conflict_at", []),
+    ("pend_n", 0),
+    ("pend_fails", 0),
+    ("pend_shas", 0),
+    ("pend_w", 0.0),
+    ("pend_last_sha", None),
+    ("pend_start_sha", None),
+    ("pend_start_at", None),
+    ("broken_episodes", 0),
+    ("last_broken_sha", None),
+    ("flagged", False),
+    ("hot", False),
+    ("q_at", None),
+    ("q_rate", 0.0),
+    ("q_llr", 0.0),
+    ("q_n", 0),
+    ("q_fixed_at", None),
+)
+_V1_KEY_BYTES = 6
+_V1_COLD = struct.Struct("<2xiiiddd")  # n, n_pass, epoch, first_at, last_at, pw
+_V1_INTS = (
+    "n",
+    "n_pass",
+    "n_fail",
+    "infra",
+    "branch_fails",
+    "conflicts",
+    "pend_n",
+    "pend_fails",
+    "pend_shas",
+    "broken_episodes",
+    "q_n",
+    "epoch",
+)
+_V1_FLOATS = ("first_at", "last_at", "pw", "fw", "flips", "pend_w", "q_rate", "q_llr")
+_V1_OPTIONAL = ("last_failure_at", "last_counted_at", "pend_start_at", "q_at", "q_fixed_at")
+_V1_FULL = struct.Struct("<2x12i13dB6H")
+
+
+def _v1_keys(ring):
+    return [ring[at : at + _V1_KEY_BYTES].hex() for at in range(0, len(ring), _V1_KEY_BYTES)]
+
+
+def _v1_state_json(data):
+    """Decode a version-1 binary engine state into its version-1 JSON dict."""
+    if data[:1] != b"\x01" or data[1] not in (1, 2):
+        raise ValueError(f"not a version-1 engine state: {data[:2]!r}")
+    state = {key: list(value) if isinstance(value, list) else value for key, value in _V1_FIELDS}
+    state["v"] = 1
+    if data[1] == 1:  # a test that has only passed: a few numbers and its pass ring
+        names = ("n", "n_pass", "epoch", "first_at", "last_at", "pw")
+        state.update(zip(names, _V1_COLD.unpack_from(data), strict=True))
+        state["pass_shas"] = _v1_keys(data[_V1_COLD.size :])
+        return state
+    values = _V1_FULL.unpack_from(data)
+    names = _V1_INTS + _V1_FLOATS + _V1_OPTIONAL
+    state.update(zip(names, values, strict=False))
+    for name in _V1_OPTIONAL:
+        if state[name] != state[name]:  # NaN stands for None
+            state[name] = None
+    flags, n_pass, n_fail, n_conflict, n_at, n_start, n_broken = values[len(names) :]
+    state["last_fail"], state["flagged"], state["hot"] = (
+        bool(flags & 1),
+        bool(flags & 2),
+        bool(flags & 4),
+    )
+    at = _V1_FULL.size
+    if flags & 8:
+        state["pend_last_sha"] = data[at : at + _V1_KEY_BYTES].hex()
+        at += _V1_KEY_BYTES
+    for name, size in (("pass_shas", n_pass), ("fail_shas", n_fail), ("conflict_shas", n_conflict)):
+        state[name] = _v1_keys(data[at : at + size])
+        at += size
+    state["conflict_at"] = array("d", data[at : at + 8 * n_at]).tolist()
+    at += 8 * n_at
+    state["pend_start_sha"] = data[at : at + n_start].decode() if flags & 16 else None
+    at += n_start
+    state["last_broken_sha"] = data[at : at + n_broken].decode() if flags & 32 else None
+    return state
 
 
 def _postgres(db):
@@ -49,7 +150,7 @@ def _json_text(value):
     raw = bytes(value)
     if raw[:1] == b"{":
         return raw.decode()
-    return json.dumps(TestState.from_bytes(raw).to_json())
+    return json.dumps(_v1_state_json(raw))
 
 
 def down(migrator, db):

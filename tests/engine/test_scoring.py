@@ -16,7 +16,6 @@ from engine.scoring import (
     Run,
     TestState,
     Verdict,
-    _ring_has,
     analyze,
     apply_run,
     beta_ppf,
@@ -28,6 +27,7 @@ from engine.scoring import (
     update,
     verdict_from_state,
 )
+from engine.scoring.state import JSON_KEYS, ring_has
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FILLER = [f"f{i}" for i in range(30)]  # stable neighbours, so runs have a realistic size
@@ -323,7 +323,7 @@ def test_sprt_raises_a_too_low_quarantine_rate_when_the_test_keeps_failing() -> 
         h.at += timedelta(hours=6)
         status = "failed" if n % 5 == 0 else "passed"
         apply_run(states, Run(f"q{n}", f"q{n}", "main", True, h.at, [Result("t", status)]))
-    assert states["t"].q_rate > 0.05
+    assert states["t"].quarantine_rate > 0.05
     assert verdict_from_state(states["t"], h.at).state == "flaky"
 
 
@@ -338,7 +338,7 @@ def test_update_touches_only_the_tests_in_the_run_and_leaves_input_alone() -> No
     new, verdicts, summary = update(states, run, now=run.at)
     assert set(new) == set(verdicts) == {"t"}
     assert {k: v.to_json() for k, v in states.items()} == before
-    assert new["t"].n == states["t"].n + 1
+    assert new["t"].runs_seen == states["t"].runs_seen + 1
     assert summary.tests == 1 and summary.failed == 1 and not summary.storm
 
 
@@ -388,7 +388,7 @@ def test_state_round_trips_through_bytes() -> None:
         back = TestState.from_bytes(data)
         assert back == st, key
         assert back.to_bytes() == data, key
-        assert back.pend_start_sha == st.pend_start_sha, key  # whole SHAs, not keys
+        assert back.stretch_first_sha == st.stretch_first_sha, key  # whole SHAs, not keys
     h = History()
     h.passes("t", 100)
     passing = fold(h.runs)["t"]
@@ -408,9 +408,9 @@ def test_sha_rings_match_whole_keys_only() -> None:
     """A key found across the boundary of two keys in a ring is not in the ring."""
     a, b = bytes(range(1, 7)), bytes(range(11, 17))
     straddling = a[3:] + b[:3]
-    assert _ring_has(a + b, a) and _ring_has(a + b, b)
-    assert not _ring_has(a + b, straddling)
-    assert _ring_has(a + b + straddling, straddling)  # found again where it is whole
+    assert ring_has(a + b, a) and ring_has(a + b, b)
+    assert not ring_has(a + b, straddling)
+    assert ring_has(a + b + straddling, straddling)  # found again where it is whole
 
 
 def test_update_in_place_folds_the_given_states() -> None:
@@ -524,3 +524,11 @@ def test_commits_sharing_a_long_prefix_are_told_apart() -> None:
     assert v.state == "broken"
     assert v.evidence.first_failing_sha == f"{12:040x}"
     assert v.evidence.same_commit_conflicts == 0
+
+
+def test_every_state_field_has_a_key_in_the_stored_json_form() -> None:
+    """The JSON form names each TestState field by its stored (version 1) key, none twice."""
+    fields = set(TestState().__dict__)
+    assert set(JSON_KEYS) == fields
+    assert len(set(JSON_KEYS.values())) == len(fields)
+    assert set(TestState().to_json()) == set(JSON_KEYS.values()) | {"v"}
