@@ -7,15 +7,23 @@ Prints MB/s and cases/s for parse_report, for bare ``xml.etree`` iterparse over
 the same bytes (the floor) and for junitparser; the time the floor and
 parse_report spend in the cyclic garbage collector; the peak RSS growth of
 parse_report and of the streaming iter_cases, measured in fresh subprocesses;
-and time and peak allocation for every file of the hostile-XML corpus.
+time and peak allocation for every file of the hostile-XML corpus; and the CPU
+time one huge comment or attribute value (48 MiB, 16 with --small; a ~48 KiB
+gzip upload) costs bare expat fed in 64 KiB chunks, as parse_report read it
+before MAX_MARKUP_BYTES (quadratic in expat < 2.6.0, CVE-2023-52425), and
+parse_report now.
+
+    .venv/bin/python bench/junit_bench.py --huge-tokens   # only that last part
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import gzip
 import io
 import os
+import pyexpat
 import random
 import subprocess
 import sys
@@ -28,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.junit import ReportError, iter_cases, parse_report
+from engine.junit import MAX_MARKUP_BYTES, ReportError, iter_cases, parse_report
 
 MB = 1_000_000
 CASES_PER_SUITE = 500
@@ -235,6 +243,43 @@ def attacks(corpus: Path) -> None:
     print(f"  worst: {worst_time * 1000:.2f} ms, {worst_mem:.2f} MB (limits: 1000 ms, 50 MB)")
 
 
+def bare_expat_chunks(stream: io.BufferedIOBase) -> None:
+    """Feed expat 64 KiB at a time with no bound, as parse_report did before MAX_MARKUP_BYTES."""
+    parser = pyexpat.ParserCreate(namespace_separator="}")
+    parser.buffer_text = True
+    while chunk := stream.read(1 << 16):
+        parser.Parse(chunk, False)
+    parser.Parse(b"", True)
+
+
+def huge_tokens(size: int) -> None:
+    print(
+        f"\none huge token, gzip-compressed (expat {pyexpat.EXPAT_VERSION}, "
+        f"MAX_MARKUP_BYTES {MAX_MARKUP_BYTES}): CPU seconds"
+    )
+    shapes = {
+        "comment": b"<testsuite><!--" + b"x" * size + b"--></testsuite>",
+        "attribute value": b'<testsuite><testcase name="' + b"x" * size + b'"/></testsuite>',
+    }
+    for label, xml in shapes.items():
+        body = gzip.compress(xml)
+        start = time.process_time()
+        bare_expat_chunks(gzip.GzipFile(fileobj=io.BytesIO(body)))
+        before = time.process_time() - start
+        start = time.process_time()
+        try:
+            parse_report(gzip.GzipFile(fileobj=io.BytesIO(body)))
+            outcome = "PARSED (unexpected)"
+        except ReportError as exc:
+            outcome = f"ReportError: {exc}"
+        after = time.process_time() - start
+        print(
+            f"  {size / 2**20:.0f} MiB {label} ({len(body) / 1024:.0f} KiB gzip): "
+            f"unbounded expat {before:6.2f} s, parse_report {after:6.3f} s "
+            f"({before / after:,.0f}x less)  {outcome}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--small", action="store_true", help="quick run on 5 MB and 20 MB")
@@ -247,9 +292,14 @@ def main() -> None:
             or Path(__file__).resolve().parents[2] / "shared" / "corpus"
         ),
     )
+    parser.add_argument("--huge-tokens", action="store_true", help="only the huge-token figures")
     args = parser.parse_args()
     if args.rss_child:
         rss_child(*args.rss_child)
+        return
+    token_size = (16 if args.small else 48) * 2**20
+    if args.huge_tokens:
+        huge_tokens(token_size)
         return
 
     size, big = (5 * MB, 20 * MB) if args.small else (50 * MB, 200 * MB)
@@ -300,6 +350,7 @@ def main() -> None:
                 print(f"  {megabytes:6.1f} MB {label:12s} +{growth:7.1f} MB  ({count} cases){goal}")
     if (args.corpus / "xml-attacks").is_dir():
         attacks(args.corpus / "xml-attacks")
+    huge_tokens(token_size)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,10 @@ Input is bounded while reading (``max_bytes``, after any decompression by
 the caller's stream), element nesting by :data:`MAX_DEPTH`, messages by
 :data:`MAX_MESSAGE_CHARS`, failure text by :data:`MAX_DETAILS_CHARS`, captured
 output by :data:`MAX_OUTPUT_CHARS`, names by :data:`MAX_NAME_CHARS` and
-properties by :data:`MAX_PROPERTIES`. XML goes through defusedxml's expat
+properties by :data:`MAX_PROPERTIES`, and a single tag (with its attributes),
+comment or processing instruction by :data:`MAX_MARKUP_BYTES` (checked as the
+report streams in; text and CDATA runs are not bounded here, expat reads them
+in pieces). XML goes through defusedxml's expat
 parser: a DTD, entity declaration or external reference stops the parse, and
 XInclude elements are refused. Cases are buffered per top-level
 ``<testsuite>`` (to merge retries), so :func:`iter_cases` holds at most one
@@ -120,6 +123,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "MAX_DETAILS_CHARS",
     "MAX_KEY_CHARS",
+    "MAX_MARKUP_BYTES",
     "MAX_MESSAGE_CHARS",
     "Attempt",
     "CaseResult",
@@ -144,6 +148,10 @@ MAX_NAME_CHARS: Final = 4_000
 MAX_KEY_CHARS: Final = 500
 MAX_PROPERTIES: Final = 100
 MAX_DEPTH: Final = 100
+# One tag (with its attributes), comment or processing instruction, in bytes:
+# expat before 2.6.0 reparses an unfinished token from its start on every
+# chunk (CVE-2023-52425), so one 48 MiB comment cost ~30 s of CPU.
+MAX_MARKUP_BYTES: Final = 2**20
 RERUN_MESSAGE: Final = "rerun by pytest-rerunfailures (no failure detail recorded)"
 
 _CHUNK: Final = 1 << 16
@@ -604,11 +612,28 @@ class _Parser:
         self._numbers: dict[str, float | None] = {}  # time -> duration
         self._lines: dict[str, int | None] = {}  # line -> line number
         self._ready: list[CaseResult] = []
+        # Bytes given to expat, and the start and kind of the token it stopped at.
+        self._fed = 0
+        self._markup_at = -1
+        self._markup_kind = "a tag, comment or processing instruction"
 
     # -- feeding ---------------------------------------------------------
 
     def feed(self, chunk: bytes) -> list[CaseResult]:
+        start = self._fed
+        self._fed += len(chunk)
         self._call(chunk, False)
+        # Expat stops at the start of a token it cannot finish yet (its current
+        # byte index stays there): what lies beyond is one unfinished token.
+        at = self._expat.CurrentByteIndex
+        if self._fed - at > MAX_MARKUP_BYTES:
+            raise ReportError(
+                f"report holds {self._markup_kind} longer than {MAX_MARKUP_BYTES} bytes "
+                f"{self._where()}"
+            )
+        if start <= at < self._fed and at != self._markup_at:
+            self._markup_at = at
+            self._markup_kind = _markup_kind(chunk[at - start : at - start + 4])
         ready, self._ready = self._ready, []
         return ready
 
@@ -1091,6 +1116,21 @@ def _property(attrs: dict[str, str]) -> tuple[str, str]:
         _bounded(attrs.get("name", ""), MAX_NAME_CHARS),
         _bounded(attrs.get("value", ""), MAX_MESSAGE_CHARS),
     )
+
+
+def _markup_kind(start: bytes) -> str:
+    """Name the kind of XML token that begins with ``start`` (its first bytes)."""
+    if start.startswith(b"<!--"):
+        return "a comment"
+    if start.startswith(b"<?"):
+        return "a processing instruction"
+    if start.startswith(b"<!"):
+        return "a declaration"
+    if start.startswith(b"</"):
+        return "an end tag"
+    if start.startswith(b"<"):
+        return "a tag (with its attributes)"
+    return "a token"
 
 
 def _expat_reason(exc: ExpatError) -> str:

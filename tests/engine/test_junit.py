@@ -17,6 +17,7 @@ from engine.junit import (
     MAX_DEPTH,
     MAX_DETAILS_CHARS,
     MAX_KEY_CHARS,
+    MAX_MARKUP_BYTES,
     MAX_MESSAGE_CHARS,
     MAX_OUTPUT_CHARS,
     MAX_PROPERTIES,
@@ -1000,3 +1001,73 @@ def test_a_case_of_strings_and_numbers_is_not_tracked_by_the_garbage_collector()
     # them all took a seventh of the parse time when CaseResult was a dataclass.
     plain = only('<testsuite><testcase classname="c" name="n" time="0.5" line="3"/></testsuite>')
     assert not gc.is_tracked(plain)
+
+
+HUGE = 48 * 2**20  # what costs ~30 s of CPU in expat 2.5.0 when it arrives in chunks
+
+
+@pytest.mark.parametrize(
+    ("name", "xml", "kind", "where"),
+    [
+        (
+            "comment",
+            b"<testsuite><!--" + b"x" * HUGE + b"--></testsuite>",
+            "a comment",
+            "column 12",
+        ),
+        (
+            "attribute value",
+            b'<testsuite>\n<testcase name="' + b"x" * HUGE + b'"/></testsuite>',
+            "a tag (with its attributes)",
+            "line 2, column 1",
+        ),
+        (
+            "processing instruction",
+            b"<testsuite><?pi " + b"x" * HUGE + b"?></testsuite>",
+            "a processing instruction",
+            "column 12",
+        ),
+        (
+            "element name",
+            b"<testsuite><" + b"x" * HUGE + b"/></testsuite>",
+            "a tag (with its attributes)",
+            "column 12",
+        ),
+        (
+            "comment before the root",
+            b"<!--" + b"x" * HUGE + b"--><testsuite/>",
+            "a comment",
+            "column 1",
+        ),
+    ],
+    ids=["comment", "attribute", "processing-instruction", "element-name", "leading-comment"],
+)
+def test_one_huge_token_in_a_small_gzip_upload_is_refused_as_it_streams(
+    name: str, xml: bytes, kind: str, where: str
+) -> None:
+    """CVE-2023-52425: a 48 MiB comment, attribute or PI (48 KiB gzipped) is refused, not reparsed."""
+    body = gzip.compress(xml)
+    assert len(body) < 100_000, name
+    with pytest.raises(ReportError) as refused:
+        parse_report(gzip.GzipFile(fileobj=io.BytesIO(body)))
+    assert str(refused.value).startswith(
+        f"report holds {kind} longer than {MAX_MARKUP_BYTES} bytes"
+    )
+    assert where in str(refused.value)
+    with pytest.raises(ReportError, match=f"longer than {MAX_MARKUP_BYTES} bytes"):
+        list(iter_cases(xml))
+
+
+def test_long_text_cdata_and_markup_within_the_bound_are_read() -> None:
+    """Text and CDATA of any length stream through; a tag or comment just under the bound is fine."""
+    attribute = "m" * (MAX_MARKUP_BYTES - 200)
+    xml = (
+        f"<testsuite><!--{'c' * (MAX_MARKUP_BYTES - 200)}-->"
+        f'<testcase name="a"><failure message="{attribute}"><![CDATA[{"t" * 4 * MAX_MARKUP_BYTES}]]></failure>'
+        f"<system-out>{'o' * 4 * MAX_MARKUP_BYTES}</system-out></testcase></testsuite>"
+    )
+    stream = io.BytesIO(xml.encode())
+    (case,) = parse_report(stream).cases
+    assert case.status == "failed"
+    assert case.message.startswith("m" * 1000)
+    assert case.details.startswith("t" * 1000) and case.system_out.startswith("o" * 1000)
