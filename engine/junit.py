@@ -52,8 +52,14 @@ itself is the final attempt.
 Fields
 ------
 ``classname`` is ``""`` when absent, ``file`` and ``line`` are None;
-``duration`` is 0.0 when ``time`` is missing, negative or unreadable (comma
-decimals such as ``0,25`` are read); ``suite`` is the innermost suite's name.
+``duration`` is 0.0 when ``time`` is missing, negative, not finite (``nan``,
+``inf``, or too large for a double, such as ``1e400``) or unreadable (comma
+decimals such as ``0,25`` are read); a readable duration is clamped to
+[0, :data:`MAX_DURATION_SECONDS`] (a million seconds, ~11.6 days) and one
+below :data:`MIN_DURATION_SECONDS` (a nanosecond) is 0.0, so every duration
+is finite, JSON-safe and storable as a 4-byte float (PostgreSQL ``real``).
+Earlier attempts' and suites' durations follow the same rules (None when
+missing); ``suite`` is the innermost suite's name.
 ``message`` is the result element's ``message`` attribute, else the first
 line of its text; ``details`` is its text (several result elements of the
 same kind are joined). ``Report.format`` names the dialect when the report
@@ -122,9 +128,11 @@ from engine import dotnet
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "MAX_DETAILS_CHARS",
+    "MAX_DURATION_SECONDS",
     "MAX_KEY_CHARS",
     "MAX_MARKUP_BYTES",
     "MAX_MESSAGE_CHARS",
+    "MIN_DURATION_SECONDS",
     "Attempt",
     "CaseResult",
     "Report",
@@ -148,6 +156,8 @@ MAX_NAME_CHARS: Final = 4_000
 MAX_KEY_CHARS: Final = 500
 MAX_PROPERTIES: Final = 100
 MAX_DEPTH: Final = 100
+MAX_DURATION_SECONDS: Final = 1e6  # longer durations are clamped to this
+MIN_DURATION_SECONDS: Final = 1e-9  # shorter ones are 0 (a real holds nothing below 1e-45)
 # One tag (with its attributes), comment or processing instruction, in bytes:
 # expat before 2.6.0 reparses an unfinished token from its start on every
 # chunk (CVE-2023-52425), so one 48 MiB comment cost ~30 s of CPU.
@@ -438,7 +448,7 @@ def _chunks(source: bytes | BinaryIO, max_bytes: int) -> Iterator[bytes]:
 
 
 def _number(value: str | None) -> float | None:
-    """Read a duration in seconds; None for missing, negative or unreadable values."""
+    """Read a duration in seconds, clamped (see Fields); None for no finite, positive number."""
     if not value:
         return None
     try:
@@ -451,8 +461,11 @@ def _number(value: str | None) -> float | None:
             number = float(text)
         except ValueError:
             return None
-    # NaN fails both comparisons.
-    return number if 0 <= number < math.inf else None
+    if not 0 <= number < math.inf:  # NaN fails both comparisons
+        return None
+    if number < MIN_DURATION_SECONDS:
+        return 0.0  # also turns -0.0 into 0.0
+    return min(number, MAX_DURATION_SECONDS)
 
 
 def _integer(value: str | None) -> int | None:

@@ -8,7 +8,10 @@ from __future__ import annotations
 import gc
 import gzip
 import io
+import json
+import math
 import pickle
+import struct
 
 import msgspec
 import pytest
@@ -16,6 +19,7 @@ import pytest
 from engine.junit import (
     MAX_DEPTH,
     MAX_DETAILS_CHARS,
+    MAX_DURATION_SECONDS,
     MAX_KEY_CHARS,
     MAX_MARKUP_BYTES,
     MAX_MESSAGE_CHARS,
@@ -1071,3 +1075,44 @@ def test_long_text_cdata_and_markup_within_the_bound_are_read() -> None:
     assert case.status == "failed"
     assert case.message.startswith("m" * 1000)
     assert case.details.startswith("t" * 1000) and case.system_out.startswith("o" * 1000)
+
+
+@pytest.mark.parametrize(
+    ("time", "expected", "read"),
+    [
+        ("1e39", MAX_DURATION_SECONDS, MAX_DURATION_SECONDS),  # too large for a real
+        ("1e308", MAX_DURATION_SECONDS, MAX_DURATION_SECONDS),  # Infinity once summed
+        ("1e400", 0.0, None),  # not a finite double: missing
+        ("inf", 0.0, None),
+        ("-inf", 0.0, None),
+        ("Infinity", 0.0, None),
+        ("NaN", 0.0, None),
+        ("-1e39", 0.0, None),
+        ("-0.5", 0.0, None),
+        ("-0", 0.0, 0.0),
+        ("1e-50", 0.0, 0.0),  # below what a real holds: PostgreSQL refuses it as an underflow
+        ("1e-9", 1e-9, 1e-9),
+        ("1000000", 1e6, 1e6),
+        ("1000000.5", 1e6, 1e6),
+        ("999999.5", 999999.5, 999999.5),
+    ],
+)
+def test_durations_are_finite_and_fit_a_real(
+    time: str, expected: float, read: float | None
+) -> None:
+    """Every duration leaving the parser is finite, in [0, 1e6] s, and exact when in range.
+
+    A case's missing duration is 0.0; an earlier attempt's and a suite's is None.
+    """
+    xml = (
+        f'<testsuite name="s" time="{time}"><testcase name="n" time="{time}">'
+        f'<flakyFailure time="{time}" message="m"/></testcase></testsuite>'
+    )
+    report = parse_report(xml.encode())
+    (case,) = report.cases
+    assert case.duration == expected
+    assert math.copysign(1.0, case.duration) == 1.0  # no -0.0
+    assert [attempt.duration for attempt in case.attempts] == [read]
+    assert [suite.duration for suite in report.suites] == [read]
+    assert json.loads(json.dumps(case.duration, allow_nan=False)) == expected
+    assert struct.unpack("<f", struct.pack("<f", case.duration))[0] < math.inf
