@@ -18,6 +18,7 @@ def _pct(x: float) -> str:
 
 def print_status(full_name: str | None, *, top: int = 5, out: Any = None) -> int:
     """Print what /flakeguard status shows, plus broken and healthy tests."""
+    from flakeguard.usecases.outbox import runs_set_aside_text
     from flakeguard.usecases.report import tests_in_state
     from flakeguard.usecases.status import status_for
 
@@ -66,6 +67,8 @@ def print_status(full_name: str | None, *, top: int = 5, out: Any = None) -> int
             print(f"  healthy: {n_healthy} tests (e.g. {names})", file=out)
         for error in status.slack_errors:
             print(f"  Slack problem: {error}", file=out)
+        if status.runs_set_aside:
+            print(f"  {runs_set_aside_text(status.runs_set_aside)}", file=out)
     return 0
 
 

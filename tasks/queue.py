@@ -14,6 +14,7 @@ from huey.storage import RedisStorage, SqliteStorage
 
 from flakeguard import logs, metrics
 from flakeguard.errors import NotConfiguredError
+from flakeguard.jobs import Job
 from flakeguard.settings import Settings
 from models import db
 from tasks import context
@@ -105,5 +106,5 @@ def task_finished(signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
     if started is not None and signal == signals.SIGNAL_COMPLETE:
         elapsed = time.perf_counter() - started
         metrics.observe("task_duration", elapsed, task=task.name)
-        if task.name == "analyze_run":
+        if task.name == Job.ANALYZE_RUN:
             metrics.observe("analysis_duration", elapsed)

@@ -24,9 +24,12 @@ from bot.blocks.home import render_home
 from bot.client import client_for_team
 from flakeguard import jobs, metrics
 from flakeguard.errors import NotConfiguredError
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
 from flakeguard.usecases import slack as slack_uc
 from models import Quarantine
 from tasks.context import get_settings
+from tasks.outbox import for_effect
 from tasks.queue import huey, with_db
 
 log = logging.getLogger(__name__)
@@ -80,8 +83,9 @@ def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
     return True
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="notify_slack")
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.NOTIFY_SLACK.value)
 @with_db
+@for_effect(Job.NOTIFY_SLACK)
 def notify_slack(event_id: int) -> dict[str, int]:
     """Post the alert of a domain event in every subscribed channel; set slack_done_at."""
     posted = failed = 0
@@ -96,8 +100,9 @@ def notify_slack(event_id: int) -> dict[str, int]:
     return {"posted": posted, "failed": failed}
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="refresh_slack_quarantine")
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.REFRESH_SLACK_QUARANTINE.value)
 @with_db
+@for_effect(Job.REFRESH_SLACK_QUARANTINE)
 def refresh_slack_quarantine(quarantine_id: int) -> dict[str, int]:
     """Re-render every message of a quarantine in place and re-publish concerned App Homes."""
     q = Quarantine.get_or_none(Quarantine.id == quarantine_id)
@@ -109,13 +114,16 @@ def refresh_slack_quarantine(quarantine_id: int) -> dict[str, int]:
         if _send(message_id, render_alert(view), q.version):
             updated += 1
     slack_uc.quarantine_synced(quarantine_id, q.version)
-    for team_id, user_id in slack_uc.concerned_users(quarantine_id):
-        publish_slack_home(team_id, user_id)
+    outbox.record_and_dispatch(
+        outbox.want(Job.PUBLISH_SLACK_HOME, team_id=team_id, user_id=user_id)
+        for team_id, user_id in slack_uc.concerned_users(quarantine_id)
+    )
     return {"updated": updated}
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="refresh_slack_message")
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.REFRESH_SLACK_MESSAGE.value)
 @with_db
+@for_effect(Job.REFRESH_SLACK_MESSAGE)
 def refresh_slack_message(message_id: int) -> bool:
     """Re-render one posted digest message from the database."""
     view = slack_uc.digest_of_message(message_id)
@@ -153,8 +161,9 @@ def _channels_of(client: WebClient, user_id: str) -> list[str] | None:
     return channels
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="publish_slack_home")
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.PUBLISH_SLACK_HOME.value)
 @with_db
+@for_effect(Job.PUBLISH_SLACK_HOME)
 def publish_slack_home(team_id: str, user_id: str) -> bool:
     """Publish a user's App Home."""
     client = _client(team_id)
@@ -173,23 +182,26 @@ def publish_slack_home(team_id: str, user_id: str) -> bool:
     return True
 
 
-@huey.periodic_task(crontab(day_of_week="1", hour="9", minute="0"), name="weekly_digest")
+@huey.periodic_task(crontab(day_of_week="1", hour="9", minute="0"), name=Job.WEEKLY_DIGEST.value)
 @huey.lock_task("flakeguard-weekly-digest")
 @with_db
 def weekly_digest() -> dict[str, int]:
     """Post each subscribed channel's weekly quarantine plan."""
     posted = failed = 0
     for message_id in slack_uc.plan_digests():
+        # Each digest is an effect of its own (refresh_slack_message): sent here, and
+        # re-driven by the reconcile job if this worker dies before it is sent.
         if _send(message_id, render_digest(slack_uc.digest_of_message(message_id)), 0):
             posted += 1
         else:
             failed += 1
+        outbox.mark_done(Job.REFRESH_SLACK_MESSAGE, message_id=message_id)
     slack_uc.prune_receipts()
     return {"posted": posted, "failed": failed}
 
 
-jobs.register("notify_slack", notify_slack)
-jobs.register("refresh_slack_quarantine", refresh_slack_quarantine)
-jobs.register("refresh_slack_message", refresh_slack_message)
-jobs.register("publish_slack_home", publish_slack_home)
-jobs.register("weekly_digest", weekly_digest)
+jobs.register(Job.NOTIFY_SLACK, notify_slack)
+jobs.register(Job.REFRESH_SLACK_QUARANTINE, refresh_slack_quarantine)
+jobs.register(Job.REFRESH_SLACK_MESSAGE, refresh_slack_message)
+jobs.register(Job.PUBLISH_SLACK_HOME, publish_slack_home)
+jobs.register(Job.WEEKLY_DIGEST, weekly_digest)

@@ -47,6 +47,7 @@ class ActionsReport:
     skipped: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     stopped: str | None = None
+    waiting: bool = False  # stopped, but GitHub may serve it later: the run stays pending
 
 
 def artifact_patterns(repo: Repository) -> tuple[str, ...]:
@@ -152,8 +153,8 @@ def ingest_workflow_run(
     )
     inst = installation_of(repo)
     if inst is None:
-        report.stopped, later = why_no_installation(repo)
-        mark_run("pending" if later else "gone", report.stopped)
+        report.stopped, report.waiting = why_no_installation(repo)
+        mark_run("pending" if report.waiting else "gone", report.stopped)
         return report
     try:
         info = github.workflow_run(inst.installation_id, repo.full_name, workflow_run_id)

@@ -45,8 +45,10 @@ from typing import Any, BinaryIO
 from peewee import IntegrityError
 
 from engine.junit import CaseResult, ReportError, iter_cases, parse_report, sniff_format
-from flakeguard import jobs, logs
+from flakeguard import logs
 from flakeguard.errors import BadRequestError, PayloadTooLargeError, ReportRejectedError
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
 from flakeguard.usecases.repos import check_repo_name
 from models import Repository, TestCase, TestResult, TestRun, db, is_postgres, queries, utcnow
 
@@ -358,6 +360,7 @@ def ingest_reports(
                     run.id, repo.id, spooled, received, when=meta.started_at or received
                 )
                 TestRun.update(**totals).where(TestRun.id == run.id).execute()
+                effects = outbox.record([outbox.want(Job.ANALYZE_RUN, run_id=run.id)])
         except IntegrityError:
             # A concurrent identical upload won the race on the unique run index.
             existing = _find_run(repo, meta, spooled.digest)
@@ -366,7 +369,7 @@ def ingest_reports(
             return IngestResult(existing.id, run_totals(existing), True)
     finally:
         spooled.close()
-    jobs.enqueue("analyze_run", run_id=run.id)
+    outbox.dispatch(effects)
     return IngestResult(run.id, totals, False)
 
 

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from peewee import JOIN, IntegrityError
 
 from engine.plan import PlanInput, build_plan
-from flakeguard import jobs
 from flakeguard.errors import BadRequestError, NotFoundError
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
 from flakeguard.usecases.status import display_name, resolve_repository
 from models import (
     ChannelSubscription,
@@ -160,12 +161,14 @@ def prune_receipts(*, now: datetime | None = None) -> int:
 
 def request_home(team_id: str, user_id: str) -> None:
     """Ask for a user's App Home to be (re)published."""
-    jobs.enqueue("publish_slack_home", team_id=team_id, user_id=user_id)
+    outbox.record_and_dispatch(
+        [outbox.want(Job.PUBLISH_SLACK_HOME, team_id=team_id, user_id=user_id)]
+    )
 
 
 def request_message_refresh(message_id: int) -> None:
     """Ask for one posted message (a digest) to be re-rendered from the database."""
-    jobs.enqueue("refresh_slack_message", message_id=message_id)
+    outbox.record_and_dispatch([outbox.want(Job.REFRESH_SLACK_MESSAGE, message_id=message_id)])
 
 
 # ----------------------------------------------------------------- views
@@ -631,6 +634,7 @@ def plan_digests() -> list[int]:
                 repository=sub.repository_id,
             )
             ids.append(msg.id)
+        outbox.record(outbox.want(Job.REFRESH_SLACK_MESSAGE, message_id=i) for i in ids)
     return ids
 
 

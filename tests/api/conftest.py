@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -53,7 +54,7 @@ def settings(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def analyzed(monkeypatch: pytest.MonkeyPatch, db_url: str) -> list[tuple[int, int]]:
+def analyzed(db_url: str) -> Iterator[list[tuple[int, int]]]:
     """Record analyze_run jobs as (run_id, results committed and visible elsewhere)."""
     import tasks  # noqa: F401  (registers the real jobs first, so ours wins)
     from flakeguard import jobs
@@ -63,8 +64,8 @@ def analyzed(monkeypatch: pytest.MonkeyPatch, db_url: str) -> list[tuple[int, in
     def analyze_run(run_id: int) -> None:
         calls.append((run_id, committed_results(db_url, run_id)))
 
-    monkeypatch.setitem(jobs._registry, "analyze_run", analyze_run)
-    return calls
+    with jobs.replaced({jobs.Job.ANALYZE_RUN: analyze_run}):
+        yield calls
 
 
 def committed_results(db_url: str, run_id: int) -> int:

@@ -82,11 +82,11 @@ def acme(database: object) -> RepoToken:
 
 
 @pytest.fixture
-def analyzed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def analyzed() -> Iterator[list[int]]:
     """Record the run ids of analyze_run jobs instead of running an analysis."""
     import tasks  # noqa: F401  (registers the real jobs first, so ours wins)
     from flakeguard import jobs
 
     calls: list[int] = []
-    monkeypatch.setitem(jobs._registry, "analyze_run", lambda run_id: calls.append(run_id))
-    return calls
+    with jobs.replaced({jobs.Job.ANALYZE_RUN: lambda run_id: calls.append(run_id)}):
+        yield calls
