@@ -274,3 +274,42 @@ def test_a_task_whose_effect_is_done_does_nothing(database) -> None:  # type: ig
     outbox.mark_done(Job.ANALYZE_RUN, run_id=run.id)
     assert analyze_task.call_local(run.id)["analyzed"] is False
     assert TestRun.get_by_id(run.id).analyzed_at is None  # the done effect said so
+
+
+def test_poison_runs_are_set_aside_and_never_block_a_lost_run(app, client) -> None:  # type: ignore[no-untyped-def]
+    """Runs whose analysis fails every time fill a whole reconcile batch; a later lost run is
+    still re-driven on the next pass, and after MAX_ANALYSIS_FAILURES failures the poison runs
+    are set aside (no longer re-driven) and counted in status and /health/deep."""
+    from flakeguard.usecases.status import status_for
+    from models import FlakeScore, TestCase, utcnow
+
+    repo = Repository.create(full_name="acme/widgets")
+    poison = TestCase.create(repository=repo, key="t::poison", name="t::poison")
+    # a stored state no codec reads: every analysis of a run with this test fails
+    FlakeScore.create(test_case=poison, repository=repo, engine_state=b"\xffgarbage")
+    batch = 8
+    old = utcnow() - timedelta(hours=1)
+    poison_runs = [store_run(repo, _run(n, [Result("t::poison", "failed")])) for n in range(batch)]
+    good = store_run(repo, _run(batch, [Result("t::good", "passed")]))
+    for run in [*poison_runs, good]:
+        outbox.record([outbox.want(Job.ANALYZE_RUN, run_id=run.id)])
+        Effect.update(armed_at=old + timedelta(seconds=run.id)).where(
+            Effect.key == outbox.effect_key(Job.ANALYZE_RUN, {"run_id": run.id})
+        ).execute()  # their jobs were lost; the poison runs are the older ones
+
+    first = reconcile_uc.reconcile(grace=NOW, limit=batch)
+    assert first.enqueued == {Job.ANALYZE_RUN: batch}  # the whole batch is poison
+    assert TestRun.get_by_id(good.id).analyzed_at is None
+    reconcile_uc.reconcile(grace=NOW, limit=batch)
+    assert TestRun.get_by_id(good.id).analyzed_at is not None  # not starved
+
+    for _ in range(outbox.MAX_ANALYSIS_FAILURES):
+        reconcile_uc.reconcile(grace=NOW, limit=batch)
+    assert outbox.set_aside_count() == batch
+    assert reconcile_uc.reconcile(grace=NOW, limit=batch).pending[Job.ANALYZE_RUN] == 0
+    assert all(TestRun.get_by_id(run.id).analyzed_at is None for run in poison_runs)
+    [status] = status_for("acme/widgets")
+    assert status.runs_set_aside == batch
+    deep = client.get("/health/deep").get_json()
+    assert deep["analysis"]["runs_set_aside"] == batch
+    assert f"{batch} runs set aside" in deep["analysis"]["note"]
