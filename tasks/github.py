@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from flakeguard import jobs
@@ -56,9 +57,20 @@ def github_client(settings: Settings) -> GitHubPort | None:
 NOT_CONFIGURED = "GitHub is not configured"
 
 
-def _skip(job: Job) -> dict[str, Any]:
-    log.info("%s skipped: GitHub is not configured", job)
-    return {"skipped": NOT_CONFIGURED}
+def _with_github(
+    job: Job, work: Callable[[Settings, GitHubPort], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run ``work`` with the settings and the GitHub client; skip when GitHub is off or the
+    row it works on is gone."""
+    settings = get_settings()
+    client = github_client(settings)
+    if client is None:
+        log.info("%s skipped: GitHub is not configured", job)
+        return {"skipped": NOT_CONFIGURED}
+    try:
+        return work(settings, client)
+    except NotFoundError as exc:
+        return {"skipped": exc.message}
 
 
 def _configured(result: Any) -> bool:
@@ -78,25 +90,22 @@ def _run_finished(result: Any) -> bool:
 @for_effect(Job.MIRROR_QUARANTINE, finished=_configured)
 def mirror_quarantine(quarantine_id: int) -> dict[str, Any]:
     """Bring one quarantine's GitHub issue in line (idempotent)."""
-    settings = get_settings()
-    client = github_client(settings)
-    if client is None:
-        return _skip(Job.MIRROR_QUARANTINE)
-    try:
+
+    def work(settings: Settings, client: GitHubPort) -> dict[str, Any]:
         q = github_mirror.mirror_quarantine(
             quarantine_id,
             github=client,
             public_url=settings.public_url,
             api_url=settings.github_api_url,
         )
-    except NotFoundError as exc:
-        return {"skipped": exc.message}
-    return {
-        "quarantine_id": q.id,
-        "issue": q.github_issue_number,
-        "synced_version": q.github_synced_version,
-        "error": q.github_error,
-    }
+        return {
+            "quarantine_id": q.id,
+            "issue": q.github_issue_number,
+            "synced_version": q.github_synced_version,
+            "error": q.github_error,
+        }
+
+    return _with_github(Job.MIRROR_QUARANTINE, work)
 
 
 @huey.task(
@@ -106,19 +115,16 @@ def mirror_quarantine(quarantine_id: int) -> dict[str, Any]:
 @for_effect(Job.UPDATE_CHECK_RUN, finished=_configured)
 def update_check_run(repository_id: int, sha: str) -> dict[str, Any]:
     """Create or update the FlakeGuard check run of one commit."""
-    settings = get_settings()
-    client = github_client(settings)
-    if client is None:
-        return _skip(Job.UPDATE_CHECK_RUN)
-    try:
+
+    def work(settings: Settings, client: GitHubPort) -> dict[str, Any]:
         row = github_checks.sync_check_run(
             repository_id, sha, github=client, details_url=settings.public_url
         )
-    except NotFoundError as exc:
-        return {"skipped": exc.message}
-    if row is None:
-        return {"skipped": "the repository has no GitHub App installation"}
-    return {"check_run": row.github_id, "conclusion": row.conclusion, "error": row.last_error}
+        if row is None:
+            return {"skipped": "the repository has no GitHub App installation"}
+        return {"check_run": row.github_id, "conclusion": row.conclusion, "error": row.last_error}
+
+    return _with_github(Job.UPDATE_CHECK_RUN, work)
 
 
 @huey.task(
@@ -130,11 +136,8 @@ def ingest_workflow_run(
     repository_id: int, workflow_run_id: int, run_attempt: int = 1
 ) -> dict[str, Any]:
     """Ingest the test-report artifacts of one workflow run attempt."""
-    settings = get_settings()
-    client = github_client(settings)
-    if client is None:
-        return _skip(Job.INGEST_WORKFLOW_RUN)
-    try:
+
+    def work(settings: Settings, client: GitHubPort) -> dict[str, Any]:
         report = github_actions.ingest_workflow_run(
             repository_id,
             workflow_run_id,
@@ -142,15 +145,15 @@ def ingest_workflow_run(
             github=client,
             max_bytes=settings.max_report_bytes,
         )
-    except NotFoundError as exc:
-        return {"skipped": exc.message}
-    return {
-        "ingested": report.ingested,
-        "duplicates": report.duplicates,
-        "rejected": report.rejected,
-        "stopped": report.stopped,
-        "pending": report.waiting,
-    }
+        return {
+            "ingested": report.ingested,
+            "duplicates": report.duplicates,
+            "rejected": report.rejected,
+            "stopped": report.stopped,
+            "pending": report.waiting,
+        }
+
+    return _with_github(Job.INGEST_WORKFLOW_RUN, work)
 
 
 jobs.register(Job.MIRROR_QUARANTINE, mirror_quarantine)

@@ -21,9 +21,9 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks.alerts import render_alert
 from bot.blocks.digest import render_digest
 from bot.blocks.home import render_home
-from bot.client import client_for_team
-from flakeguard import jobs, metrics
-from flakeguard.errors import NotConfiguredError
+from bot.client import client_for_team, slack_errors
+from flakeguard import jobs
+from flakeguard.errors import NotConfiguredError, SlackGoneError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
 from flakeguard.usecases import slack as slack_uc
@@ -46,17 +46,6 @@ def _client(team_id: str) -> WebClient | None:
         return None
 
 
-def _permanent(exc: SlackApiError) -> str | None:
-    error = str(exc.response.get("error") or "")
-    return error if error in slack_uc.PERMANENT_ERRORS else None
-
-
-def _count_error(exc: SlackApiError, method: str) -> None:
-    """Count a Slack API error for /metrics (retried or not)."""
-    error = str(exc.response.get("error") or exc.response.status_code)
-    metrics.count("slack_api_errors", method=method, error=error)
-
-
 def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
     """Post or update one stored message; True when Slack took it, False when recorded as failed."""
     msg = slack_uc.message_target(message_id)
@@ -65,21 +54,22 @@ def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
         slack_uc.message_failed(message_id, "no_installation")
         return False
     try:
-        if msg.ts:
-            client.chat_update(channel=msg.channel, ts=msg.ts, **payload)
-            slack_uc.message_updated(message_id, version)
-        else:
-            response = client.chat_postMessage(channel=msg.channel, **payload)
-            slack_uc.message_posted(message_id, response["ts"], version)
-            slack_uc.clear_channel_error(msg.team_id, msg.channel)
-    except SlackApiError as exc:
-        _count_error(exc, "chat.update" if msg.ts else "chat.postMessage")
-        error = _permanent(exc)
-        if error is None:
-            raise
-        log.warning("Slack message %s in %s: %s (not retried)", message_id, msg.channel, error)
-        slack_uc.message_failed(message_id, error)
+        with slack_errors("chat.update" if msg.ts else "chat.postMessage"):
+            if msg.ts:
+                client.chat_update(channel=msg.channel, ts=msg.ts, **payload)
+            else:
+                response = client.chat_postMessage(channel=msg.channel, **payload)
+    except SlackGoneError as exc:
+        log.warning(
+            "Slack message %s in %s: %s (not retried)", message_id, msg.channel, exc.message
+        )
+        slack_uc.message_failed(message_id, exc.message)
         return False
+    if msg.ts:
+        slack_uc.message_updated(message_id, version)
+    else:
+        slack_uc.message_posted(message_id, response["ts"], version)
+        slack_uc.clear_channel_error(msg.team_id, msg.channel)
     return True
 
 
@@ -139,23 +129,21 @@ def _channels_of(client: WebClient, user_id: str) -> list[str] | None:
     cursor = None
     try:
         for _ in range(HOME_CHANNEL_PAGES):
-            response = client.users_conversations(
-                user=user_id,
-                types="public_channel,private_channel",
-                exclude_archived=True,
-                limit=200,
-                cursor=cursor,
-            )
+            with slack_errors("users.conversations"):
+                response = client.users_conversations(
+                    user=user_id,
+                    types="public_channel,private_channel",
+                    exclude_archived=True,
+                    limit=200,
+                    cursor=cursor,
+                )
             channels.extend(c["id"] for c in response.get("channels") or [])
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 break
-    except SlackApiError as exc:
-        _count_error(exc, "users.conversations")
+    except (SlackGoneError, SlackApiError) as exc:
         log.warning(
-            "App Home of %s: channels unknown (%s); showing the workspace's repos",
-            user_id,
-            exc.response.get("error"),
+            "App Home of %s: channels unknown (%s); showing the workspace's repos", user_id, exc
         )
         return None
     return channels
@@ -171,13 +159,10 @@ def publish_slack_home(team_id: str, user_id: str) -> bool:
         return False
     view = render_home(slack_uc.home_view(team_id, user_id, channels=_channels_of(client, user_id)))
     try:
-        client.views_publish(user_id=user_id, view=view)
-    except SlackApiError as exc:
-        _count_error(exc, "views.publish")
-        error = _permanent(exc)
-        if error is None:
-            raise
-        log.warning("App Home of %s: %s (not retried)", user_id, error)
+        with slack_errors("views.publish"):
+            client.views_publish(user_id=user_id, view=view)
+    except SlackGoneError as exc:
+        log.warning("App Home of %s: %s (not retried)", user_id, exc.message)
         return False
     return True
 

@@ -13,10 +13,10 @@ from bot.blocks.common import (
     lines_section,
     message,
     more_line,
-    pct,
     section,
     slack_date,
 )
+from flakeguard.text import pct
 from flakeguard.usecases.outbox import runs_set_aside_text
 from flakeguard.usecases.status import RepoStatus, TestDetail, TestMatch, TopEntry
 

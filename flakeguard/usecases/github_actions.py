@@ -122,6 +122,18 @@ def _claim(repo: Repository, run_id: int, attempt: int, artifact: ArtifactInfo) 
     return True
 
 
+def record_pending_run(repo: Repository, workflow_run_id: int, run_attempt: int) -> None:
+    """Record a workflow run attempt as pending (its placeholder row), once."""
+    IngestedArtifact.insert(
+        repository=repo,
+        workflow_run_id=workflow_run_id,
+        run_attempt=run_attempt,
+        artifact_id=RUN_PLACEHOLDER,
+        name="(workflow run)",
+        status="pending",
+    ).on_conflict_ignore().execute()
+
+
 def ingest_workflow_run(
     repository_id: int,
     workflow_run_id: int,
@@ -140,14 +152,7 @@ def ingest_workflow_run(
     if repo is None:
         raise NotFoundError(f"unknown repository id {repository_id}")
     report = ActionsReport()
-    IngestedArtifact.insert(
-        repository=repo,
-        workflow_run_id=workflow_run_id,
-        run_attempt=run_attempt,
-        artifact_id=RUN_PLACEHOLDER,
-        name="(workflow run)",
-        status="pending",
-    ).on_conflict_ignore().execute()
+    record_pending_run(repo, workflow_run_id, run_attempt)
     mark_run = lambda status, detail: _mark(  # noqa: E731
         repo, workflow_run_id, run_attempt, RUN_PLACEHOLDER, status, detail
     )

@@ -18,10 +18,10 @@ from peewee import IntegrityError
 
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
-from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION, RUN_PLACEHOLDER
+from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION
+from flakeguard.usecases.github_actions import record_pending_run
 from models import (
     CheckRun,
-    IngestedArtifact,
     Installation,
     Repository,
     WebhookDelivery,
@@ -262,14 +262,7 @@ def on_workflow_run(payload: Payload) -> Outcome:
     repo, why = _repository_for(payload)
     if repo is None:
         return ignored(why)
-    IngestedArtifact.insert(
-        repository=repo,
-        workflow_run_id=run_id,
-        run_attempt=attempt,
-        artifact_id=RUN_PLACEHOLDER,
-        name="(workflow run)",
-        status="pending",
-    ).on_conflict_ignore().execute()
+    record_pending_run(repo, run_id, attempt)
     job = outbox.want(
         Job.INGEST_WORKFLOW_RUN, repository_id=repo.id, workflow_run_id=run_id, run_attempt=attempt
     )
@@ -290,14 +283,7 @@ def on_check_suite(payload: Payload) -> Outcome:
     """``check_suite`` rerequested: recompute our check run for the suite's head SHA."""
     if _str(payload, "action") != "rerequested":
         return ignored("only rerequested check suites are handled")
-    sha = _str(payload, "check_suite", "head_sha")
-    if sha is None:
-        return ignored("no head_sha in the payload")
-    repo, why = _repository_for(payload)
-    if repo is None:
-        return ignored(why)
-    request_check_run(repo, sha, new_run=True)
-    return Outcome(jobs=[outbox.want(Job.UPDATE_CHECK_RUN, repository_id=repo.id, sha=sha)])
+    return _recompute_check_run(payload, _str(payload, "check_suite", "head_sha"), new_run=True)
 
 
 def on_check_run(payload: Payload) -> Outcome:
@@ -312,10 +298,15 @@ def on_check_run(payload: Payload) -> Outcome:
         if identifier != RERUN_ACTION:
             return ignored(f"unknown requested action {identifier!r}")
     sha = _str(payload, "check_run", "head_sha")
+    return _recompute_check_run(payload, sha, new_run=action == "rerequested")
+
+
+def _recompute_check_run(payload: Payload, sha: str | None, *, new_run: bool) -> Outcome:
+    """Mark the check run of ``sha`` behind and want it updated."""
     if sha is None:
         return ignored("no head_sha in the payload")
     repo, why = _repository_for(payload)
     if repo is None:
         return ignored(why)
-    request_check_run(repo, sha, new_run=action == "rerequested")
+    request_check_run(repo, sha, new_run=new_run)
     return Outcome(jobs=[outbox.want(Job.UPDATE_CHECK_RUN, repository_id=repo.id, sha=sha)])

@@ -56,7 +56,6 @@ SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK = 1 << 16
 SQLITE_CHUNK = 2_000
-SQLITE_VARIABLES = 500  # parameters per IN (...) list
 MAX_ATTEMPT = 10_000
 # Column widths of the models (longer values are cut, never refused).
 TEXT_WIDTH = 512
@@ -773,8 +772,8 @@ def _known_cases_sqlite(
     ids: dict[str, int] = {}
     refresh: list[int] = []
     stale_text = stale.isoformat(" ")
-    for start in range(0, len(keys), SQLITE_VARIABLES):
-        chunk = keys[start : start + SQLITE_VARIABLES]
+    for start in range(0, len(keys), queries.CHUNK):
+        chunk = keys[start : start + queries.CHUNK]
         marks = ", ".join("?" * len(chunk))
         cursor = connection.execute(
             f'SELECT key, id, last_seen < ? FROM "{table}" '
@@ -785,8 +784,8 @@ def _known_cases_sqlite(
             ids[key] = test_id
             if is_stale:
                 refresh.append(test_id)
-    for start in range(0, len(refresh), SQLITE_VARIABLES):
-        chunk = refresh[start : start + SQLITE_VARIABLES]
+    for start in range(0, len(refresh), queries.CHUNK):
+        chunk = refresh[start : start + queries.CHUNK]
         connection.execute(
             f'UPDATE "{table}" SET last_seen = ? WHERE id IN ({", ".join("?" * len(chunk))})',
             (now.isoformat(" "), *chunk),

@@ -261,19 +261,10 @@ def propose_flaky(test_case_id: int) -> list[outbox.Wanted]:
     """
     try:
         with db.atomic():  # a savepoint: a concurrent first action on the test wins
-            outcome = _apply_locked(
-                test_case_id,
-                None,
-                "propose",
-                actor="flakeguard",
-                source="system",
-                assignee_slack=None,
-                reason="flaky",
-                idempotency_key=None,
-                expected_version=None,
-                team_id=None,
+            proposal = _apply_locked(
+                test_case_id, None, "propose", actor="flakeguard", source="system", reason="flaky"
             )
-            return outbox.record(effects_of(outcome))
+            return outbox.record(effects_of(proposal))
     except IntegrityError:
         return []
 
@@ -285,11 +276,11 @@ def _apply_locked(
     *,
     actor: str,
     source: str,
-    assignee_slack: str | None,
-    reason: str,
-    idempotency_key: str | None,
-    expected_version: int | None,
-    team_id: str | None,
+    assignee_slack: str | None = None,
+    reason: str = "",
+    idempotency_key: str | None = None,
+    expected_version: int | None = None,
+    team_id: str | None = None,
 ) -> Outcome:
     if test_case_id is not None:
         query = Quarantine.select().where(Quarantine.test_case == test_case_id)
@@ -444,21 +435,3 @@ def approve_all(
         if outcome.changed:
             approved.append(outcome.quarantine)
     return approved
-
-
-def get_quarantine(quarantine_id: int) -> Quarantine:
-    """The quarantine with this id, or NotFoundError."""
-    q = Quarantine.get_or_none(Quarantine.id == quarantine_id)
-    if q is None:
-        raise NotFoundError(f"unknown quarantine {quarantine_id}")
-    return q
-
-
-def history(quarantine_id: int, *, limit: int = 20) -> list[QuarantineEvent]:
-    """The latest events of one quarantine, newest first."""
-    return list(
-        QuarantineEvent.select()
-        .where(QuarantineEvent.quarantine == quarantine_id)
-        .order_by(QuarantineEvent.id.desc())
-        .limit(limit)
-    )

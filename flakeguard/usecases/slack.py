@@ -20,6 +20,7 @@ from engine.plan import PlanInput, build_plan
 from flakeguard.errors import BadRequestError, NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
+from flakeguard.usecases.github import web_url
 from flakeguard.usecases.status import display_name, resolve_repository
 from models import (
     ChannelSubscription,
@@ -40,26 +41,6 @@ from models import (
 from models.base import as_aware
 
 GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
-# Errors that retrying cannot fix: recorded, shown in status, never retried.
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "account_inactive",
-        "invalid_auth",
-        "token_revoked",
-        "not_authed",
-        "team_access_not_granted",
-        "missing_scope",
-        "message_not_found",
-        "cant_update_message",
-        "restricted_action",
-        "user_not_found",
-        "no_installation",
-        "app_uninstalled",
-    }
-)
 # Errors about the workspace's token: every subscription of the team is affected.
 TOKEN_ERRORS = frozenset({"account_inactive", "invalid_auth", "token_revoked", "not_authed"})
 EVENT_KINDS = ("flaky", "broken", "fixed")
@@ -219,6 +200,7 @@ class AlertView:
     first_failing_sha: str | None
     failing_runs: list[RunLink]
     quarantine: QuarantineView | None
+    first_failing_url: str | None = None  # the commit's page on GitHub
 
 
 @dataclass(frozen=True)
@@ -284,8 +266,7 @@ def quarantine_view(q: Quarantine) -> QuarantineView:
         last_source=last.source if last else None,
         last_at=last.at if last else None,
         github_issue_url=(
-            q.github_issue_url
-            or f"https://github.com/{repo.full_name}/issues/{q.github_issue_number}"
+            q.github_issue_url or web_url(repo.full_name, "issues", q.github_issue_number)
             if q.github_issue_number
             else None
         ),
@@ -310,7 +291,7 @@ def failing_runs(test_case_id: int, repo: str, *, limit: int = FAILING_RUNS) -> 
         label = f"{run.job or 'run'} @ {run.sha[:7]}"
         url = None
         if run.ci_run_id.isdigit() and run.source != "upload":
-            url = f"https://github.com/{repo}/actions/runs/{run.ci_run_id}"
+            url = web_url(repo, "actions", "runs", run.ci_run_id)
         out.append(RunLink(label, url))
         if len(out) >= limit:
             break
@@ -330,6 +311,7 @@ def alert_view(message_id: int) -> AlertView:
     score = FlakeScore.get_or_none(FlakeScore.test_case == test.id) if test else None
     data = event.data if event else {}
     evidence = (score.evidence if score else None) or {}
+    first_failing = data.get("first_failing_sha") or evidence.get("first_failing_sha")
     return AlertView(
         message_id=msg.id,
         kind=msg.kind,
@@ -342,7 +324,10 @@ def alert_view(message_id: int) -> AlertView:
         high=score.high if score else 1.0,
         reason=(score.reason if score else "") or str(data.get("reason", "")),
         since=score.state_since if score else (event.created_at if event else None),
-        first_failing_sha=data.get("first_failing_sha") or evidence.get("first_failing_sha"),
+        first_failing_sha=first_failing,
+        first_failing_url=web_url(repo.full_name, "commit", first_failing)
+        if first_failing
+        else None,
         failing_runs=failing_runs(test.id, repo.full_name) if test else [],
         quarantine=quarantine_view(q) if q else None,
     )

@@ -15,6 +15,7 @@ from peewee import fn
 
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases import outbox
+from flakeguard.usecases.github import web_url
 from models import (
     ChannelSubscription,
     FlakeScore,
@@ -376,7 +377,7 @@ def test_detail(test_case_id: int, *, history: int = HISTORY) -> TestDetail:
         assignee_github=q.assignee_github if q else None,
         github_issue_url=(
             q.github_issue_url
-            or f"https://github.com/{test.repository.full_name}/issues/{q.github_issue_number}"
+            or web_url(test.repository.full_name, "issues", q.github_issue_number)
             if q and q.github_issue_number
             else None
         ),

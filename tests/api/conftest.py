@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from flakeguard.usecases.repos import add_repository
-from models import ALL_MODELS, Repository
-
-
-@dataclass
-class RepoToken:
-    """A repository and the plain text of its ingest token."""
-
-    repo: Repository
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture
-def acme(database: object) -> RepoToken:
-    """Repository acme/shop with an ingest token."""
-    repo, token = add_repository("acme/shop")
-    return RepoToken(repo, token)
+from models import ALL_MODELS
+from tests.conftest import RepoToken
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +16,9 @@ import pytest
 import redis
 
 from flakeguard import jobs, logs
-from flakeguard.usecases.repos import add_repository
-from models import Repository
-from tests.conftest import service_missing
+from tests.conftest import RepoToken, service_missing
 
 SHA = "b" * 40
-
-
-@dataclass
-class RepoToken:
-    """A repository and the plain text of its ingest token."""
-
-    repo: Repository
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture
-def acme(database: object) -> RepoToken:
-    """Repository acme/shop with an ingest token."""
-    repo, token = add_repository("acme/shop")
-    return RepoToken(repo, token)
 
 
 def junit(*cases: tuple[str, str]) -> bytes:

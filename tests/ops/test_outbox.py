@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from slack_sdk import WebClient
 
-from engine.scoring import Result, Run
+from engine.scoring import Result
 from flakeguard import jobs
 from flakeguard.app import create_app
 from flakeguard.jobs import Job
@@ -27,8 +27,8 @@ from flakeguard.usecases import outbox
 from flakeguard.usecases import reconcile as reconcile_uc
 from flakeguard.usecases import slack as slack_uc
 from flakeguard.usecases.analysis import analyze_run
-from models import Effect, Quarantine, Repository, TestRun
-from tests.app.analysis_helpers import store_run
+from models import Effect, Quarantine, Repository, TestRun, default_tenant
+from tests.app.analysis_helpers import T0, make_run, store_run
 from tests.bot import factories as f
 from tests.fakes.github import REPO
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, SlackRequests
@@ -36,7 +36,6 @@ from tests.github.helpers import installed_repo
 from tests.ops.conftest import RedisServer, drain, upload
 
 NOW = timedelta(0)
-T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -71,23 +70,12 @@ def world(
     tasks.configure(Settings(queue_mode="immediate"))
 
 
-def _run(n: int, results: list[Result]) -> Run:
-    return Run(
-        id=f"run-{n}",
-        sha=f"{n:040x}",
-        branch="main",
-        default_branch=True,
-        at=T0 + timedelta(hours=n),
-        results=results,
-    )
-
-
 def _flaky_run(repo: Repository) -> TestRun:
     """Ten green runs analyzed, then a run where t::a fails and passes on retry (not analyzed)."""
     for n in range(10):
-        analyze_run(store_run(repo, _run(n, [Result("t::a", "passed")])).id, now=T0)
+        analyze_run(store_run(repo, make_run(n, [Result("t::a", "passed")])).id, now=T0)
     results = [Result("t::a", "failed"), Result("t::a", "passed", retry=1)]
-    return store_run(repo, _run(10, results))
+    return store_run(repo, make_run(10, results))
 
 
 def _recover(world: dict[str, Any], redis_server: RedisServer) -> None:
@@ -192,7 +180,7 @@ def test_webhook_lost_after_commit_creates_the_check_run_once(
 
 def test_upload_lost_after_commit_is_analyzed_once(world, redis_server) -> None:  # type: ignore[no-untyped-def]
     """An upload answers 201 though its analysis cannot be enqueued; reconcile analyzes it."""
-    from tests.ops.conftest import RepoToken
+    from tests.conftest import RepoToken
 
     repo, token = _repo_with_token()
     redis_server.stop()
@@ -268,8 +256,8 @@ def test_a_task_whose_effect_is_done_does_nothing(database) -> None:  # type: ig
     """A stray second job for a done effect returns without doing the work again."""
     from tasks.analysis import analyze_run as analyze_task
 
-    repo = Repository.create(full_name="acme/widgets")
-    run = store_run(repo, _run(1, [Result("t::a", "passed")]))
+    repo = Repository.create(tenant=default_tenant(), full_name="acme/widgets")
+    run = store_run(repo, make_run(1, [Result("t::a", "passed")]))
     outbox.record([outbox.want(Job.ANALYZE_RUN, run_id=run.id)])
     outbox.mark_done(Job.ANALYZE_RUN, run_id=run.id)
     assert analyze_task.call_local(run.id)["analyzed"] is False
@@ -283,14 +271,16 @@ def test_poison_runs_are_set_aside_and_never_block_a_lost_run(app, client) -> No
     from flakeguard.usecases.status import status_for
     from models import FlakeScore, TestCase, utcnow
 
-    repo = Repository.create(full_name="acme/widgets")
+    repo = Repository.create(tenant=default_tenant(), full_name="acme/widgets")
     poison = TestCase.create(repository=repo, key="t::poison", name="t::poison")
     # a stored state no codec reads: every analysis of a run with this test fails
     FlakeScore.create(test_case=poison, repository=repo, engine_state=b"\xffgarbage")
     batch = 8
     old = utcnow() - timedelta(hours=1)
-    poison_runs = [store_run(repo, _run(n, [Result("t::poison", "failed")])) for n in range(batch)]
-    good = store_run(repo, _run(batch, [Result("t::good", "passed")]))
+    poison_runs = [
+        store_run(repo, make_run(n, [Result("t::poison", "failed")])) for n in range(batch)
+    ]
+    good = store_run(repo, make_run(batch, [Result("t::good", "passed")]))
     for run in [*poison_runs, good]:
         outbox.record([outbox.want(Job.ANALYZE_RUN, run_id=run.id)])
         Effect.update(armed_at=old + timedelta(seconds=run.id)).where(

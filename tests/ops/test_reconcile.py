@@ -70,27 +70,21 @@ def _world() -> dict[str, int]:
         repository=repo, test_case=cases[1], kind="flaky", slack_done_at=old
     ).id
     _effect(Job.NOTIFY_SLACK, old, done=old, event_id=handled)
-    ids["slack_behind"] = Quarantine.create(
-        test_case=cases[0],
-        repository=repo,
-        version=3,
-        slack_synced_version=2,
-        github_synced_version=3,
-        updated_at=old,
-    ).id
-    _effect(Job.REFRESH_SLACK_QUARANTINE, old, quarantine_id=ids["slack_behind"])
-    _effect(Job.MIRROR_QUARANTINE, old, done=old, quarantine_id=ids["slack_behind"])
-    ids["github_behind"] = Quarantine.create(
-        test_case=cases[1],
-        repository=repo,
-        version=2,
-        slack_synced_version=2,
-        github_synced_version=1,
-        github_error="GitHub answered 502",
-        updated_at=old,
-    ).id
-    _effect(Job.REFRESH_SLACK_QUARANTINE, old, done=old, quarantine_id=ids["github_behind"])
-    _effect(Job.MIRROR_QUARANTINE, old, quarantine_id=ids["github_behind"])
+    # (name, test, version, Slack synced, GitHub synced, error): one side behind each
+    behind = (
+        ("slack_behind", cases[0], 3, 2, 3, None),
+        ("github_behind", cases[1], 2, 2, 1, "GitHub answered 502"),
+    )
+    for name, case, version, slack_synced, github_synced, error in behind:
+        ids[name] = Quarantine.create(
+            test_case=case, repository=repo, version=version, updated_at=old,
+            slack_synced_version=slack_synced, github_synced_version=github_synced,
+            github_error=error,
+        ).id  # fmt: skip
+        slack_done = old if slack_synced == version else None
+        github_done = old if github_synced == version else None
+        _effect(Job.REFRESH_SLACK_QUARANTINE, old, done=slack_done, quarantine_id=ids[name])
+        _effect(Job.MIRROR_QUARANTINE, old, done=github_done, quarantine_id=ids[name])
     Quarantine.create(  # in sync
         test_case=cases[2], repository=repo, version=4, slack_synced_version=4,
         github_synced_version=4, updated_at=old,
@@ -99,19 +93,15 @@ def _world() -> dict[str, int]:
     _effect(Job.UPDATE_CHECK_RUN, old, repository_id=repo.id, sha="c" * 40)
     CheckRun.create(repository=repo, head_sha="e" * 40, version=2, synced_version=2, updated_at=old)
     _effect(Job.UPDATE_CHECK_RUN, old, done=old, repository_id=repo.id, sha="e" * 40)
-    IngestedArtifact.create(
-        repository=repo, workflow_run_id=77, run_attempt=2, artifact_id=1, name="junit",
-        created_at=old,
-    )  # fmt: skip
-    _effect(Job.INGEST_WORKFLOW_RUN, old, repository_id=repo.id, workflow_run_id=77, run_attempt=2)
-    IngestedArtifact.create(
-        repository=repo, workflow_run_id=78, run_attempt=1, artifact_id=2, name="junit",
-        status="done", created_at=old,
-    )  # fmt: skip
-    _effect(
-        Job.INGEST_WORKFLOW_RUN, old, done=old, repository_id=repo.id, workflow_run_id=78,
-        run_attempt=1,
-    )  # fmt: skip
+    for run_id, attempt, status in ((77, 2, "pending"), (78, 1, "done")):
+        IngestedArtifact.create(
+            repository=repo, workflow_run_id=run_id, run_attempt=attempt, artifact_id=run_id,
+            name="junit", status=status, created_at=old,
+        )  # fmt: skip
+        _effect(
+            Job.INGEST_WORKFLOW_RUN, old, done=old if status == "done" else None,
+            repository_id=repo.id, workflow_run_id=run_id, run_attempt=attempt,
+        )  # fmt: skip
     ids["repo"] = repo.id
     return ids
 

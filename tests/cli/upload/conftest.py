@@ -10,9 +10,6 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from flakeguard.usecases.repos import add_repository
-from tests.api.conftest import RepoToken
-
 CI_VARIABLES = (
     "GITHUB_ACTIONS",
     "GITLAB_CI",
@@ -72,13 +69,6 @@ def ci_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", "nope://the upload client must not read this")
     return monkeypatch
-
-
-@pytest.fixture
-def acme(database: object) -> RepoToken:
-    """Repository acme/shop with an ingest token."""
-    repo, token = add_repository("acme/shop")
-    return RepoToken(repo, token)
 
 
 @pytest.fixture
