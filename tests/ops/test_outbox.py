@@ -303,3 +303,55 @@ def test_poison_runs_are_set_aside_and_never_block_a_lost_run(app, client) -> No
     deep = client.get("/health/deep").get_json()
     assert deep["analysis"]["runs_set_aside"] == batch
     assert f"{batch} runs set aside" in deep["analysis"]["note"]
+
+
+def test_migration_0038_writes_an_effect_for_work_pending_before_it(
+    database, recorded_jobs
+) -> None:  # type: ignore[no-untyped-def]
+    """Work pending as row state before the outbox (a run not analyzed, an event not sent, a
+    quarantine or check run behind, a workflow run not ingested) becomes one effect each, so
+    the reconcile job still re-drives it; finished work gets none. ``down`` drops the table."""
+    import importlib.util
+
+    from models import CheckRun, DomainEvent, IngestedArtifact, TestCase, utcnow
+    from models.migrate import MIGRATIONS_DIR
+
+    spec = importlib.util.spec_from_file_location(
+        "migration_0038", MIGRATIONS_DIR / "0038_effect_outbox.py"
+    )
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+
+    old = utcnow() - timedelta(hours=1)
+    repo = Repository.create(tenant=default_tenant(), full_name="acme/widgets")
+    case = TestCase.create(repository=repo, key="t::a", name="t::a")
+    run = TestRun.create(repository=repo, sha="a" * 40, content_digest="p" * 64, received_at=old)
+    TestRun.create(
+        repository=repo, sha="a" * 40, content_digest="x" * 64, received_at=old, analyzed_at=old
+    )
+    event = DomainEvent.create(repository=repo, test_case=case, kind="flaky", created_at=old)
+    q = Quarantine.create(
+        test_case=case, repository=repo, version=2, slack_synced_version=1,
+        github_synced_version=1, updated_at=old,
+    )  # fmt: skip
+    CheckRun.create(repository=repo, head_sha="c" * 40, version=1, updated_at=old)
+    IngestedArtifact.create(
+        repository=repo, workflow_run_id=77, run_attempt=2, artifact_id=0, name="(workflow run)",
+        created_at=old,
+    )  # fmt: skip
+    Effect.delete().execute()  # rows as they were before the outbox existed
+    migration.down(None, database)
+    migration.up(None, database)
+
+    assert reconcile_uc.reconcile(grace=timedelta(minutes=2)).runs_pending == 1
+    assert recorded_jobs == {
+        "analyze_run": [{"run_id": run.id}],
+        "notify_slack": [{"event_id": event.id}],
+        "refresh_slack_quarantine": [{"quarantine_id": q.id}],
+        "mirror_quarantine": [{"quarantine_id": q.id}],
+        "update_check_run": [{"repository_id": repo.id, "sha": "c" * 40}],
+        "ingest_workflow_run": [
+            {"repository_id": repo.id, "workflow_run_id": 77, "run_attempt": 2}
+        ],
+    }
