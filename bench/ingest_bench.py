@@ -160,7 +160,7 @@ def setup_app(url: str, queue: str) -> tuple[object, str]:
         tasks.huey.flush()
     else:
         # Measure ingestion, not analysis: the job is accepted and dropped.
-        jobs.register("analyze_run", lambda run_id: None)
+        jobs.register(jobs.Job.ANALYZE_RUN, lambda run_id: None)
     with db.connection_context():
         _, token = add_repository(f"bench/shop-{uuid.uuid4().hex[:6]}")
         repo = db.execute_sql("SELECT full_name FROM repository").fetchone()[0]

@@ -8,16 +8,14 @@ import sys
 from typing import Any
 
 from flakeguard.cli import open_configured
+from flakeguard.text import pct
 
 STATE_ORDER = ("flaky", "broken", "fixed", "healthy", "insufficient")
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:.1f}%" if x < 0.1 else f"{x * 100:.0f}%"
-
-
 def print_status(full_name: str | None, *, top: int = 5, out: Any = None) -> int:
     """Print what /flakeguard status shows, plus broken and healthy tests."""
+    from flakeguard.usecases.outbox import runs_set_aside_text
     from flakeguard.usecases.report import tests_in_state
     from flakeguard.usecases.status import status_for
 
@@ -48,8 +46,8 @@ def print_status(full_name: str | None, *, top: int = 5, out: Any = None) -> int
             for i, entry in enumerate(status.top, 1):
                 q = f" [{entry.quarantine_state}]" if entry.quarantine_state else ""
                 print(
-                    f"   {i}. {entry.name}{q}\n      {_pct(entry.score)} "
-                    f"({_pct(entry.low)}–{_pct(entry.high)}): {entry.reason}",
+                    f"   {i}. {entry.name}{q}\n      {pct(entry.score)} "
+                    f"({pct(entry.low)}–{pct(entry.high)}): {entry.reason}",
                     file=out,
                 )
         broken, _ = tests_in_state(status.repository, "broken")
@@ -66,6 +64,8 @@ def print_status(full_name: str | None, *, top: int = 5, out: Any = None) -> int
             print(f"  healthy: {n_healthy} tests (e.g. {names})", file=out)
         for error in status.slack_errors:
             print(f"  Slack problem: {error}", file=out)
+        if status.runs_set_aside:
+            print(f"  {runs_set_aside_text(status.runs_set_aside)}", file=out)
     return 0
 
 
@@ -97,8 +97,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     detail = test_detail(match.test_case_id)
     print(f"{detail.name}  ({detail.repository})")
     print(
-        f"  verdict: {detail.state}, score {_pct(detail.score)} "
-        f"({_pct(detail.low)}–{_pct(detail.high)})"
+        f"  verdict: {detail.state}, score {pct(detail.score)} "
+        f"({pct(detail.low)}–{pct(detail.high)})"
     )
     print(f"  reason: {detail.reason}")
     print(f"  recent history (oldest → newest): {detail.history}")

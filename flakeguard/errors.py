@@ -78,3 +78,13 @@ class NotConfiguredError(FlakeGuardError):
 
     status = 503
     code = "not_configured"
+
+
+class SlackGoneError(FlakeGuardError):
+    """Slack refused for good (channel gone, token revoked): record it, do not retry.
+
+    ``message`` is Slack's error code (``channel_not_found``, ``token_revoked``, ...).
+    """
+
+    status = 502
+    code = "slack_gone"

@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
 from models import db
 from models.migrate import pending_migrations
 
@@ -66,5 +68,12 @@ def deep() -> tuple[dict[str, Any], int]:
         **checks,
         "slack": {"configured": settings.slack_enabled, "oauth": settings.slack_oauth},
         "github": {"configured": settings.github_enabled},
+        "analysis": _analysis() if checks["database"]["ok"] else {},
     }
     return body, 200 if ok else 503
+
+
+def _analysis() -> dict[str, Any]:
+    """Runs set aside because their analysis failed too often (they block nothing)."""
+    count = outbox.set_aside_count(Job.ANALYZE_RUN)
+    return {"runs_set_aside": count, "note": outbox.runs_set_aside_text(count)}

@@ -8,28 +8,26 @@ unavailable; the database keeps the work pending for the reconcile job after.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flakeguard import jobs
 from flakeguard.errors import NotFoundError
+from flakeguard.jobs import Job
 from flakeguard.settings import Settings
 from flakeguard.usecases import github_actions, github_checks, github_mirror
 from flakeguard.usecases.github import GitHubPort
 from integrations.github.client import GitHubClient
-from models import db
 from tasks.context import get_settings
-from tasks.queue import huey
+from tasks.outbox import for_effect
+from tasks.queue import huey, with_db
 
 log = logging.getLogger(__name__)
 
 RETRIES = 5
 RETRY_DELAY = 60  # seconds, doubled per retry: 1, 2, 4, 8, 16 minutes
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 _lock = threading.Lock()
 _injected: GitHubPort | None = None
@@ -56,83 +54,90 @@ def github_client(settings: Settings) -> GitHubPort | None:
         return _built[1]
 
 
-def with_db(func: F) -> F:
-    """Run the task in a database connection: the caller's when one is open, else its own.
-
-    In immediate mode a task runs inline, inside the caller's connection (a request,
-    a use case iterating a query); closing that connection would break the caller.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not db.is_closed():
-            return func(*args, **kwargs)
-        with db.connection_context():
-            return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+NOT_CONFIGURED = "GitHub is not configured"
 
 
-def _skip(job: str) -> dict[str, Any]:
-    log.info("%s skipped: GitHub is not configured", job)
-    return {"skipped": "GitHub is not configured"}
-
-
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name="mirror_quarantine")
-@with_db
-def mirror_quarantine(quarantine_id: int) -> dict[str, Any]:
-    """Bring one quarantine's GitHub issue in line (idempotent)."""
+def _with_github(
+    job: Job, work: Callable[[Settings, GitHubPort], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run ``work`` with the settings and the GitHub client; skip when GitHub is off or the
+    row it works on is gone."""
     settings = get_settings()
     client = github_client(settings)
     if client is None:
-        return _skip("mirror_quarantine")
+        log.info("%s skipped: GitHub is not configured", job)
+        return {"skipped": NOT_CONFIGURED}
     try:
+        return work(settings, client)
+    except NotFoundError as exc:
+        return {"skipped": exc.message}
+
+
+def _configured(result: Any) -> bool:
+    """Whether the task did its work (without GitHub its effect stays pending)."""
+    return not (isinstance(result, dict) and result.get("skipped") == NOT_CONFIGURED)
+
+
+def _run_finished(result: Any) -> bool:
+    """Whether a workflow run is ingested (or gone), not waiting for GitHub."""
+    return _configured(result) and not result.get("pending")
+
+
+@huey.task(
+    retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name=Job.MIRROR_QUARANTINE.value
+)
+@with_db
+@for_effect(Job.MIRROR_QUARANTINE, finished=_configured)
+def mirror_quarantine(quarantine_id: int) -> dict[str, Any]:
+    """Bring one quarantine's GitHub issue in line (idempotent)."""
+
+    def work(settings: Settings, client: GitHubPort) -> dict[str, Any]:
         q = github_mirror.mirror_quarantine(
             quarantine_id,
             github=client,
             public_url=settings.public_url,
             api_url=settings.github_api_url,
         )
-    except NotFoundError as exc:
-        return {"skipped": exc.message}
-    return {
-        "quarantine_id": q.id,
-        "issue": q.github_issue_number,
-        "synced_version": q.github_synced_version,
-        "error": q.github_error,
-    }
+        return {
+            "quarantine_id": q.id,
+            "issue": q.github_issue_number,
+            "synced_version": q.github_synced_version,
+            "error": q.github_error,
+        }
+
+    return _with_github(Job.MIRROR_QUARANTINE, work)
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name="update_check_run")
+@huey.task(
+    retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name=Job.UPDATE_CHECK_RUN.value
+)
 @with_db
+@for_effect(Job.UPDATE_CHECK_RUN, finished=_configured)
 def update_check_run(repository_id: int, sha: str) -> dict[str, Any]:
     """Create or update the FlakeGuard check run of one commit."""
-    settings = get_settings()
-    client = github_client(settings)
-    if client is None:
-        return _skip("update_check_run")
-    try:
+
+    def work(settings: Settings, client: GitHubPort) -> dict[str, Any]:
         row = github_checks.sync_check_run(
             repository_id, sha, github=client, details_url=settings.public_url
         )
-    except NotFoundError as exc:
-        return {"skipped": exc.message}
-    if row is None:
-        return {"skipped": "the repository has no GitHub App installation"}
-    return {"check_run": row.github_id, "conclusion": row.conclusion, "error": row.last_error}
+        if row is None:
+            return {"skipped": "the repository has no GitHub App installation"}
+        return {"check_run": row.github_id, "conclusion": row.conclusion, "error": row.last_error}
+
+    return _with_github(Job.UPDATE_CHECK_RUN, work)
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name="ingest_workflow_run")
+@huey.task(
+    retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name=Job.INGEST_WORKFLOW_RUN.value
+)
 @with_db
+@for_effect(Job.INGEST_WORKFLOW_RUN, finished=_run_finished)
 def ingest_workflow_run(
     repository_id: int, workflow_run_id: int, run_attempt: int = 1
 ) -> dict[str, Any]:
     """Ingest the test-report artifacts of one workflow run attempt."""
-    settings = get_settings()
-    client = github_client(settings)
-    if client is None:
-        return _skip("ingest_workflow_run")
-    try:
+
+    def work(settings: Settings, client: GitHubPort) -> dict[str, Any]:
         report = github_actions.ingest_workflow_run(
             repository_id,
             workflow_run_id,
@@ -140,16 +145,17 @@ def ingest_workflow_run(
             github=client,
             max_bytes=settings.max_report_bytes,
         )
-    except NotFoundError as exc:
-        return {"skipped": exc.message}
-    return {
-        "ingested": report.ingested,
-        "duplicates": report.duplicates,
-        "rejected": report.rejected,
-        "stopped": report.stopped,
-    }
+        return {
+            "ingested": report.ingested,
+            "duplicates": report.duplicates,
+            "rejected": report.rejected,
+            "stopped": report.stopped,
+            "pending": report.waiting,
+        }
+
+    return _with_github(Job.INGEST_WORKFLOW_RUN, work)
 
 
-jobs.register("mirror_quarantine", mirror_quarantine)
-jobs.register("update_check_run", update_check_run)
-jobs.register("ingest_workflow_run", ingest_workflow_run)
+jobs.register(Job.MIRROR_QUARANTINE, mirror_quarantine)
+jobs.register(Job.UPDATE_CHECK_RUN, update_check_run)
+jobs.register(Job.INGEST_WORKFLOW_RUN, ingest_workflow_run)

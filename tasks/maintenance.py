@@ -19,7 +19,9 @@ from huey.exceptions import TaskLockedException
 
 from flakeguard import jobs
 from flakeguard.errors import NotConfiguredError
+from flakeguard.jobs import Job
 from flakeguard.settings import Settings
+from flakeguard.usecases import outbox
 from flakeguard.usecases import reconcile as reconcile_uc
 from flakeguard.usecases import retention as retention_uc
 from tasks import context
@@ -73,7 +75,7 @@ def _settings() -> Settings:
         return Settings()
 
 
-@huey.periodic_task(crontab(minute="*/5"), name="reconcile")
+@huey.periodic_task(crontab(minute="*/5"), name=Job.RECONCILE.value)
 @expiring_lock("flakeguard-reconcile")
 @with_db
 def reconcile() -> dict[str, Any]:
@@ -91,21 +93,23 @@ def reconcile() -> dict[str, Any]:
     return {"runs_pending": report.runs_pending, **report.as_dict()}
 
 
-@huey.periodic_task(crontab(hour="3", minute="17"), name="retention")
+@huey.periodic_task(crontab(hour="3", minute="17"), name=Job.RETENTION.value)
 @expiring_lock("flakeguard-retention")
 @with_db
 def retention() -> dict[str, Any]:
-    """Delete raw test results older than FLAKEGUARD_RETENTION_DAYS (verdicts stay), and old
-    webhook delivery ids."""
+    """Delete raw test results older than FLAKEGUARD_RETENTION_DAYS (verdicts stay), old
+    webhook delivery ids and done outbox effects."""
     report = retention_uc.purge_results(_settings().retention_days)
     deliveries = retention_uc.purge_deliveries()
+    effects = outbox.purge_done()
     return {
         "deleted": report.deleted,
         "batches": report.batches,
         "complete": report.complete,
         "deliveries_deleted": deliveries,
+        "effects_deleted": effects,
     }
 
 
-jobs.register("reconcile", reconcile)
-jobs.register("retention", retention)
+jobs.register(Job.RECONCILE, reconcile)
+jobs.register(Job.RETENTION, retention)

@@ -14,7 +14,9 @@ from huey.storage import RedisStorage, SqliteStorage
 
 from flakeguard import logs, metrics
 from flakeguard.errors import NotConfiguredError
+from flakeguard.jobs import Job
 from flakeguard.settings import Settings
+from flakeguard.usecases import github
 from models import db
 from tasks import context
 
@@ -28,6 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def configure(settings: Settings, *, name: str | None = None) -> Huey:
     """Choose Huey's storage from settings: immediate, Redis, or SQLite beside the database."""
     context.set_settings(settings)
+    github.use_api_url(settings.github_api_url)  # web links follow GITHUB_API_URL
     huey.name = name or settings.queue_name
     if settings.queue_mode == "immediate":
         huey.immediate = True
@@ -105,5 +108,5 @@ def task_finished(signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
     if started is not None and signal == signals.SIGNAL_COMPLETE:
         elapsed = time.perf_counter() - started
         metrics.observe("task_duration", elapsed, task=task.name)
-        if task.name == "analyze_run":
+        if task.name == Job.ANALYZE_RUN:
             metrics.observe("analysis_duration", elapsed)

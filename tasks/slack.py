@@ -21,12 +21,15 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks.alerts import render_alert
 from bot.blocks.digest import render_digest
 from bot.blocks.home import render_home
-from bot.client import client_for_team
-from flakeguard import jobs, metrics
-from flakeguard.errors import NotConfiguredError
+from bot.client import client_for_team, slack_errors
+from flakeguard import jobs
+from flakeguard.errors import NotConfiguredError, SlackGoneError
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
 from flakeguard.usecases import slack as slack_uc
 from models import Quarantine
 from tasks.context import get_settings
+from tasks.outbox import for_effect
 from tasks.queue import huey, with_db
 
 log = logging.getLogger(__name__)
@@ -43,17 +46,6 @@ def _client(team_id: str) -> WebClient | None:
         return None
 
 
-def _permanent(exc: SlackApiError) -> str | None:
-    error = str(exc.response.get("error") or "")
-    return error if error in slack_uc.PERMANENT_ERRORS else None
-
-
-def _count_error(exc: SlackApiError, method: str) -> None:
-    """Count a Slack API error for /metrics (retried or not)."""
-    error = str(exc.response.get("error") or exc.response.status_code)
-    metrics.count("slack_api_errors", method=method, error=error)
-
-
 def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
     """Post or update one stored message; True when Slack took it, False when recorded as failed."""
     msg = slack_uc.message_target(message_id)
@@ -62,26 +54,28 @@ def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
         slack_uc.message_failed(message_id, "no_installation")
         return False
     try:
-        if msg.ts:
-            client.chat_update(channel=msg.channel, ts=msg.ts, **payload)
-            slack_uc.message_updated(message_id, version)
-        else:
-            response = client.chat_postMessage(channel=msg.channel, **payload)
-            slack_uc.message_posted(message_id, response["ts"], version)
-            slack_uc.clear_channel_error(msg.team_id, msg.channel)
-    except SlackApiError as exc:
-        _count_error(exc, "chat.update" if msg.ts else "chat.postMessage")
-        error = _permanent(exc)
-        if error is None:
-            raise
-        log.warning("Slack message %s in %s: %s (not retried)", message_id, msg.channel, error)
-        slack_uc.message_failed(message_id, error)
+        with slack_errors("chat.update" if msg.ts else "chat.postMessage"):
+            if msg.ts:
+                client.chat_update(channel=msg.channel, ts=msg.ts, **payload)
+            else:
+                response = client.chat_postMessage(channel=msg.channel, **payload)
+    except SlackGoneError as exc:
+        log.warning(
+            "Slack message %s in %s: %s (not retried)", message_id, msg.channel, exc.message
+        )
+        slack_uc.message_failed(message_id, exc.message)
         return False
+    if msg.ts:
+        slack_uc.message_updated(message_id, version)
+    else:
+        slack_uc.message_posted(message_id, response["ts"], version)
+        slack_uc.clear_channel_error(msg.team_id, msg.channel)
     return True
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="notify_slack")
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.NOTIFY_SLACK.value)
 @with_db
+@for_effect(Job.NOTIFY_SLACK)
 def notify_slack(event_id: int) -> dict[str, int]:
     """Post the alert of a domain event in every subscribed channel; set slack_done_at."""
     posted = failed = 0
@@ -96,8 +90,9 @@ def notify_slack(event_id: int) -> dict[str, int]:
     return {"posted": posted, "failed": failed}
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="refresh_slack_quarantine")
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.REFRESH_SLACK_QUARANTINE.value)
 @with_db
+@for_effect(Job.REFRESH_SLACK_QUARANTINE)
 def refresh_slack_quarantine(quarantine_id: int) -> dict[str, int]:
     """Re-render every message of a quarantine in place and re-publish concerned App Homes."""
     q = Quarantine.get_or_none(Quarantine.id == quarantine_id)
@@ -109,13 +104,16 @@ def refresh_slack_quarantine(quarantine_id: int) -> dict[str, int]:
         if _send(message_id, render_alert(view), q.version):
             updated += 1
     slack_uc.quarantine_synced(quarantine_id, q.version)
-    for team_id, user_id in slack_uc.concerned_users(quarantine_id):
-        publish_slack_home(team_id, user_id)
+    outbox.record_and_dispatch(
+        outbox.want(Job.PUBLISH_SLACK_HOME, team_id=team_id, user_id=user_id)
+        for team_id, user_id in slack_uc.concerned_users(quarantine_id)
+    )
     return {"updated": updated}
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="refresh_slack_message")
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.REFRESH_SLACK_MESSAGE.value)
 @with_db
+@for_effect(Job.REFRESH_SLACK_MESSAGE)
 def refresh_slack_message(message_id: int) -> bool:
     """Re-render one posted digest message from the database."""
     view = slack_uc.digest_of_message(message_id)
@@ -131,30 +129,29 @@ def _channels_of(client: WebClient, user_id: str) -> list[str] | None:
     cursor = None
     try:
         for _ in range(HOME_CHANNEL_PAGES):
-            response = client.users_conversations(
-                user=user_id,
-                types="public_channel,private_channel",
-                exclude_archived=True,
-                limit=200,
-                cursor=cursor,
-            )
+            with slack_errors("users.conversations"):
+                response = client.users_conversations(
+                    user=user_id,
+                    types="public_channel,private_channel",
+                    exclude_archived=True,
+                    limit=200,
+                    cursor=cursor,
+                )
             channels.extend(c["id"] for c in response.get("channels") or [])
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 break
-    except SlackApiError as exc:
-        _count_error(exc, "users.conversations")
+    except (SlackGoneError, SlackApiError) as exc:
         log.warning(
-            "App Home of %s: channels unknown (%s); showing the workspace's repos",
-            user_id,
-            exc.response.get("error"),
+            "App Home of %s: channels unknown (%s); showing the workspace's repos", user_id, exc
         )
         return None
     return channels
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name="publish_slack_home")
+@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.PUBLISH_SLACK_HOME.value)
 @with_db
+@for_effect(Job.PUBLISH_SLACK_HOME)
 def publish_slack_home(team_id: str, user_id: str) -> bool:
     """Publish a user's App Home."""
     client = _client(team_id)
@@ -162,34 +159,34 @@ def publish_slack_home(team_id: str, user_id: str) -> bool:
         return False
     view = render_home(slack_uc.home_view(team_id, user_id, channels=_channels_of(client, user_id)))
     try:
-        client.views_publish(user_id=user_id, view=view)
-    except SlackApiError as exc:
-        _count_error(exc, "views.publish")
-        error = _permanent(exc)
-        if error is None:
-            raise
-        log.warning("App Home of %s: %s (not retried)", user_id, error)
+        with slack_errors("views.publish"):
+            client.views_publish(user_id=user_id, view=view)
+    except SlackGoneError as exc:
+        log.warning("App Home of %s: %s (not retried)", user_id, exc.message)
         return False
     return True
 
 
-@huey.periodic_task(crontab(day_of_week="1", hour="9", minute="0"), name="weekly_digest")
+@huey.periodic_task(crontab(day_of_week="1", hour="9", minute="0"), name=Job.WEEKLY_DIGEST.value)
 @huey.lock_task("flakeguard-weekly-digest")
 @with_db
 def weekly_digest() -> dict[str, int]:
     """Post each subscribed channel's weekly quarantine plan."""
     posted = failed = 0
     for message_id in slack_uc.plan_digests():
+        # Each digest is an effect of its own (refresh_slack_message): sent here, and
+        # re-driven by the reconcile job if this worker dies before it is sent.
         if _send(message_id, render_digest(slack_uc.digest_of_message(message_id)), 0):
             posted += 1
         else:
             failed += 1
+        outbox.mark_done(Job.REFRESH_SLACK_MESSAGE, message_id=message_id)
     slack_uc.prune_receipts()
     return {"posted": posted, "failed": failed}
 
 
-jobs.register("notify_slack", notify_slack)
-jobs.register("refresh_slack_quarantine", refresh_slack_quarantine)
-jobs.register("refresh_slack_message", refresh_slack_message)
-jobs.register("publish_slack_home", publish_slack_home)
-jobs.register("weekly_digest", weekly_digest)
+jobs.register(Job.NOTIFY_SLACK, notify_slack)
+jobs.register(Job.REFRESH_SLACK_QUARANTINE, refresh_slack_quarantine)
+jobs.register(Job.REFRESH_SLACK_MESSAGE, refresh_slack_message)
+jobs.register(Job.PUBLISH_SLACK_HOME, publish_slack_home)
+jobs.register(Job.WEEKLY_DIGEST, weekly_digest)

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -19,7 +20,8 @@ import pytest
 import redis
 
 from flakeguard.settings import Settings
-from models import ALL_MODELS, db, init_db
+from flakeguard.usecases.repos import add_repository
+from models import ALL_MODELS, Repository, db, init_db
 from models.base import close_database
 from models.migrate import apply_migrations
 
@@ -144,6 +146,25 @@ def app(settings: Settings, database: object):  # type: ignore[no-untyped-def]
 def client(app):  # type: ignore[no-untyped-def]
     """A Flask test client."""
     return app.test_client()
+
+
+@dataclass
+class RepoToken:
+    """A repository and the plain text of its ingest token."""
+
+    repo: Repository
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def acme(database: object) -> RepoToken:
+    """Repository acme/shop with an ingest token."""
+    repo, token = add_repository("acme/shop")
+    return RepoToken(repo, token)
 
 
 @pytest.fixture

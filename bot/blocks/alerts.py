@@ -14,11 +14,11 @@ from bot.blocks.common import (
     escape,
     header,
     message,
-    pct,
     section,
     slack_date,
     who,
 )
+from flakeguard.text import pct
 from flakeguard.usecases.slack import AlertView, QuarantineView
 
 APPROVE = "fg_approve"
@@ -144,11 +144,7 @@ def _flaky(view: AlertView) -> dict[str, Any]:
 
 def _broken(view: AlertView) -> dict[str, Any]:
     sha = (view.first_failing_sha or "")[:10] or "unknown"
-    commit = (
-        f"<https://github.com/{view.repository}/commit/{view.first_failing_sha}|{sha}>"
-        if view.first_failing_sha
-        else sha
-    )
+    commit = f"<{view.first_failing_url}|{sha}>" if view.first_failing_url else sha
     blocks: list[Block] = [
         header(f"Broken test: {view.test_name}"),
         section(

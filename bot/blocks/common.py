@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -173,13 +173,3 @@ def who(actor: str | None, source: str | None = None) -> str:
     if actor == "flakeguard":
         return "FlakeGuard"
     return escape(actor)
-
-
-def pct(x: float) -> str:
-    """A rate as a percentage (one decimal)."""
-    return f"{x * 100:.1f}%"
-
-
-def apply_each(items: Sequence[T], render: Callable[[T], str]) -> list[str]:
-    """Render each item into a line."""
-    return [render(item) for item in items]

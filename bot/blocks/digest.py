@@ -15,9 +15,9 @@ from bot.blocks.common import (
     header,
     lines_section,
     message,
-    pct,
     section,
 )
+from flakeguard.text import pct
 from flakeguard.usecases.slack import DigestView, PlanItem
 
 APPROVE_ALL = "fg_approve_all"

@@ -12,11 +12,11 @@ from bot.blocks.common import (
     fit_blocks,
     header,
     lines_section,
-    pct,
     section,
     slack_date,
     who,
 )
+from flakeguard.text import pct
 from flakeguard.usecases.slack import HomeView
 
 

@@ -13,10 +13,11 @@ from bot.blocks.common import (
     lines_section,
     message,
     more_line,
-    pct,
     section,
     slack_date,
 )
+from flakeguard.text import pct
+from flakeguard.usecases.outbox import runs_set_aside_text
 from flakeguard.usecases.status import RepoStatus, TestDetail, TestMatch, TopEntry
 
 STATE_ICON = {
@@ -68,6 +69,8 @@ def render_status(statuses: Sequence[RepoStatus]) -> dict[str, Any]:
         notes = [f"Last analysis {slack_date(st.last_analysis_at)}"]
         if st.slack_errors:
             notes.append(":x: Slack delivery: " + "; ".join(st.slack_errors[:3]))
+        if st.runs_set_aside:
+            notes.append(f":warning: {runs_set_aside_text(st.runs_set_aside)}")
         blocks.append(context(*notes))
         text_parts.append(
             f"{st.repository}: {st.flaky} flaky, {st.broken} broken, {st.quarantined} quarantined"

@@ -184,7 +184,3 @@ def _read_multipart(limit: int) -> tuple[list[tuple[str, Any]], dict[str, str]]:
         raise BadRequestError("the multipart body has no file part (send the report as a file)")
     fields = {key: form[key] for key in form if key in META_FIELDS}
     return files, fields
-
-
-def _too_large(limit: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(f"the upload is larger than the limit of {limit} bytes")

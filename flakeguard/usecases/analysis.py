@@ -6,6 +6,11 @@ are read and written, each through its bounded engine state kept in
 Runs of one repository are analyzed one at a time (a per-repository lock) in
 the order they are analyzed, which is the order ``engine.scoring.analyze``
 folds them in when given the same history.
+
+Everything the analysis causes is written in its one transaction: the verdicts,
+the domain events, the quarantine proposed for each test that turned flaky, and
+the outbox effects (each event's Slack alert, the commit's check run). The jobs
+are enqueued after the commit; a job lost then is re-driven from its effect.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from engine.scoring import (
     mark_unquarantined,
     update,
 )
-from flakeguard import jobs
 from flakeguard.errors import NotFoundError
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox, quarantine
 from models import (
     DomainEvent,
     InfraEvent,
@@ -182,16 +188,18 @@ def _transition(old: str | None, verdict: Verdict, quarantine: QuarantineRow | N
 def analyze_run(
     run_id: int, *, now: datetime | None = None, config: ScoringConfig = DEFAULT_CONFIG
 ) -> AnalysisResult:
-    """Rescore the tests of one run, store verdicts and events, then enqueue notifications."""
+    """Rescore the tests of one run; store verdicts, events, proposals and effects; enqueue."""
     now = now or datetime.now(UTC)
     repository_id = TestRun.select(TestRun.repository).where(TestRun.id == run_id).scalar()
     if repository_id is None:
         raise NotFoundError(f"unknown run {run_id}")
     outcome = AnalysisResult(run_id=run_id)
+    effects: list[outbox.Wanted] = []
     with locked_transaction(ANALYSIS_LOCK + repository_id):
         run = TestRun.get_by_id(run_id)  # read under the lock
         if run.analyzed_at is not None:
             outcome.analyzed = False
+            outbox.mark_done(Job.ANALYZE_RUN, run_id=run_id)
             return outcome
         default_branch = (
             Repository.select(Repository.default_branch)
@@ -231,6 +239,9 @@ def analyze_run(
                 repository=repository_id, test_case=test_case_id, kind=kind, data=data
             )
             outcome.events.append({"id": event.id, "kind": kind, "test_case_id": test_case_id})
+            if kind == FLAKY:
+                effects += quarantine.propose_flaky(test_case_id)
+            effects.append(outbox.want(Job.NOTIFY_SLACK, event_id=event.id))
         if summary.storm:
             InfraEvent.insert(
                 run=run.id, failed=summary.failed, total=summary.tests
@@ -240,26 +251,11 @@ def analyze_run(
         ).execute()
         outcome.tests = len(verdicts)
         outcome.storm = summary.storm
-    _after_commit(run, outcome)
+        effects.append(outbox.want(Job.UPDATE_CHECK_RUN, repository_id=repository_id, sha=run.sha))
+        outbox.record(effects)
+        outbox.mark_done(Job.ANALYZE_RUN, run_id=run_id)
+    outbox.dispatch(effects)
     return outcome
-
-
-def _after_commit(run: TestRun, outcome: AnalysisResult) -> None:
-    """Propose quarantines for new flakes, then enqueue Slack alerts and the check run."""
-    from flakeguard.usecases import quarantine
-
-    for event in outcome.events:
-        if event["kind"] == FLAKY:
-            quarantine.apply_action(
-                event["test_case_id"],
-                "propose",
-                actor="flakeguard",
-                source="system",
-                reason="flaky",
-            )
-    for event in outcome.events:
-        jobs.enqueue("notify_slack", event_id=event["id"])
-    jobs.enqueue("update_check_run", repository_id=run.repository_id, sha=run.sha)
 
 
 def analyze_pending(limit: int = 100) -> list[AnalysisResult]:

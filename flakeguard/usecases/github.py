@@ -157,6 +157,9 @@ class GitHubPort(Protocol):
         ...
 
 
+DEFAULT_API_URL = "https://api.github.com"
+
+
 def html_url(api_url: str) -> str:
     """The web address of a GitHub API base URL (github.com, or a GHES host's /api/v3)."""
     base = api_url.rstrip("/")
@@ -168,6 +171,23 @@ def html_url(api_url: str) -> str:
 def issue_url(api_url: str, full_name: str, number: int) -> str:
     """The web page of issue ``number`` of ``full_name`` (for links in Slack and the CLI)."""
     return f"{html_url(api_url)}/{full_name}/issues/{number}"
+
+
+# The web address of the GitHub this process talks to, set once at start from
+# GITHUB_API_URL (tasks.configure): links to issues, runs and commits use it, so
+# they point at a GitHub Enterprise host when FlakeGuard is connected to one.
+_web_base = html_url(DEFAULT_API_URL)
+
+
+def use_api_url(api_url: str) -> None:
+    """Make every web link of this process point at the GitHub of ``api_url``."""
+    global _web_base
+    _web_base = html_url(api_url)
+
+
+def web_url(full_name: str, *path: str | int) -> str:
+    """A page of repository ``full_name`` on its GitHub: ``web_url(repo, "issues", 3)``."""
+    return "/".join([_web_base, full_name, *(str(part) for part in path)])
 
 
 def installation_of(repo: Repository) -> Installation | None:

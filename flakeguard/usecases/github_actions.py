@@ -47,6 +47,7 @@ class ActionsReport:
     skipped: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     stopped: str | None = None
+    waiting: bool = False  # stopped, but GitHub may serve it later: the run stays pending
 
 
 def artifact_patterns(repo: Repository) -> tuple[str, ...]:
@@ -121,6 +122,18 @@ def _claim(repo: Repository, run_id: int, attempt: int, artifact: ArtifactInfo) 
     return True
 
 
+def record_pending_run(repo: Repository, workflow_run_id: int, run_attempt: int) -> None:
+    """Record a workflow run attempt as pending (its placeholder row), once."""
+    IngestedArtifact.insert(
+        repository=repo,
+        workflow_run_id=workflow_run_id,
+        run_attempt=run_attempt,
+        artifact_id=RUN_PLACEHOLDER,
+        name="(workflow run)",
+        status="pending",
+    ).on_conflict_ignore().execute()
+
+
 def ingest_workflow_run(
     repository_id: int,
     workflow_run_id: int,
@@ -139,21 +152,14 @@ def ingest_workflow_run(
     if repo is None:
         raise NotFoundError(f"unknown repository id {repository_id}")
     report = ActionsReport()
-    IngestedArtifact.insert(
-        repository=repo,
-        workflow_run_id=workflow_run_id,
-        run_attempt=run_attempt,
-        artifact_id=RUN_PLACEHOLDER,
-        name="(workflow run)",
-        status="pending",
-    ).on_conflict_ignore().execute()
+    record_pending_run(repo, workflow_run_id, run_attempt)
     mark_run = lambda status, detail: _mark(  # noqa: E731
         repo, workflow_run_id, run_attempt, RUN_PLACEHOLDER, status, detail
     )
     inst = installation_of(repo)
     if inst is None:
-        report.stopped, later = why_no_installation(repo)
-        mark_run("pending" if later else "gone", report.stopped)
+        report.stopped, report.waiting = why_no_installation(repo)
+        mark_run("pending" if report.waiting else "gone", report.stopped)
         return report
     try:
         info = github.workflow_run(inst.installation_id, repo.full_name, workflow_run_id)

@@ -1,9 +1,11 @@
 """GitHub webhook deliveries: record once, keep installations and repositories in sync, enqueue.
 
 Each ``on_*`` function takes a parsed payload, changes the database and returns
-an ``Outcome`` naming the jobs to enqueue; ``process_delivery`` runs it in one
-transaction with the delivery record and enqueues only after the commit, so a
-redelivery is a no-op and a failed handler leaves nothing half-written.
+an ``Outcome`` naming the effects it wants (outbox effects: jobs to run);
+``process_delivery`` writes the change, the delivery record and the effects in
+one transaction and enqueues only after the commit, so a redelivery is a no-op,
+a failed handler leaves nothing half-written, and a job lost after the commit
+is re-driven from its effect.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 
 from peewee import IntegrityError
 
-from flakeguard import jobs
-from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION, RUN_PLACEHOLDER
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
+from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION
+from flakeguard.usecases.github_actions import record_pending_run
 from models import (
     CheckRun,
-    IngestedArtifact,
     Installation,
     Repository,
     WebhookDelivery,
@@ -32,11 +35,11 @@ Payload = dict[str, Any]
 
 @dataclass
 class Outcome:
-    """What a handler did: ``status`` ok | ignored | duplicate, a detail, jobs to enqueue."""
+    """What a handler did: ``status`` ok | ignored | duplicate, a detail, the effects it wants."""
 
     status: str = "ok"
     detail: str = ""
-    jobs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    jobs: list[outbox.Wanted] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -45,7 +48,7 @@ class Outcome:
             body["detail"] = self.detail
         body.update(self.data)
         if self.jobs:
-            body["enqueued"] = [name for name, _ in self.jobs]
+            body["enqueued"] = [str(wanted.job) for wanted in self.jobs]
         return body
 
 
@@ -73,8 +76,8 @@ def process_delivery(
         WebhookDelivery.update(processed_at=utcnow()).where(
             WebhookDelivery.id == delivery.id
         ).execute()
-    for name, kwargs in outcome.jobs:
-        jobs.enqueue(name, **kwargs)
+        outbox.record(outcome.jobs)
+    outbox.dispatch(outcome.jobs)
     return outcome
 
 
@@ -259,16 +262,11 @@ def on_workflow_run(payload: Payload) -> Outcome:
     repo, why = _repository_for(payload)
     if repo is None:
         return ignored(why)
-    IngestedArtifact.insert(
-        repository=repo,
-        workflow_run_id=run_id,
-        run_attempt=attempt,
-        artifact_id=RUN_PLACEHOLDER,
-        name="(workflow run)",
-        status="pending",
-    ).on_conflict_ignore().execute()
-    job = {"repository_id": repo.id, "workflow_run_id": run_id, "run_attempt": attempt}
-    return Outcome(jobs=[("ingest_workflow_run", job)])
+    record_pending_run(repo, run_id, attempt)
+    job = outbox.want(
+        Job.INGEST_WORKFLOW_RUN, repository_id=repo.id, workflow_run_id=run_id, run_attempt=attempt
+    )
+    return Outcome(jobs=[job])
 
 
 def request_check_run(repository: Repository, sha: str, *, new_run: bool = False) -> CheckRun:
@@ -285,14 +283,7 @@ def on_check_suite(payload: Payload) -> Outcome:
     """``check_suite`` rerequested: recompute our check run for the suite's head SHA."""
     if _str(payload, "action") != "rerequested":
         return ignored("only rerequested check suites are handled")
-    sha = _str(payload, "check_suite", "head_sha")
-    if sha is None:
-        return ignored("no head_sha in the payload")
-    repo, why = _repository_for(payload)
-    if repo is None:
-        return ignored(why)
-    request_check_run(repo, sha, new_run=True)
-    return Outcome(jobs=[("update_check_run", {"repository_id": repo.id, "sha": sha})])
+    return _recompute_check_run(payload, _str(payload, "check_suite", "head_sha"), new_run=True)
 
 
 def on_check_run(payload: Payload) -> Outcome:
@@ -307,10 +298,15 @@ def on_check_run(payload: Payload) -> Outcome:
         if identifier != RERUN_ACTION:
             return ignored(f"unknown requested action {identifier!r}")
     sha = _str(payload, "check_run", "head_sha")
+    return _recompute_check_run(payload, sha, new_run=action == "rerequested")
+
+
+def _recompute_check_run(payload: Payload, sha: str | None, *, new_run: bool) -> Outcome:
+    """Mark the check run of ``sha`` behind and want it updated."""
     if sha is None:
         return ignored("no head_sha in the payload")
     repo, why = _repository_for(payload)
     if repo is None:
         return ignored(why)
-    request_check_run(repo, sha, new_run=action == "rerequested")
-    return Outcome(jobs=[("update_check_run", {"repository_id": repo.id, "sha": sha})])
+    request_check_run(repo, sha, new_run=new_run)
+    return Outcome(jobs=[outbox.want(Job.UPDATE_CHECK_RUN, repository_id=repo.id, sha=sha)])

@@ -45,8 +45,10 @@ from typing import Any, BinaryIO
 from peewee import IntegrityError
 
 from engine.junit import CaseResult, ReportError, iter_cases, parse_report, sniff_format
-from flakeguard import jobs, logs
+from flakeguard import logs
 from flakeguard.errors import BadRequestError, PayloadTooLargeError, ReportRejectedError
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
 from flakeguard.usecases.repos import check_repo_name
 from models import Repository, TestCase, TestResult, TestRun, db, is_postgres, queries, utcnow
 
@@ -54,7 +56,6 @@ SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK = 1 << 16
 SQLITE_CHUNK = 2_000
-SQLITE_VARIABLES = 500  # parameters per IN (...) list
 MAX_ATTEMPT = 10_000
 # Column widths of the models (longer values are cut, never refused).
 TEXT_WIDTH = 512
@@ -358,6 +359,7 @@ def ingest_reports(
                     run.id, repo.id, spooled, received, when=meta.started_at or received
                 )
                 TestRun.update(**totals).where(TestRun.id == run.id).execute()
+                effects = outbox.record([outbox.want(Job.ANALYZE_RUN, run_id=run.id)])
         except IntegrityError:
             # A concurrent identical upload won the race on the unique run index.
             existing = _find_run(repo, meta, spooled.digest)
@@ -366,7 +368,7 @@ def ingest_reports(
             return IngestResult(existing.id, run_totals(existing), True)
     finally:
         spooled.close()
-    jobs.enqueue("analyze_run", run_id=run.id)
+    outbox.dispatch(effects)
     return IngestResult(run.id, totals, False)
 
 
@@ -770,8 +772,8 @@ def _known_cases_sqlite(
     ids: dict[str, int] = {}
     refresh: list[int] = []
     stale_text = stale.isoformat(" ")
-    for start in range(0, len(keys), SQLITE_VARIABLES):
-        chunk = keys[start : start + SQLITE_VARIABLES]
+    for start in range(0, len(keys), queries.CHUNK):
+        chunk = keys[start : start + queries.CHUNK]
         marks = ", ".join("?" * len(chunk))
         cursor = connection.execute(
             f'SELECT key, id, last_seen < ? FROM "{table}" '
@@ -782,8 +784,8 @@ def _known_cases_sqlite(
             ids[key] = test_id
             if is_stale:
                 refresh.append(test_id)
-    for start in range(0, len(refresh), SQLITE_VARIABLES):
-        chunk = refresh[start : start + SQLITE_VARIABLES]
+    for start in range(0, len(refresh), queries.CHUNK):
+        chunk = refresh[start : start + queries.CHUNK]
         connection.execute(
             f'UPDATE "{table}" SET last_seen = ? WHERE id IN ({", ".join("?" * len(chunk))})',
             (now.isoformat(" "), *chunk),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases import slack as slack_uc
+from flakeguard.usecases.github import web_url
 from flakeguard.usecases.status import RepoStatus, display_name, repo_status, resolve_repository
 from models import DomainEvent, FlakeScore, Quarantine, Repository, TestCase
 
@@ -39,6 +40,7 @@ def alert(full_name: str | None = None, kind: str = "flaky") -> slack_uc.AlertVi
     q = Quarantine.get_or_none(Quarantine.test_case == test.id)
     data = event.data or {}
     evidence = (score.evidence if score else None) or {}
+    first_failing = data.get("first_failing_sha") or evidence.get("first_failing_sha")
     return slack_uc.AlertView(
         message_id=0,
         kind=kind,
@@ -51,9 +53,12 @@ def alert(full_name: str | None = None, kind: str = "flaky") -> slack_uc.AlertVi
         high=score.high if score else 1.0,
         reason=(score.reason if score else "") or str(data.get("reason", "")),
         since=score.state_since if score else event.created_at,
-        first_failing_sha=data.get("first_failing_sha") or evidence.get("first_failing_sha"),
+        first_failing_sha=first_failing,
         failing_runs=slack_uc.failing_runs(test.id, repo.full_name),
         quarantine=slack_uc.quarantine_view(q) if q and kind != "broken" else None,
+        first_failing_url=web_url(repo.full_name, "commit", first_failing)
+        if first_failing
+        else None,
     )
 
 

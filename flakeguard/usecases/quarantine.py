@@ -2,10 +2,11 @@
 
 Every action, from a Slack button, a slash command, the API or the analysis,
 goes through :func:`apply_action`: it appends a ``QuarantineEvent`` (the audit
-trail), updates the ``Quarantine`` projection and bumps its ``version``, then
-enqueues ``refresh_slack_quarantine`` and ``mirror_quarantine``. The Slack and
-GitHub sides compare their synced version with ``version``, so a lost job is
-found again by the reconcile job.
+trail), updates the ``Quarantine`` projection and bumps its ``version``, and
+records the outbox effects ``refresh_slack_quarantine`` and ``mirror_quarantine``
+in the same transaction; their jobs are enqueued after the commit. The Slack and
+GitHub sides compare their synced version with ``version``, so a job lost after
+the commit is re-driven from its effect by the reconcile job.
 
 Idempotent: an action whose idempotency key was already used, or that would
 leave the state as it is (approving a quarantined test), appends nothing.
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 
 from peewee import IntegrityError
 
-from flakeguard import jobs
 from flakeguard.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
 from models import (
     FlakeScore,
     Quarantine,
@@ -67,6 +69,14 @@ TARGET = {
 ASSIGNABLE = frozenset({"proposed", "quarantined"})
 
 MembersOf = Callable[[str], Collection[str]]
+
+
+class StaleVersionError(ConflictError):
+    """The actor saw another version of the quarantine than the current one."""
+
+    def __init__(self, message: str, *, quarantine_id: int) -> None:
+        super().__init__(message)
+        self.quarantine_id = quarantine_id
 
 
 @dataclass(frozen=True)
@@ -211,6 +221,12 @@ def perform(
                 expected_version=expected_version,
                 team_id=team_id,
             )
+            effects = outbox.record(effects_of(outcome))
+    except StaleVersionError as exc:
+        # Nothing changed; the message the actor saw is re-rendered to the current state.
+        want = outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=exc.quarantine_id)
+        outbox.record_and_dispatch([want])
+        raise
     except IntegrityError:
         # A concurrent double click won the race for the idempotency key or the row.
         current = Quarantine.get_or_none(
@@ -221,15 +237,36 @@ def perform(
         if current is None:
             raise
         return Outcome(current, False)
-    if outcome.changed:
-        notify_changed(outcome.quarantine.id)
+    outbox.dispatch(effects)
     return outcome
 
 
-def notify_changed(quarantine_id: int) -> None:
-    """Enqueue the Slack refresh and the GitHub mirror of one quarantine."""
-    jobs.enqueue("refresh_slack_quarantine", quarantine_id=quarantine_id)
-    jobs.enqueue("mirror_quarantine", quarantine_id=quarantine_id)
+def effects_of(outcome: Outcome) -> list[outbox.Wanted]:
+    """The side effects of a changed quarantine: its Slack messages and its GitHub mirror."""
+    if not outcome.changed:
+        return []
+    quarantine_id = outcome.quarantine.id
+    return [
+        outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=quarantine_id),
+        outbox.want(Job.MIRROR_QUARANTINE, quarantine_id=quarantine_id),
+    ]
+
+
+def propose_flaky(test_case_id: int) -> list[outbox.Wanted]:
+    """Propose quarantining a test that turned flaky, inside the caller's transaction.
+
+    The analysis calls this in its own transaction, so the proposal and the alert
+    that offers it commit together. Returns the proposal's effects, recorded; the
+    caller enqueues them after its commit.
+    """
+    try:
+        with db.atomic():  # a savepoint: a concurrent first action on the test wins
+            proposal = _apply_locked(
+                test_case_id, None, "propose", actor="flakeguard", source="system", reason="flaky"
+            )
+            return outbox.record(effects_of(proposal))
+    except IntegrityError:
+        return []
 
 
 def _apply_locked(
@@ -239,11 +276,11 @@ def _apply_locked(
     *,
     actor: str,
     source: str,
-    assignee_slack: str | None,
-    reason: str,
-    idempotency_key: str | None,
-    expected_version: int | None,
-    team_id: str | None,
+    assignee_slack: str | None = None,
+    reason: str = "",
+    idempotency_key: str | None = None,
+    expected_version: int | None = None,
+    team_id: str | None = None,
 ) -> Outcome:
     if test_case_id is not None:
         query = Quarantine.select().where(Quarantine.test_case == test_case_id)
@@ -262,9 +299,9 @@ def _apply_locked(
     else:
         test_case_id, repository_id = q.test_case_id, q.repository_id
     if q is not None and expected_version is not None and q.version != expected_version:
-        jobs.enqueue("refresh_slack_quarantine", quarantine_id=q.id)  # show the current state
-        raise ConflictError(
-            "this message was out of date; it now shows the current state, try again"
+        raise StaleVersionError(
+            "this message was out of date; it now shows the current state, try again",
+            quarantine_id=q.id,
         )
     state = q.state if q is not None else None
     now = utcnow()
@@ -398,21 +435,3 @@ def approve_all(
         if outcome.changed:
             approved.append(outcome.quarantine)
     return approved
-
-
-def get_quarantine(quarantine_id: int) -> Quarantine:
-    """The quarantine with this id, or NotFoundError."""
-    q = Quarantine.get_or_none(Quarantine.id == quarantine_id)
-    if q is None:
-        raise NotFoundError(f"unknown quarantine {quarantine_id}")
-    return q
-
-
-def history(quarantine_id: int, *, limit: int = 20) -> list[QuarantineEvent]:
-    """The latest events of one quarantine, newest first."""
-    return list(
-        QuarantineEvent.select()
-        .where(QuarantineEvent.quarantine == quarantine_id)
-        .order_by(QuarantineEvent.id.desc())
-        .limit(limit)
-    )

@@ -17,8 +17,10 @@ from datetime import datetime, timedelta
 from peewee import JOIN, IntegrityError
 
 from engine.plan import PlanInput, build_plan
-from flakeguard import jobs
 from flakeguard.errors import BadRequestError, NotFoundError
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
+from flakeguard.usecases.github import web_url
 from flakeguard.usecases.status import display_name, resolve_repository
 from models import (
     ChannelSubscription,
@@ -39,26 +41,6 @@ from models import (
 from models.base import as_aware
 
 GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
-# Errors that retrying cannot fix: recorded, shown in status, never retried.
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "account_inactive",
-        "invalid_auth",
-        "token_revoked",
-        "not_authed",
-        "team_access_not_granted",
-        "missing_scope",
-        "message_not_found",
-        "cant_update_message",
-        "restricted_action",
-        "user_not_found",
-        "no_installation",
-        "app_uninstalled",
-    }
-)
 # Errors about the workspace's token: every subscription of the team is affected.
 TOKEN_ERRORS = frozenset({"account_inactive", "invalid_auth", "token_revoked", "not_authed"})
 EVENT_KINDS = ("flaky", "broken", "fixed")
@@ -160,12 +142,14 @@ def prune_receipts(*, now: datetime | None = None) -> int:
 
 def request_home(team_id: str, user_id: str) -> None:
     """Ask for a user's App Home to be (re)published."""
-    jobs.enqueue("publish_slack_home", team_id=team_id, user_id=user_id)
+    outbox.record_and_dispatch(
+        [outbox.want(Job.PUBLISH_SLACK_HOME, team_id=team_id, user_id=user_id)]
+    )
 
 
 def request_message_refresh(message_id: int) -> None:
     """Ask for one posted message (a digest) to be re-rendered from the database."""
-    jobs.enqueue("refresh_slack_message", message_id=message_id)
+    outbox.record_and_dispatch([outbox.want(Job.REFRESH_SLACK_MESSAGE, message_id=message_id)])
 
 
 # ----------------------------------------------------------------- views
@@ -216,6 +200,7 @@ class AlertView:
     first_failing_sha: str | None
     failing_runs: list[RunLink]
     quarantine: QuarantineView | None
+    first_failing_url: str | None = None  # the commit's page on GitHub
 
 
 @dataclass(frozen=True)
@@ -281,8 +266,7 @@ def quarantine_view(q: Quarantine) -> QuarantineView:
         last_source=last.source if last else None,
         last_at=last.at if last else None,
         github_issue_url=(
-            q.github_issue_url
-            or f"https://github.com/{repo.full_name}/issues/{q.github_issue_number}"
+            q.github_issue_url or web_url(repo.full_name, "issues", q.github_issue_number)
             if q.github_issue_number
             else None
         ),
@@ -307,7 +291,7 @@ def failing_runs(test_case_id: int, repo: str, *, limit: int = FAILING_RUNS) -> 
         label = f"{run.job or 'run'} @ {run.sha[:7]}"
         url = None
         if run.ci_run_id.isdigit() and run.source != "upload":
-            url = f"https://github.com/{repo}/actions/runs/{run.ci_run_id}"
+            url = web_url(repo, "actions", "runs", run.ci_run_id)
         out.append(RunLink(label, url))
         if len(out) >= limit:
             break
@@ -327,6 +311,7 @@ def alert_view(message_id: int) -> AlertView:
     score = FlakeScore.get_or_none(FlakeScore.test_case == test.id) if test else None
     data = event.data if event else {}
     evidence = (score.evidence if score else None) or {}
+    first_failing = data.get("first_failing_sha") or evidence.get("first_failing_sha")
     return AlertView(
         message_id=msg.id,
         kind=msg.kind,
@@ -339,7 +324,10 @@ def alert_view(message_id: int) -> AlertView:
         high=score.high if score else 1.0,
         reason=(score.reason if score else "") or str(data.get("reason", "")),
         since=score.state_since if score else (event.created_at if event else None),
-        first_failing_sha=data.get("first_failing_sha") or evidence.get("first_failing_sha"),
+        first_failing_sha=first_failing,
+        first_failing_url=web_url(repo.full_name, "commit", first_failing)
+        if first_failing
+        else None,
         failing_runs=failing_runs(test.id, repo.full_name) if test else [],
         quarantine=quarantine_view(q) if q else None,
     )
@@ -631,6 +619,7 @@ def plan_digests() -> list[int]:
                 repository=sub.repository_id,
             )
             ids.append(msg.id)
+        outbox.record(outbox.want(Job.REFRESH_SLACK_MESSAGE, message_id=i) for i in ids)
     return ids
 
 

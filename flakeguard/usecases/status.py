@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from peewee import fn
 
 from flakeguard.errors import NotFoundError
+from flakeguard.usecases import outbox
+from flakeguard.usecases.github import web_url
 from models import (
     ChannelSubscription,
     FlakeScore,
@@ -72,6 +74,7 @@ class RepoStatus:
     top: list[TopEntry]
     last_analysis_at: datetime | None
     slack_errors: list[str] = field(default_factory=list)
+    runs_set_aside: int = 0  # runs whose analysis failed too often (outbox.MAX_ANALYSIS_FAILURES)
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,16 @@ def repo_status(
         top=_top(repo, top),
         last_analysis_at=last,
         slack_errors=slack_errors(repo),
+        runs_set_aside=runs_set_aside(repo),
     )
+
+
+def runs_set_aside(repo: Repository) -> int:
+    """How many of a repository's runs are set aside: their analysis failed too often."""
+    ids = outbox.set_aside_runs()
+    if not ids:
+        return 0
+    return TestRun.select().where(TestRun.repository == repo.id, TestRun.id.in_(ids)).count()
 
 
 def slack_errors(repo: Repository) -> list[str]:
@@ -365,7 +377,7 @@ def test_detail(test_case_id: int, *, history: int = HISTORY) -> TestDetail:
         assignee_github=q.assignee_github if q else None,
         github_issue_url=(
             q.github_issue_url
-            or f"https://github.com/{test.repository.full_name}/issues/{q.github_issue_number}"
+            or web_url(test.repository.full_name, "issues", q.github_issue_number)
             if q and q.github_issue_number
             else None
         ),

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import pytest
 
 from flakeguard.usecases.repos import add_repository
-from models import ALL_MODELS, Repository
-
-
-@dataclass
-class RepoToken:
-    """A repository and the plain text of its ingest token."""
-
-    repo: Repository
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture
-def acme(database: object) -> RepoToken:
-    """Repository acme/shop with an ingest token."""
-    repo, token = add_repository("acme/shop")
-    return RepoToken(repo, token)
+from models import ALL_MODELS
+from tests.conftest import RepoToken
 
 
 @pytest.fixture
@@ -53,7 +35,7 @@ def settings(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def analyzed(monkeypatch: pytest.MonkeyPatch, db_url: str) -> list[tuple[int, int]]:
+def analyzed(db_url: str) -> Iterator[list[tuple[int, int]]]:
     """Record analyze_run jobs as (run_id, results committed and visible elsewhere)."""
     import tasks  # noqa: F401  (registers the real jobs first, so ours wins)
     from flakeguard import jobs
@@ -63,8 +45,8 @@ def analyzed(monkeypatch: pytest.MonkeyPatch, db_url: str) -> list[tuple[int, in
     def analyze_run(run_id: int) -> None:
         calls.append((run_id, committed_results(db_url, run_id)))
 
-    monkeypatch.setitem(jobs._registry, "analyze_run", analyze_run)
-    return calls
+    with jobs.replaced({jobs.Job.ANALYZE_RUN: analyze_run}):
+        yield calls
 
 
 def committed_results(db_url: str, run_id: int) -> int:

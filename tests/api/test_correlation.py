@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from models import TestRun
 from tests.api import samples
-from tests.api.conftest import RepoToken
 from tests.api.test_reports import XML, meta
+from tests.conftest import RepoToken
 
 
 def test_run_records_the_request_correlation_id(client, acme: RepoToken) -> None:  # type: ignore[no-untyped-def]

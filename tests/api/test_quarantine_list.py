@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from models import Quarantine, TestCase, utcnow
-from tests.api.conftest import RepoToken, snapshot
+from tests.api.conftest import snapshot
+from tests.conftest import RepoToken
 
 URL = "/api/v1/repos/acme/shop/quarantine"
 

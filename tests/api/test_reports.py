@@ -12,7 +12,8 @@ import pytest
 from flakeguard.usecases.ingest import CASE_IDS, LAST_SEEN_RESOLUTION
 from models import TestCase, TestResult, TestRun, utcnow
 from tests.api import samples
-from tests.api.conftest import LIMIT, RepoToken, snapshot
+from tests.api.conftest import LIMIT, snapshot
+from tests.conftest import RepoToken
 
 XML = {"Content-Type": "application/xml"}
 

@@ -3,9 +3,34 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 
-from engine.scoring import Run
+from engine.scoring import Result, Run
 from models import Repository, TestCase, TestResult, TestRun
+
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def sha(n: int) -> str:
+    return f"{n:040x}"
+
+
+def make_run(
+    n: int,
+    results: list[Result],
+    *,
+    commit: int | None = None,
+    branch: str = "main",
+    hours: float | None = None,
+) -> Run:
+    return Run(
+        id=f"run-{n}",
+        sha=sha(commit if commit is not None else n),
+        branch=branch,
+        default_branch=branch == "main",
+        at=T0 + timedelta(hours=hours if hours is not None else n),
+        results=results,
+    )
 
 
 def store_run(repo: Repository, run: Run) -> TestRun:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -30,31 +30,7 @@ from models import (
     db,
 )
 from models.tenancy import default_tenant
-from tests.app.analysis_helpers import store_run
-
-T0 = datetime(2026, 9, 1, tzinfo=UTC)
-
-
-def sha(n: int) -> str:
-    return f"{n:040x}"
-
-
-def make_run(
-    n: int,
-    results: list[Result],
-    *,
-    commit: int | None = None,
-    branch: str = "main",
-    hours: float | None = None,
-) -> Run:
-    return Run(
-        id=f"run-{n}",
-        sha=sha(commit if commit is not None else n),
-        branch=branch,
-        default_branch=branch == "main",
-        at=T0 + timedelta(hours=hours if hours is not None else n),
-        results=results,
-    )
+from tests.app.analysis_helpers import T0, make_run, sha, store_run
 
 
 @pytest.fixture

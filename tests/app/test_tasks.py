@@ -5,23 +5,43 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flakeguard import jobs
-from models import Repository, TestRun, default_tenant, utcnow
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
+from models import Effect, Repository, TestRun, default_tenant, utcnow
 
 
 def _pending_run() -> TestRun:
+    """A run stored an hour ago whose analysis job was lost (its effect is still undone)."""
     repo = Repository.create(tenant=default_tenant(), full_name="acme/widgets")
-    return TestRun.create(
-        repository=repo,
-        sha="a" * 40,
-        content_digest="d" * 64,
-        received_at=utcnow() - timedelta(hours=1),
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    run = TestRun.create(
+        repository=repo, sha="a" * 40, content_digest="d" * 64, received_at=an_hour_ago
     )
+    outbox.record([outbox.want(Job.ANALYZE_RUN, run_id=run.id)])
+    Effect.update(armed_at=an_hour_ago).execute()
+    return run
+
+
+def test_every_job_is_registered_once_tasks_is_imported() -> None:
+    """Importing tasks registers a Huey task for every Job, under the job's own name."""
+    import tasks  # noqa: F401
+
+    assert jobs.registered() == frozenset(Job)
+    from tasks import analysis, github, maintenance, slack
+
+    names = {
+        task.name
+        for module in (analysis, github, maintenance, slack)
+        for task in vars(module).values()
+        if hasattr(task, "task_class")
+    }
+    assert names == {str(job) for job in Job}
 
 
 def test_reconcile_through_redis(database, redis_huey) -> None:  # type: ignore[no-untyped-def]
     """reconcile goes through Redis, finds the pending run and enqueues its analysis there."""
     run = _pending_run()
-    assert jobs.enqueue("reconcile") is True
+    assert jobs.enqueue(Job.RECONCILE) is True
     assert redis_huey.pending_count() == 1
     task = redis_huey.dequeue()
     assert task.name.endswith("reconcile")
@@ -39,7 +59,7 @@ def test_enqueue_survives_a_dead_queue(database, db_url) -> None:  # type: ignor
 
     tasks.configure(Settings(database_url=db_url, redis_url="redis://127.0.0.1:1/0"))
     try:
-        assert jobs.enqueue("reconcile") is False
+        assert jobs.enqueue(Job.RECONCILE) is False
     finally:
         tasks.configure(Settings(queue_mode="immediate"))
 

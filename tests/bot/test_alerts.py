@@ -7,6 +7,8 @@ import json
 import pytest
 
 from flakeguard import jobs
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
 from flakeguard.usecases import quarantine as quarantine_uc
 from models import DomainEvent, Quarantine, QuarantineEvent, SlackMessage
 from tests.bot import factories as f
@@ -25,7 +27,7 @@ def alert(slack_app, fake_slack):  # type: ignore[no-untyped-def]
     q = quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
     event = f.event(test, "flaky")
     fake_slack.reset()
-    jobs.enqueue("notify_slack", event_id=event.id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=event.id)
     [post] = fake_slack.called("chat.postMessage")
     fake_slack.reset()
     return q, post
@@ -64,7 +66,7 @@ def test_notify_sets_done_and_is_idempotent(alert, fake_slack):
     """notify_slack marks the event done; running it again posts nothing new."""
     event = DomainEvent.get()
     assert event.slack_done_at is not None
-    jobs.enqueue("notify_slack", event_id=event.id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=event.id)
     assert fake_slack.called("chat.postMessage") == []
     assert SlackMessage.select().count() == 1
 
@@ -171,7 +173,7 @@ def test_fixed_alert_offers_lift(slack_app, slack, fake_slack):
     f.score(test, state="fixed", reason="no longer fails at its quarantine rate")
     q = quarantine_uc.apply_action(test.id, "approve", actor="U0BOB", source="slack")
     fake_slack.reset()
-    jobs.enqueue("notify_slack", event_id=f.event(test, "fixed").id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "fixed").id)
     [post] = fake_slack.called("chat.postMessage")
     assert action_ids(post.params) == ["fg_lift"] and "looks *fixed*" in all_text(post.params)
     slack.click("fg_lift", value(q))
@@ -186,7 +188,7 @@ def test_broken_alert_names_first_failing_commit_without_buttons(slack_app, fake
     f.subscription(repo)
     test = f.test_case(repo)
     f.score(test, state="broken", reason="fails on every run since commit deadbeef")
-    jobs.enqueue("notify_slack", event_id=f.event(test, "broken").id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "broken").id)
     [post] = fake_slack.called("chat.postMessage")
     text = all_text(post.params)
     assert "*broken*" in text and "deadbeefde" in text and "commit/deadbeef" in text
@@ -201,7 +203,7 @@ def test_dismissed_test_is_not_alerted(slack_app, fake_slack):
     f.score(test)
     quarantine_uc.apply_action(test.id, "dismiss", actor="U1", source="slack")
     fake_slack.reset()
-    jobs.enqueue("notify_slack", event_id=f.event(test, "flaky").id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "flaky").id)
     assert fake_slack.called("chat.postMessage") == []
     assert DomainEvent.get().slack_done_at is not None
 
@@ -215,7 +217,7 @@ def test_approve_all_with_modal(slack_app, slack, fake_slack):
         f.score(t)
         quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
     fake_slack.reset()
-    jobs.enqueue("weekly_digest")
+    jobs.enqueue(Job.WEEKLY_DIGEST)
     [post] = fake_slack.called("chat.postMessage")
     assert "Approve all 3" in all_text(post.params) and problems(post.params) == []
     message_id = SlackMessage.get(SlackMessage.kind == "digest").id
@@ -238,7 +240,7 @@ def test_approve_all_refused_for_user_who_may_not_act(slack_app, slack, fake_sla
     f.subscription(repo)
     t = f.test_case(repo)
     quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
-    jobs.enqueue("weekly_digest")
+    jobs.enqueue(Job.WEEKLY_DIGEST)
     quarantine_uc.set_policy(TEAM_ID, "users", users=["U0BOSS"])
     message_id = SlackMessage.get(SlackMessage.kind == "digest").id
     slack.click("fg_approve_all", str(message_id))
@@ -255,7 +257,8 @@ def test_messages_are_rerendered_from_the_database(alert, fake_slack):
     from models import FlakeScore
 
     FlakeScore.update(reason="failed on retry in 3 of the last 10 runs", score=0.31).execute()
-    jobs.enqueue("refresh_slack_quarantine", quarantine_id=q.id)
+    # A refresh is wanted as an effect: the proposal's own refresh is already done.
+    outbox.record_and_dispatch([outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=q.id)])
     text = all_text(last_update(fake_slack))
     assert "failed on retry in 3 of the last 10 runs" in text and "31.0%" in text
 
@@ -272,7 +275,7 @@ def test_digest_ranks_candidates_by_impact(slack_app, fake_slack):
         f.score(t)
         quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
     fake_slack.reset()
-    jobs.enqueue("weekly_digest")
+    jobs.enqueue(Job.WEEKLY_DIGEST)
     text = all_text(fake_slack.called("chat.postMessage")[0].params)
     assert text.index("test_noisy") < text.index("test_calm")
     assert "turned 3 runs red" in text  # the impact line of engine.plan

@@ -59,6 +59,7 @@ def alert(kind: str = "flaky", q: QuarantineView | None = None, **kw: object) ->
         reason="passed and failed on the same commit",
         since=AT,
         first_failing_sha="abc123" * 6,
+        first_failing_url="https://github.com/acme/widgets/commit/" + "abc123" * 6,
         failing_runs=[
             RunLink("pytest @ abc1234", "https://github.com/acme/widgets/actions/runs/1")
         ],

@@ -9,6 +9,7 @@ import pytest
 
 from bot.installation_store import PeeweeInstallationStore, PeeweeOAuthStateStore
 from flakeguard import jobs
+from flakeguard.jobs import Job
 from flakeguard.usecases import quarantine as quarantine_uc
 from models import SlackInstallation, SlackOAuthState
 from tests.bot import factories as f
@@ -78,7 +79,7 @@ def test_installed_workspace_commands_and_tasks_use_its_token(oauth_client, fake
     f.score(test)
     quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
     fake_slack.reset()
-    jobs.enqueue("notify_slack", event_id=f.event(test).id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test).id)
     [post] = fake_slack.called("chat.postMessage")
     assert post.token == "xoxb-installed-token" and post.params["channel"] == "C0THEIRS"
 
@@ -146,7 +147,7 @@ def test_revoked_bot_token_is_forgotten(oauth_client, fake_slack):
     test = f.test_case(repo)
     quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
     fake_slack.reset()
-    jobs.enqueue("notify_slack", event_id=f.event(test).id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test).id)
     assert fake_slack.called("chat.postMessage") == []
     from models import ChannelSubscription
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flakeguard import jobs
+from flakeguard.jobs import Job
 from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases import status as status_uc
 from models import ChannelSubscription, DomainEvent, SlackMessage
@@ -25,7 +26,7 @@ def test_rate_limited_post_is_retried_after_retry_after(flaky, fake_slack):
     """A 429 with Retry-After is retried by slack_sdk's handler and the alert is posted."""
     fake_slack.reset()
     fake_slack.rate_limit("chat.postMessage", retry_after=0)
-    jobs.enqueue("notify_slack", event_id=f.event(flaky).id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(flaky).id)
     assert len(fake_slack.called("chat.postMessage")) == 2
     assert SlackMessage.get().ts is not None
     assert DomainEvent.get().slack_done_at is not None
@@ -37,12 +38,12 @@ def test_channel_errors_are_recorded_not_retried(flaky, fake_slack, error):
     fake_slack.reset()
     fake_slack.fail("chat.postMessage", error)
     event = f.event(flaky)
-    jobs.enqueue("notify_slack", event_id=event.id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=event.id)
     assert len(fake_slack.called("chat.postMessage")) == 1
     assert SlackMessage.get().last_error == error
     assert ChannelSubscription.get().last_error == error
     assert DomainEvent.get().slack_done_at is not None
-    jobs.enqueue("notify_slack", event_id=event.id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=event.id)
     assert len(fake_slack.called("chat.postMessage")) == 1
     [st] = status_uc.status_for("acme/widgets")
     assert f"<#C0ALERTS>: {error}" in st.slack_errors
@@ -53,14 +54,14 @@ def test_revoked_token_marks_every_subscription_of_the_team(flaky, fake_slack):
     f.subscription(f.repo("acme/other"), channel="C0OTHER")
     fake_slack.reset()
     fake_slack.fail("chat.postMessage", "token_revoked")
-    jobs.enqueue("notify_slack", event_id=f.event(flaky).id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(flaky).id)
     assert [s.last_error for s in ChannelSubscription.select()] == ["token_revoked"] * 2
 
 
 def test_update_error_is_recorded_and_others_still_update(flaky, fake_slack, slack):
     """A message deleted in Slack is recorded and skipped on later refreshes."""
     f.subscription(flaky.repository, channel="C0SECOND")
-    jobs.enqueue("notify_slack", event_id=f.event(flaky).id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(flaky).id)
     fake_slack.reset()
     fake_slack.fail("chat.update", "message_not_found")
     q = quarantine_uc.apply_action(flaky.id, "approve", actor="U1", source="slack")
@@ -92,7 +93,7 @@ def test_server_error_raises_for_huey_to_retry(flaky, fake_slack):
 def test_digest_skips_channels_without_candidates(slack_app, fake_slack):
     """The weekly digest posts only where something waits for a decision."""
     f.subscription(f.repo("acme/quiet"))
-    jobs.enqueue("weekly_digest")
+    jobs.enqueue(Job.WEEKLY_DIGEST)
     assert fake_slack.called("chat.postMessage") == []
 
 
@@ -105,5 +106,5 @@ def test_slack_api_errors_are_counted_for_metrics(flaky, fake_slack, slack_clien
     before = value(scrape(slack_client), name, **labels)
     fake_slack.reset()
     fake_slack.fail("chat.postMessage", "channel_not_found")
-    jobs.enqueue("notify_slack", event_id=f.event(flaky).id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(flaky).id)
     assert value(scrape(slack_client), name, **labels) == before + 1

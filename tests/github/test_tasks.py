@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from flakeguard import jobs
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
 from flakeguard.usecases.reconcile import reconcile
-from models import CheckRun, IngestedArtifact, Quarantine, QuarantineEvent, TestRun, utcnow
+from models import CheckRun, Effect, IngestedArtifact, Quarantine, QuarantineEvent, TestRun, utcnow
 from tasks import github as github_tasks
 from tasks.github import RETRY_DELAY
 from tests.fakes.github import REPO, make_zip
@@ -17,6 +19,7 @@ def approved(repo):  # type: ignore[no-untyped-def]
     case = add_result(repo, "test_fail_0", "failed")
     q = Quarantine.create(test_case=case, repository=repo, state="quarantined", version=1)
     QuarantineEvent.create(quarantine=q, action="approve", actor="U1", source="slack")
+    outbox.record([outbox.want(Job.MIRROR_QUARANTINE, quarantine_id=q.id)])  # as perform does
     return q
 
 
@@ -31,7 +34,7 @@ def test_the_three_jobs_are_registered():
 def test_mirror_job_runs_through_the_queue(github_app, fake_github):
     """jobs.enqueue('mirror_quarantine') mirrors the quarantine with the app's client."""
     q = approved(installed_repo())
-    assert jobs.enqueue("mirror_quarantine", quarantine_id=q.id)
+    assert jobs.enqueue(Job.MIRROR_QUARANTINE, quarantine_id=q.id)
     assert Quarantine.get_by_id(q.id).github_issue_number == 1
     assert len(fake_github.open_issues()) == 1
 
@@ -52,7 +55,7 @@ def test_huey_retries_a_task_github_failed_and_the_retry_succeeds_once(
     try:
         q = approved(installed_repo())
         fake_github.storm = True
-        assert jobs.enqueue("mirror_quarantine", quarantine_id=q.id)
+        assert jobs.enqueue(Job.MIRROR_QUARANTINE, quarantine_id=q.id)
         redis_huey.execute(redis_huey.dequeue())
         later = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=RETRY_DELAY + 1)
         [retry] = redis_huey.read_schedule(later)  # what the consumer runs after the delay
@@ -74,11 +77,21 @@ def test_pending_github_work_is_found_and_redriven(github_app, fake_github):
     repo = installed_repo()
     q = approved(repo)
     TestRun.update(analyzed_at=utcnow()).execute()  # only GitHub work is behind
+    Effect.update(done_at=utcnow()).where(Effect.kind == Job.ANALYZE_RUN).execute()
     CheckRun.create(repository=repo, head_sha=SHA, version=1)
     fake_github.add_workflow_run(77, head_sha=SHA)
     fake_github.add_artifact(77, "junit", make_zip({"r.xml": junit()}))
     IngestedArtifact.create(
         repository=repo, workflow_run_id=77, run_attempt=1, artifact_id=0, name="(workflow run)"
+    )
+    # the effects the analysis and the webhook wrote with those rows, their jobs lost
+    outbox.record(
+        [
+            outbox.want(Job.UPDATE_CHECK_RUN, repository_id=repo.id, sha=SHA),
+            outbox.want(
+                Job.INGEST_WORKFLOW_RUN, repository_id=repo.id, workflow_run_id=77, run_attempt=1
+            ),
+        ]
     )
     report = reconcile(grace=timedelta(0))
     assert {k: report.pending[k] for k in GITHUB_JOBS} == dict.fromkeys(GITHUB_JOBS, 1)
@@ -98,9 +111,10 @@ def test_a_storm_during_download_leaves_the_artifact_pending_then_ingests_once(
     fake_github.add_workflow_run(78, head_sha=SHA)
     fake_github.add_artifact(78, "junit", make_zip({"r.xml": junit()}))
     fake_github.storm = True
-    assert jobs.enqueue(
-        "ingest_workflow_run", repository_id=repo.id, workflow_run_id=78, run_attempt=1
+    webhook = outbox.want(  # what the workflow_run webhook records and enqueues
+        Job.INGEST_WORKFLOW_RUN, repository_id=repo.id, workflow_run_id=78, run_attempt=1
     )
+    assert outbox.record_and_dispatch([webhook])
     assert {a.status for a in IngestedArtifact.select()} == {"pending"}
     fake_github.storm = False
     breaker_clock.advance(61)

@@ -4,36 +4,21 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from flakeguard import jobs, logs
-from flakeguard.usecases.repos import add_repository
-from models import Repository
+from tests.conftest import RepoToken, service_missing
 
 SHA = "b" * 40
-
-
-@dataclass
-class RepoToken:
-    """A repository and the plain text of its ingest token."""
-
-    repo: Repository
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture
-def acme(database: object) -> RepoToken:
-    """Repository acme/shop with an ingest token."""
-    repo, token = add_repository("acme/shop")
-    return RepoToken(repo, token)
 
 
 def junit(*cases: tuple[str, str]) -> bytes:
@@ -62,20 +47,16 @@ def recorded_jobs() -> Iterator[dict[str, list[dict[str, Any]]]]:
     """Replace every job by a recorder of its calls (name -> list of kwargs); restored after."""
     import tasks  # noqa: F401  (the real jobs are registered first)
 
-    saved = dict(jobs._registry)
     calls: dict[str, list[dict[str, Any]]] = {}
 
-    def recorder(name: str) -> Any:
+    def recorder(job: jobs.Job) -> Any:
         def record(**kwargs: Any) -> None:
-            calls.setdefault(name, []).append(kwargs)
+            calls.setdefault(str(job), []).append(kwargs)
 
         return record
 
-    for name in saved:
-        jobs.register(name, recorder(name))
-    yield calls
-    jobs._registry.clear()
-    jobs._registry.update(saved)
+    with jobs.replaced({job: recorder(job) for job in jobs.registered()}):
+        yield calls
 
 
 @pytest.fixture
@@ -92,3 +73,92 @@ def log_output() -> Iterator[io.StringIO]:
     yield stream
     root.removeHandler(handler)
     root.setLevel(old_level)
+
+
+# -- a redis-server of the test's own, and running its queue in-process -----------------
+
+DEADLINE = 60.0  # seconds a condition may take before the test gives up
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
+    """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout``."""
+    end = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A dedicated redis-server on its own port, without persistence, stoppable at will."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        conn = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        wait_for(lambda: _pings(conn), "redis-server to answer")
+        conn.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=DEADLINE)
+        self.proc = None
+
+
+def _pings(conn: redis.Redis) -> bool:
+    try:
+        return bool(conn.ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own."""
+    if shutil.which("redis-server") is None:
+        service_missing("redis-server", FileNotFoundError("redis-server is not installed"))
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def drain(queue: Any, *, limit: int = 200) -> int:
+    """Run every queued job (and the jobs they enqueue) in this process; how many ran."""
+    ran = 0
+    while ran < limit:
+        task = queue.dequeue()
+        if task is None:
+            return ran
+        queue.execute(task)
+        ran += 1
+    pytest.fail("the queue did not drain")

@@ -9,13 +9,10 @@ deadline; nothing is timed.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +20,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import redis
 
 from flakeguard.app import create_app
 from flakeguard.settings import Settings
@@ -31,84 +27,10 @@ from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases import reconcile as reconcile_uc
 from flakeguard.usecases.analysis import ANALYSIS_LOCK
 from models import FlakeScore, Quarantine, TestCase, TestRun
-from tests.conftest import service_missing
-from tests.ops.conftest import upload
+from tests.ops.conftest import DEADLINE, RedisServer, drain, upload, wait_for
 
 POSTGRES_ONLY = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 NOW = timedelta(0)
-DEADLINE = 60.0  # seconds a condition may take before the test gives up
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout``."""
-    end = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A dedicated redis-server on its own port, without persistence, stoppable at will."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        conn = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        wait_for(lambda: _pings(conn), "redis-server to answer")
-        conn.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=DEADLINE)
-        self.proc = None
-
-
-def _pings(conn: redis.Redis) -> bool:
-    try:
-        return bool(conn.ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own."""
-    if shutil.which("redis-server") is None:
-        service_missing("redis-server", FileNotFoundError("redis-server is not installed"))
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -120,18 +42,6 @@ def queue_app(settings: Settings, database: object, redis_server: RedisServer) -
     app.testing = True
     yield app
     tasks.configure(Settings(queue_mode="immediate"))
-
-
-def drain(queue: Any, *, limit: int = 200) -> int:
-    """Run every queued job (and the jobs they enqueue) in this process; how many ran."""
-    ran = 0
-    while ran < limit:
-        task = queue.dequeue()
-        if task is None:
-            return ran
-        queue.execute(task)
-        ran += 1
-    pytest.fail("the queue did not drain")
 
 
 def nothing_pending() -> dict[str, int]:
@@ -313,6 +223,7 @@ def test_slack_answering_500_for_a_while_then_message_updated_once(  # type: ign
     """An Approve click during a Slack 500 storm is recorded; the alert update stays pending
     and, once Slack recovers, reconcile updates the same message in place (no second post)."""
     from flakeguard import jobs
+    from flakeguard.jobs import Job
     from models import SlackMessage
     from tests.bot import factories as f
     from tests.fakes.slack import _Planned
@@ -322,7 +233,7 @@ def test_slack_answering_500_for_a_while_then_message_updated_once(  # type: ign
     test = f.test_case(repo, "test_upload_retries")
     f.score(test, value=0.2)
     q = quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
-    jobs.enqueue("notify_slack", event_id=f.event(test, "flaky").id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "flaky").id)
     assert len(fake_slack.called("chat.postMessage")) == 1
 
     storm = _Planned(500, {"ok": False, "error": "internal_error"})

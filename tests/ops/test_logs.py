@@ -10,6 +10,7 @@ import pytest
 
 from flakeguard import jobs, logs
 from flakeguard.app import create_app
+from flakeguard.jobs import Job
 from tests.ops.conftest import upload
 
 SLACK_SECRET = "8f14e45fceea167a5a36dedd4bea2543"
@@ -78,7 +79,7 @@ def test_correlation_id_is_carried_into_an_enqueued_task(  # type: ignore[no-unt
 
 def test_jobs_enqueued_outside_a_request_carry_no_id(database, redis_huey) -> None:  # type: ignore[no-untyped-def]
     """Outside a request the Huey task id is a plain one (backward compatible)."""
-    assert jobs.enqueue("reconcile") is True
+    assert jobs.enqueue(Job.RECONCILE) is True
     task = redis_huey.dequeue()
     assert logs.correlation_from_task_id(task.id) is None
 

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from flakeguard import jobs, metrics
+from flakeguard.jobs import Job
 from models import FlakeScore, Quarantine, Repository, TestCase, default_tenant
 from tests.ops.conftest import upload
 
@@ -93,8 +94,8 @@ def test_queue_depth_is_read_at_scrape_time(app, database, redis_huey) -> None: 
     """The queue gauge is the number of jobs waiting in Redis."""
     client = app.test_client()
     assert value(scrape(client), "flakeguard_queue_depth") == 0
-    jobs.enqueue("reconcile")
-    jobs.enqueue("reconcile")
+    jobs.enqueue(Job.RECONCILE)
+    jobs.enqueue(Job.RECONCILE)
     samples = scrape(client)
     assert value(samples, "flakeguard_queue_depth") == 2
     assert value(samples, "flakeguard_queue_up") == 1

@@ -1,4 +1,4 @@
-"""Reconcile re-drives every kind of pending work; it runs under a lock; the fixed sweep."""
+"""Reconcile re-drives every kind of pending effect; it runs under a lock; the fixed sweep."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from datetime import timedelta
 import pytest
 from huey.exceptions import TaskLockedException
 
+from flakeguard.jobs import Job
+from flakeguard.usecases import outbox
 from flakeguard.usecases import reconcile as reconcile_uc
 from models import (
     CheckRun,
     DomainEvent,
+    Effect,
     FlakeScore,
     IngestedArtifact,
     Quarantine,
@@ -25,8 +28,14 @@ from models.tenancy import default_tenant
 OLD = timedelta(hours=1)
 
 
+def _effect(job: Job, armed, *, done=None, **arguments) -> None:  # type: ignore[no-untyped-def]
+    """The outbox row the use case writes with the change (armed at ``armed``)."""
+    [wanted] = outbox.record([outbox.want(job, **arguments)])
+    Effect.update(armed_at=armed, done_at=done).where(Effect.key == wanted.key).execute()
+
+
 def _world() -> dict[str, int]:
-    """One pending item of every kind (old), plus fresh and finished ones that must be left."""
+    """One pending effect of every kind (old), plus fresh and finished ones that must be left."""
     old = utcnow() - OLD
     repo = Repository.create(tenant=default_tenant(), full_name="acme/shop")
     cases = [TestCase.create(repository=repo, key=f"k{i}", name=f"t{i}") for i in range(4)]
@@ -44,43 +53,55 @@ def _world() -> dict[str, int]:
         )
 
     ids["run"] = run(old, digest="p").id
-    run(utcnow(), digest="f")  # fresh: its first job is still on its way
-    run(old, analyzed=old, digest="x")  # done
+    from flakeguard import logs
+
+    token = logs.set_correlation_id("upload-123")  # the upload's request
+    _effect(Job.ANALYZE_RUN, old, run_id=ids["run"])
+    logs.reset_correlation_id(token)
+    fresh = run(utcnow(), digest="f").id  # fresh: its first job is still on its way
+    _effect(Job.ANALYZE_RUN, utcnow(), run_id=fresh)
+    done = run(old, analyzed=old, digest="x").id  # done
+    _effect(Job.ANALYZE_RUN, old, done=old, run_id=done)
     ids["event"] = DomainEvent.create(
         repository=repo, test_case=cases[0], kind="flaky", created_at=old
     ).id
-    DomainEvent.create(repository=repo, test_case=cases[1], kind="flaky", slack_done_at=old)
-    ids["slack_behind"] = Quarantine.create(
-        test_case=cases[0],
-        repository=repo,
-        version=3,
-        slack_synced_version=2,
-        github_synced_version=3,
-        updated_at=old,
+    _effect(Job.NOTIFY_SLACK, old, event_id=ids["event"])
+    handled = DomainEvent.create(
+        repository=repo, test_case=cases[1], kind="flaky", slack_done_at=old
     ).id
-    ids["github_behind"] = Quarantine.create(
-        test_case=cases[1],
-        repository=repo,
-        version=2,
-        slack_synced_version=2,
-        github_synced_version=1,
-        github_error="GitHub answered 502",
-        updated_at=old,
-    ).id
+    _effect(Job.NOTIFY_SLACK, old, done=old, event_id=handled)
+    # (name, test, version, Slack synced, GitHub synced, error): one side behind each
+    behind = (
+        ("slack_behind", cases[0], 3, 2, 3, None),
+        ("github_behind", cases[1], 2, 2, 1, "GitHub answered 502"),
+    )
+    for name, case, version, slack_synced, github_synced, error in behind:
+        ids[name] = Quarantine.create(
+            test_case=case, repository=repo, version=version, updated_at=old,
+            slack_synced_version=slack_synced, github_synced_version=github_synced,
+            github_error=error,
+        ).id  # fmt: skip
+        slack_done = old if slack_synced == version else None
+        github_done = old if github_synced == version else None
+        _effect(Job.REFRESH_SLACK_QUARANTINE, old, done=slack_done, quarantine_id=ids[name])
+        _effect(Job.MIRROR_QUARANTINE, old, done=github_done, quarantine_id=ids[name])
     Quarantine.create(  # in sync
         test_case=cases[2], repository=repo, version=4, slack_synced_version=4,
         github_synced_version=4, updated_at=old,
     )  # fmt: skip
     CheckRun.create(repository=repo, head_sha="c" * 40, version=2, synced_version=1, updated_at=old)
+    _effect(Job.UPDATE_CHECK_RUN, old, repository_id=repo.id, sha="c" * 40)
     CheckRun.create(repository=repo, head_sha="e" * 40, version=2, synced_version=2, updated_at=old)
-    IngestedArtifact.create(
-        repository=repo, workflow_run_id=77, run_attempt=2, artifact_id=1, name="junit",
-        created_at=old,
-    )  # fmt: skip
-    IngestedArtifact.create(
-        repository=repo, workflow_run_id=78, run_attempt=1, artifact_id=2, name="junit",
-        status="done", created_at=old,
-    )  # fmt: skip
+    _effect(Job.UPDATE_CHECK_RUN, old, done=old, repository_id=repo.id, sha="e" * 40)
+    for run_id, attempt, status in ((77, 2, "pending"), (78, 1, "done")):
+        IngestedArtifact.create(
+            repository=repo, workflow_run_id=run_id, run_attempt=attempt, artifact_id=run_id,
+            name="junit", status=status, created_at=old,
+        )  # fmt: skip
+        _effect(
+            Job.INGEST_WORKFLOW_RUN, old, done=old if status == "done" else None,
+            repository_id=repo.id, workflow_run_id=run_id, run_attempt=attempt,
+        )  # fmt: skip
     ids["repo"] = repo.id
     return ids
 

@@ -10,9 +10,6 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from flakeguard.usecases.repos import add_repository
-from tests.api.conftest import RepoToken
-
 CI_VARIABLES = (
     "GITHUB_ACTIONS",
     "GITLAB_CI",
@@ -75,18 +72,11 @@ def ci_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 @pytest.fixture
-def acme(database: object) -> RepoToken:
-    """Repository acme/shop with an ingest token."""
-    repo, token = add_repository("acme/shop")
-    return RepoToken(repo, token)
-
-
-@pytest.fixture
-def analyzed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def analyzed() -> Iterator[list[int]]:
     """Record the run ids of analyze_run jobs instead of running an analysis."""
     import tasks  # noqa: F401  (registers the real jobs first, so ours wins)
     from flakeguard import jobs
 
     calls: list[int] = []
-    monkeypatch.setitem(jobs._registry, "analyze_run", lambda run_id: calls.append(run_id))
-    return calls
+    with jobs.replaced({jobs.Job.ANALYZE_RUN: lambda run_id: calls.append(run_id)}):
+        yield calls
