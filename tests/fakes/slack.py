@@ -305,11 +305,14 @@ class SlackRequests:
         user: str = USER_ID,
         channel: str = CHANNEL_ID,
         team: str = TEAM_ID,
+        enterprise_id: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """A /flakeguard slash command."""
+        """A /flakeguard slash command (from an Enterprise Grid workspace with ``enterprise_id``)."""
+        grid = {"enterprise_id": enterprise_id} if enterprise_id else {}
         body = urlencode(
             {
+                **grid,
                 "token": "legacy",
                 "team_id": team,
                 "team_domain": "fake",
