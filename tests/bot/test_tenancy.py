@@ -235,7 +235,7 @@ def test_view_submission_naming_no_team_or_user_gets_200(world, slack):
 
 def test_alerts_skip_a_foreign_teams_subscription(world, fake_slack):
     """Attack: a subscription row of a team of another tenant never receives our alerts."""
-    q, secret, _ = world
+    _, secret, _ = world
     repo = Repository.get(Repository.full_name == "acme/widgets")
     f.workspace("T0RIVAL", tenant_id=secret.tenant_id)
     ChannelSubscription.create(team_id="T0RIVAL", channel_id="C0SPY", repository=repo)

@@ -308,7 +308,7 @@ class SlackRequests:
         enterprise_id: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """A /flakeguard slash command (from an Enterprise Grid workspace with ``enterprise_id``)."""
+        """A /flakeguard slash command (from a workspace of a Grid with ``enterprise_id``)."""
         grid = {"enterprise_id": enterprise_id} if enterprise_id else {}
         body = urlencode(
             {
