@@ -314,3 +314,24 @@ def test_strangers_oauth_install_sees_nothing_until_linked(oauth, fake_slack):
     answer = oauth.command("test upload_retries", team="T0STRANGER").get_json()
     assert "no test matches" in all_text(answer)
     assert Quarantine.select().where(Quarantine.test_case == test.id).count() == 0
+
+
+def test_grid_user_team_is_the_org_and_a_guest_org_is_refused(database):
+    """Enterprise Grid reports user.team_id as the org (E...): accepted; another org's: refused."""
+    from flakeguard.usecases.tenancy import RefusedError, resolve_slack
+
+    common = {
+        "installed_team_id": "T0GRID",
+        "installed_enterprise_id": "E0ORG",
+        "team_id": "T0GRID",
+        "enterprise_id": "E0ORG",
+        "user_id": "U1",
+        "single_token": True,
+    }
+    principal = resolve_slack(**common, user_team_id="E0ORG")
+    assert principal.linked and principal.team_id == "T0GRID"
+    for guest in ("E0OTHERORG", "T0OTHER"):
+        with pytest.raises(RefusedError):
+            resolve_slack(**common, user_team_id=guest)
+    with pytest.raises(RefusedError):  # a sibling workspace's request on this token
+        resolve_slack(**{**common, "team_id": "T0SIBLING"}, user_team_id="E0ORG")
