@@ -73,7 +73,7 @@ def build_bolt_app(settings: Settings, *, client: WebClient | None = None) -> Ap
         request_verification_enabled=True,
         **kwargs,
     )
-    listeners.register(app)
+    listeners.register(app, single_token=not oauth)
     return app
 
 

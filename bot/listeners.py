@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -19,9 +20,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot import commands
 from bot.blocks import alerts, digest
-from flakeguard.errors import FlakeGuardError, ForbiddenError
+from flakeguard.errors import FlakeGuardError, ForbiddenError, NotFoundError
 from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases import slack as slack_uc
+from flakeguard.usecases import slack_scope, tenancy
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ BUTTON_ACTIONS = {
     alerts.DISMISS: "dismiss",
     alerts.LIFT: "lift",
 }
+# Payloads that name no user or workspace data: Slack's own checks and lifecycle events.
+NO_PRINCIPAL_TYPES = frozenset({"url_verification", "ssl_check"})
+LIFECYCLE_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
+NOT_HERE = "this message is not one FlakeGuard can act on here"
 
 
 def members_lookup(client: WebClient) -> Callable[[str], set[str]]:
@@ -49,9 +55,10 @@ def members_lookup(client: WebClient) -> Callable[[str], set[str]]:
     return members_of
 
 
-def register(app: App) -> None:
-    """Attach every listener to ``app``."""
+def register(app: App, *, single_token: bool = True) -> None:
+    """Attach every listener to ``app``; ``single_token``: one bot token, not OAuth."""
     app.middleware(process_events_once)
+    app.middleware(principal_middleware(single_token=single_token))
 
     @app.error
     def failed(error, body, logger):  # type: ignore[no-untyped-def]
@@ -62,59 +69,97 @@ def register(app: App) -> None:
         logger.exception("Slack listener failed", exc_info=error)
 
     @app.command("/flakeguard")
-    def flakeguard(ack, command, client):  # type: ignore[no-untyped-def]
-        ack(**commands.dispatch(command, members_of=members_lookup(client)))
+    def flakeguard(ack, command, client, context):  # type: ignore[no-untyped-def]
+        ack(
+            **commands.dispatch(
+                command, principal=context["principal"], members_of=members_lookup(client)
+            )
+        )
 
     for action_id, action in BUTTON_ACTIONS.items():
         app.action(action_id)(_button(action))
 
     @app.action(alerts.ASSIGN)
-    def assign(ack, body, action, client, respond):  # type: ignore[no-untyped-def]
+    def assign(ack, body, action, client, respond, context):  # type: ignore[no-untyped-def]
         ack()
-        qid, _version = _quarantine_of(body)
+        principal, click = context["principal"], clicked(body, allow_block_id=True)
+        if click is None:
+            _refuse(respond, principal, "malformed assign action")
+            return
         assignee = action.get("selected_user") or ""
         problem = _unassignable(client, assignee)
         if problem:
             respond(**alerts.notice(f":warning: {problem}. Nothing was changed."))
             return
-        _act(respond, lambda: _apply(qid, "assign", body, client, assignee=assignee))
+        _act(
+            respond,
+            principal,
+            lambda: _apply(principal, click, "assign", client, assignee=assignee),
+        )
 
     @app.action(digest.APPROVE_ALL)
-    def approve_all(ack, body, action, client, respond):  # type: ignore[no-untyped-def]
+    def approve_all(ack, body, action, client, respond, context):  # type: ignore[no-untyped-def]
         ack()
-        message_id = int(action["value"])
-        team_id = _team(body)
-        user_id = body["user"]["id"]
+        principal = context["principal"]
+        value = str(action.get("value") or "")
+        channel, ts = where_clicked(body)
+        number = value.isascii() and value.isdigit() and 0 < len(value) <= 10
+        if not (number and principal.linked and body.get("trigger_id")):
+            _refuse(respond, principal, f"Approve all with value {value[:40]!r}")
+            return
         try:
-            quarantine_uc.check_allowed(team_id, user_id, members_of=members_lookup(client))
-            view = slack_uc.digest_of_message(message_id)
+            msg = slack_scope.clicked_digest(
+                int(value),
+                tenant_id=principal.tenant_id,
+                team_id=principal.team_id,
+                channel=channel,
+                ts=ts,
+            )
+            # The policy of the workspace the digest was posted in (the clicker's, checked above).
+            quarantine_uc.check_allowed(
+                msg.team_id, principal.user_id, members_of=members_lookup(client)
+            )
+            view = slack_uc.digest_of_message(msg.id)
         except FlakeGuardError as exc:
+            _log_refusal(principal, exc)
             respond(**alerts.notice(_refusal(exc)))
             return
-        channel = (body.get("channel") or {}).get("id", "")
         client.views_open(
-            trigger_id=body["trigger_id"], view=digest.approve_all_modal(view, channel=channel)
+            trigger_id=str(body["trigger_id"]),
+            view=digest.approve_all_modal(view, channel=channel),
         )
 
     @app.view(digest.APPROVE_ALL_VIEW)
-    def approve_all_submitted(ack, body, view, client):  # type: ignore[no-untyped-def]
-        message_id, _channel, items = digest.parse_metadata(view.get("private_metadata", ""))
-        user_id = body["user"]["id"]
+    def approve_all_submitted(ack, body, view, client, context):  # type: ignore[no-untyped-def]
+        principal = context["principal"]
         try:
+            message_id, _channel, items = digest.parse_metadata(view.get("private_metadata", ""))
+        except ValueError as exc:
+            log.warning("Slack view refused (%s): %s", principal.team_id, exc)
+            ack(response_action="update", view=digest.refusal_modal(tenancy.REFUSED + "."))
+            return
+        try:
+            if message_id is None or not principal.linked:
+                raise NotFoundError("this digest is not one FlakeGuard can act on here")
+            msg = slack_scope.submitted_digest(
+                message_id, tenant_id=principal.tenant_id, team_id=principal.team_id
+            )
             quarantine_uc.approve_all(
                 items,
-                actor=user_id,
+                actor=principal.user_id,
                 source="slack",
                 key_prefix=f"digest:{message_id}",
-                team_id=_team(body),
+                tenant_id=principal.tenant_id,
+                repository_id=msg.repository_id,
+                team_id=msg.team_id,
                 members_of=members_lookup(client),
             )
         except FlakeGuardError as exc:
+            _log_refusal(principal, exc)
             ack(response_action="update", view=digest.refusal_modal(_refusal(exc)))
             return
         ack()
-        if message_id is not None:
-            slack_uc.request_message_refresh(message_id)
+        slack_uc.request_message_refresh(msg.id)
 
     @app.event("app_uninstalled")
     def uninstalled(context):  # type: ignore[no-untyped-def]
@@ -135,7 +180,8 @@ def register(app: App) -> None:
     @app.event("app_home_opened")
     def home_opened(event, context):  # type: ignore[no-untyped-def]
         if event.get("tab", "home") == "home":
-            slack_uc.request_home(context.team_id or "", event["user"])
+            principal = context["principal"]
+            slack_uc.request_home(principal.team_id, principal.user_id)
 
 
 def process_events_once(
@@ -169,69 +215,181 @@ def _unassignable(client: WebClient, user_id: str) -> str | None:
     return None
 
 
-def _team(body: dict[str, Any]) -> str:
-    return (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""
+@dataclass(frozen=True)
+class Click:
+    """Where a button was clicked and what it names: the quarantine, the version shown."""
+
+    quarantine_id: int
+    version: int | None  # None: an element with no version (the assign menu)
+    channel: str
+    ts: str
 
 
-def _quarantine_of(body: dict[str, Any]) -> tuple[int, int]:
-    """The quarantine and version of the message's buttons (from the actions block id)."""
-    for action in body.get("actions") or []:
-        value = action.get("value")
+def clicked(body: dict[str, Any], *, allow_block_id: bool = False) -> Click | None:
+    """The click of a block_actions payload, validated; None when anything is malformed.
+
+    A button's value is ``id:version`` (id > 0, version >= 0). The assign menu
+    carries no value: its quarantine comes from the block id ``fg_q_ID``.
+    """
+    channel, ts = where_clicked(body)
+    actions = body.get("actions") if isinstance(body.get("actions"), list) else []
+    action = actions[0] if actions and isinstance(actions[0], dict) else {}
+    value = action.get("value")
+    try:
         if value:
-            return alerts.parse_value(value)
-    block_id = (body.get("actions") or [{}])[0].get("block_id", "")
-    if block_id.startswith("fg_q_"):
-        return int(block_id[5:]), -1
-    raise ValueError("no quarantine in this action")
+            qid, version = alerts.parse_value(str(value))
+            return Click(qid, version, channel, ts)
+    except ValueError:
+        return None
+    block_id = str(action.get("block_id") or "")
+    number = block_id.removeprefix("fg_q_")
+    if allow_block_id and block_id.startswith("fg_q_") and number.isascii() and number.isdigit():
+        qid = int(number)
+        if 0 < qid <= alerts.MAX_ID:
+            return Click(qid, None, channel, ts)
+    return None
+
+
+def where_clicked(body: dict[str, Any]) -> tuple[str, str]:
+    """(channel, message ts) of the message whose button was clicked; "" when not said."""
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}
+    channel = body.get("channel") if isinstance(body.get("channel"), dict) else {}
+    message = body.get("message") if isinstance(body.get("message"), dict) else {}
+    return (
+        str(container.get("channel_id") or channel.get("id") or ""),
+        str(container.get("message_ts") or message.get("ts") or ""),
+    )
 
 
 def _button(action: str) -> Callable[..., None]:
-    def handle(ack, body, client, respond):  # type: ignore[no-untyped-def]
+    def handle(ack, body, client, respond, context):  # type: ignore[no-untyped-def]
         ack()
-        qid, version = _quarantine_of(body)
-        _act(respond, lambda: _apply(qid, action, body, client, version=version))
+        principal, click = context["principal"], clicked(body)
+        if click is None:
+            _refuse(respond, principal, f"malformed {action} button")
+            return
+        _act(respond, principal, lambda: _apply(principal, click, action, client))
 
     handle.__name__ = f"button_{action}"
     return handle
 
 
 def _apply(
-    quarantine_id: int,
+    principal: tenancy.Principal,
+    click: Click,
     action: str,
-    body: dict[str, Any],
     client: WebClient,
     *,
-    version: int | None = None,
     assignee: str | None = None,
 ) -> quarantine_uc.Outcome:
-    user_id = body["user"]["id"]
+    """Act on the clicked quarantine if FlakeGuard posted that message there, for this tenant."""
+    if not principal.linked or click.quarantine_id <= 0:
+        raise NotFoundError("this message is not one FlakeGuard can act on here")
+    msg = slack_scope.posted_message(
+        tenant_id=principal.tenant_id,
+        team_id=principal.team_id,
+        channel=click.channel,
+        ts=click.ts,
+        quarantine_id=click.quarantine_id,
+    )
     key = None
-    if version is not None and version >= 0:
+    if click.version is not None:
         # Two clicks on the same rendering of a message are one action.
-        key = f"slack:{quarantine_id}:v{version}:{action}"
+        key = f"slack:{click.quarantine_id}:v{click.version}:{action}"
     return quarantine_uc.perform(
         None,
         action,
-        quarantine_id=quarantine_id,
-        actor=user_id,
+        tenant_id=principal.tenant_id,
+        quarantine_id=click.quarantine_id,
+        actor=principal.user_id,
         source="slack",
         assignee_slack=assignee,
         idempotency_key=key,
-        expected_version=version if version is not None and version >= 0 else None,
-        team_id=_team(body),
+        expected_version=click.version,
+        # The policy of the workspace the message was posted in.
+        team_id=msg.team_id,
         members_of=members_lookup(client),
     )
 
 
-def _act(respond, do: Callable[[], Any]) -> None:  # type: ignore[no-untyped-def]
+def _act(respond, principal: tenancy.Principal, do: Callable[[], Any]) -> None:  # type: ignore[no-untyped-def]
     """Run an action; a refusal becomes an ephemeral reply and changes nothing (the boundary)."""
     try:
         do()
     except FlakeGuardError as exc:
+        _log_refusal(principal, exc)
         respond(**alerts.notice(_refusal(exc)))
+
+
+def _refuse(respond, principal: tenancy.Principal, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Answer a malformed click with the refusal that reveals nothing, and log it."""
+    log.warning("Slack click refused (%s/%s): %s", principal.team_id, principal.user_id, what)
+    respond(**alerts.notice(f":warning: {NOT_HERE}."))
+
+
+def _log_refusal(principal: tenancy.Principal, exc: FlakeGuardError) -> None:
+    if isinstance(exc, (NotFoundError, ForbiddenError)):
+        log.warning(
+            "Slack action refused (%s/%s): %s", principal.team_id, principal.user_id, exc.message
+        )
 
 
 def _refusal(exc: FlakeGuardError) -> str:
     if isinstance(exc, ForbiddenError):
         return f":no_entry: Not allowed: {exc.message}. Nothing was changed."
     return f":warning: {exc.message}"
+
+
+# ----------------------------------------------------------------- who is asking
+
+
+def principal_middleware(*, single_token: bool) -> Callable[..., BoltResponse]:
+    """A Bolt middleware: resolve every request into a Principal, or refuse it here, once.
+
+    The workspace in scope is the installation's (``context.authorize_result``:
+    the token's own from ``auth.test`` with one token, the stored one with
+    OAuth), never only what the payload names. Slack's own lifecycle events
+    (uninstalled, tokens revoked) need no principal.
+    """
+
+    def resolve(
+        req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        body = req.body if isinstance(req.body, dict) else {}
+        event = body.get("event") if isinstance(body.get("event"), dict) else {}
+        if body.get("type") in NO_PRINCIPAL_TYPES or event.get("type") in LIFECYCLE_EVENTS:
+            return next()
+        auth = req.context.authorize_result
+        user = body.get("user") if isinstance(body.get("user"), dict) else {}
+        try:
+            principal = tenancy.resolve_slack(
+                installed_team_id=(auth.team_id if auth else "") or "",
+                installed_enterprise_id=(auth.enterprise_id if auth else "") or "",
+                team_id=req.context.team_id or "",
+                enterprise_id=req.context.enterprise_id or "",
+                user_id=req.context.user_id or "",
+                user_team_id=str(user.get("team_id") or ""),
+                single_token=single_token,
+            )
+        except tenancy.RefusedError as exc:
+            log.warning("Slack request refused: %s", exc.why)
+            return _refused_response(req, body)
+        req.context["principal"] = principal
+        return next()
+
+    return resolve
+
+
+def _refused_response(req: BoltRequest, body: dict[str, Any]) -> BoltResponse:
+    """What Slack expects for a refused request: an ephemeral line, a modal, or an empty 200."""
+    text = f":no_entry: {tenancy.REFUSED}."
+    if "command" in body:
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
+    if body.get("type") == "view_submission":
+        return BoltResponse(
+            status=200,
+            body={"response_action": "update", "view": digest.refusal_modal(text)},
+        )
+    if body.get("type") == "block_actions" and req.context.response_url:
+        req.context.respond(**alerts.notice(text))
+    return BoltResponse(status=200, body="")

@@ -101,11 +101,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_repo_add(args: argparse.Namespace) -> int:
     """Create a repository and print its ingest token once."""
+    from flakeguard.cli_status import cli_tenant
     from flakeguard.usecases.repos import add_repository
 
     open_configured()
-    repo, token = add_repository(args.full_name, default_branch=args.default_branch)
-    print(f"repository {repo.full_name} created (default branch {repo.default_branch})")
+    tenant = cli_tenant(args)
+    if tenant is None:
+        return 2
+    repo, token = add_repository(args.full_name, tenant=tenant, default_branch=args.default_branch)
+    print(
+        f"repository {repo.full_name} created for tenant {tenant.slug} "
+        f"(default branch {repo.default_branch})"
+    )
     print(f"ingest token (shown once, only its hash is stored): {token}")
     return 0
 
@@ -200,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("full_name", metavar="OWNER/NAME")
     add.add_argument("--default-branch", default="main", help="default branch (default main)")
+    add.add_argument(
+        "--tenant",
+        metavar="SLUG",
+        help="the tenant it belongs to (default: the only one; required when there are several)",
+    )
     add.set_defaults(handler=cmd_repo_add)
     token = repo_sub.add_parser(
         "token",

@@ -10,17 +10,18 @@ from typing import Any
 from flakeguard.cli import open_configured
 from flakeguard.text import pct
 
+TENANT_HELP = "whose repositories (default: the only tenant; required when there are several)"
 STATE_ORDER = ("flaky", "broken", "fixed", "healthy", "insufficient")
 
 
-def print_status(full_name: str | None, *, top: int = 5, out: Any = None) -> int:
-    """Print what /flakeguard status shows, plus broken and healthy tests."""
+def print_status(full_name: str | None, *, tenant_id: int, top: int = 5, out: Any = None) -> int:
+    """Print what /flakeguard status shows for a tenant, plus broken and healthy tests."""
     from flakeguard.usecases.outbox import runs_set_aside_text
     from flakeguard.usecases.report import tests_in_state
     from flakeguard.usecases.status import status_for
 
     out = out or sys.stdout
-    statuses = status_for(full_name, top=top)
+    statuses = status_for(full_name, tenant_id=tenant_id, top=top)
     if not statuses:
         print(
             "No repositories yet: add one with `flakeguard repo add OWNER/NAME` "
@@ -50,7 +51,7 @@ def print_status(full_name: str | None, *, top: int = 5, out: Any = None) -> int
                     f"({pct(entry.low)}–{pct(entry.high)}): {entry.reason}",
                     file=out,
                 )
-        broken, _ = tests_in_state(status.repository, "broken")
+        broken, _ = tests_in_state(status.repository, "broken", tenant_id=tenant_id)
         if broken:
             print("  broken (never quarantined; fix the commit):", file=out)
             for entry in broken:
@@ -58,7 +59,9 @@ def print_status(full_name: str | None, *, top: int = 5, out: Any = None) -> int
                 print(
                     f"   - {entry.name}: first failing commit {sha}\n      {entry.reason}", file=out
                 )
-        healthy, n_healthy = tests_in_state(status.repository, "healthy", limit=3)
+        healthy, n_healthy = tests_in_state(
+            status.repository, "healthy", tenant_id=tenant_id, limit=3
+        )
         if healthy:
             names = ", ".join(e.name for e in healthy)
             print(f"  healthy: {n_healthy} tests (e.g. {names})", file=out)
@@ -67,6 +70,17 @@ def print_status(full_name: str | None, *, top: int = 5, out: Any = None) -> int
         if status.runs_set_aside:
             print(f"  {runs_set_aside_text(status.runs_set_aside)}", file=out)
     return 0
+
+
+def cli_tenant(args: argparse.Namespace) -> Any:
+    """The tenant named by ``--tenant``, else the only one; None (after one line) when unclear."""
+    from flakeguard.usecases.tenancy import tenant_for_cli
+
+    try:
+        return tenant_for_cli(getattr(args, "tenant", None))
+    except LookupError as exc:
+        print(f"flakeguard: {exc}", file=sys.stderr)
+        return None
 
 
 def _quiet() -> None:
@@ -78,23 +92,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Flaky, broken and quarantined tests per repository, with the top flaky ones."""
     _quiet()
     open_configured()
-    return print_status(args.repo, top=args.top)
+    tenant = cli_tenant(args)
+    if tenant is None:
+        return 2
+    return print_status(args.repo, tenant_id=tenant.id, top=args.top)
 
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Find a test by part of its name and show its verdict and recent history."""
-    from flakeguard.usecases.status import NoMatchError, find_test, find_tests, test_detail
+    from flakeguard.usecases.status import NoMatchError, find_tests, test_detail
 
     _quiet()
     open_configured()
+    tenant = cli_tenant(args)
+    if tenant is None:
+        return 2
     try:
-        match = find_test(args.query, repository=args.repo)
+        # Reading, not acting: the best match is shown and the others named.
+        matches = find_tests(args.query, tenant_id=tenant.id, repository=args.repo)
     except NoMatchError as exc:
         print(exc.message)
         for name in exc.suggestions:
             print(f"  did you mean: {name}")
         return 1
-    detail = test_detail(match.test_case_id)
+    match = matches[0]
+    detail = test_detail(match.test_case_id, tenant_id=tenant.id)
     print(f"{detail.name}  ({detail.repository})")
     print(
         f"  verdict: {detail.state}, score {pct(detail.score)} "
@@ -107,11 +129,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         print(f"  quarantine: {detail.quarantine_state}, assigned to {who}")
     if detail.github_issue_url:
         print(f"  issue: {detail.github_issue_url}")
-    others = [
-        m.name
-        for m in find_tests(args.query, repository=args.repo)
-        if m.test_case_id != match.test_case_id
-    ]
+    others = [m.name for m in matches if m.test_case_id != match.test_case_id]
     if others:
         print("  other matches: " + ", ".join(others[:5]))
     return 0
@@ -143,6 +161,7 @@ def _inline_jobs(settings: Any) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Create a demo repository with three weeks of CI history and show what FlakeGuard finds."""
     from flakeguard.usecases.demo import DEMO_REPO, create_demo
+    from models import default_tenant
 
     _quiet()
     settings = open_configured(migrate=True)
@@ -169,7 +188,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {DEMO_REPO} already has {result.runs} runs; showing it")
     if result.token:
         print(f"  upload token for {DEMO_REPO} (shown once): {result.token}")
-    print_status(DEMO_REPO)
+    print_status(DEMO_REPO, tenant_id=default_tenant().id)
     url = settings.public_url
     print(f"""
 Look further:
@@ -190,6 +209,7 @@ def register(sub: Any) -> None:
     )
     status.add_argument("repo", nargs="?", metavar="OWNER/NAME", help="one repository")
     status.add_argument("--top", type=int, default=5, help="how many top flaky tests (5)")
+    status.add_argument("--tenant", metavar="SLUG", help=TENANT_HELP)
     status.set_defaults(handler=cmd_status)
 
     test = sub.add_parser(
@@ -197,6 +217,7 @@ def register(sub: Any) -> None:
     )
     test.add_argument("query", help="part of the test's name")
     test.add_argument("--repo", metavar="OWNER/NAME", help="only in this repository")
+    test.add_argument("--tenant", metavar="SLUG", help=TENANT_HELP)
     test.set_defaults(handler=cmd_test)
 
     analyze = sub.add_parser(
@@ -215,21 +236,27 @@ BLOCK_KIT_BUILDER = "https://app.slack.com/block-kit-builder/#"
 PREVIEW_KINDS = ("alert", "broken", "fixed", "status", "digest", "home")
 
 
-def render_preview(kind: str, repo: str | None) -> dict[str, Any]:
-    """The Block Kit payload of one message kind, for the repository's current data."""
+def render_preview(kind: str, repo: str | None, *, tenant_id: int | None = None) -> dict[str, Any]:
+    """The Block Kit payload of one message kind, for a repository's current data.
+
+    ``tenant_id`` None: the only tenant (a one-workspace setup).
+    """
     from bot.blocks.alerts import render_alert
     from bot.blocks.digest import render_digest
     from bot.blocks.home import render_home
     from bot.blocks.status import render_status
     from flakeguard.usecases import preview
+    from flakeguard.usecases.tenancy import tenant_for_cli
 
+    tenant = tenant_id if tenant_id is not None else tenant_for_cli(None).id
     if kind in ("alert", "broken", "fixed"):
-        return render_alert(preview.alert(repo, "flaky" if kind == "alert" else kind))
+        flavour = "flaky" if kind == "alert" else kind
+        return render_alert(preview.alert(repo, flavour, tenant_id=tenant))
     if kind == "status":
-        return render_status(preview.status(repo))
+        return render_status(preview.status(repo, tenant_id=tenant))
     if kind == "digest":
-        return render_digest(preview.digest(repo))
-    return render_home(preview.home(repo))
+        return render_digest(preview.digest(repo, tenant_id=tenant))
+    return render_home(preview.home(repo, tenant_id=tenant))
 
 
 def builder_link(payload: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ from bot.client import client_for_team, slack_errors
 from flakeguard import jobs
 from flakeguard.errors import NotConfiguredError, SlackGoneError
 from flakeguard.jobs import Job
-from flakeguard.usecases import outbox
+from flakeguard.usecases import outbox, slack_scope, tenancy
 from flakeguard.usecases import slack as slack_uc
 from models import Quarantine
 from tasks.context import get_settings
@@ -35,6 +35,7 @@ from tasks.queue import huey, with_db
 log = logging.getLogger(__name__)
 
 RETRIES = 3
+FOREIGN_WORKSPACE = "foreign_workspace"
 RETRY_DELAY = 30
 
 
@@ -49,6 +50,11 @@ def _client(team_id: str) -> WebClient | None:
 def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
     """Post or update one stored message; True when Slack took it, False when recorded as failed."""
     msg = slack_uc.message_target(message_id)
+    if not slack_scope.deliverable(message_id):
+        # The workspace is not (or no longer) linked to the repository's tenant.
+        log.warning("Slack message %s: team %s is not of its tenant", message_id, msg.team_id)
+        slack_uc.message_failed(message_id, FOREIGN_WORKSPACE)
+        return False
     client = _client(msg.team_id)
     if client is None:
         slack_uc.message_failed(message_id, "no_installation")
@@ -157,7 +163,13 @@ def publish_slack_home(team_id: str, user_id: str) -> bool:
     client = _client(team_id)
     if client is None:
         return False
-    view = render_home(slack_uc.home_view(team_id, user_id, channels=_channels_of(client, user_id)))
+    home = slack_uc.home_view(
+        team_id,
+        user_id,
+        tenant_id=tenancy.tenant_of_team(team_id),
+        channels=_channels_of(client, user_id),
+    )
+    view = render_home(home)
     try:
         with slack_errors("views.publish"):
             client.views_publish(user_id=user_id, view=view)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.blocks.common import (
@@ -26,6 +27,8 @@ ASSIGN = "fg_assign"
 UNDO = "fg_undo"
 DISMISS = "fg_dismiss"
 LIFT = "fg_lift"
+VALUE = re.compile(r"^([0-9]{1,10}):([0-9]{1,10})\Z")
+MAX_ID = 2**31 - 1  # ids and versions are 32-bit integer columns
 
 
 def action_value(q: QuarantineView) -> str:
@@ -34,9 +37,14 @@ def action_value(q: QuarantineView) -> str:
 
 
 def parse_value(value: str) -> tuple[int, int]:
-    """Undo :func:`action_value`; ValueError when malformed."""
-    qid, version = value.split(":", 1)
-    return int(qid), int(version)
+    """Undo :func:`action_value`; ValueError unless ``id:version``, id > 0, version >= 0."""
+    match = VALUE.match(value or "")
+    if match is None:
+        raise ValueError(f"not a quarantine button value: {value[:40]!r}")
+    qid, version = int(match[1]), int(match[2])
+    if not (0 < qid <= MAX_ID and version <= MAX_ID):
+        raise ValueError(f"quarantine button value out of range: {value[:40]!r}")
+    return qid, version
 
 
 def render_alert(view: AlertView) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.blocks.alerts import MAX_ID
 from bot.blocks.common import (
     Block,
     actions,
@@ -100,10 +101,18 @@ def approve_all_modal(view: DigestView, *, channel: str) -> dict[str, Any]:
 
 def parse_metadata(raw: str) -> tuple[int | None, str, list[tuple[int, int]]]:
     """(digest message id, channel, [(quarantine id, version)]) from a modal's private_metadata."""
-    data = json.loads(raw or "{}")
-    items = [(int(q), int(v)) for q, v in data.get("q", [])]
-    message_id = data.get("m")
-    return (int(message_id) if message_id is not None else None), str(data.get("c", "")), items
+    try:
+        data = json.loads(raw or "{}")
+        items = [(int(q), int(v)) for q, v in data.get("q", [])]
+        message_id = data.get("m")
+        message_id = int(message_id) if message_id is not None else None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"malformed Approve-all metadata: {exc}") from None
+    if message_id is not None and not 0 < message_id <= MAX_ID:
+        raise ValueError("Approve-all metadata names no digest")
+    if any(not (0 <= q <= MAX_ID and 0 <= v <= MAX_ID) for q, v in items):
+        raise ValueError("Approve-all metadata has an id out of range")
+    return message_id, str(data.get("c", "")), items
 
 
 def refusal_modal(text: str) -> dict[str, Any]:

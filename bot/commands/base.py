@@ -1,4 +1,4 @@
-"""What every sub-command gets: who asked, where, and the rest of the text."""
+"""What every sub-command gets: who asked (a resolved Principal), where, and the text."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from flakeguard.errors import BadRequestError
+from flakeguard.usecases.tenancy import Principal
 
 
 @dataclass(frozen=True)
@@ -17,10 +18,18 @@ class Invocation:
     user_id: str
     args: str
     members_of: Callable[[str], Collection[str]] | None = None
+    principal: Principal | None = None
 
     @property
     def words(self) -> list[str]:
         return self.args.split()
+
+    @property
+    def tenant_id(self) -> int:
+        """The caller's tenant; dispatch runs data commands only for a linked workspace."""
+        if self.principal is None or self.principal.tenant_id is None:
+            raise LookupError("this invocation has no tenant (the workspace is not linked)")
+        return self.principal.tenant_id
 
 
 class UsageError(BadRequestError):

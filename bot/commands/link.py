@@ -15,6 +15,8 @@ def run(inv: Invocation) -> dict[str, Any]:
     """Link the caller's Slack user to a GitHub login (used when they are assigned)."""
     if len(inv.words) != 1:
         raise UsageError("give your GitHub login", USAGE)
-    login, previous = slack_uc.link_user(inv.team_id, inv.user_id, inv.words[0])
+    login, previous = slack_uc.link_user(
+        inv.team_id, inv.user_id, inv.words[0], tenant_id=inv.tenant_id
+    )
     was = f" (was `{previous}`)" if previous and previous != login else ""
     return render_notice(f":link: <@{inv.user_id}> is GitHub `{login}`{was}.")

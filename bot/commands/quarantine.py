@@ -17,10 +17,11 @@ def run(inv: Invocation) -> dict[str, Any]:
     if not inv.words:
         raise UsageError("which test? give part of its name", USAGE)
     query, _, reason = inv.args.partition(" ")
-    match = status_uc.find_test(query)
+    match = status_uc.find_test(query, tenant_id=inv.tenant_id)
     outcome = quarantine_uc.perform(
         match.test_case_id,
         "approve",
+        tenant_id=inv.tenant_id,
         actor=inv.user_id,
         source="slack",
         reason=reason.strip(),

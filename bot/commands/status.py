@@ -16,4 +16,7 @@ def run(inv: Invocation) -> dict[str, Any]:
     if len(inv.words) > 1:
         raise UsageError("status takes at most one repository", USAGE)
     repo = inv.words[0] if inv.words else None
-    return render_status(status_uc.status_for(repo, team_id=inv.team_id, channel_id=inv.channel_id))
+    statuses = status_uc.status_for(
+        repo, tenant_id=inv.tenant_id, team_id=inv.team_id, channel_id=inv.channel_id
+    )
+    return render_status(statuses)

@@ -16,7 +16,7 @@ def run(inv: Invocation) -> dict[str, Any]:
     if len(inv.words) != 1:
         raise UsageError("give one repository", USAGE)
     repo, created = slack_uc.subscribe(
-        inv.team_id, inv.channel_id, inv.words[0], user_id=inv.user_id
+        inv.team_id, inv.channel_id, inv.words[0], tenant_id=inv.tenant_id, user_id=inv.user_id
     )
     if not created:
         return render_notice(f"<#{inv.channel_id}> is already subscribed to *{repo.full_name}*.")

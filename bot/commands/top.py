@@ -25,7 +25,9 @@ def run(inv: Invocation) -> dict[str, Any]:
         else:
             raise UsageError(f"unexpected argument `{word}`", USAGE)
     if repo is None and inv.channel_id:
-        subscribed = status_uc.subscribed_repositories(inv.team_id, inv.channel_id)
+        subscribed = status_uc.subscribed_repositories(
+            inv.team_id, inv.channel_id, tenant_id=inv.tenant_id
+        )
         if len(subscribed) == 1:
             repo = subscribed[0].full_name
-    return render_top(status_uc.top_flaky(repo, n), repo)
+    return render_top(status_uc.top_flaky(repo, n, tenant_id=inv.tenant_id), repo)

@@ -16,10 +16,11 @@ def run(inv: Invocation) -> dict[str, Any]:
     """Lift a test's quarantine: it runs and counts again."""
     if len(inv.words) != 1:
         raise UsageError("give exactly one test", USAGE)
-    match = status_uc.find_test(inv.words[0])
+    match = status_uc.find_test(inv.words[0], tenant_id=inv.tenant_id)
     outcome = quarantine_uc.perform(
         match.test_case_id,
         "lift",
+        tenant_id=inv.tenant_id,
         actor=inv.user_id,
         source="slack",
         team_id=inv.team_id,

@@ -15,18 +15,18 @@ from models import DomainEvent, FlakeScore, Quarantine, Repository, TestCase
 PREVIEW_USER = "U0PREVIEW"
 
 
-def _repository(full_name: str | None) -> Repository:
+def _repository(full_name: str | None, tenant_id: int) -> Repository:
     if full_name:
-        return resolve_repository(full_name)
-    repo = Repository.select().order_by(Repository.id).first()
+        return resolve_repository(full_name, tenant_id=tenant_id)
+    repo = Repository.select().where(Repository.tenant == tenant_id).order_by(Repository.id).first()
     if repo is None:
         raise NotFoundError("no repositories yet: run `flakeguard demo` first")
     return repo
 
 
-def alert(full_name: str | None = None, kind: str = "flaky") -> slack_uc.AlertView:
+def alert(full_name: str | None, kind: str = "flaky", *, tenant_id: int) -> slack_uc.AlertView:
     """The alert a channel would get for the newest ``kind`` event (flaky, broken or fixed)."""
-    repo = _repository(full_name)
+    repo = _repository(full_name, tenant_id)
     event = (
         DomainEvent.select()
         .where(DomainEvent.repository == repo.id, DomainEvent.kind == kind)
@@ -62,19 +62,19 @@ def alert(full_name: str | None = None, kind: str = "flaky") -> slack_uc.AlertVi
     )
 
 
-def status(full_name: str | None = None) -> list[RepoStatus]:
+def status(full_name: str | None, *, tenant_id: int) -> list[RepoStatus]:
     """What `/flakeguard status` answers."""
-    return [repo_status(_repository(full_name))]
+    return [repo_status(_repository(full_name, tenant_id))]
 
 
-def digest(full_name: str | None = None) -> slack_uc.DigestView:
+def digest(full_name: str | None, *, tenant_id: int) -> slack_uc.DigestView:
     """The weekly digest of the repository."""
-    return slack_uc.digest_view(_repository(full_name).id)
+    return slack_uc.digest_view(_repository(full_name, tenant_id).id)
 
 
-def home(full_name: str | None = None) -> slack_uc.HomeView:
+def home(full_name: str | None, *, tenant_id: int) -> slack_uc.HomeView:
     """An App Home as a user of a channel subscribed to the repository would see it."""
-    repo = _repository(full_name)
+    repo = _repository(full_name, tenant_id)
     items, total = slack_uc.quarantine_plan(repo.id)
     return slack_uc.HomeView(
         user_id=PREVIEW_USER,

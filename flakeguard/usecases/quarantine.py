@@ -32,6 +32,7 @@ from models import (
     FlakeScore,
     Quarantine,
     QuarantineEvent,
+    Repository,
     TestCase,
     UserLink,
     WorkspacePolicy,
@@ -152,11 +153,18 @@ def apply_action(
     expected_version: int | None = None,
     team_id: str | None = None,
     members_of: MembersOf | None = None,
+    tenant_id: int | None = None,
 ) -> Quarantine:
-    """Apply one quarantine action to a test and return the current projection."""
+    """Apply one quarantine action to a test and return the current projection.
+
+    For callers holding a test id they read themselves (the analysis, the
+    CLI, tests): ``tenant_id`` None acts on the test as it is. Requests from
+    outside go through :func:`perform` and must say whose test it is.
+    """
     return perform(
         test_case_id,
         action,
+        tenant_id=tenant_id,
         actor=actor,
         source=source,
         assignee_slack=assignee_slack,
@@ -172,6 +180,7 @@ def perform(
     test_case_id: int | None,
     action: str,
     *,
+    tenant_id: int | None,
     quarantine_id: int | None = None,
     actor: str,
     source: str,
@@ -183,6 +192,10 @@ def perform(
     members_of: MembersOf | None = None,
 ) -> Outcome:
     """Like :func:`apply_action`, also saying whether an event was appended.
+
+    ``tenant_id`` (required: None only for callers holding an id they read
+    themselves) restricts the test or quarantine to the tenant's
+    repositories in SQL: another tenant's is "unknown", like a missing one.
 
     ``team_id`` (a Slack workspace) turns on its policy check for guarded
     actions; ``members_of`` answers user-group membership for it.
@@ -200,6 +213,8 @@ def perform(
         raise BadRequestError("assign needs a Slack user to assign")
     if test_case_id is None and quarantine_id is None:
         raise BadRequestError("an action needs a test or a quarantine")
+    if tenant_id is not None:
+        _check_in_tenant(tenant_id, test_case_id, quarantine_id)
     if idempotency_key is not None:
         done = QuarantineEvent.get_or_none(QuarantineEvent.idempotency_key == idempotency_key)
         if done is not None:  # a double click: the first one did it
@@ -269,6 +284,28 @@ def propose_flaky(test_case_id: int) -> list[outbox.Wanted]:
         return []
 
 
+def _check_in_tenant(tenant_id: int, test_case_id: int | None, quarantine_id: int | None) -> None:
+    """NotFoundError unless the test (or quarantine) is of a repository of ``tenant_id``."""
+    if test_case_id is not None:
+        found = (
+            TestCase.select(TestCase.id)
+            .join(Repository)
+            .where(TestCase.id == test_case_id, Repository.tenant == tenant_id)
+            .exists()
+        )
+        if not found:
+            raise NotFoundError(f"unknown test {test_case_id}")
+        return
+    found = (
+        Quarantine.select(Quarantine.id)
+        .join(Repository, on=(Quarantine.repository == Repository.id))
+        .where(Quarantine.id == quarantine_id, Repository.tenant == tenant_id)
+        .exists()
+    )
+    if not found:
+        raise NotFoundError(f"unknown quarantine {quarantine_id}")
+
+
 def _apply_locked(
     test_case_id: int | None,
     quarantine_id: int | None,
@@ -319,7 +356,10 @@ def _apply_locked(
             raise ConflictError(f"only a proposed or quarantined test can be assigned ({where})")
         if q.assignee_slack == assignee_slack:
             return Outcome(q, False)
-        link = UserLink.get_or_none(UserLink.slack_user_id == assignee_slack)
+        link = UserLink.get_or_none(
+            UserLink.slack_user_id == assignee_slack,
+            *([UserLink.team_id == team_id] if team_id else []),
+        )
         changes: dict[str, object] = {
             "assignee_slack": assignee_slack,
             "assignee_github": link.github_login if link else None,
@@ -409,24 +449,38 @@ def approve_all(
     actor: str,
     source: str,
     key_prefix: str,
+    tenant_id: int,
+    repository_id: int,
     team_id: str | None = None,
     members_of: MembersOf | None = None,
 ) -> list[Quarantine]:
-    """Approve proposed quarantines ``(quarantine_id, version seen)``; return those approved.
+    """Approve proposed quarantines ``(quarantine_id, version seen)`` of one repository.
 
-    The permission is checked once, before anything changes. Quarantines that
-    moved on since they were shown (another approval, a dismissal) are skipped.
+    Only quarantines of ``repository_id`` (a repository of ``tenant_id``: the
+    digest's) are considered; any other id is skipped. The permission is
+    checked once, before anything changes. Quarantines that moved on since
+    they were shown (another approval, a dismissal) are skipped.
     """
     if team_id is not None:
         check_allowed(team_id, actor, members_of=members_of)
     approved = []
     for quarantine_id, version in items:
-        q = Quarantine.get_or_none(Quarantine.id == quarantine_id)
+        q = (
+            Quarantine.select()
+            .join(Repository, on=(Quarantine.repository == Repository.id))
+            .where(
+                Quarantine.id == quarantine_id,
+                Quarantine.repository == repository_id,
+                Repository.tenant == tenant_id,
+            )
+            .first()
+        )
         if q is None or q.state != "proposed" or q.version != version:
             continue
         outcome = perform(
             q.test_case_id,
             "approve",
+            tenant_id=tenant_id,
             actor=actor,
             source=source,
             idempotency_key=f"{key_prefix}:{quarantine_id}:v{version}",

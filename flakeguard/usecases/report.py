@@ -21,9 +21,11 @@ class StateEntry:
     first_failing_sha: str | None
 
 
-def tests_in_state(full_name: str, state: str, *, limit: int = 10) -> tuple[list[StateEntry], int]:
-    """Up to ``limit`` tests of a repository in ``state`` (highest score first), and how many."""
-    repo = resolve_repository(full_name)
+def tests_in_state(
+    full_name: str, state: str, *, tenant_id: int, limit: int = 10
+) -> tuple[list[StateEntry], int]:
+    """Up to ``limit`` tests of a tenant's repository in ``state`` (highest first), and how many."""
+    repo = resolve_repository(full_name, tenant_id=tenant_id)
     query = (
         FlakeScore.select(FlakeScore, TestCase)
         .join(TestCase)

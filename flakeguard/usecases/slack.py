@@ -5,6 +5,10 @@ is rendered from the views returned here, so it always shows the database's
 current state. Pending deliveries are database state: a SlackMessage with no
 ``ts`` and no ``last_error``, a DomainEvent with no ``slack_done_at``, a
 Quarantine whose ``slack_synced_version`` is behind its ``version``.
+
+Scoped by tenant: what a request reads or changes takes the caller's
+``tenant_id``; alerts and digests go only to channels of workspaces linked
+to the repository's tenant (checked when planned and again when sent).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from flakeguard.errors import BadRequestError, NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
 from flakeguard.usecases.github import web_url
-from flakeguard.usecases.status import display_name, resolve_repository
+from flakeguard.usecases.slack_scope import same_tenant_subscriptions
+from flakeguard.usecases.status import display_name, resolve_repository, tenant_repositories
 from models import (
     ChannelSubscription,
     DomainEvent,
@@ -54,10 +59,10 @@ RECEIPT_TTL = timedelta(days=2)
 
 
 def subscribe(
-    team_id: str, channel_id: str, full_name: str, *, user_id: str = ""
+    team_id: str, channel_id: str, full_name: str, *, tenant_id: int, user_id: str = ""
 ) -> tuple[Repository, bool]:
-    """Subscribe a channel to a repository's alerts and digest; True when it is new."""
-    repo = resolve_repository(full_name)
+    """Subscribe a channel to one of the tenant's repositories; True when it is new."""
+    repo = resolve_repository(full_name, tenant_id=tenant_id)
     try:
         with db.atomic():
             ChannelSubscription.create(
@@ -74,9 +79,9 @@ def subscribe(
     return repo, True
 
 
-def unsubscribe(team_id: str, channel_id: str, full_name: str) -> Repository:
+def unsubscribe(team_id: str, channel_id: str, full_name: str, *, tenant_id: int) -> Repository:
     """Stop a channel's alerts for a repository; NotFoundError when it was not subscribed."""
-    repo = resolve_repository(full_name)
+    repo = resolve_repository(full_name, tenant_id=tenant_id)
     deleted = (
         ChannelSubscription.delete()
         .where(
@@ -91,8 +96,13 @@ def unsubscribe(team_id: str, channel_id: str, full_name: str) -> Repository:
     return repo
 
 
-def link_user(team_id: str, slack_user_id: str, github_login: str) -> tuple[str, str | None]:
-    """Link a Slack user to a GitHub login; return (login, previous login)."""
+def link_user(
+    team_id: str, slack_user_id: str, github_login: str, *, tenant_id: int
+) -> tuple[str, str | None]:
+    """Link a Slack user to a GitHub login; return (login, previous login).
+
+    The user's assignments in the tenant's repositories take the new login.
+    """
     login = github_login.strip().lstrip("@")
     if not GITHUB_LOGIN.match(login):
         raise BadRequestError(f"{github_login!r} is not a GitHub login")
@@ -106,7 +116,8 @@ def link_user(team_id: str, slack_user_id: str, github_login: str) -> tuple[str,
         else:
             UserLink.update(github_login=login).where(UserLink.id == link.id).execute()
         Quarantine.update(assignee_github=login).where(
-            Quarantine.assignee_slack == slack_user_id
+            Quarantine.assignee_slack == slack_user_id,
+            Quarantine.repository.in_(tenant_repositories(tenant_id)),
         ).execute()
     return login, previous
 
@@ -362,7 +373,7 @@ def plan_alert(event_id: int) -> list[int]:
             m.channel
             for m in SlackMessage.select(SlackMessage.channel).where(SlackMessage.event == event.id)
         }
-        for sub in ChannelSubscription.select().where(
+        for sub in same_tenant_subscriptions().where(
             ChannelSubscription.repository == event.repository_id
         ):
             if sub.channel_id in existing:
@@ -608,7 +619,7 @@ def plan_digests() -> list[int]:
     """Create this week's pending digest messages (one per subscription with candidates)."""
     ids = []
     with db.atomic():
-        for sub in ChannelSubscription.select().where(ChannelSubscription.last_error.is_null()):
+        for sub in same_tenant_subscriptions().where(ChannelSubscription.last_error.is_null()):
             _, total = quarantine_plan(sub.repository_id, limit=0)
             if not total:
                 continue
@@ -624,7 +635,7 @@ def plan_digests() -> list[int]:
 
 
 def digest_of_message(message_id: int) -> DigestView:
-    """The digest a posted digest message shows now."""
+    """The digest a posted digest message shows now (for the tasks that render it)."""
     msg = message_target(message_id)
     if msg.kind != "digest" or msg.repository_id is None:
         raise NotFoundError(f"Slack message {message_id} is not a digest")
@@ -634,17 +645,23 @@ def digest_of_message(message_id: int) -> DigestView:
 # ----------------------------------------------------------------- App Home
 
 
-def home_view(team_id: str, user_id: str, *, channels: Sequence[str] | None = None) -> HomeView:
+def home_view(
+    team_id: str, user_id: str, *, tenant_id: int | None, channels: Sequence[str] | None = None
+) -> HomeView:
     """A user's App Home: assigned tests, flaky tests of their channels' repos, recent actions.
 
-    ``channels`` are the channels the user is in; None (Slack could not say) means
-    every repository subscribed in the workspace.
+    Only the tenant's repositories (a workspace not linked yet, ``tenant_id``
+    None, shows nothing). ``channels`` are the channels the user is in; None
+    (Slack could not say) means every repository subscribed in the workspace.
     """
+    own = tenant_repositories(tenant_id if tenant_id is not None else 0)
     assigned_q = (
         Quarantine.select(Quarantine, TestCase)
         .join(TestCase)
         .where(
-            Quarantine.assignee_slack == user_id, Quarantine.state.in_(("proposed", "quarantined"))
+            Quarantine.assignee_slack == user_id,
+            Quarantine.state.in_(("proposed", "quarantined")),
+            Quarantine.repository.in_(own),
         )
         .order_by(Quarantine.updated_at.desc())
     )
@@ -653,7 +670,7 @@ def home_view(team_id: str, user_id: str, *, channels: Sequence[str] | None = No
         for q in assigned_q.limit(HOME_MAX)
     ]
     subscribed = ChannelSubscription.select(ChannelSubscription.repository).where(
-        ChannelSubscription.team_id == team_id
+        ChannelSubscription.team_id == team_id, ChannelSubscription.repository.in_(own)
     )
     if channels is not None:
         subscribed = subscribed.where(ChannelSubscription.channel_id.in_(list(channels) or [""]))
@@ -691,7 +708,10 @@ def home_view(team_id: str, user_id: str, *, channels: Sequence[str] | None = No
             QuarantineEvent.select(QuarantineEvent, Quarantine, TestCase)
             .join(Quarantine)
             .join(TestCase)
-            .where(Quarantine.repository.in_(repo_ids) | (QuarantineEvent.actor == user_id))
+            .where(
+                Quarantine.repository.in_(repo_ids)
+                | ((QuarantineEvent.actor == user_id) & Quarantine.repository.in_(own))
+            )
             .order_by(QuarantineEvent.id.desc())
             .limit(HOME_MAX)
         )
@@ -700,7 +720,7 @@ def home_view(team_id: str, user_id: str, *, channels: Sequence[str] | None = No
             QuarantineEvent.select(QuarantineEvent, Quarantine, TestCase)
             .join(Quarantine)
             .join(TestCase)
-            .where(QuarantineEvent.actor == user_id)
+            .where(QuarantineEvent.actor == user_id, Quarantine.repository.in_(own))
             .order_by(QuarantineEvent.id.desc())
             .limit(HOME_MAX)
         )

@@ -2,6 +2,9 @@
 
 Used by ``/flakeguard status|top|test`` and by the terminal ``flakeguard status``.
 Everything returned is plain frozen data; rendering is the caller's business.
+Every function that reads takes the caller's tenant (``tenant_id``) and
+filters by it in SQL: another tenant's repository is as unknown as one that
+does not exist (same answer, same suggestions from the caller's own names).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from peewee import fn
+from peewee import SQL, NodeList, Value, fn
 
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases import outbox
@@ -45,6 +48,10 @@ class NoMatchError(NotFoundError):
     def __init__(self, message: str, suggestions: list[str]) -> None:
         super().__init__(message)
         self.suggestions = suggestions
+
+
+class AmbiguousTestError(NoMatchError):
+    """A query that names several tests, none exactly; ``suggestions`` lists them."""
 
 
 @dataclass(frozen=True)
@@ -117,25 +124,53 @@ def display_name(test: TestCase) -> str:
     return f"{test.classname}.{test.name}" if test.classname else test.name
 
 
-def resolve_repository(full_name: str) -> Repository:
-    """The repository ``owner/name``, or NoMatchError listing near names."""
+def contains_text(field, text: str, *, ignore_case: bool = True):  # type: ignore[no-untyped-def]
+    """``field`` contains ``text`` literally: ``%``, ``_`` and ``\\`` are escaped (LIKE ... ESCAPE).
+
+    peewee's ``contains`` passes them through as wildcards, so ``_`` would
+    match any character. SQLite's LIKE ignores ASCII case; PostgreSQL's
+    ILIKE does, its LIKE does not (and is cheaper with a trigram index).
+    """
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    op = "ILIKE" if ignore_case and is_postgres() else "LIKE"
+    return NodeList((field, SQL(op), Value("%" + escaped + "%"), SQL("ESCAPE"), Value("\\")))
+
+
+def tenant_repositories(tenant_id: int):  # type: ignore[no-untyped-def]
+    """A subquery: the ids of a tenant's repositories."""
+    return Repository.select(Repository.id).where(Repository.tenant == tenant_id)
+
+
+def resolve_repository(full_name: str, *, tenant_id: int) -> Repository:
+    """The tenant's repository ``owner/name``, or NoMatchError listing near names of the tenant."""
     full_name = full_name.strip().strip("<>")
-    repo = Repository.get_or_none(fn.LOWER(Repository.full_name) == full_name.lower())
+    repo = Repository.get_or_none(
+        fn.LOWER(Repository.full_name) == full_name.lower(), Repository.tenant == tenant_id
+    )
     if repo is not None:
         return repo
-    names = [r for (r,) in Repository.select(Repository.full_name).tuples()]
+    names = [
+        r
+        for (r,) in Repository.select(Repository.full_name)
+        .where(Repository.tenant == tenant_id)
+        .tuples()
+    ]
     near = difflib.get_close_matches(full_name, names, n=NEAR_MATCHES, cutoff=0.5)
     tail = full_name.split("/")[-1].lower()
     near += [n for n in names if tail and tail in n.lower() and n not in near][:NEAR_MATCHES]
     raise NoMatchError(f"unknown repository {full_name}", near[:NEAR_MATCHES])
 
 
-def subscribed_repositories(team_id: str, channel_id: str) -> list[Repository]:
-    """Repositories the channel is subscribed to."""
+def subscribed_repositories(team_id: str, channel_id: str, *, tenant_id: int) -> list[Repository]:
+    """The tenant's repositories the channel is subscribed to."""
     return list(
         Repository.select()
         .join(ChannelSubscription)
-        .where(ChannelSubscription.team_id == team_id, ChannelSubscription.channel_id == channel_id)
+        .where(
+            ChannelSubscription.team_id == team_id,
+            ChannelSubscription.channel_id == channel_id,
+            Repository.tenant == tenant_id,
+        )
         .order_by(Repository.full_name)
     )
 
@@ -143,20 +178,23 @@ def subscribed_repositories(team_id: str, channel_id: str) -> list[Repository]:
 def status_for(
     full_name: str | None = None,
     *,
+    tenant_id: int,
     team_id: str = "",
     channel_id: str = "",
     top: int = TOP_DEFAULT,
     now: datetime | None = None,
 ) -> list[RepoStatus]:
-    """Status of one repository, else of the channel's subscriptions, else of every known one."""
+    """Status of one of the tenant's repositories, else of the channel's, else of all of them."""
     if full_name:
-        repos = [resolve_repository(full_name)]
+        repos = [resolve_repository(full_name, tenant_id=tenant_id)]
     else:
-        repos = subscribed_repositories(team_id, channel_id) if channel_id else []
+        repos = (
+            subscribed_repositories(team_id, channel_id, tenant_id=tenant_id) if channel_id else []
+        )
         if not repos:
             repos = list(
                 Repository.select()
-                .where(Repository.active == True)  # noqa: E712
+                .where(Repository.active == True, Repository.tenant == tenant_id)  # noqa: E712
                 .order_by(Repository.full_name)
                 .limit(STATUS_REPOS_MAX)
             )
@@ -238,14 +276,16 @@ def slack_errors(repo: Repository) -> list[str]:
     return errors
 
 
-def top_flaky(full_name: str | None = None, n: int = TOP_DEFAULT) -> list[TopEntry]:
-    """The ``n`` flakiest tests of one repository (or of all)."""
+def top_flaky(
+    full_name: str | None = None, n: int = TOP_DEFAULT, *, tenant_id: int
+) -> list[TopEntry]:
+    """The ``n`` flakiest tests of one of the tenant's repositories (or of all of them)."""
     n = max(1, min(n, TOP_MAX))
-    repo = resolve_repository(full_name) if full_name else None
-    return _top(repo, n)
+    repo = resolve_repository(full_name, tenant_id=tenant_id) if full_name else None
+    return _top(repo, n, tenant_id=tenant_id)
 
 
-def _top(repo: Repository | None, n: int) -> list[TopEntry]:
+def _top(repo: Repository | None, n: int, *, tenant_id: int | None = None) -> list[TopEntry]:
     # The ranking first (index on repository, state), then the few rows it names.
     ranked = (
         FlakeScore.select()
@@ -255,6 +295,8 @@ def _top(repo: Repository | None, n: int) -> list[TopEntry]:
     )
     if repo is not None:
         ranked = ranked.where(FlakeScore.repository == repo.id)
+    else:
+        ranked = ranked.where(FlakeScore.repository.in_(tenant_repositories(tenant_id or 0)))
     scores = list(ranked)
     if not scores:
         return []
@@ -285,13 +327,19 @@ def _top(repo: Repository | None, n: int) -> list[TopEntry]:
     ]
 
 
-def find_tests(query: str, *, repository: str | None = None, limit: int = 10) -> list[TestMatch]:
-    """Tests whose name contains ``query``; NoMatchError with near names when none does."""
+def find_tests(
+    query: str, *, tenant_id: int, repository: str | None = None, limit: int = 10
+) -> list[TestMatch]:
+    """The tenant's tests whose name contains ``query``; NoMatchError with near names if none."""
     query = query.strip()
     if not query:
         raise NoMatchError("give part of a test name", [])
-    repo = resolve_repository(repository) if repository else None
-    base = TestCase.select(TestCase, Repository.full_name).join(Repository)
+    repo = resolve_repository(repository, tenant_id=tenant_id) if repository else None
+    base = (
+        TestCase.select(TestCase, Repository.full_name)
+        .join(Repository)
+        .where(Repository.tenant == tenant_id)
+    )
     if repo is not None:
         base = base.where(TestCase.repository == repo.id)
     # Cheapest first: the exact name (indexed), then part of the name or key (one scan).
@@ -302,11 +350,13 @@ def find_tests(query: str, *, repository: str | None = None, limit: int = 10) ->
     if is_postgres():
         # LIKE (case-sensitive) is several times cheaper than ILIKE on PostgreSQL;
         # ILIKE only when the exact case found nothing. (SQLite's LIKE ignores case.)
-        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%") + "%"
-        conditions.append((TestCase.name % pattern) | (TestCase.key % pattern))
-        conditions.append(TestCase.name.contains(query))
+        conditions.append(
+            contains_text(TestCase.name, query, ignore_case=False)
+            | contains_text(TestCase.key, query, ignore_case=False)
+        )
+        conditions.append(contains_text(TestCase.name, query))
     else:
-        conditions.append(TestCase.name.contains(query) | TestCase.key.contains(query))
+        conditions.append(contains_text(TestCase.name, query) | contains_text(TestCase.key, query))
     with queries.prefer_indexes():  # trigram indexes on PostgreSQL
         for condition in conditions:
             found = list(
@@ -342,17 +392,30 @@ def _near_tests(base, query: str) -> list[str]:  # type: ignore[no-untyped-def]
     return [candidates[n] for n in near]
 
 
-def find_test(query: str, *, repository: str | None = None) -> TestMatch:
-    """The one test ``query`` names: an exact name wins, else the best partial match."""
-    return find_tests(query, repository=repository, limit=10)[0]
+def find_test(query: str, *, tenant_id: int, repository: str | None = None) -> TestMatch:
+    """The one test of the tenant ``query`` names, to act on; AmbiguousTestError when several do.
+
+    One exact name (or ``classname.name``, or key) wins; else the query must
+    match exactly one test. Acting on "the shortest of several" is refused.
+    """
+    matches = find_tests(query, tenant_id=tenant_id, repository=repository, limit=NEAR_MATCHES + 1)
+    if len(matches) == 1:
+        return matches[0]
+    exact = [m for m in matches if query.strip() in (m.name, m.name.rpartition(".")[2])]
+    if len(exact) == 1:
+        return exact[0]
+    names = [f"{m.name} ({m.repository})" for m in matches[:NEAR_MATCHES]]
+    raise AmbiguousTestError(
+        f"{query.strip()!r} matches several tests; give more of the name", names
+    )
 
 
-def test_detail(test_case_id: int, *, history: int = HISTORY) -> TestDetail:
-    """Verdict, recent history strip and quarantine of one test."""
+def test_detail(test_case_id: int, *, tenant_id: int, history: int = HISTORY) -> TestDetail:
+    """Verdict, recent history strip and quarantine of one of the tenant's tests."""
     test = (
         TestCase.select(TestCase, Repository)
         .join(Repository)
-        .where(TestCase.id == test_case_id)
+        .where(TestCase.id == test_case_id, Repository.tenant == tenant_id)
         .first()
     )
     if test is None:

@@ -6,7 +6,7 @@ import io
 
 from flakeguard.cli_status import print_status
 from flakeguard.usecases.demo import DEMO_REPO, SUITE, create_demo
-from models import FlakeScore, Quarantine, TestCase, TestRun
+from models import FlakeScore, Quarantine, TestCase, TestRun, default_tenant
 
 
 def test_demo_finds_flaky_broken_and_healthy(app) -> None:  # type: ignore[no-untyped-def]
@@ -24,7 +24,7 @@ def test_demo_finds_flaky_broken_and_healthy(app) -> None:  # type: ignore[no-un
     proposed = Quarantine.select().where(Quarantine.state == "proposed").count()
     assert proposed == sum(1 for t in SUITE if t.kind == "flaky")
     out = io.StringIO()
-    print_status(DEMO_REPO, out=out)  # what `flakeguard status` prints
+    print_status(DEMO_REPO, tenant_id=default_tenant().id, out=out)  # `flakeguard status`
     text = out.getvalue()
     assert "test_payment_webhook_timeout" in text and "same commit" in text
     assert "first failing commit" in text and "healthy: " in text

@@ -43,8 +43,12 @@ def test_propose_then_approve_appends_events_and_bumps_version(flaky_test):
 def test_double_click_with_same_key_is_one_event(flaky_test):
     """The same idempotency key twice (a double click) appends one event."""
     uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
-    first = uc.perform(flaky_test.id, "approve", actor="U1", source="slack", idempotency_key="k1")
-    second = uc.perform(flaky_test.id, "approve", actor="U1", source="slack", idempotency_key="k1")
+    first = uc.perform(
+        flaky_test.id, "approve", actor="U1", source="slack", idempotency_key="k1", tenant_id=None
+    )
+    second = uc.perform(
+        flaky_test.id, "approve", actor="U1", source="slack", idempotency_key="k1", tenant_id=None
+    )
     assert first.changed and not second.changed
     assert events(second.quarantine) == ["propose", "approve"]
 
@@ -52,7 +56,7 @@ def test_double_click_with_same_key_is_one_event(flaky_test):
 def test_repeating_an_action_in_its_target_state_changes_nothing(flaky_test):
     """Approving a quarantined test again appends nothing and keeps the version."""
     uc.apply_action(flaky_test.id, "approve", actor="U1", source="slack")
-    outcome = uc.perform(flaky_test.id, "approve", actor="U2", source="slack")
+    outcome = uc.perform(flaky_test.id, "approve", actor="U2", source="slack", tenant_id=None)
     assert not outcome.changed
     assert outcome.quarantine.version == 1 and outcome.quarantine.quarantined_by == "U1"
 
@@ -60,7 +64,9 @@ def test_repeating_an_action_in_its_target_state_changes_nothing(flaky_test):
 def test_proposing_a_quarantined_test_changes_nothing(flaky_test):
     """The analysis proposing a test that is already quarantined is a no-op, not an error."""
     uc.apply_action(flaky_test.id, "approve", actor="U1", source="slack")
-    outcome = uc.perform(flaky_test.id, "propose", actor="flakeguard", source="system")
+    outcome = uc.perform(
+        flaky_test.id, "propose", actor="flakeguard", source="system", tenant_id=None
+    )
     assert not outcome.changed and outcome.quarantine.state == "quarantined"
 
 
@@ -78,10 +84,14 @@ def test_dismissed_test_is_not_reproposed_without_new_evidence(flaky_test):
     uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
     q = uc.apply_action(flaky_test.id, "dismiss", actor="U1", source="slack")
     assert (q.state, q.dismissed_conflicts) == ("dismissed", 2)
-    again = uc.perform(flaky_test.id, "propose", actor="flakeguard", source="system")
+    again = uc.perform(
+        flaky_test.id, "propose", actor="flakeguard", source="system", tenant_id=None
+    )
     assert not again.changed and again.quarantine.state == "dismissed"
     FlakeScore.update(evidence={"same_commit_conflicts": 3}).execute()
-    again = uc.perform(flaky_test.id, "propose", actor="flakeguard", source="system")
+    again = uc.perform(
+        flaky_test.id, "propose", actor="flakeguard", source="system", tenant_id=None
+    )
     assert again.changed and again.quarantine.state == "proposed"
 
 
@@ -101,7 +111,9 @@ def test_assign_records_slack_user_and_linked_github_login(flaky_test):
     uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
     q = uc.apply_action(flaky_test.id, "assign", actor="U1", source="slack", assignee_slack="U0BOB")
     assert (q.assignee_slack, q.assignee_github, q.state) == ("U0BOB", "bob", "proposed")
-    again = uc.perform(flaky_test.id, "assign", actor="U1", source="slack", assignee_slack="U0BOB")
+    again = uc.perform(
+        flaky_test.id, "assign", actor="U1", source="slack", assignee_slack="U0BOB", tenant_id=None
+    )
     assert not again.changed
 
 
@@ -178,7 +190,12 @@ def test_approve_all_skips_quarantines_that_moved_on(database):
     qs = [uc.apply_action(t.id, "propose", actor="flakeguard", source="system") for t in tests]
     uc.apply_action(tests[2].id, "dismiss", actor="U2", source="slack")
     approved = uc.approve_all(
-        [(q.id, q.version) for q in qs], actor="U1", source="slack", key_prefix="d1"
+        [(q.id, q.version) for q in qs],
+        actor="U1",
+        source="slack",
+        key_prefix="d1",
+        tenant_id=qs[0].repository.tenant_id,
+        repository_id=qs[0].repository_id,
     )
     assert sorted(q.id for q in approved) == [qs[0].id, qs[1].id]
     assert Quarantine.get_by_id(qs[2].id).state == "dismissed"

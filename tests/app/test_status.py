@@ -6,8 +6,13 @@ import pytest
 
 from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases import status as uc
-from models import ChannelSubscription, Quarantine, SlackMessage
+from models import ChannelSubscription, Quarantine, SlackMessage, default_tenant
 from tests.bot import factories as f
+
+
+def own() -> int:
+    """The tenant these tests' repositories belong to (a one-workspace setup's)."""
+    return default_tenant().id
 
 
 @pytest.fixture
@@ -25,7 +30,7 @@ def test_status_counts_states_and_orders_top_by_score(repo):
     f.score(c, state="broken")
     quarantine_uc.apply_action(a.id, "approve", actor="U1", source="slack")
     f.results(a, "+x")
-    [st] = uc.status_for("acme/widgets")
+    [st] = uc.status_for("acme/widgets", tenant_id=own())
     assert (st.flaky, st.broken, st.quarantined, st.new_this_week) == (2, 1, 1, 1)
     assert [e.name for e in st.top] == ["tests.test_api.test_b", "tests.test_api.test_a"]
     assert st.top[1].quarantine_state == "quarantined"
@@ -36,16 +41,16 @@ def test_status_without_repo_uses_channel_subscriptions(repo):
     """Without a repository, status covers the channel's subscriptions."""
     other = f.repo("acme/other")
     f.subscription(other, channel="C1")
-    assert [s.repository for s in uc.status_for(team_id="T0TEST", channel_id="C1")] == [
-        "acme/other"
-    ]
-    assert len(uc.status_for(team_id="T0TEST", channel_id="C2")) == 2
+    assert [
+        s.repository for s in uc.status_for(team_id="T0TEST", channel_id="C1", tenant_id=own())
+    ] == ["acme/other"]
+    assert len(uc.status_for(team_id="T0TEST", channel_id="C2", tenant_id=own())) == 2
 
 
 def test_unknown_repository_lists_near_names(repo):
     """An unknown repository raises NoMatchError with near names."""
     with pytest.raises(uc.NoMatchError) as info:
-        uc.status_for("acme/widget")
+        uc.status_for("acme/widget", tenant_id=own())
     assert info.value.suggestions[0] == "acme/widgets"
 
 
@@ -53,9 +58,11 @@ def test_find_tests_by_part_of_name_and_near_matches(repo):
     """A substring finds tests; a typo finds near names instead."""
     f.test_case(repo, "test_upload_retries")
     f.test_case(repo, "test_download")
-    assert [m.name for m in uc.find_tests("upload")] == ["tests.test_api.test_upload_retries"]
+    assert [m.name for m in uc.find_tests("upload", tenant_id=own())] == [
+        "tests.test_api.test_upload_retries"
+    ]
     with pytest.raises(uc.NoMatchError) as info:
-        uc.find_tests("test_uplaod_retries")
+        uc.find_tests("test_uplaod_retries", tenant_id=own())
     assert "tests.test_api.test_upload_retries" in info.value.suggestions
 
 
@@ -63,9 +70,12 @@ def test_exact_name_wins_over_longer_matches(repo):
     """An exact name is chosen over tests that merely contain it."""
     f.test_case(repo, "test_login_slow")
     f.test_case(repo, "test_login")
-    assert uc.find_test("test_login").name == "tests.test_api.test_login"
-    assert uc.find_test("tests.test_api.test_login_slow").name == "tests.test_api.test_login_slow"
-    assert uc.find_test("TEST_LOGIN_S").name == "tests.test_api.test_login_slow"
+    assert uc.find_test("test_login", tenant_id=own()).name == "tests.test_api.test_login"
+    assert (
+        uc.find_test("tests.test_api.test_login_slow", tenant_id=own()).name
+        == "tests.test_api.test_login_slow"
+    )
+    assert uc.find_test("TEST_LOGIN_S", tenant_id=own()).name == "tests.test_api.test_login_slow"
 
 
 def test_detail_has_history_strip_and_quarantine(repo):
@@ -76,7 +86,7 @@ def test_detail_has_history_strip_and_quarantine(repo):
     quarantine_uc.apply_action(t.id, "approve", actor="U1", source="slack")
     quarantine_uc.apply_action(t.id, "assign", actor="U1", source="slack", assignee_slack="U2")
     Quarantine.update(github_issue_number=42).execute()
-    d = uc.test_detail(t.id)
+    d = uc.test_detail(t.id, tenant_id=own())
     assert d.history == "++x-+"
     assert (d.state, d.quarantine_state, d.assignee_slack) == ("flaky", "quarantined", "U2")
     assert d.github_issue_url == "https://github.com/acme/widgets/issues/42"
@@ -93,8 +103,8 @@ def test_top_is_bounded(repo):
     """top_flaky clamps N and can span every repository."""
     for i in range(3):
         f.score(f.test_case(repo, f"t{i}"), value=0.1 * (i + 1))
-    assert len(uc.top_flaky(None, 2)) == 2
-    assert len(uc.top_flaky("acme/widgets", 500)) == 3
+    assert len(uc.top_flaky(None, 2, tenant_id=own())) == 2
+    assert len(uc.top_flaky("acme/widgets", 500, tenant_id=own())) == 3
 
 
 def test_slack_errors_are_reported(repo):
@@ -103,14 +113,14 @@ def test_slack_errors_are_reported(repo):
         team_id="T", channel_id="C9", repository=repo, last_error="not_in_channel"
     )
     SlackMessage.create(channel="C8", kind="flaky", repository=repo, last_error="channel_not_found")
-    [st] = uc.status_for("acme/widgets")
+    [st] = uc.status_for("acme/widgets", tenant_id=own())
     assert st.slack_errors == ["<#C9>: not_in_channel", "<#C8>: channel_not_found"]
 
 
 def test_find_by_part_of_key_and_any_case(repo):
     """Part of the file or class (the key) finds a test, and so does the wrong case."""
     f.test_case(repo, "test_refund", classname="billing.TestStripe")
-    assert uc.find_test("TestStripe").name == "billing.TestStripe.test_refund"
-    assert uc.find_test("TEST_REFUND").name == "billing.TestStripe.test_refund"
+    assert uc.find_test("TestStripe", tenant_id=own()).name == "billing.TestStripe.test_refund"
+    assert uc.find_test("TEST_REFUND", tenant_id=own()).name == "billing.TestStripe.test_refund"
     with pytest.raises(uc.NoMatchError):
-        uc.find_tests("50%_off")
+        uc.find_tests("50%_off", tenant_id=own())

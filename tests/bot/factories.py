@@ -10,6 +10,7 @@ from models import (
     DomainEvent,
     FlakeScore,
     Repository,
+    SlackWorkspace,
     TestCase,
     TestResult,
     TestRun,
@@ -96,5 +97,17 @@ def event(test: TestCase, kind: str = "flaky", **data: object) -> DomainEvent:
 def subscription(
     repository: Repository, channel: str = "C0ALERTS", team: str = "T0TEST"
 ) -> ChannelSubscription:
-    """A channel subscribed to ``repository``."""
+    """A channel subscribed to ``repository``, its workspace linked to the repository's tenant."""
+    workspace(team, tenant_id=repository.tenant_id)
     return ChannelSubscription.create(team_id=team, channel_id=channel, repository=repository)
+
+
+def workspace(team: str = "T0TEST", *, tenant_id: int | None = None) -> SlackWorkspace:
+    """A Slack workspace linked to a tenant (default: the default tenant), as a link leaves it."""
+    tenant = tenant_id if tenant_id is not None else default_tenant().id
+    row, created = SlackWorkspace.get_or_create(
+        team_id=team, defaults={"tenant": tenant, "linked_by": "operator", "linked_at": utcnow()}
+    )
+    if not created and row.tenant_id != tenant:
+        SlackWorkspace.update(tenant=tenant).where(SlackWorkspace.id == row.id).execute()
+    return SlackWorkspace.get_by_id(row.id)

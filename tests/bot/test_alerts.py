@@ -41,6 +41,17 @@ def last_update(fake_slack) -> dict:  # type: ignore[no-untyped-def]
     return payload
 
 
+def alert_ts() -> str:
+    """The ts Slack gave the latest alert: buttons act only on a message FlakeGuard posted."""
+    msg = (
+        SlackMessage.select()
+        .where(SlackMessage.kind != "digest", SlackMessage.ts.is_null(False))
+        .order_by(SlackMessage.id.desc())
+        .get()
+    )
+    return msg.ts
+
+
 def value(q: Quarantine) -> str:
     return f"{q.id}:{Quarantine.get_by_id(q.id).version}"
 
@@ -75,7 +86,7 @@ def test_approve_updates_message_in_place(alert, slack, fake_slack):
     """Approve quarantines, and the same message (channel, ts) shows who and offers Undo."""
     q, _ = alert
     msg = SlackMessage.get()
-    resp = slack.click("fg_approve", value(q))
+    resp = slack.click("fg_approve", value(q), message_ts=alert_ts())
     assert resp.status_code == 200
     assert Quarantine.get_by_id(q.id).state == "quarantined"
     payload = last_update(fake_slack)
@@ -90,8 +101,8 @@ def test_double_click_is_one_event(alert, slack):
     """Two clicks on the same rendering make one audit event and no error."""
     q, _ = alert
     shown = value(q)
-    slack.click("fg_approve", shown)
-    slack.click("fg_approve", shown)
+    slack.click("fg_approve", shown, message_ts=alert_ts())
+    slack.click("fg_approve", shown, message_ts=alert_ts())
     actions = [e.action for e in QuarantineEvent.select().order_by(QuarantineEvent.id)]
     assert actions == ["propose", "approve"]
     assert slack.fake.responses == []  # no error shown to the user
@@ -100,8 +111,8 @@ def test_double_click_is_one_event(alert, slack):
 def test_undo_goes_back_to_proposed(alert, slack, fake_slack):
     """Undo returns to proposed; the message says who undid it and offers Approve again."""
     q, _ = alert
-    slack.click("fg_approve", value(q))
-    slack.click("fg_undo", value(q), user="U0BOB")
+    slack.click("fg_approve", value(q), message_ts=alert_ts())
+    slack.click("fg_undo", value(q), user="U0BOB", message_ts=alert_ts())
     assert Quarantine.get_by_id(q.id).state == "proposed"
     payload = last_update(fake_slack)
     assert "undone by <@U0BOB>" in all_text(payload)
@@ -111,7 +122,9 @@ def test_undo_goes_back_to_proposed(alert, slack, fake_slack):
 def test_assign_shows_assignee(alert, slack, fake_slack):
     """Choosing a user in Assign records and shows the assignee."""
     q, _ = alert
-    slack.click("fg_assign", None, block_id=f"fg_q_{q.id}", selected_user="U0BOB")
+    slack.click(
+        "fg_assign", None, block_id=f"fg_q_{q.id}", selected_user="U0BOB", message_ts=alert_ts()
+    )
     assert Quarantine.get_by_id(q.id).assignee_slack == "U0BOB"
     payload = last_update(fake_slack)
     assert "Assigned to <@U0BOB>" in all_text(payload)
@@ -122,7 +135,9 @@ def test_assigning_an_unknown_user_is_refused(alert, slack, fake_slack):
     """Assigning a user Slack does not know answers 'not a user' and changes nothing."""
     q, _ = alert
     fake_slack.unknown_users.add("U0GHOST")
-    slack.click("fg_assign", None, block_id=f"fg_q_{q.id}", selected_user="U0GHOST")
+    slack.click(
+        "fg_assign", None, block_id=f"fg_q_{q.id}", selected_user="U0GHOST", message_ts=alert_ts()
+    )
     assert Quarantine.get_by_id(q.id).assignee_slack is None
     assert "is not a user of this workspace" in fake_slack.responses[0].params["text"]
     assert fake_slack.called("users.info")[0].params["user"] == "U0GHOST"
@@ -132,7 +147,7 @@ def test_assigning_an_unknown_user_is_refused(alert, slack, fake_slack):
 def test_not_flaky_dismisses(alert, slack, fake_slack):
     """Not flaky dismisses the quarantine; the message keeps no buttons."""
     q, _ = alert
-    slack.click("fg_dismiss", value(q))
+    slack.click("fg_dismiss", value(q), message_ts=alert_ts())
     assert Quarantine.get_by_id(q.id).state == "dismissed"
     payload = last_update(fake_slack)
     assert "Not flaky*, says <@U0ALICE>" in all_text(payload) and action_ids(payload) == []
@@ -142,7 +157,7 @@ def test_user_who_may_not_act_gets_ephemeral_refusal(alert, slack, fake_slack):
     """A user outside the policy gets an ephemeral 'not allowed'; nothing changes."""
     q, _ = alert
     quarantine_uc.set_policy(TEAM_ID, "users", users=["U0BOSS"])
-    slack.click("fg_approve", value(q))
+    slack.click("fg_approve", value(q), message_ts=alert_ts())
     assert Quarantine.get_by_id(q.id).state == "proposed"
     assert QuarantineEvent.select().count() == 1
     [reply] = fake_slack.responses
@@ -159,7 +174,7 @@ def test_stale_button_refreshes_the_message(alert, slack, fake_slack):
     stale = value(q)
     quarantine_uc.apply_action(q.test_case_id, "approve", actor="U0BOB", source="slack")
     fake_slack.reset()
-    slack.click("fg_dismiss", stale)
+    slack.click("fg_dismiss", stale, message_ts=alert_ts())
     assert Quarantine.get_by_id(q.id).state == "quarantined"
     assert "out of date" in fake_slack.responses[0].params["text"]
     assert "Quarantined* by <@U0BOB>" in all_text(last_update(fake_slack))
@@ -176,7 +191,7 @@ def test_fixed_alert_offers_lift(slack_app, slack, fake_slack):
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "fixed").id)
     [post] = fake_slack.called("chat.postMessage")
     assert action_ids(post.params) == ["fg_lift"] and "looks *fixed*" in all_text(post.params)
-    slack.click("fg_lift", value(q))
+    slack.click("fg_lift", value(q), message_ts=alert_ts())
     assert Quarantine.get_by_id(q.id).state == "lifted"
     payload = last_update(fake_slack)
     assert "Quarantine lifted* by <@U0ALICE>" in all_text(payload) and action_ids(payload) == []
@@ -221,7 +236,7 @@ def test_approve_all_with_modal(slack_app, slack, fake_slack):
     [post] = fake_slack.called("chat.postMessage")
     assert "Approve all 3" in all_text(post.params) and problems(post.params) == []
     message_id = SlackMessage.get(SlackMessage.kind == "digest").id
-    slack.click("fg_approve_all", str(message_id))
+    slack.click("fg_approve_all", str(message_id), message_ts=SlackMessage.get_by_id(message_id).ts)
     [opened] = fake_slack.called("views.open")
     view = opened.params["view"]
     assert view["callback_id"] == "fg_approve_all_view" and "Approve 3" in view["submit"]["text"]
@@ -243,7 +258,7 @@ def test_approve_all_refused_for_user_who_may_not_act(slack_app, slack, fake_sla
     jobs.enqueue(Job.WEEKLY_DIGEST)
     quarantine_uc.set_policy(TEAM_ID, "users", users=["U0BOSS"])
     message_id = SlackMessage.get(SlackMessage.kind == "digest").id
-    slack.click("fg_approve_all", str(message_id))
+    slack.click("fg_approve_all", str(message_id), message_ts=SlackMessage.get_by_id(message_id).ts)
     assert fake_slack.called("views.open") == []
     assert "Not allowed" in fake_slack.responses[0].params["text"]
     metadata = json.dumps({"m": message_id, "c": "C", "q": [[Quarantine.get().id, 1]]})

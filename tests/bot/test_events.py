@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flakeguard.usecases import quarantine as quarantine_uc
-from models import SlackEventReceipt
+from models import SlackEventReceipt, default_tenant
 from tests.bot import factories as f
 from tests.bot.limits import all_text, problems
 from tests.fakes.slack import USER_ID
@@ -56,7 +56,7 @@ def test_uninstall_is_recorded_and_shown_in_status(slack, fake_slack):
 
     f.subscription(f.repo("acme/widgets"))
     assert slack.event({"type": "app_uninstalled"}, event_id="Ev9").status_code == 200
-    [st] = status_uc.status_for("acme/widgets")
+    [st] = status_uc.status_for("acme/widgets", tenant_id=default_tenant().id)
     assert st.slack_errors == ["<#C0ALERTS>: app_uninstalled"]
 
 

@@ -8,7 +8,7 @@ from flakeguard import jobs
 from flakeguard.jobs import Job
 from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases import status as status_uc
-from models import ChannelSubscription, DomainEvent, SlackMessage
+from models import ChannelSubscription, DomainEvent, SlackMessage, default_tenant
 from tests.bot import factories as f
 
 
@@ -45,7 +45,7 @@ def test_channel_errors_are_recorded_not_retried(flaky, fake_slack, error):
     assert DomainEvent.get().slack_done_at is not None
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=event.id)
     assert len(fake_slack.called("chat.postMessage")) == 1
-    [st] = status_uc.status_for("acme/widgets")
+    [st] = status_uc.status_for("acme/widgets", tenant_id=default_tenant().id)
     assert f"<#C0ALERTS>: {error}" in st.slack_errors
 
 

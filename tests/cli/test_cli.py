@@ -91,3 +91,24 @@ def test_repo_artifacts_filter(workdir) -> None:  # type: ignore[no-untyped-def]
     assert changed.stdout.strip().endswith("surefire-*, reports")
     reset = run_cli("repo", "artifacts", "acme/widgets", "--reset", cwd=workdir)
     assert "junit" in reset.stdout and "surefire" not in reset.stdout
+
+
+def test_repo_add_status_and_test_take_the_tenant(workdir) -> None:  # type: ignore[no-untyped-def]
+    """With one tenant --tenant may be left out; with several it is required (exit 2, one line)."""
+    import sqlite3
+
+    assert run_cli("repo", "add", "acme/widgets", cwd=workdir).returncode == 0
+    with sqlite3.connect(workdir / "flakeguard.db") as conn:
+        conn.execute(
+            "INSERT INTO tenant (slug, name, created_at) VALUES ('rival', 'Rival', '2026-01-01')"
+        )
+    for args in (["repo", "add", "acme/gadgets"], ["status"], ["test", "anything"]):
+        unclear = run_cli(*args, cwd=workdir)
+        assert unclear.returncode == 2 and unclear.stderr.strip().splitlines() == [
+            "flakeguard: several tenants: say which with --tenant SLUG"
+        ]
+    added = run_cli("repo", "add", "rival/secret", "--tenant", "rival", cwd=workdir)
+    assert added.returncode == 0 and "for tenant rival" in added.stdout
+    mine = run_cli("status", "--tenant", "default", cwd=workdir).stdout
+    assert "acme/widgets" in mine and "rival/secret" not in mine
+    assert run_cli("status", "--tenant", "nobody", cwd=workdir).returncode == 2

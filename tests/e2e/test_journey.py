@@ -175,7 +175,8 @@ def test_flaky_test_journey(stack: Stack, tmp_path) -> None:  # type: ignore[no-
 
     # Undo: the issue is closed, the message updated, and the same failure is red again.
     undo_block, undo_value = _action(updated, UNDO) or ("", "")
-    assert stack.slack.click(UNDO, undo_value, block_id=undo_block).status_code == 200
+    undone = stack.slack.click(UNDO, undo_value, block_id=undo_block, message_ts=alert_ts)
+    assert undone.status_code == 200
     eventually(lambda: not stack.fake_github.open_issues(REPO), "the issue closed")
     eventually(
         lambda: [

@@ -30,6 +30,9 @@ TEAM_ID = "T0TEST"
 BOT_USER_ID = "UBOT"
 USER_ID = "U0ALICE"
 CHANNEL_ID = "C0ALERTS"
+INSTALLED_TEAM_ID = "T0OTHER"  # the workspace the OAuth flow installs into (by default)
+INSTALLED_TOKEN = "xoxb-installed-token"
+DEFAULT_TOKEN_TEAMS: dict[str, tuple[str, str | None]] = {BOT_TOKEN: (TEAM_ID, None)}
 
 
 def sign(
@@ -71,6 +74,9 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self.unknown_users: set[str] = set()
         self.memberships: dict[str, list[str]] = {}  # user -> channels (users.conversations)
+        # What auth.test says about a token, as Slack does: (team, enterprise or None).
+        self.token_teams: dict[str, tuple[str, str | None]] = dict(DEFAULT_TOKEN_TEAMS)
+        self.install_team = INSTALLED_TEAM_ID  # the workspace oauth.v2.access installs into
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -106,6 +112,8 @@ class FakeSlack:
             self.usergroups.clear()
             self.unknown_users.clear()
             self.memberships.clear()
+            self.token_teams = dict(DEFAULT_TOKEN_TEAMS)
+            self.install_team = INSTALLED_TEAM_ID
 
     def fail(self, method: str, error: str, *, times: int = 1) -> None:
         """Answer ``method`` with ``{"ok": false, "error": error}`` the next ``times`` calls."""
@@ -133,17 +141,26 @@ class FakeSlack:
 
     # -- answers
 
-    def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def answer(
+        self, method: str, params: dict[str, Any], token: str | None = None
+    ) -> dict[str, Any]:
         if method == "auth.test":
-            return {
+            if token not in self.token_teams:
+                return {"ok": False, "error": "invalid_auth"}
+            team, enterprise = self.token_teams[token]
+            answer = {
                 "ok": True,
                 "url": "https://fake.slack.com/",
                 "team": "Fake",
                 "user": "flakeguard",
-                "team_id": TEAM_ID,
+                "team_id": team,
                 "user_id": BOT_USER_ID,
                 "bot_id": "B0BOT",
+                "is_enterprise_install": False,
             }
+            if enterprise:
+                answer["enterprise_id"] = enterprise
+            return answer
         if method == "chat.postMessage":
             if not params.get("channel"):
                 return {"ok": False, "error": "channel_not_found"}
@@ -172,14 +189,17 @@ class FakeSlack:
         if method == "oauth.v2.access":
             if params.get("code") != "good-code":
                 return {"ok": False, "error": "invalid_code"}
+            team = self.install_team
+            token = INSTALLED_TOKEN if team == INSTALLED_TEAM_ID else f"xoxb-installed-{team}"
+            self.token_teams[token] = (team, None)
             return {
                 "ok": True,
                 "app_id": "A0APP",
-                "access_token": "xoxb-installed-token",
+                "access_token": token,
                 "token_type": "bot",
                 "scope": "commands,chat:write",
                 "bot_user_id": BOT_USER_ID,
-                "team": {"id": "T0OTHER", "name": "Other"},
+                "team": {"id": team, "name": "Other"},
                 "enterprise": None,
                 "is_enterprise_install": False,
                 "authed_user": {"id": "U0INSTALLER"},
@@ -231,7 +251,7 @@ class FakeSlack:
                 if plan is not None:
                     self._send(plan.status, json.dumps(plan.body).encode(), headers=plan.headers)
                     return
-                self._send(200, json.dumps(fake.answer(method, params)).encode())
+                self._send(200, json.dumps(fake.answer(method, params, token)).encode())
 
             do_GET = do_POST
 
@@ -285,11 +305,14 @@ class SlackRequests:
         user: str = USER_ID,
         channel: str = CHANNEL_ID,
         team: str = TEAM_ID,
+        enterprise_id: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """A /flakeguard slash command."""
+        """A /flakeguard slash command (from a workspace of a Grid with ``enterprise_id``)."""
+        grid = {"enterprise_id": enterprise_id} if enterprise_id else {}
         body = urlencode(
             {
+                **grid,
                 "token": "legacy",
                 "team_id": team,
                 "team_domain": "fake",

@@ -229,4 +229,5 @@ def test_issue_link_points_at_the_github_host(database, fake_github, github_clie
     q = quarantine(repo)
     done = mirror_quarantine(q.id, github=github_client, api_url="https://ghe.example.com/api/v3")
     assert done.github_issue_url == f"https://ghe.example.com/{REPO}/issues/1"
-    assert test_detail(q.test_case_id).github_issue_url == done.github_issue_url
+    detail = test_detail(q.test_case_id, tenant_id=repo.tenant_id)
+    assert detail.github_issue_url == done.github_issue_url

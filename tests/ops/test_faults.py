@@ -239,7 +239,8 @@ def test_slack_answering_500_for_a_while_then_message_updated_once(  # type: ign
     storm = _Planned(500, {"ok": False, "error": "internal_error"})
     fake_slack._plan("chat.update", storm, 50)
     version = Quarantine.get_by_id(q.id).version
-    click = slack.click("fg_approve", f"{q.id}:{version}")
+    alert = SlackMessage.get(SlackMessage.quarantine == q.id)
+    click = slack.click("fg_approve", f"{q.id}:{version}", message_ts=alert.ts)
     assert click.status_code == 200
     q = Quarantine.get_by_id(q.id)
     assert q.state == "quarantined"
