@@ -14,7 +14,11 @@ from flakeguard.errors import ConfigError, FlakeGuardError
 from flakeguard.settings import Settings
 
 # Modules that add sub-commands: each has ``register(subparsers)``.
-COMMAND_MODULES: list[str] = ["flakeguard.cli_ingest", "flakeguard.cli_status"]
+COMMAND_MODULES: list[str] = [
+    "flakeguard.cli_ingest",
+    "flakeguard.cli_status",
+    "flakeguard.cli_tenant",
+]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -33,9 +37,11 @@ def open_configured(*, migrate: bool | None = None) -> Settings:
 
 def open_database(settings: Settings, *, migrate: bool) -> None:
     """Point the models at the configured database, migrating when asked."""
+    from flakeguard.secrets import configure_secrets
     from models import init_db
     from models.migrate import apply_migrations
 
+    configure_secrets(settings)
     init_db(settings.database_url)
     if migrate:
         apply_migrations()

@@ -2,6 +2,7 @@
 
 from models.base import BaseModel, db, init_db, is_postgres, utcnow
 from models.github import CheckRun, IngestedArtifact, WebhookDelivery
+from models.links import WorkspaceLinkState
 from models.quarantine import Quarantine, QuarantineEvent
 from models.repos import IngestToken, Installation, Repository
 from models.results import DomainEvent, FlakeScore, InfraEvent, TestCase, TestResult, TestRun
@@ -40,6 +41,7 @@ ALL_MODELS = [
     UserLink,
     WorkspacePolicy,
     SlackEventReceipt,
+    WorkspaceLinkState,
 ]
 
 __all__ = [
@@ -68,6 +70,7 @@ __all__ = [
     "TestRun",
     "UserLink",
     "WebhookDelivery",
+    "WorkspaceLinkState",
     "WorkspacePolicy",
     "db",
     "default_tenant",

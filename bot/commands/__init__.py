@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.blocks.status import ephemeral, render_error, render_not_found
 from bot.commands import (
+    connect,
     help,
     link,
     quarantine,
@@ -37,6 +38,7 @@ COMMANDS: dict[str, Callable[[Invocation], dict[str, Any]]] = {
     "subscribe": subscribe.run,
     "unsubscribe": unsubscribe.run,
     "link": link.run,
+    "connect": connect.run,
     "help": help.run,
 }
 
