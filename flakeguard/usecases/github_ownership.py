@@ -174,6 +174,21 @@ def _free_name(tenant_id: int, full_name: str, keep_id: int | None) -> None:
         stale.save()
 
 
+def _name_held_by_another(
+    tenant_id: int, full_name: str, repo: Repository | None, inst: Installation
+) -> bool:
+    # A work event never moves another installation's row out of the way.
+    query = Repository.select().where(
+        (Repository.tenant == tenant_id)
+        & (Repository.full_name == full_name)
+        & Repository.installation.is_null(False)
+        & (Repository.installation != inst.id)
+    )
+    if repo is not None:
+        query = query.where(Repository.id != repo.id)
+    return query.exists()
+
+
 def _repository_item(item: Any) -> tuple[int | None, str] | None:
     if not isinstance(item, dict):
         return None
@@ -201,6 +216,8 @@ def attach_repository(
     if repo is not None and repo.installation_id not in (None, inst.id) and not claim:
         return None, NOT_THIS_INSTALLATION
     if repo is None and not claim and held_by_another_tenant(github_id, tenant_id):
+        return None, NOT_THIS_INSTALLATION
+    if not claim and _name_held_by_another(tenant_id, full_name, repo, inst):
         return None, NOT_THIS_INSTALLATION
     branch = item.get("default_branch")
     branch = branch[:255] if isinstance(branch, str) and branch else None
