@@ -95,10 +95,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending migrations (idempotent)."""
+    from flakeguard.secrets import configure_secrets
     from models import init_db
     from models.migrate import apply_migrations
 
     settings = load_settings()
+    configure_secrets(settings)  # a migration encrypts tokens stored in plain text
     init_db(settings.database_url, pooled=False)
     applied = apply_migrations()
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
