@@ -12,6 +12,7 @@ from typing import Any
 
 from flakeguard.errors import ConfigError, FlakeGuardError
 from flakeguard.settings import Settings
+from models.crypto import SecretKeyError
 
 # Modules that add sub-commands: each has ``register(subparsers)``.
 COMMAND_MODULES: list[str] = [
@@ -277,6 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args) or 0)
     except ConfigError as exc:
         print(f"flakeguard: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    except SecretKeyError as exc:  # no key, or the wrong one, for the stored tokens
+        print(f"flakeguard: configuration error: {exc}", file=sys.stderr)
         return 2
     except FlakeGuardError as exc:
         print(f"flakeguard: {exc.message}", file=sys.stderr)

@@ -250,3 +250,15 @@ def test_without_the_oauth_client_the_routes_answer_503(github_http, database):
     """No GITHUB_CLIENT_ID/SECRET: the link pages say so (503) and nothing is read."""
     assert github_http.get("/github/link/start?state=x").status_code == 503
     assert github_http.get("/github/link/callback?state=x&code=y").status_code == 503
+
+
+def test_connect_in_a_linked_workspace_issues_no_link(link_app, fake_slack, tenants):
+    """/flakeguard connect where the workspace is already linked: says so, no state issued."""
+    from tests.bot.test_oauth import install
+
+    install(link_app)
+    tenant_links.link_workspace(TEAM, "acme")
+    answer = SlackRequests(link_app, fake_slack).command("connect", team=TEAM)
+    text = answer.get_json()["text"]
+    assert "already linked" in text and "Acme &lt;Corp&gt;" in text
+    assert WorkspaceLinkState.select().count() == 0
