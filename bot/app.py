@@ -39,6 +39,7 @@ def build_bolt_app(settings: Settings, *, client: WebClient | None = None) -> Ap
     and state stores (the bot token of each request comes from the store).
     """
     from bot import listeners
+    from bot.commands import connect
 
     oauth = settings.slack_oauth and not settings.slack_bot_token
     token = None if oauth else settings.slack_bot_token
@@ -73,6 +74,7 @@ def build_bolt_app(settings: Settings, *, client: WebClient | None = None) -> Ap
         request_verification_enabled=True,
         **kwargs,
     )
+    connect.configure(public_url=settings.public_url, enabled=settings.github_link_enabled)
     listeners.register(app, single_token=not oauth)
     return app
 

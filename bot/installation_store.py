@@ -3,6 +3,9 @@
 slack_sdk ships SQLAlchemy, SQLite and file stores but none for peewee; these
 keep installations in ``SlackInstallation`` and OAuth states in
 ``SlackOAuthState`` (consumed once, expiring after ``expiration_seconds``).
+The tokens are encrypted at rest by the model's fields (models.crypto). An
+install also records the workspace (``SlackWorkspace``), unlinked: it sees
+nothing until someone links it to a tenant (``/flakeguard connect``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from peewee import IntegrityError
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
 
+from flakeguard.usecases.tenant_links import record_workspace
 from models import SlackInstallation, SlackOAuthState, db, utcnow
 
 STATE_TTL_SECONDS = 600
@@ -44,6 +48,8 @@ class PeeweeInstallationStore(InstallationStore):
         with db.atomic():
             for user in ("", installation.user_id or ""):
                 self._upsert(enterprise, team, user, installation, data)
+            if team:
+                record_workspace(team, enterprise_id=enterprise, name=installation.team_name or "")
 
     def save_bot(self, bot: Bot) -> None:
         """Bots are saved with their installation (see save)."""

@@ -14,6 +14,7 @@ from flakeguard.api.reports import reports
 from flakeguard.errors import FlakeGuardError
 from flakeguard.health import health
 from flakeguard.http import error_response, from_error
+from flakeguard.secrets import configure_secrets
 from flakeguard.settings import Settings
 from models import db, init_db
 from models.migrate import apply_migrations
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, slack: Any = None, github: A
 
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    configure_secrets(settings)
     init_db(settings.database_url)
     if settings.is_sqlite:
         applied = apply_migrations()
@@ -101,6 +103,7 @@ def _wire_slack(app: Flask, services: Services) -> None:
 
 
 def _wire_github(app: Flask, services: Services) -> None:
+    from integrations.github.link import link_blueprint
     from integrations.github.webhook import webhook_blueprint
     from tasks import github as github_tasks
 
@@ -114,6 +117,7 @@ def _wire_github(app: Flask, services: Services) -> None:
             "GITHUB_WEBHOOK_SECRET to turn it on"
         )
     app.register_blueprint(webhook_blueprint(settings))
+    app.register_blueprint(link_blueprint(settings))
 
 
 def _wire_ops(app: Flask, services: Services) -> None:

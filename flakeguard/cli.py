@@ -12,9 +12,14 @@ from typing import Any
 
 from flakeguard.errors import ConfigError, FlakeGuardError
 from flakeguard.settings import Settings
+from models.crypto import SecretKeyError
 
 # Modules that add sub-commands: each has ``register(subparsers)``.
-COMMAND_MODULES: list[str] = ["flakeguard.cli_ingest", "flakeguard.cli_status"]
+COMMAND_MODULES: list[str] = [
+    "flakeguard.cli_ingest",
+    "flakeguard.cli_status",
+    "flakeguard.cli_tenant",
+]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -33,9 +38,11 @@ def open_configured(*, migrate: bool | None = None) -> Settings:
 
 def open_database(settings: Settings, *, migrate: bool) -> None:
     """Point the models at the configured database, migrating when asked."""
+    from flakeguard.secrets import configure_secrets
     from models import init_db
     from models.migrate import apply_migrations
 
+    configure_secrets(settings)
     init_db(settings.database_url)
     if migrate:
         apply_migrations()
@@ -89,10 +96,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending migrations (idempotent)."""
+    from flakeguard.secrets import configure_secrets
     from models import init_db
     from models.migrate import apply_migrations
 
     settings = load_settings()
+    configure_secrets(settings)  # a migration encrypts tokens stored in plain text
     init_db(settings.database_url, pooled=False)
     applied = apply_migrations()
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
@@ -281,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args) or 0)
     except ConfigError as exc:
         print(f"flakeguard: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    except SecretKeyError as exc:  # no key, or the wrong one, for the stored tokens
+        print(f"flakeguard: configuration error: {exc}", file=sys.stderr)
         return 2
     except FlakeGuardError as exc:
         print(f"flakeguard: {exc.message}", file=sys.stderr)

@@ -44,6 +44,9 @@ class Settings:
     github_app_private_key: str | None = field(default=None, repr=False)
     github_webhook_secret: str | None = field(default=None, repr=False)
     github_api_url: str = DEFAULT_GITHUB_API_URL
+    # The GitHub App's OAuth client (user-to-server): proves who administers an account.
+    github_client_id: str | None = None
+    github_client_secret: str | None = field(default=None, repr=False)
     port: int = 8000
     public_url: str = "http://localhost:8000"
     max_report_bytes: int = DEFAULT_MAX_REPORT_BYTES
@@ -59,6 +62,8 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     trusted_proxies: int = 0
     metrics_token: str | None = field(default=None, repr=False)
+    # Fernet keys for third-party tokens at rest; the first encrypts, all decrypt.
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +93,8 @@ class Settings:
             github_api_url=_check_http_url(
                 "GITHUB_API_URL", get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL, slash=False
             ),
+            github_client_id=get("GITHUB_CLIENT_ID"),
+            github_client_secret=get("GITHUB_CLIENT_SECRET"),
             port=port,
             public_url=_check_http_url(
                 "FLAKEGUARD_PUBLIC_URL",
@@ -130,6 +137,7 @@ class Settings:
                 high=10,
             ),
             metrics_token=get("FLAKEGUARD_METRICS_TOKEN"),
+            secret_keys=_check_secret_keys(get("FLAKEGUARD_SECRET_KEY")),
         )
         settings.check_integrations()
         return settings
@@ -155,6 +163,16 @@ class Settings:
                     "SLACK_BOT_TOKEN: set it (one workspace) or SLACK_CLIENT_ID and "
                     "SLACK_CLIENT_SECRET (OAuth, several workspaces)"
                 )
+            if self.multi_workspace and not self.secret_keys:
+                raise ConfigError(
+                    "FLAKEGUARD_SECRET_KEY: required with Slack OAuth (it encrypts the stored "
+                    "bot tokens); make one with `flakeguard secrets new-key`"
+                )
+        if bool(self.github_client_id) != bool(self.github_client_secret):
+            missing = "GITHUB_CLIENT_SECRET" if self.github_client_id else "GITHUB_CLIENT_ID"
+            raise ConfigError(
+                f"{missing}: linking workspaces needs both GITHUB_CLIENT_ID and the secret"
+            )
         github = {
             "GITHUB_APP_ID": self.github_app_id,
             "GITHUB_APP_PRIVATE_KEY": self.github_app_private_key,
@@ -171,6 +189,25 @@ class Settings:
     @property
     def slack_oauth(self) -> bool:
         return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def multi_workspace(self) -> bool:
+        """Slack OAuth without a single bot token: workspaces are linked to tenants one by one."""
+        return self.slack_oauth and not self.slack_bot_token
+
+    @property
+    def github_link_enabled(self) -> bool:
+        return bool(self.github_client_id and self.github_client_secret)
+
+    def secret_key_file(self) -> Path | None:
+        """Where the embedded default keeps its generated secret key: beside the SQLite file."""
+        if not self.is_sqlite:
+            return None
+        db_path = urlparse(self.database_url).path[1:]
+        if not db_path or db_path == ":memory:":
+            return None
+        path = Path(db_path)
+        return path.with_name(path.stem + "-secret.key")
 
     @property
     def github_enabled(self) -> bool:
@@ -284,6 +321,24 @@ def _read_private_key(raw: str | None) -> str | None:
     if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
         raise ConfigError("GITHUB_APP_PRIVATE_KEY: the value is not a PEM private key")
     return text
+
+
+def _check_secret_keys(raw: str | None) -> tuple[str, ...]:
+    """Fernet keys from a comma-separated list; the message never shows a key."""
+    if raw is None:
+        return ()
+    from cryptography.fernet import Fernet
+
+    keys = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for number, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError(
+                f"FLAKEGUARD_SECRET_KEY: key {number} of {len(keys)} is not a Fernet key "
+                "(32 random bytes, url-safe base64: 44 characters)"
+            ) from None
+    return keys
 
 
 def _check_log_format(raw: str) -> str:

@@ -2,6 +2,7 @@
 
 from models.base import BaseModel, db, init_db, is_postgres, utcnow
 from models.github import CheckRun, IngestedArtifact, WebhookDelivery
+from models.links import WorkspaceLinkState
 from models.outbox import Effect
 from models.quarantine import Quarantine, QuarantineEvent
 from models.repos import IngestToken, Installation, Repository
@@ -42,6 +43,7 @@ ALL_MODELS = [
     WorkspacePolicy,
     SlackEventReceipt,
     Effect,
+    WorkspaceLinkState,
 ]
 
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "TestRun",
     "UserLink",
     "WebhookDelivery",
+    "WorkspaceLinkState",
     "WorkspacePolicy",
     "db",
     "default_tenant",

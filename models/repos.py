@@ -23,6 +23,9 @@ class Installation(BaseModel):
     installation_id = BigIntegerField(unique=True)
     tenant = ForeignKeyField(Tenant, backref="installations")
     account_login = CharField(max_length=100)
+    # GitHub's id of the account (organisation or user) the App is installed on: it
+    # survives renames, so a reinstall by the same account finds its tenant again.
+    account_id = BigIntegerField(null=True, index=True)
     account_type = CharField(max_length=20, default="Organization")
     suspended_at = DateTimeField(null=True)
     deleted_at = DateTimeField(null=True)

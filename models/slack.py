@@ -13,21 +13,25 @@ from peewee import (
 )
 
 from models.base import BaseModel, utcnow
+from models.crypto import EncryptedTextField, SealedJSONField
 from models.quarantine import Quarantine
 from models.repos import Repository
 from models.results import DomainEvent
 
 
 class SlackInstallation(BaseModel):
-    """A workspace (or org) installation from OAuth; ``data`` is slack_sdk's Installation."""
+    """A workspace (or org) installation from OAuth; ``data`` is slack_sdk's Installation.
+
+    The bot token and the tokens inside ``data`` are stored encrypted (models.crypto).
+    """
 
     id = AutoField()
     enterprise_id = CharField(max_length=32, default="")
     team_id = CharField(max_length=32, default="")
     user_id = CharField(max_length=32, default="")
-    bot_token = TextField(null=True)
+    bot_token = EncryptedTextField(null=True)
     bot_user_id = CharField(max_length=32, null=True)
-    data = JSONField(default=dict)
+    data = SealedJSONField(default=dict)
     installed_at = DateTimeField(default=utcnow)
 
     class Meta:

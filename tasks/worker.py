@@ -6,6 +6,7 @@ storage; only the consumer process imports it (the Procfile's ``worker``).
 """
 
 from flakeguard import logs
+from flakeguard.secrets import configure_secrets
 from flakeguard.settings import Settings
 from models import init_db
 from tasks.queue import configure
@@ -14,5 +15,6 @@ settings = Settings.from_env()
 logs.configure_logging(
     level=settings.log_level, fmt=settings.log_format, secrets=logs.settings_secrets(settings)
 )
+configure_secrets(settings)
 init_db(settings.database_url)
 huey = configure(settings)

@@ -21,9 +21,13 @@ import redis
 
 from flakeguard.settings import Settings
 from flakeguard.usecases.repos import add_repository
-from models import ALL_MODELS, Repository, db, init_db
+from models import ALL_MODELS, Repository, crypto, db, init_db
 from models.base import close_database
 from models.migrate import apply_migrations
+
+# The key that encrypts third-party tokens in the tests (a fixed, valid Fernet key).
+TEST_SECRET_KEY = "dGVzdC1zZWNyZXQta2V5LWZvci1mbGFrZWd1YXJkISE="
+crypto.configure([TEST_SECRET_KEY])  # as create_app does; tests of the stores alone need it too
 
 pytest_plugins = ["tests.fakes.slack", "tests.fakes.github"]
 
@@ -126,6 +130,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         queue_mode="immediate",
         queue_path=str(tmp_path / "queue.db"),
         public_url="http://flakeguard.test",
+        secret_keys=(TEST_SECRET_KEY,),
     )
 
 

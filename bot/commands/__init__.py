@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.blocks.status import ephemeral, render_error, render_not_found, render_notice
 from bot.commands import (
+    connect,
     help,
     link,
     quarantine,
@@ -40,6 +41,7 @@ COMMANDS: dict[str, Callable[[Invocation], dict[str, Any]]] = {
     "subscribe": subscribe.run,
     "unsubscribe": unsubscribe.run,
     "link": link.run,
+    "connect": connect.run,
     "help": help.run,
 }
 

@@ -16,6 +16,7 @@ USAGE = [
     ("subscribe <owner/repo>", "this channel gets the repo's alerts and weekly digest"),
     ("unsubscribe <owner/repo>", "stop them"),
     ("link <github-login>", "link your Slack user to your GitHub login, for assignment"),
+    ("connect [github-account]", "link this Slack workspace to its GitHub organisation"),
     ("help", "this help"),
 ]
 

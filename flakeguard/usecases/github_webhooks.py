@@ -17,16 +17,15 @@ from typing import Any
 from peewee import IntegrityError
 
 from flakeguard.jobs import Job
+from flakeguard.usecases import github_ownership as ownership
 from flakeguard.usecases import outbox
 from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION
 from flakeguard.usecases.github_actions import record_pending_run
 from models import (
     CheckRun,
-    Installation,
     Repository,
     WebhookDelivery,
     db,
-    default_tenant,
     utcnow,
 )
 
@@ -108,94 +107,18 @@ def _str(payload: Payload, *path: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-# -- installations and repositories ---------------------------------------------------------
+# -- installations and repositories (who owns what: flakeguard.usecases.github_ownership) ---
 
 
-def on_ping(payload: Payload) -> Outcome:
+def on_ping(payload: Payload, *, per_account: bool = False) -> Outcome:
     """Answer GitHub's ping."""
     return Outcome(detail="pong", data={"zen": _str(payload, "zen") or ""})
 
 
-def _upsert_installation(payload: Payload) -> Installation | None:
-    installation_id = _int(payload, "installation", "id")
-    if installation_id is None:
-        return None
-    login = (
-        _str(payload, "installation", "account", "login")
-        or _str(payload, "repository", "owner", "login")
-        or ""
-    )
-    kind = _str(payload, "installation", "account", "type") or "Organization"
-    inst = Installation.get_or_none(Installation.installation_id == installation_id)
-    if inst is None:
-        return Installation.create(
-            tenant=default_tenant(),
-            installation_id=installation_id,
-            account_login=login[:100],
-            account_type=kind[:20],
-        )
-    if login and (inst.account_login != login or inst.account_type != kind):
-        inst.account_login, inst.account_type, inst.updated_at = login[:100], kind[:20], utcnow()
-        inst.save()
-    return inst
-
-
-def _upsert_repository(item: Any, inst: Installation | None) -> Repository | None:
-    if not isinstance(item, dict):
-        return None
-    full_name = item.get("full_name")
-    if not isinstance(full_name, str) or "/" not in full_name:
-        return None
-    github_id = _int(item, "id")
-    full_name = full_name[:200]
-    repo = Repository.get_or_none(Repository.full_name == full_name)
-    if github_id is not None:
-        by_id = Repository.get_or_none(Repository.github_id == github_id)
-        if by_id is not None and repo is None:
-            repo = by_id  # renamed on GitHub: keep its history under the new name
-        elif by_id is not None and repo is not None and by_id.id != repo.id:
-            by_id.github_id = None  # the name now belongs to this repository id
-            by_id.save()
-    branch = item.get("default_branch")
-    if repo is None:
-        return Repository.create(
-            tenant=inst.tenant if inst is not None else default_tenant(),
-            full_name=full_name,
-            github_id=github_id,
-            installation=inst,
-            default_branch=branch[:255] if isinstance(branch, str) and branch else "main",
-        )
-    repo.full_name = full_name
-    repo.github_id = github_id if github_id is not None else repo.github_id
-    if inst is not None:
-        repo.installation = inst
-    repo.active = True
-    if isinstance(branch, str) and branch:
-        repo.default_branch = branch[:255]
-    repo.save()
-    return repo
-
-
-def _detach_repositories(items: list[Any], inst: Installation | None) -> int:
-    names = [
-        item["full_name"]
-        for item in items
-        if isinstance(item, dict) and isinstance(item.get("full_name"), str)
-    ]
-    if not names:
-        return 0
-    query = Repository.update(active=False, installation=None).where(
-        Repository.full_name.in_(names)
-    )
-    if inst is not None:
-        query = query.where((Repository.installation == inst) | Repository.installation.is_null())
-    return query.execute()
-
-
-def on_installation(payload: Payload) -> Outcome:
+def on_installation(payload: Payload, *, per_account: bool = False) -> Outcome:
     """Keep the Installation row (and its repositories) in line with an ``installation`` event."""
     action = _str(payload, "action") or ""
-    inst = _upsert_installation(payload)
+    inst = ownership.upsert_installation(payload, per_account=per_account)
     if inst is None:
         return ignored("no installation in the payload")
     now = utcnow()
@@ -218,7 +141,7 @@ def on_installation(payload: Payload) -> Outcome:
     inst.deleted_at = None
     inst.updated_at = now
     inst.save()
-    repos = [_upsert_repository(item, inst) for item in _list(payload, "repositories")]
+    repos = [ownership.attach_repository(item, inst)[0] for item in _list(payload, "repositories")]
     count = sum(1 for repo in repos if repo is not None)
     return Outcome(
         detail=f"installation {inst.installation_id} {action or 'updated'}",
@@ -226,32 +149,51 @@ def on_installation(payload: Payload) -> Outcome:
     )
 
 
-def on_installation_repositories(payload: Payload) -> Outcome:
+def on_installation_repositories(payload: Payload, *, per_account: bool = False) -> Outcome:
     """Add or detach repositories on an ``installation_repositories`` event."""
-    inst = _upsert_installation(payload)
+    inst = ownership.upsert_installation(payload, per_account=per_account)
     if inst is None:
         return ignored("no installation in the payload")
-    added = [_upsert_repository(item, inst) for item in _list(payload, "repositories_added")]
-    removed = _detach_repositories(_list(payload, "repositories_removed"), inst)
+    added = [
+        ownership.attach_repository(item, inst)[0] for item in _list(payload, "repositories_added")
+    ]
+    removed = ownership.detach_repositories(_list(payload, "repositories_removed"), inst)
     return Outcome(data={"added": sum(1 for repo in added if repo is not None), "removed": removed})
+
+
+def on_repository(payload: Payload, *, per_account: bool = False) -> Outcome:
+    """``repository`` renamed, transferred or edited: follow it by its GitHub id, history kept.
+
+    A rename (or a new default branch) applies only to a repository of the
+    sending installation. A transfer is sent to the installation that now holds
+    the repository: within one tenant its row moves there with its history; a
+    transfer into another tenant starts a new row there and leaves the old
+    tenant's row (and its history) alone.
+    """
+    action = _str(payload, "action") or ""
+    if action not in ("renamed", "transferred", "edited"):
+        return ignored(f"repository {action} is not handled")
+    inst = ownership.live_installation(payload, per_account=per_account)
+    if isinstance(inst, str):
+        return ignored(inst)
+    claim = action == "transferred"
+    repo, why = ownership.attach_repository(payload.get("repository"), inst, claim=claim)
+    if repo is None:
+        return ignored(why)
+    return Outcome(detail=f"repository {action}", data={"repository": repo.full_name})
 
 
 # -- work: Actions ingestion and check runs ------------------------------------------------
 
 
-def _repository_for(payload: Payload) -> tuple[Repository | None, str]:
-    inst = _upsert_installation(payload)
-    if inst is None:
-        return None, "no installation in the payload"
-    if inst.suspended_at is not None or inst.deleted_at is not None:
-        return None, f"installation {inst.installation_id} is suspended or deleted"
-    repo = _upsert_repository(payload.get("repository"), inst)
-    if repo is None:
-        return None, "no repository in the payload"
-    return repo, ""
+def _repository_for(payload: Payload, per_account: bool) -> tuple[Repository | None, str]:
+    inst = ownership.live_installation(payload, per_account=per_account)
+    if isinstance(inst, str):
+        return None, inst
+    return ownership.attach_repository(payload.get("repository"), inst, claim=False)
 
 
-def on_workflow_run(payload: Payload) -> Outcome:
+def on_workflow_run(payload: Payload, *, per_account: bool = False) -> Outcome:
     """A completed workflow run: record it as pending and enqueue artifact ingestion."""
     if _str(payload, "action") != "completed":
         return ignored("only completed workflow runs are ingested")
@@ -259,7 +201,7 @@ def on_workflow_run(payload: Payload) -> Outcome:
     if run_id is None:
         return ignored("no workflow_run id in the payload")
     attempt = _int(payload, "workflow_run", "run_attempt") or 1
-    repo, why = _repository_for(payload)
+    repo, why = _repository_for(payload, per_account)
     if repo is None:
         return ignored(why)
     record_pending_run(repo, run_id, attempt)
@@ -279,14 +221,16 @@ def request_check_run(repository: Repository, sha: str, *, new_run: bool = False
     return row
 
 
-def on_check_suite(payload: Payload) -> Outcome:
+def on_check_suite(payload: Payload, *, per_account: bool = False) -> Outcome:
     """``check_suite`` rerequested: recompute our check run for the suite's head SHA."""
     if _str(payload, "action") != "rerequested":
         return ignored("only rerequested check suites are handled")
-    return _recompute_check_run(payload, _str(payload, "check_suite", "head_sha"), new_run=True)
+    return _recompute_check_run(
+        payload, _str(payload, "check_suite", "head_sha"), new_run=True, per_account=per_account
+    )
 
 
-def on_check_run(payload: Payload) -> Outcome:
+def on_check_run(payload: Payload, *, per_account: bool = False) -> Outcome:
     """``check_run`` rerequested or our "Re-run analysis" action: recompute the check run."""
     action = _str(payload, "action")
     if action not in ("rerequested", "requested_action"):
@@ -298,14 +242,18 @@ def on_check_run(payload: Payload) -> Outcome:
         if identifier != RERUN_ACTION:
             return ignored(f"unknown requested action {identifier!r}")
     sha = _str(payload, "check_run", "head_sha")
-    return _recompute_check_run(payload, sha, new_run=action == "rerequested")
+    return _recompute_check_run(
+        payload, sha, new_run=action == "rerequested", per_account=per_account
+    )
 
 
-def _recompute_check_run(payload: Payload, sha: str | None, *, new_run: bool) -> Outcome:
+def _recompute_check_run(
+    payload: Payload, sha: str | None, *, new_run: bool, per_account: bool
+) -> Outcome:
     """Mark the check run of ``sha`` behind and want it updated."""
     if sha is None:
         return ignored("no head_sha in the payload")
-    repo, why = _repository_for(payload)
+    repo, why = _repository_for(payload, per_account)
     if repo is None:
         return ignored(why)
     request_check_run(repo, sha, new_run=new_run)

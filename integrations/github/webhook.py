@@ -9,6 +9,7 @@ the slow work is enqueued for the tasks, so GitHub gets its answer at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -26,7 +27,7 @@ NOT_CONFIGURED = (
 )
 MAX_WEBHOOK_BYTES = 25 * 2**20  # GitHub caps payloads at 25 MB
 
-Handler = Callable[[dict[str, Any]], uc.Outcome]
+Handler = Callable[..., uc.Outcome]
 
 
 def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
@@ -44,6 +45,7 @@ HANDLERS: dict[str, Handler] = {
     "workflow_run": uc.on_workflow_run,
     "check_suite": uc.on_check_suite,
     "check_run": uc.on_check_run,
+    "repository": uc.on_repository,
 }
 
 
@@ -74,7 +76,9 @@ def webhook_blueprint(settings: Settings) -> Blueprint:
         delivery = request.headers.get("X-GitHub-Delivery", "").strip()
         if not delivery or len(delivery) > 64:
             return error_response(400, "bad_delivery", "X-GitHub-Delivery missing or malformed")
-        outcome = uc.process_delivery(delivery, event, payload, handler)
+        # With Slack OAuth each GitHub account gets its own tenant; otherwise all share one.
+        bound = functools.partial(handler, per_account=settings.multi_workspace)
+        outcome = uc.process_delivery(delivery, event, payload, bound)
         return jsonify(outcome.as_json()), 200
 
     return bp

@@ -13,7 +13,11 @@ The fake checks the App JWT (RS256, the test's public key) on
 every other call, answers like GitHub for check runs, issues, labels,
 assignees, comments, workflow runs and artifacts, records every call, and
 fails on demand: a 500 storm, 429 and secondary rate limits with Retry-After,
-404 for a repository or an installation that is gone.
+404 for a repository or an installation that is gone. For the workspace link
+flow it also plays GitHub's user-to-server OAuth (``POST
+/login/oauth/access_token``) and answers ``GET /user``, ``GET
+/user/installations`` and ``GET /user/memberships/orgs/{org}`` for the users a
+test adds with ``add_user``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ INSTALLATION_ID = 777
 WEBHOOK_SECRET = "test-webhook-secret"
 REPO = "acme/widgets"
 GHES_PREFIX = "/api/v3"
+OAUTH_CLIENT_ID = "Iv1.fakeclient"
+OAUTH_CLIENT_SECRET = "fake-oauth-client-secret"
 
 
 def sign_webhook(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
@@ -159,6 +165,12 @@ class FakeGitHub:
         self.workflow_runs: dict[tuple[str, int], dict[str, Any]] = {}
         self.artifacts: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.blobs: dict[int, bytes] = {}
+        # the link flow: users, their OAuth codes and tokens, installations, memberships
+        self.users: dict[str, dict[str, Any]] = {}
+        self.oauth_codes: dict[str, str] = {}
+        self.user_tokens: dict[str, str] = {}
+        self.user_installations: dict[str, list[dict[str, Any]]] = {}
+        self.memberships: dict[tuple[str, str], dict[str, str]] = {}
         self.api = _Server(self._respond)
         self.blob = _Server(self._respond_blob)
 
@@ -233,6 +245,46 @@ class FakeGitHub:
         )
         return artifact_id
 
+    def add_user(
+        self,
+        login: str,
+        user_id: int,
+        *,
+        installations: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        memberships: dict[str, tuple[str, str]] | None = None,
+    ) -> str:
+        """A GitHub user who can sign in; returns the OAuth code GitHub would hand back.
+
+        ``installations``: what ``GET /user/installations`` lists for them (see
+        ``installation_json``); ``memberships``: org login -> (role, state).
+        """
+        self.users[login] = {"login": login, "id": user_id, "type": "User"}
+        self.user_installations[login] = list(installations)
+        for org, (role, state) in (memberships or {}).items():
+            self.memberships[(org.lower(), login)] = {"role": role, "state": state}
+        code = f"code-{uuid.uuid4().hex[:12]}"
+        self.oauth_codes[code] = login
+        return code
+
+    def installation_json(
+        self,
+        installation_id: int,
+        account: str,
+        account_id: int,
+        *,
+        account_type: str = "Organization",
+        app_id: int | None = None,
+    ) -> dict[str, Any]:
+        """An installation as ``GET /user/installations`` lists it."""
+        return {
+            "id": installation_id,
+            "app_id": self.app_id if app_id is None else app_id,
+            "target_type": account_type,
+            "account": {"login": account, "id": account_id, "type": account_type},
+            "permissions": {"checks": "write"},
+            "events": ["workflow_run"],
+        }
+
     def open_issues(self, repo: str = REPO) -> list[Issue]:
         return [i for i in self.issues.get(repo, {}).values() if i.state == "open"]
 
@@ -265,6 +317,10 @@ class FakeGitHub:
             match = re.fullmatch(r"/app/installations/(\d+)/access_tokens", path)
             if match and method == "POST":
                 return self._access_token(int(match.group(1)), headers)
+            if path == "/login/oauth/access_token" and method == "POST":
+                return self._oauth_token(raw)
+            if path.startswith("/user"):
+                return self._user(method, path, headers)
             auth = headers.get("Authorization", "")
             if not auth.startswith("token ") or auth[6:] not in self.tokens:
                 return 401, {}, {"message": "Bad credentials"}
@@ -292,6 +348,40 @@ class FakeGitHub:
         self.tokens[token] = installation_id
         expires = (datetime.now(UTC) + self.token_ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
         return 201, {}, {"token": token, "expires_at": expires, "permissions": {}}
+
+    def _oauth_token(self, raw: bytes) -> Any:
+        # GitHub answers a refused exchange with 200 and an ``error`` field.
+        form = dict(parse_qsl(raw.decode()))
+        if (form.get("client_id"), form.get("client_secret")) != (
+            OAUTH_CLIENT_ID,
+            OAUTH_CLIENT_SECRET,
+        ):
+            return 200, {}, {"error": "incorrect_client_credentials"}
+        login = self.oauth_codes.pop(form.get("code", ""), None)
+        if login is None:
+            return 200, {}, {"error": "bad_verification_code"}
+        token = f"ghu_{uuid.uuid4().hex}"
+        self.user_tokens[token] = login
+        return 200, {}, {"access_token": token, "token_type": "bearer", "scope": ""}
+
+    def _user(self, method: str, path: str, headers: dict[str, str]) -> Any:
+        auth = headers.get("Authorization", "")
+        login = self.user_tokens.get(auth.removeprefix("token ").removeprefix("Bearer "))
+        if login is None:
+            return 401, {}, {"message": "Bad credentials"}
+        if path == "/user" and method == "GET":
+            return 200, {}, self.users[login]
+        if path == "/user/installations" and method == "GET":
+            listed = self.user_installations.get(login, [])
+            return 200, {}, {"total_count": len(listed), "installations": listed}
+        match = re.fullmatch(r"/user/memberships/orgs/([^/]+)", path)
+        if match and method == "GET":
+            membership = self.memberships.get((match.group(1).lower(), login))
+            if membership is None:
+                return 404, {}, {"message": "Not Found"}
+            org = {"login": match.group(1)}
+            return 200, {}, {**membership, "organization": org, "user": self.users[login]}
+        return 404, {}, {"message": f"fake GitHub has no route {method} {path}"}
 
     def _issue_json(self, repo: str, issue: Issue) -> dict[str, Any]:
         url = f"{self.url}/repos/{repo}/issues/{issue.number}"

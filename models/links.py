@@ -1,0 +1,25 @@
+"""Single-use states of the "link a Slack workspace to a tenant" flow (``/flakeguard connect``)."""
+
+from __future__ import annotations
+
+from peewee import AutoField, CharField, DateTimeField
+
+from models.base import BaseModel, utcnow
+
+
+class WorkspaceLinkState(BaseModel):
+    """One link offered to a Slack user: bound to the team and user, expiring, used once.
+
+    Only the SHA-256 of the state is stored (it is a bearer secret in a URL).
+    ``account`` is the GitHub account the user asked for ("" = the only one they administer).
+    """
+
+    id = AutoField()
+    state_hash = CharField(max_length=64, unique=True)
+    team_id = CharField(max_length=32)
+    enterprise_id = CharField(max_length=32, default="")
+    user_id = CharField(max_length=32)
+    account = CharField(max_length=100, default="")
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
