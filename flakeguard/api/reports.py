@@ -22,14 +22,9 @@ from flakeguard.errors import (
     PayloadTooLargeError,
     UnsupportedMediaError,
 )
+from flakeguard.streams import BoundedReader, Budget, GzipReader
 from flakeguard.usecases.gate import quarantined_tests
-from flakeguard.usecases.ingest import (
-    BoundedReader,
-    Budget,
-    GzipReader,
-    ingest_reports,
-    parse_run_meta,
-)
+from flakeguard.usecases.ingest import ingest_reports, parse_run_meta
 from flakeguard.usecases.repos import authenticate, check_repo_name
 from models import Repository
 
@@ -184,7 +179,3 @@ def _read_multipart(limit: int) -> tuple[list[tuple[str, Any]], dict[str, str]]:
         raise BadRequestError("the multipart body has no file part (send the report as a file)")
     fields = {key: form[key] for key in form if key in META_FIELDS}
     return files, fields
-
-
-def _too_large(limit: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(f"the upload is larger than the limit of {limit} bytes")

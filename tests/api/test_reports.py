@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from flakeguard.usecases.ingest import CASE_IDS, LAST_SEEN_RESOLUTION
 from models import TestCase, TestResult, TestRun, utcnow
+from models.bulk import CASE_IDS, LAST_SEEN_RESOLUTION
 from tests.api import samples
 from tests.api.conftest import LIMIT, RepoToken, snapshot
 
