@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from peewee import __exception_wrapper__ as driver_errors
+
 from models.base import db, is_postgres
 from models.queries import CHUNK, touch_test_cases
 from models.results import TestCase, TestResult
@@ -50,7 +52,9 @@ class ResultLoader:
     first), so on PostgreSQL one COPY stream stays open for the whole upload
     and is only interrupted to insert test cases seen for the first time.
     Call ``finish`` after the last batch; ``abort`` (a no-op after ``finish``)
-    on any error: the caller's transaction then rolls everything back.
+    on any error: the caller's transaction then rolls everything back. Errors
+    of the driver's own cursors (COPY, the case upsert) come out as peewee's
+    (``peewee.DataError`` for a value a column cannot hold), as from the ORM.
     """
 
     def __init__(self, run_id: int, repository_id: int, *, now: datetime, dated: datetime) -> None:
@@ -69,6 +73,10 @@ class ResultLoader:
 
     def add(self, cases: list[Any]) -> None:
         """Store one batch of cases: new test cases first, then every result row."""
+        with driver_errors:
+            self._add(cases)
+
+    def _add(self, cases: list[Any]) -> None:
         ids = self._ids
         unknown = [case for case in cases if case.key not in ids]
         if unknown:
@@ -88,7 +96,8 @@ class ResultLoader:
     def finish(self) -> None:
         """Send the last rows and refresh ``last_seen`` of the kept cases this run reported."""
         if self._stream is not None:
-            self._stream.close()
+            with driver_errors:
+                self._stream.close()
         if self._known is not None:
             refresh = self._known.to_refresh(self._seen, self.now)
             if refresh:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import queue
 import tempfile
 import threading
@@ -34,13 +35,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from peewee import IntegrityError
+from peewee import DataError, IntegrityError
 
 from engine.junit import CaseResult, ReportError, iter_cases, sniff_format
 from flakeguard import jobs, logs
 from flakeguard.errors import BadRequestError, ReportRejectedError
 from flakeguard.streams import READ_CHUNK, BoundedReader, Budget, open_report
-from flakeguard.usecases.run_meta import RunMeta, parse_run_meta, parse_timestamp
+from flakeguard.usecases.run_meta import (
+    RunMeta,
+    check_run_meta,
+    parse_run_meta,
+    parse_timestamp,
+)
 from models import Repository, TestRun, db, utcnow
 from models.bulk import ResultLoader
 
@@ -55,6 +61,8 @@ __all__ = [
     "run_totals",
     "spool_reports",
 ]
+
+log = logging.getLogger(__name__)
 
 # The parser thread hands over cases in batches; a few batches may wait (bounded memory).
 BATCH = 2_000
@@ -79,7 +87,12 @@ def ingest_reports(
     *,
     max_bytes: int,
 ) -> IngestResult:
-    """Store the reports of one CI job as one TestRun; enqueue its analysis."""
+    """Store the reports of one CI job as one TestRun; enqueue its analysis.
+
+    Raises BadRequestError (bad metadata, a report that is not JUnit, a value
+    the database cannot hold) or PayloadTooLargeError; then nothing is stored.
+    """
+    check_run_meta(meta)
     spooled = spool_reports(files, max_bytes=max_bytes)
     try:
         existing = _find_run(repo, meta, spooled.digest)
@@ -113,6 +126,14 @@ def ingest_reports(
             if existing is None:
                 raise
             return IngestResult(existing.id, run_totals(existing), True)
+        except DataError as exc:
+            # A value the checks let through but a column cannot hold (a number out of
+            # the column's range, say): the transaction rolled back; the client learns
+            # what kind of problem it is, the log gets the database's words.
+            log.warning("upload refused by the database: %s", str(exc).splitlines()[0][:300])
+            raise ReportRejectedError(
+                "the report holds a value FlakeGuard cannot store (a number or text out of range)"
+            ) from None
     finally:
         spooled.close()
     jobs.enqueue("analyze_run", run_id=run.id)
