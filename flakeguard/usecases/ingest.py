@@ -7,9 +7,10 @@
    within one byte budget of decompressed bytes (413 past it, so gzip bombs
    stop early) and hashed.
 2. Dedupe: the digest of the upload decides duplicates before any parsing:
-   the same upload (same repository, CI run id, job, attempt and digest)
-   returns the first run with ``duplicate=True`` and stores nothing. A gzip
-   and a plain upload of the same report are the same upload.
+   the same upload (same repository, commit, CI run id, job, attempt and
+   digest) returns the first run with ``duplicate=True`` and stores nothing.
+   The same bytes for another commit are another run. A gzip and a plain
+   upload of the same report are the same upload.
 3. Store, in one transaction: the TestRun, then the cases as the JUnit engine
    streams them, through the bulk loader (``models.bulk``). A helper thread
    parses while this thread writes, so the database works while Python parses.
@@ -324,6 +325,7 @@ def run_totals(run: TestRun) -> dict[str, Any]:
 def _find_run(repo: Repository, meta: RunMeta, digest: str) -> TestRun | None:
     return TestRun.get_or_none(
         TestRun.repository == repo.id,
+        TestRun.sha == meta.sha,
         TestRun.ci_run_id == meta.ci_run_id,
         TestRun.job == meta.job,
         TestRun.attempt == meta.attempt,
