@@ -118,7 +118,7 @@ def test_last_used_is_written_at_most_once_a_minute(client, acme) -> None:  # ty
 
 # -- on a live server ----------------------------------------------------------------------
 
-ACCESS_LINE = re.compile(r"^<(\d+)> (\d{3}) /api/v1/reports$")
+ACCESS_LINE = re.compile(r"^<(\d+)> (\d{3}) /api/v1/reports .*run_id=(\d+)")
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def gunicorn(db_url: str, tmp_path: Path, acme: RepoToken) -> Iterator[tuple[str
             "--access-logfile",
             str(access),
             "--access-logformat",
-            "%(p)s %(s)s %(U)s",
+            "%(p)s %(s)s %(U)s %(q)s",
             "flakeguard.app:create_app()",
         ],
         env,
@@ -175,29 +175,30 @@ def _post(url: str, token: str, run_id: int) -> int:
         return int(exc.code)
 
 
-def _answers_by_worker(access: Path) -> dict[int, list[int]]:
-    """Worker pid -> statuses of its /api/v1/reports answers, from gunicorn's access log."""
+def _answers_by_worker(access: Path, runs: range) -> dict[int, list[int]]:
+    """Worker pid -> statuses of its answers to uploads with a run id in ``runs``.
+
+    gunicorn writes an access line after the answer, so a line may land late:
+    uploads are told apart by their run id, not by the order of the lines.
+    """
     seen: dict[int, list[int]] = {}
     for line in access.read_text().splitlines():
         match = ACCESS_LINE.match(line.strip())
-        if match:
+        if match and int(match[3]) in runs:
             seen.setdefault(int(match[1]), []).append(int(match[2]))
     return seen
 
 
-def _upload_until_both_workers_answered(url: str, token: str, access: Path, start: int) -> None:
-    """Upload one report after another until each of the two workers answered since ``start``."""
-    before = {pid: len(codes) for pid, codes in _answers_by_worker(access).items()}
-    for run_id in range(start, start + 200):
-        _post(url, token, run_id)
-        answered = {
-            pid
-            for pid, codes in _answers_by_worker(access).items()
-            if len(codes) > before.get(pid, 0)
-        }
-        if len(answered) == 2:
-            return
-    raise AssertionError(f"in 200 uploads only workers {answered} answered")
+def _upload_until_both_workers_answered(
+    url: str, token: str, access: Path, runs: range
+) -> set[int]:
+    """Upload with run ids from ``runs`` until both workers answered one; the statuses seen."""
+    statuses: set[int] = set()
+    for run_id in runs:
+        statuses.add(_post(url, token, run_id))
+        if len(_answers_by_worker(access, runs)) == 2:
+            return statuses
+    raise AssertionError(f"in {len(runs)} uploads only one worker answered")
 
 
 def test_revoked_token_is_refused_at_once_by_every_web_worker(  # type: ignore[no-untyped-def]
@@ -205,14 +206,12 @@ def test_revoked_token_is_refused_at_once_by_every_web_worker(  # type: ignore[n
 ) -> None:
     """Both gunicorn workers accepted the token; after `revoke-token` both answer 401 at once."""
     url, access = gunicorn
-    _upload_until_both_workers_answered(url, acme.token, access, start=1)
-    accepted = _answers_by_worker(access)
-    assert len(accepted) == 2
-    assert all(set(codes) <= {200, 201} for codes in accepted.values()), accepted
+    before, after = range(1, 200), range(1000, 1200)
+    assert _upload_until_both_workers_answered(url, acme.token, access, before) <= {200, 201}
     revoked = run_cli("repo", "revoke-token", acme.token[:10], cwd=tmp_path, DATABASE_URL=db_url)
     assert revoked.returncode == 0, revoked.stderr
-    counts = {pid: len(codes) for pid, codes in accepted.items()}
-    _upload_until_both_workers_answered(url, acme.token, access, start=1000)
-    after = {pid: codes[counts[pid] :] for pid, codes in _answers_by_worker(access).items()}
-    assert set(after) == set(accepted)  # the same two processes, now refusing
-    assert all(codes and set(codes) == {401} for codes in after.values()), after
+    assert _upload_until_both_workers_answered(url, acme.token, access, after) == {401}
+    accepted, refused = _answers_by_worker(access, before), _answers_by_worker(access, after)
+    assert set(refused) == set(accepted) and len(refused) == 2  # the same two processes
+    assert all(set(codes) <= {200, 201} for codes in accepted.values()), accepted
+    assert all(set(codes) == {401} for codes in refused.values()), refused
