@@ -253,8 +253,9 @@ class Floor:
         self.conn = psycopg.connect(url)
         conn = self.conn
         repo_id = conn.execute(
-            "INSERT INTO repository (full_name, default_branch, settings, active, created_at) "
-            "VALUES ('floor/x', 'main', '{}', true, now()) RETURNING id"
+            "INSERT INTO repository (tenant_id, full_name, default_branch, settings, active, "
+            "created_at) VALUES ((SELECT min(id) FROM tenant), 'floor/x', 'main', '{}', true, "
+            "now()) RETURNING id"
         ).fetchone()[0]
         self.ids = {}
         for classname, name in names:

@@ -137,6 +137,49 @@ def cmd_repo_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repo_tokens(args: argparse.Namespace) -> int:
+    """List a repository's ingest tokens: prefix, label, created, last used, revoked."""
+    from flakeguard.usecases.repos import list_tokens
+
+    open_configured()
+    tokens = list_tokens(args.full_name)
+    if not tokens:
+        print(f"{args.full_name} has no ingest token")
+        return 0
+
+    def when(value: Any) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    rows = [("PREFIX", "LABEL", "CREATED", "LAST USED", "REVOKED")]
+    rows += [
+        (t.prefix, t.label or "-", when(t.created_at), when(t.last_used_at), when(t.revoked_at))
+        for t in tokens
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+def cmd_repo_revoke_token(args: argparse.Namespace) -> int:
+    """Revoke an ingest token by its prefix (as `repo tokens` lists it); refused at once."""
+    from flakeguard.errors import ConflictError, NotFoundError
+    from flakeguard.usecases.repos import revoke_token
+
+    open_configured()
+    try:
+        token, revoked = revoke_token(args.prefix)
+    except (NotFoundError, ConflictError) as exc:
+        print(f"flakeguard: {exc.message}", file=sys.stderr)
+        return 2
+    if revoked:
+        print(f"revoked ingest token {token.prefix} of {token.repository}")
+    else:
+        print(f"ingest token {token.prefix} of {token.repository} was already revoked")
+    return 0
+
+
 def cmd_repo_artifacts(args: argparse.Namespace) -> int:
     """Show or set which GitHub Actions artifacts hold a repository's JUnit reports."""
     from flakeguard.usecases.github_actions import (
@@ -230,6 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("full_name", metavar="OWNER/NAME")
     token.add_argument("--label", default="", help="a note to tell tokens apart")
     token.set_defaults(handler=cmd_repo_token)
+    tokens = repo_sub.add_parser(
+        "tokens", help="list a repository's ingest tokens", description=cmd_repo_tokens.__doc__
+    )
+    tokens.add_argument("full_name", metavar="OWNER/NAME")
+    tokens.set_defaults(handler=cmd_repo_tokens)
+    revoke = repo_sub.add_parser(
+        "revoke-token", help="revoke an ingest token", description=cmd_repo_revoke_token.__doc__
+    )
+    revoke.add_argument("prefix", metavar="PREFIX", help="the prefix `repo tokens` shows")
+    revoke.set_defaults(handler=cmd_repo_revoke_token)
     artifacts = repo_sub.add_parser(
         "artifacts",
         help="show or set the Actions artifact name filter",

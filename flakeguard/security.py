@@ -1,8 +1,12 @@
 """Hardening: API rate limits, security headers, body size limits on every endpoint.
 
 - ``/api/...`` is rate limited per client IP and per bearer token (Flask-Limiter;
-  Redis storage when ``REDIS_URL`` is set, memory otherwise). A refused request
-  gets 429, ``Retry-After`` and the JSON error shape. When Redis does not answer
+  Redis storage when ``REDIS_URL`` is set, memory otherwise). Failed
+  authentication (a 401: a missing, wrong or revoked token) has its own, much
+  lower limit per client IP, ``FLAKEGUARD_RATE_LIMIT_AUTH_FAILURES``: only 401
+  answers count, and past the limit that address gets 429 before its token is
+  even looked at, so guessing tokens costs a minute per handful of tries. A
+  refused request gets 429, ``Retry-After`` and the JSON error shape. When Redis does not answer
   the limits fall back to memory: uploads are never refused because Redis is down.
 - Every response carries the usual security headers.
 - Every endpoint has a body size limit, checked on ``Content-Length`` before
@@ -36,6 +40,7 @@ UPLOAD_ENDPOINT = "reports.upload_report"
 WEBHOOK_ENDPOINT = "github.webhook"
 WEBHOOK_MAX_BYTES = 25 * 2**20
 UPLOAD_OVERHEAD = 2**20  # multipart boundaries, part headers, metadata fields
+AUTH_FAILURES_SCOPE = "api-auth-failures"
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -101,14 +106,23 @@ def storage_uri(redis_url: str | None) -> str:
     return redis_url
 
 
+def _auth_failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
 def _on_breach(limit: RequestLimit) -> Response:
     retry_after = max(1, math.ceil(limit.reset_at - time.time()))
-    which = "token" if "api-token" in limit.key else "ip"
+    if AUTH_FAILURES_SCOPE in limit.key:
+        which, what = "auth", "failed authentications per address"
+    elif "api-token" in limit.key:
+        which, what = "token", "requests per token"
+    else:
+        which, what = "ip", "requests per ip"
     metrics.count("rate_limited", limit=which)
     response, status = error_response(
         429,
         "rate_limited",
-        f"too many requests per {which} (limit {limit.limit}); retry in {retry_after} s",
+        f"too many {what} (limit {limit.limit}); retry in {retry_after} s",
     )
     response.status_code = status
     response.headers["Retry-After"] = str(retry_after)
@@ -134,6 +148,14 @@ def _wire_rate_limits(app: Flask, settings: Settings) -> Limiter:
                 key_function=token_key,
                 scope="api-token",
                 exempt_when=_no_token,
+            ),
+            # Checked before the request, counted after it only when it answered 401.
+            ApplicationLimit(
+                settings.rate_limit_auth_failures,
+                key_function=client_ip,
+                scope=AUTH_FAILURES_SCOPE,
+                exempt_when=_not_api,
+                deduct_when=_auth_failed,
             ),
         ],
         headers_enabled=True,

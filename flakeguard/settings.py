@@ -26,6 +26,7 @@ QUEUE_MODES = ("auto", "immediate")
 LOG_FORMATS = ("json", "text")
 DEFAULT_RATE_LIMIT_IP = "1200/minute"
 DEFAULT_RATE_LIMIT_TOKEN = "600/minute"
+DEFAULT_RATE_LIMIT_AUTH_FAILURES = "20/minute"
 DEFAULT_MAX_BODY_BYTES = 2**20
 
 
@@ -59,6 +60,7 @@ class Settings:
     prometheus_multiproc_dir: str | None = None
     rate_limit_ip: str = DEFAULT_RATE_LIMIT_IP
     rate_limit_token: str = DEFAULT_RATE_LIMIT_TOKEN
+    rate_limit_auth_failures: str = DEFAULT_RATE_LIMIT_AUTH_FAILURES
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     trusted_proxies: int = 0
     metrics_token: str | None = field(default=None, repr=False)
@@ -122,6 +124,10 @@ class Settings:
             rate_limit_token=_check_rate_limit(
                 "FLAKEGUARD_RATE_LIMIT_TOKEN",
                 get("FLAKEGUARD_RATE_LIMIT_TOKEN") or DEFAULT_RATE_LIMIT_TOKEN,
+            ),
+            rate_limit_auth_failures=_check_rate_limit(
+                "FLAKEGUARD_RATE_LIMIT_AUTH_FAILURES",
+                get("FLAKEGUARD_RATE_LIMIT_AUTH_FAILURES") or DEFAULT_RATE_LIMIT_AUTH_FAILURES,
             ),
             max_body_bytes=_parse_int(
                 "FLAKEGUARD_MAX_BODY_BYTES",

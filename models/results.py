@@ -71,7 +71,8 @@ class TestRun(BaseModel):
 
     class Meta:
         indexes = (
-            (("repository", "ci_run_id", "job", "attempt", "content_digest"), True),
+            # The duplicate-upload key: the same report for another commit is another run.
+            (("repository", "sha", "ci_run_id", "job", "attempt", "content_digest"), True),
             (("repository", "received_at"), False),
             (("repository", "sha"), False),
             (("analyzed_at",), False),

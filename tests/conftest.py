@@ -87,7 +87,7 @@ _migrated: set[str] = set()
 
 
 def _empty_tables(database) -> None:  # type: ignore[no-untyped-def]
-    from flakeguard.usecases.ingest import CASE_IDS
+    from models.bulk import CASE_IDS
 
     CASE_IDS.clear()  # ids restart after this: the kept test case ids would be wrong
     tables = [m._meta.table_name for m in ALL_MODELS]

@@ -27,13 +27,15 @@ def _error(description: str) -> dict[str, Any]:
 
 ERRORS = {
     "400": _error("Malformed metadata or an unreadable report; nothing was stored."),
-    "401": _error("Missing or invalid ingest token."),
+    "401": _error("Missing, invalid or revoked ingest token."),
     "403": _error("The token belongs to another repository."),
     "404": _error("Unknown repository."),
     "413": _error("The body is larger than the configured limit."),
     "415": _error("Unsupported content type or encoding."),
     "429": {
-        "description": "Rate limited (per client IP and per token).",
+        "description": (
+            "Rate limited (per client IP, per token, and failed authentications per client IP)."
+        ),
         "headers": {
             "Retry-After": {
                 "description": "Seconds to wait before retrying.",
@@ -69,7 +71,10 @@ UPLOAD_PARAMS = [
     _meta_param("job", "CI job name.", maxLength=255),
     _meta_param("attempt", "Attempt number (1..10000), default 1.", pattern="^[0-9]{1,5}$"),
     _meta_param("pr", "Pull request number.", pattern="^[0-9]{1,10}$"),
-    _meta_param("started_at", "ISO 8601 start time of the run (UTC when no offset)."),
+    _meta_param(
+        "started_at",
+        "ISO 8601 start time of the run (UTC when no offset), from 2000-01-01 to one day ahead.",
+    ),
 ]
 
 SCHEMAS: dict[str, Any] = {
@@ -160,7 +165,8 @@ def build_document(*, server_url: str = "/") -> dict[str, Any]:
             "description": (
                 "Upload JUnit XML reports from CI and read the quarantine list. Every error "
                 'is `{"error": {"code", "message"}}`. `/api` is rate limited per client IP '
-                "and per token (429 with Retry-After)."
+                "and per token, and failed authentications (401) per client IP have a much "
+                "lower limit (429 with Retry-After)."
             ),
         },
         "servers": [{"url": server_url}],

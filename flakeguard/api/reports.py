@@ -22,14 +22,9 @@ from flakeguard.errors import (
     PayloadTooLargeError,
     UnsupportedMediaError,
 )
+from flakeguard.streams import BoundedReader, Budget, GzipReader
 from flakeguard.usecases.gate import quarantined_tests
-from flakeguard.usecases.ingest import (
-    BoundedReader,
-    Budget,
-    GzipReader,
-    ingest_reports,
-    parse_run_meta,
-)
+from flakeguard.usecases.ingest import ingest_reports, parse_run_meta
 from flakeguard.usecases.repos import authenticate, check_repo_name
 from models import Repository
 

@@ -129,6 +129,9 @@ class WorkflowRunInfo:
     pr: int | None = None
     started_at: datetime | None = None
     artifacts: tuple[ArtifactInfo, ...] = ()
+    # Where the run's commit comes from: the repository itself, or a fork (a pull request).
+    head_repository: str = ""
+    head_repository_id: int | None = None
 
 
 class GitHubPort(Protocol):

@@ -5,7 +5,15 @@ the adapter, bounded and zip-bomb-guarded), and its XML files are stored
 through ``ingest_reports`` as one run, with the workflow's ``run_attempt`` as
 the attempt. ``IngestedArtifact`` rows make it idempotent per (run id, attempt,
 artifact id) and keep pending work visible: a row with ``artifact_id`` 0
-stands for "this run's artifacts are not listed yet".
+stands for "this run's artifacts are not listed yet". An artifact whose data
+FlakeGuard refuses (not JUnit, too large, a value out of range, a run date
+outside the sane window) is marked ``rejected`` with the reason, and the
+other artifacts go on.
+
+A run whose commit comes from a fork (a pull request from a fork: GitHub
+lists no pull request for it) is stored on the branch ``fork-owner:branch``,
+as GitHub labels a fork's branch, so it never counts as the default branch's
+history even when the fork's branch is called ``main``.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from flakeguard.usecases.github import (
 )
 from flakeguard.usecases.ingest import RunMeta, ingest_reports
 from flakeguard.usecases.repos import get_repository
+from flakeguard.usecases.run_meta import check_run_meta
 from models import IngestedArtifact, Repository
 
 log = logging.getLogger(__name__)
@@ -195,6 +204,23 @@ def ingest_workflow_run(
     return report
 
 
+def is_fork_run(repo: Repository, info: WorkflowRunInfo) -> bool:
+    """True when the run's commit comes from another repository than ``repo`` (a fork)."""
+    if info.head_repository_id is not None and repo.github_id is not None:
+        return info.head_repository_id != repo.github_id
+    if info.head_repository:
+        return info.head_repository.lower() != repo.full_name.lower()
+    return False
+
+
+def run_branch(repo: Repository, info: WorkflowRunInfo) -> str:
+    """The branch to store: the head branch, as ``fork-owner:branch`` for a fork's run."""
+    if not is_fork_run(repo, info):
+        return info.head_branch
+    owner = info.head_repository.split("/", 1)[0] or "fork"
+    return f"{owner}:{info.head_branch}"[:255]
+
+
 def _ingest_artifact(
     repo: Repository,
     info: WorkflowRunInfo,
@@ -208,6 +234,22 @@ def _ingest_artifact(
     mark = lambda status, detail: _mark(  # noqa: E731
         repo, info.id, attempt, artifact.id, status, detail
     )
+    meta = RunMeta(
+        sha=info.head_sha,
+        branch=run_branch(repo, info),
+        ci_run_id=str(info.id),
+        job=f"{info.name}/{artifact.name}"[:255],
+        attempt=attempt,
+        pr=info.pr,
+        started_at=info.started_at,
+        source="github_actions",
+    )
+    try:
+        check_run_meta(meta)  # before downloading anything
+    except BadRequestError as exc:
+        report.rejected.append((artifact.name, exc.message))
+        mark("rejected", exc.message)
+        return
     try:
         files = github.fetch_artifact_reports(
             installation_id, repo.full_name, artifact, max_bytes=max_bytes
@@ -224,16 +266,6 @@ def _ingest_artifact(
         report.rejected.append((artifact.name, "no XML file in the artifact"))
         mark("rejected", "no XML file in the artifact")
         return
-    meta = RunMeta(
-        sha=info.head_sha,
-        branch=info.head_branch,
-        ci_run_id=str(info.id),
-        job=f"{info.name}/{artifact.name}"[:255],
-        attempt=attempt,
-        pr=info.pr,
-        started_at=info.started_at,
-        source="github_actions",
-    )
     try:
         result = ingest_reports(repo, files, meta, max_bytes=max_bytes)
     except (BadRequestError, PayloadTooLargeError) as exc:

@@ -49,6 +49,7 @@ def workflow_run(repo: Any, run_id: int) -> WorkflowRunInfo:
         )
         for a in run.get_artifacts()
     )
+    head = run.head_repository
     return WorkflowRunInfo(
         id=int(run.id),
         name=run.name or "workflow",
@@ -58,6 +59,8 @@ def workflow_run(repo: Any, run_id: int) -> WorkflowRunInfo:
         pr=int(prs[0].number) if prs else None,
         started_at=started,
         artifacts=listed,
+        head_repository=head.full_name if head is not None else "",
+        head_repository_id=int(head.id) if head is not None and head.id is not None else None,
     )
 
 

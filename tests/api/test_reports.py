@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from flakeguard.usecases.ingest import CASE_IDS, LAST_SEEN_RESOLUTION
 from models import TestCase, TestResult, TestRun, utcnow
+from models.bulk import CASE_IDS, LAST_SEEN_RESOLUTION
 from tests.api import samples
 from tests.api.conftest import LIMIT, snapshot
 from tests.conftest import RepoToken
@@ -145,6 +145,21 @@ def test_same_upload_twice_stores_once(client, acme, analyzed) -> None:  # type:
     assert again.get_json() == {**first.get_json(), "duplicate": True}
     assert snapshot() == before
     assert len(analyzed) == 1
+
+
+def test_the_same_bytes_for_another_commit_are_another_run(client, acme, analyzed) -> None:  # type: ignore[no-untyped-def]
+    """Without a run id (curl, `flakeguard ingest`), the same report for another commit is a
+    new run of that commit, not a duplicate of the first commit's run."""
+    body = samples.simple(passed=3, failed=1)
+    first = post_xml(client, acme, body, run_id=None, job=None)
+    second = post_xml(client, acme, body, run_id=None, job=None, sha="b" * 40)
+    assert (first.status_code, second.status_code) == (201, 201), second.get_json()
+    assert second.get_json()["run_id"] != first.get_json()["run_id"]
+    assert sorted(run.sha for run in TestRun.select()) == [samples.SHA, "b" * 40]
+    again = post_xml(client, acme, body, run_id=None, job=None, sha="b" * 40)
+    assert again.status_code == 200
+    assert again.get_json()["run_id"] == second.get_json()["run_id"]
+    assert len(analyzed) == 2
 
 
 def test_another_attempt_is_another_run(client, acme, analyzed) -> None:  # type: ignore[no-untyped-def]

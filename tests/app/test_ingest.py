@@ -11,9 +11,9 @@ import pytest
 
 from engine.junit import parse_report
 from flakeguard.errors import BadRequestError, PayloadTooLargeError, ReportRejectedError
+from flakeguard.streams import GzipReader
 from flakeguard.usecases.gate import decide_gate
 from flakeguard.usecases.ingest import (
-    GzipReader,
     RunMeta,
     ingest_reports,
     parse_run_meta,
@@ -265,7 +265,7 @@ def test_results_keep_every_character_of_messages(repo) -> None:  # type: ignore
 
 def test_cases_added_elsewhere_are_found(repo) -> None:  # type: ignore[no-untyped-def]
     """Kept case ids are checked per upload: cases added elsewhere are used, not duplicated."""
-    from flakeguard.usecases.ingest import CASE_IDS
+    from models.bulk import CASE_IDS
 
     ingest_reports(repo, [("r.xml", samples.simple(passed=3))], META, max_bytes=2**20)
     assert CASE_IDS.known(repo.id) is not None  # kept now

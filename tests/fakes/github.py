@@ -48,6 +48,8 @@ APP_ID = 4242
 INSTALLATION_ID = 777
 WEBHOOK_SECRET = "test-webhook-secret"
 REPO = "acme/widgets"
+REPO_GITHUB_ID = 55  # GitHub's id of REPO (tests.github.helpers.installed_repo uses it)
+FORK_GITHUB_ID = 9055  # a fork's repository id
 GHES_PREFIX = "/api/v3"
 OAUTH_CLIENT_ID = "Iv1.fakeclient"
 OAUTH_CLIENT_SECRET = "fake-oauth-client-secret"
@@ -199,9 +201,16 @@ class FakeGitHub:
         name: str = "CI",
         attempt: int = 1,
         pr: int | None = None,
+        started_at: str = "2026-11-29T08:00:00Z",
+        fork: str | None = None,
     ) -> None:
-        """A workflow run GitHub knows (artifacts are added with ``add_artifact``)."""
+        """A workflow run GitHub knows (artifacts are added with ``add_artifact``).
+
+        ``fork``: the owner/name of the fork the run's commit comes from (a pull
+        request from a fork); by default the commit is the repository's own.
+        """
         base = f"{self.url}/repos/{repo}/actions/runs/{run_id}"
+        head = fork or repo
         self.workflow_runs[(repo, run_id)] = {
             "id": run_id,
             "name": name,
@@ -211,8 +220,14 @@ class FakeGitHub:
             "status": "completed",
             "conclusion": "failure",
             "pull_requests": [{"number": pr, "id": pr}] if pr else [],
-            "run_started_at": "2026-11-29T08:00:00Z",
+            "run_started_at": started_at,
             "created_at": "2026-11-29T07:59:00Z",
+            "repository": {"id": REPO_GITHUB_ID, "full_name": repo},
+            "head_repository": {
+                "id": FORK_GITHUB_ID if fork else REPO_GITHUB_ID,
+                "full_name": head,
+                "owner": {"login": head.split("/")[0]},
+            },
             "url": base,
             "artifacts_url": f"{base}/artifacts",
         }

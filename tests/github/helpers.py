@@ -5,7 +5,7 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from models import Installation, Repository, TestCase, TestResult, TestRun, default_tenant
-from tests.fakes.github import INSTALLATION_ID, REPO
+from tests.fakes.github import INSTALLATION_ID, REPO, REPO_GITHUB_ID
 
 SHA = "c" * 40
 
@@ -17,7 +17,7 @@ def installed_repo(full_name: str = REPO, *, installation_id: int = INSTALLATION
         defaults={"account_login": full_name.split("/")[0], "tenant": default_tenant()},
     )
     return Repository.create(
-        tenant=default_tenant(), full_name=full_name, installation=inst, github_id=55
+        tenant=default_tenant(), full_name=full_name, installation=inst, github_id=REPO_GITHUB_ID
     )
 
 

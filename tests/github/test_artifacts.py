@@ -189,3 +189,58 @@ def test_a_run_that_is_gone_is_recorded_not_retried(fake_github, gh):
     assert "404" in report.stopped
     row = IngestedArtifact.get(IngestedArtifact.workflow_run_id == 4040)
     assert row.status == "gone" and "404" in row.detail
+
+
+def test_a_run_dated_far_ahead_rejects_its_artifacts_and_stores_nothing(fake_github, gh):
+    """run_started_at 2999-01-01: each artifact is rejected (nothing downloaded), the run done."""
+    repo = installed_repo()
+    fake_github.add_workflow_run(RUN_ID, head_sha=HEAD, started_at="2999-01-01T00:00:00Z")
+    fake_github.add_artifact(RUN_ID, "junit", make_zip({"r.xml": junit()}))
+    report = ingest_workflow_run(repo.id, RUN_ID, 1, github=gh, max_bytes=MAX)
+    [(name, why)] = report.rejected
+    assert name == "junit" and why.startswith("started_at: ") and "window" in why
+    assert TestRun.select().count() == 0 and fake_github.blob_calls == []
+    statuses = sorted((a.artifact_id == 0, a.status) for a in IngestedArtifact.select())
+    assert statuses == [(False, "rejected"), (True, "done")]
+
+
+def test_a_bad_artifact_does_not_block_the_good_one_after_it(fake_github, gh):
+    """A value the database cannot hold (time="1e39", a PostgreSQL error today) leaves no
+    artifact pending: the bad one is rejected (or stored clamped), the next one is ingested."""
+    repo = installed_repo()
+    overflow = b'<testsuite><testcase classname="c" name="huge" time="1e39"/></testsuite>'
+    run_with(
+        fake_github,
+        ("junit-bad", make_zip({"r.xml": overflow})),
+        ("junit-good", make_zip({"r.xml": junit(2, 0)})),
+    )
+    report = ingest_workflow_run(repo.id, RUN_ID, 1, github=gh, max_bytes=MAX)
+    statuses = {a.name: a.status for a in IngestedArtifact.select()}
+    assert statuses["junit-good"] == "done" and statuses["(workflow run)"] == "done"
+    assert statuses["junit-bad"] in ("rejected", "done")
+    good = TestRun.get(TestRun.job == "CI/junit-good")
+    assert good.id in report.ingested and good.tests == 2
+    if statuses["junit-bad"] == "rejected":
+        detail = IngestedArtifact.get(IngestedArtifact.name == "junit-bad").detail
+        assert "cannot store" in detail
+        assert not TestRun.select().where(TestRun.job == "CI/junit-bad").exists()
+
+
+def test_a_fork_pull_request_run_is_not_default_branch_history(fake_github, gh):
+    """A fork's run on its own `main` (GitHub lists no PR for it) is stored as `owner:main`."""
+    repo = installed_repo()
+    fake_github.add_workflow_run(RUN_ID, head_sha=HEAD, branch="main", fork="mallory/widgets")
+    fake_github.add_artifact(RUN_ID, "junit", make_zip({"r.xml": junit()}))
+    ingest_workflow_run(repo.id, RUN_ID, 1, github=gh, max_bytes=MAX)
+    [run] = TestRun.select()
+    assert run.branch == "mallory:main" and run.branch != repo.default_branch
+    assert run.pr is None
+
+
+def test_the_repository_own_run_keeps_its_branch(fake_github, gh):
+    """A run whose head repository is the repository itself is stored on its branch as is."""
+    repo = installed_repo()
+    fake_github.add_workflow_run(RUN_ID, head_sha=HEAD, branch="main")
+    fake_github.add_artifact(RUN_ID, "junit", make_zip({"r.xml": junit()}))
+    ingest_workflow_run(repo.id, RUN_ID, 1, github=gh, max_bytes=MAX)
+    assert TestRun.get().branch == "main"
