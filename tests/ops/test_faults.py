@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import redis
 
 from flakeguard.app import create_app
 from flakeguard.settings import Settings
@@ -33,6 +31,7 @@ from flakeguard.usecases.analysis import ANALYSIS_LOCK
 from models import FlakeScore, Quarantine, TestCase, TestRun
 from tests.conftest import service_missing
 from tests.ops.conftest import upload
+from tests.ops.live import RedisServer
 
 POSTGRES_ONLY = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 NOW = timedelta(0)
@@ -49,55 +48,6 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE)
         if time.monotonic() > end:
             pytest.fail(f"gave up waiting for {what}")
         time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A dedicated redis-server on its own port, without persistence, stoppable at will."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        conn = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        wait_for(lambda: _pings(conn), "redis-server to answer")
-        conn.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=DEADLINE)
-        self.proc = None
-
-
-def _pings(conn: redis.Redis) -> bool:
-    try:
-        return bool(conn.ping())
-    except redis.RedisError:
-        return False
 
 
 @pytest.fixture
