@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 from flask import Flask, request
@@ -28,6 +30,11 @@ BOT_SCOPES = [
     "channels:read",  # users.conversations: App Home shows the repos of the user's channels
     "groups:read",  # ... private channels too
 ]
+# What Slack sends: a Unix time in digits and "v0=" plus hex. slack_sdk's verifier raises
+# (int() on the timestamp, compare_digest on a non-ASCII str) on anything else.
+TIMESTAMP = re.compile(r"[0-9]{1,20}")
+SIGNATURE = re.compile(r"[\x21-\x7e]{1,256}")
+log = logging.getLogger(__name__)
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 
@@ -87,6 +94,10 @@ def register_routes(flask_app: Flask, bolt: App | None) -> None:
     def slack_events() -> Any:
         if handler is None:
             return error_response(503, "not_configured", NOT_CONFIGURED)
+        refused = _malformed_signature_headers()
+        if refused:
+            log.warning("Slack request refused: %s is malformed", refused)
+            return error_response(401, "invalid_request", "invalid request")
         return handler.handle(request)
 
     @flask_app.route(INSTALL_PATH, methods=["GET"])
@@ -99,3 +110,15 @@ def register_routes(flask_app: Flask, bolt: App | None) -> None:
                 "Slack OAuth is not configured: set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET",
             )
         return handler.handle(request)
+
+
+def _malformed_signature_headers() -> str | None:
+    """The name of a present Slack signature header that is not the shape Slack sends."""
+    for name, shape in (
+        ("X-Slack-Request-Timestamp", TIMESTAMP),
+        ("X-Slack-Signature", SIGNATURE),
+    ):
+        value = request.headers.get(name)
+        if value is not None and not shape.fullmatch(value):
+            return name
+    return None

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from flakeguard.api import api
@@ -66,6 +66,8 @@ def create_app(settings: Settings | None = None, *, slack: Any = None, github: A
 def _wire_database(app: Flask) -> None:
     @app.before_request
     def open_connection() -> None:
+        if request.blueprint == health.name:
+            return  # liveness never waits on the database; readiness opens its own
         ctx = db.connection_context()
         ctx.__enter__()
         g.db_ctx = ctx

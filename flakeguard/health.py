@@ -1,7 +1,15 @@
-"""Liveness, readiness and a deep check of every dependency."""
+"""Liveness, readiness and a deep check of every dependency.
+
+``/health`` (liveness) touches nothing outside the process: no database, no
+Redis (the app opens no database connection for this blueprint). ``/health/ready``
+answers 503 with JSON when the database is unreachable or not migrated.
+``/health/deep`` says "unreachable" for a dependency that does not answer and
+logs the driver's detail (host, port, reason) instead of echoing it.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, current_app
@@ -11,15 +19,19 @@ from flakeguard.usecases import outbox
 from models import db
 from models.migrate import pending_migrations
 
+log = logging.getLogger(__name__)
+
 health = Blueprint("health", __name__)
 
 
 def _database() -> dict[str, Any]:
     try:
-        db.execute_sql("SELECT 1")
-        pending = pending_migrations(db.obj)
+        with db.connection_context():
+            db.execute_sql("SELECT 1")
+            pending = pending_migrations(db.obj)
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+        log.warning("health: the database is unreachable: %s", _one_line(exc))
+        return {"ok": False, "error": "unreachable"}
     if pending:
         return {
             "ok": False,
@@ -34,17 +46,23 @@ def _database() -> dict[str, Any]:
 
 def _queue() -> dict[str, Any]:
     huey = current_app.extensions["flakeguard"].queue
+    backend = "immediate" if huey.immediate else type(huey.storage).__name__
     try:
         depth = huey.pending_count()
-    except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
-    backend = "immediate" if huey.immediate else type(huey.storage).__name__
+    except Exception as exc:  # noqa: BLE001 - a queue that does not answer is reported as down
+        log.warning("health: the queue is unreachable: %s", _one_line(exc))
+        return {"ok": False, "backend": backend, "error": "unreachable"}
     return {"ok": True, "backend": backend, "pending": depth}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @health.get("/health")
 def live() -> dict[str, str]:
-    """The process is up."""
+    """The process is up (nothing else is checked)."""
     return {"status": "ok"}
 
 

@@ -109,7 +109,9 @@ def _record(response: Response) -> None:
 
 def _count_upload(response: Response) -> None:
     body = response.get_json(silent=True) or {}
-    repo = _label(request.args.get("repo") or request.form.get("repo") or "") or "unknown"
+    # The authenticated repository's stored name, never the request's spelling of it
+    # (owner/name match case-insensitively: request text would grow the label set).
+    repo = g.get("upload_repository") or "unknown"
     metrics.count("reports_ingested", repo=repo)
     totals = body.get("totals") or {}
     stored = totals.get("results", totals.get("tests", 0))

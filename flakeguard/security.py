@@ -110,6 +110,16 @@ def _auth_failed(response: Response) -> bool:
     return response.status_code == 401
 
 
+def redis_storage_options(settings: Settings) -> dict[str, float]:
+    """Timeouts for the limits' Redis client: a frozen Redis fails fast, then memory is used."""
+    if not settings.redis_url:
+        return {}
+    return {
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "socket_timeout": settings.redis_timeout,
+    }
+
+
 def _on_breach(limit: RequestLimit) -> Response:
     retry_after = max(1, math.ceil(limit.reset_at - time.time()))
     if AUTH_FAILURES_SCOPE in limit.key:
@@ -134,9 +144,7 @@ def _wire_rate_limits(app: Flask, settings: Settings) -> Limiter:
         client_ip,
         app=app,
         storage_uri=storage_uri(settings.redis_url),
-        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1}
-        if settings.redis_url
-        else {},
+        storage_options=redis_storage_options(settings),
         strategy="sliding-window-counter",
         key_prefix="flakeguard",
         application_limits=[
@@ -163,6 +171,11 @@ def _wire_rate_limits(app: Flask, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=bool(settings.redis_url),
         on_breach=_on_breach,
     )
+
+    # Outside /api nothing is limited: such requests never reach the limits' storage, not
+    # even the periodic "is Redis back?" check Flask-Limiter makes while it is down (so
+    # /health never waits on Redis).
+    limiter.request_filter(_not_api)
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(exc: RateLimitExceeded) -> Any:

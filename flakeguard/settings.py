@@ -28,6 +28,10 @@ DEFAULT_RATE_LIMIT_IP = "1200/minute"
 DEFAULT_RATE_LIMIT_TOKEN = "600/minute"
 DEFAULT_RATE_LIMIT_AUTH_FAILURES = "20/minute"
 DEFAULT_MAX_BODY_BYTES = 2**20
+# Seconds a Redis client (queue, rate limits) waits to connect and for an answer: a frozen
+# Redis must cost a request a second or so, never a hung thread.
+DEFAULT_REDIS_CONNECT_TIMEOUT = 1.0
+DEFAULT_REDIS_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     # Fernet keys for third-party tokens at rest; the first encrypts, all decrypt.
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    redis_connect_timeout: float = DEFAULT_REDIS_CONNECT_TIMEOUT
+    redis_timeout: float = DEFAULT_REDIS_TIMEOUT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -144,6 +150,16 @@ class Settings:
             ),
             metrics_token=get("FLAKEGUARD_METRICS_TOKEN"),
             secret_keys=_check_secret_keys(get("FLAKEGUARD_SECRET_KEY")),
+            redis_connect_timeout=_parse_seconds(
+                "FLAKEGUARD_REDIS_CONNECT_TIMEOUT",
+                get("FLAKEGUARD_REDIS_CONNECT_TIMEOUT"),
+                default=DEFAULT_REDIS_CONNECT_TIMEOUT,
+            ),
+            redis_timeout=_parse_seconds(
+                "FLAKEGUARD_REDIS_TIMEOUT",
+                get("FLAKEGUARD_REDIS_TIMEOUT"),
+                default=DEFAULT_REDIS_TIMEOUT,
+            ),
         )
         settings.check_integrations()
         return settings
@@ -247,6 +263,18 @@ def _parse_int(
     if value < low or (high is not None and value > high):
         bound = f"{low}..{high}" if high is not None else f">= {low}"
         raise ConfigError(f"{name}: {value} is out of range ({bound})")
+    return value
+
+
+def _parse_seconds(name: str, raw: str | None, *, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if not 0.1 <= value <= 60:  # also refuses nan and inf
+        raise ConfigError(f"{name}: {raw} is out of range (0.1..60 seconds)")
     return value
 
 

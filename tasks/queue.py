@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from huey import Huey, signals
 from huey.storage import RedisStorage, SqliteStorage
+from redis import ConnectionPool
 
 from flakeguard import logs, metrics
 from flakeguard.errors import NotConfiguredError
@@ -27,6 +28,22 @@ huey = Huey("flakeguard", immediate=True, utc=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def redis_pool(settings: Settings) -> ConnectionPool:
+    """A connection pool on REDIS_URL with the configured connect and socket timeouts.
+
+    A frozen Redis then costs an enqueue one timeout: the Redis error reaches
+    ``flakeguard.jobs.enqueue``, which logs one line and leaves the job to the reconcile
+    job (the run, event or quarantine is still pending in the database).
+    """
+    assert settings.redis_url
+    return ConnectionPool.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=settings.redis_timeout,
+        health_check_interval=30,
+    )
+
+
 def configure(settings: Settings, *, name: str | None = None) -> Huey:
     """Choose Huey's storage from settings: immediate, Redis, or SQLite beside the database."""
     context.set_settings(settings)
@@ -38,7 +55,12 @@ def configure(settings: Settings, *, name: str | None = None) -> Huey:
         return huey
     if settings.redis_url:
         huey.storage_class = RedisStorage
-        huey.storage_kwargs = {"url": settings.redis_url}
+        huey.storage_kwargs = {
+            "connection_pool": redis_pool(settings),
+            # The worker's blocking read must end (Redis answers nil) before the socket
+            # timeout does; Redis >= 6 takes a fractional BRPOP timeout.
+            "read_timeout": min(1.0, settings.redis_timeout / 2),
+        }
     else:
         huey.storage_class = SqliteStorage
         huey.storage_kwargs = {"filename": settings.queue_file()}

@@ -127,7 +127,9 @@ def render_test(detail: TestDetail, others: Sequence[TestMatch] = ()) -> dict[st
                 + (f" {more_line(len(others) - 5)}" if len(others) > 5 else "")
             )
         )
-    text = f"{detail.name} in {detail.repository}: {detail.state}, {pct(detail.score)}"
+    text = (
+        f"{escape(detail.name)} in {escape(detail.repository)}: {detail.state}, {pct(detail.score)}"
+    )
     return message(text, blocks)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.blocks.common import escape
 from bot.blocks.status import render_notice
 from bot.commands.base import Invocation, UsageError
 from flakeguard.usecases import quarantine as quarantine_uc
@@ -29,5 +30,7 @@ def run(inv: Invocation) -> dict[str, Any]:
         members_of=inv.members_of,
     )
     if not outcome.changed:
-        return render_notice(f"`{match.name}` is already quarantined.")
-    return render_notice(f":lock: Quarantined `{match.name}` in *{match.repository}*.")
+        return render_notice(f"`{escape(match.name)}` is already quarantined.")
+    return render_notice(
+        f":lock: Quarantined `{escape(match.name)}` in *{escape(match.repository)}*."
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from flakeguard.errors import (
@@ -53,6 +53,7 @@ MAX_FILES = 1000
 def upload_report() -> tuple[Response, int]:
     """Store one CI job's JUnit report(s) as one run; 201 new, 200 duplicate."""
     repo = authenticate(_bearer_token())
+    g.upload_repository = repo.full_name  # the canonical name labels the upload metrics
     limit = current_app.extensions["flakeguard"].settings.max_report_bytes
     mimetype = request.mimetype
     encoding = request.headers.get("Content-Encoding", "").strip().lower()

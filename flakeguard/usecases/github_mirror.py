@@ -10,6 +10,7 @@ is behind its version is pending; the reconcile job re-drives it.
 from __future__ import annotations
 
 import hashlib
+import re
 
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases.github import (
@@ -24,6 +25,7 @@ from flakeguard.usecases.github import (
 from flakeguard.usecases.github_checks import display_name
 from models import FlakeScore, Quarantine, QuarantineEvent, Repository, TestCase, UserLink
 
+NOT_PLAIN = re.compile(r"[^A-Za-z0-9._-]")  # an actor is a Slack user id, "flakeguard", ...
 CLOSE_WORDS = {
     "proposed": "The quarantine was undone",
     "lifted": "The test looks fixed: the quarantine was lifted",
@@ -59,7 +61,9 @@ def describe(q: Quarantine, *, public_url: str | None = None) -> QuarantineIssue
         .order_by(QuarantineEvent.id.desc())
         .first()
     )
-    actor = f" by {last.actor}" if last is not None and last.actor else ""
+    # The comments are Markdown: keep the actor to the characters an id is made of.
+    who = NOT_PLAIN.sub("", last.actor)[:80] if last is not None and last.actor else ""
+    actor = f" by {who}" if who else ""
     close = CLOSE_WORDS.get(q.state, f"The quarantine is now {q.state}")
     links: list[tuple[str, str]] = []
     if public_url:

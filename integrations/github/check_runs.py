@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION, CheckRunReport, FailingTest
+from integrations.github.markdown import code, fenced
 
 MAX_CHARS = 65_535
 ANNOTATION_BATCH = 50
@@ -30,10 +31,6 @@ HEADINGS = {
     "flaky": "Known flaky (not quarantined)",
     "quarantined": "Quarantined flaky tests",
 }
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
 
 
 def _size(text: str) -> int:
@@ -91,20 +88,21 @@ def render_summary(report: CheckRunReport) -> str:
             lines += [_summary_line(t) for t in tests]
     if report.passed_on_retry:
         lines += ["", "### Passed on retry"]
-        lines += [f"- `{_md(name)}`" for name in report.passed_on_retry]
+        lines += [f"- {code(name)}" for name in report.passed_on_retry]
     if report.details_url:
         parts.append(f"\n[Open FlakeGuard]({report.details_url})")
     return cap(parts, lines)
 
 
 def _summary_line(test: FailingTest) -> str:
-    where = f" ({_md(test.file)}{':' + str(test.line) if test.line else ''})" if test.file else ""
+    place = f"{test.file}:{test.line}" if test.file and test.line else test.file
+    where = f" ({code(place)})" if place else ""
     score = (
         f" — flake rate {test.score:.0%}"
         if test.score is not None and test.category in ("flaky", "quarantined")
         else ""
     )
-    return f"- `{_md(test.name)}`{where}{score}"
+    return f"- {code(test.name)}{where}{score}"
 
 
 def render_text(report: CheckRunReport) -> str:
@@ -113,8 +111,7 @@ def render_text(report: CheckRunReport) -> str:
     for test in report.failing:
         if test.category == "quarantined" or not test.message:
             continue
-        message = test.message[:MESSAGE_CHARS].replace("```", "'''")
-        lines.append(f"#### `{_md(test.name)}`\n```\n{message}\n```")
+        lines.append(f"#### {code(test.name)}\n{fenced(test.message[:MESSAGE_CHARS])}")
     return cap([], lines, noun="failure messages", item="#### ")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from github import GithubException
 
 from flakeguard.usecases.github import LABEL_FLAKY, LABEL_QUARANTINED, QuarantineIssue
+from integrations.github.markdown import code, fenced, mention
 
 LABELS = {
     LABEL_FLAKY: ("d93f0b", "A test FlakeGuard found flaky"),
@@ -30,20 +31,32 @@ def marker_comment(marker: str) -> str:
     return f"<!-- {marker} -->"
 
 
+def carries_marker(body: str | None, marker: str) -> bool:
+    """Whether ``body`` ends with the marker line FlakeGuard writes (nowhere else counts:
+    a test name or someone's comment quoting another test's marker must not match)."""
+    lines = (body or "").rstrip().splitlines()
+    return bool(lines) and lines[-1] == marker_comment(marker)
+
+
 def render_title(issue: QuarantineIssue) -> str:
     """``Flaky test: <name>``."""
     return f"Flaky test: {issue.test_name}"[:TITLE_CHARS]
 
 
 def render_body(issue: QuarantineIssue) -> str:
-    """Score, reason, evidence and links, with the hidden marker last."""
+    """Score, reason, evidence and links, with the hidden marker last.
+
+    Every string from a report or a person is rendered inert (``markdown.code``).
+    """
     lines = [
-        f"FlakeGuard quarantined **`{issue.test_name}`**: its failures no longer block "
+        f"FlakeGuard quarantined **{code(issue.test_name)}**: its failures no longer block "
         "the FlakeGuard check until it is fixed.",
         "",
     ]
     if issue.file:
-        lines.append(f"- **File:** `{issue.file}`" + (f" line {issue.line}" if issue.line else ""))
+        lines.append(
+            f"- **File:** {code(issue.file)}" + (f" line {issue.line}" if issue.line else "")
+        )
     if issue.score is not None:
         interval = (
             f" (95% interval {issue.low:.0%}–{issue.high:.0%})"
@@ -52,20 +65,18 @@ def render_body(issue: QuarantineIssue) -> str:
         )
         lines.append(f"- **Flake rate:** {issue.score:.0%}{interval}")
     if issue.reason:
-        lines.append(f"- **Reason:** {issue.reason}")
+        lines.append(f"- **Reason:** {code(issue.reason)}")
     if issue.quarantined_by:
-        lines.append(f"- **Quarantined by:** {issue.quarantined_by}")
+        lines.append(f"- **Quarantined by:** {code(issue.quarantined_by)}")
     if issue.assignees:
-        lines.append("- **Assignee:** " + ", ".join(f"@{a}" for a in issue.assignees))
+        lines.append("- **Assignee:** " + ", ".join(mention(a) for a in issue.assignees))
     if issue.evidence:
         evidence = json.dumps(issue.evidence, indent=2, sort_keys=True, default=str)[:20_000]
         lines += [
             "",
             "<details><summary>Evidence</summary>",
             "",
-            "```json",
-            evidence,
-            "```",
+            fenced(evidence, "json"),
             "",
             "</details>",
         ]
@@ -90,9 +101,8 @@ def ensure_labels(repo: Any) -> None:
 
 def find_issue(repo: Any, marker: str) -> Any | None:
     """The issue (open or closed) whose body carries ``marker``, labelled flaky-test."""
-    needle = marker_comment(marker)
     for issue in repo.get_issues(state="all", labels=[LABEL_FLAKY]):
-        if needle in (issue.body or ""):
+        if carries_marker(issue.body, marker):
             return issue
     return None
 
@@ -117,8 +127,8 @@ def _logins(issue: Any) -> set[str]:
     return {user.login for user in issue.assignees}
 
 
-def _commented(issue: Any, needle: str) -> bool:
-    return any(needle in (comment.body or "") for comment in issue.get_comments())
+def _commented(issue: Any, marker: str) -> bool:
+    return any(carries_marker(comment.body, marker) for comment in issue.get_comments())
 
 
 def sync(repo: Any, spec: QuarantineIssue, number: int | None) -> int | None:
@@ -144,7 +154,9 @@ def sync(repo: Any, spec: QuarantineIssue, number: int | None) -> int | None:
             return int(created.number)
         if issue.state == "closed":
             issue.edit(state="open")
-            issue.create_comment(f"{spec.reopen_comment}\n\n{_version_marker(spec)}")
+            issue.create_comment(
+                f"{spec.reopen_comment}\n\n{marker_comment(_version_marker(spec))}"
+            )
         changes: dict[str, Any] = {}
         title, body = render_title(spec), render_body(spec)
         if issue.title != title:
@@ -166,9 +178,9 @@ def sync(repo: Any, spec: QuarantineIssue, number: int | None) -> int | None:
     if issue is None:
         return None
     if issue.state == "open" or LABEL_QUARANTINED in _labels(issue):
-        needle = _version_marker(spec)
-        if not _commented(issue, needle):
-            issue.create_comment(f"{spec.close_comment}\n\n{needle}")
+        version_marker = _version_marker(spec)
+        if not _commented(issue, version_marker):
+            issue.create_comment(f"{spec.close_comment}\n\n{marker_comment(version_marker)}")
         if LABEL_QUARANTINED in _labels(issue):
             issue.remove_from_labels(LABEL_QUARANTINED)
         if issue.state == "open":
@@ -177,4 +189,4 @@ def sync(repo: Any, spec: QuarantineIssue, number: int | None) -> int | None:
 
 
 def _version_marker(spec: QuarantineIssue) -> str:
-    return marker_comment(f"{spec.marker}:v{spec.version}")
+    return f"{spec.marker}:v{spec.version}"

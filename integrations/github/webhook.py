@@ -13,6 +13,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -29,13 +30,21 @@ MAX_WEBHOOK_BYTES = 25 * 2**20  # GitHub caps payloads at 25 MB
 
 Handler = Callable[..., uc.Outcome]
 
+log = logging.getLogger(__name__)
+
 
 def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     """Check ``X-Hub-Signature-256`` (``sha256=<hex HMAC of the raw body>``) in constant time."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    try:
+        given = header.removeprefix("sha256=").encode("ascii")
+    except UnicodeEncodeError:
+        # compare_digest refuses non-ASCII str (TypeError): a forged header, not our bug.
+        log.warning("webhook refused: X-Hub-Signature-256 is not ASCII")
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode("ascii")
+    return hmac.compare_digest(expected, given)
 
 
 HANDLERS: dict[str, Handler] = {

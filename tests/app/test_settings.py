@@ -37,6 +37,10 @@ def test_defaults_need_no_environment() -> None:
         ({"GITHUB_APP_ID": "12"}, "GITHUB_APP_PRIVATE_KEY"),
         ({"FLAKEGUARD_QUEUE": "fast"}, "FLAKEGUARD_QUEUE"),
         ({"FLAKEGUARD_QUEUE_NAME": "a b"}, "FLAKEGUARD_QUEUE_NAME"),
+        ({"FLAKEGUARD_REDIS_TIMEOUT": "soon"}, "FLAKEGUARD_REDIS_TIMEOUT"),
+        ({"FLAKEGUARD_REDIS_TIMEOUT": "0"}, "FLAKEGUARD_REDIS_TIMEOUT"),
+        ({"FLAKEGUARD_REDIS_TIMEOUT": "nan"}, "FLAKEGUARD_REDIS_TIMEOUT"),
+        ({"FLAKEGUARD_REDIS_CONNECT_TIMEOUT": "inf"}, "FLAKEGUARD_REDIS_CONNECT_TIMEOUT"),
     ],
 )
 def test_malformed_value_names_the_variable(env: dict[str, str], variable: str) -> None:
@@ -71,3 +75,12 @@ def test_queue_file_sits_next_to_sqlite_database() -> None:
     """Huey's SQLite storage lives beside the database file."""
     settings = Settings.from_env({"DATABASE_URL": "sqlite:////var/lib/fg/main.db"})
     assert settings.queue_file() == "/var/lib/fg/main-queue.db"
+
+
+def test_redis_timeouts_default_to_a_second_and_are_read_from_the_environment() -> None:
+    """Every Redis client waits a bounded time: 1 s by default, configurable in seconds."""
+    assert (Settings().redis_connect_timeout, Settings().redis_timeout) == (1.0, 1.0)
+    custom = Settings.from_env(
+        {"FLAKEGUARD_REDIS_CONNECT_TIMEOUT": "0.5", "FLAKEGUARD_REDIS_TIMEOUT": "2.5"}
+    )
+    assert (custom.redis_connect_timeout, custom.redis_timeout) == (0.5, 2.5)

@@ -41,6 +41,23 @@ def test_missing_or_wrong_signature_is_401_and_stores_nothing(database, github_h
     assert WebhookDelivery.select().count() == 0 and Installation.select().count() == 0
 
 
+def test_non_ascii_signature_is_401_with_one_warning_never_500(database, github_hook, caplog):
+    """Attack: a non-ASCII X-Hub-Signature-256 (compare_digest raises on such a str) gets 401,
+    one warning line, and stores nothing."""
+    payload = {"action": "created", "installation": INSTALLATION}
+    for forged in ("sha256=" + "\u00e9" * 64, "sha256=\u00ff" + "0" * 63):
+        caplog.clear()
+        response = github_hook.send("installation", payload, signature=forged)
+        assert response.status_code == 401
+        assert response.get_json()["error"]["code"] == "bad_signature"
+        warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert [r.getMessage() for r in warnings] == [
+            "webhook refused: X-Hub-Signature-256 is not ASCII"
+        ]
+        assert not any(r.exc_info for r in caplog.records)
+    assert WebhookDelivery.select().count() == 0 and Installation.select().count() == 0
+
+
 def test_signature_is_checked_on_the_raw_body(database, github_http):
     """A body re-serialized after signing (same JSON, other bytes) fails the check."""
     body = json.dumps({"zen": "hi"}).encode()

@@ -68,6 +68,25 @@ def test_uploads_count_reports_and_results(client, acme) -> None:  # type: ignor
     assert value(after, results, repo="acme/shop") - value(before, results, repo="acme/shop") == 2
 
 
+def test_upload_metrics_are_labelled_with_the_canonical_repository_name(client, acme) -> None:  # type: ignore[no-untyped-def]
+    """Attack: uploads spelling the repository in other letter cases (accepted: names match
+    case-insensitively) do not grow the label set; every one counts under acme/shop."""
+    before = scrape(client)
+    for i, spelling in enumerate(("ACME/shop", "acme/SHOP", "AcMe/ShOp")):
+        response = client.post(
+            "/api/v1/reports",
+            query_string={"repo": spelling, "sha": "b" * 40, "run_id": f"case-{i}", "job": "t"},
+            data=b'<testsuite name="s"><testcase classname="c" name="n"/></testsuite>',
+            headers={**acme.headers, "Content-Type": "application/xml"},
+        )
+        assert response.status_code == 201
+    after = scrape(client)
+    reports = "flakeguard_reports_ingested_total"
+    assert value(after, reports, repo="acme/shop") - value(before, reports, repo="acme/shop") == 3
+    labels = {dict(labels).get("repo") for name, labels in after if name == reports}
+    assert {label for label in labels if (label or "").lower() == "acme/shop"} == {"acme/shop"}
+
+
 def test_flaky_and_quarantined_tests_per_repo_come_from_the_database(client, database) -> None:  # type: ignore[no-untyped-def]
     """The per-repository gauges are the current counts in the database at scrape time."""
     shop = Repository.create(tenant=default_tenant(), full_name="acme/shop")
