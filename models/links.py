@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peewee import AutoField, CharField, DateTimeField
+from peewee import AutoField, CharField, DateTimeField, IntegerField
 
 from models.base import BaseModel, utcnow
 
@@ -12,6 +12,8 @@ class WorkspaceLinkState(BaseModel):
 
     Only the SHA-256 of the state is stored (it is a bearer secret in a URL).
     ``account`` is the GitHub account the user asked for ("" = the only one they administer).
+    After the GitHub callback, ``confirm_*`` hold the pending confirmation: the SHA-256 of
+    its single-use token, the tenant and account proven, the GitHub login, its expiry.
     """
 
     id = AutoField()
@@ -23,3 +25,9 @@ class WorkspaceLinkState(BaseModel):
     expires_at = DateTimeField()
     used_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
+    confirm_hash = CharField(max_length=64, null=True)
+    confirm_tenant_id = IntegerField(null=True)
+    confirm_account = CharField(max_length=100, default="")
+    confirm_login = CharField(max_length=200, default="")
+    confirm_expires_at = DateTimeField(null=True)
+    confirmed_at = DateTimeField(null=True)

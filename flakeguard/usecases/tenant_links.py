@@ -7,7 +7,11 @@ It is linked either by an operator (``flakeguard tenant link TEAM SLUG``) or by
 user-to-server OAuth for FlakeGuard's GitHub App, and the workspace is linked to
 the tenant of an installation of this App whose account the GitHub user
 administers (an organisation: an active ``admin`` membership; a user account:
-their own). Every refusal changes nothing but the (spent) state.
+their own). The callback links nothing: it issues a single-use confirmation
+token (``CONFIRM_TTL``, bound to the state row, tenant and GitHub login) and
+only ``confirm_link`` with it links, so a link sent to someone else's admin
+cannot silently attach the sender's workspace to the admin's tenant. Every
+refusal changes nothing but the (spent) state.
 """
 
 from __future__ import annotations
@@ -23,10 +27,19 @@ from models import Installation, SlackWorkspace, Tenant, WorkspaceLinkState, db,
 from models.base import as_aware
 
 STATE_TTL = timedelta(minutes=10)
+CONFIRM_TTL = timedelta(minutes=10)
 OPERATOR = "operator"
 BAD_STATE = (
     "This link is not valid: it expired, was already used, or was never issued. "
     "Run /flakeguard connect in Slack for a new one."
+)
+BAD_CONFIRMATION = (
+    "This confirmation is not valid: it expired, was already used, or was never issued. "
+    "Nothing was linked. Run /flakeguard connect in Slack to start again."
+)
+LINKED_ELSEWHERE = (
+    "Nothing was linked: this Slack workspace is already linked to another "
+    "tenant. An operator can unlink it first (flakeguard tenant unlink)."
 )
 NOT_ADMIN = (
     "Nothing was linked: your GitHub account does not administer an account where "
@@ -80,6 +93,17 @@ class LinkResult:
     account_login: str
     linked_by: str
     already: bool = False
+
+
+@dataclass(frozen=True)
+class PendingLink:
+    """What a confirmation would link, and the single-use token that confirms it."""
+
+    team_id: str
+    workspace_name: str
+    account_login: str
+    github_login: str
+    confirm_token: str
 
 
 def _hash(state: str) -> str:
@@ -226,8 +250,15 @@ def _administers(
     return membership is not None and membership == ("admin", "active")
 
 
-def complete_link(state: str, code: str, port: GitHubUserPort, *, app_id: int | None) -> LinkResult:
-    """Spend ``state``, prove who the GitHub user administers, link the workspace."""
+def verify_link(
+    state: str,
+    code: str,
+    port: GitHubUserPort,
+    *,
+    app_id: int | None,
+    now: datetime | None = None,
+) -> PendingLink:
+    """Spend ``state``, prove who the GitHub user administers; link nothing, issue a token."""
     pending = spend_link_state(state)
     if not code:
         raise BadRequestError("GitHub sent no sign-in code back. Nothing was linked.")
@@ -256,7 +287,59 @@ def complete_link(state: str, code: str, port: GitHubUserPort, *, app_id: int | 
             f"({accounts}). Run /flakeguard connect ACCOUNT with the one to link."
         )
     listed_inst, inst = proven[0]
-    return _link(pending, inst.tenant, listed_inst.account_login, user.login)
+    _refuse_if_linked_elsewhere(pending.team_id, inst.tenant_id)
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    pending.confirm_hash = _hash(token)
+    pending.confirm_tenant_id = inst.tenant_id
+    pending.confirm_account = listed_inst.account_login[:100]
+    pending.confirm_login = user.login[:200]
+    pending.confirm_expires_at = now + CONFIRM_TTL
+    pending.save()
+    workspace = SlackWorkspace.get_or_none(SlackWorkspace.team_id == pending.team_id)
+    return PendingLink(
+        team_id=pending.team_id,
+        workspace_name=workspace.name if workspace is not None else "",
+        account_login=pending.confirm_account,
+        github_login=pending.confirm_login,
+        confirm_token=token,
+    )
+
+
+def confirm_link(state: str, token: str, *, now: datetime | None = None) -> LinkResult:
+    """Spend the confirmation ``token`` of ``state`` exactly once, then link the workspace."""
+    now = now or utcnow()
+    spent = (
+        WorkspaceLinkState.update(confirmed_at=now)
+        .where(
+            (WorkspaceLinkState.state_hash == _hash(state or ""))
+            & (WorkspaceLinkState.confirm_hash == _hash(token or ""))
+            & WorkspaceLinkState.confirmed_at.is_null()
+            & (WorkspaceLinkState.confirm_expires_at >= now)
+        )
+        .execute()
+    )
+    if spent != 1:
+        raise BadRequestError(BAD_CONFIRMATION)
+    pending = WorkspaceLinkState.get(WorkspaceLinkState.state_hash == _hash(state))
+    tenant = Tenant.get_or_none(Tenant.id == pending.confirm_tenant_id)
+    if tenant is None:  # removed by an operator since the callback
+        raise BadRequestError(BAD_CONFIRMATION)
+    return _link(pending, tenant, pending.confirm_account, pending.confirm_login)
+
+
+def cancel_link(state: str) -> None:
+    """Drop the pending confirmation of ``state`` (nothing else changes)."""
+    WorkspaceLinkState.update(confirm_hash=None).where(
+        (WorkspaceLinkState.state_hash == _hash(state or ""))
+        & WorkspaceLinkState.confirmed_at.is_null()
+    ).execute()
+
+
+def _refuse_if_linked_elsewhere(team_id: str, tenant_id: int) -> None:
+    workspace = SlackWorkspace.get_or_none(SlackWorkspace.team_id == team_id)
+    if workspace is not None and workspace.tenant_id not in (None, tenant_id):
+        raise ConflictError(LINKED_ELSEWHERE)
 
 
 def _link(pending: WorkspaceLinkState, tenant: Tenant, account: str, login: str) -> LinkResult:
@@ -266,10 +349,7 @@ def _link(pending: WorkspaceLinkState, tenant: Tenant, account: str, login: str)
             team_id=pending.team_id, defaults={"enterprise_id": pending.enterprise_id}
         )
         if workspace.tenant_id is not None and workspace.tenant_id != tenant.id:
-            raise ConflictError(
-                "Nothing was linked: this Slack workspace is already linked to another "
-                "tenant. An operator can unlink it first (flakeguard tenant unlink)."
-            )
+            raise ConflictError(LINKED_ELSEWHERE)
         already = workspace.tenant_id == tenant.id
         if not already:
             workspace.tenant, workspace.linked_by, workspace.linked_at = tenant, linked_by, utcnow()

@@ -1,11 +1,15 @@
-"""/github/link/start and /github/link/callback: link a Slack workspace through GitHub sign-in.
+"""/github/link/*: link a Slack workspace through GitHub sign-in, then an explicit confirmation.
 
 ``start`` checks the state from ``/flakeguard connect`` and redirects to the
 GitHub App's user-to-server OAuth (``{web}/login/oauth/authorize``); the
 callback exchanges the code (``POST {web}/login/oauth/access_token``) and hands
-a ``GitHubUserClient`` to the use case, which proves who administers what and
-links the workspace. Every answer is a small HTML page, everything in it
-escaped; a refusal is a 4xx page and changes nothing.
+a ``GitHubUserClient`` to the use case, which proves who administers what but
+links nothing: the page names the workspace and the GitHub account and asks
+for a POST to ``confirm`` with a single-use token (``cancel`` drops it). So a
+link made by someone else and sent to an admin shows whose workspace it is
+before anything happens. Every answer is a small HTML page, everything in it
+escaped, not frameable, sending no referrer; a refusal is a 4xx page and
+changes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from urllib.parse import urlencode
 import requests
 from flask import Blueprint, Response, redirect, request
 from github import Auth, Github, GithubException
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from flakeguard.errors import BadRequestError, FlakeGuardError, NotConfiguredError
 from flakeguard.settings import Settings
@@ -25,6 +29,8 @@ from flakeguard.usecases.github import html_url
 
 START_PATH = "/github/link/start"
 CALLBACK_PATH = "/github/link/callback"
+CONFIRM_PATH = "/github/link/confirm"
+CANCEL_PATH = "/github/link/cancel"
 TIMEOUT = 10
 NOT_CONFIGURED = (
     "Linking through GitHub is not configured: set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET "
@@ -114,9 +120,9 @@ def _guard(call: Any) -> Any:
         raise BadRequestError(UNREACHABLE) from None
 
 
-def page(status: int, title: str, lines: list[str]) -> Response:
-    """A minimal HTML page; every piece of text is escaped."""
-    body = "".join(f"<p>{escape(line)}</p>" for line in lines)
+def page(status: int, title: str, lines: list[str], *, form: Markup | None = None) -> Response:
+    """A minimal HTML page; every piece of text is escaped (``form`` is built escaped)."""
+    body = Markup("").join(Markup("<p>{}</p>").format(line) for line in lines) + (form or "")
     html = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title></head>"
@@ -125,7 +131,23 @@ def page(status: int, title: str, lines: list[str]) -> Response:
     response = Response(html, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"  # the app-wide CSP adds frame-ancestors 'none'
     return response
+
+
+def confirm_form(state: str, token: str) -> Markup:
+    """The Confirm button (a POST carrying the state and the single-use token) and Cancel."""
+    return Markup(
+        '<form method="post" action="{confirm}">'
+        '<input type="hidden" name="state" value="{state}">'
+        '<input type="hidden" name="confirm" value="{token}">'
+        '<button type="submit">Confirm</button> <a href="{cancel}">Cancel</a></form>'
+    ).format(
+        confirm=CONFIRM_PATH,
+        state=state,
+        token=token,
+        cancel=f"{CANCEL_PATH}?{urlencode({'state': state})}",
+    )
 
 
 def link_blueprint(settings: Settings, *, port: Any = None) -> Blueprint:
@@ -159,13 +181,31 @@ def link_blueprint(settings: Settings, *, port: Any = None) -> Blueprint:
         if not settings.github_link_enabled:
             return refused(NotConfiguredError(NOT_CONFIGURED))
         client = port or GitHubUserClient(settings)
+        state = request.args.get("state", "")
         try:
-            result = uc.complete_link(
-                request.args.get("state", ""),
-                request.args.get("code", ""),
-                client,
-                app_id=settings.github_app_id,
+            pending = uc.verify_link(
+                state, request.args.get("code", ""), client, app_id=settings.github_app_id
             )
+        except FlakeGuardError as exc:
+            return refused(exc)
+        workspace = pending.workspace_name or pending.team_id
+        return page(
+            200,
+            "FlakeGuard: confirm the link",
+            [
+                f"Link Slack workspace {workspace} ({pending.team_id}) to the FlakeGuard "
+                f"organisation of GitHub account {pending.account_login}?",
+                "Only continue if you started this from your own Slack workspace.",
+            ],
+            form=confirm_form(state, pending.confirm_token),
+        )
+
+    @bp.post(CONFIRM_PATH)
+    def confirm() -> Any:
+        if not settings.github_link_enabled:
+            return refused(NotConfiguredError(NOT_CONFIGURED))
+        try:
+            result = uc.confirm_link(request.form.get("state", ""), request.form.get("confirm", ""))
         except FlakeGuardError as exc:
             return refused(exc)
         workspace = result.workspace_name or result.team_id
@@ -181,5 +221,12 @@ def link_blueprint(settings: Settings, *, port: Any = None) -> Blueprint:
                 "The workspace now sees this tenant's repositories. You can close this page.",
             ],
         )
+
+    @bp.get(CANCEL_PATH)
+    def cancel() -> Any:
+        if not settings.github_link_enabled:
+            return refused(NotConfiguredError(NOT_CONFIGURED))
+        uc.cancel_link(request.args.get("state", ""))
+        return page(200, "FlakeGuard: nothing was linked", ["You can close this page."])
 
     return bp

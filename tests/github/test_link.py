@@ -88,6 +88,30 @@ def follow(client: Any, state: str, code: str) -> Any:
     return client.get(f"/github/link/callback?code={code}&state={state}")
 
 
+def confirmation(page: Any) -> dict[str, str]:
+    """The hidden fields of the confirmation page's POST form (state and confirm token)."""
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html
+    assert '<form method="post" action="/github/link/confirm">' in html
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', html))
+
+
+def follow_and_confirm(client: Any, state: str, code: str) -> Any:
+    """The whole flow: start, callback (links nothing), then the Confirm POST."""
+    fields = confirmation(follow(client, state, code))
+    return client.post("/github/link/confirm", data=fields)
+
+
+def admin_code(fake_github: Any, login: str = "carol") -> str:
+    """A sign-in code for an active admin of the org "acme"."""
+    return fake_github.add_user(
+        login,
+        77,
+        installations=org_listing(fake_github),
+        memberships={"acme": ("admin", "active")},
+    )
+
+
 def test_org_admin_links_the_workspace_from_slack(link_app, fake_slack, fake_github, tenants):
     """Happy path: install in Slack (unlinked), /flakeguard connect, an org admin signs in."""
     from tests.bot.test_oauth import install
@@ -106,7 +130,18 @@ def test_org_admin_links_the_workspace_from_slack(link_app, fake_slack, fake_git
         installations=org_listing(fake_github),
         memberships={"acme": ("admin", "active")},
     )
-    done = follow(link_app, state, code)
+    asked = follow(link_app, state, code)
+    question = asked.get_data(as_text=True)
+    assert (
+        "Link Slack workspace Other (T0OTHER) to the FlakeGuard organisation of GitHub "
+        "account acme?" in question
+    ), question
+    assert "Only continue if you started this from your own Slack workspace." in question
+    assert asked.headers["Referrer-Policy"] == "no-referrer"
+    assert asked.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in asked.headers["Content-Security-Policy"]
+    assert linked_tenant() is None  # the callback alone links nothing
+    done = link_app.post("/github/link/confirm", data=confirmation(asked))
     page = done.get_data(as_text=True)
     assert done.status_code == 200, page
     assert "Acme &lt;Corp&gt;" in page and "<Corp>" not in page  # escaped
@@ -123,7 +158,7 @@ def test_user_account_owner_links_the_workspace(link_app, fake_github, tenants):
         fake_github.installation_json(USER_INSTALLATION, "alice", ALICE_ID, account_type="User")
     ]
     code = fake_github.add_user("alice", ALICE_ID, installations=listing)
-    assert follow(link_app, state, code).status_code == 200
+    assert follow_and_confirm(link_app, state, code).status_code == 200
     assert linked_tenant() == "alice"
 
 
@@ -166,7 +201,7 @@ def test_a_reused_or_forged_state_is_refused(link_app, fake_github, tenants):
     code = fake_github.add_user(
         "carol", 77, installations=org_listing(fake_github), memberships=memberships
     )
-    assert follow(link_app, state, code).status_code == 200
+    assert follow_and_confirm(link_app, state, code).status_code == 200
     tenant_links.unlink_workspace(TEAM)
     again = fake_github.add_user(
         "carol", 77, installations=org_listing(fake_github), memberships=memberships
@@ -188,7 +223,7 @@ def test_the_state_links_only_its_own_team(link_app, fake_github, tenants):
         installations=org_listing(fake_github),
         memberships={"acme": ("admin", "active")},
     )
-    assert follow(link_app, state, code).status_code == 200
+    assert follow_and_confirm(link_app, state, code).status_code == 200
     assert linked_tenant("T0VICTIM") == "acme"
     assert linked_tenant("T0ATTACKER") is None
 
@@ -262,3 +297,71 @@ def test_connect_in_a_linked_workspace_issues_no_link(link_app, fake_slack, tena
     text = answer.get_json()["text"]
     assert "already linked" in text and "Acme &lt;Corp&gt;" in text
     assert WorkspaceLinkState.select().count() == 0
+
+
+def unconfirmed(link_app: Any, fake_github: Any, team: str = TEAM) -> dict[str, str]:
+    """A link verified by an admin of acme, waiting for its confirmation (nothing linked)."""
+    state = tenant_links.issue_link_state(team, "U1")
+    return confirmation(follow(link_app, state, admin_code(fake_github)))
+
+
+def test_the_callback_alone_links_nothing(link_app, fake_github, tenants):
+    """Attack: an attacker's /flakeguard connect link opened by a victim admin who signs in
+    but does not confirm: the workspace stays unlinked, the confirmation waits unspent."""
+    fields = unconfirmed(link_app, fake_github)
+    assert linked_tenant() is None
+    row = WorkspaceLinkState.get()
+    assert row.used_at is not None and row.confirmed_at is None
+    assert row.confirm_hash and fields["confirm"] not in row.confirm_hash  # only its hash
+    assert link_app.get("/github/link/confirm").status_code == 405  # a GET never links
+    assert linked_tenant() is None
+
+
+def test_a_forged_expired_or_reused_confirmation_is_refused(link_app, fake_github, tenants):
+    """Attack: a made-up token, an expired one, a second POST of a used one: 400, and the
+    workspace link stays as it was."""
+    fields = unconfirmed(link_app, fake_github)
+    for forged in ({**fields, "confirm": "forged"}, {"state": fields["state"]}, {}):
+        refused = link_app.post("/github/link/confirm", data=forged)
+        assert refused.status_code == 400
+        assert "Nothing was linked" in refused.get_data(as_text=True)
+    assert linked_tenant() is None
+    WorkspaceLinkState.update(confirm_expires_at=utcnow() - timedelta(seconds=1)).execute()
+    assert link_app.post("/github/link/confirm", data=fields).status_code == 400
+    assert linked_tenant() is None
+
+    fields = unconfirmed(link_app, fake_github)
+    assert link_app.post("/github/link/confirm", data=fields).status_code == 200
+    assert linked_tenant() == "acme"
+    tenant_links.unlink_workspace(TEAM)
+    assert link_app.post("/github/link/confirm", data=fields).status_code == 400
+    assert linked_tenant() is None
+
+
+def test_a_confirmation_of_another_state_is_refused(link_app, fake_github, tenants):
+    """Attack: the confirm token of one link posted with another link's state: 400, neither
+    workspace is linked."""
+    mine = unconfirmed(link_app, fake_github, team="T0MINE")
+    theirs = unconfirmed(link_app, fake_github, team="T0THEIRS")
+    mixed = {"state": mine["state"], "confirm": theirs["confirm"]}
+    assert link_app.post("/github/link/confirm", data=mixed).status_code == 400
+    assert linked_tenant("T0MINE") is None and linked_tenant("T0THEIRS") is None
+
+
+def test_cancel_drops_the_confirmation(link_app, fake_github, tenants):
+    """Cancel: the pending confirmation is dropped, a later Confirm POST is refused."""
+    fields = unconfirmed(link_app, fake_github)
+    assert link_app.get(f"/github/link/cancel?state={fields['state']}").status_code == 200
+    assert link_app.post("/github/link/confirm", data=fields).status_code == 400
+    assert linked_tenant() is None
+
+
+def test_the_confirmation_page_escapes_a_hostile_workspace_name(link_app, fake_github, tenants):
+    """Attack: a workspace named with HTML (its admin chooses the name): shown as text."""
+    hostile = '<script>alert(1)</script>"><img src=x>'
+    SlackWorkspace.create(team_id=TEAM, name=hostile)
+    state = tenant_links.issue_link_state(TEAM, "U1")
+    html = follow(link_app, state, admin_code(fake_github)).get_data(as_text=True)
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;img src=x&gt;" in html, html
+    assert linked_tenant() is None

@@ -1,0 +1,59 @@
+"""Migration 0036e: link states in flight keep working, ``down`` removes the confirmation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from peewee import Database
+from playhouse.migrations import Runner
+
+from models.base import make_database
+from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
+from tests.conftest import scratch_pg_database
+
+BEFORE = "0036d_encrypt_slack_tokens"
+THIS = "0036e_link_confirmation"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty database of its own, migrated step by step."""
+    if request.param == "sqlite":
+        database = make_database(f"sqlite:///{tmp_path / 'scratch.db'}", pooled=False)
+        yield database
+        database.close()
+        return
+    with scratch_pg_database("flakeguard_scratch_linkconfirm") as url:
+        database = make_database(url, pooled=False)
+        try:
+            yield database
+        finally:
+            database.close()
+
+
+def columns(database: Database) -> set[str]:
+    return {column.name for column in database.get_columns("workspace_link_state")}
+
+
+def test_a_pending_state_survives_up_and_down(scratch: Database) -> None:
+    """A state issued before 0036e gets no pending confirmation; down keeps the row."""
+    with scratch.connection_context():
+        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up(BEFORE)
+        scratch.execute_sql(
+            "INSERT INTO workspace_link_state (state_hash, team_id, enterprise_id, user_id, "
+            "account, expires_at, created_at) VALUES ('h1', 'T0OLD', '', 'U1', '', "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+        apply_migrations(scratch)
+        assert {"confirm_hash", "confirm_tenant_id", "confirmed_at"} <= columns(scratch)
+        row = scratch.execute_sql(
+            "SELECT team_id, confirm_hash, confirm_account, confirmed_at FROM workspace_link_state"
+        ).fetchone()
+        assert tuple(row) == ("T0OLD", None, "", None)
+        runner.down(THIS)
+        assert not {c for c in columns(scratch) if c.startswith("confirm")}
+        rows = scratch.execute_sql("SELECT team_id FROM workspace_link_state").fetchall()
+        assert [tuple(r) for r in rows] == [("T0OLD",)]
