@@ -27,7 +27,7 @@ from flakeguard.usecases import outbox
 from flakeguard.usecases import reconcile as reconcile_uc
 from flakeguard.usecases import slack as slack_uc
 from flakeguard.usecases.analysis import analyze_run
-from models import Effect, Quarantine, Repository, TestRun, default_tenant
+from models import Effect, Quarantine, Repository, SlackMessage, TestRun, default_tenant
 from tests.app.analysis_helpers import T0, make_run, store_run
 from tests.bot import factories as f
 from tests.fakes.github import REPO
@@ -138,7 +138,8 @@ def test_quarantine_click_lost_after_commit_updates_and_mirrors_once(
     issues_before = len(fake_github.issues.get(REPO, {}))
     redis_server.stop()
 
-    click = world["slack"].click("fg_approve", f"{q.id}:{q.version}")
+    [alert] = SlackMessage.select().where(SlackMessage.quarantine == q.id)
+    click = world["slack"].click("fg_approve", f"{q.id}:{q.version}", message_ts=alert.ts)
     assert click.status_code == 200
     assert Quarantine.get_by_id(q.id).state == "quarantined"
     assert fake_slack.called("chat.update") == []
@@ -298,7 +299,7 @@ def test_poison_runs_are_set_aside_and_never_block_a_lost_run(app, client) -> No
     assert outbox.set_aside_count() == batch
     assert reconcile_uc.reconcile(grace=NOW, limit=batch).pending[Job.ANALYZE_RUN] == 0
     assert all(TestRun.get_by_id(run.id).analyzed_at is None for run in poison_runs)
-    [status] = status_for("acme/widgets")
+    [status] = status_for("acme/widgets", tenant_id=default_tenant().id)
     assert status.runs_set_aside == batch
     deep = client.get("/health/deep").get_json()
     assert deep["analysis"]["runs_set_aside"] == batch
