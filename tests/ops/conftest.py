@@ -5,18 +5,16 @@ from __future__ import annotations
 import io
 import logging
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from flakeguard import jobs, logs
 from tests.conftest import RepoToken, service_missing
+from tests.ops.live import RedisServer
 
 SHA = "b" * 40
 
@@ -90,55 +88,6 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE)
         if time.monotonic() > end:
             pytest.fail(f"gave up waiting for {what}")
         time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A dedicated redis-server on its own port, without persistence, stoppable at will."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        conn = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        wait_for(lambda: _pings(conn), "redis-server to answer")
-        conn.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=DEADLINE)
-        self.proc = None
-
-
-def _pings(conn: redis.Redis) -> bool:
-    try:
-        return bool(conn.ping())
-    except redis.RedisError:
-        return False
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ deadline; nothing is timed.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,23 +27,11 @@ from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases import reconcile as reconcile_uc
 from flakeguard.usecases.analysis import ANALYSIS_LOCK
 from models import FlakeScore, Quarantine, TestCase, TestRun
-from tests.conftest import service_missing
 from tests.ops.conftest import DEADLINE, drain, upload, wait_for
 from tests.ops.live import RedisServer
 
 POSTGRES_ONLY = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 NOW = timedelta(0)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own."""
-    if shutil.which("redis-server") is None:
-        service_missing("redis-server", FileNotFoundError("redis-server is not installed"))
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
