@@ -28,30 +28,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flakeguard.usecases.payload import int_at as _int
+from flakeguard.usecases.payload import str_at as _str
 from models import Installation, Repository, Tenant, default_tenant, utcnow
 
 Payload = dict[str, Any]
 SLUG_MAX = 64
 NOT_THIS_INSTALLATION = "the repository belongs to another installation"
-
-
-def _dig(payload: Any, *path: str) -> Any:
-    value: Any = payload
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _int(payload: Any, *path: str) -> int | None:
-    value = _dig(payload, *path)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _str(payload: Any, *path: str) -> str | None:
-    value = _dig(payload, *path)
-    return value if isinstance(value, str) and value else None
 
 
 # -- tenants and installations ------------------------------------------------------------

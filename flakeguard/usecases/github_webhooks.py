@@ -21,6 +21,8 @@ from flakeguard.usecases import github_ownership as ownership
 from flakeguard.usecases import outbox
 from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION
 from flakeguard.usecases.github_actions import record_pending_run
+from flakeguard.usecases.payload import int_at as _int
+from flakeguard.usecases.payload import str_at as _str
 from models import (
     CheckRun,
     Repository,
@@ -83,28 +85,9 @@ def process_delivery(
 # -- payload access: optional parts are missing in real payloads; never KeyError -----------
 
 
-def _dig(payload: Payload, *path: str) -> Any:
-    value: Any = payload
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _int(payload: Payload, *path: str) -> int | None:
-    value = _dig(payload, *path)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _list(payload: Payload, key: str) -> list[Any]:
     value = payload.get(key)
     return value if isinstance(value, list) else []
-
-
-def _str(payload: Payload, *path: str) -> str | None:
-    value = _dig(payload, *path)
-    return value if isinstance(value, str) and value else None
 
 
 # -- installations and repositories (who owns what: flakeguard.usecases.github_ownership) ---
