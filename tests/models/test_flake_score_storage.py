@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from peewee import Database
 from playhouse.migrations import Runner
 
 from engine.scoring import TestState
-from models.base import make_database
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
-from tests.conftest import scratch_pg_database
 
 BEFORE = "0033_quarantine_issue_url"  # the last migration before 0035 that this test knows
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """An empty database of its own (this test migrates it step by step)."""
-    if request.param == "sqlite":
-        database = make_database(f"sqlite:///{tmp_path / 'scratch.db'}", pooled=False)
-        yield database
-        database.close()
-        return
-    with scratch_pg_database("flakeguard_scratch") as url:
-        database = make_database(url, pooled=False)
-        try:
-            yield database
-        finally:
-            database.close()
 
 
 def test_migration_keeps_json_states_readable(scratch: Database) -> None:

@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from peewee import Database
 from playhouse.migrations import Runner
 
-from models.base import make_database
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
-from tests.conftest import scratch_pg_database
 
 BEFORE = "0036d_encrypt_slack_tokens"
 THIS = "0036e_link_confirmation"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """An empty database of its own, migrated step by step."""
-    if request.param == "sqlite":
-        database = make_database(f"sqlite:///{tmp_path / 'scratch.db'}", pooled=False)
-        yield database
-        database.close()
-        return
-    with scratch_pg_database("flakeguard_scratch_linkconfirm") as url:
-        database = make_database(url, pooled=False)
-        try:
-            yield database
-        finally:
-            database.close()
 
 
 def columns(database: Database) -> set[str]:

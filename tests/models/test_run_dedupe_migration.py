@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from peewee import Database, IntegrityError
 from playhouse.migrations import Runner
 
-from models.base import make_database
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
-from tests.conftest import scratch_pg_database
 
 MIGRATION = "0037_run_dedupe_by_commit"
 OLD_INDEX = "testrun_repository_id_ci_run_id_job_attempt_content_digest"
 NEW_INDEX = "test_run_repository_id_sha_ci_run_id_job_attempt_content_digest"
 NOW = "2026-09-01 00:00:00"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """An empty database of its own (this test migrates it step by step)."""
-    if request.param == "sqlite":
-        database = make_database(f"sqlite:///{tmp_path / 'scratch.db'}", pooled=False)
-        yield database
-        database.close()
-        return
-    with scratch_pg_database("flakeguard_scratch") as url:
-        database = make_database(url, pooled=False)
-        try:
-            yield database
-        finally:
-            database.close()
 
 
 def _insert_run(database: Database, run_id: int, sha: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -17,9 +16,8 @@ from flakeguard.errors import ConfigError
 from flakeguard.settings import Settings
 from flakeguard.usecases.secrets_at_rest import rotate_stored_secrets
 from models import SlackWorkspace, crypto, db
-from models.base import make_database
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
-from tests.conftest import TEST_SECRET_KEY, scratch_pg_database
+from tests.conftest import TEST_SECRET_KEY
 
 BOT, USER, REFRESH = "xoxb-plain-bot-token", "xoxp-plain-user-token", "xoxe-plain-refresh"
 HOOK = "https://hooks.slack.com/services/T/B/secret"
@@ -110,22 +108,6 @@ def test_settings_validate_the_key_once_at_start():
     keys = Settings.from_env({**oauth, "FLAKEGUARD_SECRET_KEY": TEST_SECRET_KEY}).secret_keys
     assert keys == (TEST_SECRET_KEY,)
     assert TEST_SECRET_KEY not in repr(Settings(secret_keys=keys))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """An empty database of its own, migrated step by step."""
-    if request.param == "sqlite":
-        database = make_database(f"sqlite:///{tmp_path / 'scratch.db'}", pooled=False)
-        yield database
-        database.close()
-        return
-    with scratch_pg_database("flakeguard_scratch_secrets") as url:
-        database = make_database(url, pooled=False)
-        try:
-            yield database
-        finally:
-            database.close()
 
 
 def test_migration_encrypts_plain_tokens_and_down_decrypts(scratch: Database) -> None:
