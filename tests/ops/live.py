@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -173,10 +176,10 @@ def upload(base: str, token: str, *, run_id: str, repo: str = "acme/shop") -> tu
 
 @contextmanager
 def live_flakeguard(
-    workdir: Path, *, redis_url: str | None = None, **env: str
+    workdir: Path, *, redis_url: str | None = None, workers: int = 2, **env: str
 ) -> Iterator[LiveServer]:
     """Migrate a fresh PostgreSQL database and serve it with gunicorn (2 workers x 4 threads,
-    the Procfile's shape) until the block ends."""
+    the Procfile's shape, unless ``workers`` says otherwise) until the block ends."""
     with scratch_pg_database("flakeguard_live") as database_url:
         port = free_port()
         server_env = clean_env(
@@ -200,7 +203,7 @@ def live_flakeguard(
                     str(BIN / "gunicorn"),
                     "--config", str(ROOT / "gunicorn.conf.py"),
                     "--bind", f"127.0.0.1:{port}",
-                    "--workers", "2",
+                    "--workers", str(workers),
                     "--threads", "4",
                     "flakeguard.app:create_app()",
                 ],
@@ -226,3 +229,153 @@ def _answers(url: str) -> bool:
         return request(url, timeout=2)[0] == 200
     except OSError:
         return False
+
+
+# -- nginx with deploy/nginx.conf in front, and slow clients --------------------------------
+
+
+def nginx_binary() -> str | None:
+    """The nginx executable (Debian installs it in /usr/sbin, often not on PATH), or None."""
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+def nginx_config(upstream_port: int, listen_port: int, workdir: Path) -> Path:
+    """deploy/nginx.conf with only the upstream address, the port and writable paths changed."""
+    text = (ROOT / "deploy" / "nginx.conf").read_text()
+    replaced = {
+        "server web:8000;": f"server 127.0.0.1:{upstream_port};",
+        "listen 8080;": f"listen 127.0.0.1:{listen_port};",
+        "http {": (
+            f"http {{\n    client_body_temp_path {workdir}/body;\n"
+            f"    proxy_temp_path {workdir}/proxy;"
+        ),
+    }
+    for old, new in replaced.items():
+        assert text.count(old) == 1, f"deploy/nginx.conf no longer has {old!r}"
+        text = text.replace(old, new)
+    path = workdir / "nginx.conf"
+    path.write_text(f"pid {workdir}/nginx.pid;\nerror_log {workdir}/error.log;\n" + text)
+    return path
+
+
+@contextmanager
+def nginx_in_front(upstream_port: int, workdir: Path) -> Iterator[tuple[str, int]]:
+    """nginx with the shipped config proxying to ``upstream_port``: (url, port) until the
+    block ends. RuntimeError when nginx is not installed."""
+    binary = nginx_binary()
+    if binary is None:
+        raise RuntimeError("nginx is not installed (apt-get install -y nginx)")
+    port = free_port()
+    config = nginx_config(upstream_port, port, workdir)
+    proc = subprocess.Popen(
+        [binary, "-e", str(workdir / "error.log"), "-c", str(config), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        poll(lambda: proc.poll() is not None or _answers(url + "/health"), "nginx to answer")
+        if proc.poll() is not None:
+            raise RuntimeError(f"nginx exited: {(workdir / 'error.log').read_text()[-2000:]}")
+        yield url, port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def github_webhook_env() -> dict[str, str]:
+    """GitHub App settings (a fresh key, no API calls made) so that /github/webhook reads
+    each body before checking its signature, as in production; unconfigured it answers 503
+    at once."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "GITHUB_APP_ID": "4242",
+        "GITHUB_APP_PRIVATE_KEY": pem,
+        "GITHUB_WEBHOOK_SECRET": "slow-clients-webhook-secret",
+    }
+
+
+class SlowClient(threading.Thread):
+    """One connection that dribbles a request a byte at a time and never finishes it: the
+    headers (even ``index``) or a body announced as 100 kB to /github/webhook (odd)."""
+
+    def __init__(self, port: int, index: int, *, interval: float = 1.0) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.index = index
+        self.interval = interval
+        self.sent = 0  # dribbled bytes so far
+        self.error: OSError | None = None
+        self._stop_event = threading.Event()
+        self._sock: socket.socket | None = None
+
+    def run(self) -> None:
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        except OSError as exc:
+            self.error = exc
+            return
+        self._sock = sock
+        if self.index % 2:
+            head = b"POST /github/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+            piece = b"{"
+        else:
+            head, piece = b"GET /health HTTP/1.1\r\nHost: x\r\n", b"X"
+        try:
+            sock.sendall(head)
+            while not self._stop_event.is_set():
+                sock.sendall(piece)
+                self.sent += 1
+                self._stop_event.wait(self.interval)
+        except OSError as exc:
+            self.error = exc
+
+    def held(self) -> bool:
+        """Still connected and unanswered: nothing to read (neither an answer nor EOF)."""
+        sock = self._sock
+        if sock is None or self.error is not None:
+            return False
+        readable, _, _ = select.select([sock], [], [], 0)
+        return not readable
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=10)
+        if self._sock is not None:
+            self._sock.close()
+
+
+@contextmanager
+def slow_clients(port: int, count: int = 8, *, dribbled: int = 2) -> Iterator[list[SlowClient]]:
+    """``count`` slow clients on ``port``, yielded once each has dribbled ``dribbled`` bytes
+    after its request line (so each holds whatever its connection holds); closed after."""
+    clients = [SlowClient(port, i) for i in range(count)]
+    for client in clients:
+        client.start()
+    try:
+        poll(
+            lambda: all(c.sent >= dribbled or c.error for c in clients),
+            "the slow clients to connect and dribble",
+        )
+        errors = [c.error for c in clients if c.error]
+        if errors:
+            raise RuntimeError(f"a slow client failed: {errors[0]}")
+        yield clients
+    finally:
+        for client in clients:
+            client.stop()
