@@ -11,7 +11,7 @@ from flakeguard.cli import open_configured
 from flakeguard.text import pct
 
 TENANT_HELP = "whose repositories (default: the only tenant; required when there are several)"
-STATE_ORDER = ("flaky", "broken", "fixed", "healthy", "insufficient")
+STATE_ORDER = ("flaky", "broken", "fixed", "recovered", "healthy", "insufficient")
 
 
 def print_status(full_name: str | None, *, tenant_id: int, top: int = 5, out: Any = None) -> int:

@@ -1,4 +1,4 @@
-"""Alert messages (flaky, broken, fixed), rendered from an AlertView: pure functions."""
+"""Alert messages (flaky, recovered, broken, fixed), rendered from an AlertView: pure functions."""
 
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ def render_alert(view: AlertView) -> dict[str, Any]:
         return _broken(view)
     if view.kind == "fixed":
         return _fixed(view)
+    if view.state == "recovered":
+        return _recovered(view)
     return _flaky(view)
 
 
@@ -147,6 +149,20 @@ def _flaky(view: AlertView) -> dict[str, Any]:
     state = q.state if q else "proposed"
     name, repo = escape(view.test_name), escape(view.repository)
     text = f"Flaky test {name} in {repo}: {pct(view.score)} ({state})"
+    return message(text, blocks)
+
+
+def _recovered(view: AlertView) -> dict[str, Any]:
+    """A flaky alert whose test recovered without a quarantine: no buttons left to press."""
+    blocks: list[Block] = [
+        header(f"Recovered: {view.test_name}"),
+        section(
+            f":white_check_mark: {_title(view)} has *recovered*: it is no longer flaky.\n"
+            f"*Why* {escape(view.reason) or 'passes again'}\n"
+            f"*Since* {slack_date(view.since)}"
+        ),
+    ]
+    text = f"{escape(view.test_name)} in {escape(view.repository)} has recovered"
     return message(text, blocks)
 
 

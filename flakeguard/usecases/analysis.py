@@ -39,6 +39,7 @@ from flakeguard.usecases import outbox, quarantine
 from models import (
     DomainEvent,
     InfraEvent,
+    Quarantine,
     Repository,
     TestRun,
     queries,
@@ -50,7 +51,7 @@ from models.queries import QuarantineRow
 log = logging.getLogger(__name__)
 
 ANALYSIS_LOCK = 0x4647_0000_0000  # + repository id: one analysis per repository at a time
-FLAKY, BROKEN, FIXED = "flaky", "broken", "fixed"
+FLAKY, BROKEN, FIXED, RECOVERED = "flaky", "broken", "fixed", "recovered"
 
 
 @dataclass
@@ -175,6 +176,8 @@ def _transition(old: str | None, verdict: Verdict, quarantine: QuarantineRow | N
         return None
     if new == BROKEN and old != BROKEN:
         return BROKEN
+    if new == RECOVERED and old == FLAKY:
+        return RECOVERED
     if (
         new == FIXED
         and old != FIXED
@@ -242,6 +245,16 @@ def analyze_run(
             if kind == FLAKY:
                 effects += quarantine.propose_flaky(test_case_id)
             effects.append(outbox.want(Job.NOTIFY_SLACK, event_id=event.id))
+            if kind == RECOVERED and test_case_id in quarantines:
+                # Its flaky alerts belong to its quarantine: re-render them in place.
+                quarantine_id = (
+                    Quarantine.select(Quarantine.id)
+                    .where(Quarantine.test_case == test_case_id)
+                    .scalar()
+                )
+                effects.append(
+                    outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=quarantine_id)
+                )
         if summary.storm:
             InfraEvent.insert(
                 run=run.id, failed=summary.failed, total=summary.tests
