@@ -113,8 +113,18 @@ class Signature:
         """A short name for people: the exception and where it came from."""
         head = self.exception.rsplit(".", 1)[-1] or self.text[:60] or "failure"
         frames = [f for f in self.frames if not _RUNTIME.match(f)] or list(self.frames)
-        where = _package(frames[0]) if frames else ""
+        where = _package(frames[0]) if frames else _hint(self.text)
         return f"{head} … {where}" if where and where not in head else head
+
+
+_SCHEME = re.compile(r"\b([a-z][\w+.-]*)://", re.I)
+_HOST_PORT = re.compile(r"\b([a-z][\w-]*)(?:\.[\w-]+)*:<n>", re.I)
+
+
+def _hint(text: str) -> str:
+    """Where a message without a trace points: a URL's scheme or a host ("redis://...")."""
+    match = _SCHEME.search(text) or _HOST_PORT.search(text)
+    return match[1].lower() if match else ""
 
 
 def normalise(text: str) -> str:

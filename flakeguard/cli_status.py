@@ -11,6 +11,7 @@ from flakeguard.cli import open_configured
 from flakeguard.text import pct
 
 TENANT_HELP = "whose repositories (default: the only tenant; required when there are several)"
+CAUSES_SHOWN = 5  # distinct failure causes `flakeguard test` lists
 STATE_ORDER = ("flaky", "broken", "fixed", "recovered", "healthy", "insufficient")
 
 
@@ -100,6 +101,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Find a test by part of its name and show its verdict and recent history."""
+    from flakeguard.usecases.failure_causes import failure_causes
     from flakeguard.usecases.status import NoMatchError, find_tests, test_detail
 
     _quiet()
@@ -124,6 +126,13 @@ def cmd_test(args: argparse.Namespace) -> int:
     )
     print(f"  reason: {detail.reason}")
     print(f"  recent history (oldest → newest): {detail.history}")
+    causes = failure_causes(match.test_case_id, tenant_id=tenant.id)
+    if causes:
+        print("  failures by cause:")
+        for cause in causes[:CAUSES_SHOWN]:
+            print(f"    {cause.count:>4} × {cause.label}: {cause.example[:120]}")
+        if len(causes) > CAUSES_SHOWN:
+            print(f"    … and {len(causes) - CAUSES_SHOWN} more causes")
     if detail.quarantine_state:
         who = detail.assignee_github or detail.assignee_slack or "nobody"
         print(f"  quarantine: {detail.quarantine_state}, assigned to {who}")

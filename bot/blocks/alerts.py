@@ -53,6 +53,8 @@ def render_alert(view: AlertView) -> dict[str, Any]:
         return _broken(view)
     if view.kind == "fixed":
         return _fixed(view)
+    if view.kind == "cluster":
+        return _cluster(view)
     if view.state == "recovered":
         return _recovered(view)
     return _flaky(view)
@@ -163,6 +165,35 @@ def _recovered(view: AlertView) -> dict[str, Any]:
         ),
     ]
     text = f"{escape(view.test_name)} in {escape(view.repository)} has recovered"
+    return message(text, blocks)
+
+
+CLUSTER_LISTED = 10  # tests listed in a cluster alert; the rest are counted
+
+
+def _cluster(view: AlertView) -> dict[str, Any]:
+    """Tests that turned flaky together with one failure signature: one message, not one each."""
+    count = len(view.members)
+    cause = clip(view.cause, 150).replace("`", "'")
+    lines = [
+        f"• `{escape(clip(m.test_name, 150))}`: {pct(m.score)}, {escape(clip(m.reason, 200))}"
+        for m in view.members[:CLUSTER_LISTED]
+    ]
+    if count > CLUSTER_LISTED:
+        lines.append(f"… and {count - CLUSTER_LISTED} more")
+    blocks: list[Block] = [
+        header(f"{count} flaky tests, same cause"),
+        section(
+            f":warning: *{count} tests* in *{escape(view.repository)}*, same cause: "
+            f"`{escape(cause)}`\n*Failure* {escape(clip(view.reason, 300)) or 'no message'}"
+        ),
+        section("\n".join(lines)),
+        context(
+            "A quarantine is proposed for each: approve them from the App Home or with "
+            "`/flakeguard quarantine`."
+        ),
+    ]
+    text = f"{count} tests, same cause: {escape(cause)} in {escape(view.repository)}"
     return message(text, blocks)
 
 

@@ -1,4 +1,4 @@
-"""Slack alerts: one message per subscribed channel for each flaky, broken or fixed event.
+"""Slack alerts: one message per subscribed channel for each flaky, broken, fixed or cluster event.
 
 ``tasks/slack.py`` plans the messages of an event (``plan_alert``), renders
 each from ``alert_view`` (the database's current state) and records the
@@ -34,7 +34,7 @@ from models import (
     utcnow,
 )
 
-EVENT_KINDS = ("flaky", "broken", "fixed")
+EVENT_KINDS = ("flaky", "broken", "fixed", "cluster")
 FAILING_RUNS = 3
 
 
@@ -84,6 +84,18 @@ class AlertView:
     failing_runs: list[RunLink]
     quarantine: QuarantineView | None
     first_failing_url: str | None = None  # the commit's page on GitHub
+    cause: str = ""  # a cluster's failure signature, as a label
+    members: tuple[ClusterMember, ...] = ()  # a cluster's tests
+
+
+@dataclass(frozen=True)
+class ClusterMember:
+    """One test of a cluster alert (tests that turned flaky together, with one cause)."""
+
+    test_case_id: int
+    test_name: str
+    score: float
+    reason: str
 
 
 def quarantine_view(q: Quarantine) -> QuarantineView:
@@ -147,6 +159,8 @@ def alert_view(message_id: int) -> AlertView:
     if msg is None:
         raise NotFoundError(f"unknown Slack message {message_id}")
     event = DomainEvent.get_or_none(DomainEvent.id == msg.event_id) if msg.event_id else None
+    if msg.kind == "cluster" and event is not None:
+        return _cluster_view(msg, event)
     q = Quarantine.get_or_none(Quarantine.id == msg.quarantine_id) if msg.quarantine_id else None
     test_id = (event.test_case_id if event else None) or (q.test_case_id if q else None)
     test = TestCase.get_or_none(TestCase.id == test_id) if test_id else None
@@ -173,6 +187,47 @@ def alert_view(message_id: int) -> AlertView:
         else None,
         failing_runs=failing_runs(test.id, repo.full_name) if test else [],
         quarantine=quarantine_view(q) if q else None,
+    )
+
+
+def _cluster_view(msg: SlackMessage, event: DomainEvent) -> AlertView:
+    """A cluster alert: its tests (of the event's repository only), their scores and reasons."""
+    ids = [int(i) for i in event.data.get("tests", [])]
+    tests = {
+        t.id: t
+        for t in TestCase.select().where(
+            TestCase.id.in_(ids), TestCase.repository == event.repository_id
+        )
+    }
+    scores = {s.test_case_id: s for s in FlakeScore.select().where(FlakeScore.test_case.in_(ids))}
+    members = tuple(
+        ClusterMember(
+            test_case_id=i,
+            test_name=display_name(tests[i]),
+            score=scores[i].score if i in scores else 0.0,
+            reason=scores[i].reason if i in scores else "",
+        )
+        for i in ids
+        if i in tests
+    )
+    repo = Repository.get_by_id(event.repository_id)
+    return AlertView(
+        message_id=msg.id,
+        kind="cluster",
+        repository=repo.full_name,
+        test_case_id=None,
+        test_name=f"{len(members)} tests",
+        state="flaky",
+        score=max((m.score for m in members), default=0.0),
+        low=0.0,
+        high=1.0,
+        reason=str(event.data.get("text", "")),
+        since=event.created_at,
+        first_failing_sha=None,
+        failing_runs=[],
+        quarantine=None,
+        cause=str(event.data.get("label", "")),
+        members=members,
     )
 
 

@@ -33,6 +33,7 @@ from engine.scoring import (
     mark_unquarantined,
     update,
 )
+from engine.signatures import Signature, cluster, signature
 from flakeguard.errors import NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox, quarantine
@@ -41,6 +42,7 @@ from models import (
     InfraEvent,
     Quarantine,
     Repository,
+    TestResult,
     TestRun,
     queries,
     utcnow,
@@ -52,6 +54,8 @@ log = logging.getLogger(__name__)
 
 ANALYSIS_LOCK = 0x4647_0000_0000  # + repository id: one analysis per repository at a time
 FLAKY, BROKEN, FIXED, RECOVERED = "flaky", "broken", "fixed", "recovered"
+CLUSTER = "cluster"  # tests that turned flaky in one run with one failure signature
+MIN_CLUSTER = 2
 
 
 @dataclass
@@ -188,6 +192,39 @@ def _transition(old: str | None, verdict: Verdict, quarantine: QuarantineRow | N
     return None
 
 
+def _run_signatures(run_id: int, test_case_ids: list[int]) -> dict[int, Signature]:
+    """The signature of each given test's first failing attempt in the run."""
+    rows = (
+        TestResult.select(
+            TestResult.test_case, TestResult.retry, TestResult.message, TestResult.failure_type
+        )
+        .where(
+            TestResult.run == run_id,
+            TestResult.test_case.in_(test_case_ids),
+            TestResult.status.in_(("failed", "error")),
+        )
+        .order_by(TestResult.retry.desc())
+        .tuples()
+    )
+    found: dict[int, Signature] = {}
+    for test_case_id, _retry, message, failure_type in rows:
+        found[test_case_id] = signature(message, failure_type)  # the lowest retry last
+    return found
+
+
+def _clusters(run_id: int, flaky_ids: list[int]) -> list[tuple[Signature, list[int]]]:
+    """Tests that turned flaky in this run together, with one signature that can be shared."""
+    if len(flaky_ids) < MIN_CLUSTER:
+        return []
+    signatures = _run_signatures(run_id, flaky_ids)
+    groups = cluster((str(test_id), sig) for test_id, sig in signatures.items())
+    return [
+        (group.signature, [int(test) for test in group.tests])
+        for group in groups
+        if group.size >= MIN_CLUSTER and group.signature.shared
+    ]
+
+
 def analyze_run(
     run_id: int, *, now: datetime | None = None, config: ScoringConfig = DEFAULT_CONFIG
 ) -> AnalysisResult:
@@ -228,6 +265,13 @@ def analyze_run(
         rows, pending_events, counts = _score_rows(ids, stored, quarantines, states, verdicts)
         outcome.states = counts
         queries.upsert_scores(repository_id, rows, existing=stored, stamp=stamp)
+        flaky_ids = [test_id for kind, test_id, _verdict in pending_events if kind == FLAKY]
+        clustered = {
+            test_id: (sig, members)
+            for sig, members in _clusters(run.id, flaky_ids)
+            for test_id in members
+        }
+        cluster_members: dict[str, list[int]] = {}  # signature key -> member event ids
         for kind, test_case_id, verdict in pending_events:
             data = {
                 "reason": verdict.reason,
@@ -238,12 +282,23 @@ def analyze_run(
             }
             if kind == BROKEN:
                 data["first_failing_sha"] = verdict.evidence.first_failing_sha
+            in_cluster = clustered.get(test_case_id) if kind == FLAKY else None
+            if in_cluster is not None:
+                data["signature"] = in_cluster[0].key
             event = DomainEvent.create(
-                repository=repository_id, test_case=test_case_id, kind=kind, data=data
+                repository=repository_id,
+                test_case=test_case_id,
+                kind=kind,
+                data=data,
+                # A clustered test's alert is the cluster's one message.
+                slack_done_at=stamp if in_cluster is not None else None,
             )
             outcome.events.append({"id": event.id, "kind": kind, "test_case_id": test_case_id})
             if kind == FLAKY:
                 effects += quarantine.propose_flaky(test_case_id)
+            if in_cluster is not None:
+                cluster_members.setdefault(in_cluster[0].key, []).append(event.id)
+                continue
             effects.append(outbox.want(Job.NOTIFY_SLACK, event_id=event.id))
             if kind == RECOVERED and test_case_id in quarantines:
                 # Its flaky alerts belong to its quarantine: re-render them in place.
@@ -255,6 +310,23 @@ def analyze_run(
                 effects.append(
                     outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=quarantine_id)
                 )
+        for sig, members in {key: value for key, value in clustered.values()}.items():
+            event = DomainEvent.create(
+                repository=repository_id,
+                kind=CLUSTER,
+                data={
+                    "signature": sig.key,
+                    "label": sig.label,
+                    "exception": sig.exception,
+                    "text": sig.text,
+                    "tests": sorted(members),
+                    "events": cluster_members.get(sig.key, []),
+                    "run_id": run.id,
+                    "sha": run.sha,
+                },
+            )
+            outcome.events.append({"id": event.id, "kind": CLUSTER, "test_case_id": None})
+            effects.append(outbox.want(Job.NOTIFY_SLACK, event_id=event.id))
         if summary.storm:
             InfraEvent.insert(
                 run=run.id, failed=summary.failed, total=summary.tests

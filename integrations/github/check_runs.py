@@ -102,7 +102,8 @@ def _summary_line(test: FailingTest) -> str:
         if test.score is not None and test.category in ("flaky", "quarantined")
         else ""
     )
-    return f"- {code(test.name)}{where}{score}"
+    new = " — **new failure**: never seen on the default branch (probably this change)"
+    return f"- {code(test.name)}{where}{score}{new if test.new_signature else ''}"
 
 
 def render_text(report: CheckRunReport) -> str:

@@ -182,3 +182,11 @@ def test_numbers_and_uuids_never_change_a_signature(text: str, number: int, uid:
     b = signature(f"{text} id 00000000-0000-0000-0000-000000000000 after 7 tries")
     assert a.key == b.key
     assert len(a.text) <= 200
+
+
+def test_a_message_without_a_trace_is_labelled_by_what_it_names() -> None:
+    """No frames: the label takes the URL scheme or host the message names."""
+    sig = signature("ConnectionResetError: reset while reading from redis://cache:6379/0")
+    assert sig.label == "ConnectionResetError … redis"
+    assert signature("OSError: connect to db.internal:5432 failed").label == "OSError … db"
+    assert signature("TimeoutError: waited 30s").label == "TimeoutError"

@@ -7,7 +7,15 @@ import pytest
 from flakeguard.usecases.github import CheckRunReport, FailingTest, GitHubUnavailableError
 from flakeguard.usecases.github_checks import build_check_run_report, sync_check_run
 from integrations.github import check_runs
-from models import CheckRun, FlakeScore, Installation, Quarantine, Repository, default_tenant
+from models import (
+    CheckRun,
+    FlakeScore,
+    Installation,
+    Quarantine,
+    Repository,
+    TestRun,
+    default_tenant,
+)
 from tests.github.helpers import SHA, add_result, installed_repo
 
 
@@ -260,3 +268,23 @@ def test_passing_only_on_retry_succeeds_and_says_so(database):
     report = build_check_run_report(repo.id, SHA)
     assert report.conclusion == "success"
     assert report.title == "The test passed (1 only on a retry)"
+
+
+def test_a_failure_never_seen_on_the_default_branch_is_flagged_new(database):
+    """A failure with a signature the test never had on the default branch is 'new'."""
+    repo = installed_repo()
+    main_sha = "b" * 40
+    add_result(repo, "test_x", "failed", sha=main_sha, message="TimeoutError: waited 30.1s")
+    add_result(repo, "test_y", "failed", sha=main_sha, message="assert 1 == 2")
+    TestRun.update(branch=repo.default_branch).where(TestRun.sha == main_sha).execute()
+    add_result(repo, "test_x", "failed", message="TimeoutError: waited 29.4s")  # same cause
+    add_result(repo, "test_y", "failed", message="KeyError: 'total'")  # a new one
+    add_result(repo, "test_z", "failed", message="assert 1 == 2")  # never failed on main
+    report = build_check_run_report(repo.id, SHA)
+    new = {t.name.split(".")[-1]: t.new_signature for t in report.failing}
+    assert new == {"test_x": False, "test_y": True, "test_z": True}
+    summary = check_runs.render_summary(report)
+    [line_y] = [line for line in summary.splitlines() if "test_y" in line]
+    assert "new failure" in line_y and "probably this change" in line_y
+    [line_x] = [line for line in summary.splitlines() if "test_x" in line]
+    assert "new failure" not in line_x
