@@ -46,7 +46,8 @@ _NOISE: tuple[tuple[re.Pattern[str], str], ...] = (
         "<tmp>",
     ),
     (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "<hex>"),
-    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+    # Numbers, but not digits inside a name ("test_c12", "python3", "v2").
+    (re.compile(r"(?<![A-Za-z_\d])\d+(?:\.\d+)*"), "<n>"),
 )
 _SPACE = re.compile(r"\s+")
 

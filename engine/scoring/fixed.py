@@ -78,10 +78,11 @@ def recovery_step(
     the floor raises that rate to the estimate then.
     """
     if state.recovery_rate == 0.0:
+        # Flagged just now, on a failure: start where any failure leaves it, at the floor.
         state.recovery_rate = _clamped(
             _estimate(state, timestamp, config.recovery_quantile, config), config
         )
-        state.recovery_llr = 0.0
+        state.recovery_llr = sprt_bounds(config)[0]
     _lower, upper = sprt_bounds(config)
     scale = math.pow(2.0, state.epoch - timestamp / (DAY_SECONDS * config.half_life_days))
     failures_now = state.failure_weight * scale
@@ -89,7 +90,11 @@ def recovery_step(
     # window, the longer the clean stretch it takes (log of the looks).
     upper += config.recovery_look_penalty * math.log1p(failures_now)
     llr, floor = _advance(state.recovery_llr, state.recovery_rate, passes, failures, config)
-    if floor:
+    if floor or failures:
+        # Any failure is evidence the test still flakes: back to the floor (a
+        # failure while waiting out the quiet day must not keep its credit),
+        # at the rate the posterior gives now.
+        llr = sprt_bounds(config)[0]
         estimate = _estimate(state, timestamp, config.recovery_quantile, config)
         state.recovery_rate = _clamped(estimate, config)
     # Held at the upper bound: waiting out the quiet day earns no credit.

@@ -190,3 +190,12 @@ def test_a_message_without_a_trace_is_labelled_by_what_it_names() -> None:
     assert sig.label == "ConnectionResetError … redis"
     assert signature("OSError: connect to db.internal:5432 failed").label == "OSError … db"
     assert signature("TimeoutError: waited 30s").label == "TimeoutError"
+
+
+def test_digits_inside_names_are_kept() -> None:
+    """Numbers are noise, digits in identifiers are not: two tests' assertions stay apart."""
+    a = signature("AssertionError: test_c12: expected 3 items, got 4")
+    b = signature("AssertionError: test_c13: expected 5 items, got 2")
+    assert a.text == "test_c12: expected <n> items, got <n>"
+    assert a.key != b.key
+    assert normalise("python3 v2 took 1.5s on cache-12") == "python3 v2 took <n>s on cache-<n>"
