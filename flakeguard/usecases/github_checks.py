@@ -165,6 +165,7 @@ def build_check_run_report(
     order = {"new": 0, "broken": 1, "flaky": 2, "quarantined": 3}
     failing.sort(key=lambda t: (order[t.category], t.name))
     retried = tuple(sorted(display_name(by_id[i]) for i in retried_ids))
+    new_flaky = tuple(sorted(display_name(by_id[i]) for i in _added_here(retried_ids, sha)))
     conclusion, title = _verdict(failing, len(outcomes))
     if not failing and retried_ids:
         title += f" ({len(retried_ids)} only on a retry)"
@@ -178,7 +179,23 @@ def build_check_run_report(
         failing=tuple(failing),
         passed_on_retry=retried,
         details_url=details_url,
+        new_flaky=new_flaky,
     )
+
+
+def _added_here(case_ids: list[int], sha: str) -> list[int]:
+    """Those of the tests that never ran on another commit: this commit adds them."""
+    elsewhere: set[int] = set()
+    for start in range(0, len(case_ids), CHUNK):
+        rows = (
+            TestResult.select(TestResult.test_case)
+            .join(TestRun, on=(TestResult.run == TestRun.id))
+            .where(TestResult.test_case.in_(case_ids[start : start + CHUNK]), TestRun.sha != sha)
+            .distinct()
+            .tuples()
+        )
+        elsewhere.update(case_id for (case_id,) in rows)
+    return [case_id for case_id in case_ids if case_id not in elsewhere]
 
 
 def _load(model: Any, column: Any, ids: list[int]) -> list[Any]:

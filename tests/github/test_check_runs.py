@@ -288,3 +288,20 @@ def test_a_failure_never_seen_on_the_default_branch_is_flagged_new(database):
     assert "new failure" in line_y and "probably this change" in line_y
     [line_x] = [line for line in summary.splitlines() if "test_x" in line]
     assert "new failure" not in line_x
+
+
+def test_a_pr_adding_a_test_that_is_already_flaky_says_so(database):
+    """A test first seen on this commit that failed and passed here is named as new and flaky."""
+    repo = installed_repo()
+    add_result(repo, "test_old", "passed", sha="d" * 40)  # ran on another commit before
+    add_result(repo, "test_old", "failed")
+    add_result(repo, "test_old", "passed", attempt=2)
+    add_result(repo, "test_added", "failed")
+    add_result(repo, "test_added", "passed", attempt=2)
+    report = build_check_run_report(repo.id, SHA)
+    assert [name.split(".")[-1] for name in report.new_flaky] == ["test_added"]
+    summary = check_runs.render_summary(report)
+    assert "### New tests that are already flaky" in summary
+    [line] = [line for line in summary.splitlines() if "test_added" in line and "added by" in line]
+    assert "failed and passed on this commit" in line
+    assert not any("test_old" in line and "added by" in line for line in summary.splitlines())
