@@ -192,6 +192,35 @@ def _transition(old: str | None, verdict: Verdict, quarantine: QuarantineRow | N
     return None
 
 
+def _alerts_to_rerender(
+    ids: dict[str, int],
+    stored: dict[int, tuple[str, bytes | str | None, float]],
+    quarantines: dict[int, QuarantineRow],
+    verdicts: dict[str, Verdict],
+) -> list[outbox.Wanted]:
+    """Re-render in place the alerts of tests that recovered, or turned flaky again after it.
+
+    A flaky alert belongs to the test's quarantine (its proposal): re-rendering
+    the quarantine's messages shows the verdict as it is now.
+    """
+    changed = [
+        test_case_id
+        for key, verdict in verdicts.items()
+        if (test_case_id := ids[key]) in quarantines
+        and (old := stored.get(test_case_id)) is not None
+        and RECOVERED in (old[0], verdict.state)
+        and old[0] != verdict.state
+    ]
+    if not changed:
+        return []
+    return [
+        outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=quarantine_id)
+        for (quarantine_id,) in Quarantine.select(Quarantine.id)
+        .where(Quarantine.test_case.in_(changed))
+        .tuples()
+    ]
+
+
 def _run_signatures(run_id: int, test_case_ids: list[int]) -> dict[int, Signature]:
     """The signature of each given test's first failing attempt in the run."""
     rows = (
@@ -300,16 +329,7 @@ def analyze_run(
                 cluster_members.setdefault(in_cluster[0].key, []).append(event.id)
                 continue
             effects.append(outbox.want(Job.NOTIFY_SLACK, event_id=event.id))
-            if kind == RECOVERED and test_case_id in quarantines:
-                # Its flaky alerts belong to its quarantine: re-render them in place.
-                quarantine_id = (
-                    Quarantine.select(Quarantine.id)
-                    .where(Quarantine.test_case == test_case_id)
-                    .scalar()
-                )
-                effects.append(
-                    outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=quarantine_id)
-                )
+        effects += _alerts_to_rerender(ids, stored, quarantines, verdicts)
         for sig, members in {key: value for key, value in clustered.values()}.items():
             event = DomainEvent.create(
                 repository=repository_id,

@@ -54,6 +54,16 @@ def test_recovered_test_updates_its_flaky_alert_in_place(slack_app, fake_slack) 
     assert "fg_approve" not in str(update.params["blocks"])  # no quarantine of a recovered test
     assert TestRun.select().where(TestRun.analyzed_at.is_null()).count() == 0
 
+    # It flakes again: the same message is flaky again, with its buttons back.
+    fake_slack.reset()
+    n += 1
+    _analyze(repo, n, ["failed", "passed"], hours=n)
+    assert FlakeScore.get_by_id(score.id).state == "flaky"
+    assert fake_slack.called("chat.postMessage") == []
+    [again] = fake_slack.called("chat.update")
+    assert again.params["ts"] == alert.ts
+    assert "is flaky" in all_text(again.params) and "fg_approve" in str(again.params["blocks"])
+
 
 def _set_message(run: TestRun, tests: dict[str, str]) -> None:
     """Give the run's failing attempts of ``tests`` their failure message."""
