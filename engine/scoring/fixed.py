@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from functools import lru_cache
 
 from engine.scoring.config import DAY_SECONDS, DEFAULT_CONFIG, ScoringConfig
 from engine.scoring.state import TestState
@@ -67,36 +68,44 @@ def sprt_step(
         state.conflict_times = [0.0 for _ in state.conflict_times]
 
 
+@lru_cache(maxsize=8)
+def _bounds(config: ScoringConfig) -> tuple[float, float]:
+    return sprt_bounds(config)
+
+
 def recovery_step(
     state: TestState, timestamp: float, passes: int, failures: int, config: ScoringConfig
 ) -> bool:
     """Feed counted first attempts of a flagged, unquarantined test into its recovery SPRT.
 
     Return whether the test recovered (then its failures before are dropped
-    and it is no longer flagged).  The first step starts the test at the
-    posterior's estimate (``recovery_quantile``); each failure that reaches
-    the floor raises that rate to the estimate then.
+    and it is no longer flagged).  The flag and every failure put the
+    statistic at the floor, at the rate the posterior gives then
+    (``recovery_quantile``): a recovery is a long enough clean stretch after
+    the last failure.  Passes are one addition unless they reach the bound.
     """
-    if state.recovery_rate == 0.0:
-        # Flagged just now, on a failure: start where any failure leaves it, at the floor.
+    lower, upper = _bounds(config)
+    if state.recovery_rate == 0.0 or failures:
+        # Any failure is evidence the test still flakes (a failure while
+        # waiting out the quiet day must not keep its credit).
         state.recovery_rate = _clamped(
             _estimate(state, timestamp, config.recovery_quantile, config), config
         )
-        state.recovery_llr = sprt_bounds(config)[0]
-    _lower, upper = sprt_bounds(config)
+        state.recovery_llr = lower
+        if failures:
+            return False
+    rate = state.recovery_rate
+    llr = state.recovery_llr + passes * math.log(
+        (1.0 - rate * config.sprt_fixed_ratio) / (1.0 - rate)
+    )
+    if llr < upper:
+        state.recovery_llr = llr
+        return False
     scale = math.pow(2.0, state.epoch - timestamp / (DAY_SECONDS * config.half_life_days))
     failures_now = state.failure_weight * scale
     # Each gap between failures is a fresh look: the more failures in the
     # window, the longer the clean stretch it takes (log of the looks).
     upper += config.recovery_look_penalty * math.log1p(failures_now)
-    llr, floor = _advance(state.recovery_llr, state.recovery_rate, passes, failures, config)
-    if floor or failures:
-        # Any failure is evidence the test still flakes: back to the floor (a
-        # failure while waiting out the quiet day must not keep its credit),
-        # at the rate the posterior gives now.
-        llr = sprt_bounds(config)[0]
-        estimate = _estimate(state, timestamp, config.recovery_quantile, config)
-        state.recovery_rate = _clamped(estimate, config)
     # Held at the upper bound: waiting out the quiet day earns no credit.
     state.recovery_llr = min(llr, upper)
     last = state.last_counted_failure_at

@@ -40,7 +40,6 @@ class Evidence:
     sprt_llr: float | None
     runs_since_quarantine: int
     # What the reason's window and "last seen" rest on (docs/scoring.md, "Reasons").
-    first_seen_at: datetime | None = None
     last_counted_failure_at: datetime | None = None
     last_conflict_at: datetime | None = None
     clean_runs: int = 0
@@ -76,7 +75,6 @@ class Evidence:
             "quarantined_at": _iso(self.quarantined_at),
             "sprt_llr": self.sprt_llr,
             "runs_since_quarantine": self.runs_since_quarantine,
-            "first_seen_at": _iso(self.first_seen_at),
             "last_counted_failure_at": _iso(self.last_counted_failure_at),
             "last_conflict_at": _iso(self.last_conflict_at),
             "clean_runs": self.clean_runs,
@@ -247,7 +245,6 @@ def verdict_from_state(
             "quarantined_at": _datetime(state.quarantined_at),
             "sprt_llr": state.sprt_llr if state.quarantined_at is not None else None,
             "runs_since_quarantine": state.runs_since_quarantine,
-            "first_seen_at": _datetime(state.first_at),
             "last_counted_failure_at": _datetime(state.last_counted_failure_at),
             "last_conflict_at": _datetime(last_conflict),
             "clean_runs": state.clean_runs,
