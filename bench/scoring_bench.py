@@ -614,6 +614,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--small", action="store_true", help="400 tests, 600 runs")
     ap.add_argument("--tests", type=int, default=None)
     ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument(
+        "--scenarios",
+        action="store_true",
+        help="then the scenarios of bench/scoring_scenarios.py (fixed flakes, clusters, new tests)",
+    )
+    ap.add_argument("--baseline", help="with --scenarios: a checkout whose engine to score too")
     args = ap.parse_args(argv)
     n_tests = args.tests or (400 if args.small else 2000)
     n_runs = args.runs or (600 if args.small else 3000)
@@ -696,6 +702,13 @@ def main(argv: list[str] | None = None) -> None:
         f"broken now: {sum(1 for k in keys if labels[k] == 'broken')}, "
         f"verdict broken: {sum(1 for k in keys if verdicts[k].state == 'broken')}"
     )
+    if args.scenarios:
+        from bench import scoring_scenarios
+
+        scenario_args = ["--seed", str(args.seed)]
+        if args.baseline:
+            scenario_args += ["--baseline", args.baseline]
+        scoring_scenarios.main(scenario_args)
 
 
 if __name__ == "__main__":

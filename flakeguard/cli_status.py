@@ -11,7 +11,8 @@ from flakeguard.cli import open_configured
 from flakeguard.text import pct
 
 TENANT_HELP = "whose repositories (default: the only tenant; required when there are several)"
-STATE_ORDER = ("flaky", "broken", "fixed", "healthy", "insufficient")
+CAUSES_SHOWN = 5  # distinct failure causes `flakeguard test` lists
+STATE_ORDER = ("flaky", "broken", "fixed", "recovered", "healthy", "insufficient")
 
 
 def print_status(full_name: str | None, *, tenant_id: int, top: int = 5, out: Any = None) -> int:
@@ -51,6 +52,7 @@ def print_status(full_name: str | None, *, tenant_id: int, top: int = 5, out: An
                     f"({pct(entry.low)}–{pct(entry.high)}): {entry.reason}",
                     file=out,
                 )
+        _print_costs(status.repository, tenant_id=tenant_id, top=top, out=out)
         broken, _ = tests_in_state(status.repository, "broken", tenant_id=tenant_id)
         if broken:
             print("  broken (never quarantined; fix the commit):", file=out)
@@ -70,6 +72,42 @@ def print_status(full_name: str | None, *, tenant_id: int, top: int = 5, out: An
         if status.runs_set_aside:
             print(f"  {runs_set_aside_text(status.runs_set_aside)}", file=out)
     return 0
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+def _print_costs(full_name: str, *, tenant_id: int, top: int, out: Any) -> None:
+    """The costliest flaky tests of the last 30 days (engine.cost), and the repository's total."""
+    from datetime import UTC, datetime
+
+    from flakeguard.usecases.flake_cost import COST_DAYS, repository_costs
+
+    tests, total = repository_costs(full_name, tenant_id=tenant_id, limit=top)
+    if total is None or not tests:
+        return
+    now = datetime.now(UTC)
+    print(
+        f"  cost of flakes, last {COST_DAYS} days: {total.minutes:.0f} CI minutes, "
+        f"{total.red_runs} runs turned red, {len(total.blocked)} PRs/branches blocked",
+        file=out,
+    )
+    for i, entry in enumerate(tests, 1):
+        cost = entry.cost
+        since = cost.since_flagged(now)
+        flagged = f", flagged {_duration(since)} ago" if since is not None else ""
+        fixed = cost.time_to_fix()
+        fix = f", fixed after {_duration(fixed)}" if fixed is not None else ""
+        print(
+            f"   {i}. {entry.name}: {cost.minutes:.0f} min, {cost.red_runs} red runs, "
+            f"{len(cost.blocked)} PRs/branches blocked{flagged}{fix}",
+            file=out,
+        )
 
 
 def cli_tenant(args: argparse.Namespace) -> Any:
@@ -100,6 +138,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Find a test by part of its name and show its verdict and recent history."""
+    from flakeguard.usecases.failure_causes import failure_causes
     from flakeguard.usecases.status import NoMatchError, find_tests, test_detail
 
     _quiet()
@@ -124,6 +163,13 @@ def cmd_test(args: argparse.Namespace) -> int:
     )
     print(f"  reason: {detail.reason}")
     print(f"  recent history (oldest → newest): {detail.history}")
+    causes = failure_causes(match.test_case_id, tenant_id=tenant.id)
+    if causes:
+        print("  failures by cause:")
+        for cause in causes[:CAUSES_SHOWN]:
+            print(f"    {cause.count:>4} × {cause.label}: {cause.example[:120]}")
+        if len(causes) > CAUSES_SHOWN:
+            print(f"    … and {len(causes) - CAUSES_SHOWN} more causes")
     if detail.quarantine_state:
         who = detail.assignee_github or detail.assignee_slack or "nobody"
         print(f"  quarantine: {detail.quarantine_state}, assigned to {who}")

@@ -1,4 +1,4 @@
-"""Alert messages (flaky, broken, fixed), rendered from an AlertView: pure functions."""
+"""Alert messages (flaky, recovered, broken, fixed), rendered from an AlertView: pure functions."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from bot.blocks.common import (
     who,
 )
 from flakeguard.text import pct
-from flakeguard.usecases.slack import AlertView, QuarantineView
+from flakeguard.usecases.alerts import AlertView, QuarantineView
 
 APPROVE = "fg_approve"
 ASSIGN = "fg_assign"
@@ -53,6 +53,10 @@ def render_alert(view: AlertView) -> dict[str, Any]:
         return _broken(view)
     if view.kind == "fixed":
         return _fixed(view)
+    if view.kind == "cluster":
+        return _cluster(view)
+    if view.state == "recovered":
+        return _recovered(view)
     return _flaky(view)
 
 
@@ -147,6 +151,49 @@ def _flaky(view: AlertView) -> dict[str, Any]:
     state = q.state if q else "proposed"
     name, repo = escape(view.test_name), escape(view.repository)
     text = f"Flaky test {name} in {repo}: {pct(view.score)} ({state})"
+    return message(text, blocks)
+
+
+def _recovered(view: AlertView) -> dict[str, Any]:
+    """A flaky alert whose test recovered without a quarantine: no buttons left to press."""
+    blocks: list[Block] = [
+        header(f"Recovered: {view.test_name}"),
+        section(
+            f":white_check_mark: {_title(view)} has *recovered*: it is no longer flaky.\n"
+            f"*Why* {escape(view.reason) or 'passes again'}\n"
+            f"*Since* {slack_date(view.since)}"
+        ),
+    ]
+    text = f"{escape(view.test_name)} in {escape(view.repository)} has recovered"
+    return message(text, blocks)
+
+
+CLUSTER_LISTED = 10  # tests listed in a cluster alert; the rest are counted
+
+
+def _cluster(view: AlertView) -> dict[str, Any]:
+    """Tests that turned flaky together with one failure signature: one message, not one each."""
+    count = len(view.members)
+    cause = clip(view.cause, 150).replace("`", "'")
+    lines = [
+        f"• `{escape(clip(m.test_name, 150))}`: {pct(m.score)}, {escape(clip(m.reason, 200))}"
+        for m in view.members[:CLUSTER_LISTED]
+    ]
+    if count > CLUSTER_LISTED:
+        lines.append(f"… and {count - CLUSTER_LISTED} more")
+    blocks: list[Block] = [
+        header(f"{count} flaky tests, same cause"),
+        section(
+            f":warning: *{count} tests* in *{escape(view.repository)}*, same cause: "
+            f"`{escape(cause)}`\n*Failure* {escape(clip(view.reason, 300)) or 'no message'}"
+        ),
+        section("\n".join(lines)),
+        context(
+            "A quarantine is proposed for each: approve them from the App Home or with "
+            "`/flakeguard quarantine`."
+        ),
+    ]
+    text = f"{count} tests, same cause: {escape(cause)} in {escape(view.repository)}"
     return message(text, blocks)
 
 

@@ -25,6 +25,7 @@ STATE_ICON = {
     "broken": ":red_circle:",
     "healthy": ":large_green_circle:",
     "fixed": ":sparkles:",
+    "recovered": ":white_check_mark:",
     "insufficient": ":grey_question:",
 }
 STRIP_ICON = {"+": "🟩", "x": "🟥", "-": "⬜", "?": "⬜"}

@@ -9,7 +9,7 @@ FAILED = "failed"
 ERROR = "error"
 SKIPPED = "skipped"
 FAILING = frozenset((FAILED, ERROR))
-STATES = ("insufficient", "healthy", "flaky", "broken", "fixed")
+STATES = ("insufficient", "healthy", "flaky", "broken", "fixed", "recovered")
 
 DAY_SECONDS = 86400.0
 
@@ -71,6 +71,22 @@ class ScoringConfig:
     # Rates outside this range make the SPRT degenerate.
     sprt_min_rate: float = 0.001
     sprt_max_rate: float = 0.9
+    # Recovery without quarantine: a flagged test that is not quarantined runs
+    # the same SPRT (same errors) against the rate it was flagged at: the
+    # posterior's median, re-read at each failure, which also sends the
+    # statistic back to the floor (a recovery is a long enough clean stretch
+    # after the last failure).  Lower quantiles keep fixed 10% flakes flagged
+    # for 110+ clean runs; see docs/scoring.md, "Recovery", for the trade.
+    recovery_quantile: float = 0.5
+    # Each gap between failures is a fresh chance to look fixed: the upper
+    # bound rises by this times log(1 + decayed failures), so a test that
+    # failed 80 times lately needs a longer clean stretch than one that failed 5.
+    recovery_look_penalty: float = 0.5
+    # ... and no counted failure for at least this long: flakes bunch up in
+    # time (load, time of day); a day without one covers a full cycle.
+    recovery_min_days: float = 1.0
+    # A recovered test reads 'recovered' (not 'healthy') for this long.
+    recovered_days: float = 30.0
 
 
 DEFAULT_CONFIG = ScoringConfig()

@@ -1,44 +1,63 @@
-"""Fixed detection: quarantine tracking on a TestState and the sequential SPRT step.
+"""Fixed and recovered: quarantine tracking on a TestState and the sequential SPRT steps.
 
 Once the app marks a test quarantined (with its rate then) every counted first
 attempt feeds Wald's SPRT; reaching the upper bound calls the test fixed
-(docs/scoring.md, "Quarantine release").
+(docs/scoring.md, "Quarantine release").  A flagged test that is not
+quarantined feeds the same SPRT against the rate it was flagged at; reaching
+the upper bound (after a quiet day) calls it recovered (docs/scoring.md,
+"Recovery").
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime
+from functools import lru_cache
 
 from engine.scoring.config import DAY_SECONDS, DEFAULT_CONFIG, ScoringConfig
 from engine.scoring.state import TestState
 from engine.scoring.statistics import beta_ppf, sprt_bounds, sprt_steps
 
 
+def _estimate(state: TestState, timestamp: float, q: float, config: ScoringConfig) -> float:
+    """The ``q``-quantile of the failure rate's posterior at ``timestamp``."""
+    scale = math.pow(2.0, state.epoch - timestamp / (DAY_SECONDS * config.half_life_days))
+    return beta_ppf(
+        q,
+        config.prior_fail + state.failure_weight * scale,
+        config.prior_pass + state.pass_weight * scale,
+    )
+
+
+def _advance(
+    llr: float, rate: float, passes: int, failures: int, config: ScoringConfig
+) -> tuple[float, bool]:
+    """Advance an SPRT statistic; return it and whether it reached the 'still flaky' floor.
+
+    A failure that reaches the 'still flaky' bound holds the statistic there
+    (a CUSUM-style floor) rather than restarting at 0: restarting after every
+    failure would give a 5% flake dozens of fresh 5% chances to look fixed.
+    """
+    lower, _upper = sprt_bounds(config)
+    on_pass, on_failure = sprt_steps(rate, config)
+    llr += passes * on_pass + failures * on_failure
+    return (lower, True) if llr <= lower else (llr, False)
+
+
 def sprt_step(
     state: TestState, timestamp: float, passes: int, failures: int, config: ScoringConfig
 ) -> None:
     """Feed ``passes`` and ``failures`` since quarantine into the state's SPRT, in place."""
-    lower, upper = sprt_bounds(config)
-    on_pass, on_failure = sprt_steps(state.quarantine_rate, config)
+    _lower, upper = sprt_bounds(config)
     state.runs_since_quarantine += passes + failures
-    # A failure that reaches the 'still flaky' bound holds the statistic there
-    # (a CUSUM-style floor) rather than restarting at 0: restarting after every
-    # failure would give a 5% flake dozens of fresh 5% chances to look fixed.
-    llr = state.sprt_llr + passes * on_pass + failures * on_failure
-    if llr <= lower:
+    llr, floor = _advance(state.sprt_llr, state.quarantine_rate, passes, failures, config)
+    if floor:
         # Still flaky, and we know more than at quarantine time: raise p0 to
         # the posterior's lower bound now.  Quarantine happens right after the
         # first evidence, when that bound is tiny; without this a stopped 5%
         # flake quarantined at an estimated 0.2% would need ~1,400 clean runs.
-        scale = math.pow(2.0, state.epoch - timestamp / (DAY_SECONDS * config.half_life_days))
-        low = beta_ppf(
-            (1.0 - config.interval_mass) / 2.0,
-            config.prior_fail + state.failure_weight * scale,
-            config.prior_pass + state.pass_weight * scale,
-        )
+        low = _estimate(state, timestamp, (1.0 - config.interval_mass) / 2.0, config)
         state.quarantine_rate = min(max(state.quarantine_rate, low), config.sprt_max_rate)
-        llr = lower
     state.sprt_llr = llr
     if state.sprt_llr >= upper:
         state.fixed_at = timestamp
@@ -47,6 +66,70 @@ def sprt_step(
         state.stretch_weight = 0.0
         state.flagged = False
         state.conflict_times = [0.0 for _ in state.conflict_times]
+
+
+@lru_cache(maxsize=8)
+def _bounds(config: ScoringConfig) -> tuple[float, float]:
+    return sprt_bounds(config)
+
+
+def recovery_step(
+    state: TestState, timestamp: float, passes: int, failures: int, config: ScoringConfig
+) -> bool:
+    """Feed counted first attempts of a flagged, unquarantined test into its recovery SPRT.
+
+    Return whether the test recovered (then its failures before are dropped
+    and it is no longer flagged).  The flag and every failure put the
+    statistic at the floor, at the rate the posterior gives then
+    (``recovery_quantile``): a recovery is a long enough clean stretch after
+    the last failure.  Passes are one addition unless they reach the bound.
+    """
+    lower, upper = _bounds(config)
+    if state.recovery_rate == 0.0 or failures:
+        # Any failure is evidence the test still flakes (a failure while
+        # waiting out the quiet day must not keep its credit).
+        state.recovery_rate = _clamped(
+            _estimate(state, timestamp, config.recovery_quantile, config), config
+        )
+        state.recovery_llr = lower
+        if failures:
+            return False
+    rate = state.recovery_rate
+    llr = state.recovery_llr + passes * math.log(
+        (1.0 - rate * config.sprt_fixed_ratio) / (1.0 - rate)
+    )
+    if llr < upper:
+        state.recovery_llr = llr
+        return False
+    scale = math.pow(2.0, state.epoch - timestamp / (DAY_SECONDS * config.half_life_days))
+    failures_now = state.failure_weight * scale
+    # Each gap between failures is a fresh look: the more failures in the
+    # window, the longer the clean stretch it takes (log of the looks).
+    upper += config.recovery_look_penalty * math.log1p(failures_now)
+    # Held at the upper bound: waiting out the quiet day earns no credit.
+    state.recovery_llr = min(llr, upper)
+    last = state.last_counted_failure_at
+    if (
+        llr < upper
+        or state.stretch_runs
+        or (last is not None and timestamp - last < config.recovery_min_days * DAY_SECONDS)
+    ):
+        return False
+    state.recovered_from = (config.prior_fail + failures_now) / (
+        config.prior_fail + config.prior_pass + failures_now + state.pass_weight * scale
+    )
+    state.recovered_at = timestamp
+    state.recovery_rate = 0.0
+    state.recovery_llr = 0.0
+    # The code changed: history before the fix no longer describes it.
+    state.failure_weight = 0.0
+    state.flagged = False
+    state.conflict_times = [0.0 for _ in state.conflict_times]
+    return True
+
+
+def _clamped(rate: float, config: ScoringConfig) -> float:
+    return min(max(rate, config.sprt_min_rate), config.sprt_max_rate)
 
 
 def mark_quarantined(
@@ -64,6 +147,8 @@ def mark_quarantined(
     new.runs_since_quarantine = 0
     new.fixed_at = None
     new.eventful = True
+    new.recovery_rate = 0.0  # the quarantine's SPRT decides while it lasts
+    new.recovery_llr = 0.0
     return new
 
 

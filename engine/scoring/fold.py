@@ -22,7 +22,7 @@ from engine.scoring.config import (
     SKIPPED,
     ScoringConfig,
 )
-from engine.scoring.fixed import sprt_step
+from engine.scoring.fixed import recovery_step, sprt_step
 from engine.scoring.state import KEY_BYTES, TestState, ring_add, ring_has, sha_key
 from engine.scoring.verdict import (
     Verdict,
@@ -201,7 +201,7 @@ def apply_run(
         else:
             state.branch_failures += 1
         state.failed_shas = ring_add(state.failed_shas, key_of_sha, ring)
-        state.flagged = flag_rule(state, timestamp, config)
+        _reflag(state, timestamp, config)
 
     if storm:  # a tainted run: its passes are seen, not counted
         for result in results:
@@ -254,11 +254,15 @@ def apply_run(
             if state.last_failed:
                 state.flip_weight += weight
                 state.last_failed = False
-            if state.quarantined_at is not None and state.fixed_at is None:
-                changed = True
-                sprt_step(state, timestamp, 1, 0, config)
+            state.clean_runs += 1
+            if state.quarantined_at is not None:
+                if state.fixed_at is None:
+                    changed = True
+                    sprt_step(state, timestamp, 1, 0, config)
+            elif state.flagged:
+                recovery_step(state, timestamp, 1, 0, config)
             if changed:  # a plain pass cannot raise an unflagged test past the bar
-                state.flagged = flag_rule(state, timestamp, config)
+                _reflag(state, timestamp, config)
 
     return RunSummary(
         run_id=run.id,
@@ -270,6 +274,18 @@ def apply_run(
         conflicts=conflicts,
         new_tests=new_tests,
     )
+
+
+def _reflag(state: TestState, timestamp: float, config: ScoringConfig) -> None:
+    """Apply the hysteresis; a test that turns flaky again is no longer recovered."""
+    flagged = flag_rule(state, timestamp, config)
+    if flagged != state.flagged:
+        state.flagged = flagged
+        # Either way the recovery SPRT starts afresh at the next flag.
+        state.recovery_rate = 0.0
+        state.recovery_llr = 0.0
+        if flagged:
+            state.recovered_at = None
 
 
 def _conflict(state: TestState, key_of_sha: bytes, timestamp: float, config: ScoringConfig) -> None:
@@ -287,11 +303,15 @@ def _count_failure(state: TestState, weight: float, config: ScoringConfig) -> No
     state.failure_weight += weight
     state.failures_counted += 1
     state.last_counted_failure_at = state.last_at
+    state.clean_runs = 0
     if not state.last_failed:
         state.flip_weight += weight
         state.last_failed = True
-    if state.quarantined_at is not None and state.fixed_at is None:
-        sprt_step(state, state.last_at, 0, 1, config)
+    if state.quarantined_at is not None:
+        if state.fixed_at is None:
+            sprt_step(state, state.last_at, 0, 1, config)
+    elif state.flagged:
+        recovery_step(state, state.last_at, 0, 1, config)
 
 
 def _resolve_stretch(
@@ -313,11 +333,15 @@ def _resolve_stretch(
         state.failure_weight += state.stretch_weight
         state.failures_counted += state.stretch_runs
         state.last_counted_failure_at = state.last_failure_at
+        state.clean_runs = 0
         if not state.last_failed:
             state.flip_weight += weight
         state.last_failed = True
-        if state.quarantined_at is not None and state.fixed_at is None:
-            sprt_step(state, state.last_at, 0, state.stretch_runs, config)
+        if state.quarantined_at is not None:
+            if state.fixed_at is None:
+                sprt_step(state, state.last_at, 0, state.stretch_runs, config)
+        elif state.flagged:
+            recovery_step(state, state.last_at, 0, state.stretch_runs, config)
     state.stretch_runs = 0
     state.stretch_failures = 0
     state.stretch_commits = 0

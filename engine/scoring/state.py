@@ -3,9 +3,10 @@
 The app stores a state as :meth:`TestState.to_bytes` (a few hundred bytes);
 :meth:`TestState.to_json` is the readable form, which is also how states were
 stored before migration 0035 (the analysis still reads those rows).  Both forms
-are version :data:`STATE_VERSION`; their field names and layout are a stored
-format: change them only with a new version (and a migration that keeps its
-own copy of the old codec).  The model is described in docs/scoring.md.
+are version :data:`STATE_VERSION` (2: version 1 plus the recovery fields;
+migration 0041 upgrades stored version-1 states); their field names and layout
+are a stored format: change them only with a new version (and a migration that
+keeps its own copy of the old codec).  The model is described in docs/scoring.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from operator import itemgetter
 from typing import Any
 
-STATE_VERSION = 1  # of TestState's fields, in its JSON and in its binary form
+STATE_VERSION = 2  # of TestState's fields, in its JSON and in its binary form
 SHA_KEY_BYTES = 6  # the rings keep a 48-bit digest of each SHA, not the SHA
 KEY_BYTES = SHA_KEY_BYTES
 
@@ -98,6 +99,12 @@ class TestState:
         self.sprt_llr = 0.0
         self.runs_since_quarantine = 0
         self.fixed_at: float | None = None
+        # Recovery while not quarantined (the same SPRT; docs/scoring.md, "Recovery").
+        self.clean_runs = 0  # counted first attempts that passed since the last counted failure
+        self.recovery_rate = 0.0  # the SPRT's "still flaky" rate; 0.0 while not watching
+        self.recovery_llr = 0.0
+        self.recovered_at: float | None = None
+        self.recovered_from = 0.0  # the estimated rate when it recovered ("was 10%")
 
     def copy(self) -> TestState:
         """Return an independent copy."""
@@ -183,6 +190,13 @@ class TestState:
                 array("d", self.conflict_times).tobytes(),
                 first,
                 broken,
+                _RECOVERY.pack(
+                    self.clean_runs,
+                    self.recovery_rate,
+                    self.recovery_llr,
+                    _NAN if self.recovered_at is None else self.recovered_at,
+                    self.recovered_from,
+                ),
             )
         )
 
@@ -233,6 +247,11 @@ class TestState:
         fields["stretch_first_sha"] = data[at : at + n_first].decode() if flags & 16 else None
         at += n_first
         fields["last_broken_sha"] = data[at : at + n_broken].decode() if flags & 32 else None
+        at += n_broken
+        recovery = dict(zip(_RECOVERY_NAMES, _RECOVERY.unpack_from(data, at), strict=True))
+        if recovery["recovered_at"] != recovery["recovered_at"]:
+            recovery["recovered_at"] = None
+        fields.update(recovery)
         new.__dict__ = fields
         return new
 
@@ -250,7 +269,8 @@ class TestState:
         )
 
 
-# Each field's key in the JSON form (version 1; short names, as stored before 0035).
+# Each field's key in the JSON form (short names, as stored before 0035; version 2
+# added the recovery fields, clean_n to r_from).
 JSON_KEYS = {
     "runs_seen": "n",
     "first_at": "first_at",
@@ -287,6 +307,11 @@ JSON_KEYS = {
     "sprt_llr": "q_llr",
     "runs_since_quarantine": "q_n",
     "fixed_at": "q_fixed_at",
+    "clean_runs": "clean_n",
+    "recovery_rate": "r_rate",
+    "recovery_llr": "r_llr",
+    "recovered_at": "r_at",
+    "recovered_from": "r_from",
 }
 _FIELDS = frozenset(TestState().__dict__)
 STORED_KEYS = frozenset(JSON_KEYS.values())
@@ -348,3 +373,7 @@ _FULL_BODY = f"{len(_INT_NAMES)}i{len(_FLOAT_NAMES) + len(_OPTIONAL_NAMES)}dB6H"
 _FULL = struct.Struct(f"<BB{_FULL_BODY}")
 _FULL_READ = struct.Struct(f"<2x{_FULL_BODY}")
 _FULL_SIZE = _FULL.size
+# ... and last (version 2) the recovery fields, so that a version-1 state becomes
+# a version-2 one by its version byte and this tail at its defaults.
+_RECOVERY_NAMES = ("clean_runs", "recovery_rate", "recovery_llr", "recovered_at", "recovered_from")
+_RECOVERY = struct.Struct("<i4d")

@@ -39,6 +39,12 @@ class Evidence:
     quarantined_at: datetime | None
     sprt_llr: float | None
     runs_since_quarantine: int
+    # What the reason's window and "last seen" rest on (docs/scoring.md, "Reasons").
+    last_counted_failure_at: datetime | None = None
+    last_conflict_at: datetime | None = None
+    clean_runs: int = 0
+    recovered_at: datetime | None = None
+    recovered_from: float = 0.0
 
     def to_json(self, *, sparse: bool = False) -> dict[str, Any]:
         """Return a JSON-safe dict; ``sparse`` leaves out zeros and absent values.
@@ -69,6 +75,11 @@ class Evidence:
             "quarantined_at": _iso(self.quarantined_at),
             "sprt_llr": self.sprt_llr,
             "runs_since_quarantine": self.runs_since_quarantine,
+            "last_counted_failure_at": _iso(self.last_counted_failure_at),
+            "last_conflict_at": _iso(self.last_conflict_at),
+            "clean_runs": self.clean_runs,
+            "recovered_at": _iso(self.recovered_at),
+            "recovered_from": self.recovered_from,
         }
 
 
@@ -173,9 +184,12 @@ def verdict_from_state(
         config.prior_fail + config.prior_pass + failures + passes
     )
     conflict_times = state.conflict_times
+    last_conflict = None
     if conflict_times:
         since = timestamp - config.conflict_window_days * DAY_SECONDS
         recent = sum(1 for at in conflict_times if at >= since)
+        if recent:
+            last_conflict = max(conflict_times)
     else:
         recent = 0
     a = config.prior_fail + failures
@@ -193,6 +207,10 @@ def verdict_from_state(
         )
     flagged = flag_rule(state, timestamp, config, scale)
     fixed = state.quarantined_at is not None and state.fixed_at is not None
+    recovered_at = state.recovered_at
+    recovered = (
+        recovered_at is not None and timestamp - recovered_at < config.recovered_days * DAY_SECONDS
+    )
     effective_runs = failures + passes
     if broken:
         state_name = "broken"
@@ -200,6 +218,8 @@ def verdict_from_state(
         state_name = "flaky"
     elif fixed:
         state_name = "fixed"
+    elif recovered:
+        state_name = "recovered"
     elif effective_runs < config.min_samples:
         state_name = "insufficient"
     else:
@@ -225,6 +245,11 @@ def verdict_from_state(
             "quarantined_at": _datetime(state.quarantined_at),
             "sprt_llr": state.sprt_llr if state.quarantined_at is not None else None,
             "runs_since_quarantine": state.runs_since_quarantine,
+            "last_counted_failure_at": _datetime(state.last_counted_failure_at),
+            "last_conflict_at": _datetime(last_conflict),
+            "clean_runs": state.clean_runs,
+            "recovered_at": _datetime(recovered_at),
+            "recovered_from": state.recovered_from,
         },
     )
     verdict: Verdict = _frozen(
@@ -235,7 +260,7 @@ def verdict_from_state(
             "interval": interval,
             "quarantine": state_name == "flaky" and not suspect,
             "evidence": evidence,
-            "reason": reason(state_name, state, score, recent, config),
+            "reason": reason(state_name, state, score, recent, last_conflict, timestamp, config),
         },
     )
     return verdict

@@ -33,13 +33,16 @@ from engine.scoring import (
     mark_unquarantined,
     update,
 )
+from engine.signatures import Signature, cluster, signature
 from flakeguard.errors import NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox, quarantine
 from models import (
     DomainEvent,
     InfraEvent,
+    Quarantine,
     Repository,
+    TestResult,
     TestRun,
     queries,
     utcnow,
@@ -50,7 +53,9 @@ from models.queries import QuarantineRow
 log = logging.getLogger(__name__)
 
 ANALYSIS_LOCK = 0x4647_0000_0000  # + repository id: one analysis per repository at a time
-FLAKY, BROKEN, FIXED = "flaky", "broken", "fixed"
+FLAKY, BROKEN, FIXED, RECOVERED = "flaky", "broken", "fixed", "recovered"
+CLUSTER = "cluster"  # tests that turned flaky in one run with one failure signature
+MIN_CLUSTER = 2
 
 
 @dataclass
@@ -175,6 +180,8 @@ def _transition(old: str | None, verdict: Verdict, quarantine: QuarantineRow | N
         return None
     if new == BROKEN and old != BROKEN:
         return BROKEN
+    if new == RECOVERED and old == FLAKY:
+        return RECOVERED
     if (
         new == FIXED
         and old != FIXED
@@ -183,6 +190,68 @@ def _transition(old: str | None, verdict: Verdict, quarantine: QuarantineRow | N
     ):
         return FIXED
     return None
+
+
+def _alerts_to_rerender(
+    ids: dict[str, int],
+    stored: dict[int, tuple[str, bytes | str | None, float]],
+    quarantines: dict[int, QuarantineRow],
+    verdicts: dict[str, Verdict],
+) -> list[outbox.Wanted]:
+    """Re-render in place the alerts of tests that recovered, or turned flaky again after it.
+
+    A flaky alert belongs to the test's quarantine (its proposal): re-rendering
+    the quarantine's messages shows the verdict as it is now.
+    """
+    changed = [
+        test_case_id
+        for key, verdict in verdicts.items()
+        if (test_case_id := ids[key]) in quarantines
+        and (old := stored.get(test_case_id)) is not None
+        and RECOVERED in (old[0], verdict.state)
+        and old[0] != verdict.state
+    ]
+    if not changed:
+        return []
+    return [
+        outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=quarantine_id)
+        for (quarantine_id,) in Quarantine.select(Quarantine.id)
+        .where(Quarantine.test_case.in_(changed))
+        .tuples()
+    ]
+
+
+def _run_signatures(run_id: int, test_case_ids: list[int]) -> dict[int, Signature]:
+    """The signature of each given test's first failing attempt in the run."""
+    rows = (
+        TestResult.select(
+            TestResult.test_case, TestResult.retry, TestResult.message, TestResult.failure_type
+        )
+        .where(
+            TestResult.run == run_id,
+            TestResult.test_case.in_(test_case_ids),
+            TestResult.status.in_(("failed", "error")),
+        )
+        .order_by(TestResult.retry.desc())
+        .tuples()
+    )
+    found: dict[int, Signature] = {}
+    for test_case_id, _retry, message, failure_type in rows:
+        found[test_case_id] = signature(message, failure_type)  # the lowest retry last
+    return found
+
+
+def _clusters(run_id: int, flaky_ids: list[int]) -> list[tuple[Signature, list[int]]]:
+    """Tests that turned flaky in this run together, with one signature that can be shared."""
+    if len(flaky_ids) < MIN_CLUSTER:
+        return []
+    signatures = _run_signatures(run_id, flaky_ids)
+    groups = cluster((str(test_id), sig) for test_id, sig in signatures.items())
+    return [
+        (group.signature, [int(test) for test in group.tests])
+        for group in groups
+        if group.size >= MIN_CLUSTER and group.signature.shared
+    ]
 
 
 def analyze_run(
@@ -225,6 +294,13 @@ def analyze_run(
         rows, pending_events, counts = _score_rows(ids, stored, quarantines, states, verdicts)
         outcome.states = counts
         queries.upsert_scores(repository_id, rows, existing=stored, stamp=stamp)
+        flaky_ids = [test_id for kind, test_id, _verdict in pending_events if kind == FLAKY]
+        clustered = {
+            test_id: (sig, members)
+            for sig, members in _clusters(run.id, flaky_ids)
+            for test_id in members
+        }
+        cluster_members: dict[str, list[int]] = {}  # signature key -> member event ids
         for kind, test_case_id, verdict in pending_events:
             data = {
                 "reason": verdict.reason,
@@ -235,12 +311,41 @@ def analyze_run(
             }
             if kind == BROKEN:
                 data["first_failing_sha"] = verdict.evidence.first_failing_sha
+            in_cluster = clustered.get(test_case_id) if kind == FLAKY else None
+            if in_cluster is not None:
+                data["signature"] = in_cluster[0].key
             event = DomainEvent.create(
-                repository=repository_id, test_case=test_case_id, kind=kind, data=data
+                repository=repository_id,
+                test_case=test_case_id,
+                kind=kind,
+                data=data,
+                # A clustered test's alert is the cluster's one message.
+                slack_done_at=stamp if in_cluster is not None else None,
             )
             outcome.events.append({"id": event.id, "kind": kind, "test_case_id": test_case_id})
             if kind == FLAKY:
                 effects += quarantine.propose_flaky(test_case_id)
+            if in_cluster is not None:
+                cluster_members.setdefault(in_cluster[0].key, []).append(event.id)
+                continue
+            effects.append(outbox.want(Job.NOTIFY_SLACK, event_id=event.id))
+        effects += _alerts_to_rerender(ids, stored, quarantines, verdicts)
+        for sig, members in {key: value for key, value in clustered.values()}.items():
+            event = DomainEvent.create(
+                repository=repository_id,
+                kind=CLUSTER,
+                data={
+                    "signature": sig.key,
+                    "label": sig.label,
+                    "exception": sig.exception,
+                    "text": sig.text,
+                    "tests": sorted(members),
+                    "events": cluster_members.get(sig.key, []),
+                    "run_id": run.id,
+                    "sha": run.sha,
+                },
+            )
+            outcome.events.append({"id": event.id, "kind": CLUSTER, "test_case_id": None})
             effects.append(outbox.want(Job.NOTIFY_SLACK, event_id=event.id))
         if summary.storm:
             InfraEvent.insert(

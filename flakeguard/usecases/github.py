@@ -60,6 +60,8 @@ class FailingTest:
     message: str = ""
     score: float | None = None
     failures: int = 1
+    # Its failure's signature never appeared on the default branch lately: probably the change's.
+    new_signature: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class CheckRunReport:
     passed_on_retry: tuple[str, ...] = ()
     details_url: str | None = None
     external_id: str = ""  # ours, to find a check run created but never recorded
+    # Tests this commit adds (never run on another commit) that already failed and passed here.
+    new_flaky: tuple[str, ...] = ()
 
     def count(self, category: str) -> int:
         """How many failing tests fall in ``category``."""

@@ -4,8 +4,11 @@ A failing test is one that failed (or errored) in a run of the commit and never
 passed there; one that failed and then passed on a retry is listed apart. Each
 failing test is ``quarantined`` (its quarantine is active), ``flaky`` (a known
 flake not quarantined), ``broken`` (already broken on the default branch) or
-``new``. Conclusion: ``failure`` when any failing test is not quarantined,
-``success`` otherwise, ``neutral`` when the commit has no results.
+``new``. A failure whose signature (``engine.signatures``) this test never
+failed with on the default branch in the last ``NEW_SIGNATURE_DAYS`` is
+flagged as a new failure (probably the change's own). Conclusion: ``failure``
+when any failing test is not quarantined, ``success`` otherwise, ``neutral``
+when the commit has no results.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
+from engine.signatures import signature
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases.github import (
     CheckRunReport,
@@ -41,6 +46,35 @@ log = logging.getLogger(__name__)
 
 FAILED = ("failed", "error")
 CHUNK = 500
+NEW_SIGNATURE_DAYS = 21  # a failure text not seen on the default branch this long is new
+SEEN_LIMIT = 5_000  # default-branch failures read per chunk of failing tests
+
+
+def _seen_on_default(
+    repo: Repository, case_ids: list[int], run_ids: list[int]
+) -> dict[int, set[str]]:
+    """Signatures each test failed with on the default branch lately (other runs than these)."""
+    since = utcnow() - timedelta(days=NEW_SIGNATURE_DAYS)
+    seen: dict[int, set[str]] = defaultdict(set)
+    for start in range(0, len(case_ids), CHUNK):
+        rows = (
+            TestResult.select(TestResult.test_case, TestResult.message, TestResult.failure_type)
+            .join(TestRun, on=(TestResult.run == TestRun.id))
+            .where(
+                TestResult.test_case.in_(case_ids[start : start + CHUNK]),
+                TestResult.status.in_(FAILED),
+                TestResult.created_at >= since,
+                TestRun.repository == repo.id,
+                TestRun.branch == repo.default_branch,
+                TestRun.id.not_in(run_ids),
+            )
+            .order_by(TestResult.created_at.desc())
+            .limit(SEEN_LIMIT)
+            .tuples()
+        )
+        for case_id, message, failure_type in rows:
+            seen[case_id].add(signature(message, failure_type).key)
+    return seen
 
 
 def build_check_run_report(
@@ -67,14 +101,19 @@ def build_check_run_report(
             details_url=details_url,
         )
     outcomes: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
+    failure_types: dict[int, str | None] = {}
     for start in range(0, len(run_ids), CHUNK):
         rows = (
-            TestResult.select(TestResult.test_case, TestResult.status, TestResult.message)
+            TestResult.select(
+                TestResult.test_case, TestResult.status, TestResult.message, TestResult.failure_type
+            )
             .where(TestResult.run.in_(run_ids[start : start + CHUNK]))
             .tuples()
         )
-        for case_id, status, message in rows:
+        for case_id, status, message, failure_type in rows:
             outcomes[case_id].append((status, message))
+            if status in FAILED:
+                failure_types.setdefault(case_id, failure_type)
     failing_ids = [
         case_id
         for case_id, seen in outcomes.items()
@@ -93,6 +132,7 @@ def build_check_run_report(
         if q.state == "quarantined"
     }
     by_id = {case.id: case for case in cases}
+    seen = _seen_on_default(repo, failing_ids, run_ids)
     failing: list[FailingTest] = []
     for case_id in failing_ids:
         case = by_id[case_id]
@@ -106,20 +146,26 @@ def build_check_run_report(
         else:
             category = "new"
         failures = [m for s, m in outcomes[case_id] if s in FAILED]
+        message = next((m for m in failures if m), "") or ""
+        new_signature = category != "quarantined" and signature(
+            message, failure_types.get(case_id)
+        ).key not in seen.get(case_id, ())
         failing.append(
             FailingTest(
                 name=display_name(case),
                 category=category,
                 file=case.file,
                 line=case.line,
-                message=next((m for m in failures if m), "") or "",
+                message=message,
                 score=score.score if score is not None else None,
                 failures=len(failures),
+                new_signature=new_signature,
             )
         )
     order = {"new": 0, "broken": 1, "flaky": 2, "quarantined": 3}
     failing.sort(key=lambda t: (order[t.category], t.name))
     retried = tuple(sorted(display_name(by_id[i]) for i in retried_ids))
+    new_flaky = tuple(sorted(display_name(by_id[i]) for i in _added_here(retried_ids, sha)))
     conclusion, title = _verdict(failing, len(outcomes))
     if not failing and retried_ids:
         title += f" ({len(retried_ids)} only on a retry)"
@@ -133,7 +179,23 @@ def build_check_run_report(
         failing=tuple(failing),
         passed_on_retry=retried,
         details_url=details_url,
+        new_flaky=new_flaky,
     )
+
+
+def _added_here(case_ids: list[int], sha: str) -> list[int]:
+    """Those of the tests that never ran on another commit: this commit adds them."""
+    elsewhere: set[int] = set()
+    for start in range(0, len(case_ids), CHUNK):
+        rows = (
+            TestResult.select(TestResult.test_case)
+            .join(TestRun, on=(TestResult.run == TestRun.id))
+            .where(TestResult.test_case.in_(case_ids[start : start + CHUNK]), TestRun.sha != sha)
+            .distinct()
+            .tuples()
+        )
+        elsewhere.update(case_id for (case_id,) in rows)
+    return [case_id for case_id in case_ids if case_id not in elsewhere]
 
 
 def _load(model: Any, column: Any, ids: list[int]) -> list[Any]:

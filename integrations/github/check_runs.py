@@ -86,6 +86,12 @@ def render_summary(report: CheckRunReport) -> str:
         if tests:
             lines += ["", f"### {HEADINGS[category]}"]
             lines += [_summary_line(t) for t in tests]
+    if report.new_flaky:
+        lines += ["", "### New tests that are already flaky"]
+        lines += [
+            f"- {code(name)}: added by this change, failed and passed on this commit"
+            for name in report.new_flaky
+        ]
     if report.passed_on_retry:
         lines += ["", "### Passed on retry"]
         lines += [f"- {code(name)}" for name in report.passed_on_retry]
@@ -102,7 +108,8 @@ def _summary_line(test: FailingTest) -> str:
         if test.score is not None and test.category in ("flaky", "quarantined")
         else ""
     )
-    return f"- {code(test.name)}{where}{score}"
+    new = " — **new failure**: never seen on the default branch (probably this change)"
+    return f"- {code(test.name)}{where}{score}{new if test.new_signature else ''}"
 
 
 def render_text(report: CheckRunReport) -> str:

@@ -83,7 +83,9 @@ def test_pass_and_fail_on_same_commit_via_retry_is_flaky() -> None:
     assert v.state == "flaky"
     assert v.quarantine
     assert v.evidence.same_commit_conflicts == 1
-    assert v.reason == "passed and failed on the same commit once in 21 days"
+    assert v.reason == (
+        "passed and failed on the same commit once, last 15 hours ago, in the 5 days of history"
+    )
 
 
 def test_pass_and_fail_on_same_commit_across_runs_is_flaky() -> None:

@@ -7,7 +7,15 @@ import pytest
 from flakeguard.usecases.github import CheckRunReport, FailingTest, GitHubUnavailableError
 from flakeguard.usecases.github_checks import build_check_run_report, sync_check_run
 from integrations.github import check_runs
-from models import CheckRun, FlakeScore, Installation, Quarantine, Repository, default_tenant
+from models import (
+    CheckRun,
+    FlakeScore,
+    Installation,
+    Quarantine,
+    Repository,
+    TestRun,
+    default_tenant,
+)
 from tests.github.helpers import SHA, add_result, installed_repo
 
 
@@ -260,3 +268,40 @@ def test_passing_only_on_retry_succeeds_and_says_so(database):
     report = build_check_run_report(repo.id, SHA)
     assert report.conclusion == "success"
     assert report.title == "The test passed (1 only on a retry)"
+
+
+def test_a_failure_never_seen_on_the_default_branch_is_flagged_new(database):
+    """A failure with a signature the test never had on the default branch is 'new'."""
+    repo = installed_repo()
+    main_sha = "b" * 40
+    add_result(repo, "test_x", "failed", sha=main_sha, message="TimeoutError: waited 30.1s")
+    add_result(repo, "test_y", "failed", sha=main_sha, message="assert 1 == 2")
+    TestRun.update(branch=repo.default_branch).where(TestRun.sha == main_sha).execute()
+    add_result(repo, "test_x", "failed", message="TimeoutError: waited 29.4s")  # same cause
+    add_result(repo, "test_y", "failed", message="KeyError: 'total'")  # a new one
+    add_result(repo, "test_z", "failed", message="assert 1 == 2")  # never failed on main
+    report = build_check_run_report(repo.id, SHA)
+    new = {t.name.split(".")[-1]: t.new_signature for t in report.failing}
+    assert new == {"test_x": False, "test_y": True, "test_z": True}
+    summary = check_runs.render_summary(report)
+    [line_y] = [line for line in summary.splitlines() if "test_y" in line]
+    assert "new failure" in line_y and "probably this change" in line_y
+    [line_x] = [line for line in summary.splitlines() if "test_x" in line]
+    assert "new failure" not in line_x
+
+
+def test_a_pr_adding_a_test_that_is_already_flaky_says_so(database):
+    """A test first seen on this commit that failed and passed here is named as new and flaky."""
+    repo = installed_repo()
+    add_result(repo, "test_old", "passed", sha="d" * 40)  # ran on another commit before
+    add_result(repo, "test_old", "failed")
+    add_result(repo, "test_old", "passed", attempt=2)
+    add_result(repo, "test_added", "failed")
+    add_result(repo, "test_added", "passed", attempt=2)
+    report = build_check_run_report(repo.id, SHA)
+    assert [name.split(".")[-1] for name in report.new_flaky] == ["test_added"]
+    summary = check_runs.render_summary(report)
+    assert "### New tests that are already flaky" in summary
+    [line] = [line for line in summary.splitlines() if "test_added" in line and "added by" in line]
+    assert "failed and passed on this commit" in line
+    assert not any("test_old" in line and "added by" in line for line in summary.splitlines())

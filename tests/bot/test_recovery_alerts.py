@@ -1,0 +1,113 @@
+"""Alerts of recovery and of clusters: a recovered test's alert updated in place, one per cause."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from engine.scoring import Result
+from flakeguard.usecases.analysis import analyze_run
+from models import DomainEvent, FlakeScore, Quarantine, SlackMessage, TestCase, TestResult, TestRun
+from tests.app.analysis_helpers import T0, make_run, store_run
+from tests.bot import factories as f
+from tests.bot.limits import all_text, problems
+
+FILLER = [f"stable_{i}" for i in range(5)]
+
+
+def _analyze(repo, n: int, statuses: list[str], hours: float):  # type: ignore[no-untyped-def]
+    results = [Result(k, "passed") for k in FILLER]
+    results += [Result("test_flaky_upload", s, retry=i) for i, s in enumerate(statuses)]
+    row = store_run(repo, make_run(n, results, hours=hours))
+    return analyze_run(row.id, now=T0 + timedelta(hours=hours))
+
+
+def test_recovered_test_updates_its_flaky_alert_in_place(slack_app, fake_slack) -> None:  # type: ignore[no-untyped-def]
+    """flaky -> alert posted; 30% flake fixed -> 'recovered' event -> the same message updated."""
+    repo = f.repo("acme/widgets")
+    f.subscription(repo)
+    n = 0
+    for k in range(24):  # a 30% flake: fails (and passes on retry) every third run
+        n += 1
+        _analyze(repo, n, ["failed", "passed"] if k % 3 == 1 else ["passed"], hours=n)
+    [post] = fake_slack.called("chat.postMessage")
+    assert "is flaky" in all_text(post.params)
+    alert = SlackMessage.get(SlackMessage.kind == "flaky")
+    fake_slack.reset()
+
+    while FlakeScore.get(FlakeScore.state != "healthy").state == "flaky":
+        n += 1
+        _analyze(repo, n, ["passed"], hours=n)
+        assert n < 200, "a fixed 30% flake must recover"
+    score = FlakeScore.get(FlakeScore.state == "recovered")
+    assert score.reason.startswith("no failure in ")
+    assert "; was " in score.reason
+    [event] = DomainEvent.select().where(DomainEvent.kind == "recovered")
+    assert event.test_case_id == score.test_case_id
+
+    assert fake_slack.called("chat.postMessage") == []  # nothing new posted ...
+    [update] = fake_slack.called("chat.update")  # ... the alert is edited
+    assert update.params["ts"] == alert.ts and update.params["channel"] == alert.channel
+    assert problems(update.params) == []
+    text = all_text(update.params)
+    assert "recovered" in text and "is flaky" not in text
+    assert score.reason in text
+    assert "fg_approve" not in str(update.params["blocks"])  # no quarantine of a recovered test
+    assert TestRun.select().where(TestRun.analyzed_at.is_null()).count() == 0
+
+    # It flakes again: the same message is flaky again, with its buttons back.
+    fake_slack.reset()
+    n += 1
+    _analyze(repo, n, ["failed", "passed"], hours=n)
+    assert FlakeScore.get_by_id(score.id).state == "flaky"
+    assert fake_slack.called("chat.postMessage") == []
+    [again] = fake_slack.called("chat.update")
+    assert again.params["ts"] == alert.ts
+    assert "is flaky" in all_text(again.params) and "fg_approve" in str(again.params["blocks"])
+
+
+def _set_message(run: TestRun, tests: dict[str, str]) -> None:
+    """Give the run's failing attempts of ``tests`` their failure message."""
+    for name, message in tests.items():
+        case = TestCase.get(TestCase.key == name)
+        TestResult.update(message=message, failure_type=message.split(":", 1)[0]).where(
+            TestResult.run == run.id,
+            TestResult.test_case == case.id,
+            TestResult.status == "failed",
+        ).execute()
+
+
+def test_three_tests_failing_with_one_cause_are_one_alert(slack_app, fake_slack) -> None:  # type: ignore[no-untyped-def]
+    """Three tests turn flaky in one run with one signature: one Slack message names all three."""
+    repo = f.repo("acme/widgets")
+    f.subscription(repo)
+    names = ["test_cart_total", "test_checkout", "test_login"]
+    for n in range(1, 12):
+        results = [Result(k, "passed") for k in [*FILLER, *names, "test_odd"]]
+        analyze_run(store_run(repo, make_run(n, results, hours=n)).id, now=T0)
+    reset = "ConnectionResetError: Connection reset by peer while reading from redis://cache:{port}"
+    results = [Result(k, "passed") for k in FILLER]
+    for name in [*names, "test_odd"]:
+        results += [Result(name, "failed"), Result(name, "passed", retry=1)]
+    row = store_run(repo, make_run(12, results, hours=12))
+    _set_message(row, {name: reset.format(port=6379 + i) for i, name in enumerate(names)})
+    _set_message(row, {"test_odd": "AssertionError: assert 3 == 4"})
+    fake_slack.reset()
+    outcome = analyze_run(row.id, now=T0 + timedelta(hours=12))
+
+    kinds = sorted(e["kind"] for e in outcome.events)
+    assert kinds == ["cluster", "flaky", "flaky", "flaky", "flaky"]
+    posts = fake_slack.called("chat.postMessage")
+    assert len(posts) == 2  # the cluster, and the odd one out on its own
+    [cluster] = [p for p in posts if "same cause" in all_text(p.params)]
+    assert problems(cluster.params) == []
+    text = all_text(cluster.params)
+    assert "3 tests" in text and "ConnectionResetError … redis" in text
+    assert all(name in text for name in names) and "test_odd" not in text
+    # Each clustered test still has its quarantine proposed, and its event is handled.
+    for name in names:
+        case = TestCase.get(TestCase.key == name)
+        assert Quarantine.get(Quarantine.test_case == case.id).state == "proposed"
+        event = DomainEvent.get(DomainEvent.test_case == case.id, DomainEvent.kind == "flaky")
+        assert event.slack_done_at is not None
+    [odd] = [p for p in posts if p is not cluster]
+    assert "test_odd" in all_text(odd.params) and "is flaky" in all_text(odd.params)

@@ -1,0 +1,224 @@
+"""Recovery without quarantine, the version-2 state codec, and reasons that are true."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.scoring import (
+    DEFAULT_CONFIG,
+    STATE_VERSION,
+    Result,
+    Run,
+    TestState,
+    apply_run,
+    fold,
+    mark_quarantined,
+    verdict_from_state,
+)
+from engine.scoring.reason import ago, span
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+DAY = 86400.0
+
+
+def _run(n: int, at: datetime, status: str, *, retry_passes: bool = True) -> Run:
+    results = [Result("t", status)]
+    if status == "failed" and retry_passes:
+        results.append(Result("t", "passed", 1))
+    return Run(f"r{n}", f"s{n}", "main", True, at, results)
+
+
+def _flaky_then_fixed(
+    rate: float, per_day: int, flaky_days: float, seed: int = 7
+) -> tuple[dict[str, TestState], datetime, int]:
+    """A flake at ``rate`` for ``flaky_days``; return the states, the time and the run count."""
+    rng = random.Random(seed)
+    states: dict[str, TestState] = {}
+    at = T0
+    step = timedelta(days=1) / per_day
+    n = 0
+    for n in range(int(flaky_days * per_day)):
+        at += step
+        apply_run(states, _run(n, at, "failed" if rng.random() < rate else "passed"))
+    return states, at, n
+
+
+def test_a_fixed_10pct_flake_recovers_and_says_so() -> None:
+    """A 10% flake that stops failing is 'recovered' with a reason naming the clean stretch."""
+    states, at, n = _flaky_then_fixed(0.10, 40, 6)
+    assert verdict_from_state(states["t"], at).state == "flaky"
+    last_failure = states["t"].last_counted_failure_at
+    assert last_failure is not None
+    clean = 0
+    while verdict_from_state(states["t"], at).state == "flaky":
+        at += timedelta(minutes=36)
+        clean += 1
+        apply_run(states, _run(n + clean, at, "passed"))
+        assert clean < 200, "a fixed 10% flake must recover"
+    v = verdict_from_state(states["t"], at)
+    assert v.state == "recovered"
+    assert not v.quarantine
+    assert v.evidence.clean_runs >= clean  # the clean runs before the fix count too
+    assert v.evidence.recovered_at == at
+    assert 0.04 < v.evidence.recovered_from < 0.2
+    was = f"{v.evidence.recovered_from * 100:.1f}%"
+    since = datetime.fromtimestamp(last_failure, tz=UTC).strftime("%Y-%m-%d")
+    assert v.reason == (
+        f"no failure in {v.evidence.clean_runs} runs over "
+        f"{span(at.timestamp() - last_failure)} since {since}; was {was}"
+    )
+    # ... and reads 'healthy' once recovered_days have passed.
+    later = at + timedelta(days=DEFAULT_CONFIG.recovered_days + 1)
+    apply_run(states, _run(10_000, later, "passed"))
+    assert verdict_from_state(states["t"], later).state == "healthy"
+
+
+def test_a_still_flaky_test_does_not_recover() -> None:
+    """A 10% flake that keeps failing (every 10th run) stays flaky for a month of runs."""
+    states: dict[str, TestState] = {}
+    at = T0
+    for n in range(1200):
+        at += timedelta(minutes=36)
+        apply_run(states, _run(n, at, "failed" if n % 10 == 9 else "passed"))
+        assert states["t"].recovered_at is None
+    assert verdict_from_state(states["t"], at).state == "flaky"
+
+
+def test_recovery_waits_for_a_quiet_day() -> None:
+    """However many clean runs, a test that failed within a day has not recovered."""
+    states, at, n = _flaky_then_fixed(0.30, 400, 2)
+    last_failure = states["t"].last_counted_failure_at
+    assert last_failure is not None
+    for k in range(1, 700):
+        at += timedelta(minutes=3)
+        apply_run(states, _run(n + k, at, "passed"))
+        if at.timestamp() - last_failure < DAY:
+            assert states["t"].recovered_at is None
+    assert verdict_from_state(states["t"], at).state == "recovered"
+
+
+def test_a_recovered_test_that_conflicts_again_is_flaky_again() -> None:
+    """Hysteresis the other way: new same-commit evidence flags it again, not 'recovered'."""
+    states, at, n = _flaky_then_fixed(0.10, 40, 6)
+    for k in range(1, 400):
+        at += timedelta(minutes=36)
+        apply_run(states, _run(n + k, at, "passed"))
+    assert verdict_from_state(states["t"], at).state == "recovered"
+    at += timedelta(hours=1)
+    apply_run(states, _run(99_999, at, "failed"))
+    v = verdict_from_state(states["t"], at)
+    assert v.state == "flaky"
+    assert v.evidence.recovered_at is None
+
+
+def test_a_quarantined_test_is_released_by_the_quarantine_sprt_not_by_recovery() -> None:
+    """While quarantined, only the quarantine's SPRT runs: the test becomes 'fixed'."""
+    states, at, n = _flaky_then_fixed(0.10, 40, 6)
+    states["t"] = mark_quarantined(states["t"], at, 0.08)
+    for k in range(1, 400):
+        at += timedelta(minutes=36)
+        apply_run(states, _run(n + k, at, "passed"))
+        assert states["t"].recovery_rate == 0.0
+    assert verdict_from_state(states["t"], at).state == "fixed"
+
+
+def test_version_2_states_round_trip_with_their_recovery_fields() -> None:
+    """Bytes and JSON keep the recovery fields; a state of another version is refused."""
+    states, at, n = _flaky_then_fixed(0.10, 40, 6)
+    for k in range(1, 400):
+        at += timedelta(minutes=36)
+        apply_run(states, _run(n + k, at, "passed"))
+    state = states["t"]
+    assert state.recovered_at is not None and state.clean_runs > 0
+    blob = state.to_bytes()
+    assert blob[0] == STATE_VERSION == 2
+    again = TestState.from_bytes(blob)
+    assert again == state
+    assert (again.recovered_at, again.recovered_from, again.clean_runs) == (
+        state.recovered_at,
+        state.recovered_from,
+        state.clean_runs,
+    )
+    assert TestState.from_json(state.to_json()) == state
+    try:
+        TestState.from_bytes(b"\x01" + blob[1:])
+    except ValueError as exc:
+        assert "version" in str(exc)
+    else:
+        raise AssertionError("a version-1 state must be refused")
+
+
+# ------------------------------------------------------------------ reasons
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[Run]:
+    """One test's runs on a few commits, some retried, over up to 40 days."""
+    n = draw(st.integers(1, 40))
+    shas = [f"c{i}" for i in range(draw(st.integers(1, 8)))]
+    at = T0
+    runs = []
+    for i in range(n):
+        at += timedelta(minutes=draw(st.integers(1, 2 * 24 * 60)))
+        sha = draw(st.sampled_from(shas))
+        attempts = draw(st.lists(st.sampled_from(("passed", "failed")), min_size=1, max_size=3))
+        if attempts[0] == "passed":
+            attempts = attempts[:1]  # a test that passed is not retried
+        branch = draw(st.sampled_from(("main", "feature")))
+        results = [Result("t", status, retry) for retry, status in enumerate(attempts)]
+        runs.append(Run(f"r{i}", sha, branch, branch == "main", at, results))
+    return runs
+
+
+def _expected_conflicts(runs: list[Run], since: float) -> list[float]:
+    """When each commit first had both a failed first attempt and a pass (from the history)."""
+    failed: set[str] = set()
+    passed: set[str] = set()
+    times: list[float] = []
+    for run in runs:
+        statuses = {result.retry: result.status for result in run.results}
+        had = run.sha in failed and run.sha in passed
+        if statuses[0] == "failed":
+            failed.add(run.sha)
+        if "passed" in statuses.values():
+            passed.add(run.sha)
+        if not had and run.sha in failed and run.sha in passed:
+            times.append(run.at.timestamp())
+    return [at for at in times if at >= since]
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(), st.integers(0, 30 * 24 * 60))
+def test_the_numbers_in_a_reason_are_derivable_from_the_history(
+    runs: list[Run], minutes_later: int
+) -> None:
+    """Counts, windows and ages in a reason are what the history it was given says."""
+    now = runs[-1].at + timedelta(minutes=minutes_later)
+    state = fold(runs)["t"]
+    v = verdict_from_state(state, now)
+    t_now = now.timestamp()
+    first = runs[0].at.timestamp()
+    history = f"in the {span(t_now - first)} of history"
+    window_days = DEFAULT_CONFIG.conflict_window_days
+    window = history if t_now - first < window_days * DAY else f"in the last {window_days:g} days"
+    conflicts = _expected_conflicts(runs, t_now - window_days * DAY)
+    if v.state == "flaky" and conflicts:
+        count = "once" if len(conflicts) == 1 else f"{len(conflicts)} times"
+        assert v.reason == (
+            f"passed and failed on the same commit {count}, "
+            f"last {ago(t_now - max(conflicts))}, {window}"
+        )
+    elif v.state == "insufficient":
+        assert v.reason == f"only {len(runs)} runs {history}; not enough to judge"
+    elif v.state == "flaky":
+        assert not conflicts
+        assert f"({state.failures_counted} failures counted {history}" in v.reason
+        last = state.last_counted_failure_at
+        assert last is not None and f", last {ago(t_now - last)})" in v.reason
+    if v.state == "healthy" and "same-commit" in v.reason:
+        assert not conflicts
+        assert window in v.reason
