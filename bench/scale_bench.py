@@ -18,8 +18,9 @@ analysed so that verdicts exist. Then it prints:
   the test detail use case (``test_detail``, ``/flakeguard test``), one test's 50
   newest results with their runs, and a repository's 20 latest runs;
 - the time to remove the oldest calendar month through the retention use case
-  (``purge_results``; inside a transaction rolled back afterwards, so the table is
-  measured as loaded; the deletes are the same work).
+  (``purge_results``: partitions dropped where ``test_result`` is partitioned, the rest
+  in batches; inside a transaction rolled back afterwards, so the table is measured
+  as loaded; the work is the same).
 
 At the first size (or ``--compare-at``) the same history is replayed, run by run
 with the same run and test ids, into candidate layouts in scratch tables of the
@@ -66,7 +67,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flakeguard.settings import Settings
-from models import TestRun, db, init_db
+from models import TestRun, db, init_db, partitions
 from models.base import close_database, utcnow
 from models.bulk import CASE_IDS, RESULT_COLUMNS, ResultLoader, _copy_block
 from models.migrate import apply_migrations
@@ -223,6 +224,8 @@ def load_history(size: int, tests: int, months: int, end: datetime) -> History:
     per_run = tests * 1.005
     count = max(40, int(size / per_run))
     start = end - timedelta(days=30 * months)
+    # monthly partitions for the whole history (PostgreSQL after migration 0044)
+    partitions.ensure_partitions(start, ahead=months + 2)
     step = (end - start) / count
     runs = []
     rows = 0
@@ -330,7 +333,8 @@ def measure_current(url: str, history: History, big: tuple[int, Suite], label: s
     heap, toast, indexes, total = sizes(url, ["test_result"])
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT count(*) FROM test_result").fetchone()[0]
-    print(f"  [{label}] {rows:,} results; bytes per result:")
+    kind = "partitioned by month" if partitions.is_partitioned() else "one plain table"
+    print(f"  [{label}, {kind}] {rows:,} results; bytes per result:")
     print(f"    heap {heap / rows:.1f}, toast {toast / rows:.1f}")
     for name, size in sorted(indexes.items()):
         print(f"    index {name}: {size / rows:.1f}")
@@ -412,7 +416,8 @@ def measure_current(url: str, history: History, big: tuple[int, Suite], label: s
     out["retention"] = took
     print(
         f"    retention of the oldest month (< {cutoff:%Y-%m-%d}): {report.deleted:,} rows "
-        f"in {report.batches} batches, {took:.2f} s"
+        f"in {report.batches} batches, partitions dropped {list(report.partitions_dropped)} "
+        f"(~{report.partition_rows:,} rows), {took:.2f} s"
     )
     return out
 
@@ -864,7 +869,7 @@ def compare_layouts(url: str, history: History, big: tuple[int, Suite], base: di
             detail = f"heap {base['heap']:.1f}; " + ", ".join(
                 f"{_short(k)} {v:.1f}" for k, v in base["indexes"].items()
             )
-            drop = f"{base['retention']:.2f} s (retention use case, batched DELETE)"
+            drop = f"{base['retention']:.2f} s (the retention use case)"
         else:
             total = sum(t[3] for t in per_table.values())
             parts = []
