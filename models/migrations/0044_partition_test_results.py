@@ -7,8 +7,9 @@ on SQLite (one plain table; retention stays batched; the code path is the same).
 ``up`` rewrites nothing: an existing table with rows becomes the partition
 ``test_result_legacy`` for everything dated before the first day of next month
 (the cut-over), with its indexes and foreign keys attached as they are; a CHECK
-constraint validated beforehand (a read of the table, no rewrite, no lock on
-writers) spares ATTACH its own scan. Rows dated at or after the cut-over (a client
+constraint validated beforehand spares ATTACH a second scan. That one read of the
+table (no rewrite) happens inside the migration's transaction, with the table
+locked: uploads wait for it (about 1 s per 150 MB on a small machine). Rows dated at or after the cut-over (a client
 clock ahead) move to the new partitions. New monthly partitions from the cut-over
 on (``test_result_YYYY_MM``, ``AHEAD`` months ready; the retention job keeps
 creating them) have no primary key (nothing refers to a result by id; ids still
