@@ -22,6 +22,10 @@ analysed so that verdicts exist. Then it prints:
   in batches; inside a transaction rolled back afterwards, so the table is measured
   as loaded; the work is the same).
 
+``--ab`` (after migration 0044) also times the partitioned ``test_result`` against
+a plain copy of it with the primary key, read by read and upload by upload in turn,
+so that both see the same machine load.
+
 At the first size (or ``--compare-at``) the same history is replayed, run by run
 with the same run and test ids, into candidate layouts in scratch tables of the
 same database (not the production schema), side by side with the current one:
@@ -801,6 +805,92 @@ def raw_run(
     return int(row[0])
 
 
+def partition_ab(url: str, history: History, big: tuple[int, Suite]) -> None:
+    """The partitioned test_result against a plain copy of it, measured alternately.
+
+    Same rows, same indexes and foreign keys, the copy with the primary key and no
+    partitions; each read and upload goes to both tables in turn (random order per
+    round), so both see the same machine load.
+    """
+    conn = psycopg.connect(url)
+    began = time.perf_counter()
+    conn.execute("CREATE TABLE ab_plain (LIKE test_result INCLUDING DEFAULTS)")
+    conn.execute("INSERT INTO ab_plain SELECT * FROM test_result")
+    conn.execute("ALTER TABLE ab_plain ADD PRIMARY KEY (id)")
+    conn.execute("CREATE INDEX ON ab_plain (run_id)")
+    conn.execute("CREATE INDEX ON ab_plain (test_case_id, created_at)")
+    conn.execute("CREATE INDEX ON ab_plain (created_at)")
+    conn.execute("ALTER TABLE ab_plain ADD FOREIGN KEY (run_id) REFERENCES test_run (id)")
+    conn.execute("ALTER TABLE ab_plain ADD FOREIGN KEY (test_case_id) REFERENCES test_case (id)")
+    conn.commit()
+    vacuum(url, "ab_plain", "test_result")
+    took = time.perf_counter() - began
+    print(f"  A/B: partitioned test_result vs a plain copy (copied in {took:.0f} s)")
+    rng = random.Random(11)
+    test_ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM test_case WHERE repository_id = %s", (history.repository_id,)
+        ).fetchall()
+    ]
+    runs = [run_id for _, run_id, _ in history.runs]
+    tables = ("test_result", "ab_plain")
+    timings: dict[tuple[str, str], list[float]] = {}
+
+    def clock(kind: str, table: str, sql: str, params: tuple[Any, ...]) -> None:
+        start = time.perf_counter()
+        conn.execute(sql.format(t=table), params).fetchall()
+        timings.setdefault((kind, table), []).append((time.perf_counter() - start) * 1000)
+
+    for _ in range(300):
+        test_id, run_id = rng.choice(test_ids), rng.choice(runs)
+        for table in rng.sample(tables, 2):
+            clock(
+                "history (20 newest of one test)",
+                table,
+                "SELECT status FROM {t} WHERE test_case_id = %s "
+                "ORDER BY created_at DESC, id DESC LIMIT 20",
+                (test_id,),
+            )
+            clock(
+                "one run's results",
+                table,
+                "SELECT test_case_id, status, retry FROM {t} WHERE run_id = %s",
+                (run_id,),
+            )
+    conn.commit()
+    big_repo, big_suite = big
+    big_ids = dict(
+        conn.execute("SELECT key, id FROM test_case WHERE repository_id = %s", (big_repo,))
+    )
+    last = history.runs[-1][2]
+    for k in range(6):
+        cases = big_suite.run(30_000 + k)
+        for table in rng.sample(tables, 2):
+            run_id = raw_run(conn, big_repo, f"ab-{table}-{k}", last, len(cases))
+            block = _copy_block(run_id, cases, big_ids, last.isoformat(" "))
+            start = time.perf_counter()
+            _copy(conn, f"COPY {table} ({RESULT_COLUMNS}) FROM STDIN", block)
+            conn.commit()
+            if k:
+                rate = len(block.splitlines()) / (time.perf_counter() - start)
+                timings.setdefault(("ingest", table), []).append(rate)
+    for kind in ("history (20 newest of one test)", "one run's results"):
+        a, b = timings[(kind, "test_result")], timings[(kind, "ab_plain")]
+        print(
+            f"    {kind}: partitioned p50 {p(a, 0.5):.2f} / p95 {p(a, 0.95):.2f} ms; "
+            f"plain p50 {p(b, 0.5):.2f} / p95 {p(b, 0.95):.2f} ms"
+        )
+    a, b = timings[("ingest", "test_result")], timings[("ingest", "ab_plain")]
+    print(
+        f"    COPY of a 10,000-case upload: partitioned {statistics.median(a):,.0f}/s, "
+        f"plain {statistics.median(b):,.0f}/s (median of 5 each)"
+    )
+    conn.execute("DROP TABLE ab_plain")
+    conn.commit()
+    conn.close()
+
+
 def _short(name: str) -> str:
     return name.removeprefix("bench_").removesuffix("_idx")
 
@@ -985,6 +1075,8 @@ def bench_size(size: int, args: argparse.Namespace, compare: bool) -> dict:
                 "retention": out["retention"],
             }
             compare_layouts(url, history, big, base)
+        if args.ab and partitions.is_partitioned():
+            partition_ab(url, history, big)
         queue.flush()
         tasks.configure(Settings(queue_mode="immediate"))
         close_database(database)
@@ -1000,6 +1092,11 @@ def main() -> None:
         "--compare-at", default=None, help="size at which to compare layouts (default: the first)"
     )
     parser.add_argument("--no-compare", action="store_true")
+    parser.add_argument(
+        "--ab",
+        action="store_true",
+        help="also time the partitioned test_result against a plain copy, alternately",
+    )
     args = parser.parse_args()
     wanted = [parse_size(s) for s in args.sizes.split(",")]
     compare_at = parse_size(args.compare_at) if args.compare_at else wanted[0]
