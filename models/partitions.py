@@ -5,7 +5,8 @@ Since migration 0044 ``test_result`` on PostgreSQL is partitioned by range of
 calendar month (``test_result_YYYY_MM``), ``test_result_legacy`` holding what was
 stored before the migration (everything before its cut-over month), and
 ``test_result_default`` for rows dated outside every partition (a client clock
-years off). Partitions have no primary key: nothing refers to a result by id.
+years off). The monthly partitions have no primary key: nothing refers to a
+result by id (ids still come from the one sequence).
 
 Retention drops a month whose every row is older than the cutoff (metadata
 only, whatever its size) instead of deleting its rows; partitions are created
@@ -20,11 +21,14 @@ PostgreSQL before 0044 / after its rollback).
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from models.base import db, is_postgres
+
+log = logging.getLogger(__name__)
 
 TABLE = "test_result"
 DEFAULT = "test_result_default"
@@ -99,7 +103,9 @@ def _covered(month: datetime, existing: list[Partition]) -> bool:
     )
 
 
-def ensure_partitions(now: datetime, *, ahead: int = AHEAD) -> list[str]:
+def ensure_partitions(
+    now: datetime, *, ahead: int = AHEAD, lock_timeout: str = LOCK_TIMEOUT
+) -> list[str]:
     """Create the monthly partitions of this month and the next ``ahead``; return their names.
 
     Rows already in the default partition for such a month are moved into it
@@ -112,8 +118,15 @@ def ensure_partitions(now: datetime, *, ahead: int = AHEAD) -> list[str]:
     month = month_start(now)
     for _ in range(ahead + 1):
         if not _covered(month, existing):
-            _create(month)
-            created.append(partition_name(month))
+            try:
+                _create(month, lock_timeout)
+            except Exception as exc:  # a lock timeout is expected; anything else is raised
+                if not _lock_timeout(exc):
+                    raise
+                # made ``ahead`` months early: a later pass has time to create it
+                log.info("partitions: %s not created now (table busy)", partition_name(month))
+            else:
+                created.append(partition_name(month))
         month = next_month(month)
     return created
 
@@ -123,11 +136,11 @@ def _literal(value: datetime) -> str:
     return f"'{value:%Y-%m-%d %H:%M:%S}'"
 
 
-def _create(month: datetime) -> None:
+def _create(month: datetime, lock_timeout: str) -> None:
     name, lo, hi = partition_name(month), month, next_month(month)
     bounds = f"FROM ({_literal(lo)}) TO ({_literal(hi)})"
     with db.atomic():
-        db.execute_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        db.execute_sql("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
         strays = db.execute_sql(
             f'SELECT 1 FROM "{DEFAULT}" WHERE created_at >= %s AND created_at < %s LIMIT 1',
             (lo, hi),

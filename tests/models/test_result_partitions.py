@@ -249,3 +249,22 @@ def test_a_busy_partition_waits_for_the_next_pass(scratch: Database) -> None:
         later = partitions.drop_partitions_before(datetime(2027, 3, 1), lock_timeout="200ms")
         assert "test_result_2027_01" in later.partitions
         assert db.execute_sql("SELECT count(*) FROM test_result").fetchone()[0] == 0
+
+
+def test_a_busy_table_gets_its_new_month_on_a_later_pass(scratch: Database) -> None:
+    """Creating a month waits at most the lock timeout behind a reader of the table; the
+    next pass creates it."""
+    if not _postgres(scratch):
+        pytest.skip("partitions are PostgreSQL's")
+    import psycopg
+
+    with _bound(scratch):
+        apply_migrations(scratch)
+        month = datetime(2031, 5, 1)
+        url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{scratch.database}"
+        with psycopg.connect(url) as reader:
+            reader.execute("SELECT count(*) FROM test_result").fetchone()  # holds a lock
+            assert partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms") == []
+        assert partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms") == [
+            "test_result_2031_05"
+        ]
