@@ -106,6 +106,7 @@ def retention() -> dict[str, Any]:
         "deleted": report.deleted,
         "batches": report.batches,
         "complete": report.complete,
+        "partitions_dropped": list(report.partitions_dropped),
         "deliveries_deleted": deliveries,
         "effects_deleted": effects,
     }

@@ -6,6 +6,7 @@ from playhouse.schema_diff import diff_models
 
 from models import ALL_MODELS
 from models.migrate import apply_migrations, pending_migrations
+from tests.models.conftest import partition_aware
 
 
 def test_migrate_is_idempotent(database) -> None:  # type: ignore[no-untyped-def]
@@ -20,7 +21,8 @@ MIGRATION_ONLY_INDEXES = {"test_case_name_trgm", "test_case_key_trgm"}
 
 def test_schema_matches_models(database) -> None:  # type: ignore[no-untyped-def]
     """The migrated schema has every table, column and index the models declare."""
-    diff = diff_models(database, ALL_MODELS)
+    with partition_aware(database):
+        diff = diff_models(database, ALL_MODELS)
     diff = diff._replace(
         drop_indexes=[i for i in diff.drop_indexes if i.name not in MIGRATION_ONLY_INDEXES]
     )
@@ -36,7 +38,8 @@ def test_trigram_indexes_on_postgresql(database, db_url) -> None:  # type: ignor
 
 def test_hot_query_indexes_exist(database) -> None:  # type: ignore[no-untyped-def]
     """History of one test by time, and a repository's runs by time, are indexed."""
-    result_indexes = {tuple(i.columns) for i in database.get_indexes("test_result")}
+    with partition_aware(database):
+        result_indexes = {tuple(i.columns) for i in database.get_indexes("test_result")}
     run_indexes = {tuple(i.columns) for i in database.get_indexes("test_run")}
     assert ("test_case_id", "created_at") in result_indexes
     assert ("repository_id", "received_at") in run_indexes

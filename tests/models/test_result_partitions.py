@@ -1,0 +1,270 @@
+"""Migration 0044 and monthly partitions of test_result: data kept, rollback, retention by drop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import pytest
+from peewee import Database
+from playhouse.migrations import Runner
+from playhouse.schema_diff import diff_models
+
+from flakeguard.usecases.retention import purge_results
+from models import TestResult, db, partitions, utcnow
+from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
+from tests.conftest import PG_ADMIN_URL
+from tests.models.conftest import partition_aware
+
+MIGRATION = "0044_partition_test_results"
+BEFORE = "0038_effect_outbox"
+
+
+def _postgres(database: Database) -> bool:
+    return "Postgres" in type(database).__name__
+
+
+def _stamp(value: datetime) -> str:
+    return f"'{value:%Y-%m-%d %H:%M:%S}'"
+
+
+def _seed(database: Database, dates: list[datetime]) -> None:
+    """A repository, a test, a run and one result per date (statuses tell them apart)."""
+    true = "true" if _postgres(database) else "1"
+    false = "false" if _postgres(database) else "0"
+    now = _stamp(utcnow())
+    database.execute_sql(
+        "INSERT INTO repository (id, tenant_id, full_name, default_branch, settings, active, "
+        f"created_at) VALUES (1, (SELECT min(id) FROM tenant), 'acme/shop', 'main', '{{}}', "
+        f"{true}, {now})"
+    )
+    database.execute_sql(
+        "INSERT INTO test_case (id, repository_id, key, suite, classname, name, first_seen, "
+        f"last_seen) VALUES (1, 1, 'k', '', '', 'test_x', {now}, {now})"
+    )
+    database.execute_sql(
+        "INSERT INTO test_run (id, repository_id, sha, branch, ci_run_id, job, attempt, source, "
+        "content_digest, tests, passed, failures, errors, skipped, duration, received_at, "
+        f"tainted) VALUES (1, 1, '{'a' * 40}', 'main', '', '', 1, 'cli', '{'d' * 64}', "
+        f"1, 1, 0, 0, 0, 0.5, {now}, {false})"
+    )
+    for i, when in enumerate(dates):
+        database.execute_sql(
+            "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, message, "
+            f"created_at) VALUES (1, 1, 's{i}', 0.5, 0, 'm{i}', {_stamp(when)})"
+        )
+
+
+def _rows(database: Database) -> list[tuple[object, ...]]:
+    return [
+        tuple(row)
+        for row in database.execute_sql(
+            "SELECT id, run_id, test_case_id, status, message, created_at FROM test_result "
+            "ORDER BY id"
+        ).fetchall()
+    ]
+
+
+def _relkind(database: Database) -> str | None:
+    row = database.execute_sql(
+        "SELECT relkind FROM pg_class WHERE oid = to_regclass('test_result')"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _constraints(database: Database) -> set[tuple[str, str]]:
+    return {
+        (name, kind)
+        for name, kind in database.execute_sql(
+            "SELECT conname, contype FROM pg_constraint WHERE conrelid = 'test_result'::regclass"
+        ).fetchall()
+    }
+
+
+def _where(database: Database) -> dict[str, str]:
+    """status -> the partition holding that row."""
+    return dict(
+        database.execute_sql("SELECT status, tableoid::regclass::text FROM test_result").fetchall()
+    )
+
+
+def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database) -> None:
+    """0044 keeps each row (id, values); PostgreSQL gets partitions, SQLite is unchanged; down
+    puts the plain table back with the same rows, indexes and constraints."""
+    now = utcnow()
+    dates = [now - timedelta(days=150), now - timedelta(days=1), now + timedelta(days=62)]
+    with scratch.connection_context():
+        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up(BEFORE)
+        _seed(scratch, dates)
+        before = _rows(scratch)
+        assert len(before) == 3
+        indexes = {i.name for i in scratch.get_indexes("test_result")}
+        constraints = _constraints(scratch) if _postgres(scratch) else set()
+
+        runner.up(MIGRATION)
+        assert _rows(scratch) == before
+        with partition_aware(scratch):
+            assert not diff_models(scratch, [TestResult])
+        if _postgres(scratch):
+            assert _relkind(scratch) == "p"
+            where = _where(scratch)
+            # the past stays in the legacy partition; a row dated after the cut-over moved
+            assert where["s0"] == where["s1"] == "test_result_legacy"
+            future = dates[2]
+            assert where["s2"] == f"test_result_{future:%Y_%m}"
+            # new rows take ids from the same sequence, in the partition of their month
+            scratch.execute_sql(
+                "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
+                f"created_at) VALUES (1, 1, 'new', 0.1, 0, {_stamp(future)})"
+            )
+            assert _where(scratch)["new"] == f"test_result_{future:%Y_%m}"
+            new_id = scratch.execute_sql(
+                "SELECT id FROM test_result WHERE status = 'new'"
+            ).fetchone()[0]
+            assert new_id > before[-1][0]
+            # a repository's deletion still cascades through the partitions
+            with scratch.atomic() as txn:
+                scratch.execute_sql("DELETE FROM test_run WHERE id = 1")
+                assert _rows(scratch) == []
+                txn.rollback()
+            after_up = _rows(scratch)
+        else:
+            after_up = before
+
+        runner.down(MIGRATION)
+        assert _rows(scratch) == after_up
+        assert {i.name for i in scratch.get_indexes("test_result")} == indexes
+        with partition_aware(scratch):
+            assert not diff_models(scratch, [TestResult])
+        if _postgres(scratch):
+            assert _relkind(scratch) == "r"
+            assert _constraints(scratch) == constraints
+            tables = {t for t in scratch.get_tables() if t.startswith("test_result")}
+            assert tables == {"test_result"}
+        runner.up(MIGRATION)  # and forward again
+        assert _rows(scratch) == after_up
+
+
+@contextmanager
+def _bound(database: Database) -> Iterator[None]:
+    """The models' proxy on ``database`` for the block, then back on what it was."""
+    previous = db.obj
+    db.initialize(database)
+    try:
+        with database.connection_context():
+            yield
+    finally:
+        db.initialize(previous)
+
+
+def test_retention_drops_expired_months_and_deletes_the_rest_in_batches(
+    scratch: Database,
+) -> None:
+    """Months wholly past the cutoff go as partitions, the boundary month in batches; the rest
+    stays. SQLite (no partitions) deletes the same rows in batches."""
+    now = datetime(2027, 6, 15, 12, 0)
+    with _bound(scratch):
+        apply_migrations(scratch)
+        if _postgres(scratch):
+            # migrated empty: no legacy partition, months from the migration's on
+            assert "test_result_legacy" not in {p.name for p in partitions.partitions()}
+            partitions.ensure_partitions(datetime(2027, 1, 10), ahead=6)
+            months = {f"test_result_2027_{m:02d}" for m in range(1, 8)}
+            assert months <= {p.name for p in partitions.partitions()}
+        dates = [
+            datetime(2027, 1, 5),  # January: dropped as a partition
+            datetime(2027, 2, 20),  # February: dropped
+            datetime(2027, 3, 2),  # March, before the cutoff (2027-03-17): deleted in a batch
+            datetime(2027, 3, 25),  # after the cutoff: kept
+            datetime(2027, 6, 1),  # kept
+            datetime(2020, 1, 1),  # outside every partition (the default one): deleted
+        ]
+        _seed(scratch, dates)
+        if _postgres(scratch):
+            assert _where(scratch)["s5"] == "test_result_default"
+        report = purge_results(90, now=now, batch=1)
+        left = sorted(status for (status,) in db.execute_sql("SELECT status FROM test_result"))
+        assert left == ["s3", "s4"]
+        assert report.cutoff == datetime(2027, 3, 17, 12, 0)
+        assert report.complete
+        if _postgres(scratch):
+            # January, February (and any older, empty month the migration made)
+            assert report.partitions_dropped[-2:] == ("test_result_2027_01", "test_result_2027_02")
+            assert (report.deleted, report.batches) == (2, 2)  # March's and the default's
+            names = {p.name for p in partitions.partitions()}
+            assert "test_result_2027_01" not in names and "test_result_2027_03" in names
+            assert f"test_result_{now:%Y_%m}" in names  # the pass keeps months ready
+            assert "test_result_2027_09" in names
+            # the rollback once the legacy partition is gone: a new plain table, rows kept
+            kept = _rows(scratch)
+            Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE).down(MIGRATION)
+            assert _relkind(scratch) == "r" and _rows(scratch) == kept
+            assert {("test_result_pkey", "p"), ("test_result_run_id_fkey", "f")} <= _constraints(
+                scratch
+            )
+            with partition_aware(scratch):
+                assert not diff_models(scratch, [TestResult])
+        else:
+            assert report.partitions_dropped == ()
+            assert (report.deleted, report.batches) == (4, 4)
+
+
+def test_a_stray_row_in_the_default_partition_moves_into_its_new_month(
+    scratch: Database,
+) -> None:
+    """A row dated beyond the ready months waits in the default partition and moves into its
+    month's partition when that is created."""
+    if not _postgres(scratch):
+        pytest.skip("partitions are PostgreSQL's")
+    with _bound(scratch):
+        apply_migrations(scratch)
+        far = utcnow() + timedelta(days=400)
+        _seed(scratch, [far])
+        assert _where(scratch)["s0"] == "test_result_default"
+        created = partitions.ensure_partitions(far, ahead=0)
+        assert created == [f"test_result_{far:%Y_%m}"]
+        assert _where(scratch)["s0"] == f"test_result_{far:%Y_%m}"
+        assert partitions.ensure_partitions(far, ahead=0) == []  # once
+
+
+def test_a_busy_partition_waits_for_the_next_pass(scratch: Database) -> None:
+    """A partition another transaction is reading is not waited for: it stays, the pass goes
+    on, and the next pass drops it."""
+    if not _postgres(scratch):
+        pytest.skip("partitions are PostgreSQL's")
+    import psycopg
+
+    with _bound(scratch):
+        apply_migrations(scratch)
+        partitions.ensure_partitions(datetime(2027, 1, 10), ahead=1)
+        _seed(scratch, [datetime(2027, 1, 5), datetime(2027, 2, 5)])
+        url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{scratch.database}"
+        with psycopg.connect(url) as reader:
+            reader.execute("SELECT count(*) FROM test_result_2027_01").fetchone()  # holds a lock
+            busy = partitions.drop_partitions_before(datetime(2027, 3, 1), lock_timeout="200ms")
+            assert "test_result_2027_01" not in busy.partitions
+            assert "test_result_2027_02" in busy.partitions
+        later = partitions.drop_partitions_before(datetime(2027, 3, 1), lock_timeout="200ms")
+        assert "test_result_2027_01" in later.partitions
+        assert db.execute_sql("SELECT count(*) FROM test_result").fetchone()[0] == 0
+
+
+def test_a_busy_table_gets_its_new_month_on_a_later_pass(scratch: Database) -> None:
+    """Creating a month waits at most the lock timeout behind a reader of the table; the
+    next pass creates it."""
+    if not _postgres(scratch):
+        pytest.skip("partitions are PostgreSQL's")
+    import psycopg
+
+    with _bound(scratch):
+        apply_migrations(scratch)
+        month = datetime(2031, 5, 1)
+        url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{scratch.database}"
+        with psycopg.connect(url) as reader:
+            reader.execute("SELECT count(*) FROM test_result").fetchone()  # holds a lock
+            assert partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms") == []
+        assert partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms") == [
+            "test_result_2031_05"
+        ]
