@@ -60,7 +60,15 @@ def create_app(settings: Settings | None = None, *, slack: Any = None, github: A
     _wire_slack(app, services)
     _wire_github(app, services)
     _wire_ops(app, services)
+    _wire_web(app, services)
     return app
+
+
+def _wire_web(app: Flask, services: Services) -> None:
+    """The dashboard at /: sign-in, sessions, CSRF, pages."""
+    from flakeguard import web
+
+    web.wire(app, services)
 
 
 def _wire_database(app: Flask) -> None:

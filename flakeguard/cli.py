@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "flakeguard.cli_ingest",
     "flakeguard.cli_status",
     "flakeguard.cli_tenant",
+    "flakeguard.cli_web",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -63,6 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     thread.start()
     print(f"FlakeGuard is running at {url}  (health: {url}/health/ready, API: {url}/api/v1/)")
     print(f"database: {settings.database_url}   queue: {type(queue.storage).__name__}")
+    print(f"Dashboard: {url}/  (to sign in, run `flakeguard login` and open the link it prints)")
     print("Press Ctrl+C to stop.", flush=True)
     if queue.immediate:
         thread.join()

@@ -17,6 +17,7 @@ from models.slack import (
     WorkspacePolicy,
 )
 from models.tenancy import DEFAULT_TENANT_SLUG, SlackWorkspace, Tenant, default_tenant
+from models.web import WebLoginToken, WebUser
 
 ALL_MODELS = [
     Tenant,
@@ -44,6 +45,8 @@ ALL_MODELS = [
     SlackEventReceipt,
     Effect,
     WorkspaceLinkState,
+    WebUser,
+    WebLoginToken,
 ]
 
 __all__ = [
@@ -72,6 +75,8 @@ __all__ = [
     "TestResult",
     "TestRun",
     "UserLink",
+    "WebLoginToken",
+    "WebUser",
     "WebhookDelivery",
     "WorkspaceLinkState",
     "WorkspacePolicy",

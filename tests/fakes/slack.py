@@ -9,6 +9,7 @@ clicks, modal submissions and events to ``/slack/events``).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import hmac
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -33,6 +34,12 @@ CHANNEL_ID = "C0ALERTS"
 INSTALLED_TEAM_ID = "T0OTHER"  # the workspace the OAuth flow installs into (by default)
 INSTALLED_TOKEN = "xoxb-installed-token"
 DEFAULT_TOKEN_TEAMS: dict[str, tuple[str, str | None]] = {BOT_TOKEN: (TEAM_ID, None)}
+# "Sign in with Slack" (OpenID Connect): the app's client and the code the fake's authorize
+# page hands out; who signs in is ``FakeSlack.oidc_user`` (user id, team id, name).
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "test-client-secret"
+OIDC_CODE = "good-oidc-code"
+OIDC_TOKEN = "xoxp-oidc-user-token"
 
 
 def sign(
@@ -77,6 +84,7 @@ class FakeSlack:
         # What auth.test says about a token, as Slack does: (team, enterprise or None).
         self.token_teams: dict[str, tuple[str, str | None]] = dict(DEFAULT_TOKEN_TEAMS)
         self.install_team = INSTALLED_TEAM_ID  # the workspace oauth.v2.access installs into
+        self.oidc_user: tuple[str, str, str] = (USER_ID, TEAM_ID, "Alice")
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -114,6 +122,7 @@ class FakeSlack:
             self.memberships.clear()
             self.token_teams = dict(DEFAULT_TOKEN_TEAMS)
             self.install_team = INSTALLED_TEAM_ID
+            self.oidc_user = (USER_ID, TEAM_ID, "Alice")
 
     def fail(self, method: str, error: str, *, times: int = 1) -> None:
         """Answer ``method`` with ``{"ok": false, "error": error}`` the next ``times`` calls."""
@@ -204,6 +213,23 @@ class FakeSlack:
                 "is_enterprise_install": False,
                 "authed_user": {"id": "U0INSTALLER"},
             }
+        if method == "openid.connect.token":
+            if token != f"basic:{CLIENT_ID}:{CLIENT_SECRET}":
+                return {"ok": False, "error": "invalid_client_id"}
+            if params.get("code") != OIDC_CODE or not params.get("redirect_uri"):
+                return {"ok": False, "error": "invalid_code"}
+            return {"ok": True, "access_token": OIDC_TOKEN, "token_type": "Bearer", "id_token": ""}
+        if method == "openid.connect.userInfo":
+            if token != OIDC_TOKEN:
+                return {"ok": False, "error": "invalid_auth"}
+            user, team, name = self.oidc_user
+            return {
+                "ok": True,
+                "sub": user,
+                "https://slack.com/user_id": user,
+                "https://slack.com/team_id": team,
+                "name": name,
+            }
         if method == "users.conversations":
             user = params.get("user", "")
             channels = self.memberships.get(user, [CHANNEL_ID])
@@ -238,6 +264,11 @@ class FakeSlack:
                             params[key] = json.loads(params[key])
                 auth = self.headers.get("Authorization") or ""
                 token = auth[7:] if auth.startswith("Bearer ") else params.get("token")
+                if auth.startswith("Basic "):  # an app's client id and secret
+                    token = "basic:" + base64.b64decode(auth[6:]).decode()
+                if self.path.startswith("/openid/connect/authorize"):
+                    self._authorize()
+                    return
                 if self.path.startswith("/respond/"):
                     with fake._lock:
                         fake.responses.append(Call(self.path[9:], params, None))
@@ -254,6 +285,17 @@ class FakeSlack:
                 self._send(200, json.dumps(fake.answer(method, params, token)).encode())
 
             do_GET = do_POST
+
+            def _authorize(self) -> None:
+                """Slack's consent page, already agreed to: back to the app with a code."""
+                query = dict(parse_qsl(urlsplit(self.path).query))
+                with fake._lock:
+                    fake.calls.append(Call("openid.connect.authorize", query, None))
+                back = urlencode({"code": OIDC_CODE, "state": query.get("state", "")})
+                self.send_response(302)
+                self.send_header("Location", f"{query.get('redirect_uri', '')}?{back}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def _send(
                 self,
