@@ -216,13 +216,8 @@ class Settings:
             raise ConfigError(f"{missing}: required when the GitHub App is configured")
 
     def check_session_secret(self) -> None:
-        """Refuse a short session secret, and none at all outside the embedded default."""
+        """Refuse a short session secret (the web app refuses none at all on PostgreSQL)."""
         if self.session_secret is None:
-            if not self.is_sqlite:
-                raise ConfigError(
-                    "FLAKEGUARD_SESSION_SECRET: required with PostgreSQL (it signs the "
-                    "dashboard's session cookies); make one with `flakeguard secrets new-key`"
-                )
             return
         if len(self.session_secret) < MIN_SESSION_SECRET:
             raise ConfigError(

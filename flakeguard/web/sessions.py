@@ -8,7 +8,6 @@ first (no fixation: a new CSRF token too).
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 from pathlib import Path
@@ -19,21 +18,21 @@ from flakeguard.errors import ConfigError
 from flakeguard.settings import Settings
 from flakeguard.usecases import web_auth
 
-log = logging.getLogger("flakeguard.web")
-
 
 def session_secret(settings: Settings) -> str:
     """FLAKEGUARD_SESSION_SECRET, else the embedded default's key file (made on first start).
 
-    Settings.from_env refuses to start on PostgreSQL without the variable; settings built
-    in code without one (tests, embedding) get a secret for this process only.
+    Production (PostgreSQL) without the variable refuses to start: several workers and
+    restarts must share one secret, and a generated one would sign nothing anyone kept.
     """
     if settings.session_secret:
         return settings.session_secret
     path = settings.session_key_file()
     if path is None:
-        log.warning("FLAKEGUARD_SESSION_SECRET is not set: dashboard sessions end at restart")
-        return secrets.token_urlsafe(48)
+        raise ConfigError(
+            "FLAKEGUARD_SESSION_SECRET: required with PostgreSQL (it signs the dashboard's "
+            "session cookies); make one with `flakeguard secrets new-key`"
+        )
     return _key_file_secret(path)
 
 

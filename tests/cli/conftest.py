@@ -30,12 +30,17 @@ BASE_ENV_DROP = (
     "FLAKEGUARD_SECRET_KEY",
     "GITHUB_CLIENT_ID",
     "GITHUB_CLIENT_SECRET",
+    "FLAKEGUARD_SESSION_SECRET",
 )
+# Production (PostgreSQL) refuses to serve without a session secret; a test passes ""
+# to run without one.
+TEST_SESSION_SECRET = "test-session-secret-for-flakeguard-0123456789"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The current environment without FlakeGuard's variables, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if k not in BASE_ENV_DROP}
+    env["FLAKEGUARD_SESSION_SECRET"] = TEST_SESSION_SECRET
     env.update(extra)
     return env
 
