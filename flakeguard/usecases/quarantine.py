@@ -41,7 +41,7 @@ from models import (
 )
 
 ACTIONS = ("propose", "approve", "assign", "undo", "dismiss", "lift")
-SOURCES = ("slack", "api", "system", "cli", "github")
+SOURCES = ("slack", "api", "system", "cli", "github", "web")
 # Actions a workspace policy restricts; assigning and proposing are open to everyone.
 GUARDED = frozenset({"approve", "undo", "dismiss", "lift"})
 POLICY_MODES = ("everyone", "usergroup", "users")
