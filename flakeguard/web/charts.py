@@ -13,6 +13,7 @@ from markupsafe import Markup
 WIDTH = 120
 HEIGHT = 28
 PAD = 2
+NBSP = "\u00a0"
 
 
 def _points(values: Sequence[float], width: int, height: int, top: float) -> list[str]:
@@ -61,30 +62,32 @@ def sparkline(
 
 
 def score_chart(points: Sequence[tuple[str, float]], *, label: str) -> Markup:
-    """The score at each verdict change (``(when, score)`` oldest first), as a line 0..1."""
-    if not points:
+    """The score at each verdict change (``(when, score)`` oldest first), as a line 0..1;
+    nothing for fewer than two points (one is a dot, said better in words)."""
+    if len(points) < 2:
         return Markup("")
     return sparkline([score for _, score in points], label=label, width=240, height=48, top=1.0)
 
 
 def percent(value: float) -> str:
-    """A share as a whole percentage ("12 %"), "<1 %" for a small non-zero one."""
+    """A share as a whole percentage ("12 %"), "<1 %" for a small non-zero one (no line break
+    inside: the space is a no-break space)."""
     if 0 < value < 0.005:
-        return "<1 %"
-    return f"{value * 100:.0f} %"
+        return f"<1{NBSP}%"
+    return f"{value * 100:.0f}{NBSP}%"
 
 
 def duration(seconds: float) -> str:
     """Seconds as "850 ms", "12.3 s", "4 min 10 s" or "2 h 5 min"."""
     if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {rest} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+        text = f"{seconds * 1000:.0f} ms"
+    elif seconds < 60:
+        text = f"{seconds:.1f} s"
+    else:
+        minutes, rest = divmod(round(seconds), 60)
+        hours, minutes = divmod(minutes, 60)
+        text = f"{hours} h {minutes} min" if hours else f"{minutes} min {rest} s"
+    return text.replace(" ", NBSP)
 
 
 __all__ = ["duration", "percent", "score_chart", "sparkline"]

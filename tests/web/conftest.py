@@ -120,8 +120,8 @@ def admin(web_app: Any, demo: Tenants) -> Any:
 class LiveServer:
     """The app served over HTTP in a thread, as `flakeguard serve` does."""
 
-    def __init__(self, app: Any) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+    def __init__(self, app: Any, port: int = 0) -> None:
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
