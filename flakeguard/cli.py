@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "flakeguard.cli_ingest",
     "flakeguard.cli_status",
     "flakeguard.cli_tenant",
+    "flakeguard.cli_api",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

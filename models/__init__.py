@@ -17,6 +17,7 @@ from models.slack import (
     WorkspacePolicy,
 )
 from models.tenancy import DEFAULT_TENANT_SLUG, SlackWorkspace, Tenant, default_tenant
+from models.tokens import ApiToken
 
 ALL_MODELS = [
     Tenant,
@@ -44,11 +45,13 @@ ALL_MODELS = [
     SlackEventReceipt,
     Effect,
     WorkspaceLinkState,
+    ApiToken,
 ]
 
 __all__ = [
     "ALL_MODELS",
     "DEFAULT_TENANT_SLUG",
+    "ApiToken",
     "BaseModel",
     "ChannelSubscription",
     "CheckRun",
