@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "flakeguard.cli_status",
     "flakeguard.cli_tenant",
     "flakeguard.cli_web",
+    "flakeguard.cli_api",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

@@ -18,6 +18,7 @@ from models.slack import (
 )
 from models.tenancy import DEFAULT_TENANT_SLUG, SlackWorkspace, Tenant, default_tenant
 from models.web import WebLoginToken, WebUser
+from models.tokens import ApiToken
 
 ALL_MODELS = [
     Tenant,
@@ -47,11 +48,13 @@ ALL_MODELS = [
     WorkspaceLinkState,
     WebUser,
     WebLoginToken,
+    ApiToken,
 ]
 
 __all__ = [
     "ALL_MODELS",
     "DEFAULT_TENANT_SLUG",
+    "ApiToken",
     "BaseModel",
     "ChannelSubscription",
     "CheckRun",

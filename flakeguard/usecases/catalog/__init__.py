@@ -2,7 +2,7 @@
 
 Both the web pages and the JSON API call these, so they show the same data:
 ``overview`` and ``repository_detail`` (repos.py), ``list_tests`` (listing.py),
-``test_view`` (detail.py).
+``test_view`` (detail.py), ``list_quarantines`` (quarantines.py).
 Every function takes the caller's tenant (``tenant_id``) and filters by it in
 SQL: another tenant's repository or test is "unknown", like a missing one.
 Each call runs a fixed number of queries however many rows there are (no
@@ -38,6 +38,12 @@ from flakeguard.usecases.catalog.listing import (
     TestPage,
     list_tests,
 )
+from flakeguard.usecases.catalog.quarantines import (
+    QUARANTINE_STATES,
+    QuarantinePage,
+    QuarantineRow,
+    list_quarantines,
+)
 from flakeguard.usecases.catalog.repos import (
     WINDOW_DAYS,
     Change,
@@ -56,6 +62,7 @@ from flakeguard.usecases.catalog.rows import TestRow
 __all__ = [
     "PAGE_DEFAULT",
     "PAGE_MAX",
+    "QUARANTINE_STATES",
     "SORTS",
     "STATES",
     "WINDOW_DAYS",
@@ -65,6 +72,8 @@ __all__ = [
     "Durations",
     "FailureGroup",
     "Overview",
+    "QuarantinePage",
+    "QuarantineRow",
     "RepoDetail",
     "RepoSummary",
     "RunOutcome",
@@ -76,6 +85,7 @@ __all__ = [
     "TimelineEntry",
     "VerdictChange",
     "WeekChanges",
+    "list_quarantines",
     "list_tests",
     "overview",
     "repository_detail",

@@ -75,6 +75,8 @@ def list_tests(
     query = query.strip()
     if len(query) > QUERY_MAX:
         raise BadRequestError(f"the search is longer than {QUERY_MAX} characters")
+    if any(ord(c) < 32 for c in query):
+        raise BadRequestError("the search has control characters")
     after = cursors.decode(cursor, sort=sort) if cursor is not None else None
     repo = resolve_repository(full_name, tenant_id=tenant_id)
 
