@@ -17,8 +17,8 @@ from models.slack import (
     WorkspacePolicy,
 )
 from models.tenancy import DEFAULT_TENANT_SLUG, SlackWorkspace, Tenant, default_tenant
-from models.web import WebLoginToken, WebUser
 from models.tokens import ApiToken
+from models.web import WebLoginToken, WebUser
 
 ALL_MODELS = [
     Tenant,
