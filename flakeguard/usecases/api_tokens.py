@@ -85,8 +85,9 @@ def create_token(
     return _info(row, tenant.slug), token
 
 
-def list_tokens(*, tenant_id: int | None) -> list[ApiTokenInfo]:
-    """The tenant's API tokens, oldest first, revoked ones included (None: every tenant's)."""
+def list_tokens(*, tenant_id: int | None, created_by: str | None = None) -> list[ApiTokenInfo]:
+    """The tenant's API tokens, oldest first, revoked ones included (None: every tenant's);
+    ``created_by`` keeps only one creator's (a person on the dashboard sees their own)."""
     query = (
         ApiToken.select(ApiToken, Tenant.slug)
         .join(Tenant, on=(ApiToken.tenant == Tenant.id))
@@ -94,10 +95,14 @@ def list_tokens(*, tenant_id: int | None) -> list[ApiTokenInfo]:
     )
     if tenant_id is not None:
         query = query.where(ApiToken.tenant == tenant_id)
+    if created_by is not None:
+        query = query.where(ApiToken.created_by == created_by)
     return [_info(row, row.tenant.slug) for row in query]
 
 
-def revoke_token(prefix_or_token: str, *, tenant_id: int | None) -> tuple[ApiTokenInfo, bool]:
+def revoke_token(
+    prefix_or_token: str, *, tenant_id: int | None, created_by: str | None = None
+) -> tuple[ApiTokenInfo, bool]:
     """Revoke the tenant's API token with this prefix (or this whole token).
 
     ``tenant_id`` None is the operator's CLI: any tenant's token. Returns the
@@ -108,6 +113,8 @@ def revoke_token(prefix_or_token: str, *, tenant_id: int | None) -> tuple[ApiTok
     query = ApiToken.select(ApiToken, Tenant.slug).join(Tenant, on=(ApiToken.tenant == Tenant.id))
     if tenant_id is not None:
         query = query.where(ApiToken.tenant == tenant_id)
+    if created_by is not None:  # a person on the dashboard revokes only their own
+        query = query.where(ApiToken.created_by == created_by)
     row, revoked = tokens.revoke(
         query, ApiToken, prefix_or_token, kind="API token", owner=lambda row: row.tenant.slug
     )

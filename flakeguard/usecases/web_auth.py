@@ -78,6 +78,11 @@ class SignedIn:
     team_id: str
 
     @property
+    def creator(self) -> str:
+        """How the API tokens this person creates name their creator (stable across renames)."""
+        return f"web:{self.user_id}"
+
+    @property
     def actor(self) -> str:
         """The actor of their quarantine actions: a Slack user id acts as in Slack."""
         return self.subject if self.provider == SLACK else f"{self.provider}:{self.name}"[:100]

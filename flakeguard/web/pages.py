@@ -19,6 +19,7 @@ from flakeguard.usecases import catalog
 from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.web import charts
 from flakeguard.web import sign_in as _sign_in  # noqa: F401 - registers the sign-in routes
+from flakeguard.web import tokens as _tokens  # noqa: F401 - registers the API tokens page
 from flakeguard.web.blueprint import person, settings, signed_in_only, web
 
 __all__ = ["web"]

@@ -21,7 +21,7 @@ def test_signed_out_visitor_sees_only_sign_in(web_app, demo) -> None:  # type: i
     assert "<title>Sign in · FlakeGuard</title>" in html
     assert "Sign in with Slack" in html and "flakeguard login" in html
     assert DEMO_REPO not in html and "test_payment" not in html
-    for path in (f"/repos/{DEMO_REPO}", "/tests/1"):
+    for path in (f"/repos/{DEMO_REPO}", "/tests/1", "/tokens"):
         answer = client.get(path)
         assert answer.status_code == 302 and answer.headers["Location"] == "/", path
     assert (
