@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from flakeguard.errors import FlakeGuardError, NotConfiguredError
 from flakeguard.usecases import catalog
@@ -67,6 +68,13 @@ def offered_actions(quarantine_state: str | None, state: str) -> tuple[str, ...]
 def when(value: Any) -> str:
     """A timestamp as "2026-12-01 14:05 UTC"."""
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "–"
+
+
+@web.app_template_filter("breakable")
+def breakable(value: str) -> Markup:
+    """A test name that may wrap after its dots and underscores (escaped, then <wbr>)."""
+    text = str(escape(value))
+    return Markup(text.replace(".", ".<wbr>").replace("_", "_<wbr>"))
 
 
 @web.app_template_filter("day")
