@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
 
 from flakeguard.errors import FlakeGuardError
 from flakeguard.settings import Settings
@@ -88,9 +89,11 @@ def refused(exc: FlakeGuardError) -> Any:
     return error_page(status, title, exc.message)
 
 
-@web.errorhandler(404)
-def not_found(exc: Exception) -> Any:
-    return error_page(404, "Not found", "There is nothing here, or it is not yours to see.")
+@web.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Any:
+    if exc.code == 404:
+        return error_page(404, "Not found", "There is nothing here, or it is not yours to see.")
+    return error_page(exc.code or 400, exc.name, exc.description or exc.name)
 
 
 def error_page(status: int, title: str, message: str) -> Any:

@@ -152,3 +152,13 @@ def test_next_never_leaves_the_site(admin) -> None:  # type: ignore[no-untyped-d
         },
     )
     assert answer.headers["Location"] == f"/tests/{tid}"
+
+
+def test_malformed_action_is_a_400_page(admin) -> None:  # type: ignore[no-untyped-def]
+    """An unknown action or a version that is not a number: 400, an HTML page, nothing done."""
+    tid = case_id(FLAKY)
+    token = csrf_of(admin.get(f"/tests/{tid}").get_data(as_text=True))
+    for data in ({"action": "explode", "version": "1"}, {"action": "approve", "version": "x"}):
+        answer = admin.post(f"/tests/{tid}/actions", data={**data, "csrf_token": token})
+        assert answer.status_code == 400 and answer.mimetype == "text/html"
+    assert Quarantine.get(Quarantine.test_case == tid).state == "proposed"
