@@ -14,8 +14,7 @@ import pytest
 from slack_sdk import WebClient
 from werkzeug.serving import make_server
 
-from flakeguard.usecases import slack as slack_uc
-from flakeguard.usecases import web_auth
+from flakeguard.usecases import subscriptions, web_auth
 from flakeguard.usecases.demo import DEMO_REPO, create_demo
 from flakeguard.usecases.repos import add_repository
 from flakeguard.usecases.tenant_links import create_tenant, link_workspace
@@ -87,7 +86,7 @@ def demo(web_app: Any, fake_slack: FakeSlack) -> Tenants:
     home = default_tenant()
     link_workspace(TEAM_ID, home.slug)
     add_repository(DEMO_REPO, tenant=home)
-    slack_uc.subscribe(TEAM_ID, CHANNEL_ID, DEMO_REPO, tenant_id=home.id)
+    subscriptions.subscribe(TEAM_ID, CHANNEL_ID, DEMO_REPO, tenant_id=home.id)
     create_demo(max_bytes=50 * 2**20)
     rival = create_tenant("rival", name="Rival Inc")
     link_workspace(OTHER_TEAM, rival.slug)
