@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flakeguard.usecases.demo import DEMO_REPO
 from models import Quarantine, QuarantineEvent, TestCase
+from tests.fakes.slack import TEAM_ID, USER_ID
 from tests.web.conftest import OTHER_REPO, csrf_of
 
 FLAKY = "test_payment_webhook_timeout"
@@ -162,3 +163,25 @@ def test_malformed_action_is_a_400_page(admin) -> None:  # type: ignore[no-untyp
         answer = admin.post(f"/tests/{tid}/actions", data={**data, "csrf_token": token})
         assert answer.status_code == 400 and answer.mimetype == "text/html"
     assert Quarantine.get(Quarantine.test_case == tid).state == "proposed"
+
+
+def test_workspace_policy_applies_to_a_person_signed_in_with_slack(
+    web_app, demo, fake_slack
+) -> None:  # type: ignore[no-untyped-def]
+    """Only U0BOSS may approve in the workspace: Alice, signed in with Slack, is refused."""
+    from flakeguard.usecases.policy import set_policy
+    from tests.web.test_sign_in import _slack_round_trip
+
+    set_policy(TEAM_ID, "users", users=["U0BOSS"])
+    client = web_app.test_client()
+    assert _slack_round_trip(client, fake_slack).status_code == 302
+    tid = case_id(FLAKY)
+    page = client.get(f"/tests/{tid}").get_data(as_text=True)
+    assert f'value="{USER_ID}"' in page  # Assign offers the person themselves
+    q = Quarantine.get(Quarantine.test_case == tid)
+    client.post(
+        f"/tests/{tid}/actions",
+        data={"action": "approve", "version": q.version, "csrf_token": csrf_of(page)},
+    )
+    assert Quarantine.get_by_id(q.id).state == "proposed"
+    assert "not allowed to approve" in client.get(f"/tests/{tid}").get_data(as_text=True)
