@@ -58,3 +58,32 @@ def test_login_prints_a_one_time_url(tmp_path: Path) -> None:
     assert second != url
     unknown = run_cli("login", "--tenant", "nope", cwd=tmp_path, **env)
     assert unknown.returncode == 2 and "unknown tenant 'nope'" in unknown.stderr
+
+
+def test_serve_shows_the_dashboard_and_login_signs_in(tmp_path: Path) -> None:
+    """`flakeguard serve` names the dashboard and `flakeguard login`; the printed link signs in
+    over real HTTP, and `/` is the HTML sign-in page before."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+    import urllib.request
+
+    from tests.cli.conftest import serving, wait_for
+
+    with serving(tmp_path, FLAKEGUARD_SESSION_SECRET="") as (url, _proc):
+        assert wait_for(url + "/health/ready")[0] == 200
+        assert "run `flakeguard login`" in (tmp_path / "serve.log").read_text()
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        with browser.open(url + "/") as first:
+            assert first.status == 200 and "Sign in to FlakeGuard" in first.read().decode()
+        link = run_cli("login", cwd=tmp_path, FLAKEGUARD_SESSION_SECRET="").stdout.split()[-1]
+        path = urllib.parse.urlsplit(link).path
+        with browser.open(url + path) as page:
+            html = page.read().decode()
+        fields = dict(re.findall(r'name="(csrf_token|secret)" value="([^"]+)"', html))
+        body = urllib.parse.urlencode(fields).encode()
+        with browser.open(url + "/sign-in/link", data=body) as signed:
+            html = signed.read().decode()
+        assert "Signed in to Default as administrator" in html and "overview" in html
+    assert (tmp_path / "flakeguard-session.key").exists()
