@@ -144,3 +144,19 @@ def test_link_of_one_tenant_never_shows_another(web_app, demo) -> None:  # type:
     assert sign_in_link(client, demo.rival).status_code == 302
     home = client.get("/").get_data(as_text=True)
     assert "rival/secret-sauce" in home and DEMO_REPO not in home
+
+
+def test_session_cookie_is_secure_behind_https(web_settings, database) -> None:  # type: ignore[no-untyped-def]
+    """With an https public URL the session cookie is Secure (and still HttpOnly, Lax)."""
+    import dataclasses
+
+    from flakeguard.app import create_app
+    from models import default_tenant
+
+    app = create_app(dataclasses.replace(web_settings, public_url="https://fg.example"))
+    app.testing = True
+    client = app.test_client()
+    secret = web_auth.issue_login_link(default_tenant())
+    page = client.get(f"/sign-in/link/{secret}", base_url="https://fg.example")
+    cookie = page.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
