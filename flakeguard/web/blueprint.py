@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -67,9 +67,9 @@ def headers(response: Response) -> Response:
     return response
 
 
-@web.app_context_processor
+@web.context_processor
 def page_globals() -> dict[str, Any]:
-    return {"person": current_person() if request else None}
+    return {"person": current_person()}
 
 
 @web.errorhandler(CSRFError)

@@ -19,6 +19,7 @@ from flakeguard.errors import BadRequestError, FlakeGuardError
 from flakeguard.settings import Settings
 from flakeguard.usecases import web_auth
 from flakeguard.usecases.github import html_url
+from flakeguard.usecases.tenant_links import GitHubUser
 from flakeguard.web import sessions
 from flakeguard.web.blueprint import error_page, settings, web
 from integrations.github.link import GitHubUserClient
@@ -187,7 +188,7 @@ def github_choose() -> Any:
         wanted = 0
     if not isinstance(choice, dict) or wanted not in choice.get("tenants", []):
         return error_page(400, "Sign-in with GitHub did not work", BAD_STATE)
-    user = web_auth.tenant_links.GitHubUser(login=str(choice["login"]), id=int(choice["id"]))
+    user = GitHubUser(login=str(choice["login"]), id=int(choice["id"]))
     try:
         person = web_auth.sign_in_github(user, wanted)
     except FlakeGuardError as exc:
