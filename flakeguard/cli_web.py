@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-LINK_PATH = "/sign-in/link/"
+LINK_PATH = "/sign-in/link?token="
 
 
 def cmd_login(args: argparse.Namespace) -> int:

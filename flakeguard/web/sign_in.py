@@ -89,10 +89,11 @@ def index() -> Any:
     return overview()
 
 
-@web.get("/sign-in/link/<secret>")
-def link(secret: str) -> Any:
+@web.get("/sign-in/link")
+def link() -> Any:
     # A page with a button, not a sign-in on GET: a link preview must not spend the link.
-    return render_template("link.html", secret=secret)
+    # The secret is in the query string, which the access log leaves out (it logs the path).
+    return render_template("link.html", secret=request.args.get("token", ""))
 
 
 @web.post("/sign-in/link")

@@ -103,7 +103,7 @@ def demo(web_app: Any, fake_slack: FakeSlack) -> Tenants:
 def sign_in_link(client: Any, tenant: Tenant) -> Any:
     """Sign ``client`` in through a one-time link of ``tenant``; the response after redirects."""
     secret = web_auth.issue_login_link(tenant)
-    page = client.get(f"/sign-in/link/{secret}")
+    page = client.get(f"/sign-in/link?token={secret}")
     token = csrf_of(page.get_data(as_text=True))
     return client.post("/sign-in/link", data={"secret": secret, "csrf_token": token})
 

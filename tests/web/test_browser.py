@@ -93,7 +93,7 @@ def keep(page: Any, tmp_path: Path, name: str) -> None:
 
 def sign_in(page: Any, live: LiveServer, tenant: Any) -> None:
     """Open a one-time link of ``tenant`` and press its button."""
-    page.goto(f"{live.url}/sign-in/link/{web_auth.issue_login_link(tenant)}")
+    page.goto(f"{live.url}/sign-in/link?token={web_auth.issue_login_link(tenant)}")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live.url}/")
 
@@ -112,7 +112,7 @@ def test_signed_out_visitor_sees_only_sign_in(page, live, tmp_path) -> None:  # 
 def test_one_time_link_signs_in_once(page, browser, live, demo) -> None:  # type: ignore[no-untyped-def]
     """The link signs in; opened again (another browser) it is refused with a reason."""
     secret = web_auth.issue_login_link(demo.home)
-    page.goto(f"{live.url}/sign-in/link/{secret}")
+    page.goto(f"{live.url}/sign-in/link?token={secret}")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live.url}/")
     assert page.title() == "Overview · FlakeGuard"
@@ -120,7 +120,7 @@ def test_one_time_link_signs_in_once(page, browser, live, demo) -> None:  # type
     other = browser.new_context()
     try:
         again = other.new_page()
-        again.goto(f"{live.url}/sign-in/link/{secret}")
+        again.goto(f"{live.url}/sign-in/link?token={secret}")
         with again.expect_response(f"{live.url}/sign-in/link") as answer:
             again.get_by_role("button", name="Sign in").click()
         assert answer.value.status == 400

@@ -52,7 +52,7 @@ def test_login_prints_a_one_time_url(tmp_path: Path) -> None:
     result = run_cli("login", cwd=tmp_path, **env)
     assert result.returncode == 0, result.stderr
     url = result.stdout.strip().splitlines()[-1]
-    assert url.startswith("https://fg.example/sign-in/link/") and len(url) > 60
+    assert url.startswith("https://fg.example/sign-in/link?token=") and len(url) > 60
     assert "tenant default" in result.stdout and "10 minutes" in result.stdout
     second = run_cli("login", cwd=tmp_path, **env).stdout.strip().splitlines()[-1]
     assert second != url
@@ -78,8 +78,8 @@ def test_serve_shows_the_dashboard_and_login_signs_in(tmp_path: Path) -> None:
         with browser.open(url + "/") as first:
             assert first.status == 200 and "Sign in to FlakeGuard" in first.read().decode()
         link = run_cli("login", cwd=tmp_path, FLAKEGUARD_SESSION_SECRET="").stdout.split()[-1]
-        path = urllib.parse.urlsplit(link).path
-        with browser.open(url + path) as page:
+        parts = urllib.parse.urlsplit(link)
+        with browser.open(f"{url}{parts.path}?{parts.query}") as page:
             html = page.read().decode()
         fields = dict(re.findall(r'name="(csrf_token|secret)" value="([^"]+)"', html))
         body = urllib.parse.urlencode(fields).encode()

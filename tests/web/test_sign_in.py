@@ -30,12 +30,14 @@ def test_signed_out_visitor_sees_only_sign_in(web_app, demo) -> None:  # type: i
     )
 
 
-def test_one_time_link_signs_in_once(web_app, demo) -> None:  # type: ignore[no-untyped-def]
-    """The link signs in once; the same link again is refused; only its hash is stored."""
+def test_one_time_link_signs_in_once(web_app, demo, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The link signs in once; the same link again is refused; only its hash is stored, and
+    the access log never shows it."""
+    caplog.set_level("INFO", logger="flakeguard.access")
     client = web_app.test_client()
     secret = web_auth.issue_login_link(demo.home)
     assert not WebLoginToken.select().where(WebLoginToken.token_hash == secret).exists()
-    page = client.get(f"/sign-in/link/{secret}")
+    page = client.get(f"/sign-in/link?token={secret}")
     assert page.status_code == 200 and not WebLoginToken.get().used_at  # a GET spends nothing
     token = csrf_of(page.get_data(as_text=True))
     signed = client.post("/sign-in/link", data={"secret": secret, "csrf_token": token})
@@ -46,19 +48,20 @@ def test_one_time_link_signs_in_once(web_app, demo) -> None:  # type: ignore[no-
     assert DEMO_REPO in home and "Signed in to Default as administrator" in home
 
     other = web_app.test_client()
-    page = other.get(f"/sign-in/link/{secret}")
+    page = other.get(f"/sign-in/link?token={secret}")
     again = other.post(
         "/sign-in/link", data={"secret": secret, "csrf_token": csrf_of(page.get_data(as_text=True))}
     )
     assert again.status_code == 400 and "already used" in again.get_data(as_text=True)
     assert DEMO_REPO not in other.get("/").get_data(as_text=True)
+    assert "GET /sign-in/link 200" in caplog.text and secret not in caplog.text
 
 
 def test_expired_link_is_refused(web_app, demo) -> None:  # type: ignore[no-untyped-def]
     """A link older than ten minutes signs nobody in."""
     secret = web_auth.issue_login_link(demo.home, now=utcnow() - timedelta(minutes=11))
     client = web_app.test_client()
-    page = client.get(f"/sign-in/link/{secret}")
+    page = client.get(f"/sign-in/link?token={secret}")
     answer = client.post(
         "/sign-in/link", data={"secret": secret, "csrf_token": csrf_of(page.get_data(as_text=True))}
     )
@@ -69,11 +72,11 @@ def test_form_without_or_with_wrong_csrf_token_is_refused(web_app, demo) -> None
     """No token or another session's token: 400, nothing spent."""
     secret = web_auth.issue_login_link(demo.home)
     client = web_app.test_client()
-    client.get(f"/sign-in/link/{secret}")
+    client.get(f"/sign-in/link?token={secret}")
     bare = client.post("/sign-in/link", data={"secret": secret})
     assert bare.status_code == 400 and "This form has expired" in bare.get_data(as_text=True)
     stranger = web_app.test_client()
-    theirs = csrf_of(stranger.get(f"/sign-in/link/{secret}").get_data(as_text=True))
+    theirs = csrf_of(stranger.get(f"/sign-in/link?token={secret}").get_data(as_text=True))
     wrong = client.post("/sign-in/link", data={"secret": secret, "csrf_token": theirs})
     assert wrong.status_code == 400
     assert WebLoginToken.get().used_at is None
@@ -157,6 +160,6 @@ def test_session_cookie_is_secure_behind_https(web_settings, database) -> None: 
     app.testing = True
     client = app.test_client()
     secret = web_auth.issue_login_link(default_tenant())
-    page = client.get(f"/sign-in/link/{secret}", base_url="https://fg.example")
+    page = client.get(f"/sign-in/link?token={secret}", base_url="https://fg.example")
     cookie = page.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
