@@ -87,3 +87,12 @@ def test_serve_shows_the_dashboard_and_login_signs_in(tmp_path: Path) -> None:
             html = signed.read().decode()
         assert "Signed in to Default as administrator" in html and "overview" in html
     assert (tmp_path / "flakeguard-session.key").exists()
+
+
+def test_the_session_secret_is_redacted_from_logs() -> None:
+    """The secret is one of the settings' secrets the log redaction knows."""
+    from flakeguard import logs
+
+    secret = "session-secret-that-must-not-leak-0123456789"
+    logs.add_secrets(logs.settings_secrets(Settings(session_secret=secret)))
+    assert secret not in logs.redact(f"signing with {secret}")
