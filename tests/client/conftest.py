@@ -8,17 +8,15 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from flakeguard.usecases.repos import add_repository
 from models import Quarantine, Repository, TestCase, utcnow
-from tests.processes import CI_VARIABLES, free_port
+from tests.processes import CI_VARIABLES, served, unused_url
 
 REPO = "acme/shop"
 SHA = "c" * 40
@@ -177,19 +175,14 @@ class Live:
 def live(app) -> Iterator[Live]:  # type: ignore[no-untyped-def]
     """The app served over HTTP in a thread, with repository acme/shop and its token."""
     repo, token = add_repository(REPO)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield Live(f"http://127.0.0.1:{httpd.server_port}", token, repo)
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with served(app) as url:
+        yield Live(url, token, repo)
 
 
 @pytest.fixture
 def down_url() -> str:
     """A URL on 127.0.0.1 where nothing listens (a port just released)."""
-    return f"http://127.0.0.1:{free_port()}"
+    return unused_url()
 
 
 def outside_env(**extra: str) -> dict[str, str]:
