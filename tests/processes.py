@@ -58,3 +58,12 @@ def served(app: Callable[..., Any]) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+def run_to_end(
+    command: list[str], *, cwd: Any, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end, capturing its text output; the exit code is the test's to judge."""
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )

@@ -16,7 +16,7 @@ import pytest
 
 from flakeguard.usecases.repos import add_repository
 from models import Quarantine, Repository, TestCase, utcnow
-from tests.processes import CI_VARIABLES, served, unused_url
+from tests.processes import CI_VARIABLES, run_to_end, served, unused_url
 
 REPO = "acme/shop"
 SHA = "c" * 40
@@ -48,15 +48,7 @@ class BareVenv:
 
     def run(self, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
         """Run one of the venv's scripts (``flakeguard-ci``, ``python``) with ``env``."""
-        return subprocess.run(
-            [str(self.bin / args[0]), *args[1:]],
-            cwd=cwd,
-            env=outside_env(**env),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_to_end([str(self.bin / args[0]), *args[1:]], cwd=cwd, env=outside_env(**env))
 
 
 def _pip(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -217,14 +209,8 @@ class Sample:
         command = [python, "-m", "pytest", "-rA", "-p", "no:randomly"]
         if plugin:
             command += ["-p", "flakeguard_ci.pytest_plugin"]
-        return subprocess.run(
-            [*command, *args],
-            cwd=self.root,
-            env=outside_env(SAMPLE_RAN=str(self.ran_file), **env),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        return run_to_end(
+            [*command, *args], cwd=self.root, env=outside_env(SAMPLE_RAN=str(self.ran_file), **env)
         )
 
 
