@@ -19,7 +19,7 @@ leave the state as it is (approving a quarantined test), appends nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from peewee import IntegrityError
 
@@ -123,13 +123,16 @@ def perform(
             outcome = _apply_locked(
                 test_case_id,
                 quarantine_id,
-                action,
-                actor=actor,
+                Action(
+                    action,
+                    actor,
+                    automatic=source in AUTOMATIC,
+                    reason=reason.strip(),
+                    assignee_slack=assignee_slack,
+                    expected_version=expected_version,
+                ),
                 source=source,
-                assignee_slack=assignee_slack,
-                reason=reason.strip(),
                 idempotency_key=idempotency_key,
-                expected_version=expected_version,
                 team_id=team_id,
             )
             effects = outbox.record(effects_of(outcome))
@@ -173,7 +176,10 @@ def propose_flaky(test_case_id: int) -> list[outbox.Wanted]:
     try:
         with db.atomic():  # a savepoint: a concurrent first action on the test wins
             proposal = _apply_locked(
-                test_case_id, None, "propose", actor="flakeguard", source="system", reason="flaky"
+                test_case_id,
+                None,
+                Action("propose", "flakeguard", automatic=True, reason="flaky"),
+                source="system",
             )
             return outbox.record(effects_of(proposal))
     except IntegrityError:
@@ -205,14 +211,10 @@ def _check_in_tenant(tenant_id: int, test_case_id: int | None, quarantine_id: in
 def _apply_locked(
     test_case_id: int | None,
     quarantine_id: int | None,
-    action: str,
+    request: Action,
     *,
-    actor: str,
     source: str,
-    assignee_slack: str | None = None,
-    reason: str = "",
     idempotency_key: str | None = None,
-    expected_version: int | None = None,
     team_id: str | None = None,
 ) -> Outcome:
     """Load the quarantine (locked), decide, and write the change with its event."""
@@ -233,18 +235,12 @@ def _apply_locked(
     else:
         test_case_id, repository_id = q.test_case_id, q.repository_id
     now = utcnow()
+    if request.name == "assign":
+        request = replace(request, assignee_github=_linked_login(request.assignee_slack, team_id))
     decision = decide(
         _current(q),
-        Action(
-            action,
-            actor,
-            automatic=source in AUTOMATIC,
-            reason=reason,
-            assignee_slack=assignee_slack,
-            assignee_github=_linked_login(assignee_slack, team_id) if action == "assign" else None,
-            expected_version=expected_version,
-        ),
-        evidence=_evidence(test_case_id) if action in NEEDS_EVIDENCE else None,
+        request,
+        evidence=_evidence(test_case_id) if request.name in NEEDS_EVIDENCE else None,
         now=now,
     )
     if isinstance(decision, NoOp):
@@ -259,30 +255,21 @@ def _apply_locked(
             test_case=test_case_id,
             repository=repository_id,
             state=decision.after,
-            reason=str(changes.pop("reason", reason)),
+            reason=str(changes.pop("reason", request.reason)),
             proposed_at=now,
         )
     previous_version = q.version
     changes["version"] = Quarantine.version + 1
     changes["updated_at"] = now
     Quarantine.update(**changes).where(Quarantine.id == q.id).execute()
-    data: dict[str, object] = {
-        "from": decision.before,
-        "to": decision.after,
-        "version": previous_version + 1,
-    }
-    if reason:
-        data["reason"] = reason
-    if assignee_slack:
-        data["assignee_slack"] = assignee_slack
-    if team_id:
-        data["team_id"] = team_id
+    said = {"reason": request.reason, "assignee_slack": request.assignee_slack, "team_id": team_id}
+    data = {"from": decision.before, "to": decision.after, "version": previous_version + 1}
     QuarantineEvent.create(
         quarantine=q.id,
-        action=action,
-        actor=actor,
+        action=request.name,
+        actor=request.actor,
         source=source,
-        data=data,
+        data=data | {name: value for name, value in said.items() if value},
         idempotency_key=idempotency_key,
         at=now,
     )
