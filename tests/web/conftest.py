@@ -1,18 +1,16 @@
 """The dashboard's fixtures: the app with Slack sign-in on the fake Slack, signed-in clients,
-demo data in two tenants, and a live server for the browser tests."""
+and the demo data beside a rival tenant."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from slack_sdk import WebClient
-from werkzeug.serving import make_server
 
 from flakeguard.usecases import subscriptions, web_auth
 from flakeguard.usecases.demo import DEMO_REPO, create_demo
@@ -114,20 +112,3 @@ def admin(web_app: Any, demo: Tenants) -> Any:
     client = web_app.test_client()
     assert sign_in_link(client, demo.home).status_code == 302
     return client
-
-
-class LiveServer:
-    """The app served over HTTP in a thread, as `flakeguard serve` does."""
-
-    def __init__(self, app: Any, port: int = 0) -> None:
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()

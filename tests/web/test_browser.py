@@ -21,10 +21,10 @@ from slack_sdk import WebClient
 from flakeguard.usecases import web_auth
 from flakeguard.usecases.demo import DEMO_REPO
 from models import Quarantine, QuarantineEvent, TestCase
-from tests.cli.conftest import free_port
 from tests.conftest import REQUIRE_SERVICES
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
-from tests.web.conftest import OTHER_REPO, LiveServer, Tenants
+from tests.processes import served
+from tests.web.conftest import OTHER_REPO, Tenants
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -50,15 +50,17 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def live(web_settings: Any, demo: Tenants) -> Iterator[LiveServer]:
-    """The app on a free port, its public URL that port (Slack's redirect comes back here)."""
+def live(web_settings: Any, demo: Tenants) -> Iterator[str]:
+    """The app served in a thread: its URL, which is also its public URL (Slack's redirect
+    comes back there), so the app is built once the server listens."""
     from flakeguard.app import create_app
 
-    port = free_port()
-    settings = dataclasses.replace(web_settings, public_url=f"http://127.0.0.1:{port}")
-    app = create_app(settings, slack=WebClient(token=BOT_TOKEN, base_url=settings.slack_api_url))
-    with LiveServer(app, port) as server:
-        yield server
+    built: list[Any] = []
+    with served(lambda environ, start_response: built[0](environ, start_response)) as url:
+        settings = dataclasses.replace(web_settings, public_url=url)
+        slack = WebClient(token=BOT_TOKEN, base_url=settings.slack_api_url)
+        built.append(create_app(settings, slack=slack))
+        yield url
 
 
 @pytest.fixture
@@ -91,37 +93,37 @@ def keep(page: Any, tmp_path: Path, name: str) -> None:
         page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
 
 
-def sign_in(page: Any, live: LiveServer, tenant: Any) -> None:
+def sign_in(page: Any, live: str, tenant: Any) -> None:
     """Open a one-time link of ``tenant`` and press its button."""
-    page.goto(f"{live.url}/sign-in/link?token={web_auth.issue_login_link(tenant)}")
+    page.goto(f"{live}/sign-in/link?token={web_auth.issue_login_link(tenant)}")
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{live.url}/")
+    page.wait_for_url(f"{live}/")
 
 
 def test_signed_out_visitor_sees_only_sign_in(page, live, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """/ and every page behind it show the sign-in page and nothing of the tenant."""
-    page.goto(live.url + "/")
+    page.goto(live + "/")
     assert page.title() == "Sign in · FlakeGuard"
     keep(page, tmp_path, "dashboard-sign-in")
     assert page.get_by_role("link", name="Sign in with Slack").is_visible()
-    page.goto(f"{live.url}/repos/{DEMO_REPO}")
-    assert page.url == f"{live.url}/" and page.title() == "Sign in · FlakeGuard"
+    page.goto(f"{live}/repos/{DEMO_REPO}")
+    assert page.url == f"{live}/" and page.title() == "Sign in · FlakeGuard"
     assert DEMO_REPO not in page.content()
 
 
 def test_one_time_link_signs_in_once(page, browser, live, demo) -> None:  # type: ignore[no-untyped-def]
     """The link signs in; opened again (another browser) it is refused with a reason."""
     secret = web_auth.issue_login_link(demo.home)
-    page.goto(f"{live.url}/sign-in/link?token={secret}")
+    page.goto(f"{live}/sign-in/link?token={secret}")
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{live.url}/")
+    page.wait_for_url(f"{live}/")
     assert page.title() == "Overview · FlakeGuard"
     assert page.get_by_role("status").inner_text().startswith("Signed in to Default")
     other = browser.new_context()
     try:
         again = other.new_page()
-        again.goto(f"{live.url}/sign-in/link?token={secret}")
-        with again.expect_response(f"{live.url}/sign-in/link") as answer:
+        again.goto(f"{live}/sign-in/link?token={secret}")
+        with again.expect_response(f"{live}/sign-in/link") as answer:
             again.get_by_role("button", name="Sign in").click()
         assert answer.value.status == 400
         assert "already used" in again.inner_text("main")
@@ -131,9 +133,9 @@ def test_one_time_link_signs_in_once(page, browser, live, demo) -> None:  # type
 
 def test_sign_in_with_slack(page, live, fake_slack: FakeSlack) -> None:  # type: ignore[no-untyped-def]
     """Sign in with Slack through the fake's OpenID Connect pages, back on the overview."""
-    page.goto(live.url + "/")
+    page.goto(live + "/")
     page.get_by_role("link", name="Sign in with Slack").click()
-    page.wait_for_url(f"{live.url}/")
+    page.wait_for_url(f"{live}/")
     assert page.title() == "Overview · FlakeGuard"
     assert "as Alice" in page.get_by_role("status").inner_text()
     assert page.get_by_role("link", name=DEMO_REPO).is_visible()
@@ -170,15 +172,15 @@ def test_forms_without_the_right_csrf_token_are_refused(page, live, demo) -> Non
     """A tampered token and a post with none: 400, the quarantine unchanged."""
     sign_in(page, live, demo.home)
     test = TestCase.get(TestCase.name == FLAKY)
-    page.goto(f"{live.url}/tests/{test.id}")
+    page.goto(f"{live}/tests/{test.id}")
     form = page.locator("form", has=page.get_by_role("button", name="Dismiss: "))
     form.locator("input[name=csrf_token]").evaluate("input => { input.value = 'forged' }")
-    with page.expect_response(f"{live.url}/tests/{test.id}/actions") as answer:
+    with page.expect_response(f"{live}/tests/{test.id}/actions") as answer:
         form.get_by_role("button").click()
     assert answer.value.status == 400
     assert page.title() == "This form has expired · FlakeGuard"
     bare = page.request.post(
-        f"{live.url}/tests/{test.id}/actions", form={"action": "dismiss", "version": "1"}
+        f"{live}/tests/{test.id}/actions", form={"action": "dismiss", "version": "1"}
     )
     assert bare.status == 400
     assert Quarantine.get(Quarantine.test_case == test.id).state == "proposed"
@@ -187,9 +189,9 @@ def test_forms_without_the_right_csrf_token_are_refused(page, live, demo) -> Non
 def test_another_tenants_things_are_not_found(page, live, demo) -> None:  # type: ignore[no-untyped-def]
     """The rival's repository and test answer 404, like ones that do not exist."""
     sign_in(page, live, demo.home)
-    assert page.goto(f"{live.url}/repos/{OTHER_REPO}").status == 404
+    assert page.goto(f"{live}/repos/{OTHER_REPO}").status == 404
     assert page.title() == "Not found · FlakeGuard"
-    assert page.goto(f"{live.url}/tests/{demo.rival_test_id}").status == 404
+    assert page.goto(f"{live}/tests/{demo.rival_test_id}").status == 404
     assert OTHER_REPO not in page.content()
 
 
@@ -210,5 +212,5 @@ def test_keyboard_reaches_the_main_links(page, live, demo) -> None:  # type: ign
             break
     assert "Overview" in seen and "Sign out" in seen and seen[-1] == DEMO_REPO
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live.url}/repos/{DEMO_REPO}")
+    page.wait_for_url(f"{live}/repos/{DEMO_REPO}")
     assert page.title() == f"{DEMO_REPO} · FlakeGuard"
