@@ -21,7 +21,14 @@ from slack_sdk.errors import SlackApiError
 from bot import commands
 from bot.blocks import alerts, digest
 from flakeguard.errors import FlakeGuardError, ForbiddenError, NotFoundError
-from flakeguard.usecases import app_home, slack_delivery, slack_receipts, slack_scope, tenancy
+from flakeguard.usecases import (
+    app_home,
+    policy,
+    slack_delivery,
+    slack_receipts,
+    slack_scope,
+    tenancy,
+)
 from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases.digest import digest_of_message, request_message_refresh
 
@@ -116,9 +123,7 @@ def register(app: App, *, single_token: bool = True) -> None:
                 ts=ts,
             )
             # The policy of the workspace the digest was posted in (the clicker's, checked above).
-            quarantine_uc.check_allowed(
-                msg.team_id, principal.user_id, members_of=members_lookup(client)
-            )
+            policy.check_allowed(msg.team_id, principal.user_id, members_of=members_lookup(client))
             view = digest_of_message(msg.id)
         except FlakeGuardError as exc:
             _log_refusal(principal, exc)
@@ -161,21 +166,23 @@ def register(app: App, *, single_token: bool = True) -> None:
         ack()
         request_message_refresh(msg.id)
 
-    @app.event("app_uninstalled")
-    def uninstalled(context):  # type: ignore[no-untyped-def]
+    def forget_workspace(context, error: str, *, everything: bool) -> None:  # type: ignore[no-untyped-def]
+        """Drop the workspace's tokens (all, or the bot's); record why on its subscriptions."""
         store = app.installation_store
         if store is not None:
-            store.delete_all(enterprise_id=context.enterprise_id, team_id=context.team_id)
-        slack_delivery.record_team_error(context.team_id or "", "app_uninstalled")
+            drop = store.delete_all if everything else store.delete_bot
+            drop(enterprise_id=context.enterprise_id, team_id=context.team_id)
+        slack_delivery.record_team_error(context.team_id or "", error)
+
+    @app.event("app_uninstalled")
+    def uninstalled(context):  # type: ignore[no-untyped-def]
+        forget_workspace(context, "app_uninstalled", everything=True)
 
     @app.event("tokens_revoked")
     def revoked(event, context):  # type: ignore[no-untyped-def]
         if not (event.get("tokens") or {}).get("bot"):
             return  # only user tokens: the bot still works
-        store = app.installation_store
-        if store is not None:
-            store.delete_bot(enterprise_id=context.enterprise_id, team_id=context.team_id)
-        slack_delivery.record_team_error(context.team_id or "", "token_revoked")
+        forget_workspace(context, "token_revoked", everything=False)
 
     @app.event("app_home_opened")
     def home_opened(event, context):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from flakeguard.api import api
 from flakeguard.api.reports import reports
+from flakeguard.api.v1 import v1
 from flakeguard.errors import FlakeGuardError
 from flakeguard.health import health
 from flakeguard.http import error_response, from_error
@@ -57,10 +58,19 @@ def create_app(settings: Settings | None = None, *, slack: Any = None, github: A
     app.register_blueprint(health)
     app.register_blueprint(api)
     app.register_blueprint(reports)
+    app.register_blueprint(v1)
     _wire_slack(app, services)
     _wire_github(app, services)
     _wire_ops(app, services)
+    _wire_web(app, services)
     return app
+
+
+def _wire_web(app: Flask, services: Services) -> None:
+    """The dashboard at /: sign-in, sessions, CSRF, pages."""
+    from flakeguard import web
+
+    web.wire(app, services)
 
 
 def _wire_database(app: Flask) -> None:

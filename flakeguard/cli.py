@@ -19,6 +19,8 @@ COMMAND_MODULES: list[str] = [
     "flakeguard.cli_ingest",
     "flakeguard.cli_status",
     "flakeguard.cli_tenant",
+    "flakeguard.cli_web",
+    "flakeguard.cli_api",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -63,6 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     thread.start()
     print(f"FlakeGuard is running at {url}  (health: {url}/health/ready, API: {url}/api/v1/)")
     print(f"database: {settings.database_url}   queue: {type(queue.storage).__name__}")
+    print(f"Dashboard: {url}/  (to sign in, run `flakeguard login` and open the link it prints)")
     print("Press Ctrl+C to stop.", flush=True)
     if queue.immediate:
         thread.join()
@@ -199,7 +202,7 @@ def cmd_repo_artifacts(args: argparse.Namespace) -> int:
 
 def cmd_policy(args: argparse.Namespace) -> int:
     """Show or set who may approve or undo quarantines in a Slack workspace."""
-    from flakeguard.usecases.quarantine import get_policy, set_policy
+    from flakeguard.usecases.policy import get_policy, set_policy
 
     open_configured()
     if args.mode:

@@ -237,5 +237,6 @@ def settings_secrets(settings: Any) -> list[str | None]:
         settings.github_webhook_secret,
         getattr(settings, "metrics_token", None),
         getattr(settings, "github_client_secret", None),
+        getattr(settings, "session_secret", None),
         *getattr(settings, "secret_keys", ()),
     ]

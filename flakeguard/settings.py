@@ -19,6 +19,9 @@ from flakeguard.errors import ConfigError
 DEFAULT_DATABASE_URL = "sqlite:///flakeguard.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+# Where Slack's pages live (the OpenID Connect authorize page of "Sign in with Slack").
+DEFAULT_SLACK_WEB_URL = "https://slack.com"
+MIN_SESSION_SECRET = 32
 DEFAULT_MAX_REPORT_BYTES = 50 * 2**20
 SQLITE_SCHEMES = ("sqlite",)
 POSTGRES_SCHEMES = ("postgres", "postgresql")
@@ -45,6 +48,7 @@ class Settings:
     slack_client_id: str | None = None
     slack_client_secret: str | None = field(default=None, repr=False)
     slack_api_url: str = DEFAULT_SLACK_API_URL
+    slack_web_url: str = DEFAULT_SLACK_WEB_URL
     github_app_id: int | None = None
     github_app_private_key: str | None = field(default=None, repr=False)
     github_webhook_secret: str | None = field(default=None, repr=False)
@@ -72,6 +76,8 @@ class Settings:
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
     redis_connect_timeout: float = DEFAULT_REDIS_CONNECT_TIMEOUT
     redis_timeout: float = DEFAULT_REDIS_TIMEOUT
+    # Signs the dashboard's session cookies; the embedded default keeps a generated one.
+    session_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +104,9 @@ class Settings:
             github_app_id=_parse_int("GITHUB_APP_ID", get("GITHUB_APP_ID"), default=None, low=1),
             github_app_private_key=_read_private_key(get("GITHUB_APP_PRIVATE_KEY")),
             github_webhook_secret=get("GITHUB_WEBHOOK_SECRET"),
+            slack_web_url=_check_http_url(
+                "SLACK_WEB_URL", get("SLACK_WEB_URL") or DEFAULT_SLACK_WEB_URL, slash=False
+            ),
             github_api_url=_check_http_url(
                 "GITHUB_API_URL", get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL, slash=False
             ),
@@ -160,8 +169,10 @@ class Settings:
                 get("FLAKEGUARD_REDIS_TIMEOUT"),
                 default=DEFAULT_REDIS_TIMEOUT,
             ),
+            session_secret=get("FLAKEGUARD_SESSION_SECRET"),
         )
         settings.check_integrations()
+        settings.check_session_secret()
         return settings
 
     def check_integrations(self) -> None:
@@ -204,6 +215,16 @@ class Settings:
             missing = ", ".join(name for name, value in github.items() if not value)
             raise ConfigError(f"{missing}: required when the GitHub App is configured")
 
+    def check_session_secret(self) -> None:
+        """Refuse a short session secret (the web app refuses none at all on PostgreSQL)."""
+        if self.session_secret is None:
+            return
+        if len(self.session_secret) < MIN_SESSION_SECRET:
+            raise ConfigError(
+                f"FLAKEGUARD_SESSION_SECRET: at least {MIN_SESSION_SECRET} characters, "
+                f"got {len(self.session_secret)}"
+            )
+
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_signing_secret)
@@ -230,6 +251,16 @@ class Settings:
             return None
         path = Path(db_path)
         return path.with_name(path.stem + "-secret.key")
+
+    def session_key_file(self) -> Path | None:
+        """Where the embedded default keeps its generated session secret: beside the SQLite file."""
+        key = self.secret_key_file()
+        return key.with_name(key.name.replace("-secret.key", "-session.key")) if key else None
+
+    @property
+    def slack_sign_in(self) -> bool:
+        """ "Sign in with Slack" needs the Slack app's OAuth client."""
+        return self.slack_oauth
 
     @property
     def github_enabled(self) -> bool:

@@ -17,6 +17,8 @@ from models.slack import (
     WorkspacePolicy,
 )
 from models.tenancy import DEFAULT_TENANT_SLUG, SlackWorkspace, Tenant, default_tenant
+from models.tokens import ApiToken
+from models.web import WebLoginToken, WebUser
 
 ALL_MODELS = [
     Tenant,
@@ -44,11 +46,15 @@ ALL_MODELS = [
     SlackEventReceipt,
     Effect,
     WorkspaceLinkState,
+    WebUser,
+    WebLoginToken,
+    ApiToken,
 ]
 
 __all__ = [
     "ALL_MODELS",
     "DEFAULT_TENANT_SLUG",
+    "ApiToken",
     "BaseModel",
     "ChannelSubscription",
     "CheckRun",
@@ -72,6 +78,8 @@ __all__ = [
     "TestResult",
     "TestRun",
     "UserLink",
+    "WebLoginToken",
+    "WebUser",
     "WebhookDelivery",
     "WorkspaceLinkState",
     "WorkspacePolicy",

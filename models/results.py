@@ -137,7 +137,11 @@ class DomainEvent(BaseModel):
     github_done_at = DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("slack_done_at",), False), (("github_done_at",), False))
+        indexes = (
+            (("slack_done_at",), False),
+            (("github_done_at",), False),
+            (("repository", "created_at"), False),  # a repository's changes of the week
+        )
 
 
 class InfraEvent(BaseModel):

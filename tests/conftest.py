@@ -27,6 +27,8 @@ from models.migrate import apply_migrations
 
 # The key that encrypts third-party tokens in the tests (a fixed, valid Fernet key).
 TEST_SECRET_KEY = "dGVzdC1zZWNyZXQta2V5LWZvci1mbGFrZWd1YXJkISE="
+# The key that signs the dashboard's session cookies in the tests.
+TEST_SESSION_SECRET = "test-session-secret-for-flakeguard-0123456789"
 crypto.configure([TEST_SECRET_KEY])  # as create_app does; tests of the stores alone need it too
 
 pytest_plugins = ["tests.fakes.slack", "tests.fakes.github"]
@@ -131,6 +133,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         queue_path=str(tmp_path / "queue.db"),
         public_url="http://flakeguard.test",
         secret_keys=(TEST_SECRET_KEY,),
+        session_secret=TEST_SESSION_SECRET,
     )
 
 

@@ -1,8 +1,8 @@
 """The OpenAPI 3 document of the REST API, served at ``/api/openapi.json``.
 
-Written by hand from the handlers (``flakeguard/api/reports.py``, the API index
-and the health checks); ``tests/ops/test_openapi.py`` runs schemathesis
-against the app to keep the two in line.
+Written by hand from the handlers (``flakeguard/api/reports.py``, the API index,
+the health checks, and ``flakeguard/api/v1.py`` in ``openapi_v1.py``);
+``tests/ops/test_openapi.py`` runs schemathesis against the app to keep the two in line.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 from flask.wrappers import Response
+
+from flakeguard.api import openapi_v1
 
 openapi = Blueprint("openapi", __name__)
 
@@ -163,7 +165,9 @@ def build_document(*, server_url: str = "/") -> dict[str, Any]:
             "title": "FlakeGuard REST API",
             "version": "1",
             "description": (
-                "Upload JUnit XML reports from CI and read the quarantine list. Every error "
+                "Upload JUnit XML reports from CI and read the quarantine list (ingest tokens); "
+                "read repositories, tests and quarantines and act on quarantines (API tokens). "
+                "Every error "
                 'is `{"error": {"code", "message"}}`. `/api` is rate limited per client IP '
                 "and per token, and failed authentications (401) per client IP have a much "
                 "lower limit (429 with Retry-After)."
@@ -176,11 +180,13 @@ def build_document(*, server_url: str = "/") -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "A per-repository ingest token (`flakeguard repo add`).",
-                }
+                },
+                "apiToken": openapi_v1.SECURITY_SCHEME,
             },
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_v1.SCHEMAS},
         },
         "paths": {
+            **openapi_v1.PATHS,
             "/api/v1/reports": {
                 "post": {
                     "operationId": "uploadReport",

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flakeguard.errors import AuthError, BadRequestError, ConflictError, NotFoundError
-from models import IngestToken, Repository, Tenant, db, default_tenant, utcnow
+from flakeguard.usecases import tokens
+from flakeguard.usecases.tokens import LAST_USED_RESOLUTION, PREFIX_LENGTH, hash_token
+from models import IngestToken, Repository, Tenant, db, default_tenant
+
+__all__ = ["LAST_USED_RESOLUTION", "PREFIX_LENGTH", "hash_token"]  # and the functions below
 
 TOKEN_PREFIX = "fgi_"
-PREFIX_LENGTH = 10  # what is shown of a token: "fgi_" and six characters
-# last_used_at is a "still in use" mark: written at most once a minute per token, so an
-# upload reads its token and writes nothing in the common case.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 REPO_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-
-
-def hash_token(token: str) -> str:
-    """SHA-256 hex of a token: what the database keeps."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def check_repo_name(full_name: str) -> str:
@@ -55,10 +47,8 @@ def add_repository(
 
 def issue_token(repo: Repository, *, label: str = "") -> str:
     """Create a new ingest token for ``repo`` and return its plain text (shown once)."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    IngestToken.create(
-        repository=repo, token_hash=hash_token(token), prefix=token[:PREFIX_LENGTH], label=label
-    )
+    token, digest, prefix = tokens.mint(TOKEN_PREFIX)
+    IngestToken.create(repository=repo, token_hash=digest, prefix=prefix, label=label)
     return token
 
 
@@ -74,23 +64,11 @@ def authenticate(token: str | None) -> Repository:
     """The repository an ingest token belongs to, or AuthError."""
     if not token:
         raise AuthError("missing ingest token: send Authorization: Bearer <token>")
-    digest = hash_token(token)
-    row = (
-        IngestToken.select(IngestToken, Repository)
-        .join(Repository)
-        .where(IngestToken.token_hash == digest, IngestToken.revoked_at.is_null())
-        .first()
-    )
-    if row is None or not hmac.compare_digest(row.token_hash, digest):
+    query = IngestToken.select(IngestToken, Repository).join(Repository)
+    row = tokens.find_live(query, IngestToken, token)
+    if row is None:
         raise AuthError("invalid ingest token")
-    now = utcnow()
-    stale = now - LAST_USED_RESOLUTION
-    if row.last_used_at is None or row.last_used_at < stale:
-        # Conditional, so that concurrent uploads with one token write it once.
-        IngestToken.update(last_used_at=now).where(
-            IngestToken.id == row.id,
-            IngestToken.last_used_at.is_null() | (IngestToken.last_used_at < stale),
-        ).execute()
+    tokens.mark_used(IngestToken, row)
     return row.repository
 
 
@@ -120,32 +98,14 @@ def revoke_token(prefix_or_token: str) -> tuple[TokenInfo, bool]:
     NotFoundError when no token matches, ConflictError when more than one
     unrevoked token has this prefix (then give the whole token).
     """
-    value = prefix_or_token.strip()
-    if len(value) > PREFIX_LENGTH:
-        where = IngestToken.token_hash == hash_token(value)
-    else:
-        where = IngestToken.prefix == value
-    with db.atomic():
-        rows = list(
-            IngestToken.select(IngestToken, Repository)
-            .join(Repository)
-            .where(where)
-            .order_by(IngestToken.id)
-        )
-        if not rows:
-            raise NotFoundError(f"no ingest token {value[:PREFIX_LENGTH]!r}")
-        live = [row for row in rows if row.revoked_at is None]
-        if len(live) > 1:
-            names = ", ".join(sorted({row.repository.full_name for row in live}))
-            raise ConflictError(
-                f"{len(live)} ingest tokens start with {value!r} ({names}): give the whole token"
-            )
-        if not live:
-            return _info(rows[-1], rows[-1].repository), False
-        row = live[0]
-        row.revoked_at = utcnow()
-        IngestToken.update(revoked_at=row.revoked_at).where(IngestToken.id == row.id).execute()
-    return _info(row, row.repository), True
+    row, revoked = tokens.revoke(
+        IngestToken.select(IngestToken, Repository).join(Repository),
+        IngestToken,
+        prefix_or_token,
+        kind="ingest token",
+        owner=lambda row: row.repository.full_name,
+    )
+    return _info(row, row.repository), revoked
 
 
 def _info(row: IngestToken, repo: Repository) -> TokenInfo:

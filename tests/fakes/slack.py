@@ -9,6 +9,7 @@ clicks, modal submissions and events to ``/slack/events``).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import hmac
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -33,6 +34,12 @@ CHANNEL_ID = "C0ALERTS"
 INSTALLED_TEAM_ID = "T0OTHER"  # the workspace the OAuth flow installs into (by default)
 INSTALLED_TOKEN = "xoxb-installed-token"
 DEFAULT_TOKEN_TEAMS: dict[str, tuple[str, str | None]] = {BOT_TOKEN: (TEAM_ID, None)}
+# "Sign in with Slack" (OpenID Connect): the app's client and the code the fake's authorize
+# page hands out; who signs in is ``FakeSlack.oidc_user`` (user id, team id, name).
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "test-client-secret"
+OIDC_CODE = "good-oidc-code"
+OIDC_TOKEN = "xoxp-oidc-user-token"
 
 
 def sign(
@@ -77,6 +84,7 @@ class FakeSlack:
         # What auth.test says about a token, as Slack does: (team, enterprise or None).
         self.token_teams: dict[str, tuple[str, str | None]] = dict(DEFAULT_TOKEN_TEAMS)
         self.install_team = INSTALLED_TEAM_ID  # the workspace oauth.v2.access installs into
+        self.oidc_user: tuple[str, str, str] = (USER_ID, TEAM_ID, "Alice")
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -114,6 +122,7 @@ class FakeSlack:
             self.memberships.clear()
             self.token_teams = dict(DEFAULT_TOKEN_TEAMS)
             self.install_team = INSTALLED_TEAM_ID
+            self.oidc_user = (USER_ID, TEAM_ID, "Alice")
 
     def fail(self, method: str, error: str, *, times: int = 1) -> None:
         """Answer ``method`` with ``{"ok": false, "error": error}`` the next ``times`` calls."""
@@ -204,6 +213,23 @@ class FakeSlack:
                 "is_enterprise_install": False,
                 "authed_user": {"id": "U0INSTALLER"},
             }
+        if method == "openid.connect.token":
+            if token != f"basic:{CLIENT_ID}:{CLIENT_SECRET}":
+                return {"ok": False, "error": "invalid_client_id"}
+            if params.get("code") != OIDC_CODE or not params.get("redirect_uri"):
+                return {"ok": False, "error": "invalid_code"}
+            return {"ok": True, "access_token": OIDC_TOKEN, "token_type": "Bearer", "id_token": ""}
+        if method == "openid.connect.userInfo":
+            if token != OIDC_TOKEN:
+                return {"ok": False, "error": "invalid_auth"}
+            user, team, name = self.oidc_user
+            return {
+                "ok": True,
+                "sub": user,
+                "https://slack.com/user_id": user,
+                "https://slack.com/team_id": team,
+                "name": name,
+            }
         if method == "users.conversations":
             user = params.get("user", "")
             channels = self.memberships.get(user, [CHANNEL_ID])
@@ -238,6 +264,11 @@ class FakeSlack:
                             params[key] = json.loads(params[key])
                 auth = self.headers.get("Authorization") or ""
                 token = auth[7:] if auth.startswith("Bearer ") else params.get("token")
+                if auth.startswith("Basic "):  # an app's client id and secret
+                    token = "basic:" + base64.b64decode(auth[6:]).decode()
+                if self.path.startswith("/openid/connect/authorize"):
+                    self._authorize()
+                    return
                 if self.path.startswith("/respond/"):
                     with fake._lock:
                         fake.responses.append(Call(self.path[9:], params, None))
@@ -254,6 +285,17 @@ class FakeSlack:
                 self._send(200, json.dumps(fake.answer(method, params, token)).encode())
 
             do_GET = do_POST
+
+            def _authorize(self) -> None:
+                """Slack's consent page, already agreed to: back to the app with a code."""
+                query = dict(parse_qsl(urlsplit(self.path).query))
+                with fake._lock:
+                    fake.calls.append(Call("openid.connect.authorize", query, None))
+                back = urlencode({"code": OIDC_CODE, "state": query.get("state", "")})
+                self.send_response(302)
+                self.send_header("Location", f"{query.get('redirect_uri', '')}?{back}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def _send(
                 self,
@@ -358,19 +400,25 @@ class SlackRequests:
         if selected_user:
             action["selected_user"] = selected_user
         payload = {
-            "type": "block_actions",
-            "team": {"id": team, "domain": "fake"},
-            "user": {"id": user, "username": user.lower(), "team_id": team},
-            "api_app_id": "A0APP",
-            "token": "legacy",
+            **self._envelope("block_actions", user=user, team=team),
             "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-            "trigger_id": f"trigger.{next(self._ids)}",
             "channel": {"id": channel, "name": "alerts"},
             "message": {"ts": message_ts, "text": "alert"},
             "response_url": self.fake.response_url(f"act{next(self._ids)}"),
             "actions": [action],
         }
         return self.interactive(payload, **kwargs)
+
+    def _envelope(self, kind: str, *, user: str, team: str) -> dict[str, Any]:
+        """What every interactive payload from Slack carries: its type, team, user, trigger."""
+        return {
+            "type": kind,
+            "team": {"id": team, "domain": "fake"},
+            "user": {"id": user, "username": user.lower(), "team_id": team},
+            "api_app_id": "A0APP",
+            "token": "legacy",
+            "trigger_id": f"trigger.{next(self._ids)}",
+        }
 
     def submit_view(
         self,
@@ -383,12 +431,7 @@ class SlackRequests:
     ) -> Any:
         """A view_submission payload."""
         payload = {
-            "type": "view_submission",
-            "team": {"id": team, "domain": "fake"},
-            "user": {"id": user, "username": user.lower(), "team_id": team},
-            "api_app_id": "A0APP",
-            "token": "legacy",
-            "trigger_id": f"trigger.{next(self._ids)}",
+            **self._envelope("view_submission", user=user, team=team),
             "view": {
                 "id": "V0VIEW",
                 "team_id": team,
@@ -445,6 +488,18 @@ def fake_slack(fake_slack_server: FakeSlack) -> Iterator[FakeSlack]:
     fake_slack_server.reset()
     yield fake_slack_server
     fake_slack_server.reset()
+
+
+def with_slack_oauth(settings: Any, api_url: str | None = None, **more: Any) -> Any:
+    """``settings`` with Slack OAuth on (any workspace may install), against ``api_url``."""
+    oauth: dict[str, Any] = {
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_client_id": "111.222",
+        "slack_client_secret": "client-secret",
+    }
+    if api_url is not None:
+        oauth["slack_api_url"] = api_url
+    return dataclasses.replace(settings, **oauth, **more)
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ def test_migrate_is_idempotent(database) -> None:  # type: ignore[no-untyped-def
     assert pending_migrations(database) == []
 
 
-# Indexes only a migration can express (PostgreSQL trigram indexes for name search).
-MIGRATION_ONLY_INDEXES = {"test_case_name_trgm", "test_case_key_trgm"}
+# Indexes only a migration can express (PostgreSQL trigram indexes for name search, the
+# partial index of failures).
+TRIGRAM_INDEXES = {"test_case_name_trgm", "test_case_key_trgm"}
+MIGRATION_ONLY_INDEXES = TRIGRAM_INDEXES | {"test_result_failure"}
 
 
 def test_schema_matches_models(database) -> None:  # type: ignore[no-untyped-def]
@@ -32,8 +34,8 @@ def test_schema_matches_models(database) -> None:  # type: ignore[no-untyped-def
 def test_trigram_indexes_on_postgresql(database, db_url) -> None:  # type: ignore[no-untyped-def]
     """On PostgreSQL, test names and keys get trigram indexes for "find a test"."""
     names = {i.name for i in database.get_indexes("test_case")}
-    expected = MIGRATION_ONLY_INDEXES if db_url.startswith("postgresql") else set()
-    assert names & MIGRATION_ONLY_INDEXES == expected
+    expected = TRIGRAM_INDEXES if db_url.startswith("postgresql") else set()
+    assert names & TRIGRAM_INDEXES == expected
 
 
 def test_hot_query_indexes_exist(database) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -13,7 +15,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from flakeguard.api.openapi import build_document
-from models import Quarantine, TestCase, utcnow
+from flakeguard.usecases import api_tokens
+from models import FlakeScore, Quarantine, TestCase, TestResult, TestRun, utcnow
 
 CHECKS = [
     not_a_server_error,
@@ -35,6 +38,11 @@ def test_document_lists_the_rest_api(client) -> None:  # type: ignore[no-untyped
         "/api/v1/reports",
         "/api/v1/repos/{owner}/{repo}/quarantine",
         "/api/v1/",
+        "/api/v1/repos",
+        "/api/v1/repos/{owner}/{repo}/tests",
+        "/api/v1/repos/{owner}/{repo}/quarantines",
+        "/api/v1/tests/{test_id}",
+        "/api/v1/quarantines/{quarantine_id}/{action}",
         "/health",
         "/health/ready",
         "/health/deep",
@@ -46,7 +54,7 @@ def test_document_lists_the_rest_api(client) -> None:  # type: ignore[no-untyped
 def test_every_documented_path_is_routed(app) -> None:  # type: ignore[no-untyped-def]
     """Each documented path and method exists in the app's URL map."""
     routed = {
-        (rule.rule.replace("<owner>", "{owner}").replace("<name>", "{repo}"), method)
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule).replace("{name}", "{repo}"), method)
         for rule in app.url_map.iter_rules()
         for method in rule.methods
     }
@@ -61,9 +69,15 @@ def test_schemathesis_finds_no_server_error_and_no_drift(app, acme) -> None:  # 
     Quarantine.create(
         test_case=case, repository=acme.repo, state="quarantined", quarantined_at=utcnow()
     )
+    FlakeScore.create(test_case=case, repository=acme.repo, state="flaky", score=0.2)
+    run = TestRun.create(repository=acme.repo, sha="a" * 40, content_digest="d")
+    TestResult.create(run=run, test_case=case, status="failed", message="boom")
+    _, api_token = api_tokens.create_token(
+        "schemathesis", tenant_id=acme.repo.tenant_id, created_by="test", can_act=True
+    )
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 6
+    assert len(operations) == 12
     checked: list[str] = []
     for operation in operations:
 
@@ -75,9 +89,11 @@ def test_schemathesis_finds_no_server_error_and_no_drift(app, acme) -> None:  # 
             database=None,
             suppress_health_check=list(HealthCheck),
         )
-        def run(case) -> None:  # type: ignore[no-untyped-def]
-            case.call_and_validate(headers=acme.headers, checks=CHECKS)
+        def call(case) -> None:  # type: ignore[no-untyped-def]
+            ingest = case.path in ("/api/v1/reports", "/api/v1/repos/{owner}/{repo}/quarantine")
+            token = acme.token if ingest else api_token
+            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
 
-        run()
+        call()
         checked.append(operation.label)
-    assert len(checked) == 6
+    assert len(checked) == 12

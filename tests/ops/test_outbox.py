@@ -205,11 +205,7 @@ def test_digest_planned_then_worker_died_is_posted_once(world, fake_slack) -> No
     sending them leaves them pending, and reconcile posts each digest once."""
     repo = f.repo("acme/widgets")
     f.subscription(repo)
-    t = f.test_case(repo)
-    f.score(t)
-    from flakeguard.usecases import quarantine as quarantine_uc
-
-    quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
+    f.proposal(repo)
     drain(world["queue"])
     fake_slack.reset()
 

@@ -1,0 +1,89 @@
+"""The session secret, and who is signed in (``current_person``, ``sign_in``, ``sign_out``).
+
+The session is Flask's signed cookie holding the person's ``WebUser`` id and
+tenant id; every request re-reads that row (``web_auth.signed_in``), so a person
+whose row or tenant is gone is signed out. Signing in clears the old session
+first (no fixation: a new CSRF token too).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import g, session
+
+from flakeguard.errors import ConfigError
+from flakeguard.settings import Settings
+from flakeguard.usecases import web_auth
+
+
+def session_secret(settings: Settings) -> str:
+    """FLAKEGUARD_SESSION_SECRET, else the embedded default's key file (made on first start).
+
+    Production (PostgreSQL) without the variable refuses to start: several workers and
+    restarts must share one secret, and a generated one would sign nothing anyone kept.
+    """
+    if settings.session_secret:
+        return settings.session_secret
+    path = settings.session_key_file()
+    if path is None:
+        raise ConfigError(
+            "FLAKEGUARD_SESSION_SECRET: required with PostgreSQL (it signs the dashboard's "
+            "session cookies); make one with `flakeguard secrets new-key`"
+        )
+    return _key_file_secret(path)
+
+
+def _key_file_secret(path: Path) -> str:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(
+            f"FLAKEGUARD_SESSION_SECRET: not set, and {path} cannot be created "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from None
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"FLAKEGUARD_SESSION_SECRET: not set, and {path} cannot be read "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from None
+    if len(secret) < 32:
+        raise ConfigError(f"FLAKEGUARD_SESSION_SECRET: not set, and {path} holds no secret")
+    return secret
+
+
+def current_person() -> web_auth.SignedIn | None:
+    """The signed-in person of this request, or None."""
+    if "person" not in g:
+        uid, tid = session.get("uid"), session.get("tid")
+        person = None
+        if isinstance(uid, int) and isinstance(tid, int):
+            person = web_auth.signed_in(uid, tid)
+            if person is None:
+                session.clear()
+        g.person = person
+    return g.person
+
+
+def sign_in(person: web_auth.SignedIn) -> None:
+    """Start a fresh session for ``person``."""
+    session.clear()
+    session.permanent = True
+    session["uid"] = person.user_id
+    session["tid"] = person.tenant_id
+    g.person = person
+
+
+def sign_out() -> None:
+    """End the session."""
+    session.clear()
+    g.person = None
