@@ -38,6 +38,8 @@ class Job(StrEnum):
     INGEST_WORKFLOW_RUN = "ingest_workflow_run"
     RECONCILE = "reconcile"
     RETENTION = "retention"
+    REFRESH_REPO_FILES = "refresh_repo_files"
+    QUARANTINE_LIFECYCLE = "quarantine_lifecycle"
 
 
 # The jobs that talk to Slack or to GitHub: without that integration they would only
@@ -50,7 +52,9 @@ SLACK_JOBS = frozenset(
         Job.PUBLISH_SLACK_HOME,
     }
 )
-GITHUB_JOBS = frozenset({Job.MIRROR_QUARANTINE, Job.UPDATE_CHECK_RUN, Job.INGEST_WORKFLOW_RUN})
+GITHUB_JOBS = frozenset(
+    {Job.MIRROR_QUARANTINE, Job.UPDATE_CHECK_RUN, Job.INGEST_WORKFLOW_RUN, Job.REFRESH_REPO_FILES}
+)
 
 _registry: dict[Job, Callable[..., Any]] = {}
 

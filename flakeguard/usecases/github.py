@@ -8,6 +8,7 @@ makes the calls. The use cases never import the adapter: the task passes it in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -157,6 +158,22 @@ class GitHubPort(Protocol):
         self, installation_id: int, full_name: str, artifact: ArtifactInfo, *, max_bytes: int
     ) -> list[tuple[str, bytes]]:
         """Download an artifact zip and return its XML files as (name, bytes)."""
+        ...
+
+    def repo_files(
+        self,
+        installation_id: int,
+        full_name: str,
+        paths: Sequence[str],
+        *,
+        ref: str,
+        max_bytes: int,
+    ) -> dict[str, str | None]:
+        """The text of each of ``paths`` on ``ref`` (None where there is no such file)."""
+        ...
+
+    def team_members(self, installation_id: int, org: str, slug: str) -> list[str] | None:
+        """The logins of team ``org/slug`` (None when the App cannot see it)."""
         ...
 
 
