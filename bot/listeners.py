@@ -21,9 +21,9 @@ from slack_sdk.errors import SlackApiError
 from bot import commands
 from bot.blocks import alerts, digest
 from flakeguard.errors import FlakeGuardError, ForbiddenError, NotFoundError
+from flakeguard.usecases import app_home, slack_delivery, slack_receipts, slack_scope, tenancy
 from flakeguard.usecases import quarantine as quarantine_uc
-from flakeguard.usecases import slack as slack_uc
-from flakeguard.usecases import slack_scope, tenancy
+from flakeguard.usecases.digest import digest_of_message, request_message_refresh
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def register(app: App, *, single_token: bool = True) -> None:
         # Bolt answers 500; forget the event so Slack's retry of it is processed.
         event_id = body.get("event_id") if isinstance(body, dict) else None
         if event_id:
-            slack_uc.forget_event(event_id)
+            slack_receipts.forget_event(event_id)
         logger.exception("Slack listener failed", exc_info=error)
 
     @app.command("/flakeguard")
@@ -119,7 +119,7 @@ def register(app: App, *, single_token: bool = True) -> None:
             quarantine_uc.check_allowed(
                 msg.team_id, principal.user_id, members_of=members_lookup(client)
             )
-            view = slack_uc.digest_of_message(msg.id)
+            view = digest_of_message(msg.id)
         except FlakeGuardError as exc:
             _log_refusal(principal, exc)
             respond(**alerts.notice(_refusal(exc)))
@@ -159,14 +159,14 @@ def register(app: App, *, single_token: bool = True) -> None:
             ack(response_action="update", view=digest.refusal_modal(_refusal(exc)))
             return
         ack()
-        slack_uc.request_message_refresh(msg.id)
+        request_message_refresh(msg.id)
 
     @app.event("app_uninstalled")
     def uninstalled(context):  # type: ignore[no-untyped-def]
         store = app.installation_store
         if store is not None:
             store.delete_all(enterprise_id=context.enterprise_id, team_id=context.team_id)
-        slack_uc.record_team_error(context.team_id or "", "app_uninstalled")
+        slack_delivery.record_team_error(context.team_id or "", "app_uninstalled")
 
     @app.event("tokens_revoked")
     def revoked(event, context):  # type: ignore[no-untyped-def]
@@ -175,13 +175,13 @@ def register(app: App, *, single_token: bool = True) -> None:
         store = app.installation_store
         if store is not None:
             store.delete_bot(enterprise_id=context.enterprise_id, team_id=context.team_id)
-        slack_uc.record_team_error(context.team_id or "", "token_revoked")
+        slack_delivery.record_team_error(context.team_id or "", "token_revoked")
 
     @app.event("app_home_opened")
     def home_opened(event, context):  # type: ignore[no-untyped-def]
         if event.get("tab", "home") == "home":
             principal = context["principal"]
-            slack_uc.request_home(principal.team_id, principal.user_id)
+            app_home.request_home(principal.team_id, principal.user_id)
 
 
 def process_events_once(
@@ -191,7 +191,7 @@ def process_events_once(
     event_id = req.body.get("event_id") if isinstance(req.body, dict) else None
     if not event_id:
         return next()
-    if not slack_uc.first_time_event(event_id):
+    if not slack_receipts.first_time_event(event_id):
         retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
         log.info("Slack event %s already handled (retry %s)", event_id, retry)
         return BoltResponse(status=200, body="")

@@ -23,9 +23,8 @@ from flakeguard import jobs
 from flakeguard.app import create_app
 from flakeguard.jobs import Job
 from flakeguard.settings import Settings
-from flakeguard.usecases import outbox
+from flakeguard.usecases import digest, outbox
 from flakeguard.usecases import reconcile as reconcile_uc
-from flakeguard.usecases import slack as slack_uc
 from flakeguard.usecases.analysis import analyze_run
 from models import Effect, Quarantine, Repository, SlackMessage, TestRun, default_tenant
 from tests.app.analysis_helpers import T0, make_run, store_run
@@ -214,7 +213,7 @@ def test_digest_planned_then_worker_died_is_posted_once(world, fake_slack) -> No
     drain(world["queue"])
     fake_slack.reset()
 
-    assert len(slack_uc.plan_digests()) == 1  # committed; the worker dies here
+    assert len(digest.plan_digests()) == 1  # committed; the worker dies here
     reconcile_uc.reconcile(grace=NOW)
     drain(world["queue"])
     [post] = fake_slack.called("chat.postMessage")
