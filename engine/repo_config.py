@@ -31,7 +31,6 @@ AT_EXPIRY = ("lift", "escalate")
 
 _OWNER = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?")
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,20}")
-_CHANNEL_NAME = re.compile(r"#[a-z0-9][a-z0-9_-]{0,79}")
 _KNOWN = {
     "version": None,
     "thresholds": {"flag_score", "min_runs"},
@@ -234,11 +233,9 @@ class _Validator:
             if not isinstance(owner, str) or not _OWNER.fullmatch(owner):
                 self.errors.append(f"routing: {_show(owner)} is not a @user or @org/team; skipped")
                 continue
-            if not isinstance(channel, str) or not (
-                _CHANNEL_ID.fullmatch(channel) or _CHANNEL_NAME.fullmatch(channel)
-            ):
+            if not isinstance(channel, str) or not _CHANNEL_ID.fullmatch(channel):
                 self.errors.append(
-                    f"routing.{owner}: {_show(channel)} is not a channel (#name or its ID); skipped"
+                    f"routing.{owner}: {_show(channel)} is not a Slack channel ID (C...); skipped"
                 )
                 continue
             routes.append((owner.lower(), channel))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from bot.blocks.common import (
@@ -69,7 +70,14 @@ def _runs(view: AlertView) -> str:
     return "Failing runs: " + ", ".join(links)
 
 
-def _quarantine_lines(q: QuarantineView) -> list[str]:
+def owners_line(owners: tuple[str, ...]) -> str:
+    """``Owners @org/payments, @octocat`` (CODEOWNERS), or "" when nobody owns the test."""
+    if not owners:
+        return ""
+    return "*Owners* " + ", ".join(f"`{escape(owner)}`" for owner in owners[:5])
+
+
+def _quarantine_lines(q: QuarantineView, expires_at: datetime | None = None) -> list[str]:
     lines = []
     by = who(q.last_actor, q.last_source)
     when = slack_date(q.last_at)
@@ -78,6 +86,8 @@ def _quarantine_lines(q: QuarantineView) -> list[str]:
             f":lock: *Quarantined* by {who(q.quarantined_by, q.last_source)}, "
             f"{slack_date(q.quarantined_at)}"
         )
+        if expires_at is not None:
+            lines.append(f":calendar: Expires {slack_date(expires_at)}")
     elif q.state == "dismissed":
         lines.append(f":white_check_mark: *Not flaky*, says {by}, {when}")
     elif q.state == "lifted":
@@ -116,11 +126,14 @@ def _flaky(view: AlertView) -> dict[str, Any]:
             f"*Since* {slack_date(view.since)}"
         ),
     ]
+    if view.owners:
+        blocks.append(context(owners_line(view.owners)))
     runs = _runs(view)
     if runs:
         blocks.append(context(runs))
     if q is not None:
-        blocks.append(section("\n".join(_quarantine_lines(q)), block_id=f"fg_state_{q.id}"))
+        lines = _quarantine_lines(q, view.expires_at)
+        blocks.append(section("\n".join(lines), block_id=f"fg_state_{q.id}"))
         block_id = f"fg_q_{q.id}"
         value = action_value(q)
         if q.state == "proposed":

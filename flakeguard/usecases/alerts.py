@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flakeguard.errors import NotFoundError
+from flakeguard.usecases import owners as owners_uc
 from flakeguard.usecases.github import web_url
-from flakeguard.usecases.slack_scope import same_tenant_subscriptions
 from flakeguard.usecases.status import display_name
 from models import (
-    ChannelSubscription,
     DomainEvent,
     FlakeScore,
     Quarantine,
@@ -84,6 +83,8 @@ class AlertView:
     failing_runs: list[RunLink]
     quarantine: QuarantineView | None
     first_failing_url: str | None = None  # the commit's page on GitHub
+    owners: tuple[str, ...] = ()  # CODEOWNERS owners of the test's file
+    expires_at: datetime | None = None  # when the quarantine ends
 
 
 def quarantine_view(q: Quarantine) -> QuarantineView:
@@ -173,11 +174,17 @@ def alert_view(message_id: int) -> AlertView:
         else None,
         failing_runs=failing_runs(test.id, repo.full_name) if test else [],
         quarantine=quarantine_view(q) if q else None,
+        owners=owners_uc.owners_of_test(test) if test else (),
+        expires_at=q.expires_at if q and q.state == "quarantined" else None,
     )
 
 
 def plan_alert(event_id: int) -> list[int]:
-    """Create the pending alert messages of an event (one per subscribed channel); return their ids.
+    """Create the pending alert messages of an event; return their ids.
+
+    One message per channel the alert goes to: the route of the test's owner when it
+    has one, else every subscribed channel (``owners.alert_targets``). A proposal with
+    nobody assigned is first assigned to the owner's linked Slack user.
 
     Idempotent: a second call returns the messages still to post, never new
     duplicates. A flaky alert whose quarantine is not proposed (dismissed by a
@@ -197,19 +204,20 @@ def plan_alert(event_id: int) -> list[int]:
         return []
     if event.kind == "fixed" and (q is None or q.state != "quarantined"):
         return []
+    targets = owners_uc.alert_targets(event.repository_id, event.test_case_id)
+    if event.kind == "flaky" and q is not None and targets:
+        owners_uc.assign_default(q.id, targets[0][0])
     with db.atomic():
         existing = {
             m.channel
             for m in SlackMessage.select(SlackMessage.channel).where(SlackMessage.event == event.id)
         }
-        for sub in same_tenant_subscriptions().where(
-            ChannelSubscription.repository == event.repository_id
-        ):
-            if sub.channel_id in existing:
+        for team_id, channel in targets:
+            if channel in existing:
                 continue
             SlackMessage.create(
-                team_id=sub.team_id,
-                channel=sub.channel_id,
+                team_id=team_id,
+                channel=channel,
                 kind=event.kind,
                 quarantine=q.id if q and event.kind != "broken" else None,
                 repository=event.repository_id,

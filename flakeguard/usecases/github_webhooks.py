@@ -19,6 +19,7 @@ from peewee import IntegrityError
 from flakeguard.jobs import Job
 from flakeguard.usecases import github_ownership as ownership
 from flakeguard.usecases import outbox
+from flakeguard.usecases import owners as owners_uc
 from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION
 from flakeguard.usecases.github_actions import record_pending_run
 from flakeguard.usecases.payload import int_at as _int
@@ -241,3 +242,28 @@ def _recompute_check_run(
         return ignored(why)
     request_check_run(repo, sha, new_run=new_run)
     return Outcome(jobs=[outbox.want(Job.UPDATE_CHECK_RUN, repository_id=repo.id, sha=sha)])
+
+
+def on_push(payload: Payload, *, per_account: bool = False) -> Outcome:
+    """A push to the default branch that touches CODEOWNERS or .flakeguard.yml: re-read them.
+
+    Pushes to other branches are ignored: what a branch or pull request says of its
+    owners or settings never applies before it is merged.
+    """
+    repo, why = _repository_for(payload, per_account)
+    if repo is None:
+        return ignored(why)
+    if _str(payload, "ref") != f"refs/heads/{repo.default_branch}":
+        return ignored("not a push to the default branch")
+    commits = [c for c in _list(payload, "commits") if isinstance(c, dict)]
+    # GitHub lists at most 20 commits; a longer push may touch the files unseen.
+    if commits and len(commits) < 20:
+        touched = {
+            path
+            for commit in commits
+            for key in ("added", "modified", "removed")
+            for path in (commit.get(key) if isinstance(commit.get(key), list) else [])
+        }
+        if not touched & set(owners_uc.WATCHED_PATHS):
+            return ignored("the push does not change CODEOWNERS or .flakeguard.yml")
+    return Outcome(detail="repository files refreshed", jobs=[owners_uc.want_refresh(repo)])

@@ -32,6 +32,7 @@ from flakeguard.usecases.slack_scope import same_tenant_subscriptions
 from models import (
     ChannelSubscription,
     OwnerRoute,
+    Quarantine,
     RepoFile,
     Repository,
     SlackWorkspace,
@@ -45,6 +46,7 @@ from models import (
 CODEOWNERS = "codeowners"
 CONFIG = "config"
 SOURCES = ("github", "upload")
+WATCHED_PATHS = (*co.LOCATIONS, rc.FILENAME)
 MAX_TEAMS = 50  # team owners whose members are looked up on a refresh
 # A route's owner: "@user" or "@org/team" (the same names CODEOWNERS uses).
 OWNER = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?")
@@ -128,7 +130,7 @@ def store_upload(
     repo = Repository.get_by_id(repository_id)
     if pr is not None or branch != repo.default_branch or repo.installation_id is not None:
         return []
-    wanted = {path: files.get(path) for path in (*co.LOCATIONS, rc.FILENAME)}
+    wanted = {path: files.get(path) for path in WATCHED_PATHS}
     return store_files(repository_id, wanted, source="upload", commit_sha=sha)
 
 
@@ -142,7 +144,7 @@ def refresh_from_github(repository_id: int, *, github: GitHubPort) -> list[str]:
     if repo is None or repo.installation_id is None:
         raise NotFoundError(f"repository {repository_id} has no GitHub App installation")
     installation = repo.installation.installation_id
-    paths = (*co.LOCATIONS, rc.FILENAME)
+    paths = WATCHED_PATHS
     found = github.repo_files(
         installation,
         repo.full_name,
@@ -436,3 +438,33 @@ def default_assignee(team_id: str, tenant_id: int, owners: Sequence[str]) -> str
         if link is not None:
             return link.slack_user_id
     return None
+
+
+def assign_default(quarantine_id: int, team_id: str) -> bool:
+    """Assign a quarantine nobody is assigned to its owner's linked user; True when it did.
+
+    Through the one quarantine use case (audit: actor ``flakeguard``, source
+    ``system``), once per quarantine (its idempotency key).
+    """
+    from flakeguard.usecases import quarantine as quarantine_uc
+
+    q = Quarantine.get_or_none(Quarantine.id == quarantine_id)
+    if q is None or q.assignee_slack or q.state not in quarantine_uc.ASSIGNABLE:
+        return False
+    repo = Repository.get_by_id(q.repository_id)
+    user = default_assignee(team_id, repo.tenant_id, owners_of_test_id(q.test_case_id))
+    if user is None:
+        return False
+    outcome = quarantine_uc.perform(
+        None,
+        "assign",
+        quarantine_id=q.id,
+        tenant_id=repo.tenant_id,
+        actor="flakeguard",
+        source="system",
+        assignee_slack=user,
+        reason="code owner",
+        team_id=team_id,
+        idempotency_key=f"owner-assign:{q.id}",
+    )
+    return outcome.changed

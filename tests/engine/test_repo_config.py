@@ -20,7 +20,7 @@ quarantine:
   remind_days_before: 2
   at_expiry: escalate
 routing:
-  "@Org/Payments": "#payments"
+  "@Org/Payments": C0PAY
   "@org/core": C0CORE
 alerts:
   max_per_run: 3
@@ -54,10 +54,10 @@ def test_every_key_read() -> None:
         expiry_days=14,
         remind_days_before=2,
         at_expiry="escalate",
-        routes=(("@org/payments", "#payments"), ("@org/core", "C0CORE")),
+        routes=(("@org/payments", "C0PAY"), ("@org/core", "C0CORE")),
         max_alerts_per_run=3,
     )
-    assert result.config.channel_for("@ORG/payments") == "#payments"
+    assert result.config.channel_for("@ORG/payments") == "C0PAY"
     assert result.config.channel_for("@org/other") is None
 
 
@@ -76,7 +76,7 @@ def test_every_key_read() -> None:
         ("auto_quarantine: yes please\n", "auto_quarantine: must be true or false"),
         ("exempt:\n  paths: tests/e2e\n", "exempt.paths: must be a list"),
         ("routing:\n  payments: '#payments'\n", "routing: payments is not a @user or @org/team"),
-        ("routing:\n  '@org/p': 'pay ments'\n", "routing.@org/p: pay ments is not a channel"),
+        ("routing:\n  '@org/p': '#payments'\n", "routing.@org/p: #payments is not a Slack channel"),
         ("quarantine: 30\n", "quarantine: must be a mapping"),
     ],
 )
