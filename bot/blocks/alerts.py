@@ -16,6 +16,7 @@ from bot.blocks.common import (
     escape,
     header,
     message,
+    owners_line,
     section,
     slack_date,
     who,
@@ -68,13 +69,6 @@ def _runs(view: AlertView) -> str:
         f"<{r.url}|{escape(r.label)}>" if r.url else escape(r.label) for r in view.failing_runs
     ]
     return "Failing runs: " + ", ".join(links)
-
-
-def owners_line(owners: tuple[str, ...]) -> str:
-    """``Owners @org/payments, @octocat`` (CODEOWNERS), or "" when nobody owns the test."""
-    if not owners:
-        return ""
-    return "*Owners* " + ", ".join(f"`{escape(owner)}`" for owner in owners[:5])
 
 
 def _quarantine_lines(q: QuarantineView, expires_at: datetime | None = None) -> list[str]:

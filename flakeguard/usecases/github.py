@@ -18,6 +18,8 @@ from models import Installation, Repository
 
 CHECK_RUN_NAME = "FlakeGuard"
 RERUN_ACTION = "rerun-analysis"
+# Requested actions on the check run for the top proposal: "<verb>:<quarantine id>".
+CHECK_ACTIONS = {"quarantine": "approve", "dismiss": "dismiss", "issue": "issue"}
 LABEL_FLAKY = "flaky-test"
 LABEL_QUARANTINED = "quarantined"
 DEFAULT_ARTIFACT_PATTERNS = ("junit", "test-results", "test-report")
@@ -61,6 +63,16 @@ class FailingTest:
     message: str = ""
     score: float | None = None
     failures: int = 1
+    owners: tuple[str, ...] = ()  # CODEOWNERS owners of its file
+
+
+@dataclass(frozen=True)
+class CheckAction:
+    """A button on the check run (GitHub: at most 3; label 20, description 40 characters)."""
+
+    label: str
+    description: str
+    identifier: str
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,8 @@ class CheckRunReport:
     passed_on_retry: tuple[str, ...] = ()
     details_url: str | None = None
     external_id: str = ""  # ours, to find a check run created but never recorded
+    notices: tuple[str, ...] = ()  # problems of the repository's CODEOWNERS / .flakeguard.yml
+    actions: tuple[CheckAction, ...] = ()  # none: the default "Re-run analysis"
 
     def count(self, category: str) -> int:
         """How many failing tests fall in ``category``."""

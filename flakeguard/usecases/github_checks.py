@@ -16,7 +16,9 @@ from collections import defaultdict
 from typing import Any
 
 from flakeguard.errors import NotFoundError
+from flakeguard.usecases import owners as owners_uc
 from flakeguard.usecases.github import (
+    CheckAction,
     CheckRunReport,
     FailingTest,
     GitHubGoneError,
@@ -56,6 +58,7 @@ def build_check_run_report(
         .where(TestRun.repository == repo, TestRun.sha == sha)
         .tuples()
     ]
+    notices = tuple(owners_uc.problems(repo.id))
     if not run_ids:
         return CheckRunReport(
             full_name=repo.full_name,
@@ -65,6 +68,7 @@ def build_check_run_report(
             runs=0,
             tests=0,
             details_url=details_url,
+            notices=notices,
         )
     outcomes: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
     for start in range(0, len(run_ids), CHUNK):
@@ -93,6 +97,7 @@ def build_check_run_report(
         if q.state == "quarantined"
     }
     by_id = {case.id: case for case in cases}
+    files = owners_uc.files_of(repo.id)
     failing: list[FailingTest] = []
     for case_id in failing_ids:
         case = by_id[case_id]
@@ -115,6 +120,7 @@ def build_check_run_report(
                 message=next((m for m in failures if m), "") or "",
                 score=score.score if score is not None else None,
                 failures=len(failures),
+                owners=owners_uc.owners_of_test(case, files),
             )
         )
     order = {"new": 0, "broken": 1, "flaky": 2, "quarantined": 3}
@@ -133,6 +139,25 @@ def build_check_run_report(
         failing=tuple(failing),
         passed_on_retry=retried,
         details_url=details_url,
+        notices=notices,
+        actions=_top_proposal_actions(failing_ids, scores),
+    )
+
+
+def _top_proposal_actions(
+    failing_ids: list[int], scores: dict[int, Any]
+) -> tuple[CheckAction, ...]:
+    """Quarantine / Dismiss / Open issue for the commit's most flaky proposed failing test."""
+    proposed = [
+        q for q in _load(Quarantine, Quarantine.test_case, failing_ids) if q.state == "proposed"
+    ]
+    if not proposed:
+        return ()
+    top = max(proposed, key=lambda q: (getattr(scores.get(q.test_case_id), "score", 0.0), -q.id))
+    return (
+        CheckAction("Quarantine", "Quarantine the top flaky test", f"quarantine:{top.id}"),
+        CheckAction("Dismiss", "Not flaky: stop proposing it", f"dismiss:{top.id}"),
+        CheckAction("Open issue", "Open a GitHub issue for the flake", f"issue:{top.id}"),
     )
 
 

@@ -128,10 +128,24 @@ def store_upload(
     App is installed on the repository (it reads the default branch itself).
     """
     repo = Repository.get_by_id(repository_id)
-    if pr is not None or branch != repo.default_branch or repo.installation_id is not None:
+    if not accepts_upload(repo, branch=branch, pr=pr):
         return []
     wanted = {path: files.get(path) for path in WATCHED_PATHS}
     return store_files(repository_id, wanted, source="upload", commit_sha=sha)
+
+
+def accepts_upload(repo: Repository, *, branch: str, pr: int | None) -> bool:
+    """Whether files uploaded from this branch and pull request are stored for ``repo``."""
+    return pr is None and branch == repo.default_branch and repo.installation_id is None
+
+
+def upload_refusal(repo: Repository, *, branch: str, pr: int | None) -> str:
+    """Why uploaded files are not stored ("" when they are)."""
+    if repo.installation_id is not None:
+        return "the GitHub App reads these files from the default branch"
+    if pr is not None or branch != repo.default_branch:
+        return f"files are read from the default branch ({repo.default_branch}) only"
+    return ""
 
 
 def refresh_from_github(repository_id: int, *, github: GitHubPort) -> list[str]:
@@ -241,8 +255,12 @@ def config_of(repository_id: int) -> rc.RepoConfig:
 def problems(repository_id: int) -> list[str]:
     """What is wrong in a repository's files, one line each, for status and the check run."""
     files = files_of(repository_id)
-    lines = [f"{rc.FILENAME}: {error} (defaults used)" for error in files.config.errors]
-    lines += [f"{rc.FILENAME}: {warning}" for warning in files.config.warnings]
+
+    def named(line: str) -> str:
+        return line if line.startswith(rc.FILENAME) else f"{rc.FILENAME}: {line}"
+
+    lines = [f"{named(error)} (defaults used)" for error in files.config.errors]
+    lines += [named(warning) for warning in files.config.warnings]
     if files.codeowners_path:
         lines += [
             f"{files.codeowners_path}: {error.message()} (skipped)"

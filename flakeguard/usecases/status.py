@@ -18,6 +18,7 @@ from peewee import SQL, NodeList, Value, fn
 
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases import outbox
+from flakeguard.usecases import owners as owners_uc
 from flakeguard.usecases.github import web_url
 from models import (
     ChannelSubscription,
@@ -82,6 +83,7 @@ class RepoStatus:
     last_analysis_at: datetime | None
     slack_errors: list[str] = field(default_factory=list)
     runs_set_aside: int = 0  # runs whose analysis failed too often (outbox.MAX_ANALYSIS_FAILURES)
+    file_problems: list[str] = field(default_factory=list)  # CODEOWNERS, .flakeguard.yml
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class TestDetail:
     assignee_slack: str | None
     assignee_github: str | None
     github_issue_url: str | None
+    owners: tuple[str, ...] = ()  # CODEOWNERS owners of the test's file
+    expires_at: datetime | None = None  # when its quarantine ends
 
 
 def display_name(test: TestCase) -> str:
@@ -239,6 +243,7 @@ def repo_status(
         last_analysis_at=last,
         slack_errors=slack_errors(repo),
         runs_set_aside=runs_set_aside(repo),
+        file_problems=owners_uc.problems(repo.id),
     )
 
 
@@ -444,6 +449,8 @@ def test_detail(test_case_id: int, *, tenant_id: int, history: int = HISTORY) ->
             if q and q.github_issue_number
             else None
         ),
+        owners=owners_uc.owners_of_test(test),
+        expires_at=q.expires_at if q and q.state == "quarantined" else None,
     )
 
 
