@@ -40,6 +40,7 @@ class Job(StrEnum):
     RETENTION = "retention"
     REFRESH_REPO_FILES = "refresh_repo_files"
     QUARANTINE_LIFECYCLE = "quarantine_lifecycle"
+    CHECK_RUN_ACTION = "check_run_action"
 
 
 # The jobs that talk to Slack or to GitHub: without that integration they would only

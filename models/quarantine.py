@@ -46,6 +46,8 @@ class Quarantine(BaseModel):
     expires_at = DateTimeField(null=True)
     reminded_at = DateTimeField(null=True)
     escalated_at = DateTimeField(null=True)
+    # Someone asked for the GitHub issue (the check run's "Open issue") before any approval.
+    issue_requested_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("repository", "state"), False),)

@@ -4,7 +4,8 @@ New tables: ``repo_file`` (a repository's CODEOWNERS and ``.flakeguard.yml`` as 
 default branch), ``owner_route`` (``/flakeguard route``: an owner's alerts go to one
 channel) and ``team_member`` (members of the GitHub teams CODEOWNERS names).
 
-``quarantine`` gets ``expires_at``, ``reminded_at`` and ``escalated_at``. A test
+``quarantine`` gets ``expires_at``, ``reminded_at`` and ``escalated_at``, and
+``issue_requested_at`` (someone asked for its GitHub issue before any approval). A test
 quarantined before this migration gets the default lifetime (30 days) from the day of
 the upgrade, not from its approval: an upgrade should not lift a year of quarantines at
 once, and every owner gets the reminder first.
@@ -78,7 +79,7 @@ def _models(db):
     return [RepoFile, OwnerRoute, TeamMember]
 
 
-COLUMNS = ("expires_at", "reminded_at", "escalated_at")
+COLUMNS = ("expires_at", "reminded_at", "escalated_at", "issue_requested_at")
 
 
 def up(migrator, db):

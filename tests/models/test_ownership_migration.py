@@ -46,7 +46,8 @@ def test_quarantines_in_place_expire_after_the_upgrade_and_down_removes_it(
             )
         before = utcnow()
         apply_migrations(scratch)
-        assert {"expires_at", "reminded_at", "escalated_at"} <= columns(scratch, "quarantine")
+        added = {"expires_at", "reminded_at", "escalated_at", "issue_requested_at"}
+        assert added <= columns(scratch, "quarantine")
         assert {"repo_file", "owner_route", "team_member"} <= set(scratch.get_tables())
         rows = scratch.execute_sql(
             "SELECT state, expires_at, reminded_at FROM quarantine ORDER BY id"
@@ -58,6 +59,6 @@ def test_quarantines_in_place_expire_after_the_upgrade_and_down_removes_it(
         assert before + timedelta(days=29) < expires_a < before + timedelta(days=31)
         assert state_b == "proposed" and expires_b is None
         runner.down(THIS)
-        assert not {"expires_at", "reminded_at", "escalated_at"} & columns(scratch, "quarantine")
+        assert not added & columns(scratch, "quarantine")
         assert not {"repo_file", "owner_route", "team_member"} & set(scratch.get_tables())
         assert scratch.execute_sql("SELECT count(*) FROM quarantine").fetchone()[0] == 2
