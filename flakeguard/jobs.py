@@ -41,6 +41,7 @@ class Job(StrEnum):
     REFRESH_REPO_FILES = "refresh_repo_files"
     QUARANTINE_LIFECYCLE = "quarantine_lifecycle"
     CHECK_RUN_ACTION = "check_run_action"
+    POST_SLACK_MESSAGE = "post_slack_message"
 
 
 # The jobs that talk to Slack or to GitHub: without that integration they would only
@@ -51,6 +52,7 @@ SLACK_JOBS = frozenset(
         Job.REFRESH_SLACK_QUARANTINE,
         Job.REFRESH_SLACK_MESSAGE,
         Job.PUBLISH_SLACK_HOME,
+        Job.POST_SLACK_MESSAGE,
     }
 )
 GITHUB_JOBS = frozenset(

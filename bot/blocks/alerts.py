@@ -29,6 +29,7 @@ ASSIGN = "fg_assign"
 UNDO = "fg_undo"
 DISMISS = "fg_dismiss"
 LIFT = "fg_lift"
+EXTEND = "fg_extend"
 VALUE = re.compile(r"^([0-9]{1,10}):([0-9]{1,10})\Z")
 MAX_ID = 2**31 - 1  # ids and versions are 32-bit integer columns
 
@@ -55,6 +56,8 @@ def render_alert(view: AlertView) -> dict[str, Any]:
         return _broken(view)
     if view.kind == "fixed":
         return _fixed(view)
+    if view.kind == "reminder":
+        return _reminder(view)
     return _flaky(view)
 
 
@@ -199,6 +202,45 @@ def _fixed(view: AlertView) -> dict[str, Any]:
     state = q.state if q else "fixed"
     text = f"{escape(view.test_name)} in {escape(view.repository)} looks fixed ({state})"
     return message(text, blocks)
+
+
+def _reminder(view: AlertView) -> dict[str, Any]:
+    """The expiry reminder in an alert's thread; it follows the quarantine as it changes."""
+    q = view.quarantine
+    title = _title(view)
+    state = q.state if q else "gone"
+    who_ = f"<@{q.assignee_slack}>" if q and q.assignee_slack else "Nobody is assigned"
+    if q is not None and state == "quarantined" and view.escalated_at is not None:
+        line = (
+            f":rotating_light: The quarantine of {title} *expired* "
+            f"{slack_date(view.expires_at)} and is overdue. {who_}: extend it or lift it."
+        )
+    elif q is not None and state == "quarantined":
+        line = (
+            f":alarm_clock: The quarantine of {title} expires {slack_date(view.expires_at)}. "
+            f"{who_}: extend it if the fix is not in yet, or lift it."
+        )
+    elif q is not None and state == "lifted":
+        line = (
+            f":unlock: The quarantine of {title} was *lifted* by {who(q.last_actor, q.last_source)}"
+            f", {slack_date(q.last_at)}: the test counts again."
+        )
+    else:
+        line = f"The quarantine of {title} is now {escape(state)}."
+    blocks: list[Block] = [section(line)]
+    if q is not None and state == "quarantined":
+        value = action_value(q)
+        blocks.append(
+            actions(
+                f"fg_q_{q.id}",
+                button("Extend", EXTEND, value, style="primary"),
+                button("Lift quarantine", LIFT, value),
+            )
+        )
+    payload = message(f"Quarantine of {escape(view.test_name)}: {state}", blocks)
+    if view.thread_ts:
+        payload["thread_ts"] = view.thread_ts
+    return payload
 
 
 def notice(text: str) -> dict[str, Any]:

@@ -85,6 +85,8 @@ class AlertView:
     first_failing_url: str | None = None  # the commit's page on GitHub
     owners: tuple[str, ...] = ()  # CODEOWNERS owners of the test's file
     expires_at: datetime | None = None  # when the quarantine ends
+    escalated_at: datetime | None = None  # it outlived its expiry (at_expiry: escalate)
+    thread_ts: str | None = None  # a message not posted yet, to post in this thread
 
 
 def quarantine_view(q: Quarantine) -> QuarantineView:
@@ -176,6 +178,8 @@ def alert_view(message_id: int) -> AlertView:
         quarantine=quarantine_view(q) if q else None,
         owners=owners_uc.owners_of_test(test) if test else (),
         expires_at=q.expires_at if q and q.state == "quarantined" else None,
+        escalated_at=q.escalated_at if q and q.state == "quarantined" else None,
+        thread_ts=msg.thread_ts if msg.ts is None else None,
     )
 
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from peewee import IntegrityError
 
 from flakeguard.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
+from flakeguard.usecases.owners import config_of
 from models import (
     FlakeScore,
     Quarantine,
@@ -40,10 +42,23 @@ from models import (
     utcnow,
 )
 
-ACTIONS = ("propose", "approve", "assign", "undo", "dismiss", "lift")
+ACTIONS = (
+    "propose",
+    "approve",
+    "assign",
+    "undo",
+    "dismiss",
+    "lift",
+    "extend",
+    "remind",
+    "escalate",
+)
 SOURCES = ("slack", "api", "system", "cli", "github")
 # Actions a workspace policy restricts; assigning and proposing are open to everyone.
-GUARDED = frozenset({"approve", "undo", "dismiss", "lift"})
+GUARDED = frozenset({"approve", "undo", "dismiss", "lift", "extend"})
+# The lifecycle of a quarantined test (flakeguard.usecases.lifecycle): they change its
+# expiry, not its state. "extend" is a person's; "remind" and "escalate" the system's.
+LIFECYCLE = frozenset({"extend", "remind", "escalate"})
 POLICY_MODES = ("everyone", "usergroup", "users")
 
 # action -> {state before: state after}; None is "no quarantine yet".
@@ -350,7 +365,14 @@ def _apply_locked(
     )
     conflicts = int((score.evidence or {}).get("same_commit_conflicts", 0)) if score else 0
 
-    if action == "assign":
+    if action in LIFECYCLE:
+        if q is None or state != "quarantined":
+            raise ConflictError(f"only a quarantined test can be {action}ed: {_where(state)}")
+        changes = _lifecycle_changes(q, action, now)
+        if not changes:
+            return Outcome(q, False)  # already reminded, already escalated
+        new_state = state
+    elif action == "assign":
         if q is None or state not in ASSIGNABLE:
             where = state or "not quarantined"
             raise ConflictError(f"only a proposed or quarantined test can be assigned ({where})")
@@ -391,9 +413,14 @@ def _apply_locked(
                 # the interval's lower bound: a rate the flake surely had, so the SPRT
                 # does not release a quarantine while the test is still flaky
                 rate_at_quarantine=score.low if score else None,
+                expires_at=now + timedelta(days=config_of(repository_id).expiry_days),
+                reminded_at=None,
+                escalated_at=None,
             )
         elif action == "undo":
             changes.update(quarantined_at=None, quarantined_by=None, rate_at_quarantine=None)
+        if new_state != "quarantined":
+            changes.update(expires_at=None, reminded_at=None, escalated_at=None)
         if action == "dismiss":
             changes["dismissed_conflicts"] = conflicts
 
@@ -414,6 +441,8 @@ def _apply_locked(
         data["reason"] = reason
     if assignee_slack:
         data["assignee_slack"] = assignee_slack
+    if changes.get("expires_at") is not None:
+        data["expires_at"] = changes["expires_at"].isoformat()  # type: ignore[union-attr]
     if team_id:
         data["team_id"] = team_id
     QuarantineEvent.create(
@@ -430,6 +459,25 @@ def _apply_locked(
             setattr(q, name, value)
     q.version = previous_version + 1
     return Outcome(q, True)
+
+
+def _where(state: str | None) -> str:
+    return f"it is {state}" if state else "it is not quarantined"
+
+
+def _lifecycle_changes(q: Quarantine, action: str, now: datetime) -> dict[str, object]:
+    """What extend / remind / escalate change on a quarantined test (empty: nothing)."""
+    if action == "extend":
+        base = max(now, q.expires_at or now)
+        days = config_of(q.repository_id).expiry_days
+        return {
+            "expires_at": base + timedelta(days=days),
+            "reminded_at": None,
+            "escalated_at": None,
+        }
+    if action == "remind":
+        return {} if q.reminded_at is not None else {"reminded_at": now}
+    return {} if q.escalated_at is not None else {"escalated_at": now}
 
 
 def _refusal(action: str, state: str | None) -> str:

@@ -5,7 +5,8 @@ default branch), ``owner_route`` (``/flakeguard route``: an owner's alerts go to
 channel) and ``team_member`` (members of the GitHub teams CODEOWNERS names).
 
 ``quarantine`` gets ``expires_at``, ``reminded_at`` and ``escalated_at``, and
-``issue_requested_at`` (someone asked for its GitHub issue before any approval). A test
+``issue_requested_at`` (someone asked for its GitHub issue before any approval).
+``slack_message`` gets ``thread_ts``: a message posted in the thread of an alert. A test
 quarantined before this migration gets the default lifetime (30 days) from the day of
 the upgrade, not from its approval: an upgrade should not lift a year of quarantines at
 once, and every owner gets the reminder first.
@@ -85,7 +86,8 @@ COLUMNS = ("expires_at", "reminded_at", "escalated_at", "issue_requested_at")
 def up(migrator, db):
     db.create_tables(_models(db))
     migrator.migrate(
-        *(migrator.add_column("quarantine", name, DateTimeField(null=True)) for name in COLUMNS)
+        *(migrator.add_column("quarantine", name, DateTimeField(null=True)) for name in COLUMNS),
+        migrator.add_column("slack_message", "thread_ts", CharField(max_length=32, null=True)),
     )
     expires = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=DEFAULT_EXPIRY_DAYS)
     db.execute_sql(
@@ -94,5 +96,8 @@ def up(migrator, db):
 
 
 def down(migrator, db):
-    migrator.migrate(*(migrator.drop_column("quarantine", name) for name in COLUMNS))
+    migrator.migrate(
+        *(migrator.drop_column("quarantine", name) for name in COLUMNS),
+        migrator.drop_column("slack_message", "thread_ts"),
+    )
     db.drop_tables(list(reversed(_models(db))))
