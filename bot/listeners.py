@@ -21,7 +21,14 @@ from slack_sdk.errors import SlackApiError
 from bot import commands
 from bot.blocks import alerts, digest
 from flakeguard.errors import FlakeGuardError, ForbiddenError, NotFoundError
-from flakeguard.usecases import app_home, slack_delivery, slack_receipts, slack_scope, tenancy
+from flakeguard.usecases import (
+    app_home,
+    policy,
+    slack_delivery,
+    slack_receipts,
+    slack_scope,
+    tenancy,
+)
 from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases.digest import digest_of_message, request_message_refresh
 
@@ -117,9 +124,7 @@ def register(app: App, *, single_token: bool = True) -> None:
                 ts=ts,
             )
             # The policy of the workspace the digest was posted in (the clicker's, checked above).
-            quarantine_uc.check_allowed(
-                msg.team_id, principal.user_id, members_of=members_lookup(client)
-            )
+            policy.check_allowed(msg.team_id, principal.user_id, members_of=members_lookup(client))
             view = digest_of_message(msg.id)
         except FlakeGuardError as exc:
             _log_refusal(principal, exc)

@@ -9,7 +9,7 @@ from bot.blocks.common import escape
 from bot.blocks.status import render_notice
 from bot.commands.base import Invocation, UsageError
 from flakeguard.usecases import owners
-from flakeguard.usecases.quarantine import check_allowed
+from flakeguard.usecases.policy import check_allowed
 
 USAGE = "/flakeguard route @org/team [#channel]  (or: route list, route remove @org/team)"
 # A channel as Slack escapes it (<#C123|name>, <#C123>) or as a bare ID.

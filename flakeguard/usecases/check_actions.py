@@ -21,7 +21,7 @@ from peewee import fn
 
 from flakeguard.errors import ConflictError, ForbiddenError, NotFoundError
 from flakeguard.jobs import Job
-from flakeguard.usecases import outbox
+from flakeguard.usecases import outbox, policy
 from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases.github import CHECK_ACTIONS
 from models import CheckRun, Quarantine, Repository, SlackWorkspace, UserLink, db, utcnow
@@ -89,7 +89,7 @@ def check_policy(tenant_id: int, login: str) -> None:
         .tuples()
     ]
     for team in teams:
-        mode, _group, _users = quarantine_uc.get_policy(team)
+        mode, _group, _users = policy.get_policy(team)
         if mode == "everyone":
             continue
         user = linked.get(team)
@@ -98,7 +98,7 @@ def check_policy(tenant_id: int, login: str) -> None:
                 f"GitHub user {login} is not linked to a Slack user allowed to act "
                 "(/flakeguard link)"
             )
-        quarantine_uc.check_allowed(team, user)
+        policy.check_allowed(team, user)
 
 
 def run_action(quarantine_id: int, verb: str, login: str, sha: str, key: str) -> dict[str, object]:

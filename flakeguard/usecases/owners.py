@@ -24,6 +24,7 @@ from peewee import IntegrityError, fn
 
 from engine import codeowners as co
 from engine import repo_config as rc
+from engine.quarantine import ASSIGNABLE
 from flakeguard.errors import BadRequestError, NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
@@ -467,7 +468,7 @@ def assign_default(quarantine_id: int, team_id: str) -> bool:
     from flakeguard.usecases import quarantine as quarantine_uc
 
     q = Quarantine.get_or_none(Quarantine.id == quarantine_id)
-    if q is None or q.assignee_slack or q.state not in quarantine_uc.ASSIGNABLE:
+    if q is None or q.assignee_slack or q.state not in ASSIGNABLE:
         return False
     repo = Repository.get_by_id(q.repository_id)
     user = default_assignee(team_id, repo.tenant_id, owners_of_test_id(q.test_case_id))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases import status as uc
 from models import ChannelSubscription, Quarantine, SlackMessage, default_tenant
 from tests.bot import factories as f
@@ -28,7 +27,7 @@ def test_status_counts_states_and_orders_top_by_score(repo):
     f.score(a, value=0.1)
     f.score(b, value=0.3, days_ago=30)
     f.score(c, state="broken")
-    quarantine_uc.apply_action(a.id, "approve", actor="U1", source="slack")
+    f.act(a.id, "approve", actor="U1", source="slack")
     f.results(a, "+x")
     [st] = uc.status_for("acme/widgets", tenant_id=own())
     assert (st.flaky, st.broken, st.quarantined, st.new_this_week) == (2, 1, 1, 1)
@@ -83,8 +82,8 @@ def test_detail_has_history_strip_and_quarantine(repo):
     t = f.test_case(repo, "test_x")
     f.score(t)
     f.results(t, "++x-+")
-    quarantine_uc.apply_action(t.id, "approve", actor="U1", source="slack")
-    quarantine_uc.apply_action(t.id, "assign", actor="U1", source="slack", assignee_slack="U2")
+    f.act(t.id, "approve", actor="U1", source="slack")
+    f.act(t.id, "assign", actor="U1", source="slack", assignee_slack="U2")
     Quarantine.update(github_issue_number=42).execute()
     d = uc.test_detail(t.id, tenant_id=own())
     assert d.history == "++x-+"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flakeguard.usecases import quarantine as quarantine_uc
 from models import SlackEventReceipt, default_tenant
 from tests.bot import factories as f
 from tests.bot.limits import all_text, problems
@@ -15,10 +14,8 @@ def test_app_home_shows_assigned_flaky_and_recent(slack, fake_slack):
     f.subscription(repo)
     t = f.test_case(repo, "test_mine")
     f.score(t)
-    quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
-    quarantine_uc.apply_action(
-        t.id, "assign", actor="U0BOB", source="slack", assignee_slack=USER_ID
-    )
+    f.propose(t.id)
+    f.act(t.id, "assign", actor="U0BOB", source="slack", assignee_slack=USER_ID)
     fake_slack.reset()
     resp = slack.event({"type": "app_home_opened", "user": USER_ID, "tab": "home", "channel": "D1"})
     assert resp.status_code == 200

@@ -10,7 +10,6 @@ import pytest
 from bot.installation_store import PeeweeInstallationStore, PeeweeOAuthStateStore
 from flakeguard import jobs
 from flakeguard.jobs import Job
-from flakeguard.usecases import quarantine as quarantine_uc
 from models import SlackInstallation, SlackOAuthState
 from tests.bot import factories as f
 from tests.fakes.slack import SIGNING_SECRET, SlackRequests
@@ -77,7 +76,7 @@ def test_installed_workspace_commands_and_tasks_use_its_token(oauth_client, fake
     assert resp.status_code == 200 and "acme/widgets" in resp.get_json()["text"]
     test = f.test_case(repo)
     f.score(test)
-    quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    f.propose(test.id)
     fake_slack.reset()
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test).id)
     [post] = fake_slack.called("chat.postMessage")
@@ -145,7 +144,7 @@ def test_revoked_bot_token_is_forgotten(oauth_client, fake_slack):
     assert resp.status_code == 200
     assert PeeweeInstallationStore().find_bot(enterprise_id=None, team_id="T0OTHER") is None
     test = f.test_case(repo)
-    quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    f.propose(test.id)
     fake_slack.reset()
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test).id)
     assert fake_slack.called("chat.postMessage") == []

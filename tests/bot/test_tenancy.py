@@ -13,8 +13,8 @@ import json
 import pytest
 
 from flakeguard import jobs
-from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases import status as status_uc
+from flakeguard.usecases.policy import set_policy
 from models import (
     ChannelSubscription,
     Quarantine,
@@ -62,15 +62,13 @@ def world(slack_app, fake_slack):  # type: ignore[no-untyped-def]
     f.subscription(repo)
     test = f.test_case(repo, "test_upload_retries")
     f.score(test, value=0.2)
-    q = quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    q = f.propose(test.id)
     jobs.enqueue("notify_slack", event_id=f.event(test, "flaky").id)
     rival = Tenant.create(slug="rival", name="Rival")
     secret = Repository.create(tenant=rival, full_name="rival/secret")
     secret_test = f.test_case(secret, "test_secret_sauce")
     f.score(secret_test, value=0.4)
-    secret_q = quarantine_uc.apply_action(
-        secret_test.id, "propose", actor="flakeguard", source="system"
-    )
+    secret_q = f.propose(secret_test.id)
     fake_slack.reset()
     return q, secret, secret_q
 
@@ -169,7 +167,7 @@ def test_button_in_our_workspace_on_our_message_still_works(world, slack):
 def test_owning_workspace_policy_applies_to_its_message(world, slack, fake_slack):
     """The policy applied to a click is the one of the workspace the message was posted in."""
     q, _, _ = world
-    quarantine_uc.set_policy(TEAM_ID, "users", users=["U0BOSS"])
+    set_policy(TEAM_ID, "users", users=["U0BOSS"])
     before = snapshot()
     slack.click("fg_approve", f"{q.id}:{q.version}", message_ts=posted_ts(q))
     assert snapshot() == before and "Not allowed" in fake_slack.responses[0].params["text"]

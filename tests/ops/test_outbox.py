@@ -207,9 +207,8 @@ def test_digest_planned_then_worker_died_is_posted_once(world, fake_slack) -> No
     f.subscription(repo)
     t = f.test_case(repo)
     f.score(t)
-    from flakeguard.usecases import quarantine as quarantine_uc
 
-    quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
+    f.propose(t.id)
     drain(world["queue"])
     fake_slack.reset()
 

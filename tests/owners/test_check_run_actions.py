@@ -6,7 +6,7 @@ from typing import Any
 
 from flakeguard import jobs
 from flakeguard.jobs import Job
-from flakeguard.usecases import quarantine as quarantine_uc
+from flakeguard.usecases import policy
 from flakeguard.usecases.github_webhooks import request_check_run
 from models import Quarantine, QuarantineEvent, Repository, SlackMessage, UserLink, default_tenant
 from tests.bot import factories as f
@@ -22,7 +22,7 @@ def _proposed_failure(world: World) -> tuple[Quarantine, str, dict[str, Any]]:
     test = f.test_case(world.repo, "test_checkout")
     f.score(test, value=0.3)
     [run] = f.results(test, "x")
-    q = quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    q = f.act(test.id, "propose", actor="flakeguard", source="system")
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "flaky").id)
     request_check_run(world.repo, run.sha)
     jobs.enqueue(Job.UPDATE_CHECK_RUN, repository_id=world.repo.id, sha=run.sha)
@@ -97,7 +97,7 @@ def test_policy_holds_for_github_users(world: World) -> None:
     """A workspace allowing only some users: an unlinked GitHub user changes nothing;
     one linked to an allowed Slack user may act."""
     q, _sha, check = _proposed_failure(world)
-    quarantine_uc.set_policy(TEAM_ID, "users", users=["U0LEAD"])
+    policy.set_policy(TEAM_ID, "users", users=["U0LEAD"])
     world.hook.send("check_run", _action(check, f"quarantine:{q.id}", login="stranger"))
     assert Quarantine.get_by_id(q.id).state == "proposed"
     UserLink.create(team_id=TEAM_ID, slack_user_id="U0LEAD", github_login="lead")
@@ -110,7 +110,7 @@ def test_another_repositorys_quarantine_is_ignored(world: World) -> None:
     _q, _sha, check = _proposed_failure(world)
     other = Repository.create(tenant=default_tenant(), full_name="org/other")
     test = f.test_case(other, "test_x")
-    foreign = quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    foreign = f.act(test.id, "propose", actor="flakeguard", source="system")
     response = world.hook.send("check_run", _action(check, f"quarantine:{foreign.id}"))
     assert response.get_json()["status"] == "ignored"
     assert Quarantine.get_by_id(foreign.id).state == "proposed"

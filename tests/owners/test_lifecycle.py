@@ -7,7 +7,6 @@ from datetime import timedelta
 from flakeguard import jobs
 from flakeguard.jobs import Job
 from flakeguard.usecases import lifecycle, owners
-from flakeguard.usecases import quarantine as quarantine_uc
 from models import Quarantine, QuarantineEvent, SlackMessage, utcnow
 from tests.bot import factories as f
 from tests.bot.limits import action_ids, all_text, problems
@@ -23,12 +22,10 @@ def _quarantined(world: World, config: str = "quarantine:\n  expiry_days: 10\n")
     f.subscription(world.repo)
     test = f.test_case(world.repo, "test_flaky_login")
     f.score(test, value=0.2)
-    quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    f.act(test.id, "propose", actor="flakeguard", source="system")
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "flaky").id)
-    quarantine_uc.apply_action(test.id, "approve", actor="U0ALICE", source="slack")
-    q = quarantine_uc.apply_action(
-        test.id, "assign", actor="U0ALICE", source="slack", assignee_slack=OWNER
-    )
+    f.act(test.id, "approve", actor="U0ALICE", source="slack")
+    q = f.act(test.id, "assign", actor="U0ALICE", source="slack", assignee_slack=OWNER)
     world.fake_slack.reset()
     return Quarantine.get_by_id(q.id)
 

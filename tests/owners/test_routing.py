@@ -5,7 +5,6 @@ from __future__ import annotations
 from flakeguard import jobs
 from flakeguard.jobs import Job
 from flakeguard.usecases import owners
-from flakeguard.usecases import quarantine as quarantine_uc
 from models import (
     Quarantine,
     QuarantineEvent,
@@ -85,7 +84,7 @@ def test_alert_for_payments_test_goes_to_payments_channel_assigned_to_its_member
     assert "`@org/payments`" in reply and f"now go to <#{PAYMENTS}>" in reply
     assert owners.routes(world.repo.tenant_id) == [("@org/payments", TEAM_ID, PAYMENTS)]
 
-    quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    f.act(test.id, "propose", actor="flakeguard", source="system")
     event = f.event(test, "flaky")
     world.fake_slack.reset()
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=event.id)
@@ -106,7 +105,7 @@ def test_alert_for_payments_test_goes_to_payments_channel_assigned_to_its_member
         MEMBER,
     )
 
-    quarantine_uc.apply_action(test.id, "approve", actor="U0ALICE", source="slack")
+    f.act(test.id, "approve", actor="U0ALICE", source="slack")
     [issue] = world.fake_github.open_issues(REPO)
     assert issue.assignees == ["Pay-Dev"]
 
@@ -119,7 +118,7 @@ def test_unrouted_owner_goes_to_the_repository_channels(world: World) -> None:
         repository=world.repo, key="tests.test_api::t", classname="tests.test_api", name="t"
     )
     f.score(other, value=0.2)
-    quarantine_uc.apply_action(other.id, "propose", actor="flakeguard", source="system")
+    f.act(other.id, "propose", actor="flakeguard", source="system")
     world.slack.command(f"route @org/payments <#{PAYMENTS}|payments>", channel=PAYMENTS)
     world.fake_slack.reset()
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(other, "flaky").id)
