@@ -167,21 +167,23 @@ def register(app: App, *, single_token: bool = True) -> None:
         ack()
         request_message_refresh(msg.id)
 
-    @app.event("app_uninstalled")
-    def uninstalled(context):  # type: ignore[no-untyped-def]
+    def forget_workspace(context, error: str, *, everything: bool) -> None:  # type: ignore[no-untyped-def]
+        """Drop the workspace's tokens (all, or the bot's); record why on its subscriptions."""
         store = app.installation_store
         if store is not None:
-            store.delete_all(enterprise_id=context.enterprise_id, team_id=context.team_id)
-        slack_delivery.record_team_error(context.team_id or "", "app_uninstalled")
+            drop = store.delete_all if everything else store.delete_bot
+            drop(enterprise_id=context.enterprise_id, team_id=context.team_id)
+        slack_delivery.record_team_error(context.team_id or "", error)
+
+    @app.event("app_uninstalled")
+    def uninstalled(context):  # type: ignore[no-untyped-def]
+        forget_workspace(context, "app_uninstalled", everything=True)
 
     @app.event("tokens_revoked")
     def revoked(event, context):  # type: ignore[no-untyped-def]
         if not (event.get("tokens") or {}).get("bot"):
             return  # only user tokens: the bot still works
-        store = app.installation_store
-        if store is not None:
-            store.delete_bot(enterprise_id=context.enterprise_id, team_id=context.team_id)
-        slack_delivery.record_team_error(context.team_id or "", "token_revoked")
+        forget_workspace(context, "token_revoked", everything=False)
 
     @app.event("app_home_opened")
     def home_opened(event, context):  # type: ignore[no-untyped-def]

@@ -20,21 +20,12 @@ leave the state as it is (approving a quarantined test), appends nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from peewee import IntegrityError
 
-from engine.quarantine import (
-    ACTIONS,
-    DEFAULT_EXPIRY_DAYS,
-    Action,
-    Change,
-    Current,
-    Evidence,
-    NoOp,
-    decide,
-)
+from engine.quarantine import ACTIONS, Action, Change, Current, Evidence, NoOp, decide
 from flakeguard.errors import BadRequestError, ConflictError, NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
@@ -134,13 +125,16 @@ def perform(
             outcome = _apply_locked(
                 test_case_id,
                 quarantine_id,
-                action,
-                actor=actor,
+                Action(
+                    action,
+                    actor,
+                    automatic=source in AUTOMATIC,
+                    reason=reason.strip(),
+                    assignee_slack=assignee_slack,
+                    expected_version=expected_version,
+                ),
                 source=source,
-                assignee_slack=assignee_slack,
-                reason=reason.strip(),
                 idempotency_key=idempotency_key,
-                expected_version=expected_version,
                 team_id=team_id,
             )
             effects = outbox.record(effects_of(outcome))
@@ -184,7 +178,10 @@ def propose_flaky(test_case_id: int) -> list[outbox.Wanted]:
     try:
         with db.atomic():  # a savepoint: a concurrent first action on the test wins
             proposal = _apply_locked(
-                test_case_id, None, "propose", actor="flakeguard", source="system", reason="flaky"
+                test_case_id,
+                None,
+                Action("propose", "flakeguard", automatic=True, reason="flaky"),
+                source="system",
             )
             return outbox.record(effects_of(proposal))
     except IntegrityError:
@@ -216,14 +213,10 @@ def _check_in_tenant(tenant_id: int, test_case_id: int | None, quarantine_id: in
 def _apply_locked(
     test_case_id: int | None,
     quarantine_id: int | None,
-    action: str,
+    request: Action,
     *,
-    actor: str,
     source: str,
-    assignee_slack: str | None = None,
-    reason: str = "",
     idempotency_key: str | None = None,
-    expected_version: int | None = None,
     team_id: str | None = None,
 ) -> Outcome:
     """Load the quarantine (locked), decide, and write the change with its event."""
@@ -244,23 +237,14 @@ def _apply_locked(
     else:
         test_case_id, repository_id = q.test_case_id, q.repository_id
     now = utcnow()
+    if request.name == "assign":
+        request = replace(request, assignee_github=_linked_login(request.assignee_slack, team_id))
+    if request.name in ("approve", "extend"):  # how long, from the repository's .flakeguard.yml
+        request = replace(request, expiry_days=config_of(repository_id).expiry_days)
     decision = decide(
         _current(q),
-        Action(
-            action,
-            actor,
-            automatic=source in AUTOMATIC,
-            reason=reason,
-            assignee_slack=assignee_slack,
-            assignee_github=_linked_login(assignee_slack, team_id) if action == "assign" else None,
-            expected_version=expected_version,
-            expiry_days=(
-                config_of(repository_id).expiry_days
-                if action in ("approve", "extend")
-                else DEFAULT_EXPIRY_DAYS
-            ),
-        ),
-        evidence=_evidence(test_case_id) if action in NEEDS_EVIDENCE else None,
+        request,
+        evidence=_evidence(test_case_id) if request.name in NEEDS_EVIDENCE else None,
         now=now,
     )
     if isinstance(decision, NoOp):
@@ -275,32 +259,27 @@ def _apply_locked(
             test_case=test_case_id,
             repository=repository_id,
             state=decision.after,
-            reason=str(changes.pop("reason", reason)),
+            reason=str(changes.pop("reason", request.reason)),
             proposed_at=now,
         )
     previous_version = q.version
     changes["version"] = Quarantine.version + 1
     changes["updated_at"] = now
     Quarantine.update(**changes).where(Quarantine.id == q.id).execute()
+    said = {"reason": request.reason, "assignee_slack": request.assignee_slack, "team_id": team_id}
     data: dict[str, object] = {
         "from": decision.before,
         "to": decision.after,
         "version": previous_version + 1,
     }
-    if reason:
-        data["reason"] = reason
-    if assignee_slack:
-        data["assignee_slack"] = assignee_slack
     if isinstance(changes.get("expires_at"), datetime):
         data["expires_at"] = changes["expires_at"].isoformat()  # type: ignore[union-attr]
-    if team_id:
-        data["team_id"] = team_id
     QuarantineEvent.create(
         quarantine=q.id,
-        action=action,
-        actor=actor,
+        action=request.name,
+        actor=request.actor,
         source=source,
-        data=data,
+        data=data | {name: value for name, value in said.items() if value},
         idempotency_key=idempotency_key,
         at=now,
     )

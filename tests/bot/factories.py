@@ -126,3 +126,12 @@ def act(test_case_id: int, action: str, *, actor: str, source: str, **options: A
 def propose(test_case_id: int) -> Quarantine:
     """The analysis proposing to quarantine a test."""
     return act(test_case_id, "propose", actor="flakeguard", source="system")
+
+
+def proposal(
+    repository: Repository, name: str = "test_upload_retries", *, value: float = 0.12
+) -> tuple[TestCase, Quarantine]:
+    """A flaky test of ``repository`` whose quarantine the analysis proposed."""
+    test = test_case(repository, name)
+    score(test, value=value)
+    return test, propose(test.id)

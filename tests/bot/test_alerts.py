@@ -21,10 +21,8 @@ def alert(slack_app, fake_slack):  # type: ignore[no-untyped-def]
     """A flaky test with a proposed quarantine, alerted in a subscribed channel."""
     repo = f.repo("acme/widgets")
     f.subscription(repo)
-    test = f.test_case(repo, "test_upload_retries")
-    f.score(test, value=0.2)
+    test, q = f.proposal(repo, value=0.2)
     f.results(test, "+x+x")
-    q = f.propose(test.id)
     event = f.event(test, "flaky")
     fake_slack.reset()
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=event.id)
@@ -227,10 +225,8 @@ def test_approve_all_with_modal(slack_app, slack, fake_slack):
     """The digest's Approve all opens a confirming modal; submitting it approves every candidate."""
     repo = f.repo("acme/widgets")
     f.subscription(repo)
-    tests = [f.test_case(repo, f"test_{i}") for i in range(3)]
-    for t in tests:
-        f.score(t)
-        f.propose(t.id)
+    for i in range(3):
+        f.proposal(repo, f"test_{i}")
     fake_slack.reset()
     jobs.enqueue(Job.WEEKLY_DIGEST)
     [post] = fake_slack.called("chat.postMessage")

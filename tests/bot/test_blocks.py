@@ -14,7 +14,8 @@ from flakeguard.usecases.alerts import AlertView, QuarantineView, RunLink
 from flakeguard.usecases.app_home import HomeView
 from flakeguard.usecases.digest import DigestView
 from flakeguard.usecases.plan import PlanItem
-from flakeguard.usecases.status import RepoStatus, TestDetail, TestMatch, TopEntry
+from flakeguard.usecases.status import RepoStatus, TopEntry
+from flakeguard.usecases.testcases import TestDetail, TestMatch
 from tests.bot.limits import action_ids, all_text, problems
 
 LONG = "x" * 5000

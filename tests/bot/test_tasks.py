@@ -15,9 +15,7 @@ from tests.bot import factories as f
 def flaky(slack_app):  # type: ignore[no-untyped-def]
     repo = f.repo("acme/widgets")
     f.subscription(repo)
-    test = f.test_case(repo)
-    f.score(test)
-    f.propose(test.id)
+    test, _ = f.proposal(repo)
     return test
 
 

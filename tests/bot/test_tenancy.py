@@ -13,7 +13,7 @@ import json
 import pytest
 
 from flakeguard import jobs
-from flakeguard.usecases import status as status_uc
+from flakeguard.usecases import testcases
 from flakeguard.usecases.policy import set_policy
 from models import (
     ChannelSubscription,
@@ -60,15 +60,11 @@ def world(slack_app, fake_slack):  # type: ignore[no-untyped-def]
     """Our repository with an alerted proposal; a rival tenant's repository with one too."""
     repo = f.repo("acme/widgets")
     f.subscription(repo)
-    test = f.test_case(repo, "test_upload_retries")
-    f.score(test, value=0.2)
-    q = f.propose(test.id)
+    test, q = f.proposal(repo, value=0.2)
     jobs.enqueue("notify_slack", event_id=f.event(test, "flaky").id)
     rival = Tenant.create(slug="rival", name="Rival")
     secret = Repository.create(tenant=rival, full_name="rival/secret")
-    secret_test = f.test_case(secret, "test_secret_sauce")
-    f.score(secret_test, value=0.4)
-    secret_q = f.propose(secret_test.id)
+    _, secret_q = f.proposal(secret, "test_secret_sauce", value=0.4)
     fake_slack.reset()
     return q, secret, secret_q
 
@@ -261,8 +257,8 @@ def test_ambiguous_quarantine_lists_candidates_within_the_tenant(world, slack):
     text = all_text(slack.command("quarantine test_upload").get_json())
     assert "matches several tests" in text and "test_upload_big" in text
     assert "secret" not in text and snapshot() == before
-    with pytest.raises(status_uc.AmbiguousTestError):
-        status_uc.find_test("test_upload", tenant_id=repo.tenant_id)
+    with pytest.raises(testcases.AmbiguousTestError):
+        testcases.find_test("test_upload", tenant_id=repo.tenant_id)
 
 
 @pytest.fixture

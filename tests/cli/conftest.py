@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.processes import free_port, stop_process
 
 FLAKEGUARD = str(Path(sys.executable).with_name("flakeguard"))
 BASE_ENV_DROP = (
@@ -53,12 +54,6 @@ def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for(url: str, *, deadline_s: float = 30.0) -> tuple[int, bytes]:
     """Poll ``url`` until it answers (any status) or the deadline passes."""
     end = time.monotonic() + deadline_s
@@ -91,12 +86,7 @@ def serving(cwd: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]
     try:
         yield f"http://127.0.0.1:{port}", proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
         log.close()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from werkzeug.serving import make_server
 
 from flakeguard.usecases.repos import add_repository
 from models import Quarantine, Repository, TestCase, utcnow
+from tests.processes import CI_VARIABLES, free_port
 
 REPO = "acme/shop"
 SHA = "c" * 40
@@ -30,14 +30,7 @@ METHOD = "tests.unit.test_shop.TestCart::test_total"
 NESTED = "tests.unit.deep.test_nested.TestOuter.TestInner::test_deep[a b]"
 # Variables of the machine running the tests that would change what the client sees.
 OUTSIDE_VARIABLES = (
-    "GITHUB_ACTIONS",
-    "GITLAB_CI",
-    "BUILDKITE",
-    "CIRCLECI",
-    "JENKINS_URL",
-    "JENKINS_HOME",
-    "FLAKEGUARD_URL",
-    "FLAKEGUARD_TOKEN",
+    *CI_VARIABLES,
     "FLAKEGUARD_REPO",
     "PYTEST_ADDOPTS",
     "PYTEST_PLUGINS",
@@ -196,10 +189,7 @@ def live(app) -> Iterator[Live]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def down_url() -> str:
     """A URL on 127.0.0.1 where nothing listens (a port just released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def outside_env(**extra: str) -> dict[str, str]:

@@ -205,10 +205,7 @@ def test_digest_planned_then_worker_died_is_posted_once(world, fake_slack) -> No
     sending them leaves them pending, and reconcile posts each digest once."""
     repo = f.repo("acme/widgets")
     f.subscription(repo)
-    t = f.test_case(repo)
-    f.score(t)
-
-    f.propose(t.id)
+    f.proposal(repo)
     drain(world["queue"])
     fake_slack.reset()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -10,16 +9,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-CI_VARIABLES = (
-    "GITHUB_ACTIONS",
-    "GITLAB_CI",
-    "BUILDKITE",
-    "CIRCLECI",
-    "JENKINS_URL",
-    "JENKINS_HOME",
-    "FLAKEGUARD_URL",
-    "FLAKEGUARD_TOKEN",
-)
+from tests.processes import CI_VARIABLES, free_port
 
 
 class Failing:
@@ -55,11 +45,7 @@ def server(app) -> Iterator[tuple[str, Failing]]:  # type: ignore[no-untyped-def
 @pytest.fixture
 def down_url() -> str:
     """A URL on 127.0.0.1 where nothing listens (a port just released)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture
