@@ -233,13 +233,13 @@ def files_of(repository_id: int) -> RepoFiles:
     has_config = config_row is not None and config_row.content is not None
     return RepoFiles(
         codeowners=(
-            _parsed_codeowners(owners_row.digest, owners_row.content)
+            _parsed_codeowners(owners_row.digest or _digest(owners_row.content), owners_row.content)
             if has_owners
             else co.CodeOwners()
         ),
         codeowners_path=owners_row.path if has_owners else None,
         config=(
-            _parsed_config(config_row.digest, config_row.content)
+            _parsed_config(config_row.digest or _digest(config_row.content), config_row.content)
             if has_config
             else rc.ConfigResult()
         ),
