@@ -23,6 +23,7 @@ from bot.blocks.common import (
 )
 from flakeguard.text import pct
 from flakeguard.usecases.alerts import AlertView, QuarantineView
+from flakeguard.usecases.noise import SummaryView
 
 APPROVE = "fg_approve"
 ASSIGN = "fg_assign"
@@ -241,6 +242,24 @@ def _reminder(view: AlertView) -> dict[str, Any]:
     if view.thread_ts:
         payload["thread_ts"] = view.thread_ts
     return payload
+
+
+def render_summary(view: SummaryView) -> dict[str, Any]:
+    """One message for the alerts of a run over its cap."""
+    icons = {"flaky": ":warning:", "broken": ":red_circle:", "fixed": ":sparkles:"}
+    lines = [f"{icons.get(kind, '•')} `{escape(name)}` {kind}" for kind, name in view.items]
+    if view.total > len(view.items):
+        lines.append(f"… and {view.total - len(view.items)} more")
+    head = (
+        f":mute: *{view.total} more changes* in *{escape(view.repository)}* "
+        f"(run of `{escape(view.sha)}`): past the cap of {view.cap} alerts per run."
+    )
+    blocks: list[Block] = [
+        section(head),
+        section("\n".join(lines) or "nothing"),
+        context("The tests stay proposed: see the weekly digest or the App Home."),
+    ]
+    return message(f"{view.total} more changes in {escape(view.repository)}", blocks)
 
 
 def notice(text: str) -> dict[str, Any]:

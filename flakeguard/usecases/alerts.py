@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flakeguard.errors import NotFoundError
+from flakeguard.usecases import noise
 from flakeguard.usecases import owners as owners_uc
 from flakeguard.usecases.github import web_url
 from flakeguard.usecases.status import display_name
@@ -190,6 +191,9 @@ def plan_alert(event_id: int) -> list[int]:
     has one, else every subscribed channel (``owners.alert_targets``). A proposal with
     nobody assigned is first assigned to the owner's linked Slack user.
 
+    Past the run's alert cap (``alerts.max_per_run``) the event is listed in the run's
+    summary message instead (``noise.py``).
+
     Idempotent: a second call returns the messages still to post, never new
     duplicates. A flaky alert whose quarantine is not proposed (dismissed by a
     person, already quarantined) is not posted.
@@ -211,6 +215,9 @@ def plan_alert(event_id: int) -> list[int]:
     targets = owners_uc.alert_targets(event.repository_id, event.test_case_id)
     if event.kind == "flaky" and q is not None and targets:
         owners_uc.assign_default(q.id, targets[0][0])
+    first_over = noise.over_cap(event)
+    if first_over is not None:  # past the run's alert cap: one summary message instead
+        return noise.plan_summary(event, first_over)
     with db.atomic():
         existing = {
             m.channel
