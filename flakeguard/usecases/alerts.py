@@ -208,8 +208,9 @@ def plan_alert(event_id: int) -> list[int]:
         if event.test_case_id
         else None
     )
-    if event.kind == "flaky" and (q is None or q.state != "proposed"):
-        return []
+    auto = q is not None and q.state == "quarantined" and q.quarantined_by == "flakeguard"
+    if event.kind == "flaky" and (q is None or (q.state != "proposed" and not auto)):
+        return []  # (auto: quarantined at once by auto_quarantine, still announced)
     if event.kind == "fixed" and (q is None or q.state != "quarantined"):
         return []
     targets = owners_uc.alert_targets(event.repository_id, event.test_case_id)

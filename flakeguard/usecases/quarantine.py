@@ -29,7 +29,7 @@ from engine.quarantine import ACTIONS, Action, Change, Current, Evidence, NoOp, 
 from flakeguard.errors import BadRequestError, ConflictError, NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
-from flakeguard.usecases.owners import config_of
+from flakeguard.usecases.owners import config_of, is_exempt
 from flakeguard.usecases.policy import GUARDED, MembersOf, check_allowed
 from models import (
     FlakeScore,
@@ -174,7 +174,17 @@ def propose_flaky(test_case_id: int) -> list[outbox.Wanted]:
     The analysis calls this in its own transaction, so the proposal and the alert
     that offers it commit together. Returns the proposal's effects, recorded; the
     caller enqueues them after its commit.
+
+    The repository's .flakeguard.yml decides: a test it exempts (``exempt``) is not
+    proposed; with ``auto_quarantine: true`` the proposal is approved at once (the
+    alert still offers Undo).
     """
+    test = TestCase.get_or_none(TestCase.id == test_case_id)
+    if test is None:
+        return []
+    config = config_of(test.repository_id)
+    if is_exempt(test, config):
+        return []
     try:
         with db.atomic():  # a savepoint: a concurrent first action on the test wins
             proposal = _apply_locked(
@@ -183,7 +193,16 @@ def propose_flaky(test_case_id: int) -> list[outbox.Wanted]:
                 Action("propose", "flakeguard", automatic=True, reason="flaky"),
                 source="system",
             )
-            return outbox.record(effects_of(proposal))
+            outcomes = [proposal]
+            if config.auto_quarantine and proposal.changed:
+                approve = Action(
+                    "approve",
+                    "flakeguard",
+                    automatic=True,
+                    reason="auto_quarantine in .flakeguard.yml",
+                )
+                outcomes.append(_apply_locked(test_case_id, None, approve, source="system"))
+            return outbox.record([e for outcome in outcomes for e in effects_of(outcome)])
     except IntegrityError:
         return []
 
