@@ -52,14 +52,22 @@ def parse_value(value: str) -> tuple[int, int]:
 
 
 def render_alert(view: AlertView) -> dict[str, Any]:
-    """The message for one alert, showing the quarantine's current state."""
+    """The message for one alert, showing the quarantine's current state.
+
+    A message not posted yet that belongs in a thread (a later change of an alerted
+    test, a reminder) carries its ``thread_ts``.
+    """
     if view.kind == "broken":
-        return _broken(view)
-    if view.kind == "fixed":
-        return _fixed(view)
-    if view.kind == "reminder":
-        return _reminder(view)
-    return _flaky(view)
+        payload = _broken(view)
+    elif view.kind == "fixed":
+        payload = _fixed(view)
+    elif view.kind == "reminder":
+        payload = _reminder(view)
+    else:
+        payload = _flaky(view)
+    if view.thread_ts:
+        payload["thread_ts"] = view.thread_ts
+    return payload
 
 
 def _title(view: AlertView) -> str:
@@ -238,10 +246,7 @@ def _reminder(view: AlertView) -> dict[str, Any]:
                 button("Lift quarantine", LIFT, value),
             )
         )
-    payload = message(f"Quarantine of {escape(view.test_name)}: {state}", blocks)
-    if view.thread_ts:
-        payload["thread_ts"] = view.thread_ts
-    return payload
+    return message(f"Quarantine of {escape(view.test_name)}: {state}", blocks)
 
 
 def render_summary(view: SummaryView) -> dict[str, Any]:

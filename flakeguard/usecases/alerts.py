@@ -234,6 +234,7 @@ def plan_alert(event_id: int) -> list[int]:
                 quarantine=q.id if q and event.kind != "broken" else None,
                 repository=event.repository_id,
                 event=event.id,
+                thread_ts=_earlier_alert(event, team_id, channel),
             )
     return [
         m.id
@@ -245,6 +246,28 @@ def plan_alert(event_id: int) -> list[int]:
         )
         .order_by(SlackMessage.id)
     ]
+
+
+def _earlier_alert(event: DomainEvent, team_id: str, channel: str) -> str | None:
+    """The ts of this test's first alert in the channel: a later change goes in its thread."""
+    if event.test_case_id is None:
+        return None
+    earlier = (
+        SlackMessage.select(SlackMessage.ts)
+        .join(DomainEvent, on=(SlackMessage.event == DomainEvent.id))
+        .where(
+            DomainEvent.test_case == event.test_case_id,
+            DomainEvent.id < event.id,
+            SlackMessage.team_id == team_id,
+            SlackMessage.channel == channel,
+            SlackMessage.kind.in_(EVENT_KINDS),
+            SlackMessage.ts.is_null(False),
+            SlackMessage.thread_ts.is_null(),
+        )
+        .order_by(SlackMessage.id)
+        .first()
+    )
+    return earlier.ts if earlier is not None else None
 
 
 def finish_event(event_id: int) -> bool:

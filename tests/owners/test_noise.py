@@ -60,3 +60,23 @@ def test_under_the_default_cap_every_alert_is_posted(world: World) -> None:
     _notify_all()
     assert len(world.fake_slack.called("chat.postMessage")) == 4
     assert not SlackMessage.select().where(SlackMessage.kind == "summary").exists()
+
+
+def test_a_later_change_goes_in_the_alerts_thread(world: World) -> None:
+    """Flaky, then (quarantined) fixed: the fixed alert is posted in the flaky alert's thread,
+    and the flaky alert itself is updated in place."""
+    f.subscription(world.repo)
+    test = f.test_case(world.repo, "test_payment_retry")
+    f.score(test, value=0.2)
+    f.propose(test.id)
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "flaky").id)
+    [first] = world.fake_slack.called("chat.postMessage")
+    assert "thread_ts" not in first.params
+    parent = SlackMessage.get(SlackMessage.kind == "flaky")
+    f.act(test.id, "approve", actor="U0ALICE", source="slack")
+    assert any(u.params["ts"] == parent.ts for u in world.fake_slack.called("chat.update"))
+    world.fake_slack.reset()
+    jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "fixed").id)
+    [reply] = world.fake_slack.called("chat.postMessage")
+    assert reply.params["thread_ts"] == parent.ts
+    assert "looks *fixed*" in all_text(reply.params)
