@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from werkzeug.serving import make_server
 
 # Variables of a CI machine (and FlakeGuard's own) that would change what the CI client does.
 CI_VARIABLES = (
@@ -34,3 +39,31 @@ def stop_process(proc: subprocess.Popen[Any], *, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def unused_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (a port just released)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@contextmanager
+def served(app: Callable[..., Any]) -> Iterator[str]:
+    """A WSGI app served over HTTP on 127.0.0.1 in a thread of this process: its base URL."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def run_to_end(
+    command: list[str], *, cwd: Any, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end, capturing its text output; the exit code is the test's to judge."""
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )

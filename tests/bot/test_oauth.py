@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -12,7 +11,7 @@ from flakeguard import jobs
 from flakeguard.jobs import Job
 from models import SlackInstallation, SlackOAuthState
 from tests.bot import factories as f
-from tests.fakes.slack import SIGNING_SECRET, SlackRequests
+from tests.fakes.slack import SlackRequests, with_slack_oauth
 
 
 @pytest.fixture
@@ -21,13 +20,7 @@ def oauth_client(settings, fake_slack, database):  # type: ignore[no-untyped-def
     from flakeguard.app import create_app
     from flakeguard.settings import Settings
 
-    oauth_settings = dataclasses.replace(
-        settings,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_client_id="111.222",
-        slack_client_secret="client-secret",
-        slack_api_url=fake_slack.api_url,
-    )
+    oauth_settings = with_slack_oauth(settings, fake_slack.api_url)
     app = create_app(oauth_settings)
     app.testing = True
     yield app.test_client()

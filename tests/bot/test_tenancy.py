@@ -264,23 +264,14 @@ def test_ambiguous_quarantine_lists_candidates_within_the_tenant(world, slack):
 @pytest.fixture
 def oauth(settings, fake_slack, database):  # type: ignore[no-untyped-def]
     """An OAuth app where a stranger installs FlakeGuard into T0STRANGER."""
-    import dataclasses
 
     import tasks
     from flakeguard.app import create_app
     from flakeguard.settings import Settings
     from tests.bot.test_oauth import install
-    from tests.fakes.slack import SIGNING_SECRET
+    from tests.fakes.slack import with_slack_oauth
 
-    app = create_app(
-        dataclasses.replace(
-            settings,
-            slack_signing_secret=SIGNING_SECRET,
-            slack_client_id="111.222",
-            slack_client_secret="client-secret",
-            slack_api_url=fake_slack.api_url,
-        )
-    )
+    app = create_app(with_slack_oauth(settings, fake_slack.api_url))
     app.testing = True
     client = app.test_client()
     fake_slack.install_team = "T0STRANGER"

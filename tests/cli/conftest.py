@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, stop_process
+from tests.processes import free_port, run_to_end, stop_process
 
 FLAKEGUARD = str(Path(sys.executable).with_name("flakeguard"))
 BASE_ENV_DROP = (
@@ -43,15 +43,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run ``flakeguard ARGS`` and capture its output."""
-    return subprocess.run(
-        [FLAKEGUARD, *args],
-        cwd=cwd,
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_to_end([FLAKEGUARD, *args], cwd=cwd, env=clean_env(**env), timeout=60)
 
 
 def wait_for(url: str, *, deadline_s: float = 30.0) -> tuple[int, bytes]:

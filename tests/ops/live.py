@@ -26,7 +26,7 @@ import redis
 
 from tests.cli.conftest import clean_env
 from tests.conftest import scratch_pg_database
-from tests.processes import free_port, stop_process
+from tests.processes import free_port, run_to_end, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -110,15 +110,7 @@ class LiveServer:
     log: Path
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(BIN / "flakeguard"), *args],
-            env=self.env,
-            cwd=self.log.parent,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_to_end([str(BIN / "flakeguard"), *args], cwd=self.log.parent, env=self.env)
 
     def add_repository(self, full_name: str) -> str:
         """Create ``full_name`` and return its ingest token."""
