@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from peewee import IntegrityError, fn
 
 from engine import codeowners as co
 from engine import repo_config as rc
 from engine.quarantine import ASSIGNABLE
+from engine.scoring.config import ScoringConfig
 from flakeguard.errors import BadRequestError, NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
@@ -251,6 +252,21 @@ def files_of(repository_id: int) -> RepoFiles:
 def config_of(repository_id: int) -> rc.RepoConfig:
     """The repository's .flakeguard.yml settings (defaults for what is missing or wrong)."""
     return files_of(repository_id).config.config
+
+
+def scoring_config(repository_id: int, base: ScoringConfig) -> ScoringConfig:
+    """``base`` with the repository's ``thresholds`` (.flakeguard.yml) applied.
+
+    A higher flag score keeps the hysteresis: the clear score stays below it.
+    """
+    config = config_of(repository_id)
+    changes: dict[str, float] = {}
+    if config.flag_score is not None:
+        changes["flag_score"] = config.flag_score
+        changes["clear_score"] = min(base.clear_score, config.flag_score * 2 / 3)
+    if config.min_runs is not None:
+        changes["min_samples"] = float(config.min_runs)
+    return replace(base, **changes) if changes else base
 
 
 def problems(repository_id: int) -> list[str]:

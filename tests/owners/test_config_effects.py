@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from engine.scoring import Result
+from engine.scoring.config import DEFAULT_CONFIG
 from flakeguard import jobs
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox, owners
+from flakeguard.usecases.analysis import analyze_run
 from flakeguard.usecases.quarantine import propose_flaky
-from models import Quarantine, QuarantineEvent, TestCase, db
+from models import (
+    FlakeScore,
+    Quarantine,
+    QuarantineEvent,
+    Repository,
+    TestCase,
+    db,
+    default_tenant,
+)
+from tests.app.analysis_helpers import T0, make_run, store_run
 from tests.bot import factories as f
 from tests.bot.limits import action_ids
 from tests.owners.conftest import World
@@ -59,3 +71,24 @@ def test_off_by_default_a_person_approves(world: World) -> None:
     test = _flaky(world, "test_cart", "tests.unit.test_cart")
     _propose(test)
     assert Quarantine.get(Quarantine.test_case == test.id).state == "proposed"
+
+
+def _flaky_history(repo) -> None:  # type: ignore[no-untyped-def]
+    """Twenty runs on twenty commits, t::a failing in one of four (no retries: no conflict)."""
+    for n in range(20):
+        status = "failed" if n % 4 == 1 else "passed"
+        analyze_run(store_run(repo, make_run(n, [Result("t::a", status)])).id, now=T0)
+
+
+def test_thresholds_from_the_file_are_used_by_the_analysis(world: World) -> None:
+    """The same history is flaky by the default threshold, not with flag_score 0.5."""
+    _flaky_history(world.repo)
+    assert FlakeScore.get().state == "flaky"
+    strict = Repository.create(tenant=default_tenant(), full_name="org/strict")
+    owners.store_files(
+        strict.id, {".flakeguard.yml": "thresholds:\n  flag_score: 0.5\n"}, source="github"
+    )
+    _flaky_history(strict)
+    assert FlakeScore.get(FlakeScore.repository == strict.id).state != "flaky"
+    config = owners.scoring_config(strict.id, DEFAULT_CONFIG)
+    assert config.flag_score == 0.5 and config.clear_score < config.flag_score
