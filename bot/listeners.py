@@ -39,6 +39,7 @@ BUTTON_ACTIONS = {
     alerts.UNDO: "undo",
     alerts.DISMISS: "dismiss",
     alerts.LIFT: "lift",
+    alerts.EXTEND: "extend",
 }
 # Payloads that name no user or workspace data: Slack's own checks and lifecycle events.
 NO_PRINCIPAL_TYPES = frozenset({"url_verification", "ssl_check"})

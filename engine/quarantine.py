@@ -13,15 +13,33 @@ test directly (approve from no quarantine, dismissed or lifted). An automatic
 proposal (the analysis) does not re-propose a dismissed test unless it has
 more same-commit evidence than when it was dismissed. Assigning works on a
 proposed or quarantined test and leaves its state as it is.
+
+The lifecycle of a quarantined test changes its expiry, not its state: a
+quarantine expires ``Action.expiry_days`` after its approval; ``extend`` (a
+person) moves the expiry that many days past the later of now and the
+expiry and starts a new cycle; ``remind`` and ``escalate`` (the system) are
+recorded once per cycle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-ACTIONS = ("propose", "approve", "assign", "undo", "dismiss", "lift")
+ACTIONS = (
+    "propose",
+    "approve",
+    "assign",
+    "undo",
+    "dismiss",
+    "lift",
+    "extend",
+    "remind",
+    "escalate",
+)
+LIFECYCLE = frozenset({"extend", "remind", "escalate"})
+DEFAULT_EXPIRY_DAYS = 30
 STATES = ("proposed", "quarantined", "dismissed", "lifted")
 
 # action -> {state before: state after}; None is "no quarantine yet".
@@ -57,6 +75,9 @@ class Current:
     version: int = 0
     assignee_slack: str | None = None
     dismissed_conflicts: int = 0
+    expires_at: datetime | None = None
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,7 @@ class Action:
     assignee_slack: str | None = None
     assignee_github: str | None = None  # the assignee's linked login, when known
     expected_version: int | None = None  # the version the actor saw
+    expiry_days: int = DEFAULT_EXPIRY_DAYS  # how long a quarantine lasts (approve, extend)
 
 
 @dataclass(frozen=True)
@@ -128,7 +150,34 @@ def decide(
         return Refusal(STALE, stale=True)
     if action.name == "assign":
         return _assign(current, action)
+    if action.name in LIFECYCLE:
+        return _lifecycle(current, action, now)
     return _move(current, action, evidence, now)
+
+
+def _lifecycle(current: Current | None, action: Action, now: datetime) -> Decision:
+    state = current.state if current is not None else None
+    if current is None or state != "quarantined":
+        where = f"it is {state}" if state else "it is not quarantined"
+        return Refusal(f"only a quarantined test can be {action.name}ed: {where}")
+    if action.name == "extend":
+        base = max(now, current.expires_at or now)
+        return Change(
+            state,
+            state,
+            {
+                "expires_at": base + timedelta(days=action.expiry_days),
+                "reminded_at": None,
+                "escalated_at": None,
+            },
+        )
+    if action.name == "remind":
+        if current.reminded_at is not None:
+            return NoOp("already reminded")
+        return Change(state, state, {"reminded_at": now})
+    if current.escalated_at is not None:
+        return NoOp("already escalated")
+    return Change(state, state, {"escalated_at": now})
 
 
 def _assign(current: Current | None, action: Action) -> Decision:
@@ -175,8 +224,13 @@ def _move(current: Current | None, action: Action, evidence: Evidence, now: date
             # The interval's lower bound: a rate the flake surely had, so the SPRT
             # does not release a quarantine while the test is still flaky.
             rate_at_quarantine=evidence.rate_low,
+            expires_at=now + timedelta(days=action.expiry_days),
+            reminded_at=None,
+            escalated_at=None,
         )
-    elif name == "undo":
+    else:
+        fields.update(expires_at=None, reminded_at=None, escalated_at=None)
+    if name == "undo":
         fields.update(quarantined_at=None, quarantined_by=None, rate_at_quarantine=None)
     if name == "dismiss":
         fields["dismissed_conflicts"] = evidence.same_commit_conflicts

@@ -10,6 +10,7 @@ from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from flakeguard.api import api
+from flakeguard.api.repo_files import repo_files
 from flakeguard.api.reports import reports
 from flakeguard.api.v1 import v1
 from flakeguard.errors import FlakeGuardError
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, slack: Any = None, github: A
     app.register_blueprint(api)
     app.register_blueprint(reports)
     app.register_blueprint(v1)
+    app.register_blueprint(repo_files)
     _wire_slack(app, services)
     _wire_github(app, services)
     _wire_ops(app, services)

@@ -17,6 +17,7 @@ from models.crypto import SecretKeyError
 # Modules that add sub-commands: each has ``register(subparsers)``.
 COMMAND_MODULES: list[str] = [
     "flakeguard.cli_ingest",
+    "flakeguard.cli_owners",
     "flakeguard.cli_status",
     "flakeguard.cli_tenant",
     "flakeguard.cli_web",

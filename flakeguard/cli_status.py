@@ -71,6 +71,8 @@ def print_status(full_name: str | None, *, tenant_id: int, top: int = 5, out: An
             print(f"  Slack problem: {error}", file=out)
         if status.runs_set_aside:
             print(f"  {runs_set_aside_text(status.runs_set_aside)}", file=out)
+        for line in status.file_problems:
+            print(f"  repository file: {line}", file=out)
     return 0
 
 
@@ -174,6 +176,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     if detail.quarantine_state:
         who = detail.assignee_github or detail.assignee_slack or "nobody"
         print(f"  quarantine: {detail.quarantine_state}, assigned to {who}")
+    if detail.expires_at:
+        print(f"  quarantine expires: {detail.expires_at:%Y-%m-%d %H:%M} UTC")
+    if detail.owners:
+        print("  owners (CODEOWNERS): " + ", ".join(detail.owners))
     if detail.github_issue_url:
         print(f"  issue: {detail.github_issue_url}")
     others = [m.name for m in matches if m.test_case_id != match.test_case_id]

@@ -38,6 +38,10 @@ class Job(StrEnum):
     INGEST_WORKFLOW_RUN = "ingest_workflow_run"
     RECONCILE = "reconcile"
     RETENTION = "retention"
+    REFRESH_REPO_FILES = "refresh_repo_files"
+    QUARANTINE_LIFECYCLE = "quarantine_lifecycle"
+    CHECK_RUN_ACTION = "check_run_action"
+    POST_SLACK_MESSAGE = "post_slack_message"
 
 
 # The jobs that talk to Slack or to GitHub: without that integration they would only
@@ -48,9 +52,12 @@ SLACK_JOBS = frozenset(
         Job.REFRESH_SLACK_QUARANTINE,
         Job.REFRESH_SLACK_MESSAGE,
         Job.PUBLISH_SLACK_HOME,
+        Job.POST_SLACK_MESSAGE,
     }
 )
-GITHUB_JOBS = frozenset({Job.MIRROR_QUARANTINE, Job.UPDATE_CHECK_RUN, Job.INGEST_WORKFLOW_RUN})
+GITHUB_JOBS = frozenset(
+    {Job.MIRROR_QUARANTINE, Job.UPDATE_CHECK_RUN, Job.INGEST_WORKFLOW_RUN, Job.REFRESH_REPO_FILES}
+)
 
 _registry: dict[Job, Callable[..., Any]] = {}
 

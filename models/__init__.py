@@ -4,6 +4,7 @@ from models.base import BaseModel, db, init_db, is_postgres, utcnow
 from models.github import CheckRun, IngestedArtifact, WebhookDelivery
 from models.links import WorkspaceLinkState
 from models.outbox import Effect
+from models.owners import OwnerRoute, RepoFile, TeamMember
 from models.quarantine import Quarantine, QuarantineEvent
 from models.repos import IngestToken, Installation, Repository
 from models.results import DomainEvent, FlakeScore, InfraEvent, TestCase, TestResult, TestRun
@@ -49,6 +50,9 @@ ALL_MODELS = [
     WebUser,
     WebLoginToken,
     ApiToken,
+    RepoFile,
+    OwnerRoute,
+    TeamMember,
 ]
 
 __all__ = [
@@ -65,14 +69,17 @@ __all__ = [
     "IngestToken",
     "IngestedArtifact",
     "Installation",
+    "OwnerRoute",
     "Quarantine",
     "QuarantineEvent",
+    "RepoFile",
     "Repository",
     "SlackEventReceipt",
     "SlackInstallation",
     "SlackMessage",
     "SlackOAuthState",
     "SlackWorkspace",
+    "TeamMember",
     "Tenant",
     "TestCase",
     "TestResult",

@@ -41,6 +41,13 @@ class Quarantine(BaseModel):
     github_error = TextField(null=True)
     slack_synced_version = IntegerField(default=0)
     updated_at = DateTimeField(default=utcnow)
+    # The lifecycle: a quarantine ends at ``expires_at`` (from .flakeguard.yml); the
+    # owner is reminded once before (``reminded_at``); ``escalated_at`` when it outlived it.
+    expires_at = DateTimeField(null=True)
+    reminded_at = DateTimeField(null=True)
+    escalated_at = DateTimeField(null=True)
+    # Someone asked for the GitHub issue (the check run's "Open issue") before any approval.
+    issue_requested_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("repository", "state"), False),)

@@ -59,6 +59,8 @@ class SlackMessage(BaseModel):
     # The domain event this alert was posted for: one message per event and channel.
     event = ForeignKeyField(DomainEvent, null=True, on_delete="SET NULL")
     rendered_version = IntegerField(default=-1)
+    # Posted in the thread of this message (an alert's reminder, a later change).
+    thread_ts = CharField(max_length=32, null=True)
     last_error = TextField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)

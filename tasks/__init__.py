@@ -12,6 +12,7 @@ from tasks import (  # noqa: F401  (registers tasks)
     analysis,
     github,
     maintenance,
+    owners,
     slack,
 )
 from tasks.queue import configure, huey, with_db

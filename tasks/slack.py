@@ -18,7 +18,7 @@ from huey import crontab
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.alerts import render_alert
+from bot.blocks.alerts import render_alert, render_summary
 from bot.blocks.digest import render_digest
 from bot.blocks.home import render_home
 from bot.client import client_for_team, slack_errors
@@ -29,6 +29,7 @@ from flakeguard.usecases import (
     alerts,
     app_home,
     digest,
+    noise,
     outbox,
     slack_delivery,
     slack_receipts,
@@ -94,9 +95,13 @@ def notify_slack(event_id: int) -> dict[str, int]:
     """Post the alert of a domain event in every subscribed channel; set slack_done_at."""
     posted = failed = 0
     for message_id in alerts.plan_alert(event_id):
-        view = alerts.alert_view(message_id)
-        version = view.quarantine.version if view.quarantine else 0
-        if _send(message_id, render_alert(view), version):
+        if slack_delivery.message_target(message_id).kind == noise.SUMMARY:
+            payload, version = render_summary(noise.summary_view(message_id)), 0
+        else:
+            view = alerts.alert_view(message_id)
+            payload = render_alert(view)
+            version = view.quarantine.version if view.quarantine else 0
+        if _send(message_id, payload, version):
             posted += 1
         else:
             failed += 1

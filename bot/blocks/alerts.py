@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from bot.blocks.common import (
@@ -15,18 +16,21 @@ from bot.blocks.common import (
     escape,
     header,
     message,
+    owners_line,
     section,
     slack_date,
     who,
 )
 from flakeguard.text import pct
 from flakeguard.usecases.alerts import AlertView, QuarantineView
+from flakeguard.usecases.noise import SummaryView
 
 APPROVE = "fg_approve"
 ASSIGN = "fg_assign"
 UNDO = "fg_undo"
 DISMISS = "fg_dismiss"
 LIFT = "fg_lift"
+EXTEND = "fg_extend"
 VALUE = re.compile(r"^([0-9]{1,10}):([0-9]{1,10})\Z")
 MAX_ID = 2**31 - 1  # ids and versions are 32-bit integer columns
 
@@ -48,16 +52,26 @@ def parse_value(value: str) -> tuple[int, int]:
 
 
 def render_alert(view: AlertView) -> dict[str, Any]:
-    """The message for one alert, showing the quarantine's current state."""
+    """The message for one alert, showing the quarantine's current state.
+
+    A message not posted yet that belongs in a thread (a later change of an alerted
+    test, a reminder) carries its ``thread_ts``.
+    """
     if view.kind == "broken":
-        return _broken(view)
-    if view.kind == "fixed":
-        return _fixed(view)
-    if view.kind == "cluster":
-        return _cluster(view)
-    if view.state == "recovered":
-        return _recovered(view)
-    return _flaky(view)
+        payload = _broken(view)
+    elif view.kind == "fixed":
+        payload = _fixed(view)
+    elif view.kind == "reminder":
+        payload = _reminder(view)
+    elif view.kind == "cluster":
+        payload = _cluster(view)
+    elif view.state == "recovered":
+        payload = _recovered(view)
+    else:
+        payload = _flaky(view)
+    if view.thread_ts:
+        payload["thread_ts"] = view.thread_ts
+    return payload
 
 
 def _title(view: AlertView) -> str:
@@ -73,7 +87,7 @@ def _runs(view: AlertView) -> str:
     return "Failing runs: " + ", ".join(links)
 
 
-def _quarantine_lines(q: QuarantineView) -> list[str]:
+def _quarantine_lines(q: QuarantineView, expires_at: datetime | None = None) -> list[str]:
     lines = []
     by = who(q.last_actor, q.last_source)
     when = slack_date(q.last_at)
@@ -82,6 +96,8 @@ def _quarantine_lines(q: QuarantineView) -> list[str]:
             f":lock: *Quarantined* by {who(q.quarantined_by, q.last_source)}, "
             f"{slack_date(q.quarantined_at)}"
         )
+        if expires_at is not None:
+            lines.append(f":calendar: Expires {slack_date(expires_at)}")
     elif q.state == "dismissed":
         lines.append(f":white_check_mark: *Not flaky*, says {by}, {when}")
     elif q.state == "lifted":
@@ -120,11 +136,14 @@ def _flaky(view: AlertView) -> dict[str, Any]:
             f"*Since* {slack_date(view.since)}"
         ),
     ]
+    if view.owners:
+        blocks.append(context(owners_line(view.owners)))
     runs = _runs(view)
     if runs:
         blocks.append(context(runs))
     if q is not None:
-        blocks.append(section("\n".join(_quarantine_lines(q)), block_id=f"fg_state_{q.id}"))
+        lines = _quarantine_lines(q, view.expires_at)
+        blocks.append(section("\n".join(lines), block_id=f"fg_state_{q.id}"))
         block_id = f"fg_q_{q.id}"
         value = action_value(q)
         if q.state == "proposed":
@@ -239,6 +258,60 @@ def _fixed(view: AlertView) -> dict[str, Any]:
     state = q.state if q else "fixed"
     text = f"{escape(view.test_name)} in {escape(view.repository)} looks fixed ({state})"
     return message(text, blocks)
+
+
+def _reminder(view: AlertView) -> dict[str, Any]:
+    """The expiry reminder in an alert's thread; it follows the quarantine as it changes."""
+    q = view.quarantine
+    title = _title(view)
+    state = q.state if q else "gone"
+    who_ = f"<@{q.assignee_slack}>" if q and q.assignee_slack else "Nobody is assigned"
+    if q is not None and state == "quarantined" and view.escalated_at is not None:
+        line = (
+            f":rotating_light: The quarantine of {title} *expired* "
+            f"{slack_date(view.expires_at)} and is overdue. {who_}: extend it or lift it."
+        )
+    elif q is not None and state == "quarantined":
+        line = (
+            f":alarm_clock: The quarantine of {title} expires {slack_date(view.expires_at)}. "
+            f"{who_}: extend it if the fix is not in yet, or lift it."
+        )
+    elif q is not None and state == "lifted":
+        line = (
+            f":unlock: The quarantine of {title} was *lifted* by {who(q.last_actor, q.last_source)}"
+            f", {slack_date(q.last_at)}: the test counts again."
+        )
+    else:
+        line = f"The quarantine of {title} is now {escape(state)}."
+    blocks: list[Block] = [section(line)]
+    if q is not None and state == "quarantined":
+        value = action_value(q)
+        blocks.append(
+            actions(
+                f"fg_q_{q.id}",
+                button("Extend", EXTEND, value, style="primary"),
+                button("Lift quarantine", LIFT, value),
+            )
+        )
+    return message(f"Quarantine of {escape(view.test_name)}: {state}", blocks)
+
+
+def render_summary(view: SummaryView) -> dict[str, Any]:
+    """One message for the alerts of a run over its cap."""
+    icons = {"flaky": ":warning:", "broken": ":red_circle:", "fixed": ":sparkles:"}
+    lines = [f"{icons.get(kind, '•')} `{escape(name)}` {kind}" for kind, name in view.items]
+    if view.total > len(view.items):
+        lines.append(f"… and {view.total - len(view.items)} more")
+    head = (
+        f":mute: *{view.total} more changes* in *{escape(view.repository)}* "
+        f"(run of `{escape(view.sha)}`): past the cap of {view.cap} alerts per run."
+    )
+    blocks: list[Block] = [
+        section(head),
+        section("\n".join(lines) or "nothing"),
+        context("The tests stay proposed: see the weekly digest or the App Home."),
+    ]
+    return message(f"{view.total} more changes in {escape(view.repository)}", blocks)
 
 
 def notice(text: str) -> dict[str, Any]:

@@ -173,3 +173,10 @@ def who(actor: str | None, source: str | None = None) -> str:
     if actor == "flakeguard":
         return "FlakeGuard"
     return escape(actor)
+
+
+def owners_line(owners: Sequence[str]) -> str:
+    """``*Owners* `@org/payments`, `@octocat``` (CODEOWNERS), or "" when nobody owns it."""
+    if not owners:
+        return ""
+    return "*Owners* " + ", ".join(f"`{escape(owner)}`" for owner in owners[:5])

@@ -13,6 +13,7 @@ from bot.blocks.common import (
     lines_section,
     message,
     more_line,
+    owners_line,
     section,
     slack_date,
 )
@@ -74,6 +75,11 @@ def render_status(statuses: Sequence[RepoStatus]) -> dict[str, Any]:
         if st.runs_set_aside:
             notes.append(f":warning: {runs_set_aside_text(st.runs_set_aside)}")
         blocks.append(context(*notes))
+        if st.file_problems:
+            shown = [f"• {escape(line)}" for line in st.file_problems[:5]]
+            if len(st.file_problems) > 5:
+                shown.append(more_line(len(st.file_problems) - 5))
+            blocks.append(section(":warning: *Repository files*\n" + "\n".join(shown)))
         text_parts.append(
             f"{st.repository}: {st.flaky} flaky, {st.broken} broken, {st.quarantined} quarantined"
         )
@@ -118,6 +124,10 @@ def render_test(detail: TestDetail, others: Sequence[TestMatch] = ()) -> dict[st
         lines.append(q)
     else:
         lines.append("*Quarantine* none")
+    if detail.expires_at and detail.quarantine_state == "quarantined":
+        lines.append(f"*Quarantine expires* {slack_date(detail.expires_at)}")
+    if detail.owners:
+        lines.append(owners_line(detail.owners))
     if detail.file:
         lines.append(f"*File* `{escape(detail.file)}`")
     blocks: list[Block] = [section("\n".join(lines))]

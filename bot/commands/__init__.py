@@ -20,6 +20,7 @@ from bot.commands import (
     help,
     link,
     quarantine,
+    route,
     status,
     subscribe,
     test,
@@ -41,6 +42,7 @@ COMMANDS: dict[str, Callable[[Invocation], dict[str, Any]]] = {
     "subscribe": subscribe.run,
     "unsubscribe": unsubscribe.run,
     "link": link.run,
+    "route": route.run,
     "connect": connect.run,
     "help": help.run,
 }
@@ -70,6 +72,7 @@ def dispatch(
     inv = Invocation(
         team_id=principal.team_id,
         channel_id=command.get("channel_id") or "",
+        channel_name=command.get("channel_name") or "",
         user_id=principal.user_id,
         args=rest.strip(),
         members_of=members_of,

@@ -20,6 +20,7 @@ class Invocation:
     args: str
     members_of: Callable[[str], Collection[str]] | None = None
     principal: Principal | None = None
+    channel_name: str = ""
 
     @property
     def words(self) -> list[str]:

@@ -15,6 +15,7 @@ USAGE = [
     ("unquarantine <test>", "lift a test's quarantine"),
     ("subscribe <owner/repo>", "this channel gets the repo's alerts and weekly digest"),
     ("unsubscribe <owner/repo>", "stop them"),
+    ("route @org/team [#channel]", "alerts for tests the team owns (CODEOWNERS) go here"),
     ("link <github-login>", "link your Slack user to your GitHub login, for assignment"),
     ("connect [github-account]", "link this Slack workspace to its GitHub organisation"),
     ("help", "this help"),

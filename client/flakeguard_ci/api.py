@@ -130,6 +130,12 @@ class Client:
         body, content_type = encode_multipart(meta, files)
         return self.request("POST", "/api/v1/reports", body=body, content_type=content_type)
 
+    def send_repo_files(self, body: bytes) -> tuple[int, Any]:
+        """PUT the checkout's CODEOWNERS and .flakeguard.yml (see repo_files.payload)."""
+        return self.request(
+            "PUT", "/api/v1/repository-files", body=body, content_type="application/json"
+        )
+
     def quarantine_list(self, repo: str) -> list[QuarantinedTest]:
         """The repository's quarantined tests, or raise Unreachable saying why not."""
         owner, _, name = repo.partition("/")

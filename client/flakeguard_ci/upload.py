@@ -16,8 +16,10 @@ import re
 import sys
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from flakeguard_ci import repo_files
 from flakeguard_ci.api import Client, Unreachable, error_text
 from flakeguard_ci.ci_env import META_FLAGS, collect_metadata
 from flakeguard_ci.gate import GateDecision, decide_gate
@@ -64,6 +66,8 @@ def run_upload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             outcome = _send(client, good, values)
             problem = problem or outcome != "ok"
             reachable = outcome != "unreachable"
+            if outcome == "ok" and args.repo_files and not values.get("pr"):
+                _send_repo_files(client, values, Path(args.checkout))
 
     exit_code = 1 if (args.strict and problem) else 0
     if args.gate:
@@ -120,6 +124,25 @@ def _send(client: Client, reports: list[LocalReport], values: dict[str, str]) ->
         return "ok"
     print(f"flakeguard: error: upload refused: {error_text(status, body)}", file=sys.stderr)
     return "rejected"
+
+
+def _send_repo_files(client: Client, values: dict[str, str], root: Path) -> None:
+    """Send CODEOWNERS and .flakeguard.yml from the checkout; print what the server says."""
+    files = repo_files.find(root)
+    try:
+        status, body = client.send_repo_files(repo_files.payload(values, files))
+    except Unreachable as exc:
+        print(f"flakeguard: warning: repository files not sent ({exc})", file=sys.stderr)
+        return
+    if status != 200 or not isinstance(body, dict):
+        print(f"flakeguard: warning: repository files refused: {error_text(status, body)}")
+        return
+    if body.get("ignored"):
+        print(f"repository files not used: {body['ignored']}")
+    elif body.get("stored"):
+        print("repository files updated: " + ", ".join(str(k) for k in body["stored"]))
+    for line in body.get("problems") or []:
+        print(f"flakeguard: warning: {line}", file=sys.stderr)
 
 
 def _gate(client: Client | None, reports: list[LocalReport], repo: str) -> GateDecision:
@@ -186,6 +209,18 @@ def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
         "--strict",
         action="store_true",
         help="exit 1 when the upload fails (by default only a warning: CI is not failed)",
+    )
+    parser.add_argument(
+        "--checkout",
+        default=".",
+        metavar="DIR",
+        help="the repository checkout, where CODEOWNERS and .flakeguard.yml are (default: .)",
+    )
+    parser.add_argument(
+        "--no-repo-files",
+        dest="repo_files",
+        action="store_false",
+        help="do not send CODEOWNERS and .flakeguard.yml with the upload",
     )
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help=argparse.SUPPRESS)
     parser.set_defaults(handler=cmd_upload)

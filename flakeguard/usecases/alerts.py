@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flakeguard.errors import NotFoundError
+from flakeguard.usecases import noise
+from flakeguard.usecases import owners as owners_uc
 from flakeguard.usecases.github import web_url
-from flakeguard.usecases.slack_scope import same_tenant_subscriptions
 from flakeguard.usecases.status import display_name
 from models import (
-    ChannelSubscription,
     DomainEvent,
     FlakeScore,
     Quarantine,
@@ -86,6 +86,10 @@ class AlertView:
     first_failing_url: str | None = None  # the commit's page on GitHub
     cause: str = ""  # a cluster's failure signature, as a label
     members: tuple[ClusterMember, ...] = ()  # a cluster's tests
+    owners: tuple[str, ...] = ()  # CODEOWNERS owners of the test's file
+    expires_at: datetime | None = None  # when the quarantine ends
+    escalated_at: datetime | None = None  # it outlived its expiry (at_expiry: escalate)
+    thread_ts: str | None = None  # a message not posted yet, to post in this thread
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,10 @@ def alert_view(message_id: int) -> AlertView:
         else None,
         failing_runs=failing_runs(test.id, repo.full_name) if test else [],
         quarantine=quarantine_view(q) if q else None,
+        owners=owners_uc.owners_of_test(test) if test else (),
+        expires_at=q.expires_at if q and q.state == "quarantined" else None,
+        escalated_at=q.escalated_at if q and q.state == "quarantined" else None,
+        thread_ts=msg.thread_ts if msg.ts is None else None,
     )
 
 
@@ -232,7 +240,14 @@ def _cluster_view(msg: SlackMessage, event: DomainEvent) -> AlertView:
 
 
 def plan_alert(event_id: int) -> list[int]:
-    """Create the pending alert messages of an event (one per subscribed channel); return their ids.
+    """Create the pending alert messages of an event; return their ids.
+
+    One message per channel the alert goes to: the route of the test's owner when it
+    has one, else every subscribed channel (``owners.alert_targets``). A proposal with
+    nobody assigned is first assigned to the owner's linked Slack user.
+
+    Past the run's alert cap (``alerts.max_per_run``) the event is listed in the run's
+    summary message instead (``noise.py``).
 
     Idempotent: a second call returns the messages still to post, never new
     duplicates. A flaky alert whose quarantine is not proposed (dismissed by a
@@ -248,27 +263,33 @@ def plan_alert(event_id: int) -> list[int]:
         if event.test_case_id
         else None
     )
-    if event.kind == "flaky" and (q is None or q.state != "proposed"):
-        return []
+    auto = q is not None and q.state == "quarantined" and q.quarantined_by == "flakeguard"
+    if event.kind == "flaky" and (q is None or (q.state != "proposed" and not auto)):
+        return []  # (auto: quarantined at once by auto_quarantine, still announced)
     if event.kind == "fixed" and (q is None or q.state != "quarantined"):
         return []
+    targets = owners_uc.alert_targets(event.repository_id, event.test_case_id)
+    if event.kind == "flaky" and q is not None and targets:
+        owners_uc.assign_default(q.id, targets[0][0])
+    first_over = noise.over_cap(event)
+    if first_over is not None:  # past the run's alert cap: one summary message instead
+        return noise.plan_summary(event, first_over)
     with db.atomic():
         existing = {
             m.channel
             for m in SlackMessage.select(SlackMessage.channel).where(SlackMessage.event == event.id)
         }
-        for sub in same_tenant_subscriptions().where(
-            ChannelSubscription.repository == event.repository_id
-        ):
-            if sub.channel_id in existing:
+        for team_id, channel in targets:
+            if channel in existing:
                 continue
             SlackMessage.create(
-                team_id=sub.team_id,
-                channel=sub.channel_id,
+                team_id=team_id,
+                channel=channel,
                 kind=event.kind,
                 quarantine=q.id if q and event.kind != "broken" else None,
                 repository=event.repository_id,
                 event=event.id,
+                thread_ts=_earlier_alert(event, team_id, channel),
             )
     return [
         m.id
@@ -280,6 +301,28 @@ def plan_alert(event_id: int) -> list[int]:
         )
         .order_by(SlackMessage.id)
     ]
+
+
+def _earlier_alert(event: DomainEvent, team_id: str, channel: str) -> str | None:
+    """The ts of this test's first alert in the channel: a later change goes in its thread."""
+    if event.test_case_id is None:
+        return None
+    earlier = (
+        SlackMessage.select(SlackMessage.ts)
+        .join(DomainEvent, on=(SlackMessage.event == DomainEvent.id))
+        .where(
+            DomainEvent.test_case == event.test_case_id,
+            DomainEvent.id < event.id,
+            SlackMessage.team_id == team_id,
+            SlackMessage.channel == channel,
+            SlackMessage.kind.in_(EVENT_KINDS),
+            SlackMessage.ts.is_null(False),
+            SlackMessage.thread_ts.is_null(),
+        )
+        .order_by(SlackMessage.id)
+        .first()
+    )
+    return earlier.ts if earlier is not None else None
 
 
 def finish_event(event_id: int) -> bool:

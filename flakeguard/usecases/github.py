@@ -8,6 +8,7 @@ makes the calls. The use cases never import the adapter: the task passes it in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -17,6 +18,8 @@ from models import Installation, Repository
 
 CHECK_RUN_NAME = "FlakeGuard"
 RERUN_ACTION = "rerun-analysis"
+# Requested actions on the check run for the top proposal: "<verb>:<quarantine id>".
+CHECK_ACTIONS = {"quarantine": "approve", "dismiss": "dismiss", "issue": "issue"}
 LABEL_FLAKY = "flaky-test"
 LABEL_QUARANTINED = "quarantined"
 DEFAULT_ARTIFACT_PATTERNS = ("junit", "test-results", "test-report")
@@ -62,6 +65,16 @@ class FailingTest:
     failures: int = 1
     # Its failure's signature never appeared on the default branch lately: probably the change's.
     new_signature: bool = False
+    owners: tuple[str, ...] = ()  # CODEOWNERS owners of its file
+
+
+@dataclass(frozen=True)
+class CheckAction:
+    """A button on the check run (GitHub: at most 3; label 20, description 40 characters)."""
+
+    label: str
+    description: str
+    identifier: str
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,8 @@ class CheckRunReport:
     external_id: str = ""  # ours, to find a check run created but never recorded
     # Tests this commit adds (never run on another commit) that already failed and passed here.
     new_flaky: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()  # problems of the repository's CODEOWNERS / .flakeguard.yml
+    actions: tuple[CheckAction, ...] = ()  # none: the default "Re-run analysis"
 
     def count(self, category: str) -> int:
         """How many failing tests fall in ``category``."""
@@ -161,6 +176,22 @@ class GitHubPort(Protocol):
         self, installation_id: int, full_name: str, artifact: ArtifactInfo, *, max_bytes: int
     ) -> list[tuple[str, bytes]]:
         """Download an artifact zip and return its XML files as (name, bytes)."""
+        ...
+
+    def repo_files(
+        self,
+        installation_id: int,
+        full_name: str,
+        paths: Sequence[str],
+        *,
+        ref: str,
+        max_bytes: int,
+    ) -> dict[str, str | None]:
+        """The text of each of ``paths`` on ``ref`` (None where there is no such file)."""
+        ...
+
+    def team_members(self, installation_id: int, org: str, slug: str) -> list[str] | None:
+        """The logins of team ``org/slug`` (None when the App cannot see it)."""
         ...
 
 

@@ -21,7 +21,9 @@ from typing import Any
 
 from engine.signatures import signature
 from flakeguard.errors import NotFoundError
+from flakeguard.usecases import owners as owners_uc
 from flakeguard.usecases.github import (
+    CheckAction,
     CheckRunReport,
     FailingTest,
     GitHubGoneError,
@@ -90,6 +92,7 @@ def build_check_run_report(
         .where(TestRun.repository == repo, TestRun.sha == sha)
         .tuples()
     ]
+    notices = tuple(owners_uc.problems(repo.id))
     if not run_ids:
         return CheckRunReport(
             full_name=repo.full_name,
@@ -99,6 +102,7 @@ def build_check_run_report(
             runs=0,
             tests=0,
             details_url=details_url,
+            notices=notices,
         )
     outcomes: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
     failure_types: dict[int, str | None] = {}
@@ -133,6 +137,7 @@ def build_check_run_report(
     }
     by_id = {case.id: case for case in cases}
     seen = _seen_on_default(repo, failing_ids, run_ids)
+    files = owners_uc.files_of(repo.id)
     failing: list[FailingTest] = []
     for case_id in failing_ids:
         case = by_id[case_id]
@@ -160,6 +165,7 @@ def build_check_run_report(
                 score=score.score if score is not None else None,
                 failures=len(failures),
                 new_signature=new_signature,
+                owners=owners_uc.owners_of_test(case, files),
             )
         )
     order = {"new": 0, "broken": 1, "flaky": 2, "quarantined": 3}
@@ -180,6 +186,25 @@ def build_check_run_report(
         passed_on_retry=retried,
         details_url=details_url,
         new_flaky=new_flaky,
+        notices=notices,
+        actions=_top_proposal_actions(failing_ids, scores),
+    )
+
+
+def _top_proposal_actions(
+    failing_ids: list[int], scores: dict[int, Any]
+) -> tuple[CheckAction, ...]:
+    """Quarantine / Dismiss / Open issue for the commit's most flaky proposed failing test."""
+    proposed = [
+        q for q in _load(Quarantine, Quarantine.test_case, failing_ids) if q.state == "proposed"
+    ]
+    if not proposed:
+        return ()
+    top = max(proposed, key=lambda q: (getattr(scores.get(q.test_case_id), "score", 0.0), -q.id))
+    return (
+        CheckAction("Quarantine", "Quarantine the top flaky test", f"quarantine:{top.id}"),
+        CheckAction("Dismiss", "Not flaky: stop proposing it", f"dismiss:{top.id}"),
+        CheckAction("Open issue", "Open a GitHub issue for the flake", f"issue:{top.id}"),
     )
 
 

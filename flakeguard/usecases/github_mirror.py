@@ -73,7 +73,9 @@ def describe(q: Quarantine, *, public_url: str | None = None) -> QuarantineIssue
         version=q.version,
         marker=issue_marker(repo, test),
         test_name=display_name(test),
-        open=q.state == "quarantined",
+        # open while quarantined, and for a proposal someone asked an issue for
+        open=q.state == "quarantined"
+        or (q.state == "proposed" and q.issue_requested_at is not None),
         state=q.state,
         file=test.file,
         line=test.line,
@@ -93,6 +95,7 @@ def describe(q: Quarantine, *, public_url: str | None = None) -> QuarantineIssue
 def _ever_quarantined(q: Quarantine) -> bool:
     return (
         q.github_issue_number is not None
+        or q.issue_requested_at is not None
         or q.state == "quarantined"
         or QuarantineEvent.select()
         .where(QuarantineEvent.quarantine == q.id, QuarantineEvent.action == "approve")

@@ -17,8 +17,9 @@ from typing import Any
 from peewee import IntegrityError
 
 from flakeguard.jobs import Job
+from flakeguard.usecases import check_actions, outbox
 from flakeguard.usecases import github_ownership as ownership
-from flakeguard.usecases import outbox
+from flakeguard.usecases import owners as owners_uc
 from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION
 from flakeguard.usecases.github_actions import record_pending_run
 from flakeguard.usecases.payload import int_at as _int
@@ -222,12 +223,30 @@ def on_check_run(payload: Payload, *, per_account: bool = False) -> Outcome:
         return ignored("not our check run")
     if action == "requested_action":
         identifier = _str(payload, "requested_action", "identifier")
+        requested = check_actions.parse(identifier, _str(payload, "sender", "login"))
+        if requested is not None:
+            return _requested_action(payload, requested, per_account=per_account)
         if identifier != RERUN_ACTION:
             return ignored(f"unknown requested action {identifier!r}")
     sha = _str(payload, "check_run", "head_sha")
     return _recompute_check_run(
         payload, sha, new_run=action == "rerequested", per_account=per_account
     )
+
+
+def _requested_action(
+    payload: Payload, requested: check_actions.Requested, *, per_account: bool
+) -> Outcome:
+    """Quarantine / Dismiss / Open issue from the check run: run it as a job."""
+    repo, why = _repository_for(payload, per_account)
+    if repo is None:
+        return ignored(why)
+    sha = _str(payload, "check_run", "head_sha") or ""
+    key = f"{_int(payload, 'check_run', 'id') or 0}:{requested.verb}:{requested.login}"
+    job = check_actions.want(requested, repo, sha, key)
+    if job is None:
+        return ignored(f"quarantine {requested.quarantine_id} is not of {repo.full_name}")
+    return Outcome(detail=f"{requested.verb} requested by {requested.login}", jobs=[job])
 
 
 def _recompute_check_run(
@@ -241,3 +260,28 @@ def _recompute_check_run(
         return ignored(why)
     request_check_run(repo, sha, new_run=new_run)
     return Outcome(jobs=[outbox.want(Job.UPDATE_CHECK_RUN, repository_id=repo.id, sha=sha)])
+
+
+def on_push(payload: Payload, *, per_account: bool = False) -> Outcome:
+    """A push to the default branch that touches CODEOWNERS or .flakeguard.yml: re-read them.
+
+    Pushes to other branches are ignored: what a branch or pull request says of its
+    owners or settings never applies before it is merged.
+    """
+    repo, why = _repository_for(payload, per_account)
+    if repo is None:
+        return ignored(why)
+    if _str(payload, "ref") != f"refs/heads/{repo.default_branch}":
+        return ignored("not a push to the default branch")
+    commits = [c for c in _list(payload, "commits") if isinstance(c, dict)]
+    # GitHub lists at most 20 commits; a longer push may touch the files unseen.
+    if commits and len(commits) < 20:
+        touched = {
+            path
+            for commit in commits
+            for key in ("added", "modified", "removed")
+            for path in (commit.get(key) if isinstance(commit.get(key), list) else [])
+        }
+        if not touched & set(owners_uc.WATCHED_PATHS):
+            return ignored("the push does not change CODEOWNERS or .flakeguard.yml")
+    return Outcome(detail="repository files refreshed", jobs=[owners_uc.want_refresh(repo)])

@@ -16,7 +16,7 @@ from flakeguard.errors import BadRequestError, ForbiddenError
 from models import WorkspacePolicy, db, utcnow
 
 # Actions a workspace policy restricts; assigning and proposing are open to everyone.
-GUARDED = frozenset({"approve", "undo", "dismiss", "lift"})
+GUARDED = frozenset({"approve", "undo", "dismiss", "lift", "extend"})
 POLICY_MODES = ("everyone", "usergroup", "users")
 
 MembersOf = Callable[[str], Collection[str]]

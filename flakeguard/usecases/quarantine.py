@@ -1,4 +1,5 @@
-"""The one quarantine use case: propose, approve, assign, undo, dismiss, lift.
+"""The one quarantine use case: propose, approve, assign, undo, dismiss, lift, and the
+lifecycle of a quarantined test: extend, remind, escalate (``lifecycle.py``).
 
 Every action, from a Slack button, a slash command, the CLI, the API or
 GitHub, goes through :func:`perform`: it checks the caller's tenant and the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from peewee import IntegrityError
 
@@ -27,6 +29,7 @@ from engine.quarantine import ACTIONS, Action, Change, Current, Evidence, NoOp, 
 from flakeguard.errors import BadRequestError, ConflictError, NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
+from flakeguard.usecases.owners import config_of, is_exempt
 from flakeguard.usecases.policy import GUARDED, MembersOf, check_allowed
 from models import (
     FlakeScore,
@@ -172,7 +175,17 @@ def propose_flaky(test_case_id: int) -> list[outbox.Wanted]:
     The analysis calls this in its own transaction, so the proposal and the alert
     that offers it commit together. Returns the proposal's effects, recorded; the
     caller enqueues them after its commit.
+
+    The repository's .flakeguard.yml decides: a test it exempts (``exempt``) is not
+    proposed; with ``auto_quarantine: true`` the proposal is approved at once (the
+    alert still offers Undo).
     """
+    test = TestCase.get_or_none(TestCase.id == test_case_id)
+    if test is None:
+        return []
+    config = config_of(test.repository_id)
+    if is_exempt(test, config):
+        return []
     try:
         with db.atomic():  # a savepoint: a concurrent first action on the test wins
             proposal = _apply_locked(
@@ -181,7 +194,16 @@ def propose_flaky(test_case_id: int) -> list[outbox.Wanted]:
                 Action("propose", "flakeguard", automatic=True, reason="flaky"),
                 source="system",
             )
-            return outbox.record(effects_of(proposal))
+            outcomes = [proposal]
+            if config.auto_quarantine and proposal.changed:
+                approve = Action(
+                    "approve",
+                    "flakeguard",
+                    automatic=True,
+                    reason="auto_quarantine in .flakeguard.yml",
+                )
+                outcomes.append(_apply_locked(test_case_id, None, approve, source="system"))
+            return outbox.record([e for outcome in outcomes for e in effects_of(outcome)])
     except IntegrityError:
         return []
 
@@ -237,6 +259,8 @@ def _apply_locked(
     now = utcnow()
     if request.name == "assign":
         request = replace(request, assignee_github=_linked_login(request.assignee_slack, team_id))
+    if request.name in ("approve", "extend"):  # how long, from the repository's .flakeguard.yml
+        request = replace(request, expiry_days=config_of(repository_id).expiry_days)
     decision = decide(
         _current(q),
         request,
@@ -263,7 +287,13 @@ def _apply_locked(
     changes["updated_at"] = now
     Quarantine.update(**changes).where(Quarantine.id == q.id).execute()
     said = {"reason": request.reason, "assignee_slack": request.assignee_slack, "team_id": team_id}
-    data = {"from": decision.before, "to": decision.after, "version": previous_version + 1}
+    data: dict[str, object] = {
+        "from": decision.before,
+        "to": decision.after,
+        "version": previous_version + 1,
+    }
+    if isinstance(changes.get("expires_at"), datetime):
+        data["expires_at"] = changes["expires_at"].isoformat()  # type: ignore[union-attr]
     QuarantineEvent.create(
         quarantine=q.id,
         action=request.name,
@@ -288,6 +318,9 @@ def _current(q: Quarantine | None) -> Current | None:
         version=q.version,
         assignee_slack=q.assignee_slack,
         dismissed_conflicts=q.dismissed_conflicts or 0,
+        expires_at=q.expires_at,
+        reminded_at=q.reminded_at,
+        escalated_at=q.escalated_at,
     )
 
 

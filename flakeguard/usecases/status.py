@@ -20,6 +20,7 @@ from peewee import SQL, NodeList, Value, fn
 
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases import outbox
+from flakeguard.usecases import owners as owners_uc
 from models import (
     ChannelSubscription,
     FlakeScore,
@@ -74,6 +75,7 @@ class RepoStatus:
     last_analysis_at: datetime | None
     slack_errors: list[str] = field(default_factory=list)
     runs_set_aside: int = 0  # runs whose analysis failed too often (outbox.MAX_ANALYSIS_FAILURES)
+    file_problems: list[str] = field(default_factory=list)  # CODEOWNERS, .flakeguard.yml
 
 
 def display_name(test: TestCase) -> str:
@@ -196,6 +198,7 @@ def repo_status(
         last_analysis_at=last,
         slack_errors=slack_errors(repo),
         runs_set_aside=runs_set_aside(repo),
+        file_problems=owners_uc.problems(repo.id),
     )
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from peewee import fn
 
 from flakeguard.errors import NotFoundError
+from flakeguard.usecases import owners as owners_uc
 from flakeguard.usecases.github import web_url
 from flakeguard.usecases.status import (
     NEAR_MATCHES,
@@ -67,6 +68,8 @@ class TestDetail:
     assignee_slack: str | None
     assignee_github: str | None
     github_issue_url: str | None
+    owners: tuple[str, ...] = ()  # CODEOWNERS owners of the test's file
+    expires_at: datetime | None = None  # when its quarantine ends
 
 
 def find_tests(
@@ -186,6 +189,8 @@ def test_detail(test_case_id: int, *, tenant_id: int, history: int = HISTORY) ->
             if q and q.github_issue_number
             else None
         ),
+        owners=owners_uc.owners_of_test(test),
+        expires_at=q.expires_at if q and q.state == "quarantined" else None,
     )
 
 

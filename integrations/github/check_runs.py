@@ -68,11 +68,30 @@ def cap(
     return _clip("\n".join(out), limit)
 
 
+def actions_of(report: CheckRunReport) -> list[dict[str, str]]:
+    """The check run's buttons: the top proposal's (at most 3), else "Re-run analysis"."""
+    if not report.actions:
+        return ACTIONS
+    return [
+        {
+            "label": action.label[:20],
+            "description": action.description[:40],
+            "identifier": action.identifier[:20],
+        }
+        for action in report.actions[:3]
+    ]
+
+
 def render_summary(report: CheckRunReport) -> str:
     """A table of counts, then the failing tests by category (cut to fit)."""
     parts = [
         f"**{report.title}** — {report.tests} tests in {report.runs} "
         f"run{'s' if report.runs != 1 else ''} of `{report.head_sha[:12]}`.",
+    ]
+    if report.notices:
+        parts += ["", "> [!WARNING]", "> Repository files (defaults used where they are wrong):"]
+        parts += [f"> - {code(line[:300])}" for line in report.notices[:10]]
+    parts += [
         "",
         "| | Tests |",
         "|---|---:|",
@@ -109,7 +128,8 @@ def _summary_line(test: FailingTest) -> str:
         else ""
     )
     new = " — **new failure**: never seen on the default branch (probably this change)"
-    return f"- {code(test.name)}{where}{score}{new if test.new_signature else ''}"
+    owned = " — owners " + ", ".join(code(o) for o in test.owners[:3]) if test.owners else ""
+    return f"- {code(test.name)}{where}{score}{owned}{new if test.new_signature else ''}"
 
 
 def render_text(report: CheckRunReport) -> str:
@@ -198,7 +218,7 @@ def sync(repo: Any, report: CheckRunReport, github_id: int | None) -> int:
             conclusion=report.conclusion,
             completed_at=completed,
             output=output(report, first),
-            actions=ACTIONS,
+            actions=actions_of(report),
             **kwargs,
         )
         github_id = int(run.id)
@@ -212,7 +232,7 @@ def sync(repo: Any, report: CheckRunReport, github_id: int | None) -> int:
             conclusion=report.conclusion,
             completed_at=completed,
             output=output(report, first),
-            actions=ACTIONS,
+            actions=actions_of(report),
         )
     for start in range(0, len(notes), ANNOTATION_BATCH):
         run.edit(output=output(report, notes[start : start + ANNOTATION_BATCH]))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import requests
@@ -33,7 +33,7 @@ from flakeguard.usecases.github import (
     QuarantineIssue,
     WorkflowRunInfo,
 )
-from integrations.github import artifacts, check_runs, mirror
+from integrations.github import artifacts, check_runs, contents, mirror
 from integrations.github.auth import InstallationTokens, app_auth
 
 log = logging.getLogger(__name__)
@@ -302,3 +302,29 @@ class GitHubClient:
             ),
         )
         return artifacts.extract_reports(data, max_bytes=max_bytes)
+
+    def repo_files(
+        self,
+        installation_id: int,
+        full_name: str,
+        paths: Sequence[str],
+        *,
+        ref: str,
+        max_bytes: int,
+    ) -> dict[str, str | None]:
+        """The text of each of ``paths`` on ``ref`` (None where there is no such file)."""
+        return self.call(
+            installation_id,
+            f"files of {full_name}@{ref}",
+            lambda gh: contents.read_files(
+                gh.get_repo(full_name), paths, ref=ref, max_bytes=max_bytes
+            ),
+        )
+
+    def team_members(self, installation_id: int, org: str, slug: str) -> list[str] | None:
+        """The logins of team ``org/slug`` (None when the App cannot see it)."""
+        return self.call(
+            installation_id,
+            f"team {org}/{slug}",
+            lambda gh: contents.team_logins(gh, org, slug),
+        )

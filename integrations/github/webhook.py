@@ -55,6 +55,7 @@ HANDLERS: dict[str, Handler] = {
     "check_suite": uc.on_check_suite,
     "check_run": uc.on_check_run,
     "repository": uc.on_repository,
+    "push": uc.on_push,
 }
 
 

@@ -27,11 +27,11 @@ def test_every_job_is_registered_once_tasks_is_imported() -> None:
     import tasks  # noqa: F401
 
     assert jobs.registered() == frozenset(Job)
-    from tasks import analysis, github, maintenance, slack
+    from tasks import analysis, github, maintenance, owners, slack
 
     names = {
         task.name
-        for module in (analysis, github, maintenance, slack)
+        for module in (analysis, github, maintenance, owners, slack)
         for task in vars(module).values()
         if hasattr(task, "task_class")
     }

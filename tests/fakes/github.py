@@ -11,7 +11,8 @@ artifact downloads redirect to), ``github_settings`` (Settings pointing at it),
 The fake checks the App JWT (RS256, the test's public key) on
 ``POST /app/installations/{id}/access_tokens``, then the installation token on
 every other call, answers like GitHub for check runs, issues, labels,
-assignees, comments, workflow runs and artifacts, records every call, and
+assignees, comments, workflow runs and artifacts, repository contents (``put_file``)
+and team members (``add_team``), records every call, and
 fails on demand: a 500 storm, 429 and secondary rate limits with Retry-After,
 404 for a repository or an installation that is gone. For the workspace link
 flow it also plays GitHub's user-to-server OAuth (``POST
@@ -22,6 +23,7 @@ test adds with ``add_user``.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import dataclasses
@@ -173,6 +175,9 @@ class FakeGitHub:
         self.user_tokens: dict[str, str] = {}
         self.user_installations: dict[str, list[dict[str, Any]]] = {}
         self.memberships: dict[tuple[str, str], dict[str, str]] = {}
+        # repository contents: (repo, ref, path) -> bytes; team members: (org, slug) -> logins
+        self.contents: dict[tuple[str, str, str], bytes] = {}
+        self.teams: dict[tuple[str, str], list[str]] = {}
         self.api = _Server(self._respond)
         self.blob = _Server(self._respond_blob)
 
@@ -300,6 +305,17 @@ class FakeGitHub:
             "events": ["workflow_run"],
         }
 
+    def put_file(
+        self, path: str, content: str | bytes, *, repo: str = REPO, ref: str = "main"
+    ) -> None:
+        """Make ``path`` exist on ``ref`` of ``repo`` (answered by the contents API)."""
+        data = content.encode() if isinstance(content, str) else content
+        self.contents[(repo, ref, path)] = data
+
+    def add_team(self, org: str, slug: str, members: list[str]) -> None:
+        """Make team ``org/slug`` exist with ``members`` (logins)."""
+        self.teams[(org.lower(), slug.lower())] = list(members)
+
     def open_issues(self, repo: str = REPO) -> list[Issue]:
         return [i for i in self.issues.get(repo, {}).values() if i.state == "open"]
 
@@ -339,6 +355,9 @@ class FakeGitHub:
             auth = headers.get("Authorization", "")
             if not auth.startswith("token ") or auth[6:] not in self.tokens:
                 return 401, {}, {"message": "Bad credentials"}
+            match = re.fullmatch(r"/orgs/([^/]+)/teams/([^/]+)(/members)?", path)
+            if match and method == "GET":
+                return self._team(match.group(1), match.group(2), bool(match.group(3)))
             match = re.match(r"/repos/([^/]+/[^/]+)(/.*)?$", path)
             if not match:
                 return 404, {}, {"message": "Not Found"}
@@ -425,8 +444,47 @@ class FakeGitHub:
             "url": f"{self.url}/repos/{repo}/labels/{name}",
         }
 
+    def _team(self, org: str, slug: str, members: bool) -> Any:
+        logins = self.teams.get((org.lower(), slug.lower()))
+        if logins is None:
+            return 404, {}, {"message": "Not Found"}
+        if members:
+            return (
+                200,
+                {},
+                [{"login": login, "id": n, "type": "User"} for n, login in enumerate(logins)],
+            )
+        team = {
+            "id": sum(map(ord, f"{org}/{slug}")),
+            "slug": slug,
+            "name": slug,
+            "url": f"{self.url}/orgs/{org}/teams/{slug}",
+        }
+        return 200, {}, team
+
+    def _contents(self, repo: str, path: str, ref: str) -> Any:
+        data = self.contents.get((repo, ref, path))
+        if data is None:
+            return 404, {}, {"message": "Not Found"}
+        return (
+            200,
+            {},
+            {
+                "type": "file",
+                "encoding": "base64",
+                "size": len(data),
+                "name": path.rsplit("/", 1)[-1],
+                "path": path,
+                "sha": hashlib.sha1(data).hexdigest(),
+                "content": base64.b64encode(data).decode(),
+                "url": f"{self.url}/repos/{repo}/contents/{path}?ref={ref}",
+            },
+        )
+
     def _repo(self, method: str, repo: str, rest: str, query: dict[str, str], body: Any) -> Any:
         issues = self.issues.setdefault(repo, {})
+        if rest.startswith("/contents/") and method == "GET":
+            return self._contents(repo, rest[len("/contents/") :], query.get("ref", "main"))
         labels = self.labels.setdefault(repo, {})
         if rest == "/check-runs" and method == "POST":
             run_id = next(self._ids)

@@ -1,0 +1,107 @@
+"""``flakeguard route`` and ``flakeguard owners``: CODEOWNERS routing from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from flakeguard.cli_status import TENANT_HELP, _quiet, cli_tenant
+from flakeguard.errors import FlakeGuardError
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    """Send a CODEOWNERS owner's alerts to a Slack channel; list or remove routes."""
+    from flakeguard.cli import open_configured
+    from flakeguard.usecases import owners
+
+    _quiet()
+    open_configured()
+    tenant = cli_tenant(args)
+    if tenant is None:
+        return 2
+    try:
+        if args.remove:
+            name = owners.remove_route(tenant_id=tenant.id, owner=args.remove)
+            print(f"{name}: alerts go to their repositories' channels again")
+            return 0
+        if args.owner:
+            if not (args.team_id and args.channel_id):
+                print("flakeguard: route OWNER TEAM_ID CHANNEL_ID", file=sys.stderr)
+                return 2
+            name, previous = owners.set_route(
+                tenant_id=tenant.id,
+                team_id=args.team_id,
+                owner=args.owner,
+                channel_id=args.channel_id,
+                actor="cli",
+            )
+            was = f" (was {previous})" if previous and previous != args.channel_id else ""
+            print(f"{name}: alerts go to {args.channel_id} in {args.team_id}{was}")
+            return 0
+    except FlakeGuardError as exc:
+        print(f"flakeguard: {exc.message}", file=sys.stderr)
+        return 1
+    found = owners.routes(tenant.id)
+    if not found:
+        print("no routes: every alert goes to its repository's channels")
+    for owner, team, channel in found:
+        print(f"{owner} -> {channel} ({team})")
+    return 0
+
+
+def cmd_owners(args: argparse.Namespace) -> int:
+    """Who owns a path of a repository (its CODEOWNERS), and what is wrong in its files."""
+    from flakeguard.cli import open_configured
+    from flakeguard.usecases import owners
+    from flakeguard.usecases.status import resolve_repository
+
+    _quiet()
+    open_configured()
+    tenant = cli_tenant(args)
+    if tenant is None:
+        return 2
+    try:
+        repo = resolve_repository(args.repo, tenant_id=tenant.id)
+    except FlakeGuardError as exc:
+        print(f"flakeguard: {exc.message}", file=sys.stderr)
+        return 1
+    files = owners.files_of(repo.id)
+    where = files.codeowners_path or "no CODEOWNERS"
+    print(f"{repo.full_name}: {where} (from {files.source or 'nowhere yet'})")
+    for path in args.paths:
+        rule = files.codeowners.rule_for(path)
+        if rule is None:
+            print(f"  {path}: no owner (no pattern matches)")
+        elif not rule.owners:
+            print(f"  {path}: no owner (line {rule.line}, {rule.pattern}, names none)")
+        else:
+            print(f"  {path}: {', '.join(rule.owners)} (line {rule.line}, {rule.pattern})")
+    for line in owners.problems(repo.id):
+        print(f"  problem: {line}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``route`` and ``owners``."""
+    route = sub.add_parser(
+        "route",
+        help="send a CODEOWNERS owner's alerts to a Slack channel",
+        description=cmd_route.__doc__
+        + " Examples: `flakeguard route @acme/payments T0123 C0456`, `flakeguard route`, "
+        "`flakeguard route --remove @acme/payments`.",
+    )
+    route.add_argument("owner", nargs="?", metavar="OWNER", help="@org/team or @user")
+    route.add_argument("team_id", nargs="?", metavar="TEAM_ID", help="the Slack workspace (T...)")
+    route.add_argument("channel_id", nargs="?", metavar="CHANNEL_ID", help="the channel (C...)")
+    route.add_argument("--remove", metavar="OWNER", help="remove OWNER's route")
+    route.add_argument("--tenant", metavar="SLUG", help=TENANT_HELP)
+    route.set_defaults(handler=cmd_route)
+
+    who = sub.add_parser(
+        "owners", help="who owns a path (CODEOWNERS)", description=cmd_owners.__doc__
+    )
+    who.add_argument("repo", metavar="OWNER/NAME")
+    who.add_argument("paths", nargs="*", metavar="PATH", help="repository paths")
+    who.add_argument("--tenant", metavar="SLUG", help=TENANT_HELP)
+    who.set_defaults(handler=cmd_owners)

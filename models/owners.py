@@ -1,0 +1,60 @@
+"""Ownership: a repository's CODEOWNERS and .flakeguard.yml, team routes, team members."""
+
+from __future__ import annotations
+
+from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, TextField
+
+from models.base import BaseModel, utcnow
+from models.repos import Repository
+from models.tenancy import Tenant
+
+
+class RepoFile(BaseModel):
+    """The text of one of a repository's files FlakeGuard reads, as of its default branch.
+
+    ``kind`` is ``codeowners`` or ``config`` (``.flakeguard.yml``); ``path`` is where it
+    was found; ``source`` is ``github`` (the App) or ``upload`` (the CI client). A file
+    that is gone is stored as ``content`` None so a later upload cannot bring it back
+    unnoticed.
+    """
+
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="files", on_delete="CASCADE")
+    kind = CharField(max_length=16)
+    path = CharField(max_length=100, default="")
+    content = TextField(null=True)
+    digest = CharField(max_length=64, default="")
+    source = CharField(max_length=16, default="github")
+    commit_sha = CharField(max_length=40, default="")
+    fetched_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("repository", "kind"), True),)
+
+
+class OwnerRoute(BaseModel):
+    """A CODEOWNERS owner (``@org/team`` or ``@user``) whose alerts go to one channel."""
+
+    id = AutoField()
+    tenant = ForeignKeyField(Tenant, backref="owner_routes", on_delete="CASCADE")
+    owner = CharField(max_length=140)  # lower-cased, with its "@"
+    team_id = CharField(max_length=32)
+    channel_id = CharField(max_length=32)
+    created_by = CharField(max_length=100, default="")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("tenant", "owner"), True),)
+
+
+class TeamMember(BaseModel):
+    """A member of a GitHub team named in a tenant's CODEOWNERS (refreshed with it)."""
+
+    id = AutoField()
+    tenant = ForeignKeyField(Tenant, backref="team_members", on_delete="CASCADE")
+    team = CharField(max_length=140)  # "@org/team", lower-cased
+    login = CharField(max_length=100)  # lower-cased
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("tenant", "team", "login"), True),)
