@@ -130,7 +130,9 @@ def seed(url: str, tests: int, clicked: int) -> list[tuple[int, int]]:
                 TestResult.insert_many(results).execute()
         clicked_ids = []
         for tid, _ in flaky[:clicked]:
-            q = quarantine_uc.apply_action(tid, "propose", actor="flakeguard", source="system")
+            q = quarantine_uc.perform(
+                tid, "propose", tenant_id=None, actor="flakeguard", source="system"
+            ).quarantine
             clicked_ids.append((q.id, q.version))
     close_database(database)
     return clicked_ids

@@ -21,9 +21,16 @@ from slack_sdk.errors import SlackApiError
 from bot import commands
 from bot.blocks import alerts, digest
 from flakeguard.errors import FlakeGuardError, ForbiddenError, NotFoundError
+from flakeguard.usecases import (
+    app_home,
+    policy,
+    slack_delivery,
+    slack_receipts,
+    slack_scope,
+    tenancy,
+)
 from flakeguard.usecases import quarantine as quarantine_uc
-from flakeguard.usecases import slack as slack_uc
-from flakeguard.usecases import slack_scope, tenancy
+from flakeguard.usecases.digest import digest_of_message, request_message_refresh
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +72,7 @@ def register(app: App, *, single_token: bool = True) -> None:
         # Bolt answers 500; forget the event so Slack's retry of it is processed.
         event_id = body.get("event_id") if isinstance(body, dict) else None
         if event_id:
-            slack_uc.forget_event(event_id)
+            slack_receipts.forget_event(event_id)
         logger.exception("Slack listener failed", exc_info=error)
 
     @app.command("/flakeguard")
@@ -116,10 +123,8 @@ def register(app: App, *, single_token: bool = True) -> None:
                 ts=ts,
             )
             # The policy of the workspace the digest was posted in (the clicker's, checked above).
-            quarantine_uc.check_allowed(
-                msg.team_id, principal.user_id, members_of=members_lookup(client)
-            )
-            view = slack_uc.digest_of_message(msg.id)
+            policy.check_allowed(msg.team_id, principal.user_id, members_of=members_lookup(client))
+            view = digest_of_message(msg.id)
         except FlakeGuardError as exc:
             _log_refusal(principal, exc)
             respond(**alerts.notice(_refusal(exc)))
@@ -159,29 +164,31 @@ def register(app: App, *, single_token: bool = True) -> None:
             ack(response_action="update", view=digest.refusal_modal(_refusal(exc)))
             return
         ack()
-        slack_uc.request_message_refresh(msg.id)
+        request_message_refresh(msg.id)
+
+    def forget_workspace(context, error: str, *, everything: bool) -> None:  # type: ignore[no-untyped-def]
+        """Drop the workspace's tokens (all, or the bot's); record why on its subscriptions."""
+        store = app.installation_store
+        if store is not None:
+            drop = store.delete_all if everything else store.delete_bot
+            drop(enterprise_id=context.enterprise_id, team_id=context.team_id)
+        slack_delivery.record_team_error(context.team_id or "", error)
 
     @app.event("app_uninstalled")
     def uninstalled(context):  # type: ignore[no-untyped-def]
-        store = app.installation_store
-        if store is not None:
-            store.delete_all(enterprise_id=context.enterprise_id, team_id=context.team_id)
-        slack_uc.record_team_error(context.team_id or "", "app_uninstalled")
+        forget_workspace(context, "app_uninstalled", everything=True)
 
     @app.event("tokens_revoked")
     def revoked(event, context):  # type: ignore[no-untyped-def]
         if not (event.get("tokens") or {}).get("bot"):
             return  # only user tokens: the bot still works
-        store = app.installation_store
-        if store is not None:
-            store.delete_bot(enterprise_id=context.enterprise_id, team_id=context.team_id)
-        slack_uc.record_team_error(context.team_id or "", "token_revoked")
+        forget_workspace(context, "token_revoked", everything=False)
 
     @app.event("app_home_opened")
     def home_opened(event, context):  # type: ignore[no-untyped-def]
         if event.get("tab", "home") == "home":
             principal = context["principal"]
-            slack_uc.request_home(principal.team_id, principal.user_id)
+            app_home.request_home(principal.team_id, principal.user_id)
 
 
 def process_events_once(
@@ -191,7 +198,7 @@ def process_events_once(
     event_id = req.body.get("event_id") if isinstance(req.body, dict) else None
     if not event_id:
         return next()
-    if not slack_uc.first_time_event(event_id):
+    if not slack_receipts.first_time_event(event_id):
         retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
         log.info("Slack event %s already handled (retry %s)", event_id, retry)
         return BoltResponse(status=200, body="")

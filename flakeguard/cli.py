@@ -200,7 +200,7 @@ def cmd_repo_artifacts(args: argparse.Namespace) -> int:
 
 def cmd_policy(args: argparse.Namespace) -> int:
     """Show or set who may approve or undo quarantines in a Slack workspace."""
-    from flakeguard.usecases.quarantine import get_policy, set_policy
+    from flakeguard.usecases.policy import get_policy, set_policy
 
     open_configured()
     if args.mode:

@@ -100,7 +100,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Find a test by part of its name and show its verdict and recent history."""
-    from flakeguard.usecases.status import NoMatchError, find_tests, test_detail
+    from flakeguard.usecases.status import NoMatchError
+    from flakeguard.usecases.testcases import find_tests, test_detail
 
     _quiet()
     open_configured()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flakeguard.errors import FlakeGuardError
+
+T = TypeVar("T")
 
 
 def _open() -> None:
@@ -41,43 +44,45 @@ def cmd_tenant_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _change(change: Callable[[], T], said: Callable[[T], str]) -> int:
+    """Open the database, make one change and print what it did; 2 when it is refused."""
+    _open()
+    try:
+        result = change()
+    except FlakeGuardError as exc:
+        return _refused(exc)
+    print(said(result))
+    return 0
+
+
 def cmd_tenant_create(args: argparse.Namespace) -> int:
     """Create a tenant."""
     from flakeguard.usecases import tenant_links
 
-    _open()
-    try:
-        tenant = tenant_links.create_tenant(args.slug, name=args.name or "")
-    except FlakeGuardError as exc:
-        return _refused(exc)
-    print(f"created tenant {tenant.slug}")
-    return 0
+    return _change(
+        lambda: tenant_links.create_tenant(args.slug, name=args.name or ""),
+        lambda tenant: f"created tenant {tenant.slug}",
+    )
 
 
 def cmd_tenant_link(args: argparse.Namespace) -> int:
     """Link a Slack workspace (TEAM_ID) to a tenant: it then sees that tenant's repositories."""
     from flakeguard.usecases import tenant_links
 
-    _open()
-    try:
-        workspace = tenant_links.link_workspace(args.team_id, args.tenant)
-    except FlakeGuardError as exc:
-        return _refused(exc)
-    print(f"linked Slack workspace {workspace.team_id} to tenant {workspace.tenant.slug}")
-    return 0
+    return _change(
+        lambda: tenant_links.link_workspace(args.team_id, args.tenant),
+        lambda ws: f"linked Slack workspace {ws.team_id} to tenant {ws.tenant.slug}",
+    )
 
 
 def cmd_tenant_unlink(args: argparse.Namespace) -> int:
     """Unlink a Slack workspace: it sees nothing until it is linked again."""
     from flakeguard.usecases import tenant_links
 
-    _open()
-    try:
-        workspace = tenant_links.unlink_workspace(args.team_id)
-    except FlakeGuardError as exc:
-        return _refused(exc)
-    print(f"unlinked Slack workspace {workspace.team_id}")
-    return 0
+    return _change(
+        lambda: tenant_links.unlink_workspace(args.team_id),
+        lambda ws: f"unlinked Slack workspace {ws.team_id}",
+    )
 
 
 def cmd_secrets_rotate(args: argparse.Namespace) -> int:

@@ -25,8 +25,16 @@ from bot.client import client_for_team, slack_errors
 from flakeguard import jobs
 from flakeguard.errors import NotConfiguredError, SlackGoneError
 from flakeguard.jobs import Job
-from flakeguard.usecases import outbox, slack_scope, tenancy
-from flakeguard.usecases import slack as slack_uc
+from flakeguard.usecases import (
+    alerts,
+    app_home,
+    digest,
+    outbox,
+    slack_delivery,
+    slack_receipts,
+    slack_scope,
+    tenancy,
+)
 from models import Quarantine
 from tasks.context import get_settings
 from tasks.outbox import for_effect
@@ -49,15 +57,15 @@ def _client(team_id: str) -> WebClient | None:
 
 def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
     """Post or update one stored message; True when Slack took it, False when recorded as failed."""
-    msg = slack_uc.message_target(message_id)
+    msg = slack_delivery.message_target(message_id)
     if not slack_scope.deliverable(message_id):
         # The workspace is not (or no longer) linked to the repository's tenant.
         log.warning("Slack message %s: team %s is not of its tenant", message_id, msg.team_id)
-        slack_uc.message_failed(message_id, FOREIGN_WORKSPACE)
+        slack_delivery.message_failed(message_id, FOREIGN_WORKSPACE)
         return False
     client = _client(msg.team_id)
     if client is None:
-        slack_uc.message_failed(message_id, "no_installation")
+        slack_delivery.message_failed(message_id, "no_installation")
         return False
     try:
         with slack_errors("chat.update" if msg.ts else "chat.postMessage"):
@@ -69,13 +77,13 @@ def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
         log.warning(
             "Slack message %s in %s: %s (not retried)", message_id, msg.channel, exc.message
         )
-        slack_uc.message_failed(message_id, exc.message)
+        slack_delivery.message_failed(message_id, exc.message)
         return False
     if msg.ts:
-        slack_uc.message_updated(message_id, version)
+        slack_delivery.message_updated(message_id, version)
     else:
-        slack_uc.message_posted(message_id, response["ts"], version)
-        slack_uc.clear_channel_error(msg.team_id, msg.channel)
+        slack_delivery.message_posted(message_id, response["ts"], version)
+        slack_delivery.clear_channel_error(msg.team_id, msg.channel)
     return True
 
 
@@ -85,14 +93,14 @@ def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
 def notify_slack(event_id: int) -> dict[str, int]:
     """Post the alert of a domain event in every subscribed channel; set slack_done_at."""
     posted = failed = 0
-    for message_id in slack_uc.plan_alert(event_id):
-        view = slack_uc.alert_view(message_id)
+    for message_id in alerts.plan_alert(event_id):
+        view = alerts.alert_view(message_id)
         version = view.quarantine.version if view.quarantine else 0
         if _send(message_id, render_alert(view), version):
             posted += 1
         else:
             failed += 1
-    slack_uc.finish_event(event_id)
+    alerts.finish_event(event_id)
     return {"posted": posted, "failed": failed}
 
 
@@ -105,14 +113,14 @@ def refresh_slack_quarantine(quarantine_id: int) -> dict[str, int]:
     if q is None:
         return {"updated": 0}
     updated = 0
-    for message_id in slack_uc.messages_of_quarantine(quarantine_id):
-        view = slack_uc.alert_view(message_id)
+    for message_id in alerts.messages_of_quarantine(quarantine_id):
+        view = alerts.alert_view(message_id)
         if _send(message_id, render_alert(view), q.version):
             updated += 1
-    slack_uc.quarantine_synced(quarantine_id, q.version)
+    alerts.quarantine_synced(quarantine_id, q.version)
     outbox.record_and_dispatch(
         outbox.want(Job.PUBLISH_SLACK_HOME, team_id=team_id, user_id=user_id)
-        for team_id, user_id in slack_uc.concerned_users(quarantine_id)
+        for team_id, user_id in app_home.concerned_users(quarantine_id)
     )
     return {"updated": updated}
 
@@ -122,7 +130,7 @@ def refresh_slack_quarantine(quarantine_id: int) -> dict[str, int]:
 @for_effect(Job.REFRESH_SLACK_MESSAGE)
 def refresh_slack_message(message_id: int) -> bool:
     """Re-render one posted digest message from the database."""
-    view = slack_uc.digest_of_message(message_id)
+    view = digest.digest_of_message(message_id)
     return _send(message_id, render_digest(view), 0)
 
 
@@ -163,7 +171,7 @@ def publish_slack_home(team_id: str, user_id: str) -> bool:
     client = _client(team_id)
     if client is None:
         return False
-    home = slack_uc.home_view(
+    home = app_home.home_view(
         team_id,
         user_id,
         tenant_id=tenancy.tenant_of_team(team_id),
@@ -185,15 +193,15 @@ def publish_slack_home(team_id: str, user_id: str) -> bool:
 def weekly_digest() -> dict[str, int]:
     """Post each subscribed channel's weekly quarantine plan."""
     posted = failed = 0
-    for message_id in slack_uc.plan_digests():
+    for message_id in digest.plan_digests():
         # Each digest is an effect of its own (refresh_slack_message): sent here, and
         # re-driven by the reconcile job if this worker dies before it is sent.
-        if _send(message_id, render_digest(slack_uc.digest_of_message(message_id)), 0):
+        if _send(message_id, render_digest(digest.digest_of_message(message_id)), 0):
             posted += 1
         else:
             failed += 1
         outbox.mark_done(Job.REFRESH_SLACK_MESSAGE, message_id=message_id)
-    slack_uc.prune_receipts()
+    slack_receipts.prune_receipts()
     return {"posted": posted, "failed": failed}
 
 

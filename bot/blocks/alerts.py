@@ -20,7 +20,7 @@ from bot.blocks.common import (
     who,
 )
 from flakeguard.text import pct
-from flakeguard.usecases.slack import AlertView, QuarantineView
+from flakeguard.usecases.alerts import AlertView, QuarantineView
 
 APPROVE = "fg_approve"
 ASSIGN = "fg_assign"

@@ -19,7 +19,8 @@ from bot.blocks.common import (
     section,
 )
 from flakeguard.text import pct
-from flakeguard.usecases.slack import DigestView, PlanItem
+from flakeguard.usecases.digest import DigestView
+from flakeguard.usecases.plan import PlanItem
 
 APPROVE_ALL = "fg_approve_all"
 APPROVE_ALL_VIEW = "fg_approve_all_view"

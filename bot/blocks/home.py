@@ -17,7 +17,7 @@ from bot.blocks.common import (
     who,
 )
 from flakeguard.text import pct
-from flakeguard.usecases.slack import HomeView
+from flakeguard.usecases.app_home import HomeView
 
 
 def render_home(view: HomeView) -> dict[str, Any]:

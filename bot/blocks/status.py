@@ -18,7 +18,8 @@ from bot.blocks.common import (
 )
 from flakeguard.text import pct
 from flakeguard.usecases.outbox import runs_set_aside_text
-from flakeguard.usecases.status import RepoStatus, TestDetail, TestMatch, TopEntry
+from flakeguard.usecases.status import RepoStatus, TopEntry
+from flakeguard.usecases.testcases import TestDetail, TestMatch
 
 STATE_ICON = {
     "flaky": ":warning:",

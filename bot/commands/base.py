@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from flakeguard.errors import BadRequestError
+from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases.tenancy import Principal
 
 
@@ -30,6 +31,19 @@ class Invocation:
         if self.principal is None or self.principal.tenant_id is None:
             raise LookupError("this invocation has no tenant (the workspace is not linked)")
         return self.principal.tenant_id
+
+    def act(self, test_case_id: int, action: str, *, reason: str = "") -> quarantine_uc.Outcome:
+        """A quarantine action by the caller, under their workspace's policy."""
+        return quarantine_uc.perform(
+            test_case_id,
+            action,
+            tenant_id=self.tenant_id,
+            actor=self.user_id,
+            source="slack",
+            reason=reason,
+            team_id=self.team_id,
+            members_of=self.members_of,
+        )
 
 
 class UsageError(BadRequestError):

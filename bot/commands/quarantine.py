@@ -7,8 +7,7 @@ from typing import Any
 from bot.blocks.common import escape
 from bot.blocks.status import render_notice
 from bot.commands.base import Invocation, UsageError
-from flakeguard.usecases import quarantine as quarantine_uc
-from flakeguard.usecases import status as status_uc
+from flakeguard.usecases import testcases
 
 USAGE = "/flakeguard quarantine <test> [reason]"
 
@@ -18,17 +17,8 @@ def run(inv: Invocation) -> dict[str, Any]:
     if not inv.words:
         raise UsageError("which test? give part of its name", USAGE)
     query, _, reason = inv.args.partition(" ")
-    match = status_uc.find_test(query, tenant_id=inv.tenant_id)
-    outcome = quarantine_uc.perform(
-        match.test_case_id,
-        "approve",
-        tenant_id=inv.tenant_id,
-        actor=inv.user_id,
-        source="slack",
-        reason=reason.strip(),
-        team_id=inv.team_id,
-        members_of=inv.members_of,
-    )
+    match = testcases.find_test(query, tenant_id=inv.tenant_id)
+    outcome = inv.act(match.test_case_id, "approve", reason=reason.strip())
     if not outcome.changed:
         return render_notice(f"`{escape(match.name)}` is already quarantined.")
     return render_notice(

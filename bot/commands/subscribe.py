@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.blocks.status import render_notice
 from bot.commands.base import Invocation, UsageError
-from flakeguard.usecases import slack as slack_uc
+from flakeguard.usecases import subscriptions
 
 USAGE = "/flakeguard subscribe <owner/repo>"
 
@@ -15,7 +15,7 @@ def run(inv: Invocation) -> dict[str, Any]:
     """Send a repository's alerts and weekly digest to this channel."""
     if len(inv.words) != 1:
         raise UsageError("give one repository", USAGE)
-    repo, created = slack_uc.subscribe(
+    repo, created = subscriptions.subscribe(
         inv.team_id, inv.channel_id, inv.words[0], tenant_id=inv.tenant_id, user_id=inv.user_id
     )
     if not created:

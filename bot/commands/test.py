@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.blocks.status import render_test
 from bot.commands.base import Invocation, UsageError
-from flakeguard.usecases import status as status_uc
+from flakeguard.usecases import testcases
 
 USAGE = "/flakeguard test <part of a test name>"
 
@@ -15,6 +15,6 @@ def run(inv: Invocation) -> dict[str, Any]:
     """The test matching the query best, naming the other matches."""
     if not inv.words:
         raise UsageError("which test? give part of its name", USAGE)
-    matches = status_uc.find_tests(inv.args, tenant_id=inv.tenant_id)
-    detail = status_uc.test_detail(matches[0].test_case_id, tenant_id=inv.tenant_id)
+    matches = testcases.find_tests(inv.args, tenant_id=inv.tenant_id)
+    detail = testcases.test_detail(matches[0].test_case_id, tenant_id=inv.tenant_id)
     return render_test(detail, matches[1:])

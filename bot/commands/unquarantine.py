@@ -6,8 +6,7 @@ from typing import Any
 
 from bot.blocks.status import render_notice
 from bot.commands.base import Invocation, UsageError
-from flakeguard.usecases import quarantine as quarantine_uc
-from flakeguard.usecases import status as status_uc
+from flakeguard.usecases import testcases
 
 USAGE = "/flakeguard unquarantine <test>"
 
@@ -16,16 +15,8 @@ def run(inv: Invocation) -> dict[str, Any]:
     """Lift a test's quarantine: it runs and counts again."""
     if len(inv.words) != 1:
         raise UsageError("give exactly one test", USAGE)
-    match = status_uc.find_test(inv.words[0], tenant_id=inv.tenant_id)
-    outcome = quarantine_uc.perform(
-        match.test_case_id,
-        "lift",
-        tenant_id=inv.tenant_id,
-        actor=inv.user_id,
-        source="slack",
-        team_id=inv.team_id,
-        members_of=inv.members_of,
-    )
+    match = testcases.find_test(inv.words[0], tenant_id=inv.tenant_id)
+    outcome = inv.act(match.test_case_id, "lift")
     if not outcome.changed:
         return render_notice(f"`{match.name}` is not quarantined.")
     return render_notice(

@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.blocks.status import render_notice
 from bot.commands.base import Invocation, UsageError
-from flakeguard.usecases import slack as slack_uc
+from flakeguard.usecases import subscriptions
 
 USAGE = "/flakeguard unsubscribe <owner/repo>"
 
@@ -15,7 +15,9 @@ def run(inv: Invocation) -> dict[str, Any]:
     """Stop a repository's alerts in this channel."""
     if len(inv.words) != 1:
         raise UsageError("give one repository", USAGE)
-    repo = slack_uc.unsubscribe(inv.team_id, inv.channel_id, inv.words[0], tenant_id=inv.tenant_id)
+    repo = subscriptions.unsubscribe(
+        inv.team_id, inv.channel_id, inv.words[0], tenant_id=inv.tenant_id
+    )
     return render_notice(
         f":no_bell: <#{inv.channel_id}> no longer gets alerts of *{repo.full_name}*."
     )

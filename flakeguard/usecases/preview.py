@@ -7,8 +7,11 @@ uses, so a person can see the messages without installing the app.
 from __future__ import annotations
 
 from flakeguard.errors import NotFoundError
-from flakeguard.usecases import slack as slack_uc
+from flakeguard.usecases.alerts import AlertView, failing_runs, quarantine_view
+from flakeguard.usecases.app_home import HomeView
+from flakeguard.usecases.digest import DigestView, digest_view
 from flakeguard.usecases.github import web_url
+from flakeguard.usecases.plan import quarantine_plan
 from flakeguard.usecases.status import RepoStatus, display_name, repo_status, resolve_repository
 from models import DomainEvent, FlakeScore, Quarantine, Repository, TestCase
 
@@ -24,7 +27,7 @@ def _repository(full_name: str | None, tenant_id: int) -> Repository:
     return repo
 
 
-def alert(full_name: str | None, kind: str = "flaky", *, tenant_id: int) -> slack_uc.AlertView:
+def alert(full_name: str | None, kind: str = "flaky", *, tenant_id: int) -> AlertView:
     """The alert a channel would get for the newest ``kind`` event (flaky, broken or fixed)."""
     repo = _repository(full_name, tenant_id)
     event = (
@@ -41,7 +44,7 @@ def alert(full_name: str | None, kind: str = "flaky", *, tenant_id: int) -> slac
     data = event.data or {}
     evidence = (score.evidence if score else None) or {}
     first_failing = data.get("first_failing_sha") or evidence.get("first_failing_sha")
-    return slack_uc.AlertView(
+    return AlertView(
         message_id=0,
         kind=kind,
         repository=repo.full_name,
@@ -54,8 +57,8 @@ def alert(full_name: str | None, kind: str = "flaky", *, tenant_id: int) -> slac
         reason=(score.reason if score else "") or str(data.get("reason", "")),
         since=score.state_since if score else event.created_at,
         first_failing_sha=first_failing,
-        failing_runs=slack_uc.failing_runs(test.id, repo.full_name),
-        quarantine=slack_uc.quarantine_view(q) if q and kind != "broken" else None,
+        failing_runs=failing_runs(test.id, repo.full_name),
+        quarantine=quarantine_view(q) if q and kind != "broken" else None,
         first_failing_url=web_url(repo.full_name, "commit", first_failing)
         if first_failing
         else None,
@@ -67,16 +70,16 @@ def status(full_name: str | None, *, tenant_id: int) -> list[RepoStatus]:
     return [repo_status(_repository(full_name, tenant_id))]
 
 
-def digest(full_name: str | None, *, tenant_id: int) -> slack_uc.DigestView:
+def digest(full_name: str | None, *, tenant_id: int) -> DigestView:
     """The weekly digest of the repository."""
-    return slack_uc.digest_view(_repository(full_name, tenant_id).id)
+    return digest_view(_repository(full_name, tenant_id).id)
 
 
-def home(full_name: str | None, *, tenant_id: int) -> slack_uc.HomeView:
+def home(full_name: str | None, *, tenant_id: int) -> HomeView:
     """An App Home as a user of a channel subscribed to the repository would see it."""
     repo = _repository(full_name, tenant_id)
-    items, total = slack_uc.quarantine_plan(repo.id)
-    return slack_uc.HomeView(
+    items, total = quarantine_plan(repo.id)
+    return HomeView(
         user_id=PREVIEW_USER,
         github_login=None,
         assigned=items[:1],

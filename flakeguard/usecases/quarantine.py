@@ -1,33 +1,33 @@
 """The one quarantine use case: propose, approve, assign, undo, dismiss, lift.
 
-Every action, from a Slack button, a slash command, the API or the analysis,
-goes through :func:`apply_action`: it appends a ``QuarantineEvent`` (the audit
-trail), updates the ``Quarantine`` projection and bumps its ``version``, and
-records the outbox effects ``refresh_slack_quarantine`` and ``mirror_quarantine``
-in the same transaction; their jobs are enqueued after the commit. The Slack and
-GitHub sides compare their synced version with ``version``, so a job lost after
-the commit is re-driven from its effect by the reconcile job.
+Every action, from a Slack button, a slash command, the CLI, the API or
+GitHub, goes through :func:`perform`: it checks the caller's tenant and the
+workspace policy (``policy.py``), loads the quarantine row (locked), lets the
+pure state machine (``engine/quarantine.py:decide``) say what changes, then
+appends a ``QuarantineEvent`` (the audit trail), updates the ``Quarantine``
+projection and bumps its ``version``, and records the outbox effects
+``refresh_slack_quarantine`` and ``mirror_quarantine``, all in one
+transaction; their jobs are enqueued after the commit. The Slack and GitHub
+sides compare their synced version with ``version``, so a job lost after the
+commit is re-driven from its effect by the reconcile job. The analysis
+proposes through :func:`propose_flaky`, inside its own transaction.
 
 Idempotent: an action whose idempotency key was already used, or that would
 leave the state as it is (approving a quarantined test), appends nothing.
-
-States: proposed -> quarantined (approve) -> proposed (undo); proposed ->
-dismissed (dismiss); quarantined -> lifted (lift). A person may quarantine a
-test directly (approve from no quarantine, dismissed or lifted); the analysis
-('propose' from source 'system') does not re-propose a dismissed test unless
-it has new same-commit evidence since the dismissal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from peewee import IntegrityError
 
-from flakeguard.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
+from engine.quarantine import ACTIONS, Action, Change, Current, Evidence, NoOp, decide
+from flakeguard.errors import BadRequestError, ConflictError, NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
+from flakeguard.usecases.policy import GUARDED, MembersOf, check_allowed
 from models import (
     FlakeScore,
     Quarantine,
@@ -35,41 +35,23 @@ from models import (
     Repository,
     TestCase,
     UserLink,
-    WorkspacePolicy,
     db,
     utcnow,
 )
 
-ACTIONS = ("propose", "approve", "assign", "undo", "dismiss", "lift")
-SOURCES = ("slack", "api", "system", "cli", "github")
-# Actions a workspace policy restricts; assigning and proposing are open to everyone.
-GUARDED = frozenset({"approve", "undo", "dismiss", "lift"})
-POLICY_MODES = ("everyone", "usergroup", "users")
-
-# action -> {state before: state after}; None is "no quarantine yet".
-TRANSITIONS: dict[str, dict[str | None, str]] = {
-    "propose": {None: "proposed", "dismissed": "proposed", "lifted": "proposed"},
-    "approve": {
-        None: "quarantined",
-        "proposed": "quarantined",
-        "dismissed": "quarantined",
-        "lifted": "quarantined",
-    },
-    "undo": {"quarantined": "proposed"},
-    "dismiss": {None: "dismissed", "proposed": "dismissed"},
-    "lift": {"quarantined": "lifted"},
-}
-# Where an action leaves a quarantine already in that state: nothing to do.
-TARGET = {
-    "propose": "proposed",
-    "approve": "quarantined",
-    "undo": "proposed",
-    "dismiss": "dismissed",
-    "lift": "lifted",
-}
-ASSIGNABLE = frozenset({"proposed", "quarantined"})
-
-MembersOf = Callable[[str], Collection[str]]
+# Where an action comes from, as the audit trail records it.
+SOURCES = frozenset(
+    {
+        "slack",  # a button, a slash command, the digest's "Approve all"
+        "api",
+        "cli",
+        "github",
+        "system",  # the analysis: its proposals are automatic
+    }
+)
+AUTOMATIC = frozenset({"system"})
+# The verdict matters to these actions only (the rate, the evidence).
+NEEDS_EVIDENCE = frozenset({"approve", "dismiss", "propose"})
 
 
 class StaleVersionError(ConflictError):
@@ -82,98 +64,10 @@ class StaleVersionError(ConflictError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What :func:`apply_action` did: the quarantine now, and whether an event was appended."""
+    """What :func:`perform` did: the quarantine now, and whether an event was appended."""
 
     quarantine: Quarantine
     changed: bool
-
-
-def check_allowed(team_id: str, user_id: str, *, members_of: MembersOf | None = None) -> None:
-    """Raise ForbiddenError unless the workspace policy lets ``user_id`` approve or undo."""
-    policy = WorkspacePolicy.get_or_none(WorkspacePolicy.team_id == team_id)
-    if policy is None or policy.mode == "everyone":
-        return
-    if policy.mode == "users":
-        if user_id in (policy.users or []):
-            return
-        raise ForbiddenError("you are not allowed to approve or undo quarantines in this workspace")
-    if policy.mode == "usergroup":
-        if (
-            policy.usergroup_id
-            and members_of is not None
-            and user_id in members_of(policy.usergroup_id)
-        ):
-            return
-        group = f"<!subteam^{policy.usergroup_id}>" if policy.usergroup_id else "a user group"
-        raise ForbiddenError(f"only members of {group} may approve or undo quarantines")
-    raise ForbiddenError(f"unknown workspace policy {policy.mode!r}; ask an admin to fix it")
-
-
-def get_policy(team_id: str) -> tuple[str, str | None, list[str]]:
-    """(mode, usergroup id, users) of a workspace; everyone may act by default."""
-    policy = WorkspacePolicy.get_or_none(WorkspacePolicy.team_id == team_id)
-    if policy is None:
-        return "everyone", None, []
-    return policy.mode, policy.usergroup_id, list(policy.users or [])
-
-
-def set_policy(
-    team_id: str, mode: str, *, usergroup_id: str | None = None, users: Sequence[str] = ()
-) -> WorkspacePolicy:
-    """Set who may approve or undo in a workspace: everyone, a user group, or a list of users."""
-    if mode not in POLICY_MODES:
-        raise BadRequestError(f"policy mode must be one of {', '.join(POLICY_MODES)}")
-    if mode == "usergroup" and not usergroup_id:
-        raise BadRequestError("a usergroup policy needs the user group id (S...)")
-    if mode == "users" and not users:
-        raise BadRequestError("a users policy needs at least one Slack user id")
-    values = {
-        "mode": mode,
-        "usergroup_id": usergroup_id if mode == "usergroup" else None,
-        "users": list(users) if mode == "users" else [],
-        "updated_at": utcnow(),
-    }
-    with db.atomic():
-        policy = WorkspacePolicy.get_or_none(WorkspacePolicy.team_id == team_id)
-        if policy is None:
-            return WorkspacePolicy.create(team_id=team_id, **values)
-        WorkspacePolicy.update(**values).where(WorkspacePolicy.id == policy.id).execute()
-    return WorkspacePolicy.get_by_id(policy.id)
-
-
-def apply_action(
-    test_case_id: int,
-    action: str,
-    *,
-    actor: str,
-    source: str,
-    assignee_slack: str | None = None,
-    reason: str = "",
-    idempotency_key: str | None = None,
-    expected_version: int | None = None,
-    team_id: str | None = None,
-    members_of: MembersOf | None = None,
-    tenant_id: int | None = None,
-) -> Quarantine:
-    """Apply one quarantine action to a test and return the current projection.
-
-    For callers holding a test id they read themselves (the analysis, the
-    CLI, tests): ``tenant_id`` None acts on the test as it is. Requests from
-    outside go through :func:`perform` and must say whose test it is.
-    """
-    return perform(
-        test_case_id,
-        action,
-        tenant_id=tenant_id,
-        actor=actor,
-        source=source,
-        assignee_slack=assignee_slack,
-        reason=reason,
-        idempotency_key=idempotency_key,
-        expected_version=expected_version,
-        team_id=team_id,
-        members_of=members_of,
-    ).quarantine
 
 
 def perform(
@@ -191,11 +85,12 @@ def perform(
     team_id: str | None = None,
     members_of: MembersOf | None = None,
 ) -> Outcome:
-    """Like :func:`apply_action`, also saying whether an event was appended.
+    """Apply one quarantine action to a test (or a quarantine); say what it did.
 
     ``tenant_id`` (required: None only for callers holding an id they read
-    themselves) restricts the test or quarantine to the tenant's
-    repositories in SQL: another tenant's is "unknown", like a missing one.
+    themselves: the CLI, the analysis, tests) restricts the test or quarantine
+    to the tenant's repositories in SQL: another tenant's is "unknown", like a
+    missing one.
 
     ``team_id`` (a Slack workspace) turns on its policy check for guarded
     actions; ``members_of`` answers user-group membership for it.
@@ -227,13 +122,16 @@ def perform(
             outcome = _apply_locked(
                 test_case_id,
                 quarantine_id,
-                action,
-                actor=actor,
+                Action(
+                    action,
+                    actor,
+                    automatic=source in AUTOMATIC,
+                    reason=reason.strip(),
+                    assignee_slack=assignee_slack,
+                    expected_version=expected_version,
+                ),
                 source=source,
-                assignee_slack=assignee_slack,
-                reason=reason.strip(),
                 idempotency_key=idempotency_key,
-                expected_version=expected_version,
                 team_id=team_id,
             )
             effects = outbox.record(effects_of(outcome))
@@ -277,7 +175,10 @@ def propose_flaky(test_case_id: int) -> list[outbox.Wanted]:
     try:
         with db.atomic():  # a savepoint: a concurrent first action on the test wins
             proposal = _apply_locked(
-                test_case_id, None, "propose", actor="flakeguard", source="system", reason="flaky"
+                test_case_id,
+                None,
+                Action("propose", "flakeguard", automatic=True, reason="flaky"),
+                source="system",
             )
             return outbox.record(effects_of(proposal))
     except IntegrityError:
@@ -309,16 +210,13 @@ def _check_in_tenant(tenant_id: int, test_case_id: int | None, quarantine_id: in
 def _apply_locked(
     test_case_id: int | None,
     quarantine_id: int | None,
-    action: str,
+    request: Action,
     *,
-    actor: str,
     source: str,
-    assignee_slack: str | None = None,
-    reason: str = "",
     idempotency_key: str | None = None,
-    expected_version: int | None = None,
     team_id: str | None = None,
 ) -> Outcome:
+    """Load the quarantine (locked), decide, and write the change with its event."""
     if test_case_id is not None:
         query = Quarantine.select().where(Quarantine.test_case == test_case_id)
     else:
@@ -335,93 +233,42 @@ def _apply_locked(
         test_case_id, repository_id = test.id, test.repository_id
     else:
         test_case_id, repository_id = q.test_case_id, q.repository_id
-    if q is not None and expected_version is not None and q.version != expected_version:
-        raise StaleVersionError(
-            "this message was out of date; it now shows the current state, try again",
-            quarantine_id=q.id,
-        )
-    state = q.state if q is not None else None
     now = utcnow()
-    # The verdict matters to approve (the rate), dismiss and propose (the evidence) only.
-    score = (
-        FlakeScore.get_or_none(FlakeScore.test_case == test_case_id)
-        if action in ("approve", "dismiss", "propose")
-        else None
+    if request.name == "assign":
+        request = replace(request, assignee_github=_linked_login(request.assignee_slack, team_id))
+    decision = decide(
+        _current(q),
+        request,
+        evidence=_evidence(test_case_id) if request.name in NEEDS_EVIDENCE else None,
+        now=now,
     )
-    conflicts = int((score.evidence or {}).get("same_commit_conflicts", 0)) if score else 0
-
-    if action == "assign":
-        if q is None or state not in ASSIGNABLE:
-            where = state or "not quarantined"
-            raise ConflictError(f"only a proposed or quarantined test can be assigned ({where})")
-        if q.assignee_slack == assignee_slack:
-            return Outcome(q, False)
-        link = UserLink.get_or_none(
-            UserLink.slack_user_id == assignee_slack,
-            *([UserLink.team_id == team_id] if team_id else []),
-        )
-        changes: dict[str, object] = {
-            "assignee_slack": assignee_slack,
-            "assignee_github": link.github_login if link else None,
-        }
-        new_state = state
-    else:
-        if state == TARGET[action] or (action == "propose" and state == "quarantined"):
-            return Outcome(q, False)  # already there: a double click, a repeated command
-        if (
-            state == "dismissed"
-            and action == "propose"
-            and source == "system"
-            and conflicts <= (q.dismissed_conflicts if q else 0)
-        ):
-            return Outcome(q, False)  # not flaky, says a person; no new evidence since
-        allowed = TRANSITIONS[action]
-        if state not in allowed:
-            raise ConflictError(_refusal(action, state))
-        new_state = allowed[state]
-        changes = {"state": new_state}
-        if reason:
-            changes["reason"] = reason
-        if action == "propose" or (action == "approve" and state != "proposed"):
-            changes["proposed_at"] = now
-        if new_state == "quarantined":
-            changes.update(
-                quarantined_at=now,
-                quarantined_by=actor,
-                # the interval's lower bound: a rate the flake surely had, so the SPRT
-                # does not release a quarantine while the test is still flaky
-                rate_at_quarantine=score.low if score else None,
-            )
-        elif action == "undo":
-            changes.update(quarantined_at=None, quarantined_by=None, rate_at_quarantine=None)
-        if action == "dismiss":
-            changes["dismissed_conflicts"] = conflicts
-
+    if isinstance(decision, NoOp):
+        return Outcome(q, False)
+    if not isinstance(decision, Change):
+        if decision.stale and q is not None:
+            raise StaleVersionError(decision.reason, quarantine_id=q.id)
+        raise ConflictError(decision.reason)
+    changes = dict(decision.fields)
     if q is None:
         q = Quarantine.create(
             test_case=test_case_id,
             repository=repository_id,
-            state=new_state,
-            reason=str(changes.pop("reason", reason)),
+            state=decision.after,
+            reason=str(changes.pop("reason", request.reason)),
             proposed_at=now,
         )
     previous_version = q.version
     changes["version"] = Quarantine.version + 1
     changes["updated_at"] = now
     Quarantine.update(**changes).where(Quarantine.id == q.id).execute()
-    data: dict[str, object] = {"from": state, "to": new_state, "version": previous_version + 1}
-    if reason:
-        data["reason"] = reason
-    if assignee_slack:
-        data["assignee_slack"] = assignee_slack
-    if team_id:
-        data["team_id"] = team_id
+    said = {"reason": request.reason, "assignee_slack": request.assignee_slack, "team_id": team_id}
+    data = {"from": decision.before, "to": decision.after, "version": previous_version + 1}
     QuarantineEvent.create(
         quarantine=q.id,
-        action=action,
-        actor=actor,
+        action=request.name,
+        actor=request.actor,
         source=source,
-        data=data,
+        data=data | {name: value for name, value in said.items() if value},
         idempotency_key=idempotency_key,
         at=now,
     )
@@ -432,15 +279,32 @@ def _apply_locked(
     return Outcome(q, True)
 
 
-def _refusal(action: str, state: str | None) -> str:
-    where = f"it is {state}" if state else "it is not quarantined"
-    if action == "undo":
-        return f"there is nothing to undo: {where}"
-    if action == "lift":
-        return f"only a quarantined test can be lifted: {where}"
-    if action == "dismiss":
-        return f"only a proposed quarantine can be dismissed: {where}"
-    return f"cannot {action} this quarantine: {where}"
+def _current(q: Quarantine | None) -> Current | None:
+    if q is None:
+        return None
+    return Current(
+        state=q.state,
+        version=q.version,
+        assignee_slack=q.assignee_slack,
+        dismissed_conflicts=q.dismissed_conflicts or 0,
+    )
+
+
+def _evidence(test_case_id: int) -> Evidence:
+    score = FlakeScore.get_or_none(FlakeScore.test_case == test_case_id)
+    if score is None:
+        return Evidence()
+    conflicts = int((score.evidence or {}).get("same_commit_conflicts", 0))
+    return Evidence(same_commit_conflicts=conflicts, rate_low=score.low)
+
+
+def _linked_login(slack_user_id: str | None, team_id: str | None) -> str | None:
+    """The GitHub login linked to the assignee (in the acting workspace, when known)."""
+    link = UserLink.get_or_none(
+        UserLink.slack_user_id == slack_user_id,
+        *([UserLink.team_id == team_id] if team_id else []),
+    )
+    return link.github_login if link else None
 
 
 def approve_all(

@@ -6,6 +6,7 @@ import pytest
 
 from flakeguard.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
 from flakeguard.usecases import quarantine as uc
+from flakeguard.usecases.policy import set_policy
 from models import FlakeScore, Quarantine, QuarantineEvent, UserLink
 from tests.bot import factories as f
 
@@ -28,11 +29,9 @@ def events(q: Quarantine) -> list[str]:
 
 def test_propose_then_approve_appends_events_and_bumps_version(flaky_test):
     """Propose and approve each append one audit event and bump the projection's version."""
-    q = uc.apply_action(
-        flaky_test.id, "propose", actor="flakeguard", source="system", reason="flaky"
-    )
+    q = f.act(flaky_test.id, "propose", actor="flakeguard", source="system", reason="flaky")
     assert (q.state, q.version) == ("proposed", 1)
-    q = uc.apply_action(flaky_test.id, "approve", actor="U0ALICE", source="slack")
+    q = f.act(flaky_test.id, "approve", actor="U0ALICE", source="slack")
     assert (q.state, q.version, q.quarantined_by) == ("quarantined", 2, "U0ALICE")
     assert q.rate_at_quarantine == pytest.approx(0.05)  # the score interval's lower bound
     assert events(q) == ["propose", "approve"]
@@ -42,7 +41,7 @@ def test_propose_then_approve_appends_events_and_bumps_version(flaky_test):
 
 def test_double_click_with_same_key_is_one_event(flaky_test):
     """The same idempotency key twice (a double click) appends one event."""
-    uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
+    f.propose(flaky_test.id)
     first = uc.perform(
         flaky_test.id, "approve", actor="U1", source="slack", idempotency_key="k1", tenant_id=None
     )
@@ -55,7 +54,7 @@ def test_double_click_with_same_key_is_one_event(flaky_test):
 
 def test_repeating_an_action_in_its_target_state_changes_nothing(flaky_test):
     """Approving a quarantined test again appends nothing and keeps the version."""
-    uc.apply_action(flaky_test.id, "approve", actor="U1", source="slack")
+    f.act(flaky_test.id, "approve", actor="U1", source="slack")
     outcome = uc.perform(flaky_test.id, "approve", actor="U2", source="slack", tenant_id=None)
     assert not outcome.changed
     assert outcome.quarantine.version == 1 and outcome.quarantine.quarantined_by == "U1"
@@ -63,7 +62,7 @@ def test_repeating_an_action_in_its_target_state_changes_nothing(flaky_test):
 
 def test_proposing_a_quarantined_test_changes_nothing(flaky_test):
     """The analysis proposing a test that is already quarantined is a no-op, not an error."""
-    uc.apply_action(flaky_test.id, "approve", actor="U1", source="slack")
+    f.act(flaky_test.id, "approve", actor="U1", source="slack")
     outcome = uc.perform(
         flaky_test.id, "propose", actor="flakeguard", source="system", tenant_id=None
     )
@@ -72,17 +71,17 @@ def test_proposing_a_quarantined_test_changes_nothing(flaky_test):
 
 def test_undo_returns_to_proposed_and_clears_who(flaky_test):
     """Undo moves a quarantined test back to proposed and forgets who quarantined it."""
-    uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
-    uc.apply_action(flaky_test.id, "approve", actor="U1", source="slack")
-    q = uc.apply_action(flaky_test.id, "undo", actor="U2", source="slack")
+    f.propose(flaky_test.id)
+    f.act(flaky_test.id, "approve", actor="U1", source="slack")
+    q = f.act(flaky_test.id, "undo", actor="U2", source="slack")
     assert (q.state, q.quarantined_by, q.quarantined_at) == ("proposed", None, None)
     assert events(q) == ["propose", "approve", "undo"]
 
 
 def test_dismissed_test_is_not_reproposed_without_new_evidence(flaky_test):
     """After 'not flaky' the analysis re-proposes only with new same-commit conflicts."""
-    uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
-    q = uc.apply_action(flaky_test.id, "dismiss", actor="U1", source="slack")
+    f.propose(flaky_test.id)
+    q = f.act(flaky_test.id, "dismiss", actor="U1", source="slack")
     assert (q.state, q.dismissed_conflicts) == ("dismissed", 2)
     again = uc.perform(
         flaky_test.id, "propose", actor="flakeguard", source="system", tenant_id=None
@@ -97,19 +96,19 @@ def test_dismissed_test_is_not_reproposed_without_new_evidence(flaky_test):
 
 def test_lift_needs_a_quarantined_test(flaky_test):
     """Lifting a proposed quarantine is refused and changes nothing; a quarantined one is lifted."""
-    uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
+    f.propose(flaky_test.id)
     with pytest.raises(ConflictError, match="only a quarantined test can be lifted"):
-        uc.apply_action(flaky_test.id, "lift", actor="U1", source="slack")
+        f.act(flaky_test.id, "lift", actor="U1", source="slack")
     assert Quarantine.get().version == 1
-    uc.apply_action(flaky_test.id, "approve", actor="U1", source="slack")
-    assert uc.apply_action(flaky_test.id, "lift", actor="U1", source="slack").state == "lifted"
+    f.act(flaky_test.id, "approve", actor="U1", source="slack")
+    assert f.act(flaky_test.id, "lift", actor="U1", source="slack").state == "lifted"
 
 
 def test_assign_records_slack_user_and_linked_github_login(flaky_test):
     """Assigning stores the Slack user and the GitHub login linked to them."""
     UserLink.create(team_id="T0TEST", slack_user_id="U0BOB", github_login="bob")
-    uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
-    q = uc.apply_action(flaky_test.id, "assign", actor="U1", source="slack", assignee_slack="U0BOB")
+    f.propose(flaky_test.id)
+    q = f.act(flaky_test.id, "assign", actor="U1", source="slack", assignee_slack="U0BOB")
     assert (q.assignee_slack, q.assignee_github, q.state) == ("U0BOB", "bob", "proposed")
     again = uc.perform(
         flaky_test.id, "assign", actor="U1", source="slack", assignee_slack="U0BOB", tenant_id=None
@@ -119,60 +118,53 @@ def test_assign_records_slack_user_and_linked_github_login(flaky_test):
 
 def test_stale_version_is_refused(flaky_test):
     """An action on an out-of-date message (another version) is refused, nothing changes."""
-    uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
-    uc.apply_action(flaky_test.id, "approve", actor="U1", source="slack")
+    f.propose(flaky_test.id)
+    f.act(flaky_test.id, "approve", actor="U1", source="slack")
     with pytest.raises(ConflictError, match="out of date"):
-        uc.apply_action(flaky_test.id, "dismiss", actor="U2", source="slack", expected_version=1)
+        f.act(flaky_test.id, "dismiss", actor="U2", source="slack", expected_version=1)
     assert Quarantine.get().state == "quarantined"
 
 
 def test_users_policy_refuses_others_and_changes_nothing(flaky_test):
     """With a users policy, someone not listed may not approve; nothing is recorded."""
-    uc.set_policy("T0TEST", "users", users=["U0ALICE"])
-    uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
+    set_policy("T0TEST", "users", users=["U0ALICE"])
+    f.propose(flaky_test.id)
     with pytest.raises(ForbiddenError):
-        uc.apply_action(
-            flaky_test.id, "approve", actor="U0MALLORY", source="slack", team_id="T0TEST"
-        )
+        f.act(flaky_test.id, "approve", actor="U0MALLORY", source="slack", team_id="T0TEST")
     assert Quarantine.get().state == "proposed"
-    q = uc.apply_action(flaky_test.id, "approve", actor="U0ALICE", source="slack", team_id="T0TEST")
+    q = f.act(flaky_test.id, "approve", actor="U0ALICE", source="slack", team_id="T0TEST")
     assert q.state == "quarantined"
 
 
 def test_usergroup_policy_asks_membership(flaky_test):
     """With a usergroup policy, membership comes from the given lookup."""
-    uc.set_policy("T0TEST", "usergroup", usergroup_id="S0QA")
+    set_policy("T0TEST", "usergroup", usergroup_id="S0QA")
     asked = []
 
     def members_of(group: str) -> set[str]:
         asked.append(group)
         return {"U0QA"}
 
-    with pytest.raises(ForbiddenError, match="subteam"):
-        uc.apply_action(
+    def approve(actor: str) -> Quarantine:
+        return f.act(
             flaky_test.id,
             "approve",
-            actor="U0DEV",
+            actor=actor,
             source="slack",
             team_id="T0TEST",
             members_of=members_of,
         )
-    q = uc.apply_action(
-        flaky_test.id,
-        "approve",
-        actor="U0QA",
-        source="slack",
-        team_id="T0TEST",
-        members_of=members_of,
-    )
-    assert q.state == "quarantined" and asked == ["S0QA", "S0QA"]
+
+    with pytest.raises(ForbiddenError, match="subteam"):
+        approve("U0DEV")
+    assert approve("U0QA").state == "quarantined" and asked == ["S0QA", "S0QA"]
 
 
 def test_assign_is_open_to_everyone_under_a_policy(flaky_test):
     """The policy restricts approve/undo, not assigning."""
-    uc.set_policy("T0TEST", "users", users=["U0ALICE"])
-    uc.apply_action(flaky_test.id, "propose", actor="flakeguard", source="system")
-    q = uc.apply_action(
+    set_policy("T0TEST", "users", users=["U0ALICE"])
+    f.propose(flaky_test.id)
+    q = f.act(
         flaky_test.id,
         "assign",
         actor="U0DEV",
@@ -187,8 +179,8 @@ def test_approve_all_skips_quarantines_that_moved_on(database):
     """Approve-all approves what is still proposed at the version shown, and skips the rest."""
     repo = f.repo()
     tests = [f.test_case(repo, f"test_{i}") for i in range(3)]
-    qs = [uc.apply_action(t.id, "propose", actor="flakeguard", source="system") for t in tests]
-    uc.apply_action(tests[2].id, "dismiss", actor="U2", source="slack")
+    qs = [f.propose(t.id) for t in tests]
+    f.act(tests[2].id, "dismiss", actor="U2", source="slack")
     approved = uc.approve_all(
         [(q.id, q.version) for q in qs],
         actor="U1",
@@ -204,17 +196,17 @@ def test_approve_all_skips_quarantines_that_moved_on(database):
 def test_bad_input_is_refused(flaky_test):
     """Unknown tests, actions and a missing assignee are clear errors."""
     with pytest.raises(NotFoundError):
-        uc.apply_action(999_999, "approve", actor="U1", source="slack")
+        f.act(999_999, "approve", actor="U1", source="slack")
     with pytest.raises(BadRequestError):
-        uc.apply_action(flaky_test.id, "explode", actor="U1", source="slack")
+        f.act(flaky_test.id, "explode", actor="U1", source="slack")
     with pytest.raises(BadRequestError):
-        uc.apply_action(flaky_test.id, "assign", actor="U1", source="slack")
+        f.act(flaky_test.id, "assign", actor="U1", source="slack")
     assert Quarantine.select().count() == 0
 
 
 def test_policy_needs_valid_settings(database):
     """A usergroup policy without a group, or an unknown mode, is refused."""
     with pytest.raises(BadRequestError):
-        uc.set_policy("T1", "usergroup")
+        set_policy("T1", "usergroup")
     with pytest.raises(BadRequestError):
-        uc.set_policy("T1", "admins")
+        set_policy("T1", "admins")

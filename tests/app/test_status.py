@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases import status as uc
+from flakeguard.usecases import testcases as tc
 from models import ChannelSubscription, Quarantine, SlackMessage, default_tenant
 from tests.bot import factories as f
 
@@ -28,7 +28,7 @@ def test_status_counts_states_and_orders_top_by_score(repo):
     f.score(a, value=0.1)
     f.score(b, value=0.3, days_ago=30)
     f.score(c, state="broken")
-    quarantine_uc.apply_action(a.id, "approve", actor="U1", source="slack")
+    f.act(a.id, "approve", actor="U1", source="slack")
     f.results(a, "+x")
     [st] = uc.status_for("acme/widgets", tenant_id=own())
     assert (st.flaky, st.broken, st.quarantined, st.new_this_week) == (2, 1, 1, 1)
@@ -58,11 +58,11 @@ def test_find_tests_by_part_of_name_and_near_matches(repo):
     """A substring finds tests; a typo finds near names instead."""
     f.test_case(repo, "test_upload_retries")
     f.test_case(repo, "test_download")
-    assert [m.name for m in uc.find_tests("upload", tenant_id=own())] == [
+    assert [m.name for m in tc.find_tests("upload", tenant_id=own())] == [
         "tests.test_api.test_upload_retries"
     ]
     with pytest.raises(uc.NoMatchError) as info:
-        uc.find_tests("test_uplaod_retries", tenant_id=own())
+        tc.find_tests("test_uplaod_retries", tenant_id=own())
     assert "tests.test_api.test_upload_retries" in info.value.suggestions
 
 
@@ -70,12 +70,12 @@ def test_exact_name_wins_over_longer_matches(repo):
     """An exact name is chosen over tests that merely contain it."""
     f.test_case(repo, "test_login_slow")
     f.test_case(repo, "test_login")
-    assert uc.find_test("test_login", tenant_id=own()).name == "tests.test_api.test_login"
+    assert tc.find_test("test_login", tenant_id=own()).name == "tests.test_api.test_login"
     assert (
-        uc.find_test("tests.test_api.test_login_slow", tenant_id=own()).name
+        tc.find_test("tests.test_api.test_login_slow", tenant_id=own()).name
         == "tests.test_api.test_login_slow"
     )
-    assert uc.find_test("TEST_LOGIN_S", tenant_id=own()).name == "tests.test_api.test_login_slow"
+    assert tc.find_test("TEST_LOGIN_S", tenant_id=own()).name == "tests.test_api.test_login_slow"
 
 
 def test_detail_has_history_strip_and_quarantine(repo):
@@ -83,10 +83,10 @@ def test_detail_has_history_strip_and_quarantine(repo):
     t = f.test_case(repo, "test_x")
     f.score(t)
     f.results(t, "++x-+")
-    quarantine_uc.apply_action(t.id, "approve", actor="U1", source="slack")
-    quarantine_uc.apply_action(t.id, "assign", actor="U1", source="slack", assignee_slack="U2")
+    f.act(t.id, "approve", actor="U1", source="slack")
+    f.act(t.id, "assign", actor="U1", source="slack", assignee_slack="U2")
     Quarantine.update(github_issue_number=42).execute()
-    d = uc.test_detail(t.id, tenant_id=own())
+    d = tc.test_detail(t.id, tenant_id=own())
     assert d.history == "++x-+"
     assert (d.state, d.quarantine_state, d.assignee_slack) == ("flaky", "quarantined", "U2")
     assert d.github_issue_url == "https://github.com/acme/widgets/issues/42"
@@ -96,7 +96,7 @@ def test_history_strip_is_capped(repo):
     """Only the latest results make the strip."""
     t = f.test_case(repo, "test_y")
     f.results(t, "x" + "+" * 25)
-    assert uc.history_strip(t.id, limit=20) == "+" * 20
+    assert tc.history_strip(t.id, limit=20) == "+" * 20
 
 
 def test_top_is_bounded(repo):
@@ -120,7 +120,7 @@ def test_slack_errors_are_reported(repo):
 def test_find_by_part_of_key_and_any_case(repo):
     """Part of the file or class (the key) finds a test, and so does the wrong case."""
     f.test_case(repo, "test_refund", classname="billing.TestStripe")
-    assert uc.find_test("TestStripe", tenant_id=own()).name == "billing.TestStripe.test_refund"
-    assert uc.find_test("TEST_REFUND", tenant_id=own()).name == "billing.TestStripe.test_refund"
+    assert tc.find_test("TestStripe", tenant_id=own()).name == "billing.TestStripe.test_refund"
+    assert tc.find_test("TEST_REFUND", tenant_id=own()).name == "billing.TestStripe.test_refund"
     with pytest.raises(uc.NoMatchError):
-        uc.find_tests("50%_off", tenant_id=own())
+        tc.find_tests("50%_off", tenant_id=own())

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from flakeguard.settings import Settings
-from flakeguard.usecases import github
-from flakeguard.usecases import slack as slack_uc
+from flakeguard.usecases import alerts, github
 from models import Quarantine
 from tests.bot import factories as f
 
@@ -46,10 +45,8 @@ def test_issue_and_commit_links_of_an_alert_point_at_the_enterprise_host(
     test = f.test_case(repo)
     f.score(test)
     q = Quarantine.create(test_case=test, repository=repo, github_issue_number=7)
-    assert (
-        slack_uc.quarantine_view(q).github_issue_url == "https://ghe.example/acme/widgets/issues/7"
-    )
+    assert alerts.quarantine_view(q).github_issue_url == "https://ghe.example/acme/widgets/issues/7"
     event = f.event(test, "broken", first_failing_sha="f" * 40)
-    [message_id] = slack_uc.plan_alert(event.id)
-    view = slack_uc.alert_view(message_id)
+    [message_id] = alerts.plan_alert(event.id)
+    view = alerts.alert_view(message_id)
     assert view.first_failing_url == f"https://ghe.example/acme/widgets/commit/{'f' * 40}"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from typing import Any
 
+from flakeguard.usecases.quarantine import perform
 from models import (
     ChannelSubscription,
     DomainEvent,
     FlakeScore,
+    Quarantine,
     Repository,
     SlackWorkspace,
     TestCase,
@@ -111,3 +114,24 @@ def workspace(team: str = "T0TEST", *, tenant_id: int | None = None) -> SlackWor
     if not created and row.tenant_id != tenant:
         SlackWorkspace.update(tenant=tenant).where(SlackWorkspace.id == row.id).execute()
     return SlackWorkspace.get_by_id(row.id)
+
+
+def act(test_case_id: int, action: str, *, actor: str, source: str, **options: Any) -> Quarantine:
+    """One quarantine action on a test the test made itself (no tenant to check); the row after."""
+    return perform(
+        test_case_id, action, tenant_id=None, actor=actor, source=source, **options
+    ).quarantine
+
+
+def propose(test_case_id: int) -> Quarantine:
+    """The analysis proposing to quarantine a test."""
+    return act(test_case_id, "propose", actor="flakeguard", source="system")
+
+
+def proposal(
+    repository: Repository, name: str = "test_upload_retries", *, value: float = 0.12
+) -> tuple[TestCase, Quarantine]:
+    """A flaky test of ``repository`` whose quarantine the analysis proposed."""
+    test = test_case(repository, name)
+    score(test, value=value)
+    return test, propose(test.id)

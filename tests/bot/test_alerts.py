@@ -9,7 +9,7 @@ import pytest
 from flakeguard import jobs
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
-from flakeguard.usecases import quarantine as quarantine_uc
+from flakeguard.usecases.policy import set_policy
 from models import DomainEvent, Quarantine, QuarantineEvent, SlackMessage
 from tests.bot import factories as f
 from tests.bot.limits import action_ids, all_text, problems
@@ -21,10 +21,8 @@ def alert(slack_app, fake_slack):  # type: ignore[no-untyped-def]
     """A flaky test with a proposed quarantine, alerted in a subscribed channel."""
     repo = f.repo("acme/widgets")
     f.subscription(repo)
-    test = f.test_case(repo, "test_upload_retries")
-    f.score(test, value=0.2)
+    test, q = f.proposal(repo, value=0.2)
     f.results(test, "+x+x")
-    q = quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
     event = f.event(test, "flaky")
     fake_slack.reset()
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=event.id)
@@ -156,7 +154,7 @@ def test_not_flaky_dismisses(alert, slack, fake_slack):
 def test_user_who_may_not_act_gets_ephemeral_refusal(alert, slack, fake_slack):
     """A user outside the policy gets an ephemeral 'not allowed'; nothing changes."""
     q, _ = alert
-    quarantine_uc.set_policy(TEAM_ID, "users", users=["U0BOSS"])
+    set_policy(TEAM_ID, "users", users=["U0BOSS"])
     slack.click("fg_approve", value(q), message_ts=alert_ts())
     assert Quarantine.get_by_id(q.id).state == "proposed"
     assert QuarantineEvent.select().count() == 1
@@ -172,7 +170,7 @@ def test_stale_button_refreshes_the_message(alert, slack, fake_slack):
     """A click on an out-of-date message changes nothing, says so, and re-renders it."""
     q, _ = alert
     stale = value(q)
-    quarantine_uc.apply_action(q.test_case_id, "approve", actor="U0BOB", source="slack")
+    f.act(q.test_case_id, "approve", actor="U0BOB", source="slack")
     fake_slack.reset()
     slack.click("fg_dismiss", stale, message_ts=alert_ts())
     assert Quarantine.get_by_id(q.id).state == "quarantined"
@@ -186,7 +184,7 @@ def test_fixed_alert_offers_lift(slack_app, slack, fake_slack):
     f.subscription(repo)
     test = f.test_case(repo)
     f.score(test, state="fixed", reason="no longer fails at its quarantine rate")
-    q = quarantine_uc.apply_action(test.id, "approve", actor="U0BOB", source="slack")
+    q = f.act(test.id, "approve", actor="U0BOB", source="slack")
     fake_slack.reset()
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "fixed").id)
     [post] = fake_slack.called("chat.postMessage")
@@ -216,7 +214,7 @@ def test_dismissed_test_is_not_alerted(slack_app, fake_slack):
     f.subscription(repo)
     test = f.test_case(repo)
     f.score(test)
-    quarantine_uc.apply_action(test.id, "dismiss", actor="U1", source="slack")
+    f.act(test.id, "dismiss", actor="U1", source="slack")
     fake_slack.reset()
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "flaky").id)
     assert fake_slack.called("chat.postMessage") == []
@@ -227,10 +225,8 @@ def test_approve_all_with_modal(slack_app, slack, fake_slack):
     """The digest's Approve all opens a confirming modal; submitting it approves every candidate."""
     repo = f.repo("acme/widgets")
     f.subscription(repo)
-    tests = [f.test_case(repo, f"test_{i}") for i in range(3)]
-    for t in tests:
-        f.score(t)
-        quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
+    for i in range(3):
+        f.proposal(repo, f"test_{i}")
     fake_slack.reset()
     jobs.enqueue(Job.WEEKLY_DIGEST)
     [post] = fake_slack.called("chat.postMessage")
@@ -254,9 +250,9 @@ def test_approve_all_refused_for_user_who_may_not_act(slack_app, slack, fake_sla
     repo = f.repo("acme/widgets")
     f.subscription(repo)
     t = f.test_case(repo)
-    quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
+    f.propose(t.id)
     jobs.enqueue(Job.WEEKLY_DIGEST)
-    quarantine_uc.set_policy(TEAM_ID, "users", users=["U0BOSS"])
+    set_policy(TEAM_ID, "users", users=["U0BOSS"])
     message_id = SlackMessage.get(SlackMessage.kind == "digest").id
     slack.click("fg_approve_all", str(message_id), message_ts=SlackMessage.get_by_id(message_id).ts)
     assert fake_slack.called("views.open") == []
@@ -288,7 +284,7 @@ def test_digest_ranks_candidates_by_impact(slack_app, fake_slack):
     f.results(noisy, "xxx+")
     for t in (calm, noisy):
         f.score(t)
-        quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
+        f.propose(t.id)
     fake_slack.reset()
     jobs.enqueue(Job.WEEKLY_DIGEST)
     text = all_text(fake_slack.called("chat.postMessage")[0].params)

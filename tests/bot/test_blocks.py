@@ -10,15 +10,12 @@ from bot.blocks.alerts import parse_value, render_alert
 from bot.blocks.digest import approve_all_modal, parse_metadata, render_digest
 from bot.blocks.home import render_home
 from bot.blocks.status import render_not_found, render_status, render_test, render_top
-from flakeguard.usecases.slack import (
-    AlertView,
-    DigestView,
-    HomeView,
-    PlanItem,
-    QuarantineView,
-    RunLink,
-)
-from flakeguard.usecases.status import RepoStatus, TestDetail, TestMatch, TopEntry
+from flakeguard.usecases.alerts import AlertView, QuarantineView, RunLink
+from flakeguard.usecases.app_home import HomeView
+from flakeguard.usecases.digest import DigestView
+from flakeguard.usecases.plan import PlanItem
+from flakeguard.usecases.status import RepoStatus, TopEntry
+from flakeguard.usecases.testcases import TestDetail, TestMatch
 from tests.bot.limits import action_ids, all_text, problems
 
 LONG = "x" * 5000

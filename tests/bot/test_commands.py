@@ -100,7 +100,7 @@ def test_unquarantine_lifts(slack, data):
 
 def test_user_who_may_not_act_is_refused(slack, data):
     """Under a users policy, another user's quarantine is refused and nothing changes."""
-    from flakeguard.usecases.quarantine import set_policy
+    from flakeguard.usecases.policy import set_policy
 
     set_policy(TEAM_ID, "users", users=["U0BOSS"])
     text = all_text(answer(slack.command("quarantine upload_retries")))
@@ -109,7 +109,7 @@ def test_user_who_may_not_act_is_refused(slack, data):
 
 def test_usergroup_membership_is_asked_from_slack(slack, data, fake_slack):
     """Under a usergroup policy, membership comes from usergroups.users.list."""
-    from flakeguard.usecases.quarantine import set_policy
+    from flakeguard.usecases.policy import set_policy
 
     set_policy(TEAM_ID, "usergroup", usergroup_id="S0QA")
     fake_slack.usergroups["S0QA"] = [USER_ID]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flakeguard.usecases import quarantine as quarantine_uc
 from models import SlackEventReceipt, default_tenant
 from tests.bot import factories as f
 from tests.bot.limits import all_text, problems
@@ -15,10 +14,8 @@ def test_app_home_shows_assigned_flaky_and_recent(slack, fake_slack):
     f.subscription(repo)
     t = f.test_case(repo, "test_mine")
     f.score(t)
-    quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
-    quarantine_uc.apply_action(
-        t.id, "assign", actor="U0BOB", source="slack", assignee_slack=USER_ID
-    )
+    f.propose(t.id)
+    f.act(t.id, "assign", actor="U0BOB", source="slack", assignee_slack=USER_ID)
     fake_slack.reset()
     resp = slack.event({"type": "app_home_opened", "user": USER_ID, "tab": "home", "channel": "D1"})
     assert resp.status_code == 200
@@ -69,13 +66,18 @@ def test_url_verification_is_answered(slack):
     assert resp.status_code == 200 and resp.get_json() == {"challenge": "c-123"}
 
 
-def test_app_home_lists_flaky_tests_of_the_users_channels_only(slack, fake_slack):
-    """App Home's flaky list covers repos subscribed in channels the user is in."""
+def two_channels_with_a_flaky_test_each() -> None:
+    """acme/widgets followed in C0MINE, acme/gadgets in C0OTHER; a flaky test in each."""
     mine, other = f.repo("acme/widgets"), f.repo("acme/gadgets")
     f.subscription(mine, channel="C0MINE")
     f.subscription(other, channel="C0OTHER")
     f.score(f.test_case(mine, "test_in_my_channel"))
     f.score(f.test_case(other, "test_elsewhere"))
+
+
+def test_app_home_lists_flaky_tests_of_the_users_channels_only(slack, fake_slack):
+    """App Home's flaky list covers repos subscribed in channels the user is in."""
+    two_channels_with_a_flaky_test_each()
     fake_slack.reset()
     fake_slack.memberships[USER_ID] = ["C0MINE"]
     slack.event({"type": "app_home_opened", "user": USER_ID, "tab": "home", "channel": "D1"})
@@ -86,11 +88,7 @@ def test_app_home_lists_flaky_tests_of_the_users_channels_only(slack, fake_slack
 
 def test_app_home_falls_back_to_the_workspace_when_slack_will_not_say(slack, fake_slack):
     """Without the channel scopes (missing_scope), App Home shows every subscribed repo."""
-    mine, other = f.repo("acme/widgets"), f.repo("acme/gadgets")
-    f.subscription(mine, channel="C0MINE")
-    f.subscription(other, channel="C0OTHER")
-    f.score(f.test_case(mine, "test_in_my_channel"))
-    f.score(f.test_case(other, "test_elsewhere"))
+    two_channels_with_a_flaky_test_each()
     fake_slack.reset()
     fake_slack.fail("users.conversations", "missing_scope")
     slack.event({"type": "app_home_opened", "user": USER_ID, "tab": "home", "channel": "D1"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -10,10 +9,9 @@ import pytest
 from bot.installation_store import PeeweeInstallationStore, PeeweeOAuthStateStore
 from flakeguard import jobs
 from flakeguard.jobs import Job
-from flakeguard.usecases import quarantine as quarantine_uc
 from models import SlackInstallation, SlackOAuthState
 from tests.bot import factories as f
-from tests.fakes.slack import SIGNING_SECRET, SlackRequests
+from tests.fakes.slack import SlackRequests, with_slack_oauth
 
 
 @pytest.fixture
@@ -22,13 +20,7 @@ def oauth_client(settings, fake_slack, database):  # type: ignore[no-untyped-def
     from flakeguard.app import create_app
     from flakeguard.settings import Settings
 
-    oauth_settings = dataclasses.replace(
-        settings,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_client_id="111.222",
-        slack_client_secret="client-secret",
-        slack_api_url=fake_slack.api_url,
-    )
+    oauth_settings = with_slack_oauth(settings, fake_slack.api_url)
     app = create_app(oauth_settings)
     app.testing = True
     yield app.test_client()
@@ -77,7 +69,7 @@ def test_installed_workspace_commands_and_tasks_use_its_token(oauth_client, fake
     assert resp.status_code == 200 and "acme/widgets" in resp.get_json()["text"]
     test = f.test_case(repo)
     f.score(test)
-    quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    f.propose(test.id)
     fake_slack.reset()
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test).id)
     [post] = fake_slack.called("chat.postMessage")
@@ -145,7 +137,7 @@ def test_revoked_bot_token_is_forgotten(oauth_client, fake_slack):
     assert resp.status_code == 200
     assert PeeweeInstallationStore().find_bot(enterprise_id=None, team_id="T0OTHER") is None
     test = f.test_case(repo)
-    quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    f.propose(test.id)
     fake_slack.reset()
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test).id)
     assert fake_slack.called("chat.postMessage") == []

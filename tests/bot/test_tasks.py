@@ -6,7 +6,6 @@ import pytest
 
 from flakeguard import jobs
 from flakeguard.jobs import Job
-from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases import status as status_uc
 from models import ChannelSubscription, DomainEvent, SlackMessage, default_tenant
 from tests.bot import factories as f
@@ -16,9 +15,7 @@ from tests.bot import factories as f
 def flaky(slack_app):  # type: ignore[no-untyped-def]
     repo = f.repo("acme/widgets")
     f.subscription(repo)
-    test = f.test_case(repo)
-    f.score(test)
-    quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    test, _ = f.proposal(repo)
     return test
 
 
@@ -64,12 +61,12 @@ def test_update_error_is_recorded_and_others_still_update(flaky, fake_slack, sla
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(flaky).id)
     fake_slack.reset()
     fake_slack.fail("chat.update", "message_not_found")
-    q = quarantine_uc.apply_action(flaky.id, "approve", actor="U1", source="slack")
+    q = f.act(flaky.id, "approve", actor="U1", source="slack")
     assert len(fake_slack.called("chat.update")) == 2
     errors = sorted(m.last_error or "" for m in SlackMessage.select())
     assert errors == ["", "message_not_found"]
     assert q.state == "quarantined"
-    quarantine_uc.apply_action(flaky.id, "undo", actor="U1", source="slack")
+    f.act(flaky.id, "undo", actor="U1", source="slack")
     assert len(fake_slack.called("chat.update")) == 3
 
 

@@ -13,8 +13,8 @@ import json
 import pytest
 
 from flakeguard import jobs
-from flakeguard.usecases import quarantine as quarantine_uc
-from flakeguard.usecases import status as status_uc
+from flakeguard.usecases import testcases
+from flakeguard.usecases.policy import set_policy
 from models import (
     ChannelSubscription,
     Quarantine,
@@ -60,17 +60,11 @@ def world(slack_app, fake_slack):  # type: ignore[no-untyped-def]
     """Our repository with an alerted proposal; a rival tenant's repository with one too."""
     repo = f.repo("acme/widgets")
     f.subscription(repo)
-    test = f.test_case(repo, "test_upload_retries")
-    f.score(test, value=0.2)
-    q = quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    test, q = f.proposal(repo, value=0.2)
     jobs.enqueue("notify_slack", event_id=f.event(test, "flaky").id)
     rival = Tenant.create(slug="rival", name="Rival")
     secret = Repository.create(tenant=rival, full_name="rival/secret")
-    secret_test = f.test_case(secret, "test_secret_sauce")
-    f.score(secret_test, value=0.4)
-    secret_q = quarantine_uc.apply_action(
-        secret_test.id, "propose", actor="flakeguard", source="system"
-    )
+    _, secret_q = f.proposal(secret, "test_secret_sauce", value=0.4)
     fake_slack.reset()
     return q, secret, secret_q
 
@@ -169,7 +163,7 @@ def test_button_in_our_workspace_on_our_message_still_works(world, slack):
 def test_owning_workspace_policy_applies_to_its_message(world, slack, fake_slack):
     """The policy applied to a click is the one of the workspace the message was posted in."""
     q, _, _ = world
-    quarantine_uc.set_policy(TEAM_ID, "users", users=["U0BOSS"])
+    set_policy(TEAM_ID, "users", users=["U0BOSS"])
     before = snapshot()
     slack.click("fg_approve", f"{q.id}:{q.version}", message_ts=posted_ts(q))
     assert snapshot() == before and "Not allowed" in fake_slack.responses[0].params["text"]
@@ -263,30 +257,21 @@ def test_ambiguous_quarantine_lists_candidates_within_the_tenant(world, slack):
     text = all_text(slack.command("quarantine test_upload").get_json())
     assert "matches several tests" in text and "test_upload_big" in text
     assert "secret" not in text and snapshot() == before
-    with pytest.raises(status_uc.AmbiguousTestError):
-        status_uc.find_test("test_upload", tenant_id=repo.tenant_id)
+    with pytest.raises(testcases.AmbiguousTestError):
+        testcases.find_test("test_upload", tenant_id=repo.tenant_id)
 
 
 @pytest.fixture
 def oauth(settings, fake_slack, database):  # type: ignore[no-untyped-def]
     """An OAuth app where a stranger installs FlakeGuard into T0STRANGER."""
-    import dataclasses
 
     import tasks
     from flakeguard.app import create_app
     from flakeguard.settings import Settings
     from tests.bot.test_oauth import install
-    from tests.fakes.slack import SIGNING_SECRET
+    from tests.fakes.slack import with_slack_oauth
 
-    app = create_app(
-        dataclasses.replace(
-            settings,
-            slack_signing_secret=SIGNING_SECRET,
-            slack_client_id="111.222",
-            slack_client_secret="client-secret",
-            slack_api_url=fake_slack.api_url,
-        )
-    )
+    app = create_app(with_slack_oauth(settings, fake_slack.api_url))
     app.testing = True
     client = app.test_client()
     fake_slack.install_team = "T0STRANGER"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.processes import free_port, run_to_end, stop_process
 
 FLAKEGUARD = str(Path(sys.executable).with_name("flakeguard"))
 BASE_ENV_DROP = (
@@ -42,21 +43,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run ``flakeguard ARGS`` and capture its output."""
-    return subprocess.run(
-        [FLAKEGUARD, *args],
-        cwd=cwd,
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return run_to_end([FLAKEGUARD, *args], cwd=cwd, env=clean_env(**env), timeout=60)
 
 
 def wait_for(url: str, *, deadline_s: float = 30.0) -> tuple[int, bytes]:
@@ -91,12 +78,7 @@ def serving(cwd: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]
     try:
         yield f"http://127.0.0.1:{port}", proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
         log.close()
 
 

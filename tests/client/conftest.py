@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from flakeguard.usecases.repos import add_repository
 from models import Quarantine, Repository, TestCase, utcnow
+from tests.processes import CI_VARIABLES, run_to_end, served, unused_url
 
 REPO = "acme/shop"
 SHA = "c" * 40
@@ -30,14 +28,7 @@ METHOD = "tests.unit.test_shop.TestCart::test_total"
 NESTED = "tests.unit.deep.test_nested.TestOuter.TestInner::test_deep[a b]"
 # Variables of the machine running the tests that would change what the client sees.
 OUTSIDE_VARIABLES = (
-    "GITHUB_ACTIONS",
-    "GITLAB_CI",
-    "BUILDKITE",
-    "CIRCLECI",
-    "JENKINS_URL",
-    "JENKINS_HOME",
-    "FLAKEGUARD_URL",
-    "FLAKEGUARD_TOKEN",
+    *CI_VARIABLES,
     "FLAKEGUARD_REPO",
     "PYTEST_ADDOPTS",
     "PYTEST_PLUGINS",
@@ -57,15 +48,7 @@ class BareVenv:
 
     def run(self, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
         """Run one of the venv's scripts (``flakeguard-ci``, ``python``) with ``env``."""
-        return subprocess.run(
-            [str(self.bin / args[0]), *args[1:]],
-            cwd=cwd,
-            env=outside_env(**env),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_to_end([str(self.bin / args[0]), *args[1:]], cwd=cwd, env=outside_env(**env))
 
 
 def _pip(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -184,22 +167,14 @@ class Live:
 def live(app) -> Iterator[Live]:  # type: ignore[no-untyped-def]
     """The app served over HTTP in a thread, with repository acme/shop and its token."""
     repo, token = add_repository(REPO)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield Live(f"http://127.0.0.1:{httpd.server_port}", token, repo)
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with served(app) as url:
+        yield Live(url, token, repo)
 
 
 @pytest.fixture
 def down_url() -> str:
     """A URL on 127.0.0.1 where nothing listens (a port just released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return unused_url()
 
 
 def outside_env(**extra: str) -> dict[str, str]:
@@ -234,14 +209,8 @@ class Sample:
         command = [python, "-m", "pytest", "-rA", "-p", "no:randomly"]
         if plugin:
             command += ["-p", "flakeguard_ci.pytest_plugin"]
-        return subprocess.run(
-            [*command, *args],
-            cwd=self.root,
-            env=outside_env(SAMPLE_RAN=str(self.ran_file), **env),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        return run_to_end(
+            [*command, *args], cwd=self.root, env=outside_env(SAMPLE_RAN=str(self.ran_file), **env)
         )
 
 

@@ -12,6 +12,7 @@ from flakeguard_ci.keys import junit_names, pytest_key
 
 from engine.junit import parse_report
 from tests.client.conftest import outside_env
+from tests.processes import run_to_end
 
 TRICKY = """
 import pytest
@@ -36,14 +37,10 @@ class TestOuter:
 
 
 def collect(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_to_end(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=root,
         env=outside_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
 
 

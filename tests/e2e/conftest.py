@@ -24,6 +24,7 @@ from tests.cli.conftest import clean_env, free_port, wait_for
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL, service_missing
 from tests.fakes.github import APP_ID, INSTALLATION_ID, WEBHOOK_SECRET, FakeGitHub, sign_webhook
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackRequests
+from tests.processes import run_to_end, stop_process
 
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
@@ -79,14 +80,8 @@ class Stack:
     workdir: Path
 
     def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(BIN / "flakeguard"), *args],
-            cwd=self.workdir,
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        return run_to_end(
+            [str(BIN / "flakeguard"), *args], cwd=self.workdir, env={**self.env, **env}
         )
 
     def webhook(self, event: str, payload: dict[str, Any]) -> HttpResponse:
@@ -125,12 +120,7 @@ class Process:
         )
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, timeout=20)
         self.handle.close()
 
     def tail(self, lines: int = 40) -> str:

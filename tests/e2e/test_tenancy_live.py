@@ -56,13 +56,14 @@ def counts(stack: Stack) -> dict[str, Any]:
 RIVAL = """
 import os, sys
 from models import Repository, TestCase, Tenant, init_db
-from flakeguard.usecases.quarantine import apply_action
+from flakeguard.usecases.quarantine import perform
 init_db(os.environ["DATABASE_URL"])
 tenant = Tenant.create(slug="rival", name="Rival")
 repo = Repository.create(tenant=tenant, full_name="rival/secret")
 test = TestCase.create(repository=repo, key="k::test_secret_sauce", classname="k",
                        name="test_secret_sauce")
-print(apply_action(test.id, "propose", actor="flakeguard", source="system").id)
+outcome = perform(test.id, "propose", tenant_id=None, actor="flakeguard", source="system")
+print(outcome.quarantine.id)
 """
 
 

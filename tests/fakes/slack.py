@@ -358,19 +358,25 @@ class SlackRequests:
         if selected_user:
             action["selected_user"] = selected_user
         payload = {
-            "type": "block_actions",
-            "team": {"id": team, "domain": "fake"},
-            "user": {"id": user, "username": user.lower(), "team_id": team},
-            "api_app_id": "A0APP",
-            "token": "legacy",
+            **self._envelope("block_actions", user=user, team=team),
             "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-            "trigger_id": f"trigger.{next(self._ids)}",
             "channel": {"id": channel, "name": "alerts"},
             "message": {"ts": message_ts, "text": "alert"},
             "response_url": self.fake.response_url(f"act{next(self._ids)}"),
             "actions": [action],
         }
         return self.interactive(payload, **kwargs)
+
+    def _envelope(self, kind: str, *, user: str, team: str) -> dict[str, Any]:
+        """What every interactive payload from Slack carries: its type, team, user, trigger."""
+        return {
+            "type": kind,
+            "team": {"id": team, "domain": "fake"},
+            "user": {"id": user, "username": user.lower(), "team_id": team},
+            "api_app_id": "A0APP",
+            "token": "legacy",
+            "trigger_id": f"trigger.{next(self._ids)}",
+        }
 
     def submit_view(
         self,
@@ -383,12 +389,7 @@ class SlackRequests:
     ) -> Any:
         """A view_submission payload."""
         payload = {
-            "type": "view_submission",
-            "team": {"id": team, "domain": "fake"},
-            "user": {"id": user, "username": user.lower(), "team_id": team},
-            "api_app_id": "A0APP",
-            "token": "legacy",
-            "trigger_id": f"trigger.{next(self._ids)}",
+            **self._envelope("view_submission", user=user, team=team),
             "view": {
                 "id": "V0VIEW",
                 "team_id": team,
@@ -445,6 +446,18 @@ def fake_slack(fake_slack_server: FakeSlack) -> Iterator[FakeSlack]:
     fake_slack_server.reset()
     yield fake_slack_server
     fake_slack_server.reset()
+
+
+def with_slack_oauth(settings: Any, api_url: str | None = None, **more: Any) -> Any:
+    """``settings`` with Slack OAuth on (any workspace may install), against ``api_url``."""
+    oauth: dict[str, Any] = {
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_client_id": "111.222",
+        "slack_client_secret": "client-secret",
+    }
+    if api_url is not None:
+        oauth["slack_api_url"] = api_url
+    return dataclasses.replace(settings, **oauth, **more)
 
 
 @pytest.fixture

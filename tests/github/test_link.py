@@ -7,7 +7,6 @@ Each refusal is checked to leave the workspace unlinked.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from datetime import timedelta
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from flakeguard.usecases import tenant_links
 from models import Installation, SlackWorkspace, Tenant, WorkspaceLinkState, utcnow
 from tests.fakes.github import OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET
-from tests.fakes.slack import SIGNING_SECRET, SlackRequests
+from tests.fakes.slack import SlackRequests, with_slack_oauth
 
 TEAM = "T0OTHER"  # the team the fake Slack's OAuth install answers with
 ORG_INSTALLATION, ORG_ID = 777, 9001
@@ -33,12 +32,9 @@ def link_app(github_settings, github_client, fake_slack, database) -> Any:  # ty
     from flakeguard.settings import Settings
     from tasks import github as github_tasks
 
-    settings = dataclasses.replace(
+    settings = with_slack_oauth(
         github_settings,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_client_id="111.222",
-        slack_client_secret="client-secret",
-        slack_api_url=fake_slack.api_url,
+        fake_slack.api_url,
         github_client_id=OAUTH_CLIENT_ID,
         github_client_secret=OAUTH_CLIENT_SECRET,
     )

@@ -223,7 +223,7 @@ def test_500_storm_retries_opens_the_breaker_keeps_work_pending_then_succeeds_on
 
 def test_issue_link_points_at_the_github_host(database, fake_github, github_client):
     """The recorded issue URL is on the configured host (GitHub Enterprise too), not github.com."""
-    from flakeguard.usecases.status import test_detail
+    from flakeguard.usecases.testcases import test_detail
 
     repo = installed_repo()
     q = quarantine(repo)

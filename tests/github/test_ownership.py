@@ -6,7 +6,6 @@ changes nothing" is checked on a snapshot of every row the handlers could touch.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from models import (
     default_tenant,
 )
 from tests.fakes.github import INSTALLATION_ID, REPO, WebhookSender
-from tests.fakes.slack import SIGNING_SECRET
+from tests.fakes.slack import with_slack_oauth
 from tests.github.helpers import SHA, add_result, installed_repo
 
 OWNER = {"id": INSTALLATION_ID, "account": {"login": "acme", "id": 9001, "type": "Organization"}}
@@ -40,12 +39,7 @@ def hook(request, github_settings, github_client, database) -> Any:  # type: ign
 
     settings = github_settings
     if request.param == "oauth":
-        settings = dataclasses.replace(
-            github_settings,
-            slack_signing_secret=SIGNING_SECRET,
-            slack_client_id="111.222",
-            slack_client_secret="client-secret",
-        )
+        settings = with_slack_oauth(github_settings)
     app = create_app(settings, github=github_client)
     app.testing = True
     sender = WebhookSender(app.test_client())

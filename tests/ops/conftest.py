@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 
 from flakeguard import jobs, logs
 from tests.conftest import RepoToken, service_missing
-from tests.ops.live import RedisServer
+from tests.ops.live import DEADLINE, RedisServer, poll
 
 SHA = "b" * 40
 
@@ -75,19 +74,13 @@ def log_output() -> Iterator[io.StringIO]:
 
 # -- a redis-server of the test's own, and running its queue in-process -----------------
 
-DEADLINE = 60.0  # seconds a condition may take before the test gives up
-
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
     """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout``."""
-    end = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.05)
+    try:
+        return poll(condition, what, timeout)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,18 +26,12 @@ import redis
 
 from tests.cli.conftest import clean_env
 from tests.conftest import scratch_pg_database
+from tests.processes import free_port, run_to_end, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DEADLINE = 60.0
 SHA = "d" * 40
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def poll(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
@@ -117,15 +110,7 @@ class LiveServer:
     log: Path
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(BIN / "flakeguard"), *args],
-            env=self.env,
-            cwd=self.log.parent,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_to_end([str(BIN / "flakeguard"), *args], cwd=self.log.parent, env=self.env)
 
     def add_repository(self, full_name: str) -> str:
         """Create ``full_name`` and return its ingest token."""
@@ -213,12 +198,7 @@ def live_flakeguard(
             poll(lambda: _answers(server.url + "/health/ready"), "gunicorn to be ready")
             yield server
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=30)
 
 
 def _answers(url: str) -> bool:

@@ -23,10 +23,10 @@ import pytest
 
 from flakeguard.app import create_app
 from flakeguard.settings import Settings
-from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases import reconcile as reconcile_uc
 from flakeguard.usecases.analysis import ANALYSIS_LOCK
 from models import FlakeScore, Quarantine, TestCase, TestRun
+from tests.bot import factories as f
 from tests.ops.conftest import DEADLINE, drain, upload, wait_for
 from tests.ops.live import RedisServer
 
@@ -61,12 +61,12 @@ def test_uploads_and_actions_survive_redis_down_then_everything_is_processed(  #
 
     client = queue_app.test_client()
     case = TestCase.create(repository=acme.repo, key="t.mod::test_q", name="test_q")
-    quarantine_uc.apply_action(case.id, "propose", actor="flakeguard", source="system")
+    f.propose(case.id)
     redis_server.stop()
 
     statuses = [upload(client, acme, run_id=str(i)).status_code for i in range(4)]
     assert statuses == [201] * 4
-    q = quarantine_uc.apply_action(case.id, "approve", actor="U0ALICE", source="slack")
+    q = f.act(case.id, "approve", actor="U0ALICE", source="slack")
     assert q.state == "quarantined"
     assert TestRun.select().where(TestRun.analyzed_at.is_null()).count() == 4
 
@@ -197,8 +197,8 @@ def test_github_answering_500_for_a_while_then_mirrored_once(  # type: ignore[no
     repo = installed_repo()
     case = TestCase.create(repository=repo, key="t.mod::test_storm", name="test_storm")
     fake_github.storm = True
-    quarantine_uc.apply_action(case.id, "propose", actor="flakeguard", source="system")
-    q = quarantine_uc.apply_action(case.id, "approve", actor="U0ALICE", source="slack")
+    f.propose(case.id)
+    q = f.act(case.id, "approve", actor="U0ALICE", source="slack")
     q = Quarantine.get_by_id(q.id)
     assert q.github_synced_version < q.version  # the storm left the mirror behind
     assert fake_github.issues.get(REPO, {}) == {}
@@ -233,7 +233,7 @@ def test_slack_answering_500_for_a_while_then_message_updated_once(  # type: ign
     f.subscription(repo)
     test = f.test_case(repo, "test_upload_retries")
     f.score(test, value=0.2)
-    q = quarantine_uc.apply_action(test.id, "propose", actor="flakeguard", source="system")
+    q = f.propose(test.id)
     jobs.enqueue(Job.NOTIFY_SLACK, event_id=f.event(test, "flaky").id)
     assert len(fake_slack.called("chat.postMessage")) == 1
 

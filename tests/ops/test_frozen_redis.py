@@ -8,14 +8,12 @@ Nothing is timed here: each request must get its answer within a generous client
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.conftest import service_missing
 from tests.ops.live import LiveServer, RedisServer, live_flakeguard, request, upload
 
 pytestmark = pytest.mark.slow
@@ -24,28 +22,17 @@ CLIENT_TIMEOUT = 10.0  # seconds; an answer must arrive, how fast is the bench's
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own (never the shared one)."""
-    if shutil.which("redis-server") is None:
-        service_missing("redis-server", FileNotFoundError("redis-server is not installed"))
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def live(tmp_path: Path, own_redis: RedisServer) -> Iterator[LiveServer]:
-    with live_flakeguard(tmp_path, redis_url=own_redis.url) as server:
+def live(tmp_path: Path, redis_server: RedisServer) -> Iterator[LiveServer]:
+    with live_flakeguard(tmp_path, redis_url=redis_server.url) as server:
         yield server
 
 
-def test_frozen_redis_leaves_uploads_answering_201_and_health_200(live, own_redis) -> None:  # type: ignore[no-untyped-def]
+def test_frozen_redis_leaves_uploads_answering_201_and_health_200(live, redis_server) -> None:  # type: ignore[no-untyped-def]
     """With Redis SIGSTOPped, eight uploads answer 201 and /health 200 (no thread is stuck in
     the enqueue or the rate limiter); every upload is stored with its analysis pending."""
     token = live.add_repository("acme/shop")
     assert upload(live.url, token, run_id="warm")[0] == 201
-    own_redis.freeze()
+    redis_server.freeze()
     try:
         for i in range(8):
             status, _seconds = upload(live.url, token, run_id=f"frozen-{i}")
@@ -53,7 +40,7 @@ def test_frozen_redis_leaves_uploads_answering_201_and_health_200(live, own_redi
             health = request(live.url + "/health", timeout=CLIENT_TIMEOUT)
             assert health[0] == 200 and health[1] == b'{"status":"ok"}\n'
     finally:
-        own_redis.thaw()
+        redis_server.thaw()
     with psycopg.connect(live.database_url) as conn:
         pending = conn.execute(
             "SELECT count(*) FROM test_run WHERE ci_run_id LIKE 'frozen-%' AND analyzed_at IS NULL"

@@ -23,9 +23,8 @@ from flakeguard import jobs
 from flakeguard.app import create_app
 from flakeguard.jobs import Job
 from flakeguard.settings import Settings
-from flakeguard.usecases import outbox
+from flakeguard.usecases import digest, outbox
 from flakeguard.usecases import reconcile as reconcile_uc
-from flakeguard.usecases import slack as slack_uc
 from flakeguard.usecases.analysis import analyze_run
 from models import Effect, Quarantine, Repository, SlackMessage, TestRun, default_tenant
 from tests.app.analysis_helpers import T0, make_run, store_run
@@ -206,15 +205,11 @@ def test_digest_planned_then_worker_died_is_posted_once(world, fake_slack) -> No
     sending them leaves them pending, and reconcile posts each digest once."""
     repo = f.repo("acme/widgets")
     f.subscription(repo)
-    t = f.test_case(repo)
-    f.score(t)
-    from flakeguard.usecases import quarantine as quarantine_uc
-
-    quarantine_uc.apply_action(t.id, "propose", actor="flakeguard", source="system")
+    f.proposal(repo)
     drain(world["queue"])
     fake_slack.reset()
 
-    assert len(slack_uc.plan_digests()) == 1  # committed; the worker dies here
+    assert len(digest.plan_digests()) == 1  # committed; the worker dies here
     reconcile_uc.reconcile(grace=NOW)
     drain(world["queue"])
     [post] = fake_slack.called("chat.postMessage")

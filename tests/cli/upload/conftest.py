@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-CI_VARIABLES = (
-    "GITHUB_ACTIONS",
-    "GITLAB_CI",
-    "BUILDKITE",
-    "CIRCLECI",
-    "JENKINS_URL",
-    "JENKINS_HOME",
-    "FLAKEGUARD_URL",
-    "FLAKEGUARD_TOKEN",
-)
+from tests.processes import CI_VARIABLES, served, unused_url
 
 
 class Failing:
@@ -43,23 +31,14 @@ class Failing:
 def server(app) -> Iterator[tuple[str, Failing]]:  # type: ignore[no-untyped-def]
     """The app served over HTTP in a thread: (base URL, middleware to make it fail)."""
     front = Failing(app)
-    httpd = make_server("127.0.0.1", 0, front, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", front
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with served(front) as url:
+        yield url, front
 
 
 @pytest.fixture
 def down_url() -> str:
     """A URL on 127.0.0.1 where nothing listens (a port just released)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}"
+    return unused_url()
 
 
 @pytest.fixture
