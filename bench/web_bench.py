@@ -18,7 +18,7 @@ Then for each API call it prints, in ms over ``--samples`` calls:
 Target (issue 17): p95 under 200 ms with 50,000 tests and 10 million results.
 
     .venv/bin/python bench/web_bench.py [--tests 5000] [--results 500000] [--repos 4]
-        [--samples 30] [--keep]
+        [--samples 30] [--keep | --reuse URL]
 """
 
 from __future__ import annotations
@@ -278,12 +278,16 @@ def bench(url: str, args: argparse.Namespace) -> None:
     database = init_db(url)
     apply_migrations(database)
     started = time.perf_counter()
-    tenant, repos = load(args)
+    if args.reuse:
+        tenant = Tenant.get(Tenant.slug == "bench")
+        repos = list(Repository.select().where(Repository.tenant == tenant).order_by(Repository.id))
+    else:
+        tenant, repos = load(args)
     results = db.execute_sql("SELECT count(*) FROM test_result").fetchone()[0]
     tests = TestCase.select().count()
     print(
-        f"loaded {tests:,} tests, {results:,} results, {TestRun.select().count():,} runs in "
-        f"{time.perf_counter() - started:.0f} s",
+        f"{'reused' if args.reuse else 'loaded'} {tests:,} tests, {results:,} results, "
+        f"{TestRun.select().count():,} runs in {time.perf_counter() - started:.0f} s",
         flush=True,
     )
     big = repos[0]
@@ -403,7 +407,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", action="store_true", help="keep the database (print its URL)")
+    parser.add_argument("--reuse", metavar="URL", help="measure a database kept by --keep")
     args = parser.parse_args()
+    if args.reuse:
+        bench(args.reuse, args)
+        return
     name = f"flakeguard_webbench_{uuid.uuid4().hex[:8]}"
     url = args.pg.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(args.pg, autocommit=True) as admin:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pytest
 
 from flakeguard.usecases import api_tokens
-from flakeguard.usecases import quarantine as quarantine_uc
 from models import ApiToken, Effect, Quarantine, QuarantineEvent, Tenant, TestCase, default_tenant
 from tests.api.conftest import snapshot
 from tests.bot import factories as f
@@ -40,7 +39,7 @@ def shop(database):  # type: ignore[no-untyped-def]
     f.score(flaky, value=0.2)
     f.score(broken, state="broken", value=1.0)
     f.score(healthy, state="healthy", value=0.0)
-    quarantine_uc.apply_action(flaky.id, "propose", actor="flakeguard", source="system")
+    f.propose(flaky.id)
     f.results(flaky, "+x+")
     return repo
 

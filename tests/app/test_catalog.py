@@ -10,7 +10,6 @@ import pytest
 
 from flakeguard.errors import BadRequestError, NotFoundError
 from flakeguard.usecases import catalog
-from flakeguard.usecases import quarantine as quarantine_uc
 from flakeguard.usecases.cursor import BadCursorError
 from models import (
     DomainEvent,
@@ -91,8 +90,8 @@ def shop(database):  # type: ignore[no-untyped-def]
     f.score(flaky, value=0.2, days_ago=10)
     f.score(broken, state="broken", value=1.0, days_ago=1)
     f.score(healthy, state="healthy", value=0.0, days_ago=20)
-    quarantine_uc.apply_action(flaky.id, "propose", actor="flakeguard", source="system")
-    quarantine_uc.apply_action(flaky_q.id, "approve", actor="U1", source="slack")
+    f.propose(flaky.id)
+    f.act(flaky_q.id, "approve", actor="U1", source="slack")
     f.event(flaky_q, "flaky", score=0.3, interval=[0.1, 0.5], reason="flips")
     f.event(broken, "broken")
     # Two runs today: one turned red by the flaky test (one red run of 120 s), one green.
@@ -270,7 +269,7 @@ def grow(repo: Repository, tests: int) -> None:
     for i in range(tests):
         test = f.test_case(repo, f"test_grown_{TestCase.select().count()}_{i}")
         f.score(test, value=0.1 + i / 1000)
-        quarantine_uc.apply_action(test.id, "approve", actor="U1", source="slack")
+        f.act(test.id, "approve", actor="U1", source="slack")
         f.event(test, "flaky")
         r = run(repo, hours_ago=5 + i)
         result(test, r, "failed", message=f"boom {i}")
