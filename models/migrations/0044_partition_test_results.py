@@ -71,6 +71,9 @@ def up(migrator, db):
     if not _postgres(db) or _relkind(db, TABLE) != "r":
         return
     now = datetime.now(UTC).replace(tzinfo=None)
+    # Locked before the emptiness check: an upload that inserted and has not committed yet
+    # holds a lock this waits for, so its rows are seen (and kept) instead of dropped below.
+    db.execute_sql(f'LOCK TABLE "{TABLE}" IN ACCESS EXCLUSIVE MODE')
     empty = db.execute_sql(f'SELECT NOT EXISTS (SELECT 1 FROM "{TABLE}")').fetchone()[0]
     cutover = _month(now) if empty else _next(now)
     db.execute_sql(f'ALTER TABLE "{TABLE}" RENAME TO "{LEGACY}"')

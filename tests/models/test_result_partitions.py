@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -145,6 +147,57 @@ def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database)
             assert tables == {"test_result"}
         runner.up(MIGRATION)  # and forward again
         assert _rows(scratch) == after_up
+
+
+def test_up_keeps_the_rows_of_an_upload_committed_while_it_waits(scratch: Database) -> None:
+    """An upload that inserted into the still empty table and commits while 0044 waits for
+    it: its rows are in the partitioned table afterwards (not dropped with the old table)."""
+    if not _postgres(scratch):
+        pytest.skip("partitions are PostgreSQL's")
+    import psycopg
+
+    url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{scratch.database}"
+    inserted = threading.Event()
+    failures: list[BaseException] = []
+
+    def upload() -> None:
+        """Insert, wait until the migration is blocked behind this transaction, commit."""
+        try:
+            with psycopg.connect(url) as writer, psycopg.connect(url, autocommit=True) as watch:
+                writer.execute(
+                    "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
+                    f"created_at) VALUES (1, 1, 'upload', 0.1, 0, {_stamp(utcnow())})"
+                )
+                inserted.set()
+                pid = writer.info.backend_pid
+                deadline = time.monotonic() + 60
+                blocked = "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+                while watch.execute(blocked, (pid,)).fetchone() is None:
+                    if time.monotonic() > deadline:
+                        raise AssertionError("the migration never waited for the upload")
+                    time.sleep(0.01)  # polling for the other session's state, not timing
+                writer.commit()
+        except BaseException as exc:  # noqa: BLE001 - the test thread raises it
+            failures.append(exc)
+        finally:
+            inserted.set()
+
+    with scratch.connection_context():
+        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        # every migration before 0044 first (0040 builds an index concurrently, which would
+        # itself wait for the upload)
+        runner.up("0042_ownership")
+        _seed(scratch, [])  # a repository, a test and a run; no results yet
+        thread = threading.Thread(target=upload)
+        thread.start()
+        try:
+            assert inserted.wait(60)
+            runner.up(MIGRATION)
+        finally:
+            thread.join(60)
+        assert not failures, failures
+        assert _relkind(scratch) == "p"
+        assert [row[3] for row in _rows(scratch)] == ["upload"]
 
 
 @contextmanager
