@@ -18,9 +18,10 @@ from models import TestResult, db, partitions, utcnow
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
 from tests.conftest import PG_ADMIN_URL
 from tests.models.conftest import partition_aware
+from tests.models.test_migrations import MIGRATION_ONLY_INDEXES
 
 MIGRATION = "0044_partition_test_results"
-BEFORE = "0038_effect_outbox"
+BEFORE = "0042_ownership"  # the last migration before 0044
 
 
 def _postgres(database: Database) -> bool:
@@ -91,6 +92,46 @@ def _where(database: Database) -> dict[str, str]:
     )
 
 
+def _schema_diff(database: Database) -> object:
+    """``diff_models`` of TestResult, less the indexes only migrations make (checked apart)."""
+    with partition_aware(database):
+        diff = diff_models(database, [TestResult])
+    return diff._replace(
+        drop_indexes=[i for i in diff.drop_indexes if i.name not in MIGRATION_ONLY_INDEXES]
+    )
+
+
+def _failure_index(database: Database) -> str | None:
+    """The definition of the partial index of failures (0040) on test_result, if there."""
+    row = database.execute_sql(
+        "SELECT pg_get_indexdef(to_regclass('test_result_failure'))"
+        if _postgres(database)
+        else "SELECT sql FROM sqlite_master WHERE name = 'test_result_failure'"
+    ).fetchone()
+    # PostgreSQL names a partitioned table's index "ON ONLY" the table: the same index
+    return row[0].replace(" ON ONLY ", " ON ") if row and row[0] else None
+
+
+def _unindexed_partitions(database: Database) -> dict[str, set[str]]:
+    """partition -> the parent's indexes it has no index attached to (empty: all indexed)."""
+    rows = database.execute_sql(
+        """
+        SELECT part.relname, parent_index.relname FROM pg_inherits p
+        JOIN pg_class part ON part.oid = p.inhrelid
+        JOIN pg_index pi ON pi.indrelid = p.inhparent
+        JOIN pg_class parent_index ON parent_index.oid = pi.indexrelid
+        WHERE p.inhparent = 'test_result'::regclass
+        AND NOT EXISTS (
+            SELECT 1 FROM pg_inherits ii JOIN pg_index ci ON ci.indexrelid = ii.inhrelid
+            WHERE ii.inhparent = pi.indexrelid AND ci.indrelid = part.oid)
+        """
+    ).fetchall()
+    out: dict[str, set[str]] = {}
+    for part, index in rows:
+        out.setdefault(part, set()).add(index)
+    return out
+
+
 def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database) -> None:
     """0044 keeps each row (id, values); PostgreSQL gets partitions, SQLite is unchanged; down
     puts the plain table back with the same rows, indexes and constraints."""
@@ -105,12 +146,17 @@ def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database)
         indexes = {i.name for i in scratch.get_indexes("test_result")}
         constraints = _constraints(scratch) if _postgres(scratch) else set()
 
+        assert "test_result_failure" in indexes  # 0040's partial index of failures
+        failure_index = _failure_index(scratch)
+
         runner.up(MIGRATION)
         assert _rows(scratch) == before
-        with partition_aware(scratch):
-            assert not diff_models(scratch, [TestResult])
+        assert not _schema_diff(scratch)
+        assert _failure_index(scratch) == failure_index  # on the partitioned table itself
         if _postgres(scratch):
             assert _relkind(scratch) == "p"
+            # every partition (legacy, each month, default) has every index of the parent
+            assert _unindexed_partitions(scratch) == {}
             where = _where(scratch)
             # the past stays in the legacy partition; a row dated after the cut-over moved
             assert where["s0"] == where["s1"] == "test_result_legacy"
@@ -138,8 +184,8 @@ def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database)
         runner.down(MIGRATION)
         assert _rows(scratch) == after_up
         assert {i.name for i in scratch.get_indexes("test_result")} == indexes
-        with partition_aware(scratch):
-            assert not diff_models(scratch, [TestResult])
+        assert _failure_index(scratch) == failure_index
+        assert not _schema_diff(scratch)
         if _postgres(scratch):
             assert _relkind(scratch) == "r"
             assert _constraints(scratch) == constraints
@@ -186,7 +232,7 @@ def test_up_keeps_the_rows_of_an_upload_committed_while_it_waits(scratch: Databa
         runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
         # every migration before 0044 first (0040 builds an index concurrently, which would
         # itself wait for the upload)
-        runner.up("0042_ownership")
+        runner.up(BEFORE)
         _seed(scratch, [])  # a repository, a test and a run; no results yet
         thread = threading.Thread(target=upload)
         thread.start()
@@ -226,6 +272,7 @@ def test_retention_drops_expired_months_and_deletes_the_rest_in_batches(
             partitions.ensure_partitions(datetime(2027, 1, 10), ahead=6)
             months = {f"test_result_2027_{m:02d}" for m in range(1, 8)}
             assert months <= {p.name for p in partitions.partitions()}
+            assert _unindexed_partitions(scratch) == {}
         dates = [
             datetime(2027, 1, 5),  # January: dropped as a partition
             datetime(2027, 2, 20),  # February: dropped
@@ -257,8 +304,8 @@ def test_retention_drops_expired_months_and_deletes_the_rest_in_batches(
             assert {("test_result_pkey", "p"), ("test_result_run_id_fkey", "f")} <= _constraints(
                 scratch
             )
-            with partition_aware(scratch):
-                assert not diff_models(scratch, [TestResult])
+            assert not _schema_diff(scratch)
+            assert _failure_index(scratch) is not None
         else:
             assert report.partitions_dropped == ()
             assert (report.deleted, report.batches) == (4, 4)
@@ -279,6 +326,8 @@ def test_a_stray_row_in_the_default_partition_moves_into_its_new_month(
         created = partitions.ensure_partitions(far, ahead=0)
         assert created == [f"test_result_{far:%Y_%m}"]
         assert _where(scratch)["s0"] == f"test_result_{far:%Y_%m}"
+        # made beside the table and attached: it has every index (the partial one too)
+        assert _unindexed_partitions(scratch) == {}
         assert partitions.ensure_partitions(far, ahead=0) == []  # once
 
 
