@@ -14,7 +14,7 @@ from playhouse.migrations import Runner
 from playhouse.schema_diff import diff_models
 
 from flakeguard.usecases.retention import purge_results
-from models import TestResult, db, partitions, utcnow
+from models import TestResult, TestRun, db, partitions, queries, utcnow
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
 from tests.conftest import PG_ADMIN_URL
 from tests.models.conftest import partition_aware
@@ -370,3 +370,39 @@ def test_a_busy_table_gets_its_new_month_on_a_later_pass(scratch: Database) -> N
         assert partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms") == [
             "test_result_2031_05"
         ]
+
+
+def _scanned(database: Database, sql: str, params: tuple[object, ...]) -> set[str]:
+    """The tables (partitions) the plan of ``sql`` reads."""
+    plan = database.execute_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchone()[0]
+    found: set[str] = set()
+
+    def walk(node: dict[str, object]) -> None:
+        if "Relation Name" in node:
+            found.add(str(node["Relation Name"]))
+        for child in node.get("Plans", []):  # type: ignore[attr-defined]
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return found
+
+
+def test_a_runs_results_are_read_from_its_month_only(scratch: Database) -> None:
+    """The analysis's read of one run names its date: PostgreSQL scans that month's partition
+    only; on both databases it returns exactly the run's rows."""
+    with _bound(scratch):
+        apply_migrations(scratch)
+        if _postgres(scratch):
+            partitions.ensure_partitions(datetime(2027, 1, 10), ahead=6)
+        started = datetime(2027, 3, 10, 8, 30)
+        _seed(scratch, [started, started])
+        scratch.execute_sql(f"UPDATE test_run SET started_at = {_stamp(started)} WHERE id = 1")
+        run = TestRun.get_by_id(1)
+        window = queries.results_window(run.started_at, run.received_at)
+        assert sorted(status for _, status, _ in queries.run_results(1, window)) == ["s0", "s1"]
+        if _postgres(scratch):
+            sql, params = queries.run_results_sql(1, window)
+            assert _scanned(scratch, sql, params) == {"test_result_2027_03"}
+            # without the date every partition's run index is probed
+            unbounded = "SELECT test_case_id, status, retry FROM test_result WHERE run_id = %s"
+            assert len(_scanned(scratch, unbounded, (1,))) > 5
