@@ -137,6 +137,9 @@ def _literal(value: datetime) -> str:
 
 
 def _create(month: datetime, lock_timeout: str) -> None:
+    """Make one month's partition. Either way it gets every index of the partitioned table
+    (the partial index of failures too): PostgreSQL creates them on ``PARTITION OF`` and on
+    ``ATTACH`` (the month made beside the table to take rows out of the default partition)."""
     name, lo, hi = partition_name(month), month, next_month(month)
     bounds = f"FROM ({_literal(lo)}) TO ({_literal(hi)})"
     with db.atomic():

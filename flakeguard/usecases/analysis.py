@@ -84,7 +84,9 @@ def _with_quarantine(
     return state
 
 
-def _run_results(run_id: int) -> tuple[dict[str, int], list[Result]]:
+def _run_results(
+    run_id: int, window: tuple[datetime, datetime]
+) -> tuple[dict[str, int], list[Result]]:
     """The run's results for the engine, and its tests' ids by engine key.
 
     The engine keys a test by its TestCase id as text: unique, and no join to
@@ -92,7 +94,7 @@ def _run_results(run_id: int) -> tuple[dict[str, int], list[Result]]:
     """
     results: list[Result] = []
     ids: dict[str, int] = {}
-    for test_case_id, status, retry in queries.run_results(run_id):
+    for test_case_id, status, retry in queries.run_results(run_id, window):
         key = str(test_case_id)
         results.append(Result(key, status, retry))
         ids[key] = test_case_id
@@ -221,7 +223,9 @@ def _alerts_to_rerender(
     ]
 
 
-def _run_signatures(run_id: int, test_case_ids: list[int]) -> dict[int, Signature]:
+def _run_signatures(
+    run_id: int, window: tuple[datetime, datetime], test_case_ids: list[int]
+) -> dict[int, Signature]:
     """The signature of each given test's first failing attempt in the run."""
     rows = (
         TestResult.select(
@@ -229,6 +233,7 @@ def _run_signatures(run_id: int, test_case_ids: list[int]) -> dict[int, Signatur
         )
         .where(
             TestResult.run == run_id,
+            TestResult.created_at.between(*window),  # the run's month partition only
             TestResult.test_case.in_(test_case_ids),
             TestResult.status.in_(("failed", "error")),
         )
@@ -241,11 +246,13 @@ def _run_signatures(run_id: int, test_case_ids: list[int]) -> dict[int, Signatur
     return found
 
 
-def _clusters(run_id: int, flaky_ids: list[int]) -> list[tuple[Signature, list[int]]]:
+def _clusters(
+    run_id: int, window: tuple[datetime, datetime], flaky_ids: list[int]
+) -> list[tuple[Signature, list[int]]]:
     """Tests that turned flaky in this run together, with one signature that can be shared."""
     if len(flaky_ids) < MIN_CLUSTER:
         return []
-    signatures = _run_signatures(run_id, flaky_ids)
+    signatures = _run_signatures(run_id, window, flaky_ids)
     groups = cluster((str(test_id), sig) for test_id, sig in signatures.items())
     return [
         (group.signature, [int(test) for test in group.tests])
@@ -277,7 +284,8 @@ def analyze_run(
             .where(Repository.id == repository_id)
             .scalar()
         )
-        ids, results = _run_results(run_id)
+        window = queries.results_window(run.started_at, run.received_at)
+        ids, results = _run_results(run_id, window)
         id_list = list(ids.values())
         stored = queries.score_rows(id_list)
         quarantines = queries.quarantine_rows(id_list)
@@ -299,7 +307,7 @@ def analyze_run(
         flaky_ids = [test_id for kind, test_id, _verdict in pending_events if kind == FLAKY]
         clustered = {
             test_id: (sig, members)
-            for sig, members in _clusters(run.id, flaky_ids)
+            for sig, members in _clusters(run.id, window, flaky_ids)
             for test_id in members
         }
         cluster_members: dict[str, list[int]] = {}  # signature key -> member event ids

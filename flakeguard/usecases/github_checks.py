@@ -41,6 +41,7 @@ from models import (
     TestResult,
     TestRun,
     db,
+    queries,
     utcnow,
 )
 
@@ -86,12 +87,15 @@ def build_check_run_report(
     repo = Repository.get_or_none(Repository.id == repository_id)
     if repo is None:
         raise NotFoundError(f"unknown repository id {repository_id}")
-    run_ids = [
-        run_id
-        for (run_id,) in TestRun.select(TestRun.id)
+    runs = {
+        run_id: queries.results_window(started_at, received_at)
+        for run_id, started_at, received_at in TestRun.select(
+            TestRun.id, TestRun.started_at, TestRun.received_at
+        )
         .where(TestRun.repository == repo, TestRun.sha == sha)
         .tuples()
-    ]
+    }
+    run_ids = list(runs)
     notices = tuple(owners_uc.problems(repo.id))
     if not run_ids:
         return CheckRunReport(
@@ -107,11 +111,15 @@ def build_check_run_report(
     outcomes: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
     failure_types: dict[int, str | None] = {}
     for start in range(0, len(run_ids), CHUNK):
+        chunk = run_ids[start : start + CHUNK]
+        # one commit's runs are dated close together: the months of their partitions only
+        earliest = min(runs[run_id][0] for run_id in chunk)
+        latest = max(runs[run_id][1] for run_id in chunk)
         rows = (
             TestResult.select(
                 TestResult.test_case, TestResult.status, TestResult.message, TestResult.failure_type
             )
-            .where(TestResult.run.in_(run_ids[start : start + CHUNK]))
+            .where(TestResult.run.in_(chunk), TestResult.created_at.between(earliest, latest))
             .tuples()
         )
         for case_id, status, message, failure_type in rows:

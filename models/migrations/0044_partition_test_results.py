@@ -33,11 +33,14 @@ LEGACY = "test_result_legacy"
 DEFAULT = "test_result_default"
 SEQUENCE = "test_result_id_seq"
 AHEAD = 3
-# (name, columns) of the plain table's indexes, as migration 0001 created them
+# (name, definition) of the plain table's indexes: migration 0001's three and 0040's partial
+# index of failures. Each is made on the partitioned table, so every partition (the legacy
+# one on ATTACH, each new month on CREATE) has it.
 INDEXES = (
-    ("testresult_run_id", "run_id"),
-    ("testresult_test_case_id_created_at", "test_case_id, created_at"),
-    ("testresult_created_at", "created_at"),
+    ("testresult_run_id", "(run_id)"),
+    ("testresult_test_case_id_created_at", "(test_case_id, created_at)"),
+    ("testresult_created_at", "(created_at)"),
+    ("test_result_failure", "(test_case_id, created_at) WHERE status IN ('failed', 'error')"),
 )
 FOREIGN_KEYS = (
     ("test_result_run_id_fkey", "run_id", "test_run"),
@@ -67,23 +70,31 @@ def _literal(value):
     return f"'{value:%Y-%m-%d %H:%M:%S}'"
 
 
+def _legacy_name(name):
+    """The name an index of the plain table takes on the legacy partition."""
+    return f"{LEGACY}_{name.removeprefix('testresult_').removeprefix(TABLE + '_')}"
+
+
 def up(migrator, db):
     if not _postgres(db) or _relkind(db, TABLE) != "r":
         return
     now = datetime.now(UTC).replace(tzinfo=None)
+    # Locked before the emptiness check: an upload that inserted and has not committed yet
+    # holds a lock this waits for, so its rows are seen (and kept) instead of dropped below.
+    db.execute_sql(f'LOCK TABLE "{TABLE}" IN ACCESS EXCLUSIVE MODE')
     empty = db.execute_sql(f'SELECT NOT EXISTS (SELECT 1 FROM "{TABLE}")').fetchone()[0]
     cutover = _month(now) if empty else _next(now)
     db.execute_sql(f'ALTER TABLE "{TABLE}" RENAME TO "{LEGACY}"')
     db.execute_sql(f'ALTER INDEX "{TABLE}_pkey" RENAME TO "{LEGACY}_pkey"')
     for name, _ in INDEXES:
-        db.execute_sql(f'ALTER INDEX IF EXISTS "{name}" RENAME TO "{LEGACY}_{name[11:]}"')
+        db.execute_sql(f'ALTER INDEX IF EXISTS "{name}" RENAME TO "{_legacy_name(name)}"')
     db.execute_sql(
         f'CREATE TABLE "{TABLE}" (LIKE "{LEGACY}" INCLUDING DEFAULTS) '
         "PARTITION BY RANGE (created_at)"
     )
     db.execute_sql(f'ALTER SEQUENCE "{SEQUENCE}" OWNED BY "{TABLE}".id')
     for name, columns in INDEXES:
-        db.execute_sql(f'CREATE INDEX "{name}" ON "{TABLE}" ({columns})')
+        db.execute_sql(f'CREATE INDEX "{name}" ON "{TABLE}" {columns}')
     for name, column, target in FOREIGN_KEYS:
         db.execute_sql(
             f'ALTER TABLE "{TABLE}" ADD CONSTRAINT "{name}" FOREIGN KEY ({column}) '
@@ -117,6 +128,17 @@ def up(migrator, db):
     db.execute_sql(f'ALTER TABLE "{LEGACY}" DROP CONSTRAINT "{LEGACY}_range"')
 
 
+def _legacy_indexes(db):
+    """Parent index name -> the legacy partition's index attached to it."""
+    rows = db.execute_sql(
+        "SELECT p.relname, c.relname FROM pg_inherits i "
+        "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_index x ON x.indexrelid = c.oid WHERE x.indrelid = to_regclass(%s)",
+        (LEGACY,),
+    ).fetchall()
+    return dict(rows)
+
+
 def down(migrator, db):
     if not _postgres(db) or _relkind(db, TABLE) != "p":
         return
@@ -126,11 +148,14 @@ def down(migrator, db):
         (LEGACY, TABLE),
     ).fetchone()
     if attached:
+        # whatever name ATTACH found (or gave) each index, it gets the plain table's name back
+        kept = _legacy_indexes(db)
         db.execute_sql(f'ALTER TABLE "{TABLE}" DETACH PARTITION "{LEGACY}"')
         fresh = False
     else:
         db.execute_sql(f'CREATE TABLE "{LEGACY}" (LIKE "{TABLE}" INCLUDING DEFAULTS)')
         db.execute_sql(f'ALTER TABLE "{LEGACY}" ADD CONSTRAINT "{LEGACY}_pkey" PRIMARY KEY (id)')
+        kept = {}
         fresh = True
     db.execute_sql(f'INSERT INTO "{LEGACY}" SELECT * FROM "{TABLE}"')
     db.execute_sql(f'ALTER SEQUENCE "{SEQUENCE}" OWNED BY "{LEGACY}".id')
@@ -138,10 +163,10 @@ def down(migrator, db):
     db.execute_sql(f'ALTER TABLE "{LEGACY}" RENAME TO "{TABLE}"')
     db.execute_sql(f'ALTER INDEX "{LEGACY}_pkey" RENAME TO "{TABLE}_pkey"')
     for name, columns in INDEXES:
-        if fresh:
-            db.execute_sql(f'CREATE INDEX "{name}" ON "{TABLE}" ({columns})')
+        if name in kept:
+            db.execute_sql(f'ALTER INDEX "{kept[name]}" RENAME TO "{name}"')
         else:
-            db.execute_sql(f'ALTER INDEX "{LEGACY}_{name[11:]}" RENAME TO "{name}"')
+            db.execute_sql(f'CREATE INDEX "{name}" ON "{TABLE}" {columns}')
     if fresh:
         for name, column, target in FOREIGN_KEYS:
             db.execute_sql(

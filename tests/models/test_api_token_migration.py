@@ -6,13 +6,16 @@ from peewee import Database
 from playhouse.migrations import Runner
 
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
+from tests.models.conftest import partition_aware
 
 BEFORE = "0038_effect_outbox"
 THIS = "0040_api_tokens"
 
 
 def indexes(database: Database, table: str) -> set[str]:
-    return {index.name for index in database.get_indexes(table)}
+    """The table's index names (test_result is partitioned on PostgreSQL since 0044)."""
+    with partition_aware(database):
+        return {index.name for index in database.get_indexes(table)}
 
 
 def test_up_adds_tokens_and_indexes_and_down_removes_them(scratch: Database) -> None:

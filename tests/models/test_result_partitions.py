@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -12,13 +14,14 @@ from playhouse.migrations import Runner
 from playhouse.schema_diff import diff_models
 
 from flakeguard.usecases.retention import purge_results
-from models import TestResult, db, partitions, utcnow
+from models import TestResult, TestRun, db, partitions, queries, utcnow
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
 from tests.conftest import PG_ADMIN_URL
 from tests.models.conftest import partition_aware
+from tests.models.test_migrations import MIGRATION_ONLY_INDEXES
 
 MIGRATION = "0044_partition_test_results"
-BEFORE = "0038_effect_outbox"
+BEFORE = "0042_ownership"  # the last migration before 0044
 
 
 def _postgres(database: Database) -> bool:
@@ -89,6 +92,46 @@ def _where(database: Database) -> dict[str, str]:
     )
 
 
+def _schema_diff(database: Database) -> object:
+    """``diff_models`` of TestResult, less the indexes only migrations make (checked apart)."""
+    with partition_aware(database):
+        diff = diff_models(database, [TestResult])
+    return diff._replace(
+        drop_indexes=[i for i in diff.drop_indexes if i.name not in MIGRATION_ONLY_INDEXES]
+    )
+
+
+def _failure_index(database: Database) -> str | None:
+    """The definition of the partial index of failures (0040) on test_result, if there."""
+    row = database.execute_sql(
+        "SELECT pg_get_indexdef(to_regclass('test_result_failure'))"
+        if _postgres(database)
+        else "SELECT sql FROM sqlite_master WHERE name = 'test_result_failure'"
+    ).fetchone()
+    # PostgreSQL names a partitioned table's index "ON ONLY" the table: the same index
+    return row[0].replace(" ON ONLY ", " ON ") if row and row[0] else None
+
+
+def _unindexed_partitions(database: Database) -> dict[str, set[str]]:
+    """partition -> the parent's indexes it has no index attached to (empty: all indexed)."""
+    rows = database.execute_sql(
+        """
+        SELECT part.relname, parent_index.relname FROM pg_inherits p
+        JOIN pg_class part ON part.oid = p.inhrelid
+        JOIN pg_index pi ON pi.indrelid = p.inhparent
+        JOIN pg_class parent_index ON parent_index.oid = pi.indexrelid
+        WHERE p.inhparent = 'test_result'::regclass
+        AND NOT EXISTS (
+            SELECT 1 FROM pg_inherits ii JOIN pg_index ci ON ci.indexrelid = ii.inhrelid
+            WHERE ii.inhparent = pi.indexrelid AND ci.indrelid = part.oid)
+        """
+    ).fetchall()
+    out: dict[str, set[str]] = {}
+    for part, index in rows:
+        out.setdefault(part, set()).add(index)
+    return out
+
+
 def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database) -> None:
     """0044 keeps each row (id, values); PostgreSQL gets partitions, SQLite is unchanged; down
     puts the plain table back with the same rows, indexes and constraints."""
@@ -103,12 +146,17 @@ def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database)
         indexes = {i.name for i in scratch.get_indexes("test_result")}
         constraints = _constraints(scratch) if _postgres(scratch) else set()
 
+        assert "test_result_failure" in indexes  # 0040's partial index of failures
+        failure_index = _failure_index(scratch)
+
         runner.up(MIGRATION)
         assert _rows(scratch) == before
-        with partition_aware(scratch):
-            assert not diff_models(scratch, [TestResult])
+        assert not _schema_diff(scratch)
+        assert _failure_index(scratch) == failure_index  # on the partitioned table itself
         if _postgres(scratch):
             assert _relkind(scratch) == "p"
+            # every partition (legacy, each month, default) has every index of the parent
+            assert _unindexed_partitions(scratch) == {}
             where = _where(scratch)
             # the past stays in the legacy partition; a row dated after the cut-over moved
             assert where["s0"] == where["s1"] == "test_result_legacy"
@@ -136,8 +184,8 @@ def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database)
         runner.down(MIGRATION)
         assert _rows(scratch) == after_up
         assert {i.name for i in scratch.get_indexes("test_result")} == indexes
-        with partition_aware(scratch):
-            assert not diff_models(scratch, [TestResult])
+        assert _failure_index(scratch) == failure_index
+        assert not _schema_diff(scratch)
         if _postgres(scratch):
             assert _relkind(scratch) == "r"
             assert _constraints(scratch) == constraints
@@ -145,6 +193,57 @@ def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database)
             assert tables == {"test_result"}
         runner.up(MIGRATION)  # and forward again
         assert _rows(scratch) == after_up
+
+
+def test_up_keeps_the_rows_of_an_upload_committed_while_it_waits(scratch: Database) -> None:
+    """An upload that inserted into the still empty table and commits while 0044 waits for
+    it: its rows are in the partitioned table afterwards (not dropped with the old table)."""
+    if not _postgres(scratch):
+        pytest.skip("partitions are PostgreSQL's")
+    import psycopg
+
+    url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{scratch.database}"
+    inserted = threading.Event()
+    failures: list[BaseException] = []
+
+    def upload() -> None:
+        """Insert, wait until the migration is blocked behind this transaction, commit."""
+        try:
+            with psycopg.connect(url) as writer, psycopg.connect(url, autocommit=True) as watch:
+                writer.execute(
+                    "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
+                    f"created_at) VALUES (1, 1, 'upload', 0.1, 0, {_stamp(utcnow())})"
+                )
+                inserted.set()
+                pid = writer.info.backend_pid
+                deadline = time.monotonic() + 60
+                blocked = "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+                while watch.execute(blocked, (pid,)).fetchone() is None:
+                    if time.monotonic() > deadline:
+                        raise AssertionError("the migration never waited for the upload")
+                    time.sleep(0.01)  # polling for the other session's state, not timing
+                writer.commit()
+        except BaseException as exc:  # noqa: BLE001 - the test thread raises it
+            failures.append(exc)
+        finally:
+            inserted.set()
+
+    with scratch.connection_context():
+        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        # every migration before 0044 first (0040 builds an index concurrently, which would
+        # itself wait for the upload)
+        runner.up(BEFORE)
+        _seed(scratch, [])  # a repository, a test and a run; no results yet
+        thread = threading.Thread(target=upload)
+        thread.start()
+        try:
+            assert inserted.wait(60)
+            runner.up(MIGRATION)
+        finally:
+            thread.join(60)
+        assert not failures, failures
+        assert _relkind(scratch) == "p"
+        assert [row[3] for row in _rows(scratch)] == ["upload"]
 
 
 @contextmanager
@@ -173,6 +272,7 @@ def test_retention_drops_expired_months_and_deletes_the_rest_in_batches(
             partitions.ensure_partitions(datetime(2027, 1, 10), ahead=6)
             months = {f"test_result_2027_{m:02d}" for m in range(1, 8)}
             assert months <= {p.name for p in partitions.partitions()}
+            assert _unindexed_partitions(scratch) == {}
         dates = [
             datetime(2027, 1, 5),  # January: dropped as a partition
             datetime(2027, 2, 20),  # February: dropped
@@ -204,8 +304,8 @@ def test_retention_drops_expired_months_and_deletes_the_rest_in_batches(
             assert {("test_result_pkey", "p"), ("test_result_run_id_fkey", "f")} <= _constraints(
                 scratch
             )
-            with partition_aware(scratch):
-                assert not diff_models(scratch, [TestResult])
+            assert not _schema_diff(scratch)
+            assert _failure_index(scratch) is not None
         else:
             assert report.partitions_dropped == ()
             assert (report.deleted, report.batches) == (4, 4)
@@ -226,6 +326,8 @@ def test_a_stray_row_in_the_default_partition_moves_into_its_new_month(
         created = partitions.ensure_partitions(far, ahead=0)
         assert created == [f"test_result_{far:%Y_%m}"]
         assert _where(scratch)["s0"] == f"test_result_{far:%Y_%m}"
+        # made beside the table and attached: it has every index (the partial one too)
+        assert _unindexed_partitions(scratch) == {}
         assert partitions.ensure_partitions(far, ahead=0) == []  # once
 
 
@@ -268,3 +370,39 @@ def test_a_busy_table_gets_its_new_month_on_a_later_pass(scratch: Database) -> N
         assert partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms") == [
             "test_result_2031_05"
         ]
+
+
+def _scanned(database: Database, sql: str, params: tuple[object, ...]) -> set[str]:
+    """The tables (partitions) the plan of ``sql`` reads."""
+    plan = database.execute_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchone()[0]
+    found: set[str] = set()
+
+    def walk(node: dict[str, object]) -> None:
+        if "Relation Name" in node:
+            found.add(str(node["Relation Name"]))
+        for child in node.get("Plans", []):  # type: ignore[attr-defined]
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return found
+
+
+def test_a_runs_results_are_read_from_its_month_only(scratch: Database) -> None:
+    """The analysis's read of one run names its date: PostgreSQL scans that month's partition
+    only; on both databases it returns exactly the run's rows."""
+    with _bound(scratch):
+        apply_migrations(scratch)
+        if _postgres(scratch):
+            partitions.ensure_partitions(datetime(2027, 1, 10), ahead=6)
+        started = datetime(2027, 3, 10, 8, 30)
+        _seed(scratch, [started, started])
+        scratch.execute_sql(f"UPDATE test_run SET started_at = {_stamp(started)} WHERE id = 1")
+        run = TestRun.get_by_id(1)
+        window = queries.results_window(run.started_at, run.received_at)
+        assert sorted(status for _, status, _ in queries.run_results(1, window)) == ["s0", "s1"]
+        if _postgres(scratch):
+            sql, params = queries.run_results_sql(1, window)
+            assert _scanned(scratch, sql, params) == {"test_result_2027_03"}
+            # without the date every partition's run index is probed
+            unbounded = "SELECT test_case_id, status, retry FROM test_result WHERE run_id = %s"
+            assert len(_scanned(scratch, unbounded, (1,))) > 5
