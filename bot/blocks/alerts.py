@@ -65,13 +65,26 @@ def render_alert(view: AlertView) -> dict[str, Any]:
         payload = _reminder(view)
     elif view.kind == "cluster":
         payload = _cluster(view)
-    elif view.state == "recovered":
+    elif _resolved(view):
         payload = _recovered(view)
     else:
         payload = _flaky(view)
     if view.thread_ts:
         payload["thread_ts"] = view.thread_ts
     return payload
+
+
+NOT_FLAKY = frozenset({"recovered", "healthy"})
+
+
+def _resolved(view: AlertView) -> bool:
+    """A flaky alert whose test is no longer flaky (and not held in quarantine) is resolved.
+
+    A recovered test turns healthy after its recovery window; its alert, re-rendered
+    then, must not offer the quarantine of a test that is not flaky.
+    """
+    q = view.quarantine
+    return view.state in NOT_FLAKY and (q is None or q.state != "quarantined")
 
 
 def _title(view: AlertView) -> str:
@@ -175,10 +188,11 @@ def _flaky(view: AlertView) -> dict[str, Any]:
 
 def _recovered(view: AlertView) -> dict[str, Any]:
     """A flaky alert whose test recovered without a quarantine: no buttons left to press."""
+    state = "has *recovered*" if view.state == "recovered" else "is healthy again"
     blocks: list[Block] = [
         header(f"Recovered: {view.test_name}"),
         section(
-            f":white_check_mark: {_title(view)} has *recovered*: it is no longer flaky.\n"
+            f":white_check_mark: {_title(view)} {state}: it is no longer flaky.\n"
             f"*Why* {escape(view.reason) or 'passes again'}\n"
             f"*Since* {slack_date(view.since)}"
         ),

@@ -327,6 +327,8 @@ def analyze_run(
             outcome.events.append({"id": event.id, "kind": kind, "test_case_id": test_case_id})
             if kind == FLAKY:
                 effects += quarantine.propose_flaky(test_case_id)
+            elif kind == RECOVERED:
+                effects += quarantine.withdraw_recovered(test_case_id)
             if in_cluster is not None:
                 cluster_members.setdefault(in_cluster[0].key, []).append(event.id)
                 continue

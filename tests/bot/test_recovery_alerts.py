@@ -6,7 +6,16 @@ from datetime import timedelta
 
 from engine.scoring import Result
 from flakeguard.usecases.analysis import analyze_run
-from models import DomainEvent, FlakeScore, Quarantine, SlackMessage, TestCase, TestResult, TestRun
+from models import (
+    DomainEvent,
+    FlakeScore,
+    Quarantine,
+    QuarantineEvent,
+    SlackMessage,
+    TestCase,
+    TestResult,
+    TestRun,
+)
 from tests.app.analysis_helpers import T0, make_run, store_run
 from tests.bot import factories as f
 from tests.bot.limits import all_text, problems
@@ -21,10 +30,8 @@ def _analyze(repo, n: int, statuses: list[str], hours: float):  # type: ignore[n
     return analyze_run(row.id, now=T0 + timedelta(hours=hours))
 
 
-def test_recovered_test_updates_its_flaky_alert_in_place(slack_app, fake_slack) -> None:  # type: ignore[no-untyped-def]
-    """flaky -> alert posted; 30% flake fixed -> 'recovered' event -> the same message updated."""
-    repo = f.repo("acme/widgets")
-    f.subscription(repo)
+def _flaky_then_recovered(repo, fake_slack):  # type: ignore[no-untyped-def]
+    """A 30% flake alerted, then fixed until it recovers; returns (run count, alert, score)."""
     n = 0
     for k in range(24):  # a 30% flake: fails (and passes on retry) every third run
         n += 1
@@ -32,17 +39,38 @@ def test_recovered_test_updates_its_flaky_alert_in_place(slack_app, fake_slack) 
     [post] = fake_slack.called("chat.postMessage")
     assert "is flaky" in all_text(post.params)
     alert = SlackMessage.get(SlackMessage.kind == "flaky")
+    assert Quarantine.get().state == "proposed"
     fake_slack.reset()
 
     while FlakeScore.get(FlakeScore.state != "healthy").state == "flaky":
         n += 1
         _analyze(repo, n, ["passed"], hours=n)
         assert n < 200, "a fixed 30% flake must recover"
-    score = FlakeScore.get(FlakeScore.state == "recovered")
+    return n, alert, FlakeScore.get(FlakeScore.state == "recovered")
+
+
+def _withdrawn(test_case_id: int) -> Quarantine:
+    """The test's quarantine, asserted withdrawn by the system with its audit event."""
+    q = Quarantine.get(Quarantine.test_case == test_case_id)
+    assert q.state == "lifted"
+    [event] = QuarantineEvent.select().where(
+        QuarantineEvent.quarantine == q.id, QuarantineEvent.action == "withdraw"
+    )
+    assert (event.actor, event.source) == ("flakeguard", "system")
+    assert event.data["from"] == "proposed" and event.data["to"] == "lifted"
+    return q
+
+
+def test_recovered_test_updates_its_flaky_alert_in_place(slack_app, fake_slack) -> None:  # type: ignore[no-untyped-def]
+    """flaky -> alert posted; 30% flake fixed -> 'recovered' event -> the same message updated."""
+    repo = f.repo("acme/widgets")
+    f.subscription(repo)
+    n, alert, score = _flaky_then_recovered(repo, fake_slack)
     assert score.reason.startswith("no failure in ")
     assert "; was " in score.reason
     [event] = DomainEvent.select().where(DomainEvent.kind == "recovered")
     assert event.test_case_id == score.test_case_id
+    _withdrawn(score.test_case_id)  # nobody is asked to quarantine a recovered test
 
     assert fake_slack.called("chat.postMessage") == []  # nothing new posted ...
     [update] = fake_slack.called("chat.update")  # ... the alert is edited
@@ -54,15 +82,38 @@ def test_recovered_test_updates_its_flaky_alert_in_place(slack_app, fake_slack) 
     assert "fg_approve" not in str(update.params["blocks"])  # no quarantine of a recovered test
     assert TestRun.select().where(TestRun.analyzed_at.is_null()).count() == 0
 
-    # It flakes again: the same message is flaky again, with its buttons back.
+    # It flakes again: proposed anew, alerted in the first alert's thread, buttons back.
     fake_slack.reset()
     n += 1
     _analyze(repo, n, ["failed", "passed"], hours=n)
     assert FlakeScore.get_by_id(score.id).state == "flaky"
-    assert fake_slack.called("chat.postMessage") == []
-    [again] = fake_slack.called("chat.update")
-    assert again.params["ts"] == alert.ts
+    assert Quarantine.get(Quarantine.test_case == score.test_case_id).state == "proposed"
+    [again] = fake_slack.called("chat.postMessage")
+    assert again.params["thread_ts"] == alert.ts
     assert "is flaky" in all_text(again.params) and "fg_approve" in str(again.params["blocks"])
+
+
+def test_a_recovered_test_turning_healthy_keeps_its_alert_resolved(slack_app, fake_slack) -> None:  # type: ignore[no-untyped-def]
+    """31 days after recovering the test is healthy: its alert stays without buttons."""
+    repo = f.repo("acme/widgets")
+    f.subscription(repo)
+    n, alert, score = _flaky_then_recovered(repo, fake_slack)
+    fake_slack.reset()
+
+    n += 1
+    _analyze(repo, n, ["passed"], hours=n + 31 * 24)
+    assert FlakeScore.get_by_id(score.id).state == "healthy"
+    assert fake_slack.called("chat.postMessage") == []
+    [update] = fake_slack.called("chat.update")
+    assert update.params["ts"] == alert.ts
+    assert problems(update.params) == []
+    text = all_text(update.params)
+    assert "no longer flaky" in text and "is flaky" not in text
+    blocks = str(update.params["blocks"])
+    assert "fg_approve" not in blocks and "fg_dismiss" not in blocks
+    q = _withdrawn(score.test_case_id)
+    assert Quarantine.select().where(Quarantine.state == "proposed").count() == 0
+    assert q.version == 2  # proposed, withdrawn: nothing more
 
 
 def _set_message(run: TestRun, tests: dict[str, str]) -> None:
