@@ -202,6 +202,7 @@ def _recovered(view: AlertView) -> dict[str, Any]:
 
 
 CLUSTER_LISTED = 10  # tests listed in a cluster alert; the rest are counted
+MEMBER_MARK = {"quarantined": ":lock: ", "recovered": ":white_check_mark: "}
 
 
 def _cluster(view: AlertView) -> dict[str, Any]:
@@ -210,6 +211,7 @@ def _cluster(view: AlertView) -> dict[str, Any]:
     cause = clip(view.cause, 150).replace("`", "'")
     lines = [
         f"• `{escape(clip(m.test_name, 150))}`: {pct(m.score)}, {escape(clip(m.reason, 200))}"
+        f" ({MEMBER_MARK.get(m.status, '')}{escape(m.status)})"
         for m in view.members[:CLUSTER_LISTED]
     ]
     if count > CLUSTER_LISTED:
@@ -221,11 +223,14 @@ def _cluster(view: AlertView) -> dict[str, Any]:
             f"`{escape(cause)}`\n*Failure* {escape(clip(view.reason, 300)) or 'no message'}"
         ),
         section("\n".join(lines)),
-        context(
-            "A quarantine is proposed for each: approve them from the App Home or with "
-            "`/flakeguard quarantine`."
-        ),
     ]
+    if any(m.status == "proposed" for m in view.members):
+        blocks.append(
+            context(
+                "A quarantine is proposed for each test marked proposed: approve them from "
+                "the App Home or with `/flakeguard quarantine`."
+            )
+        )
     text = f"{count} tests, same cause: {escape(cause)} in {escape(view.repository)}"
     return message(text, blocks)
 

@@ -201,7 +201,8 @@ def _alerts_to_rerender(
     """Re-render in place the alerts of tests that recovered, or turned flaky again after it.
 
     A flaky alert belongs to the test's quarantine (its proposal): re-rendering
-    the quarantine's messages shows the verdict as it is now.
+    the quarantine's messages shows the verdict as it is now, and with them the
+    cluster alerts that list the test (``refresh_slack_quarantine``).
     """
     changed = [
         test_case_id

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from engine.scoring import Result
 from flakeguard.usecases.analysis import analyze_run
+from flakeguard.usecases.quarantine import perform
 from models import (
     DomainEvent,
     FlakeScore,
@@ -162,3 +163,48 @@ def test_three_tests_failing_with_one_cause_are_one_alert(slack_app, fake_slack)
         assert event.slack_done_at is not None
     [odd] = [p for p in posts if p is not cluster]
     assert "test_odd" in all_text(odd.params) and "is flaky" in all_text(odd.params)
+
+
+def test_a_cluster_alert_shows_where_each_of_its_tests_is_now(slack_app, fake_slack) -> None:  # type: ignore[no-untyped-def]
+    """Approving or dismissing a clustered test re-renders the cluster's one message in place."""
+    repo = f.repo("acme/widgets")
+    f.subscription(repo)
+    names = ["test_cart_total", "test_checkout", "test_login"]
+    for n in range(1, 12):
+        results = [Result(k, "passed") for k in [*FILLER, *names]]
+        analyze_run(store_run(repo, make_run(n, results, hours=n)).id, now=T0)
+    reset = "ConnectionResetError: Connection reset by peer while reading from redis://cache:{port}"
+    results = [Result(k, "passed") for k in FILLER]
+    for name in names:
+        results += [Result(name, "failed"), Result(name, "passed", retry=1)]
+    row = store_run(repo, make_run(12, results, hours=12))
+    _set_message(row, {name: reset.format(port=6379 + i) for i, name in enumerate(names)})
+    fake_slack.reset()
+    analyze_run(row.id, now=T0 + timedelta(hours=12))
+    [post] = fake_slack.called("chat.postMessage")
+    assert "same cause" in all_text(post.params)
+    cluster = SlackMessage.get(SlackMessage.kind == "cluster")
+    assert all_text(post.params).count("(proposed)") == 3
+
+    def line_of(params: dict, name: str) -> str:  # type: ignore[type-arg]
+        [line] = [x for x in all_text(params).splitlines() if f"`{name}`" in x]
+        return line
+
+    fake_slack.reset()
+    checkout = TestCase.get(TestCase.key == "test_checkout")
+    perform(checkout.id, "approve", tenant_id=None, actor="U0ALICE", source="cli")
+    [update] = fake_slack.called("chat.update")
+    assert update.params["ts"] == cluster.ts and update.params["channel"] == cluster.channel
+    assert problems(update.params) == []
+    assert "(:lock: quarantined)" in line_of(update.params, "test_checkout")
+    assert "(proposed)" in line_of(update.params, "test_login")
+
+    fake_slack.reset()
+    login = TestCase.get(TestCase.key == "test_login")
+    perform(login.id, "dismiss", tenant_id=None, actor="U0ALICE", source="cli")
+    [update] = fake_slack.called("chat.update")
+    assert update.params["ts"] == cluster.ts
+    assert "(not flaky)" in line_of(update.params, "test_login")
+    assert "(:lock: quarantined)" in line_of(update.params, "test_checkout")
+    assert "(proposed)" in line_of(update.params, "test_cart_total")
+    assert fake_slack.called("chat.postMessage") == []
