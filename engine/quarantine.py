@@ -8,7 +8,10 @@ the action is refused (``Refusal``). The use case
 writes the change with its audit event.
 
 States: proposed -> quarantined (approve) -> proposed (undo); proposed ->
-dismissed (dismiss); quarantined -> lifted (lift). A person may quarantine a
+dismissed (dismiss); quarantined -> lifted (lift); proposed -> lifted
+(withdraw: the system takes back the proposal of a test that recovered, so
+no one is asked to quarantine a test that is no longer flaky; a person
+cannot withdraw, and there is nothing to withdraw unless it is proposed). A person may quarantine a
 test directly (approve from no quarantine, dismissed or lifted). An automatic
 proposal (the analysis) does not re-propose a dismissed test unless it has
 more same-commit evidence than when it was dismissed. Assigning works on a
@@ -37,6 +40,7 @@ ACTIONS = (
     "extend",
     "remind",
     "escalate",
+    "withdraw",
 )
 LIFECYCLE = frozenset({"extend", "remind", "escalate"})
 DEFAULT_EXPIRY_DAYS = 30
@@ -54,6 +58,7 @@ TRANSITIONS: Mapping[str, Mapping[str | None, str]] = {
     "undo": {"quarantined": "proposed"},
     "dismiss": {None: "dismissed", "proposed": "dismissed"},
     "lift": {"quarantined": "lifted"},
+    "withdraw": {"proposed": "lifted"},
 }
 # Where an action leaves a quarantine already in that state: nothing to do.
 TARGET: Mapping[str, str] = {
@@ -62,6 +67,7 @@ TARGET: Mapping[str, str] = {
     "undo": "proposed",
     "dismiss": "dismissed",
     "lift": "lifted",
+    "withdraw": "lifted",
 }
 ASSIGNABLE = frozenset({"proposed", "quarantined"})
 STALE = "this message was out of date; it now shows the current state, try again"
@@ -152,6 +158,13 @@ def decide(
         return _assign(current, action)
     if action.name in LIFECYCLE:
         return _lifecycle(current, action, now)
+    if action.name == "withdraw":
+        state = current.state if current is not None else None
+        where = f"it is {state}" if state else "it is not quarantined"
+        if not action.automatic:
+            return Refusal(f"only FlakeGuard withdraws a proposal, when the test recovers: {where}")
+        if state != "proposed":
+            return NoOp(f"no proposal to withdraw: {where}")
     return _move(current, action, evidence, now)
 
 

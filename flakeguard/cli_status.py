@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from flakeguard.cli import open_configured
-from flakeguard.text import pct
+from flakeguard.text import pct, terminal_safe
 
 TENANT_HELP = "whose repositories (default: the only tenant; required when there are several)"
 CAUSES_SHOWN = 5  # distinct failure causes `flakeguard test` lists
@@ -159,7 +159,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         return 1
     match = matches[0]
     detail = test_detail(match.test_case_id, tenant_id=tenant.id)
-    print(f"{detail.name}  ({detail.repository})")
+    print(f"{terminal_safe(detail.name)}  ({detail.repository})")
     print(
         f"  verdict: {detail.state}, score {pct(detail.score)} "
         f"({pct(detail.low)}–{pct(detail.high)})"
@@ -170,7 +170,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     if causes:
         print("  failures by cause:")
         for cause in causes[:CAUSES_SHOWN]:
-            print(f"    {cause.count:>4} × {cause.label}: {cause.example[:120]}")
+            label, example = terminal_safe(cause.label, 80), terminal_safe(cause.example, 120)
+            print(f"    {cause.count:>4} × {label}: {example}")
         if len(causes) > CAUSES_SHOWN:
             print(f"    … and {len(causes) - CAUSES_SHOWN} more causes")
     if detail.quarantine_state:

@@ -113,7 +113,11 @@ def notify_slack(event_id: int) -> dict[str, int]:
 @with_db
 @for_effect(Job.REFRESH_SLACK_QUARANTINE)
 def refresh_slack_quarantine(quarantine_id: int) -> dict[str, int]:
-    """Re-render every message of a quarantine in place and re-publish concerned App Homes."""
+    """Re-render every message of a quarantine in place and re-publish concerned App Homes.
+
+    The cluster alerts that list the quarantine's test are re-rendered too: they
+    show where each of their tests is now.
+    """
     q = Quarantine.get_or_none(Quarantine.id == quarantine_id)
     if q is None:
         return {"updated": 0}
@@ -121,6 +125,9 @@ def refresh_slack_quarantine(quarantine_id: int) -> dict[str, int]:
     for message_id in alerts.messages_of_quarantine(quarantine_id):
         view = alerts.alert_view(message_id)
         if _send(message_id, render_alert(view), q.version):
+            updated += 1
+    for message_id in alerts.cluster_messages_of_test(q.test_case_id):
+        if _send(message_id, render_alert(alerts.alert_view(message_id)), 0):
             updated += 1
     alerts.quarantine_synced(quarantine_id, q.version)
     outbox.record_and_dispatch(

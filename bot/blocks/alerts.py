@@ -65,13 +65,26 @@ def render_alert(view: AlertView) -> dict[str, Any]:
         payload = _reminder(view)
     elif view.kind == "cluster":
         payload = _cluster(view)
-    elif view.state == "recovered":
+    elif _resolved(view):
         payload = _recovered(view)
     else:
         payload = _flaky(view)
     if view.thread_ts:
         payload["thread_ts"] = view.thread_ts
     return payload
+
+
+NOT_FLAKY = frozenset({"recovered", "healthy"})
+
+
+def _resolved(view: AlertView) -> bool:
+    """A flaky alert whose test is no longer flaky (and not held in quarantine) is resolved.
+
+    A recovered test turns healthy after its recovery window; its alert, re-rendered
+    then, must not offer the quarantine of a test that is not flaky.
+    """
+    q = view.quarantine
+    return view.state in NOT_FLAKY and (q is None or q.state != "quarantined")
 
 
 def _title(view: AlertView) -> str:
@@ -175,10 +188,11 @@ def _flaky(view: AlertView) -> dict[str, Any]:
 
 def _recovered(view: AlertView) -> dict[str, Any]:
     """A flaky alert whose test recovered without a quarantine: no buttons left to press."""
+    state = "has *recovered*" if view.state == "recovered" else "is healthy again"
     blocks: list[Block] = [
         header(f"Recovered: {view.test_name}"),
         section(
-            f":white_check_mark: {_title(view)} has *recovered*: it is no longer flaky.\n"
+            f":white_check_mark: {_title(view)} {state}: it is no longer flaky.\n"
             f"*Why* {escape(view.reason) or 'passes again'}\n"
             f"*Since* {slack_date(view.since)}"
         ),
@@ -188,6 +202,7 @@ def _recovered(view: AlertView) -> dict[str, Any]:
 
 
 CLUSTER_LISTED = 10  # tests listed in a cluster alert; the rest are counted
+MEMBER_MARK = {"quarantined": ":lock: ", "recovered": ":white_check_mark: "}
 
 
 def _cluster(view: AlertView) -> dict[str, Any]:
@@ -196,6 +211,7 @@ def _cluster(view: AlertView) -> dict[str, Any]:
     cause = clip(view.cause, 150).replace("`", "'")
     lines = [
         f"• `{escape(clip(m.test_name, 150))}`: {pct(m.score)}, {escape(clip(m.reason, 200))}"
+        f" ({MEMBER_MARK.get(m.status, '')}{escape(m.status)})"
         for m in view.members[:CLUSTER_LISTED]
     ]
     if count > CLUSTER_LISTED:
@@ -207,11 +223,14 @@ def _cluster(view: AlertView) -> dict[str, Any]:
             f"`{escape(cause)}`\n*Failure* {escape(clip(view.reason, 300)) or 'no message'}"
         ),
         section("\n".join(lines)),
-        context(
-            "A quarantine is proposed for each: approve them from the App Home or with "
-            "`/flakeguard quarantine`."
-        ),
     ]
+    if any(m.status == "proposed" for m in view.members):
+        blocks.append(
+            context(
+                "A quarantine is proposed for each test marked proposed: approve them from "
+                "the App Home or with `/flakeguard quarantine`."
+            )
+        )
     text = f"{count} tests, same cause: {escape(cause)} in {escape(view.repository)}"
     return message(text, blocks)
 

@@ -4,7 +4,9 @@ The app stores a state as :meth:`TestState.to_bytes` (a few hundred bytes);
 :meth:`TestState.to_json` is the readable form, which is also how states were
 stored before migration 0035 (the analysis still reads those rows).  Both forms
 are version :data:`STATE_VERSION` (2: version 1 plus the recovery fields;
-migration 0041 upgrades stored version-1 states); their field names and layout
+migration 0041 upgrades stored version-1 states, and the readers upgrade a
+version-1 state the same way, since a worker not yet upgraded may still
+write one during a rolling deploy); their field names and layout
 are a stored format: change them only with a new version (and a migration that
 keeps its own copy of the old codec).  The model is described in docs/scoring.md.
 """
@@ -130,7 +132,8 @@ class TestState:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TestState:
-        """Rebuild a state from :meth:`to_json` output."""
+        """Rebuild a state from :meth:`to_json` output (version 1 read as upgraded)."""
+        data = upgrade_v1_json(data)
         if data.get("v") != STATE_VERSION:
             raise ValueError(f"unsupported TestState version: {data.get('v')!r}")
         missing = STORED_KEYS.difference(data)
@@ -202,7 +205,8 @@ class TestState:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TestState:
-        """Rebuild a state from :meth:`to_bytes` output."""
+        """Rebuild a state from :meth:`to_bytes` output (version 1 read as upgraded)."""
+        data = upgrade_v1_bytes(data)
         if data[:1] != _VERSION_BYTE:
             raise ValueError(f"unsupported TestState version: {data[:1]!r}")
         new = cls.__new__(cls)
@@ -377,3 +381,32 @@ _FULL_SIZE = _FULL.size
 # a version-2 one by its version byte and this tail at its defaults.
 _RECOVERY_NAMES = ("clean_runs", "recovery_rate", "recovery_llr", "recovered_at", "recovered_from")
 _RECOVERY = struct.Struct("<i4d")
+
+
+# A version-1 state is a version-2 one with the recovery fields at their defaults:
+# the same rule as migration 0041's upgrade (the engine does not import migrations;
+# a test checks that both agree).
+_V1_BYTE = b"\x01"
+_V1_RECOVERY_TAIL = _RECOVERY.pack(0, 0.0, 0.0, _NAN, 0.0)
+_V1_JSON_DEFAULTS: dict[str, Any] = {
+    JSON_KEYS["clean_runs"]: 0,
+    JSON_KEYS["recovery_rate"]: 0.0,
+    JSON_KEYS["recovery_llr"]: 0.0,
+    JSON_KEYS["recovered_at"]: None,
+    JSON_KEYS["recovered_from"]: 0.0,
+}
+
+
+def upgrade_v1_bytes(data: bytes) -> bytes:
+    """A version-1 binary state as version 2 (the full form gains the recovery tail)."""
+    if data[:1] != _V1_BYTE or len(data) < 2 or data[1] not in (_COLD_KIND, _FULL_KIND):
+        return data
+    tail = _V1_RECOVERY_TAIL if data[1] == _FULL_KIND else b""
+    return _VERSION_BYTE + data[1:] + tail
+
+
+def upgrade_v1_json(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A version-1 JSON state as version 2 (with the recovery keys at their defaults)."""
+    if data.get("v") != 1:
+        return data
+    return {**data, **_V1_JSON_DEFAULTS, "v": STATE_VERSION}

@@ -13,7 +13,7 @@ Alerts go only to channels of workspaces linked to the repository's tenant
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases import noise
@@ -100,6 +100,7 @@ class ClusterMember:
     test_name: str
     score: float
     reason: str
+    status: str = "proposed"  # where it is now: proposed, quarantined, not flaky, recovered...
 
 
 def quarantine_view(q: Quarantine) -> QuarantineView:
@@ -208,12 +209,19 @@ def _cluster_view(msg: SlackMessage, event: DomainEvent) -> AlertView:
         )
     }
     scores = {s.test_case_id: s for s in FlakeScore.select().where(FlakeScore.test_case.in_(ids))}
+    quarantines = {
+        q.test_case_id: q.state
+        for q in Quarantine.select(Quarantine.test_case, Quarantine.state).where(
+            Quarantine.test_case.in_(ids)
+        )
+    }
     members = tuple(
         ClusterMember(
             test_case_id=i,
             test_name=display_name(tests[i]),
             score=scores[i].score if i in scores else 0.0,
             reason=scores[i].reason if i in scores else "",
+            status=_member_status(scores[i].state if i in scores else None, quarantines.get(i)),
         )
         for i in ids
         if i in tests
@@ -237,6 +245,56 @@ def _cluster_view(msg: SlackMessage, event: DomainEvent) -> AlertView:
         cause=str(event.data.get("label", "")),
         members=members,
     )
+
+
+def _member_status(state: str | None, quarantine: str | None) -> str:
+    """Where one test of a cluster is now, in a word or two for its line in the alert."""
+    if quarantine == "quarantined":
+        return "quarantined"
+    if state in ("recovered", "healthy"):
+        return "recovered"
+    if quarantine == "dismissed":
+        return "not flaky"
+    if state == "broken":
+        return "broken"
+    return "proposed" if quarantine == "proposed" else "flaky"
+
+
+# How far back a test's cluster alerts are re-rendered when the test changes: a
+# range of the (repository, created_at) index, not the repository's whole history.
+CLUSTER_REFRESH_DAYS = 90
+
+
+def cluster_messages_of_test(test_case_id: int) -> list[int]:
+    """Posted cluster messages (with a ts) that list this test, to update in place."""
+    test = TestCase.get_or_none(TestCase.id == test_case_id)
+    if test is None:
+        return []
+    since = utcnow() - timedelta(days=CLUSTER_REFRESH_DAYS)
+    events = [
+        event_id
+        for event_id, data in DomainEvent.select(DomainEvent.id, DomainEvent.data)
+        .where(
+            DomainEvent.repository == test.repository_id,
+            DomainEvent.created_at >= since,
+            DomainEvent.kind == "cluster",
+        )
+        .tuples()
+        if test_case_id in (data or {}).get("tests", ())
+    ]
+    if not events:
+        return []
+    return [
+        m.id
+        for m in SlackMessage.select(SlackMessage.id)
+        .where(
+            SlackMessage.event.in_(events),
+            SlackMessage.kind == "cluster",
+            SlackMessage.ts.is_null(False),
+            SlackMessage.last_error.is_null(),
+        )
+        .order_by(SlackMessage.id)
+    ]
 
 
 def plan_alert(event_id: int) -> list[int]:

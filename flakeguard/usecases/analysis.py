@@ -203,7 +203,8 @@ def _alerts_to_rerender(
     """Re-render in place the alerts of tests that recovered, or turned flaky again after it.
 
     A flaky alert belongs to the test's quarantine (its proposal): re-rendering
-    the quarantine's messages shows the verdict as it is now.
+    the quarantine's messages shows the verdict as it is now, and with them the
+    cluster alerts that list the test (``refresh_slack_quarantine``).
     """
     changed = [
         test_case_id
@@ -335,6 +336,8 @@ def analyze_run(
             outcome.events.append({"id": event.id, "kind": kind, "test_case_id": test_case_id})
             if kind == FLAKY:
                 effects += quarantine.propose_flaky(test_case_id)
+            elif kind == RECOVERED:
+                effects += quarantine.withdraw_recovered(test_case_id)
             if in_cluster is not None:
                 cluster_members.setdefault(in_cluster[0].key, []).append(event.id)
                 continue

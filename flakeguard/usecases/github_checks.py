@@ -19,6 +19,8 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
+from peewee import Select, fn
+
 from engine.signatures import signature
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases import owners as owners_uc
@@ -50,18 +52,29 @@ log = logging.getLogger(__name__)
 FAILED = ("failed", "error")
 CHUNK = 500
 NEW_SIGNATURE_DAYS = 21  # a failure text not seen on the default branch this long is new
-SEEN_LIMIT = 5_000  # default-branch failures read per chunk of failing tests
+SEEN_LIMIT = 500  # default-branch failures read per failing test, newest first
 
 
 def _seen_on_default(
     repo: Repository, case_ids: list[int], run_ids: list[int]
 ) -> dict[int, set[str]]:
-    """Signatures each test failed with on the default branch lately (other runs than these)."""
+    """Signatures each test failed with on the default branch lately (other runs than these).
+
+    Each test's newest ``SEEN_LIMIT`` failures are read (a window function, on
+    PostgreSQL and SQLite alike): a test failing often on the default branch
+    does not crowd the others' failures out of the read.
+    """
     since = utcnow() - timedelta(days=NEW_SIGNATURE_DAYS)
     seen: dict[int, set[str]] = defaultdict(set)
+    rank = fn.ROW_NUMBER().over(
+        partition_by=[TestResult.test_case],
+        order_by=[TestResult.created_at.desc(), TestResult.id.desc()],
+    )
     for start in range(0, len(case_ids), CHUNK):
-        rows = (
-            TestResult.select(TestResult.test_case, TestResult.message, TestResult.failure_type)
+        recent = (
+            TestResult.select(
+                TestResult.test_case, TestResult.message, TestResult.failure_type, rank.alias("nth")
+            )
             .join(TestRun, on=(TestResult.run == TestRun.id))
             .where(
                 TestResult.test_case.in_(case_ids[start : start + CHUNK]),
@@ -71,8 +84,12 @@ def _seen_on_default(
                 TestRun.branch == repo.default_branch,
                 TestRun.id.not_in(run_ids),
             )
-            .order_by(TestResult.created_at.desc())
-            .limit(SEEN_LIMIT)
+            .alias("recent")
+        )
+        rows = (
+            Select([recent], [recent.c.test_case_id, recent.c.message, recent.c.failure_type])
+            .where(recent.c.nth <= SEEN_LIMIT)
+            .bind(db)
             .tuples()
         )
         for case_id, message, failure_type in rows:
@@ -109,7 +126,9 @@ def build_check_run_report(
             notices=notices,
         )
     outcomes: dict[int, list[tuple[str, str | None]]] = defaultdict(list)
-    failure_types: dict[int, str | None] = {}
+    # The failure a test is judged by: its first failing row with a message (else its
+    # first failing row), its message and failure type both from that one row.
+    first_failure: dict[int, tuple[str | None, str | None]] = {}
     for start in range(0, len(run_ids), CHUNK):
         chunk = run_ids[start : start + CHUNK]
         # one commit's runs are dated close together: the months of their partitions only
@@ -120,12 +139,13 @@ def build_check_run_report(
                 TestResult.test_case, TestResult.status, TestResult.message, TestResult.failure_type
             )
             .where(TestResult.run.in_(chunk), TestResult.created_at.between(earliest, latest))
+            .order_by(TestResult.id)
             .tuples()
         )
         for case_id, status, message, failure_type in rows:
             outcomes[case_id].append((status, message))
-            if status in FAILED:
-                failure_types.setdefault(case_id, failure_type)
+            if status in FAILED and not (first_failure.get(case_id) or (None,))[0]:
+                first_failure[case_id] = (message, failure_type)
     failing_ids = [
         case_id
         for case_id, seen in outcomes.items()
@@ -159,9 +179,10 @@ def build_check_run_report(
         else:
             category = "new"
         failures = [m for s, m in outcomes[case_id] if s in FAILED]
-        message = next((m for m in failures if m), "") or ""
+        first_message, failure_type = first_failure[case_id]
+        message = first_message or ""
         new_signature = category != "quarantined" and signature(
-            message, failure_types.get(case_id)
+            message, failure_type
         ).key not in seen.get(case_id, ())
         failing.append(
             FailingTest(
@@ -217,14 +238,21 @@ def _top_proposal_actions(
 
 
 def _added_here(case_ids: list[int], sha: str) -> list[int]:
-    """Those of the tests that never ran on another commit: this commit adds them."""
+    """Those of the tests that never ran on another commit: this commit adds them.
+
+    One EXISTS per test: the search of a test's history stops at its first result
+    on another commit.
+    """
     elsewhere: set[int] = set()
     for start in range(0, len(case_ids), CHUNK):
-        rows = (
-            TestResult.select(TestResult.test_case)
+        other_commit = (
+            TestResult.select(TestResult.id)
             .join(TestRun, on=(TestResult.run == TestRun.id))
-            .where(TestResult.test_case.in_(case_ids[start : start + CHUNK]), TestRun.sha != sha)
-            .distinct()
+            .where(TestResult.test_case == TestCase.id, TestRun.sha != sha)
+        )
+        rows = (
+            TestCase.select(TestCase.id)
+            .where(TestCase.id.in_(case_ids[start : start + CHUNK]), fn.EXISTS(other_commit))
             .tuples()
         )
         elsewhere.update(case_id for (case_id,) in rows)

@@ -31,6 +31,7 @@ CLOSE_WORDS = {
     "lifted": "The test looks fixed: the quarantine was lifted",
     "dismissed": "The quarantine was dismissed",
 }
+WITHDRAWN = "The test recovered: the quarantine proposal was withdrawn"
 
 
 def issue_marker(repository: Repository, test: TestCase) -> str:
@@ -64,7 +65,10 @@ def describe(q: Quarantine, *, public_url: str | None = None) -> QuarantineIssue
     # The comments are Markdown: keep the actor to the characters an id is made of.
     who = NOT_PLAIN.sub("", last.actor)[:80] if last is not None and last.actor else ""
     actor = f" by {who}" if who else ""
-    close = CLOSE_WORDS.get(q.state, f"The quarantine is now {q.state}")
+    if last is not None and last.action == "withdraw":
+        close = WITHDRAWN
+    else:
+        close = CLOSE_WORDS.get(q.state, f"The quarantine is now {q.state}")
     links: list[tuple[str, str]] = []
     if public_url:
         links.append(("FlakeGuard", public_url))

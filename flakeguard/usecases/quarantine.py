@@ -208,6 +208,25 @@ def propose_flaky(test_case_id: int) -> list[outbox.Wanted]:
         return []
 
 
+def withdraw_recovered(test_case_id: int) -> list[outbox.Wanted]:
+    """Withdraw the open proposal of a test that recovered, inside the caller's transaction.
+
+    The system action ``withdraw`` (proposed -> lifted, audited like any other):
+    no one is asked to quarantine a test that is no longer flaky, and the weekly
+    plan stops listing it. A test that flakes again is proposed anew. Like
+    ``propose_flaky``, it returns the effects recorded, for the caller to
+    enqueue after its commit; a test with no proposal is left as it is.
+    """
+    with db.atomic():  # a savepoint: a refusal leaves the caller's work alone
+        outcome = _apply_locked(
+            test_case_id,
+            None,
+            Action("withdraw", "flakeguard", automatic=True, reason="recovered"),
+            source="system",
+        )
+        return outbox.record(effects_of(outcome))
+
+
 def _check_in_tenant(tenant_id: int, test_case_id: int | None, quarantine_id: int | None) -> None:
     """NotFoundError unless the test (or quarantine) is of a repository of ``tenant_id``."""
     if test_case_id is not None:

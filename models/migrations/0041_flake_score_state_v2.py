@@ -1,6 +1,10 @@
 """Engine states become version 2: version 1 plus the recovery fields (at their defaults).
 
-The engine reads and writes only its current state version. Version 2 keeps
+The engine writes only its current state version; it also reads version 1,
+upgrading it by this migration's rule (its own copy of that rule, since the
+engine imports no migration), because during a rolling deploy a worker not yet
+upgraded still writes version 1. Stopping the workers, migrating, then starting
+the new ones is still the recommended order. Version 2 keeps
 version 1's layout and adds, at the end of the full binary form, the recovery
 fields (clean runs since the last counted failure, the recovery SPRT's rate
 and statistic, when the test recovered and from which rate). A version-1 state

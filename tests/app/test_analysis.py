@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import random
@@ -212,3 +213,21 @@ def test_state_since_moves_only_when_the_state_changes(repo) -> None:  # type: i
     for (before, since_before, _), (state, since, updated) in itertools.pairwise(seen):
         assert since == (since_before if state == before else updated)
     assert seen[0][1] < seen[8][1] < seen[12][1]
+
+
+def test_a_version_1_state_from_an_old_worker_is_analyzed_on(repo) -> None:  # type: ignore[no-untyped-def]
+    """During a rolling deploy an old worker stores version 1; the next analysis reads it."""
+    downgrade = importlib.import_module("models.migrations.0041_flake_score_state_v2")._downgrade
+    for n in range(1, 9):
+        status = "failed" if n == 4 else "passed"
+        results = [Result("t_flaky", status), Result("t_flaky", "passed", retry=1)]
+        analyze_run(store_run(repo, make_run(n, results[: 2 if n == 4 else 1], hours=n)).id)
+    score = FlakeScore.get()
+    v1 = downgrade(bytes(score.engine_state))
+    assert v1[:1] == b"\x01"
+    FlakeScore.update(engine_state=v1).where(FlakeScore.id == score.id).execute()
+    outcome = analyze_run(store_run(repo, make_run(9, [Result("t_flaky", "passed")], hours=9)).id)
+    assert outcome.tests == 1
+    again = FlakeScore.get_by_id(score.id)
+    assert bytes(again.engine_state)[:1] == b"\x02" and again.runs_seen == score.runs_seen + 1
+    assert TestRun.select().where(TestRun.analyzed_at.is_null()).count() == 0

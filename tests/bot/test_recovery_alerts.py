@@ -6,7 +6,17 @@ from datetime import timedelta
 
 from engine.scoring import Result
 from flakeguard.usecases.analysis import analyze_run
-from models import DomainEvent, FlakeScore, Quarantine, SlackMessage, TestCase, TestResult, TestRun
+from flakeguard.usecases.quarantine import perform
+from models import (
+    DomainEvent,
+    FlakeScore,
+    Quarantine,
+    QuarantineEvent,
+    SlackMessage,
+    TestCase,
+    TestResult,
+    TestRun,
+)
 from tests.app.analysis_helpers import T0, make_run, store_run
 from tests.bot import factories as f
 from tests.bot.limits import all_text, problems
@@ -21,10 +31,8 @@ def _analyze(repo, n: int, statuses: list[str], hours: float):  # type: ignore[n
     return analyze_run(row.id, now=T0 + timedelta(hours=hours))
 
 
-def test_recovered_test_updates_its_flaky_alert_in_place(slack_app, fake_slack) -> None:  # type: ignore[no-untyped-def]
-    """flaky -> alert posted; 30% flake fixed -> 'recovered' event -> the same message updated."""
-    repo = f.repo("acme/widgets")
-    f.subscription(repo)
+def _flaky_then_recovered(repo, fake_slack):  # type: ignore[no-untyped-def]
+    """A 30% flake alerted, then fixed until it recovers; returns (run count, alert, score)."""
     n = 0
     for k in range(24):  # a 30% flake: fails (and passes on retry) every third run
         n += 1
@@ -32,17 +40,38 @@ def test_recovered_test_updates_its_flaky_alert_in_place(slack_app, fake_slack) 
     [post] = fake_slack.called("chat.postMessage")
     assert "is flaky" in all_text(post.params)
     alert = SlackMessage.get(SlackMessage.kind == "flaky")
+    assert Quarantine.get().state == "proposed"
     fake_slack.reset()
 
     while FlakeScore.get(FlakeScore.state != "healthy").state == "flaky":
         n += 1
         _analyze(repo, n, ["passed"], hours=n)
         assert n < 200, "a fixed 30% flake must recover"
-    score = FlakeScore.get(FlakeScore.state == "recovered")
+    return n, alert, FlakeScore.get(FlakeScore.state == "recovered")
+
+
+def _withdrawn(test_case_id: int) -> Quarantine:
+    """The test's quarantine, asserted withdrawn by the system with its audit event."""
+    q = Quarantine.get(Quarantine.test_case == test_case_id)
+    assert q.state == "lifted"
+    [event] = QuarantineEvent.select().where(
+        QuarantineEvent.quarantine == q.id, QuarantineEvent.action == "withdraw"
+    )
+    assert (event.actor, event.source) == ("flakeguard", "system")
+    assert event.data["from"] == "proposed" and event.data["to"] == "lifted"
+    return q
+
+
+def test_recovered_test_updates_its_flaky_alert_in_place(slack_app, fake_slack) -> None:  # type: ignore[no-untyped-def]
+    """flaky -> alert posted; 30% flake fixed -> 'recovered' event -> the same message updated."""
+    repo = f.repo("acme/widgets")
+    f.subscription(repo)
+    n, alert, score = _flaky_then_recovered(repo, fake_slack)
     assert score.reason.startswith("no failure in ")
     assert "; was " in score.reason
     [event] = DomainEvent.select().where(DomainEvent.kind == "recovered")
     assert event.test_case_id == score.test_case_id
+    _withdrawn(score.test_case_id)  # nobody is asked to quarantine a recovered test
 
     assert fake_slack.called("chat.postMessage") == []  # nothing new posted ...
     [update] = fake_slack.called("chat.update")  # ... the alert is edited
@@ -54,15 +83,38 @@ def test_recovered_test_updates_its_flaky_alert_in_place(slack_app, fake_slack) 
     assert "fg_approve" not in str(update.params["blocks"])  # no quarantine of a recovered test
     assert TestRun.select().where(TestRun.analyzed_at.is_null()).count() == 0
 
-    # It flakes again: the same message is flaky again, with its buttons back.
+    # It flakes again: proposed anew, alerted in the first alert's thread, buttons back.
     fake_slack.reset()
     n += 1
     _analyze(repo, n, ["failed", "passed"], hours=n)
     assert FlakeScore.get_by_id(score.id).state == "flaky"
-    assert fake_slack.called("chat.postMessage") == []
-    [again] = fake_slack.called("chat.update")
-    assert again.params["ts"] == alert.ts
+    assert Quarantine.get(Quarantine.test_case == score.test_case_id).state == "proposed"
+    [again] = fake_slack.called("chat.postMessage")
+    assert again.params["thread_ts"] == alert.ts
     assert "is flaky" in all_text(again.params) and "fg_approve" in str(again.params["blocks"])
+
+
+def test_a_recovered_test_turning_healthy_keeps_its_alert_resolved(slack_app, fake_slack) -> None:  # type: ignore[no-untyped-def]
+    """31 days after recovering the test is healthy: its alert stays without buttons."""
+    repo = f.repo("acme/widgets")
+    f.subscription(repo)
+    n, alert, score = _flaky_then_recovered(repo, fake_slack)
+    fake_slack.reset()
+
+    n += 1
+    _analyze(repo, n, ["passed"], hours=n + 31 * 24)
+    assert FlakeScore.get_by_id(score.id).state == "healthy"
+    assert fake_slack.called("chat.postMessage") == []
+    [update] = fake_slack.called("chat.update")
+    assert update.params["ts"] == alert.ts
+    assert problems(update.params) == []
+    text = all_text(update.params)
+    assert "no longer flaky" in text and "is flaky" not in text
+    blocks = str(update.params["blocks"])
+    assert "fg_approve" not in blocks and "fg_dismiss" not in blocks
+    q = _withdrawn(score.test_case_id)
+    assert Quarantine.select().where(Quarantine.state == "proposed").count() == 0
+    assert q.version == 2  # proposed, withdrawn: nothing more
 
 
 def _set_message(run: TestRun, tests: dict[str, str]) -> None:
@@ -111,3 +163,48 @@ def test_three_tests_failing_with_one_cause_are_one_alert(slack_app, fake_slack)
         assert event.slack_done_at is not None
     [odd] = [p for p in posts if p is not cluster]
     assert "test_odd" in all_text(odd.params) and "is flaky" in all_text(odd.params)
+
+
+def test_a_cluster_alert_shows_where_each_of_its_tests_is_now(slack_app, fake_slack) -> None:  # type: ignore[no-untyped-def]
+    """Approving or dismissing a clustered test re-renders the cluster's one message in place."""
+    repo = f.repo("acme/widgets")
+    f.subscription(repo)
+    names = ["test_cart_total", "test_checkout", "test_login"]
+    for n in range(1, 12):
+        results = [Result(k, "passed") for k in [*FILLER, *names]]
+        analyze_run(store_run(repo, make_run(n, results, hours=n)).id, now=T0)
+    reset = "ConnectionResetError: Connection reset by peer while reading from redis://cache:{port}"
+    results = [Result(k, "passed") for k in FILLER]
+    for name in names:
+        results += [Result(name, "failed"), Result(name, "passed", retry=1)]
+    row = store_run(repo, make_run(12, results, hours=12))
+    _set_message(row, {name: reset.format(port=6379 + i) for i, name in enumerate(names)})
+    fake_slack.reset()
+    analyze_run(row.id, now=T0 + timedelta(hours=12))
+    [post] = fake_slack.called("chat.postMessage")
+    assert "same cause" in all_text(post.params)
+    cluster = SlackMessage.get(SlackMessage.kind == "cluster")
+    assert all_text(post.params).count("(proposed)") == 3
+
+    def line_of(params: dict, name: str) -> str:  # type: ignore[type-arg]
+        [line] = [x for x in all_text(params).splitlines() if f"`{name}`" in x]
+        return line
+
+    fake_slack.reset()
+    checkout = TestCase.get(TestCase.key == "test_checkout")
+    perform(checkout.id, "approve", tenant_id=None, actor="U0ALICE", source="cli")
+    [update] = fake_slack.called("chat.update")
+    assert update.params["ts"] == cluster.ts and update.params["channel"] == cluster.channel
+    assert problems(update.params) == []
+    assert "(:lock: quarantined)" in line_of(update.params, "test_checkout")
+    assert "(proposed)" in line_of(update.params, "test_login")
+
+    fake_slack.reset()
+    login = TestCase.get(TestCase.key == "test_login")
+    perform(login.id, "dismiss", tenant_id=None, actor="U0ALICE", source="cli")
+    [update] = fake_slack.called("chat.update")
+    assert update.params["ts"] == cluster.ts
+    assert "(not flaky)" in line_of(update.params, "test_login")
+    assert "(:lock: quarantined)" in line_of(update.params, "test_checkout")
+    assert "(proposed)" in line_of(update.params, "test_cart_total")
+    assert fake_slack.called("chat.postMessage") == []

@@ -52,6 +52,11 @@ EXPECTED: dict[tuple[str | None, str], str] = {
     ("lifted", "undo"): "refused",
     ("lifted", "dismiss"): "refused",
     ("lifted", "lift"): "noop",
+    # Only the system withdraws a proposal (a recovered test): a person is refused.
+    **{
+        (state, "withdraw"): "refused"
+        for state in (None, "proposed", "quarantined", "dismissed", "lifted")
+    },
 }
 
 
@@ -84,6 +89,17 @@ def test_a_person_acting_moves_the_state_as_the_table_says(state: str | None, ac
     if isinstance(decision, Change):
         assert decision.before == state
         assert decision.fields["state"] == decision.after
+
+
+def test_the_system_withdraws_only_a_proposal() -> None:
+    """A recovered test's proposal is lifted; any other quarantine is left as it is."""
+    withdraw = Action("withdraw", "flakeguard", automatic=True, reason="recovered")
+    decision = decide(current("proposed"), withdraw, now=NOW)
+    assert isinstance(decision, Change)
+    assert (decision.before, decision.after) == ("proposed", "lifted")
+    assert decision.fields["state"] == "lifted" and decision.fields["reason"] == "recovered"
+    for state in (None, "quarantined", "dismissed", "lifted"):
+        assert isinstance(decide(current(state), withdraw, now=NOW), NoOp), state
 
 
 def test_approving_records_who_when_and_the_rate_the_flake_surely_had() -> None:

@@ -144,12 +144,12 @@ def test_version_2_states_round_trip_with_their_recovery_fields() -> None:
         state.clean_runs,
     )
     assert TestState.from_json(state.to_json()) == state
-    try:
-        TestState.from_bytes(b"\x01" + blob[1:])
+    try:  # version 1 is read as upgraded (tests/models/test_state_v2_migration.py)
+        TestState.from_bytes(b"\x03" + blob[1:])
     except ValueError as exc:
         assert "version" in str(exc)
     else:
-        raise AssertionError("a version-1 state must be refused")
+        raise AssertionError("a version-3 state must be refused")
 
 
 # ------------------------------------------------------------------ reasons

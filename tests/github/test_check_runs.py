@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from flakeguard.usecases import github_checks
 from flakeguard.usecases.github import CheckRunReport, FailingTest, GitHubUnavailableError
 from flakeguard.usecases.github_checks import build_check_run_report, sync_check_run
 from integrations.github import check_runs
@@ -13,8 +16,10 @@ from models import (
     Installation,
     Quarantine,
     Repository,
+    TestResult,
     TestRun,
     default_tenant,
+    utcnow,
 )
 from tests.github.helpers import SHA, add_result, installed_repo
 
@@ -305,3 +310,40 @@ def test_a_pr_adding_a_test_that_is_already_flaky_says_so(database):
     [line] = [line for line in summary.splitlines() if "test_added" in line and "added by" in line]
     assert "failed and passed on this commit" in line
     assert not any("test_old" in line and "added by" in line for line in summary.splitlines())
+
+
+def test_a_test_failing_often_on_main_does_not_hide_another_tests_history(database, monkeypatch):
+    """The default-branch failures read are limited per test, not per chunk of tests."""
+    monkeypatch.setattr(github_checks, "SEEN_LIMIT", 3)
+    repo = installed_repo()
+    main_sha = "b" * 40
+    quiet = add_result(repo, "test_quiet", "failed", sha=main_sha, message="KeyError: 'total'")
+    for _ in range(6):  # newer than test_quiet's one failure, and more than the limit
+        add_result(repo, "test_noisy", "failed", sha=main_sha, message="TimeoutError: waited 30s")
+    TestRun.update(branch=repo.default_branch).where(TestRun.sha == main_sha).execute()
+    TestResult.update(created_at=utcnow() - timedelta(days=1)).where(
+        TestResult.test_case == quiet.id
+    ).execute()
+    add_result(repo, "test_quiet", "failed", message="KeyError: 'total'")
+    add_result(repo, "test_noisy", "failed", message="TimeoutError: waited 31s")
+    report = build_check_run_report(repo.id, SHA)
+    new = {t.name.split(".")[-1]: t.new_signature for t in report.failing}
+    assert new == {"test_noisy": False, "test_quiet": False}
+
+
+def test_the_failure_type_and_message_come_from_the_same_attempt(database):
+    """A first attempt without a message does not lend its failure type to a later message."""
+    repo = installed_repo()
+    main_sha = "b" * 40
+    case = add_result(repo, "test_x", "failed", sha=main_sha, message="TimeoutError: waited 30s")
+    TestRun.update(branch=repo.default_branch).where(TestRun.sha == main_sha).execute()
+    TestResult.update(failure_type="TimeoutError").where(TestResult.test_case == case.id).execute()
+    add_result(repo, "test_x", "error", message="")  # no message, another failure type
+    add_result(repo, "test_x", "failed", attempt=2, message="TimeoutError: waited 31s")
+    here = TestResult.select().join(TestRun).where(TestRun.sha == SHA).order_by(TestResult.id)
+    first, second = list(here)
+    TestResult.update(failure_type="SetupError").where(TestResult.id == first.id).execute()
+    TestResult.update(failure_type="TimeoutError").where(TestResult.id == second.id).execute()
+    [failing] = build_check_run_report(repo.id, SHA).failing
+    assert failing.message == "TimeoutError: waited 31s"
+    assert failing.new_signature is False  # the same cause as on main

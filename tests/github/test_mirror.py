@@ -6,7 +6,7 @@ import pytest
 
 from flakeguard.usecases.github import GitHubUnavailableError
 from flakeguard.usecases.github_mirror import issue_marker, mirror_quarantine
-from models import FlakeScore, Installation, Quarantine, QuarantineEvent, UserLink
+from models import FlakeScore, Installation, Quarantine, QuarantineEvent, UserLink, utcnow
 from tests.fakes.github import REPO
 from tests.github.helpers import add_result, installed_repo
 
@@ -231,3 +231,18 @@ def test_issue_link_points_at_the_github_host(database, fake_github, github_clie
     assert done.github_issue_url == f"https://ghe.example.com/{REPO}/issues/1"
     detail = test_detail(q.test_case_id, tenant_id=repo.tenant_id)
     assert detail.github_issue_url == done.github_issue_url
+
+
+def test_a_withdrawn_proposal_closes_its_issue_saying_the_test_recovered(
+    database, fake_github, github_client
+):
+    """A proposal with an issue asked for, withdrawn as the test recovered, closes the issue."""
+    repo = installed_repo()
+    q = quarantine(repo, state="proposed", issue_requested_at=utcnow())
+    mirror_quarantine(q.id, github=github_client)
+    assert fake_github.issues[REPO][1].state == "open"
+    q = move(q, "lifted", "withdraw")
+    mirror_quarantine(q.id, github=github_client)
+    issue = fake_github.issues[REPO][1]
+    assert issue.state == "closed"
+    assert "recovered" in issue.comments[-1] and "lifted" not in issue.comments[-1]

@@ -6,10 +6,12 @@ import importlib
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from peewee import Database
 from playhouse.migrations import Runner
 
 from engine.scoring import Result, Run, TestState, fold
+from engine.scoring.state import upgrade_v1_bytes, upgrade_v1_json
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
 
 MIGRATION = "0041_flake_score_state_v2"
@@ -112,3 +114,25 @@ def test_up_upgrades_stored_states_and_down_restores_them(scratch: Database) -> 
         assert json.loads(back[3]) == json.loads(blobs[3])
         runner.up(MIGRATION)
         assert stored() == after
+
+
+def test_the_engine_reads_a_version_1_state_as_0041_upgrades_it() -> None:
+    """A worker not yet upgraded writes version 1: the engine reads it, by 0041's rule."""
+    for state in _states().values():
+        v1 = _v1_of(state)
+        assert v1[:1] == b"\x01"
+        assert upgrade_v1_bytes(v1) == V2._upgrade(v1) == state.to_bytes()
+        assert TestState.from_bytes(v1) == state
+        text = json.dumps(_v1_json(state)).encode()
+        upgraded = json.loads(V2._upgrade(text))
+        assert json.loads(json.dumps(upgrade_v1_json(json.loads(text)))) == upgraded
+        assert TestState.from_json(json.loads(text)) == state
+
+
+def test_the_engine_still_refuses_an_unknown_version() -> None:
+    """Only versions 1 and 2 are read; anything else is an error, not a guess."""
+    state = _states()["b"]
+    with pytest.raises(ValueError, match="unsupported TestState version"):
+        TestState.from_bytes(b"\x03" + state.to_bytes()[1:])
+    with pytest.raises(ValueError, match="unsupported TestState version"):
+        TestState.from_json({**state.to_json(), "v": 3})
