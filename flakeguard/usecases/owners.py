@@ -93,6 +93,12 @@ def store_files(
         rows.append((CODEOWNERS, *(chosen if chosen else ("", None))))
     if rc.FILENAME in files:
         rows.append((CONFIG, rc.FILENAME, files[rc.FILENAME]))
+    for kind, _, content in rows:
+        # parsed before anything is stored: a file is stored only once it is known to
+        # parse (into rules or defaults and the problems reported)
+        if content is not None:
+            parse = _parsed_codeowners if kind == CODEOWNERS else _parsed_config
+            parse(_digest(content), content)
     changed = []
     now = utcnow()
     with db.atomic():
