@@ -16,11 +16,14 @@
   is not a user, team or email is skipped too. Every skipped line is reported.
 
 The file is bounded (``MAX_BYTES``, GitHub's own limit); a larger one yields no rules
-and one error.
+and one error. The file comes from a tenant's repository, so matching is guaranteed
+cheap: patterns are matched segment by segment with a greedy glob (no backtracking
+regex), runs of ``*`` collapse, and patterns (wildcards, length) and paths are bounded.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +31,9 @@ from dataclasses import dataclass, field
 LOCATIONS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 MAX_BYTES = 3 * 1024 * 1024  # GitHub ignores a CODEOWNERS file of 3 MB or more
 MAX_ERRORS = 50  # reported lines; the rest are counted in the last message
+MAX_WILDCARDS = 20  # per pattern; more is reported as an invalid line
+MAX_PATTERN_CHARS = 1024  # a longer pattern is reported as an invalid line
+MAX_PATH_CHARS = 4096  # a longer path matches no rule (so has no owners)
 
 _USER = re.compile(r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 _TEAM = re.compile(r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -41,11 +47,11 @@ class Rule:
     line: int
     pattern: str
     owners: tuple[str, ...]
-    regex: re.Pattern[str] = field(compare=False, repr=False)
+    matcher: Matcher = field(compare=False, repr=False)
 
-    def matches(self, path: str) -> bool:
+    def matches(self, path: str, steps: Steps | None = None) -> bool:
         """Return whether this rule's pattern matches the repository-relative ``path``."""
-        return self.regex.match(path) is not None
+        return self.matcher.match(path, steps)
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,11 @@ def _pattern_error(pattern: str) -> str | None:
         return "backslash escapes are not supported in CODEOWNERS"
     if "***" in pattern:
         return "invalid pattern"
+    if len(pattern) > MAX_PATTERN_CHARS:
+        return f"the pattern is longer than {MAX_PATTERN_CHARS} characters"
+    wildcards = len(re.findall(r"\*+|\?", pattern))
+    if wildcards > MAX_WILDCARDS:
+        return f"the pattern has more than {MAX_WILDCARDS} wildcards"
     return None
 
 
@@ -171,38 +182,148 @@ def _owners_error(owners: list[str]) -> str | None:
     return None
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
+def _compile(pattern: str) -> Matcher:
     directory_only = pattern.endswith("/")
-    body = pattern.strip("/")
+    body = _collapse_stars(pattern.strip("/"))
     anchored = pattern.startswith("/") or "/" in body
     segments = body.split("/") if body else ["**"]
-    parts: list[str] = []
-    for index, segment in enumerate(segments):
-        last = index == len(segments) - 1
-        if segment == "**":
-            parts.append(".*" if last else "(?:[^/]+/)*")
-            continue
-        parts.append(_segment(segment) + ("" if last else "/"))
-    regex = "".join(parts)
-    last_segment = segments[-1]
+    tokens: list[str | None] = [] if anchored else [None]
+    for segment in segments[:-1]:
+        tokens.append(None if segment == "**" else segment)
+    last = segments[-1]
+    if last == "**":
+        tail = _Tail.DIRECTORY if directory_only else _Tail.REST
+        return Matcher(tuple(tokens), None, tail)
     if directory_only:
-        regex += "/.*"  # a directory: something inside it
-    elif last_segment != "**" and not _has_wildcard(last_segment):
-        regex += "(?:/.*)?"  # a file, or a directory and everything inside it
-    prefix = "" if anchored else "(?:[^/]+/)*"
-    return re.compile(prefix + regex + r"\Z")
+        tail = _Tail.DIRECTORY
+    elif _has_wildcard(last):
+        tail = _Tail.END
+    else:
+        tail = _Tail.END_OR_DIRECTORY  # a file, or a directory and everything inside it
+    return Matcher(tuple(tokens), last, tail)
 
 
-def _segment(segment: str) -> str:
-    out = []
-    for char in segment:
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
+def _collapse_stars(body: str) -> str:
+    # ``a**b`` within one segment means the same as ``a*b``; ``**`` alone is kept
+    segments = body.split("/")
+    return "/".join(
+        segment if segment == "**" else re.sub(r"\*{2,}", "*", segment) for segment in segments
+    )
+
+
+class _Tail(enum.Enum):
+    """What may follow the pattern's last segment in a matching path."""
+
+    END = "end"  # nothing: the last segment is the path's last
+    END_OR_DIRECTORY = "end-or-directory"  # nothing, or ``/`` and anything
+    DIRECTORY = "directory"  # ``/`` and anything (something inside a directory)
+    REST = "rest"  # the pattern ended in ``**``: anything from here on
+
+
+@dataclass
+class Steps:
+    """A count of the elementary steps one match took (its bound is tested)."""
+
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """A pattern compiled to a linear walk over path segments (no backtracking regex).
+
+    ``tokens`` are the segments before the last, in order: a string is one path segment
+    matched by a glob (``*`` and ``?`` within the segment); None is ``**``, any number
+    of non-empty segments. ``last`` is the last segment's glob (None: the pattern ended
+    in ``**``) and ``tail`` what may follow it.
+
+    The walk keeps the set of path segments reachable after each token, so the work is
+    at most tokens x segments x (segment glob), each glob match greedy and quadratic at
+    worst in one segment's length: polynomial and small for the bounded sizes.
+    """
+
+    tokens: tuple[str | None, ...]
+    last: str | None
+    tail: _Tail
+
+    def match(self, path: str, steps: Steps | None = None) -> bool:
+        """Return whether the whole ``path`` matches, counting work into ``steps``."""
+        steps = steps if steps is not None else Steps()
+        if len(path) > MAX_PATH_CHARS:
+            return False
+        parts = path.split("/")
+        count = len(parts)
+        # a newline ends what ``.`` in the gitignore translation could match, so a
+        # "rest of the path" must be free of it
+        clean_from = [True] * (count + 1)
+        for index in range(count - 1, -1, -1):
+            clean_from[index] = clean_from[index + 1] and "\n" not in parts[index]
+        reach = [False] * count
+        reach[0] = True
+        for token in self.tokens:
+            steps.count += count
+            if token is None:
+                # skip whole non-empty segments, each followed by another one
+                for index in range(1, count):
+                    if reach[index - 1] and parts[index - 1]:
+                        reach[index] = True
+                continue
+            after = [False] * count
+            for index in range(count - 1):
+                if reach[index] and _glob(token, parts[index], steps):
+                    after[index + 1] = True
+            reach = after
+        steps.count += count
+        for index in range(count):
+            if not reach[index]:
+                continue
+            if self.last is None:
+                if self.tail is _Tail.REST and clean_from[index]:
+                    return True
+                if self.tail is _Tail.DIRECTORY and index < count - 1 and clean_from[index]:
+                    return True
+                continue
+            if not _glob(self.last, parts[index], steps):
+                continue
+            final = index == count - 1
+            inside = not final and clean_from[index + 1]
+            if self.tail is _Tail.END and final:
+                return True
+            if self.tail is _Tail.END_OR_DIRECTORY and (final or inside):
+                return True
+            if self.tail is _Tail.DIRECTORY and inside:
+                return True
+        return False
+
+
+def _glob(glob: str, text: str, steps: Steps) -> bool:
+    """Match one segment: ``*`` any run of characters, ``?`` one; greedy, no recursion.
+
+    On a mismatch the last ``*`` takes one more character and matching resumes after
+    it, so the work is at most ``len(glob) * len(text)`` steps.
+    """
+    if not _has_wildcard(glob):
+        steps.count += 1
+        return glob == text
+    g = t = 0
+    star = -1
+    mark = 0
+    while t < len(text):
+        steps.count += 1
+        if g < len(glob) and glob[g] == "*":
+            star, mark = g, t
+            g += 1
+        elif g < len(glob) and (glob[g] == "?" or glob[g] == text[t]):
+            g += 1
+            t += 1
+        elif star >= 0:
+            g = star + 1
+            mark += 1
+            t = mark
         else:
-            out.append(re.escape(char))
-    return "".join(out)
+            return False
+    while g < len(glob) and glob[g] == "*":
+        g += 1
+    return g == len(glob)
 
 
 def _has_wildcard(segment: str) -> bool:

@@ -18,6 +18,7 @@ import yaml
 
 FILENAME = ".flakeguard.yml"
 MAX_BYTES = 64 * 1024  # a configuration file, not a data file
+MAX_DEPTH = 20  # nesting of mappings and sequences; deeper is refused
 MAX_LIST = 500  # exempt paths or tests
 MAX_ROUTES = 200
 
@@ -79,7 +80,10 @@ class ConfigResult:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader refusing anchors and aliases: no "billion laughs" expansion."""
+    """SafeLoader refusing anchors and aliases (no "billion laughs" expansion) and
+    collections nested deeper than ``MAX_DEPTH`` (composing recurses once a level)."""
+
+    depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -87,7 +91,16 @@ class _NoAliasLoader(yaml.SafeLoader):
             raise yaml.composer.ComposerError(
                 None, None, "aliases (*name) are not allowed", event.start_mark
             )
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, f"nested too deeply (more than {MAX_DEPTH} levels)", event.start_mark
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def parse(text: str | bytes) -> ConfigResult:
@@ -102,6 +115,8 @@ def parse(text: str | bytes) -> ConfigResult:
         return ConfigResult(errors=(f"{FILENAME} is not UTF-8 text",))
     except yaml.YAMLError as error:
         return ConfigResult(errors=(f"{FILENAME} is not valid YAML: {_yaml_error(error)}",))
+    except RecursionError:  # the depth bound should come first; never let it escape
+        return ConfigResult(errors=(f"{FILENAME} is not valid YAML: nested too deeply",))
     if document is None:
         return ConfigResult()
     if not isinstance(document, dict):

@@ -4,7 +4,9 @@ The client finds the files in the checkout and sends them (JSON, at most
 ``MAX_BODY`` bytes) with the run's branch, commit and pull request. Stored only for
 the default branch and no pull request, and only when the GitHub App is not
 installed (the App reads the default branch itself); otherwise answered 200 with
-``stored: []`` and the reason.
+``stored: []`` and the reason. The branch and pull request are the client's word, so
+the commit must also be the default branch's head as FlakeGuard knows it (the newest
+non-pull-request run on it); otherwise 409 and nothing stored.
 """
 
 from __future__ import annotations

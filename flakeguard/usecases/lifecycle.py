@@ -67,27 +67,37 @@ def run(*, now: datetime | None = None) -> Report:
         .limit(BATCH)
     )
     for q in quarantined:
-        config = config_of(q.repository_id)
+        # one quarantine's failure (its repository's data) never stops the others:
+        # the job reads every tenant's quarantines
         try:
-            if q.expires_at <= now:
-                if config.at_expiry == "lift":
-                    _act(q, "lift", f"expire:{q.id}:{q.expires_at.isoformat()}", "expired")
-                    report.lifted.append(q.id)
-                    continue
-                if q.escalated_at is None:
-                    _act(q, "escalate", f"escalate:{q.id}:{q.expires_at.isoformat()}", "expired")
-                    report.escalated.append(q.id)
-            due = q.expires_at - timedelta(days=config.remind_days_before)
-            if due <= now and q.reminded_at is None:
-                _act(q, "remind", f"remind:{q.id}:{q.expires_at.isoformat()}", "")
-                report.reminded.append(q.id)
-        except ConflictError as exc:  # a person acted meanwhile: their action stands
-            log.info("lifecycle of quarantine %s: %s", q.id, exc.message)
-            continue
-        q = Quarantine.get_by_id(q.id)
-        if q.reminded_at is not None or q.escalated_at is not None:
-            ensure_reminder(q)
+            _advance(q, now, report)
+        except Exception:
+            log.exception("lifecycle of quarantine %s failed; the others go on", q.id)
     return report
+
+
+def _advance(q: Quarantine, now: datetime, report: Report) -> None:
+    """Remind, lift or escalate one quarantine as its repository's file says."""
+    config = config_of(q.repository_id)
+    try:
+        if q.expires_at <= now:
+            if config.at_expiry == "lift":
+                _act(q, "lift", f"expire:{q.id}:{q.expires_at.isoformat()}", "expired")
+                report.lifted.append(q.id)
+                return
+            if q.escalated_at is None:
+                _act(q, "escalate", f"escalate:{q.id}:{q.expires_at.isoformat()}", "expired")
+                report.escalated.append(q.id)
+        due = q.expires_at - timedelta(days=config.remind_days_before)
+        if due <= now and q.reminded_at is None:
+            _act(q, "remind", f"remind:{q.id}:{q.expires_at.isoformat()}", "")
+            report.reminded.append(q.id)
+    except ConflictError as exc:  # a person acted meanwhile: their action stands
+        log.info("lifecycle of quarantine %s: %s", q.id, exc.message)
+        return
+    q = Quarantine.get_by_id(q.id)
+    if q.reminded_at is not None or q.escalated_at is not None:
+        ensure_reminder(q)
 
 
 def _date_undated(now: datetime) -> int:
@@ -96,12 +106,15 @@ def _date_undated(now: datetime) -> int:
     for q in Quarantine.select().where(
         Quarantine.state == "quarantined", Quarantine.expires_at.is_null()
     ):
-        expires = now + timedelta(days=config_of(q.repository_id).expiry_days)
-        dated += (
-            Quarantine.update(expires_at=expires)
-            .where(Quarantine.id == q.id, Quarantine.expires_at.is_null())
-            .execute()
-        )
+        try:
+            expires = now + timedelta(days=config_of(q.repository_id).expiry_days)
+            dated += (
+                Quarantine.update(expires_at=expires)
+                .where(Quarantine.id == q.id, Quarantine.expires_at.is_null())
+                .execute()
+            )
+        except Exception:
+            log.exception("dating quarantine %s failed; the others go on", q.id)
     return dated
 
 

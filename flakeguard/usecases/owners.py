@@ -26,7 +26,7 @@ from engine import codeowners as co
 from engine import repo_config as rc
 from engine.quarantine import ASSIGNABLE
 from engine.scoring.config import ScoringConfig
-from flakeguard.errors import BadRequestError, NotFoundError
+from flakeguard.errors import BadRequestError, ConflictError, NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
 from flakeguard.usecases.github import GitHubGoneError, GitHubPort
@@ -40,6 +40,7 @@ from models import (
     SlackWorkspace,
     TeamMember,
     TestCase,
+    TestRun,
     UserLink,
     db,
     utcnow,
@@ -93,6 +94,12 @@ def store_files(
         rows.append((CODEOWNERS, *(chosen if chosen else ("", None))))
     if rc.FILENAME in files:
         rows.append((CONFIG, rc.FILENAME, files[rc.FILENAME]))
+    for kind, _, content in rows:
+        # parsed before anything is stored: a file is stored only once it is known to
+        # parse (into rules or defaults and the problems reported)
+        if content is not None:
+            parse = _parsed_codeowners if kind == CODEOWNERS else _parsed_config
+            parse(_digest(content), content)
     changed = []
     now = utcnow()
     with db.atomic():
@@ -128,12 +135,41 @@ def store_upload(
 
     Ignored (returns []) for a pull request or another branch, and when the GitHub
     App is installed on the repository (it reads the default branch itself).
+
+    The branch and pull request are what the CI run says of itself, and anyone who can
+    run CI with the ingest token (a pull request's branch) can say ``main``. So the
+    files are stored only when ``sha`` is the head of the default branch as FlakeGuard
+    knows it (:func:`default_branch_head`); otherwise ConflictError and nothing stored.
     """
     repo = Repository.get_by_id(repository_id)
     if not accepts_upload(repo, branch=branch, pr=pr):
         return []
+    head = default_branch_head(repo)
+    if head is None or sha.strip().lower() != head.lower():
+        known = f"it is {head[:12]}" if head else "no run from it is known yet"
+        raise ConflictError(
+            f"sha {sha.strip()[:40] or '(none)'} is not the head of {repo.default_branch} "
+            f"as FlakeGuard knows it ({known}); files are taken only from the commit of "
+            f"the newest report uploaded from {repo.default_branch} outside a pull request"
+        )
     wanted = {path: files.get(path) for path in WATCHED_PATHS}
     return store_files(repository_id, wanted, source="upload", commit_sha=sha)
+
+
+def default_branch_head(repo: Repository) -> str | None:
+    """The commit of the newest run reported from the default branch outside a pull
+    request: the head of the default branch as FlakeGuard knows it (None: no such run)."""
+    run = (
+        TestRun.select(TestRun.sha)
+        .where(
+            TestRun.repository == repo.id,
+            TestRun.branch == repo.default_branch,
+            TestRun.pr.is_null(),
+        )
+        .order_by(TestRun.received_at.desc(), TestRun.id.desc())
+        .first()
+    )
+    return run.sha if run is not None and run.sha else None
 
 
 def accepts_upload(repo: Repository, *, branch: str, pr: int | None) -> bool:

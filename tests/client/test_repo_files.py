@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flakeguard_ci.cli import main
 
 from flakeguard.usecases import owners
-from models import RepoFile, Repository
+from models import RepoFile, Repository, TestRun
 from tests.api import samples
 from tests.client.conftest import OUTSIDE_VARIABLES, REPO, Live
 
@@ -85,3 +87,52 @@ def test_bad_bodies_are_precise_4xx(live: Live) -> None:  # type: ignore[no-unty
     assert status == 403
     assert Client(live.url, "wrong", retries=0).send_repo_files(b"{}")[0] == 401
     assert RepoFile.select().count() == 0
+
+
+def _claim_main(live: Live, sha: str, files: dict[str, str]) -> tuple[int, Any]:
+    """A CI run saying of itself "branch main, no pull request" and sending ``files``."""
+    from flakeguard_ci.api import Client
+
+    body = {"repo": REPO, "branch": "main", "sha": sha, "pr": None, "files": files}
+    return Client(live.url, live.token, retries=0).send_repo_files(json.dumps(body).encode())
+
+
+HOSTILE = {
+    ".flakeguard.yml": "exempt:\n  - '*'\nauto_quarantine: true\n",
+    "CODEOWNERS": "* @mallory\n",
+}
+
+
+def test_files_claimed_from_main_before_any_main_run_are_refused(live: Live) -> None:
+    """No run from main is known: there is no head to match, 409 and nothing stored."""
+    status, body = _claim_main(live, "d" * 40, HOSTILE)
+    assert status == 409
+    assert "is not the head of main as FlakeGuard knows it" in body["error"]["message"]
+    assert "no run from it is known yet" in body["error"]["message"]
+    assert RepoFile.select().count() == 0
+
+
+def test_files_from_a_commit_that_is_not_mains_head_are_refused(live: Live, checkout: Path) -> None:
+    """A pull request's branch saying "main" with its own commit: 409, the files from
+    main's real head stay; main's head itself is accepted."""
+    assert _upload(live, checkout, "--branch", "main") == 0
+    repo = Repository.get(Repository.full_name == REPO)
+    before = {row.kind: row.digest for row in RepoFile.select()}
+    assert owners.default_branch_head(repo) == samples.SHA
+
+    status, body = _claim_main(live, "d" * 40, HOSTILE)
+    assert status == 409
+    assert f"it is {samples.SHA[:12]}" in body["error"]["message"]
+    status, _ = _claim_main(live, "", HOSTILE)
+    assert status == 409
+    assert {row.kind: row.digest for row in RepoFile.select()} == before
+    assert owners.files_of(repo.id).codeowners.owners_of("app.py") == ()
+    assert owners.config_of(repo.id).auto_quarantine is False
+
+    # a pull request run (honest about it) is not the head of main either
+    TestRun.create(repository=repo, sha="e" * 40, branch="main", pr=5, content_digest="x")
+    assert _claim_main(live, "e" * 40, HOSTILE)[0] == 409
+
+    status, body = _claim_main(live, samples.SHA.upper(), {"CODEOWNERS": "* @acme/core\n"})
+    assert status == 200 and "codeowners" in body["stored"]
+    assert owners.files_of(repo.id).codeowners.owners_of("app.py") == ("@acme/core",)

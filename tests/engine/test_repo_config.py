@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.repo_config import DEFAULTS, MAX_BYTES, RepoConfig, parse
+from engine.repo_config import DEFAULTS, MAX_BYTES, MAX_DEPTH, RepoConfig, parse
 
 FULL = """
 version: 1
@@ -138,3 +138,27 @@ def test_size_is_bounded() -> None:
 
 def test_not_utf8() -> None:
     assert parse(b"a: \xff\n").errors == (".flakeguard.yml is not UTF-8 text",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 5000,
+        "{a: " * 3000,
+        "a:\n" + "".join("  " * level + f"k{level}:\n" for level in range(1, 40)),
+        "quarantine:\n  expiry_days: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\n",
+    ],
+)
+def test_deep_nesting_is_one_error_and_all_defaults(text: str) -> None:
+    """Nesting beyond MAX_DEPTH is refused before it can exhaust the stack."""
+    result = parse(text)
+    assert result.config == DEFAULTS
+    assert len(result.errors) == 1
+    assert "nested too deeply" in result.errors[0]
+
+
+def test_nesting_up_to_the_bound_is_read() -> None:
+    nested = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    result = parse(f"quarantine:\n  expiry_days: 10\nextra: {nested}\n")
+    assert result.errors == ()
+    assert result.config.expiry_days == 10

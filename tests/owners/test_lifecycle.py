@@ -7,7 +7,7 @@ from datetime import timedelta
 from flakeguard import jobs
 from flakeguard.jobs import Job
 from flakeguard.usecases import lifecycle, owners
-from models import Quarantine, QuarantineEvent, SlackMessage, utcnow
+from models import Quarantine, QuarantineEvent, Repository, SlackMessage, Tenant, utcnow
 from tests.bot import factories as f
 from tests.bot.limits import action_ids, all_text, problems
 from tests.fakes.slack import CHANNEL_ID
@@ -128,3 +128,41 @@ def test_a_quarantine_without_expiry_gets_one(world: World) -> None:
     now = utcnow()
     assert lifecycle.run(now=now).dated == 1
     assert Quarantine.get_by_id(q.id).expires_at == now + timedelta(days=10)
+
+
+def _other_tenants_quarantine() -> Quarantine:
+    """A quarantine of another tenant's repository, approved with the default expiry."""
+    tenant = Tenant.create(slug="other", name="Other")
+    repo = Repository.create(tenant=tenant, full_name="other/app")
+    test = f.test_case(repo, "test_other")
+    f.act(test.id, "propose", actor="flakeguard", source="system")
+    return f.act(test.id, "approve", actor="U0CAROL", source="slack")
+
+
+def test_a_too_deeply_nested_file_uses_the_defaults(world: World) -> None:
+    """A hostile file (5 KB of "[") is one problem, defaults apply; the lifecycle goes on."""
+    q = _quarantined(world, "[" * 5000)
+    other = _other_tenants_quarantine()
+    assert "nested too deeply" in " ".join(owners.problems(world.repo.id))
+    later = max(q.expires_at, other.expires_at) + timedelta(hours=1)
+    report = lifecycle.run(now=later)
+    assert sorted(report.lifted) == sorted([q.id, other.id])
+
+
+def test_one_quarantine_failing_does_not_stop_another_tenants(world, monkeypatch, caplog):
+    """The job reads every tenant's quarantines: a failure on one is logged, the rest go on."""
+    q = _quarantined(world)
+    other = _other_tenants_quarantine()
+    real = lifecycle.config_of
+
+    def failing_for_one_repository(repository_id: int):
+        if repository_id == world.repo.id:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(repository_id)
+
+    monkeypatch.setattr(lifecycle, "config_of", failing_for_one_repository)
+    report = lifecycle.run(now=max(q.expires_at, other.expires_at) + timedelta(hours=1))
+    assert report.lifted == [other.id]
+    assert Quarantine.get_by_id(other.id).state != "quarantined"
+    assert Quarantine.get_by_id(q.id).state == "quarantined"
+    assert f"lifecycle of quarantine {q.id} failed" in caplog.text
