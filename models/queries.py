@@ -79,6 +79,23 @@ _SQLITE_UPSERT = (
 
 
 @contextmanager
+def custom_plans() -> Iterator[None]:
+    """Plan the enclosed queries for their own parameters (PostgreSQL; a no-op on SQLite).
+
+    psycopg prepares a statement it has run a few times, and PostgreSQL may then
+    use one generic plan for every parameter: for "failures since a date" over a
+    big results table that plan is a sequential scan (seconds) where the plan for
+    the actual date walks a partial index (milliseconds). Scoped to one transaction.
+    """
+    if not is_postgres():
+        yield
+        return
+    with db.atomic():
+        db.execute_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        yield
+
+
+@contextmanager
 def prefer_indexes() -> Iterator[None]:
     """Plan the enclosed queries without sequential scans (PostgreSQL; a no-op on SQLite).
 

@@ -20,6 +20,7 @@ from models import (
     TestCase,
     TestResult,
     TestRun,
+    queries,
     utcnow,
 )
 
@@ -234,7 +235,8 @@ def _summaries(repos: Sequence[Repository], now: datetime) -> list[RepoSummary]:
         .tuples()
     ):
         events.setdefault(repo_id, {})[kind] = n
-    series = _series(ids, start)
+    with queries.custom_plans():
+        series = _series(ids, start)
 
     out = []
     for repo in repos:
