@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from models.base import db
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 HISTORY_TABLE = "schema_migration"
 MIGRATION_LOCK = 0x4647_4D49_4752  # "FGMIGR": one migrating process per PostgreSQL database
+LOCK_POLL_SECONDS = 0.2  # how often a waiting process asks for the migration lock again
 
 
 def _runner(database: Database) -> Runner:
@@ -33,11 +35,17 @@ def _migration_lock(database: Database) -> Iterator[None]:
     """Hold the one migration lock of this database: a second process waits, then finds
     nothing pending (several release processes or SQLite web workers start at once).
 
-    PostgreSQL: a session advisory lock (migrations run in their own transactions).
+    PostgreSQL: a session advisory lock (migrations run in their own transactions). A
+    waiter polls with ``pg_try_advisory_lock`` rather than blocking in ``pg_advisory_lock``:
+    a statement blocked there holds a snapshot, which a ``CREATE INDEX CONCURRENTLY`` of
+    the lock holder would wait for, a deadlock.
     SQLite: an exclusive ``flock`` on ``<database file>.migrate-lock`` beside it.
     """
     if isinstance(database, PostgresqlDatabase):
-        database.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        while not database.execute_sql(
+            "SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK,)
+        ).fetchone()[0]:
+            time.sleep(LOCK_POLL_SECONDS)
         try:
             yield
         finally:
