@@ -16,8 +16,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from flakeguard.errors import FlakeGuardError, NotConfiguredError
-from flakeguard.usecases import catalog
+from flakeguard.usecases import catalog, person_policy
 from flakeguard.usecases import quarantine as quarantine_uc
+from flakeguard.usecases.policy import GUARDED
 from flakeguard.web import charts
 from flakeguard.web import sign_in as _sign_in  # noqa: F401 - registers the sign-in routes
 from flakeguard.web import tokens as _tokens  # noqa: F401 - registers the API tokens page
@@ -203,6 +204,15 @@ def act(test_id: int) -> Any:
         flash("Nothing changed: say whom to assign (a Slack user id such as U012ABCDEF).", "error")
         return redirect(back, 303)
     try:
+        if action in GUARDED:
+            person_policy.check_person(
+                who.tenant_id,
+                provider=who.provider,
+                subject=who.subject,
+                login=who.name,
+                team_id=who.team_id,
+                members_for=_members_of,
+            )
         outcome = quarantine_uc.perform(
             test_id,
             action,
@@ -212,8 +222,6 @@ def act(test_id: int) -> Any:
             assignee_slack=assignee,
             idempotency_key=f"web:{who.user_id}:{test_id}:v{version}:{action}",
             expected_version=version,
-            team_id=who.team_id or None,
-            members_of=_members_of(who.team_id),
         )
     except quarantine_uc.StaleVersionError:
         flash(STALE, "error")
