@@ -172,7 +172,10 @@ def github_tenants(
         raise BadRequestError("GitHub sent no sign-in code back. You are not signed in.")
     token = port.exchange_code(code)
     user = port.user(token)
-    ids = [i.id for i in port.installations(token) if app_id is not None and i.app_id == app_id]
+    # Only installations of an account the user belongs to: an outside collaborator
+    # on one repository of an organisation is no person of its tenant.
+    ours = [i for i in port.installations(token) if app_id is not None and i.app_id == app_id]
+    ids = [i.id for i in ours if tenant_links.is_member(port, token, user, i)]
     tenants = list(
         Tenant.select()
         .join(Installation)
