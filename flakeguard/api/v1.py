@@ -61,7 +61,7 @@ def _limit(default: int, maximum: int) -> int:
     raw = request.args.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 6:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
         raise BadRequestError(f"limit must be a whole number from 1 to {maximum}")
     return int(raw)
 

@@ -26,3 +26,22 @@ def test_assign_refuses_what_is_not_a_slack_user_id(admin, assignee) -> None:  #
     assert "Nothing changed: the assignee must be a Slack user id such as U012ABCDEF" in html
     assert Quarantine.get_by_id(q.id).assignee_slack == q.assignee_slack
     assert QuarantineEvent.select().count() == events
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", f"/tests/{2**70}"),
+        ("post", f"/tests/{2**70}/actions"),
+        ("get", f"/tests/{2**31}"),
+        ("get", "/repos/a%00b/c"),
+        ("get", "/repos/acme/sh%00op"),
+        ("get", "/repos/-acme/sh%20op"),
+    ],
+)
+def test_ids_and_names_no_row_can_have_are_404(admin, method, url) -> None:  # type: ignore[no-untyped-def]
+    """An id past 32 bits or a name with a NUL is unknown: 404, not a database error."""
+    token = csrf_of(admin.get("/").get_data(as_text=True)) if method == "post" else ""
+    data = {"action": "approve", "version": "1", "csrf_token": token}
+    answer = admin.post(url, data=data) if method == "post" else admin.get(url)
+    assert answer.status_code == 404, answer.get_data(as_text=True)[:300]
