@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from peewee import IntegrityError
+
 from flakeguard.errors import BadRequestError, ForbiddenError
 from flakeguard.usecases import tenant_links
 from flakeguard.usecases.tenancy import tenant_of_team
@@ -97,20 +99,29 @@ def _person(
 ) -> WebUser:
     """The WebUser row of this identity in this tenant, created or refreshed; sign-in time set."""
     now = utcnow()
+    subject = subject[:100]  # the column's width: looked up as it is stored
     with db.atomic():
         user = WebUser.get_or_none(
             WebUser.tenant == tenant_id, WebUser.provider == provider, WebUser.subject == subject
         )
         if user is None:
-            return WebUser.create(
-                tenant=tenant_id,
-                provider=provider,
-                subject=subject[:100],
-                name=name[:200],
-                team_id=team_id[:32],
-                created_at=now,
-                last_sign_in_at=now,
-            )
+            try:
+                with db.atomic():  # a savepoint: a lost race leaves the transaction usable
+                    return WebUser.create(
+                        tenant=tenant_id,
+                        provider=provider,
+                        subject=subject,
+                        name=name[:200],
+                        team_id=team_id[:32],
+                        created_at=now,
+                        last_sign_in_at=now,
+                    )
+            except IntegrityError:  # the same person's first sign-in, at the same time
+                user = WebUser.get(
+                    WebUser.tenant == tenant_id,
+                    WebUser.provider == provider,
+                    WebUser.subject == subject,
+                )
         WebUser.update(name=name[:200], team_id=team_id[:32], last_sign_in_at=now).where(
             WebUser.id == user.id
         ).execute()

@@ -90,6 +90,7 @@ def _slack_round_trip(client, fake_slack):  # type: ignore[no-untyped-def]
     query = parse_qs(authorize.query)
     assert query["client_id"] == [CLIENT_ID] and query["scope"] == ["openid profile"]
     assert query["redirect_uri"] == ["http://flakeguard.test/sign-in/slack/callback"]
+    assert "nonce" not in query  # nothing would ever check it
     return client.get(f"/sign-in/slack/callback?code={OIDC_CODE}&state={query['state'][0]}")
 
 
