@@ -78,6 +78,7 @@ class SignedIn:
     subject: str
     name: str
     team_id: str
+    generation: int = 0  # the session generation: sessions of an older one are over
 
     @property
     def creator(self) -> str:
@@ -226,4 +227,12 @@ def _signed_in_row(user: WebUser) -> SignedIn:
         subject=user.subject,
         name=user.name,
         team_id=user.team_id,
+        generation=user.session_generation,
     )
+
+
+def end_sessions(user_id: int) -> None:
+    """Sign the person out everywhere: every session they have begun is over."""
+    WebUser.update(session_generation=WebUser.session_generation + 1).where(
+        WebUser.id == user_id
+    ).execute()

@@ -142,6 +142,19 @@ def test_sign_out_ends_the_session(admin) -> None:  # type: ignore[no-untyped-de
     assert "Sign in with Slack" in admin.get("/").get_data(as_text=True)
 
 
+def test_sign_out_ends_a_copied_session_too(web_app, admin) -> None:  # type: ignore[no-untyped-def]
+    """A copy of the session cookie taken before signing out is not signed in after it."""
+    with admin.session_transaction() as session:
+        copied = dict(session)
+    home = admin.get("/").get_data(as_text=True)
+    assert admin.post("/sign-out", data={"csrf_token": csrf_of(home)}).status_code == 302
+    thief = web_app.test_client()
+    with thief.session_transaction() as session:
+        session.update(copied)
+    answer = thief.get("/tokens")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/"
+
+
 def test_link_of_one_tenant_never_shows_another(web_app, demo) -> None:  # type: ignore[no-untyped-def]
     """The rival's administrator sees the rival's repository only."""
     client = web_app.test_client()
