@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peewee import AutoField, CharField, DateTimeField, ForeignKeyField
+from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, IntegerField
 
 from models.base import BaseModel, utcnow
 from models.tenancy import Tenant
@@ -25,6 +25,8 @@ class WebUser(BaseModel):
     team_id = CharField(max_length=32, default="")
     created_at = DateTimeField(default=utcnow)
     last_sign_in_at = DateTimeField(null=True)
+    # Bumped at sign-out: a session begun in an earlier generation is over.
+    session_generation = IntegerField(default=0)
 
     class Meta:
         indexes = ((("tenant", "provider", "subject"), True),)

@@ -25,8 +25,9 @@ from flakeguard.errors import (
 )
 from flakeguard.http import error_response
 from flakeguard.security import bearer_token
-from flakeguard.usecases import api_tokens, catalog
+from flakeguard.usecases import api_tokens, catalog, person_policy
 from flakeguard.usecases.api_tokens import ApiPrincipal
+from flakeguard.usecases.policy import GUARDED
 from flakeguard.usecases.quarantine import StaleVersionError, perform
 from flakeguard.usecases.repos import check_repo_name
 from models import Quarantine
@@ -60,7 +61,7 @@ def _limit(default: int, maximum: int) -> int:
     raw = request.args.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 6:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
         raise BadRequestError(f"limit must be a whole number from 1 to {maximum}")
     return int(raw)
 
@@ -156,6 +157,9 @@ def act(quarantine_id: int, action: str) -> Any:
         raise ForbiddenError("this API token may only read; create one with --act to act")
     if quarantine_id > MAX_ID:
         raise NotFoundError(f"unknown quarantine {quarantine_id}")
+    if action in GUARDED:
+        # The token acts for its creator: the workspace policies hold them, now.
+        person_policy.check_token_creator(who.tenant_id, who.created_by)
     body = _json_body()
     key = request.headers.get("Idempotency-Key")
     if key is not None and not IDEMPOTENCY_KEY.match(key):

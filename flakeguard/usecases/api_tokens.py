@@ -46,6 +46,7 @@ class ApiPrincipal:
     name: str
     prefix: str
     can_act: bool
+    created_by: str = ""
 
     @property
     def actor(self) -> str:
@@ -137,6 +138,7 @@ def authenticate(token: str | None) -> ApiPrincipal:
         name=row.name,
         prefix=row.prefix,
         can_act=row.can_act,
+        created_by=row.created_by,
     )
 
 

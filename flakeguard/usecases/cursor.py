@@ -18,7 +18,11 @@ from datetime import datetime
 
 from flakeguard.errors import BadRequestError
 
-MAX_LENGTH = 512  # a cursor is a few dozen characters; a longer one is not ours
+MAX_TEXT = 512  # a text sort value: a test's name, 512 characters at most
+# A cursor is a few dozen characters; the longest carries a 512-character name
+# of escaped (6-character) non-ASCII letters. A longer one is not ours.
+MAX_LENGTH = 6000
+MAX_ID = 2**31 - 1  # ids are 32-bit integers: a larger one is no row's, and no database's
 
 
 class BadCursorError(BadRequestError):
@@ -56,7 +60,7 @@ def decode(text: str, *, sort: str) -> Cursor:
         raise BadCursorError("the cursor is not one this server gave out") from None
     if sort_of != sort:
         raise BadCursorError(f"the cursor belongs to sort {sort_of!r}, not {sort!r}")
-    if not isinstance(row_id, int) or isinstance(row_id, bool) or row_id < 0:
+    if not isinstance(row_id, int) or isinstance(row_id, bool) or not 0 <= row_id <= MAX_ID:
         raise BadCursorError("the cursor is not one this server gave out")
     try:
         if kind == "t" and isinstance(value, str):
@@ -64,7 +68,9 @@ def decode(text: str, *, sort: str) -> Cursor:
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if kind == "f" and number and math.isfinite(value):
             return Cursor(sort, float(value), row_id)
-        if kind == "s" and isinstance(value, str):
+        # PostgreSQL text holds no NUL; a longer name than a test can have is not a row's.
+        text = isinstance(value, str) and len(value) <= MAX_TEXT and "\x00" not in value
+        if kind == "s" and text:
             return Cursor(sort, value, row_id)
     except ValueError:
         pass

@@ -19,6 +19,7 @@ leave the state as it is (approving a quarantined test), appends nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -54,6 +55,8 @@ SOURCES = frozenset(
     }
 )
 AUTOMATIC = frozenset({"system"})
+# A Slack user id: the assignee lands in Slack as <@id> and in a 32-character column.
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 # The verdict matters to these actions only (the rate, the evidence).
 NEEDS_EVIDENCE = frozenset({"approve", "dismiss", "propose"})
 
@@ -110,6 +113,8 @@ def perform(
         raise BadRequestError("an action needs an actor")
     if action == "assign" and not assignee_slack:
         raise BadRequestError("assign needs a Slack user to assign")
+    if assignee_slack is not None and not SLACK_USER_ID.fullmatch(assignee_slack):
+        raise BadRequestError("the assignee must be a Slack user id such as U012ABCDEF")
     if test_case_id is None and quarantine_id is None:
         raise BadRequestError("an action needs a test or a quarantine")
     if tenant_id is not None:

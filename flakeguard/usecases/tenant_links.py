@@ -245,9 +245,25 @@ def _administers(
     port: GitHubUserPort, token: str, user: GitHubUser, inst: UserInstallation
 ) -> bool:
     if inst.account_type == "User":
-        return inst.account_id == user.id and inst.account_login.lower() == user.login.lower()
+        return _is_account(user, inst)
     membership = port.org_membership(token, inst.account_login)
     return membership is not None and membership == ("admin", "active")
+
+
+def is_member(port: GitHubUserPort, token: str, user: GitHubUser, inst: UserInstallation) -> bool:
+    """Whether ``user`` belongs to the installation's account: is it, or an active org member.
+
+    ``GET /user/installations`` also lists installations the user reaches only
+    as an outside collaborator on one repository; those are not theirs.
+    """
+    if inst.account_type == "User":
+        return _is_account(user, inst)
+    membership = port.org_membership(token, inst.account_login)
+    return membership is not None and membership[1] == "active"
+
+
+def _is_account(user: GitHubUser, inst: UserInstallation) -> bool:
+    return inst.account_id == user.id and inst.account_login.lower() == user.login.lower()
 
 
 def verify_link(

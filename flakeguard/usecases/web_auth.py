@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from peewee import IntegrityError
+
 from flakeguard.errors import BadRequestError, ForbiddenError
 from flakeguard.usecases import tenant_links
 from flakeguard.usecases.tenancy import tenant_of_team
@@ -76,6 +78,7 @@ class SignedIn:
     subject: str
     name: str
     team_id: str
+    generation: int = 0  # the session generation: sessions of an older one are over
 
     @property
     def creator(self) -> str:
@@ -97,20 +100,29 @@ def _person(
 ) -> WebUser:
     """The WebUser row of this identity in this tenant, created or refreshed; sign-in time set."""
     now = utcnow()
+    subject = subject[:100]  # the column's width: looked up as it is stored
     with db.atomic():
         user = WebUser.get_or_none(
             WebUser.tenant == tenant_id, WebUser.provider == provider, WebUser.subject == subject
         )
         if user is None:
-            return WebUser.create(
-                tenant=tenant_id,
-                provider=provider,
-                subject=subject[:100],
-                name=name[:200],
-                team_id=team_id[:32],
-                created_at=now,
-                last_sign_in_at=now,
-            )
+            try:
+                with db.atomic():  # a savepoint: a lost race leaves the transaction usable
+                    return WebUser.create(
+                        tenant=tenant_id,
+                        provider=provider,
+                        subject=subject,
+                        name=name[:200],
+                        team_id=team_id[:32],
+                        created_at=now,
+                        last_sign_in_at=now,
+                    )
+            except IntegrityError:  # the same person's first sign-in, at the same time
+                user = WebUser.get(
+                    WebUser.tenant == tenant_id,
+                    WebUser.provider == provider,
+                    WebUser.subject == subject,
+                )
         WebUser.update(name=name[:200], team_id=team_id[:32], last_sign_in_at=now).where(
             WebUser.id == user.id
         ).execute()
@@ -172,7 +184,10 @@ def github_tenants(
         raise BadRequestError("GitHub sent no sign-in code back. You are not signed in.")
     token = port.exchange_code(code)
     user = port.user(token)
-    ids = [i.id for i in port.installations(token) if app_id is not None and i.app_id == app_id]
+    # Only installations of an account the user belongs to: an outside collaborator
+    # on one repository of an organisation is no person of its tenant.
+    ours = [i for i in port.installations(token) if app_id is not None and i.app_id == app_id]
+    ids = [i.id for i in ours if tenant_links.is_member(port, token, user, i)]
     tenants = list(
         Tenant.select()
         .join(Installation)
@@ -212,4 +227,12 @@ def _signed_in_row(user: WebUser) -> SignedIn:
         subject=user.subject,
         name=user.name,
         team_id=user.team_id,
+        generation=user.session_generation,
     )
+
+
+def end_sessions(user_id: int) -> None:
+    """Sign the person out everywhere: every session they have begun is over."""
+    WebUser.update(session_generation=WebUser.session_generation + 1).where(
+        WebUser.id == user_id
+    ).execute()

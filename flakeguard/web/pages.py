@@ -15,9 +15,12 @@ from urllib.parse import urlsplit
 from flask import abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from flakeguard.errors import FlakeGuardError, NotConfiguredError
-from flakeguard.usecases import catalog
+from flakeguard.errors import BadRequestError, FlakeGuardError, NotConfiguredError
+from flakeguard.usecases import catalog, person_policy
 from flakeguard.usecases import quarantine as quarantine_uc
+from flakeguard.usecases.cursor import MAX_ID
+from flakeguard.usecases.policy import GUARDED
+from flakeguard.usecases.repos import check_repo_name
 from flakeguard.web import charts
 from flakeguard.web import sign_in as _sign_in  # noqa: F401 - registers the sign-in routes
 from flakeguard.web import tokens as _tokens  # noqa: F401 - registers the API tokens page
@@ -120,7 +123,10 @@ def overview() -> Any:
 def repository(owner: str, name: str) -> Any:
     """One repository: its summary, storms, and its tests filtered, searched, sorted, paged."""
     tenant_id = person().tenant_id
-    full_name = f"{owner}/{name}"
+    try:
+        full_name = check_repo_name(f"{owner}/{name}")
+    except BadRequestError:
+        abort(404)  # a name no repository can have is unknown, like another tenant's
     state = request.args.get("state", "flaky")
     sort = request.args.get("sort", "score")
     query = request.args.get("q", "")
@@ -155,6 +161,8 @@ def repository(owner: str, name: str) -> Any:
 @signed_in_only
 def test_page(test_id: int) -> Any:
     """One test in full: history strip, reason, score over time, failures, quarantine story."""
+    if test_id > MAX_ID:
+        abort(404)
     view = catalog.test_view(test_id, tenant_id=person().tenant_id)
     score = charts.score_chart(
         [(when(v.at), v.score) for v in view.verdicts if v.score is not None],
@@ -190,6 +198,8 @@ def test_page(test_id: int) -> Any:
 def act(test_id: int) -> Any:
     """Approve, assign, undo or dismiss through the one quarantine use case, then go back."""
     who = person()
+    if test_id > MAX_ID:
+        abort(404)
     action = request.form.get("action", "")
     back = _safe_next(request.form.get("next")) or url_for("web.test_page", test_id=test_id)
     if action not in ACTIONS:
@@ -203,6 +213,15 @@ def act(test_id: int) -> Any:
         flash("Nothing changed: say whom to assign (a Slack user id such as U012ABCDEF).", "error")
         return redirect(back, 303)
     try:
+        if action in GUARDED:
+            person_policy.check_person(
+                who.tenant_id,
+                provider=who.provider,
+                subject=who.subject,
+                login=who.name,
+                team_id=who.team_id,
+                members_for=_members_of,
+            )
         outcome = quarantine_uc.perform(
             test_id,
             action,
@@ -212,8 +231,6 @@ def act(test_id: int) -> Any:
             assignee_slack=assignee,
             idempotency_key=f"web:{who.user_id}:{test_id}:v{version}:{action}",
             expected_version=version,
-            team_id=who.team_id or None,
-            members_of=_members_of(who.team_id),
         )
     except quarantine_uc.StaleVersionError:
         flash(STALE, "error")

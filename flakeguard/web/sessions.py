@@ -68,6 +68,8 @@ def current_person() -> web_auth.SignedIn | None:
         person = None
         if isinstance(uid, int) and isinstance(tid, int):
             person = web_auth.signed_in(uid, tid)
+            if person is not None and person.generation != session.get("gen", 0):
+                person = None  # the person signed out since this session began
             if person is None:
                 session.clear()
         g.person = person
@@ -80,10 +82,14 @@ def sign_in(person: web_auth.SignedIn) -> None:
     session.permanent = True
     session["uid"] = person.user_id
     session["tid"] = person.tenant_id
+    session["gen"] = person.generation
     g.person = person
 
 
 def sign_out() -> None:
-    """End the session."""
+    """End the session, and (on the server) every other session of the person."""
+    person = current_person()
+    if person is not None:
+        web_auth.end_sessions(person.user_id)
     session.clear()
     g.person = None

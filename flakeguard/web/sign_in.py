@@ -115,8 +115,9 @@ def slack_start() -> Any:
             "response_type": "code",
             "scope": SLACK_SCOPES,
             "client_id": config.slack_client_id,
+            # No nonce: the person is read from userInfo with the token the code buys
+            # (the code is bound to this browser by ``state``); no ID token is used.
             "state": _new_state("slack"),
-            "nonce": secrets.token_urlsafe(16),
             "redirect_uri": config.public_url + url_for("web.slack_callback"),
         }
     )

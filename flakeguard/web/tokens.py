@@ -12,7 +12,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 
 from flakeguard.errors import FlakeGuardError
-from flakeguard.usecases import api_tokens
+from flakeguard.usecases import api_tokens, person_policy
 from flakeguard.web.blueprint import person, signed_in_only, web
 
 
@@ -34,12 +34,22 @@ def tokens() -> Any:
 def create_token() -> Any:
     """Create a token and show it once."""
     who = person()
+    can_act = request.form.get("can_act") == "yes"
     try:
+        if can_act:
+            # Only a person the workspace policies let act may hand that right to a token.
+            person_policy.check_person(
+                who.tenant_id,
+                provider=who.provider,
+                subject=who.subject,
+                login=who.name,
+                team_id=who.team_id,
+            )
         info, secret = api_tokens.create_token(
             request.form.get("name", ""),
             tenant_id=who.tenant_id,
             created_by=who.creator,
-            can_act=request.form.get("can_act") == "yes",
+            can_act=can_act,
         )
     except FlakeGuardError as exc:
         return _page(exc.status if 400 <= exc.status < 500 else 400, error=exc.message)

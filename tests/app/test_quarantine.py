@@ -210,3 +210,23 @@ def test_policy_needs_valid_settings(database):
         set_policy("T1", "usergroup")
     with pytest.raises(BadRequestError):
         set_policy("T1", "admins")
+
+
+@pytest.mark.parametrize(
+    "assignee", ["U1> <!channel>", "<!here>", "u0bob", "U0", "U" + "A" * 40, "U0BOB\n", "B0BOT"]
+)
+def test_assignee_must_be_a_slack_user_id(flaky_test, assignee):
+    """A mention injection or an over-long value: BadRequestError from every source, no change."""
+    f.propose(flaky_test.id)
+    before = Quarantine.get(Quarantine.test_case == flaky_test.id)
+    with pytest.raises(BadRequestError, match="Slack user id"):
+        uc.perform(
+            flaky_test.id,
+            "assign",
+            actor="U1",
+            source="web",
+            assignee_slack=assignee,
+            tenant_id=None,
+        )
+    after = Quarantine.get_by_id(before.id)
+    assert (after.assignee_slack, after.version) == (before.assignee_slack, before.version)

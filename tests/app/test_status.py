@@ -84,11 +84,11 @@ def test_detail_has_history_strip_and_quarantine(repo):
     f.score(t)
     f.results(t, "++x-+")
     f.act(t.id, "approve", actor="U1", source="slack")
-    f.act(t.id, "assign", actor="U1", source="slack", assignee_slack="U2")
+    f.act(t.id, "assign", actor="U1", source="slack", assignee_slack="U02")
     Quarantine.update(github_issue_number=42).execute()
     d = tc.test_detail(t.id, tenant_id=own())
     assert d.history == "++x-+"
-    assert (d.state, d.quarantine_state, d.assignee_slack) == ("flaky", "quarantined", "U2")
+    assert (d.state, d.quarantine_state, d.assignee_slack) == ("flaky", "quarantined", "U02")
     assert d.github_issue_url == "https://github.com/acme/widgets/issues/42"
 
 

@@ -58,7 +58,10 @@ def test_github_user_signs_in_to_the_tenant_of_their_installation(gh_client, fak
     assert "Sign in with GitHub" in gh_client.get("/").get_data(as_text=True)
     acme = tenant_with_installation("acme", 801, 9001)
     code = fake_github.add_user(
-        "carol", 77, installations=[fake_github.installation_json(801, "acme", 9001)]
+        "carol",
+        77,
+        installations=[fake_github.installation_json(801, "acme", 9001)],
+        memberships={"acme": ("member", "active")},
     )
     assert round_trip(gh_client, code).status_code == 302
     person = WebUser.get()
@@ -76,7 +79,8 @@ def test_github_user_with_two_tenants_chooses_one(gh_client, fake_github) -> Non
         fake_github.installation_json(801, "acme", 9001),
         fake_github.installation_json(802, "beta", 9002),
     ]
-    code = fake_github.add_user("dave", 78, installations=listing)
+    member = {"acme": ("member", "active"), "beta": ("admin", "active")}
+    code = fake_github.add_user("dave", 78, installations=listing, memberships=member)
     page = round_trip(gh_client, code)
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Choose an organisation" in html
@@ -84,7 +88,8 @@ def test_github_user_with_two_tenants_chooses_one(gh_client, fake_github) -> Non
         "/sign-in/github/choose", data={"tenant": other.id, "csrf_token": csrf_of(html)}
     )
     assert forged.status_code == 400 and not WebUser.select().exists()
-    page = round_trip(gh_client, fake_github.add_user("dave", 78, installations=listing))
+    again = fake_github.add_user("dave", 78, installations=listing, memberships=member)
+    page = round_trip(gh_client, again)
     chosen = gh_client.post(
         "/sign-in/github/choose",
         data={"tenant": beta.id, "csrf_token": csrf_of(page.get_data(as_text=True))},
@@ -101,3 +106,28 @@ def test_github_user_without_installation_is_refused(gh_client, fake_github) -> 
         as_text=True
     )
     assert not WebUser.select().exists()
+
+
+def test_outside_collaborator_is_not_a_person_of_the_tenant(gh_client, fake_github) -> None:  # type: ignore[no-untyped-def]
+    """Reaching an org's installation only as a collaborator (or a pending member): refused."""
+    tenant_with_installation("acme", 801, 9001)
+    listing = [fake_github.installation_json(801, "acme", 9001)]
+    for login, uid, memberships in (
+        ("mallory", 80, {}),
+        ("pat", 81, {"acme": ("member", "pending")}),
+    ):
+        code = fake_github.add_user(login, uid, installations=listing, memberships=memberships)
+        answer = round_trip(gh_client, code)
+        assert answer.status_code == 403, login
+        assert "cannot reach an installation" in answer.get_data(as_text=True)
+    assert not WebUser.select().exists()
+    assert "Sign in" in gh_client.get("/").get_data(as_text=True)
+
+
+def test_github_user_signs_in_to_their_own_account_installation(gh_client, fake_github) -> None:  # type: ignore[no-untyped-def]
+    """An installation on the user's own account needs no org membership."""
+    solo = tenant_with_installation("zoe", 803, 82)
+    listing = [fake_github.installation_json(803, "zoe", 82, account_type="User")]
+    code = fake_github.add_user("zoe", 82, installations=listing)
+    assert round_trip(gh_client, code).status_code == 302
+    assert WebUser.get().tenant_id == solo.id

@@ -90,6 +90,7 @@ def _slack_round_trip(client, fake_slack):  # type: ignore[no-untyped-def]
     query = parse_qs(authorize.query)
     assert query["client_id"] == [CLIENT_ID] and query["scope"] == ["openid profile"]
     assert query["redirect_uri"] == ["http://flakeguard.test/sign-in/slack/callback"]
+    assert "nonce" not in query  # nothing would ever check it
     return client.get(f"/sign-in/slack/callback?code={OIDC_CODE}&state={query['state'][0]}")
 
 
@@ -139,6 +140,19 @@ def test_sign_out_ends_the_session(admin) -> None:  # type: ignore[no-untyped-de
     out = admin.post("/sign-out", data={"csrf_token": csrf_of(home)})
     assert out.status_code == 302
     assert "Sign in with Slack" in admin.get("/").get_data(as_text=True)
+
+
+def test_sign_out_ends_a_copied_session_too(web_app, admin) -> None:  # type: ignore[no-untyped-def]
+    """A copy of the session cookie taken before signing out is not signed in after it."""
+    with admin.session_transaction() as session:
+        copied = dict(session)
+    home = admin.get("/").get_data(as_text=True)
+    assert admin.post("/sign-out", data={"csrf_token": csrf_of(home)}).status_code == 302
+    thief = web_app.test_client()
+    with thief.session_transaction() as session:
+        session.update(copied)
+    answer = thief.get("/tokens")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/"
 
 
 def test_link_of_one_tenant_never_shows_another(web_app, demo) -> None:  # type: ignore[no-untyped-def]

@@ -89,7 +89,7 @@ def list_tests(
         rows = rows.where(contains_text(TestCase.name, query))
     if after is not None:
         value = after.value
-        if not isinstance(value, SORT_TYPES[sort]):
+        if not isinstance(value, SORT_TYPES[sort]) or (sort == "score" and not 0 <= value <= 1):
             raise cursors.BadCursorError("the cursor is not one this server gave out")
         if sort == "score":
             # Scores are single precision (REAL) on PostgreSQL: compare in that precision,

@@ -1,0 +1,30 @@
+"""Migration 0045: ``web_user.session_generation``, 0 for the people already there."""
+
+from __future__ import annotations
+
+from peewee import Database
+from playhouse.migrations import Runner
+
+from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
+
+BEFORE = "0044_partition_test_results"
+THIS = "0045_web_session_generation"
+
+
+def test_up_adds_the_generation_and_down_removes_it(scratch: Database) -> None:
+    with scratch.connection_context():
+        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up(BEFORE)
+        run = scratch.execute_sql
+        run("INSERT INTO tenant (slug, name, created_at) VALUES ('t', 'T', CURRENT_TIMESTAMP)")
+        tenant = run("SELECT id FROM tenant WHERE slug = 't'").fetchone()[0]
+        run(
+            "INSERT INTO web_user (tenant_id, provider, subject, name, team_id, created_at) "
+            f"VALUES ({tenant}, 'slack', 'U1', 'Alice', 'T1', CURRENT_TIMESTAMP)"
+        )
+        runner.up(THIS)
+        assert run("SELECT subject, session_generation FROM web_user").fetchall() == [("U1", 0)]
+        runner.down(THIS)
+        columns = {c.name for c in scratch.get_columns("web_user")}
+        assert "session_generation" not in columns and "subject" in columns
+        assert run("SELECT count(*) FROM web_user").fetchone()[0] == 1
