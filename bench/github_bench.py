@@ -120,6 +120,7 @@ def seed_commit(repo: Repository, results: int) -> None:
             "name": f"test_{i}",
             "file": f"tests/test_{i % 50}.py",
             "line": i % 400 + 1,
+            "ordinal": i,
         }
         for i in range(results)
     ]

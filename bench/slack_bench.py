@@ -76,6 +76,7 @@ def seed(url: str, tests: int, clicked: int) -> list[tuple[int, int]]:
                 "classname": f"tests.test_mod{i // 40}.TestThing{i % 7}",
                 "name": f"test_case_{i}",
                 "file": f"tests/test_mod{i // 40}.py",
+                "ordinal": i // REPOS,
             }
             for i in range(tests)
         ]

@@ -33,7 +33,7 @@ from peewee import __exception_wrapper__ as driver_errors
 
 from models.base import db, is_postgres
 from models.queries import CHUNK, touch_test_cases
-from models.results import TestCase, TestResult
+from models.results import TestCase, TestResult, next_ordinal
 
 # Column widths of the models (longer values are cut, never refused).
 TEXT_WIDTH = 512
@@ -203,7 +203,7 @@ CASE_IDS = CaseIdCache()
 
 def upsert_cases(repository_id: int, cases: Sequence[Any], now: datetime) -> dict[str, int]:
     """Ids of the cases' TestCases: known ones looked up (stale last_seen refreshed), new ones
-    inserted with ON CONFLICT DO NOTHING (a concurrent upload may insert them first)."""
+    numbered (``next_ordinal``) and inserted in the order they came."""
     first: dict[str, Any] = {}
     for case in cases:
         first.setdefault(case.key, case)
@@ -217,7 +217,11 @@ def upsert_cases(repository_id: int, cases: Sequence[Any], now: datetime) -> dic
     ids = lookup(repository_id, keys, now, stale)
     missing = [key for key in keys if key not in ids]
     if missing:
-        insert(repository_id, [(key, *_identity(first[key])) for key in missing], now)
+        ordinal = next_ordinal(repository_id)  # waits for an upload numbering its own tests
+        ids.update(lookup(repository_id, missing, now, stale))  # which may have added these
+        missing = [key for key in missing if key not in ids]
+        rows = [(key, *_identity(first[key]), ordinal + n) for n, key in enumerate(missing)]
+        insert(repository_id, rows, now)
         ids.update(lookup(repository_id, missing, now, stale))
     return ids
 
@@ -272,10 +276,10 @@ def _insert_cases_pg(repository_id: int, rows: list[tuple[Any, ...]], now: datet
     with db.connection().cursor() as cursor:
         cursor.execute(
             f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
-            "first_seen, last_seen) "
-            "SELECT %s, k, s, c, n, f, l, %s, %s FROM unnest("
-            "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[]"
-            ") AS u(k, s, c, n, f, l) "
+            "ordinal, first_seen, last_seen) "
+            "SELECT %s, k, s, c, n, f, l, o, %s, %s FROM unnest("
+            "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[]"
+            ") AS u(k, s, c, n, f, l, o) "
             "ON CONFLICT (repository_id, key) DO NOTHING",
             (repository_id, now, now, *columns),
         )
@@ -315,7 +319,7 @@ def _insert_cases_sqlite(repository_id: int, rows: list[tuple[Any, ...]], now: d
     stamp = now.isoformat(" ")
     db.connection().executemany(
         f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
-        "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ordinal, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (repository_id, key) DO NOTHING",
         [(repository_id, *row, stamp, stamp) for row in rows],
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from peewee import (
     AutoField,
     BigAutoField,
@@ -17,12 +19,20 @@ from peewee import (
     TextField,
 )
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, db, is_postgres, utcnow
 from models.repos import Repository
+
+# + repository id: one transaction at a time numbers a repository's new tests
+CASE_ORDINAL_LOCK = 0x4647_4F52 << 32
 
 
 class TestCase(BaseModel):
-    """The identity of one test in one repository."""
+    """The identity of one test in one repository.
+
+    ``ordinal`` numbers a repository's tests densely from 0 in the order they
+    were created: the packed results keep a run's outcomes in blocks of
+    consecutive ordinals. A new test is numbered by :func:`next_ordinal`.
+    """
 
     __test__ = False  # not a pytest class
 
@@ -34,11 +44,36 @@ class TestCase(BaseModel):
     name = CharField(max_length=512, index=True)  # /flakeguard test <exact name>
     file = CharField(max_length=512, null=True)
     line = IntegerField(null=True)
+    ordinal = IntegerField()
     first_seen = DateTimeField(default=utcnow)
     last_seen = DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("repository", "key"), True),)
+        indexes = ((("repository", "key"), True), (("repository", "ordinal"), True))
+
+    def save(self, *args: Any, **kwargs: Any) -> Any:
+        """Save; a new test without an ordinal gets the repository's next one."""
+        if self.id is None and self.ordinal is None:
+            with db.atomic():
+                self.ordinal = next_ordinal(self.repository_id)
+                return super().save(*args, **kwargs)
+        return super().save(*args, **kwargs)
+
+
+def next_ordinal(repository_id: int) -> int:
+    """The repository's next free test ordinal; its numbering stays locked to this transaction.
+
+    PostgreSQL: a transaction-scoped advisory lock per repository, so two uploads
+    adding tests at once number them one after the other (the second waits for
+    the first to commit). SQLite has one writer at a time anyway.
+    """
+    if is_postgres():
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CASE_ORDINAL_LOCK + repository_id,))
+        sql = "SELECT max(ordinal) FROM test_case WHERE repository_id = %s"
+    else:
+        sql = "SELECT max(ordinal) FROM test_case WHERE repository_id = ?"
+    highest = db.execute_sql(sql, (repository_id,)).fetchone()[0]
+    return 0 if highest is None else int(highest) + 1
 
 
 class TestRun(BaseModel):

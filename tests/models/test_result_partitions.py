@@ -42,9 +42,11 @@ def _seed(database: Database, dates: list[datetime]) -> None:
         f"created_at) VALUES (1, (SELECT min(id) FROM tenant), 'acme/shop', 'main', '{{}}', "
         f"{true}, {now})"
     )
+    numbered = "ordinal" in {c.name for c in database.get_columns("test_case")}
     database.execute_sql(
         "INSERT INTO test_case (id, repository_id, key, suite, classname, name, first_seen, "
-        f"last_seen) VALUES (1, 1, 'k', '', '', 'test_x', {now}, {now})"
+        f"last_seen{', ordinal' if numbered else ''}) "
+        f"VALUES (1, 1, 'k', '', '', 'test_x', {now}, {now}{', 0' if numbered else ''})"
     )
     database.execute_sql(
         "INSERT INTO test_run (id, repository_id, sha, branch, ci_run_id, job, attempt, source, "
