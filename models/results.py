@@ -1,4 +1,4 @@
-"""Test identities, runs, results (the big table), verdicts and domain events."""
+"""Test identities, runs, results (packed: ``models.packing``), verdicts and domain events."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from peewee import (
     AutoField,
     BigAutoField,
+    BigIntegerField,
     BlobField,
     BooleanField,
     CharField,
@@ -114,26 +115,69 @@ class TestRun(BaseModel):
         )
 
 
-class TestResult(BaseModel):
-    """One outcome of one test in one run (one row per attempt)."""
+class ResultBlock(BaseModel):
+    """The final outcomes of one run's tests with ordinals ``64 * block`` to ``64 * block + 63``.
 
-    __test__ = False
+    ``codes`` and ``durations`` are packed (``models.packing``); ``created_at`` is
+    the run's date, shared by all of its results (the partition key on
+    PostgreSQL, by month). A row per block a run reports: 1/64 of a row per result.
+    """
 
-    id = BigAutoField()
-    run = ForeignKeyField(TestRun, backref="results", on_delete="CASCADE")
-    test_case = ForeignKeyField(TestCase, backref="results", on_delete="CASCADE", index=False)
-    status = CharField(max_length=8)
-    duration = FloatField(default=0.0)
-    retry = SmallIntegerField(default=0)
-    message = TextField(null=True)
-    failure_type = CharField(max_length=255, null=True)
-    created_at = DateTimeField(default=utcnow)
+    created_at = DateTimeField()
+    repository = ForeignKeyField(Repository, on_delete="CASCADE", index=False)
+    run = ForeignKeyField(TestRun, on_delete="CASCADE", index=False)
+    block = IntegerField()
+    codes = BlobField()
+    durations = BlobField()
 
     class Meta:
+        primary_key = False
         indexes = (
-            (("test_case", "created_at"), False),
+            (("repository", "block", "created_at", "run"), False),  # one test's history
+            (("run",), False),  # one run's results
+            (("created_at",), False),  # retention, oldest first
+        )
+
+
+class ResultAttempt(BaseModel):
+    """One attempt of a test in a run stored on its own (``models.packing``): failures with
+    their message, retries, second occurrences."""
+
+    created_at = DateTimeField()
+    repository = ForeignKeyField(Repository, on_delete="CASCADE", index=False)
+    run = ForeignKeyField(TestRun, on_delete="CASCADE", index=False)
+    test_case = ForeignKeyField(TestCase, on_delete="CASCADE", index=False)
+    duration_ms = IntegerField()
+    message_id = BigIntegerField(null=True)  # FailureMessage of the same month
+    status = SmallIntegerField()  # packing.STATUS_CODES
+    retry = SmallIntegerField()
+    packed = BooleanField()  # the test's final outcome, also in its ResultBlock
+
+    class Meta:
+        primary_key = False
+        indexes = (
+            (("run",), False),
+            (("repository", "test_case", "created_at"), False),  # one test's failures
             (("created_at",), False),
         )
+
+
+class FailureMessage(BaseModel):
+    """A distinct (message, failure type) of a repository's failures in one month.
+
+    Stored once per month, so that a month of messages goes with that month's
+    results (a partition on PostgreSQL) and nothing refers to it afterwards.
+    """
+
+    id = BigAutoField()
+    repository = ForeignKeyField(Repository, on_delete="CASCADE", index=False)
+    month = DateTimeField()  # the first day of the month of the results that use it
+    digest = BlobField()  # SHA-256 of failure type, NUL, message
+    message = TextField(null=True)
+    failure_type = CharField(max_length=255, null=True)
+
+    class Meta:
+        indexes = ((("repository", "month", "digest"), True),)
 
 
 class FlakeScore(BaseModel):
