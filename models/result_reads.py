@@ -31,6 +31,7 @@ from models.packing import (
     milliseconds_of,
 )
 from models.results import ResultBlock, TestRun
+from models.test_cases import CASE_IDS
 
 CHUNK = 500  # runs or tests per IN (...) list
 _BLOCK_COLUMNS = "run_id, block, codes, durations"
@@ -297,8 +298,12 @@ def _put_exact(outcomes: list[Any], exact: Any) -> bool:
 
 
 def _ids_of_blocks(repository_id: int, blocks: Iterable[int]) -> dict[int, int]:
-    """ordinal -> test case id of the tests in these blocks, read in ranges of consecutive
-    blocks (a run's are)."""
+    """ordinal -> test case id of (at least) the tests in these blocks: the map this process
+    keeps of the repository's tests (``models.test_cases``, checked with one index probe),
+    else read in ranges of consecutive blocks (a run's are)."""
+    known = CASE_IDS.known(repository_id)
+    if known is not None:
+        return known.ids_by_ordinal()
     ranges: list[list[int]] = []
     for block in sorted(set(blocks)):
         if ranges and block == ranges[-1][1] + 1:

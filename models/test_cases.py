@@ -45,6 +45,13 @@ class _KnownCases:
     last: Identity | None  # (id, ordinal) of the test with the highest ordinal
     window_start: datetime = datetime.min
     touched: set[int] = field(default_factory=set)
+    by_ordinal: dict[int, int] | None = None
+
+    def ids_by_ordinal(self) -> dict[int, int]:
+        """ordinal -> test case id (made once per map: the reads of a run's blocks use it)."""
+        if self.by_ordinal is None:
+            self.by_ordinal = {ordinal: test_id for test_id, ordinal in self.ids.values()}
+        return self.by_ordinal
 
     def to_refresh(self, test_case_ids: Iterable[int], now: datetime) -> list[int]:
         """The ids not refreshed in the current window (a new window every resolution)."""

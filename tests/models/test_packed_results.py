@@ -27,6 +27,7 @@ from models import (
 from models.bulk import ResultLoader
 from models.packing import BLOCK, MAX_PACKED_RETRIES, milliseconds
 from models.tenancy import default_tenant
+from models.test_cases import CASE_IDS
 from tests.conftest import PG_ADMIN_URL
 from tests.stored import EVER, stored_results
 
@@ -130,6 +131,22 @@ def test_a_run_reads_back_as_it_was_uploaded(database) -> None:  # type: ignore[
     assert sorted(result_reads.run_results(repo.id, run.id, window))[:3] == [
         (c.id, "passed", 0) for c in TestCase.select().order_by(TestCase.id).limit(3)
     ]
+
+
+def test_a_run_reads_the_same_with_the_kept_ids_or_without(database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A repository too large for the kept map of test ids has its ordinals read per run: the
+    same results."""
+    repo = _repo()
+    at = datetime(2027, 3, 10)
+    cases = [Case(f"t{i}", "failed" if i % 7 == 0 else "passed") for i in range(300)]
+    run = _run(repo, 1, at)
+    _load(repo, run, cases, at)
+    window = result_reads.results_window(at, at)
+    kept = sorted(result_reads.run_results(repo.id, run.id, window))
+    monkeypatch.setattr(CASE_IDS, "per_repository", 10)
+    assert CASE_IDS.known(repo.id) is None
+    assert sorted(result_reads.run_results(repo.id, run.id, window)) == kept
+    assert len(kept) == 300
 
 
 def test_ordinals_keep_blocks_full_whatever_the_ids(database) -> None:  # type: ignore[no-untyped-def]
