@@ -7,20 +7,24 @@ packed blocks and attempt rows, one commit per run): one run of every test per
 CI run, every 50th (+1) test failing in half the runs (twenty distinct
 messages), every 100th retried once in half the runs; the runs spread evenly
 over ``--months`` months ending now; the last 30 runs analysed so that verdicts
-exist. It prints how long the load took, then at each size:
+exist. Every size's database is loaded first (it prints how long each took) and
+kept; then each measurement is taken at every size in turn, in a random order
+per round, so that all sizes see the same machine load and the ratios between
+sizes mean something on a busy machine:
 
 - bytes per result after VACUUM ANALYZE: per table (heap and each index, all
   partitions), in all and for the passing results (``result_block`` alone);
 - the storage rate of a 10,000-case upload (a repository of 10,000 known tests:
   the run row, the ResultLoader and the commit; XML parsing left out), median of 5;
-- ``analyze_run`` p50 for a 2,000-test run (7 runs);
-- p95 of ``/flakeguard status`` (``status.status_for``), ``/flakeguard test``
-  (``testcases.test_detail``), the dashboard's test page (``GET /tests/<id>``
-  through the Flask app, signed in) and the read API's test history
-  (``GET /api/v1/tests/<id>``, an API token);
+- ``analyze_run`` p50 for a 2,000-test run (7 runs, after 2 that warm the caches);
+- p95 (``--rounds``, 60) of ``/flakeguard status`` (``status.status_for``),
+  ``/flakeguard test`` (``testcases.test_detail``), the dashboard's test page
+  (``GET /tests/<id>`` through the Flask app, signed in) and the read API's test
+  history (``GET /api/v1/tests/<id>``, an API token);
 - the time to remove the oldest calendar month through the retention use case
   (``purge_results``: partitions dropped, the rest in batches), inside a
-  transaction rolled back afterwards (the tables stay as loaded; the work is the same).
+  transaction rolled back afterwards (the tables stay as loaded; the work is the
+  same), median of 3.
 
 At the first size (or ``--compare-at``) the same history is replayed, run by run
 with the same run and test ids, into the layout before migration 0047 and two
@@ -44,7 +48,7 @@ an id-keyed packing would need where several repositories add tests in turn,
 against the ordinal-keyed packing in place.
 
     .venv/bin/python bench/scale_bench.py --sizes 1M,10M,50M [--tests 2000] [--months 6]
-        [--compare-at 1M] [--no-compare]
+        [--rounds 60] [--compare-at 1M] [--no-compare]
 """
 
 from __future__ import annotations
@@ -58,8 +62,8 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,11 +82,10 @@ from bench.scale_layouts import (
     raw_run,
 )
 from flakeguard.settings import Settings
-from models import TestCase, TestRun, db, init_db, partitions
-from models.base import close_database, utcnow
+from models import TestCase, TestRun, db, partitions
+from models.base import close_database, make_database, utcnow
 from models.bulk import ResultLoader
 from models.migrate import apply_migrations
-from models.test_cases import CASE_IDS
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/14"
@@ -316,72 +319,55 @@ def signed_in_client(app: Any, tenant_id: int) -> Any:
     return client
 
 
-# -- the layout in place, through the use cases -------------------------------------
+# -- the layout in place, at each size, through the use cases --------------------------
 
 
-def measure(url: str, history: History, big: tuple[int, Suite], label: str) -> dict[str, Any]:
-    from flakeguard.app import create_app
-    from flakeguard.usecases import analysis, api_tokens, retention, status, testcases
+@dataclass
+class Sized:
+    """One size's scratch database, loaded, with what its measurements need."""
 
-    vacuum(url, *RESULT_TABLES, "test_run", "test_case")
-    rows = history.results
-    print(f"  [{label}] {rows:,} results in the history; bytes per result:")
-    total = 0
-    for table in RESULT_TABLES:
-        heap, indexes, size = sizes(url, table)
-        total += size
-        parts = ", ".join(f"{k} {v / rows:.2f}" for k, v in sorted(indexes.items()))
-        print(f"    {table}: {size / rows:.2f} (heap {heap / rows:.2f}; {parts})")
-    passing = sizes(url, "result_block")[2]
-    print(f"    total {total / rows:.1f}; a passing result (its block alone) {passing / rows:.1f}")
-    out: dict[str, Any] = {"bytes": total / rows, "passing": passing / rows}
+    size: int
+    url: str
+    database: Any
+    history: History
+    big: tuple[int, Suite]
+    calls: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    timings: dict[str, list[float]] = field(default_factory=dict)
+    extra_runs: int = 0
+    load_seconds: float = 0.0
 
-    big_repo, big_suite = big
-    rates = []
-    for k in range(6):
-        dated = utcnow()
-        cases = big_suite.run(10_000 + k)
-        began = time.perf_counter()
-        with db.atomic():
-            run_id = new_run(big_repo, 10_000 + k + rows, dated, len(cases))
-            stored = store(big_repo, run_id, cases, dated)
-        if k:  # the first one creates the test cases
-            rates.append(stored / (time.perf_counter() - began))
-    out["ingest"] = statistics.median(rates)
-    print(f"    storing a 10,000-case upload: {out['ingest']:,.0f} results/s (median of 5)")
+    @contextmanager
+    def bound(self) -> Iterator[None]:
+        """The models on this size's database for the block (each keeps its connections)."""
+        db.initialize(self.database)
+        yield
 
-    last_n = history.runs[-1][0]
-    analyze = []
-    for k in range(7):
-        dated = utcnow()
-        with db.atomic():
-            run_id = new_run(history.repository_id, last_n + 1 + k, dated, history.suite.tests)
-            store(history.repository_id, run_id, history.suite.run(last_n + 1 + k), dated)
-        began = time.perf_counter()
-        analysis.analyze_run(run_id, now=dated)
-        analyze.append((time.perf_counter() - began) * 1000)
-    out["analyze"] = statistics.median(analyze)
-    print(f"    analyze_run of a {history.suite.tests:,}-test run: p50 {out['analyze']:.1f} ms")
+    def record(self, name: str, value: float) -> None:
+        self.timings.setdefault(name, []).append(value)
 
-    rng = random.Random(5)
+
+def prepare(size: int, args: argparse.Namespace, url: str, app: Any) -> Sized:
+    """Load a size's history and get its clients: a dashboard session, an API token."""
+    from flakeguard.usecases import api_tokens, status, testcases
+    from flakeguard.usecases.repos import add_repository
+
+    database = make_database(url)
+    db.initialize(database)
+    apply_migrations(database)
+    print(f"\n== {size:,} results ({args.tests:,} tests, {args.months} months) ==", flush=True)
+    began = time.perf_counter()
+    history = load_history(size, args.tests, args.months, utcnow() - timedelta(days=1))
+    big_repo, _ = add_repository(f"bench/big-{uuid.uuid4().hex[:6]}")
+    sized = Sized(size, url, database, history, (big_repo.id, Suite(10_000, prefix="big")))
+    sized.load_seconds = time.perf_counter() - began
     tenant = history.tenant_id
+    rng = random.Random(5)
     test_ids = [
         test_id
         for (test_id,) in TestCase.select(TestCase.id)
         .where(TestCase.repository == history.repository_id)
         .tuples()
     ]
-    app = create_app(
-        Settings(
-            database_url=url,
-            queue_mode="immediate",
-            public_url="http://bench",
-            session_secret=SESSION_SECRET,
-            rate_limit_ip="1000000/minute",
-            rate_limit_token="1000000/minute",
-        )
-    )
-    logging.getLogger("flakeguard").setLevel(logging.WARNING)  # no access log per request
     dashboard = signed_in_client(app, tenant)
     _, token = api_tokens.create_token("bench", tenant_id=tenant, created_by="bench")
     api = app.test_client()
@@ -391,37 +377,123 @@ def measure(url: str, history: History, big: tuple[int, Suite], label: str) -> d
         answer = client.get(path, **kwargs)
         assert answer.status_code == 200, (path, answer.status_code)
 
-    calls: dict[str, Callable[[], Any]] = {
+    sized.calls = {
         "status": lambda: status.status_for(history.full_name, tenant_id=tenant),
         "test": lambda: testcases.test_detail(rng.choice(test_ids), tenant_id=tenant),
         "page": lambda: page(dashboard, f"/tests/{rng.choice(test_ids)}"),
         "api": lambda: page(api, f"/api/v1/tests/{rng.choice(test_ids)}", headers=headers),
     }
-    timings: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(60):  # interleaved, so that all four see the same load
-        for name in rng.sample(list(calls), len(calls)):
-            timings[name] += timed(calls[name], 1)
-    for name, values in timings.items():
-        out[name] = p(values, 0.95)
-    print(
-        f"    p95 ms: /flakeguard status {out['status']:.1f}, /flakeguard test {out['test']:.1f}, "
-        f"the dashboard's test page {out['page']:.1f}, the read API's test history "
-        f"{out['api']:.1f}"
-    )
+    return sized
 
-    first = history.runs[0][2]
-    boundary = months_between(first, history.runs[-1][2])[1]
+
+def storage(sized: Sized) -> dict[str, float]:
+    """Bytes per result of the loaded history, table by table (after VACUUM ANALYZE)."""
+    url, rows = sized.url, sized.history.results
+    vacuum(url, *RESULT_TABLES, "test_run", "test_case")
+    print(f"  [{sized.size:,}] {rows:,} results in the history; bytes per result:")
+    total = 0
+    for table in RESULT_TABLES:
+        heap, indexes, size = sizes(url, table)
+        total += size
+        parts = ", ".join(f"{k} {v / rows:.2f}" for k, v in sorted(indexes.items()))
+        print(f"    {table}: {size / rows:.2f} (heap {heap / rows:.2f}; {parts})")
+    passing = sizes(url, "result_block")[2]
+    print(f"    total {total / rows:.1f}; a passing result (its block alone) {passing / rows:.1f}")
+    return {"bytes": total / rows, "passing": passing / rows}
+
+
+def sample_ingest(sized: Sized) -> None:
+    """Store one 10,000-case upload (known test cases) and time it."""
+    big_repo, big_suite = sized.big
+    sized.extra_runs += 1
+    n = 10_000 + sized.extra_runs
+    dated = utcnow()
+    cases = big_suite.run(n)
+    began = time.perf_counter()
+    with db.atomic():
+        run_id = new_run(big_repo, n, dated, len(cases))
+        stored = store(big_repo, run_id, cases, dated)
+    if sized.extra_runs > 1:  # the first one creates the test cases
+        sized.record("ingest", stored / (time.perf_counter() - began))
+
+
+def sample_analysis(sized: Sized) -> None:
+    """Store a run of the history's suite and time its analysis."""
+    from flakeguard.usecases import analysis
+
+    history = sized.history
+    sized.extra_runs += 1
+    n = history.runs[-1][0] + sized.extra_runs
+    dated = utcnow()
+    with db.atomic():
+        run_id = new_run(history.repository_id, n, dated, history.suite.tests)
+        store(history.repository_id, run_id, history.suite.run(n), dated)
+    began = time.perf_counter()
+    analysis.analyze_run(run_id, now=dated)
+    sized.record("analyze", (time.perf_counter() - began) * 1000)
+
+
+def sample_retention(sized: Sized) -> None:
+    """Remove the oldest month through the retention use case, rolled back afterwards."""
+    from flakeguard.usecases import retention
+
+    runs = sized.history.runs
+    boundary = months_between(runs[0][2], runs[-1][2])[1]
     cutoff = datetime(boundary.year, boundary.month, 1)
     with db.atomic() as txn:
         began = time.perf_counter()
         report = retention.purge_results(30, now=cutoff + timedelta(days=30), max_batches=10**6)
-        took = time.perf_counter() - began
+        sized.record("retention", time.perf_counter() - began)
         txn.rollback()
-    out["retention"] = took
+    sized.calls["retention report"] = lambda: report
+
+
+def measure_interleaved(every: list[Sized], rounds: int) -> None:
+    """Each measurement taken at every size in turn (a random order per round), so that all
+    sizes see the same machine load: ratios between sizes mean something on a busy machine."""
+    rng = random.Random(7)
+    samplers: list[tuple[str, Callable[[Sized], None], int]] = [
+        ("ingest", sample_ingest, 6),
+        ("analyze", sample_analysis, 9),
+        ("retention", sample_retention, 3),
+    ]
+    for _, sampler, times in samplers:
+        for _ in range(times):
+            for sized in rng.sample(every, len(every)):
+                with sized.bound():
+                    sampler(sized)
+    for sized in every:  # one call of each first: templates compiled, caches warm
+        with sized.bound():
+            for name in list(sized.calls)[:4]:
+                sized.calls[name]()
+    for _ in range(rounds):
+        for sized in rng.sample(every, len(every)):
+            with sized.bound():
+                for name in rng.sample(list(sized.calls)[:4], 4):
+                    began = time.perf_counter()
+                    sized.calls[name]()
+                    sized.record(name, (time.perf_counter() - began) * 1000)
+
+
+def summarise(sized: Sized, stored: dict[str, float]) -> dict[str, float]:
+    t = sized.timings
+    out = dict(stored)
+    out.update(
+        ingest=statistics.median(t["ingest"]),
+        analyze=statistics.median(t["analyze"][2:]),  # the first two warm the caches
+        retention=statistics.median(t["retention"]),
+        load=sized.load_seconds,
+        **{name: p(t[name], 0.95) for name in ("status", "test", "page", "api")},
+    )
+    report = sized.calls["retention report"]()
     print(
-        f"    retention of the oldest month (< {cutoff:%Y-%m-%d}): partitions dropped "
-        f"{list(report.partitions_dropped)} (~{report.partition_rows:,} rows), "
-        f"{report.deleted:,} rows deleted in {report.batches} batches, {took:.2f} s"
+        f"  [{sized.size:,}] storing a 10,000-case upload {out['ingest']:,.0f} results/s "
+        f"(median of 5); analyze_run of a {sized.history.suite.tests:,}-test run p50 "
+        f"{out['analyze']:.1f} ms; p95 ms: /flakeguard status {out['status']:.1f}, "
+        f"/flakeguard test {out['test']:.1f}, the dashboard's test page {out['page']:.1f}, "
+        f"the read API's test history {out['api']:.1f}; the oldest month "
+        f"{out['retention']:.2f} s (partitions {list(report.partitions_dropped)}, "
+        f"~{report.partition_rows:,} rows; {report.deleted:,} rows in batches)"
     )
     return out
 
@@ -567,41 +639,15 @@ def scratch_database() -> Iterator[str]:
         admin_sql(PG_ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def bench_size(size: int, args: argparse.Namespace, compare: bool) -> dict[str, Any]:
-    import tasks
-    from flakeguard.usecases.repos import add_repository
-
-    with scratch_database() as url:
-        database = init_db(url)
-        apply_migrations(database)
-        # analysis enqueues its effects (a consumer runs them elsewhere), as in production
-        queue = tasks.configure(
-            Settings(database_url=url, redis_url=REDIS),
-            name=f"flakeguard-scale-{uuid.uuid4().hex[:8]}",
-        )
-        CASE_IDS.clear()
-        print(f"\n== {size:,} results ({args.tests:,} tests, {args.months} months) ==", flush=True)
-        began = time.perf_counter()
-        history = load_history(size, args.tests, args.months, utcnow() - timedelta(days=1))
-        big_repo, _ = add_repository(f"bench/big-{uuid.uuid4().hex[:6]}")
-        big = (big_repo.id, Suite(10_000, prefix="big"))
-        out = measure(url, history, big, f"packed, at {size:,}")
-        out["load"] = time.perf_counter() - began
-        if compare:
-            compare_layouts(url, history, big, out["bytes"])
-            interleaved_repositories(url)
-        queue.flush()
-        tasks.configure(Settings(queue_mode="immediate"))
-        close_database(database)
-        print(f"  this size took {time.perf_counter() - began:.0f} s in all", flush=True)
-        return out
-
-
 def main() -> None:
+    import tasks
+    from flakeguard.app import create_app
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="200k", help="comma-separated, e.g. 1M,10M,50M")
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--months", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=60, help="samples of each read per size")
     parser.add_argument(
         "--compare-at", default=None, help="size at which to compare layouts (default: the first)"
     )
@@ -609,20 +655,54 @@ def main() -> None:
     args = parser.parse_args()
     wanted = [parse_size(s) for s in args.sizes.split(",")]
     compare_at = parse_size(args.compare_at) if args.compare_at else wanted[0]
-    summary = {}
-    for size in wanted:
-        summary[size] = bench_size(size, args, compare=not args.no_compare and size == compare_at)
-    first = summary[wanted[0]]
-    print("\n== at each size / at the first (latencies: within 1.5x is the target) ==")
-    names = ("analyze", "status", "test", "page", "api")
-    for size in wanted:
-        s = summary[size]
-        ratios = ", ".join(f"{name} {s[name] / first[name]:.2f}x" for name in names)
-        print(
-            f"  {size:,}: {ratios}; ingest {s['ingest'] / first['ingest']:.2f}x; "
-            f"{s['bytes']:.1f} B/result; oldest month {s['retention']:.2f} s; "
-            f"loaded and measured in {s['load']:.0f} s"
+    with ExitStack() as stack:
+        urls = [stack.enter_context(scratch_database()) for _ in wanted]
+        app = create_app(
+            Settings(
+                database_url=urls[0],
+                queue_mode="immediate",
+                public_url="http://bench",
+                session_secret=SESSION_SECRET,
+                rate_limit_ip="1000000/minute",
+                rate_limit_token="1000000/minute",
+            )
         )
+        logging.getLogger("flakeguard").setLevel(logging.WARNING)  # no access log per request
+        # analysis enqueues its effects (a consumer runs them elsewhere), as in production
+        queue = tasks.configure(
+            Settings(database_url=urls[0], redis_url=REDIS),
+            name=f"flakeguard-scale-{uuid.uuid4().hex[:8]}",
+        )
+        stack.callback(queue.flush)
+        every = [prepare(size, args, url, app) for size, url in zip(wanted, urls, strict=True)]
+        stack.callback(lambda: [close_database(s.database) for s in every])
+        stored = {}
+        for sized in every:
+            with sized.bound():
+                stored[sized.size] = storage(sized)
+        measure_interleaved(every, args.rounds)
+        summary = {}
+        for sized in every:
+            with sized.bound():
+                summary[sized.size] = summarise(sized, stored[sized.size])
+        for sized in every:
+            if not args.no_compare and sized.size == compare_at:
+                with sized.bound():
+                    compare_layouts(
+                        sized.url, sized.history, sized.big, stored[sized.size]["bytes"]
+                    )
+                    interleaved_repositories(sized.url)
+        first = summary[wanted[0]]
+        print("\n== at each size / at the first, measured in turn (latencies: within 1.5x) ==")
+        names = ("analyze", "status", "test", "page", "api")
+        for size in wanted:
+            s = summary[size]
+            ratios = ", ".join(f"{name} {s[name] / first[name]:.2f}x" for name in names)
+            print(
+                f"  {size:,}: {ratios}; ingest {s['ingest'] / first['ingest']:.2f}x; "
+                f"{s['bytes']:.1f} B/result ({s['passing']:.1f} passing); oldest month "
+                f"{s['retention']:.2f} s; loaded in {s['load']:.0f} s"
+            )
 
 
 if __name__ == "__main__":
