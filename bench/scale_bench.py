@@ -26,6 +26,9 @@ sizes mean something on a busy machine:
   transaction rolled back afterwards (the tables stay as loaded; the work is the
   same), median of 3.
 
+``--migration 1M`` instead times migration 0047, up and down, on a database
+holding that many results in ``test_result`` (as the loader before it wrote them).
+
 At the first size (or ``--compare-at``) the same history is replayed, run by run
 with the same run and test ids, into the layout before migration 0047 and two
 other candidates, in scratch tables of the same database, and measured side by
@@ -49,6 +52,7 @@ against the ordinal-keyed packing in place.
 
     .venv/bin/python bench/scale_bench.py --sizes 1M,10M,50M [--tests 2000] [--months 6]
         [--rounds 60] [--compare-at 1M] [--no-compare]
+    .venv/bin/python bench/scale_bench.py --migration 1M
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ from bench.scale_layouts import (
     Narrow,
     NoPk,
     Packed,
+    attempt_rows,
     months_between,
     raw_run,
 )
@@ -620,6 +625,62 @@ def interleaved_repositories(url: str) -> None:
     )
 
 
+# -- migration 0047 at size ---------------------------------------------------------
+
+
+def time_migration(size: int, args: argparse.Namespace) -> None:
+    """Migration 0047 (up, then down) on a database holding ``size`` results in test_result,
+    as a database migrated before 0047 holds them (written as the loader then wrote them)."""
+    from playhouse.migrations import Runner
+
+    from flakeguard.usecases.repos import add_repository
+    from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
+
+    with scratch_database() as url:
+        database = make_database(url, pooled=False)
+        db.initialize(database)
+        runner = Runner(database, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up("0046_test_case_ordinal")
+        repo, _ = add_repository(f"bench/migrate-{uuid.uuid4().hex[:6]}")
+        suite = Suite(args.tests)
+        ids = {}
+        for n, case in enumerate(suite.run(0)):
+            ids[case.key] = TestCase.create(
+                repository=repo.id, key=case.key, name=case.name, ordinal=n
+            ).id
+        count = max(40, int(size / (args.tests * 1.005)))
+        start = utcnow() - timedelta(days=30 * args.months)
+        step = timedelta(days=30 * args.months) / count
+        rows = 0
+        with psycopg.connect(url) as conn:
+            for n in range(count):
+                dated = start + step * n
+                run_id = raw_run(conn, repo.id, f"m{n}", dated, args.tests)
+                cases = suite.run(n)
+                block = attempt_rows(run_id, cases, ids, dated.isoformat(" "))
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(
+                        "COPY test_result (run_id, test_case_id, status, duration, retry, message, "
+                        "failure_type, created_at) FROM STDIN"
+                    ) as copy,
+                ):
+                    copy.write(block)
+                conn.commit()
+                rows += sum(1 + len(c.attempts) for c in cases)
+        vacuum(url, "test_result")
+        print(f"\n== migration 0047 with {rows:,} results in test_result ==", flush=True)
+        began = time.perf_counter()
+        runner.up("0047_packed_results")
+        up = time.perf_counter() - began
+        print(f"  up: {up:.1f} s ({rows / up:,.0f} results/s)", flush=True)
+        began = time.perf_counter()
+        runner.down("0047_packed_results")
+        down = time.perf_counter() - began
+        print(f"  down (the rollback): {down:.1f} s ({rows / down:,.0f} results/s)", flush=True)
+        database.close()
+
+
 # -- driver -------------------------------------------------------------------------
 
 
@@ -652,7 +713,15 @@ def main() -> None:
         "--compare-at", default=None, help="size at which to compare layouts (default: the first)"
     )
     parser.add_argument("--no-compare", action="store_true")
+    parser.add_argument(
+        "--migration",
+        default=None,
+        help="only time migration 0047 (up and down) on this many results, e.g. 1M",
+    )
     args = parser.parse_args()
+    if args.migration:
+        time_migration(parse_size(args.migration), args)
+        return
     wanted = [parse_size(s) for s in args.sizes.split(",")]
     compare_at = parse_size(args.compare_at) if args.compare_at else wanted[0]
     with ExitStack() as stack:

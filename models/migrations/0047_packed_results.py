@@ -89,6 +89,9 @@ COLUMNS = {
         "created_at, repository_id, run_id, test_case_id, duration_ms, message_id, status, "
         "retry, packed"
     ),
+    "test_result": (  # the way back (down)
+        "run_id, test_case_id, status, duration, retry, message, failure_type, created_at"
+    ),
 }
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -315,9 +318,11 @@ RESULT_TABLE = (
     'CREATE TABLE "test_result" ("id" {id} NOT NULL PRIMARY KEY, "run_id" INTEGER NOT NULL, '
     '"test_case_id" INTEGER NOT NULL, "status" VARCHAR(8) NOT NULL, "duration" REAL NOT NULL, '
     '"retry" {small} NOT NULL, "message" TEXT, "failure_type" VARCHAR(255), '
-    '"created_at" {stamp} NOT NULL, '
-    'FOREIGN KEY ("run_id") REFERENCES "test_run" ("id") ON DELETE CASCADE, '
-    'FOREIGN KEY ("test_case_id") REFERENCES "test_case" ("id") ON DELETE CASCADE)'
+    '"created_at" {stamp} NOT NULL{keys})'
+)
+RESULT_KEYS = (  # (name PostgreSQL gives it, column, table)
+    ("test_result_run_id_fkey", "run_id", "test_run"),
+    ("test_result_test_case_id_fkey", "test_case_id", "test_case"),
 )
 RESULT_INDEXES = (
     '"testresult_run_id" ON "test_result" ("run_id")',
@@ -328,7 +333,7 @@ RESULT_INDEXES = (
 )
 
 
-def _expand_run(db, run_id, dated, repository_id, ids, out):
+def _expand_run(db, run_id, dated, ids, out):
     """The rows of one run (and date) in test_result again: each test's attempts by retry."""
     param = "%s" if _postgres(db) else "?"
     finals = {}
@@ -358,9 +363,12 @@ def _expand_run(db, run_id, dated, repository_id, ids, out):
             earlier.setdefault(test_id, []).append(row)
     for test_id, final in finals.items():
         for status, retry, seconds, message, failure_type in sorted(earlier.pop(test_id, [])):
-            out.append((run_id, test_id, status, seconds, retry, message, failure_type, dated))
+            row = (run_id, test_id, status, seconds, retry, message, failure_type, dated)
+            out.add("test_result", row)
         status, retry, seconds, message, failure_type = final
-        out.append((run_id, test_id, status, seconds, retry, message, failure_type, dated))
+        out.add(
+            "test_result", (run_id, test_id, status, seconds, retry, message, failure_type, dated)
+        )
 
 
 def _migration_0044():
@@ -372,23 +380,25 @@ def _migration_0044():
 
 
 def down(migrator, db):
-    if _postgres(db):
-        db.execute_sql(RESULT_TABLE.format(id="BIGSERIAL", small="SMALLINT", stamp="TIMESTAMP"))
-    else:
-        db.execute_sql(RESULT_TABLE.format(id="INTEGER", small="INTEGER", stamp="DATETIME"))
-    for index in RESULT_INDEXES:
-        db.execute_sql(f"CREATE INDEX {index}")
-    param = "%s" if _postgres(db) else "?"
-    insert = (
-        "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, message, "
-        f"failure_type, created_at) VALUES ({', '.join([param] * 8)})"
+    keys = "".join(
+        f', FOREIGN KEY ("{column}") REFERENCES "{table}" ("id") ON DELETE CASCADE'
+        for _, column, table in RESULT_KEYS
     )
+    if _postgres(db):  # its foreign keys are added once the rows are in (checked at once)
+        db.execute_sql(
+            RESULT_TABLE.format(id="BIGSERIAL", small="SMALLINT", stamp="TIMESTAMP", keys="")
+        )
+    else:
+        db.execute_sql(
+            RESULT_TABLE.format(id="INTEGER", small="INTEGER", stamp="DATETIME", keys=keys)
+        )
+    param = "%s" if _postgres(db) else "?"
     ordinals = {}  # repository -> {ordinal: test case id}
     runs = db.execute_sql(
         "SELECT DISTINCT run_id, created_at, repository_id FROM result_block "
         "ORDER BY run_id, created_at"
     ).fetchall()
-    out = []
+    out = _Rows(db)
     for run_id, dated, repository_id in runs:
         if repository_id not in ordinals:
             ordinals[repository_id] = dict(
@@ -397,12 +407,16 @@ def down(migrator, db):
                     (repository_id,),
                 ).fetchall()
             )
-        _expand_run(db, run_id, dated, repository_id, ordinals[repository_id], out)
-        if len(out) >= FLUSH_ROWS:
-            db.connection().cursor().executemany(insert, out)
-            out = []
-    if out:
-        db.connection().cursor().executemany(insert, out)
+        _expand_run(db, run_id, dated, ordinals[repository_id], out)
+    out.flush()
+    for index in RESULT_INDEXES:  # built once the rows are in: faster than row by row
+        db.execute_sql(f"CREATE INDEX {index}")
+    if _postgres(db):
+        for name, column, table in RESULT_KEYS:
+            db.execute_sql(
+                f'ALTER TABLE test_result ADD CONSTRAINT "{name}" FOREIGN KEY ("{column}") '
+                f'REFERENCES "{table}" ("id") ON DELETE CASCADE'
+            )
     for table in reversed(TABLES):
         db.execute_sql(f"DROP TABLE {table}")
     _migration_0044().up(migrator, db)

@@ -117,6 +117,7 @@ def test_up_packs_every_row_and_down_puts_them_back(scratch: Database) -> None:
         runner.up(BEFORE)
         _seed(scratch)
         relkind, schema = _relkind(scratch), result_schema(scratch)
+        constraints = _constraints(scratch)
         runner.up(THIS)
         assert "test_result" not in scratch.get_tables()
         read = Counter()
@@ -144,6 +145,7 @@ def test_up_packs_every_row_and_down_puts_them_back(scratch: Database) -> None:
         for table in ("result_block", "result_attempt", "failure_message"):
             assert table not in scratch.get_tables()
         assert result_schema(scratch) == schema
+        assert _constraints(scratch) == constraints  # the foreign keys, by name
         runner.up(THIS)
         assert ResultBlock.select().count() == 3  # a block per run
 
@@ -155,3 +157,12 @@ def _relkind(database: Database) -> str | None:
         "SELECT relkind FROM pg_class WHERE oid = to_regclass('test_result')"
     ).fetchone()
     return row[0] if row else None
+
+
+def _constraints(database: Database) -> set[tuple[str, str]]:
+    if not _postgres(database):
+        return set()
+    rows = database.execute_sql(
+        "SELECT conname, contype FROM pg_constraint WHERE conrelid = 'test_result'::regclass"
+    ).fetchall()
+    return {(name, kind) for name, kind in rows}
