@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pytest
+from peewee import fn
 
 from flakeguard.usecases.retention import purge_results
 from models import (
     FailureMessage,
+    FlakeScore,
     Repository,
     ResultAttempt,
     ResultBlock,
@@ -295,9 +297,10 @@ def _keyed(node: dict[str, object], column: str, value: int) -> bool:
 
 
 def test_the_hot_reads_stay_on_one_repository_and_their_months(database, db_url) -> None:  # type: ignore[no-untyped-def]
-    """EXPLAIN of a run's results, one test's history and its failures: every result table
-    they read is read by the repository (the distribution column), a run's read in its month
-    only, the history on its index newest first, stopping at its LIMIT."""
+    """EXPLAIN of a run's results, one test's history and its failures, a repository's recent
+    runs and its verdicts: every big table they read is read by the repository (the
+    distribution column), a run's read in its month only, the history on its index newest
+    first, stopping at its LIMIT."""
     _postgres(db_url)
     partitions.ensure_partitions(datetime(2027, 1, 10), ahead=6)
     repo = _seed_months([datetime(2027, m, 10) for m in range(1, 7)])
@@ -310,6 +313,16 @@ def test_the_hot_reads_stay_on_one_repository_and_their_months(database, db_url)
         "run attempts": result_reads.run_attempts_sql(repo.id, [run.id], lo, hi),
         "history": result_reads.history_sql(repo.id, test.ordinal, 50),
         "failures": failure_reads.failures_query(repo.id, test.id, 50).sql(),
+        # the other big tables' hot reads: a repository's recent runs, its verdicts by state
+        "recent runs": TestRun.select(TestRun.id, TestRun.sha)
+        .where(TestRun.repository == repo.id)
+        .order_by(TestRun.received_at.desc())
+        .limit(20)
+        .sql(),
+        "verdicts": FlakeScore.select(FlakeScore.state, fn.COUNT(FlakeScore.id))
+        .where(FlakeScore.repository == repo.id)
+        .group_by(FlakeScore.state)
+        .sql(),
     }
     with db.atomic():
         db.execute_sql("SET LOCAL enable_seqscan = off")  # tiny tables: the plans at size
