@@ -48,7 +48,7 @@ For each: bytes per result, the ingest rate of the same five 10,000-case uploads
 loader), a run's results read back (the analysis input), one test's 50 newest
 runs, one test's failures, and the removal of the oldest month. Then the blocks
 an id-keyed packing would need where several repositories add tests in turn,
-against the ordinal-keyed packing in place.
+against the ordinal-keyed packing in place, and the plans of the hot reads.
 
     .venv/bin/python bench/scale_bench.py --sizes 1M,10M,50M [--tests 2000] [--months 6]
         [--rounds 60] [--compare-at 1M] [--no-compare]
@@ -596,6 +596,34 @@ def compare_layouts(
     conn.close()
 
 
+def explain_hot_reads(sized: Sized) -> None:
+    """The plans (EXPLAIN ANALYZE) of the hot reads at this size, as PostgreSQL runs them."""
+    from models import failure_reads, result_reads
+
+    history = sized.history
+    _, run_id, dated = history.runs[-1]
+    test_id, ordinal = (
+        TestCase.select(TestCase.id, TestCase.ordinal)
+        .where(TestCase.repository == history.repository_id, TestCase.ordinal == 65)
+        .tuples()
+        .get()
+    )
+    repo = history.repository_id
+    reads = {
+        "one test's history, newest first": result_reads.history_sql(repo, ordinal, 50),
+        "a run's results (the analysis input)": result_reads.run_blocks_sql(
+            repo, [run_id], *result_reads.results_window(dated, dated)
+        ),
+        "one test's failures": failure_reads.failures_query(repo, test_id, 500).sql(),
+    }
+    print(f"  EXPLAIN of the hot reads at {sized.size:,} (repository_id = {repo}):")
+    for title, (sql, params) in reads.items():
+        plan = db.execute_sql(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {sql}", params)
+        print(f"    -- {title}")
+        for (line,) in plan.fetchall():
+            print(f"       {line}")
+
+
 def interleaved_repositories(url: str) -> None:
     """Blocks per run keyed by ordinal (in place) against keyed by test case id, where four
     repositories add tests in turn (as their CI runs would)."""
@@ -761,6 +789,7 @@ def main() -> None:
                         sized.url, sized.history, sized.big, stored[sized.size]["bytes"]
                     )
                     interleaved_repositories(sized.url)
+                    explain_hot_reads(sized)
         first = summary[wanted[0]]
         print("\n== at each size / at the first, measured in turn (latencies: within 1.5x) ==")
         names = ("analyze", "status", "test", "page", "api")

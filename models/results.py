@@ -134,7 +134,8 @@ class ResultBlock(BaseModel):
         primary_key = False
         indexes = (
             (("repository", "block", "created_at", "run"), False),  # one test's history
-            (("run",), False),  # one run's results
+            # one run's results (run_id first: the cascade from test_run uses it too)
+            (("run", "repository", "created_at"), False),
             (("created_at",), False),  # retention, oldest first
         )
 
@@ -156,7 +157,7 @@ class ResultAttempt(BaseModel):
     class Meta:
         primary_key = False
         indexes = (
-            (("run",), False),
+            (("run", "repository", "created_at"), False),
             (("repository", "test_case", "created_at"), False),  # one test's failures
             (("created_at",), False),
         )

@@ -59,7 +59,12 @@ TABLES = {  # name -> (partition key, columns, indexes (name, columns, unique))
                 "repository_id, block, created_at, run_id",
                 False,
             ),
-            ("resultblock_run_id", "run_id", False),
+            # a run's blocks; run_id first for the cascade from test_run
+            (
+                "resultblock_run_id_repository_id_created_at",
+                "run_id, repository_id, created_at",
+                False,
+            ),
             ("resultblock_created_at", "created_at", False),
         ),
     ),
@@ -72,7 +77,11 @@ TABLES = {  # name -> (partition key, columns, indexes (name, columns, unique))
         "duration_ms INTEGER NOT NULL, message_id BIGINT, status SMALLINT NOT NULL, "
         "retry SMALLINT NOT NULL, packed BOOLEAN NOT NULL",
         (
-            ("resultattempt_run_id", "run_id", False),
+            (
+                "resultattempt_run_id_repository_id_created_at",
+                "run_id, repository_id, created_at",
+                False,
+            ),
             (
                 "resultattempt_repository_id_test_case_id_created_at",
                 "repository_id, test_case_id, created_at",

@@ -45,6 +45,7 @@ def test_hot_query_indexes_exist(database) -> None:  # type: ignore[no-untyped-d
         attempts = {tuple(i.columns) for i in database.get_indexes("result_attempt")}
     run_indexes = {tuple(i.columns) for i in database.get_indexes("test_run")}
     assert ("repository_id", "block", "created_at", "run_id") in blocks
-    assert ("run_id",) in blocks and ("run_id",) in attempts
+    run = ("run_id", "repository_id", "created_at")
+    assert run in blocks and run in attempts
     assert ("repository_id", "test_case_id", "created_at") in attempts
     assert ("repository_id", "received_at") in run_indexes
