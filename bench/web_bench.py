@@ -145,13 +145,9 @@ def load(args: argparse.Namespace) -> tuple[Tenant, list[Repository]]:
                     analyzed_at=at,
                 )
                 loader = ResultLoader(run.id, repo.id, now=at, dated=at)
-                try:
-                    for b in range(numbers.start, numbers.stop, BATCH):
-                        loader.add(make_cases(range(b, min(b + BATCH, numbers.stop)), rng))
-                    loader.finish()
-                except BaseException:
-                    loader.abort()
-                    raise
+                for b in range(numbers.start, numbers.stop, BATCH):
+                    loader.add(make_cases(range(b, min(b + BATCH, numbers.stop)), rng))
+                loader.finish()
             loaded += size
             if n % 20 == 0:
                 rate = loaded / (time.perf_counter() - started)
