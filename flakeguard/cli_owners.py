@@ -13,7 +13,7 @@ from flakeguard.errors import FlakeGuardError
 def cmd_route(args: argparse.Namespace) -> int:
     """Send a CODEOWNERS owner's alerts to a Slack channel; list or remove routes."""
     from flakeguard.cli import open_configured
-    from flakeguard.usecases import owners
+    from flakeguard.usecases import owner_routes
 
     _quiet()
     open_configured()
@@ -22,14 +22,14 @@ def cmd_route(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.remove:
-            name = owners.remove_route(tenant_id=tenant.id, owner=args.remove)
+            name = owner_routes.remove_route(tenant_id=tenant.id, owner=args.remove)
             print(f"{name}: alerts go to their repositories' channels again")
             return 0
         if args.owner:
             if not (args.team_id and args.channel_id):
                 print("flakeguard: route OWNER TEAM_ID CHANNEL_ID", file=sys.stderr)
                 return 2
-            name, previous = owners.set_route(
+            name, previous = owner_routes.set_route(
                 tenant_id=tenant.id,
                 team_id=args.team_id,
                 owner=args.owner,
@@ -42,7 +42,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     except FlakeGuardError as exc:
         print(f"flakeguard: {exc.message}", file=sys.stderr)
         return 1
-    found = owners.routes(tenant.id)
+    found = owner_routes.routes(tenant.id)
     if not found:
         print("no routes: every alert goes to its repository's channels")
     for owner, team, channel in found:
@@ -53,7 +53,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 def cmd_owners(args: argparse.Namespace) -> int:
     """Who owns a path of a repository (its CODEOWNERS), and what is wrong in its files."""
     from flakeguard.cli import open_configured
-    from flakeguard.usecases import owners
+    from flakeguard.usecases import repo_files
     from flakeguard.usecases.status import resolve_repository
 
     _quiet()
@@ -66,7 +66,7 @@ def cmd_owners(args: argparse.Namespace) -> int:
     except FlakeGuardError as exc:
         print(f"flakeguard: {exc.message}", file=sys.stderr)
         return 1
-    files = owners.files_of(repo.id)
+    files = repo_files.files_of(repo.id)
     where = files.codeowners_path or "no CODEOWNERS"
     print(f"{repo.full_name}: {where} (from {files.source or 'nowhere yet'})")
     for path in args.paths:
@@ -77,7 +77,7 @@ def cmd_owners(args: argparse.Namespace) -> int:
             print(f"  {path}: no owner (line {rule.line}, {rule.pattern}, names none)")
         else:
             print(f"  {path}: {', '.join(rule.owners)} (line {rule.line}, {rule.pattern})")
-    for line in owners.problems(repo.id):
+    for line in repo_files.problems(repo.id):
         print(f"  problem: {line}")
     return 0
 

@@ -16,7 +16,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from flakeguard.errors import BadRequestError, ForbiddenError, PayloadTooLargeError
-from flakeguard.usecases import owners
+from flakeguard.usecases import repo_file_uploads
+from flakeguard.usecases.repo_files import WATCHED_PATHS, problems
 from flakeguard.usecases.repos import authenticate
 
 repo_files = Blueprint("repo_files", __name__, url_prefix="/api/v1")
@@ -45,10 +46,10 @@ def put_repository_files() -> tuple[Response, int]:
     if pr is not None and (isinstance(pr, bool) or not isinstance(pr, int)):
         raise BadRequestError("pr: a pull request number, or null")
     files = _files(body.get("files"))
-    stored = owners.store_upload(repo.id, files, branch=branch, pr=pr, sha=sha)
-    answer: dict[str, Any] = {"stored": stored, "problems": owners.problems(repo.id)}
-    if not stored and not owners.accepts_upload(repo, branch=branch, pr=pr):
-        answer["ignored"] = owners.upload_refusal(repo, branch=branch, pr=pr)
+    stored = repo_file_uploads.store_upload(repo.id, files, branch=branch, pr=pr, sha=sha)
+    answer: dict[str, Any] = {"stored": stored, "problems": problems(repo.id)}
+    if not stored and not repo_file_uploads.accepts_upload(repo, branch=branch, pr=pr):
+        answer["ignored"] = repo_file_uploads.upload_refusal(repo, branch=branch, pr=pr)
     return jsonify(answer), 200
 
 
@@ -60,9 +61,9 @@ def _bearer_token() -> str | None:
 def _files(value: Any) -> dict[str, str | None]:
     if not isinstance(value, dict):
         raise BadRequestError("files: an object of path -> text (or null when absent)")
-    unknown = sorted(str(path)[:80] for path in value if path not in owners.WATCHED_PATHS)
+    unknown = sorted(str(path)[:80] for path in value if path not in WATCHED_PATHS)
     if unknown:
-        known = ", ".join(owners.WATCHED_PATHS)
+        known = ", ".join(WATCHED_PATHS)
         raise BadRequestError(f"files: unknown path {unknown[0]!r}; known paths: {known}")
     for path, text in value.items():
         if text is not None and not isinstance(text, str):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flakeguard_ci.cli import main
 
-from flakeguard.usecases import owners
+from flakeguard.usecases import repo_file_uploads, repo_files
 from models import RepoFile, Repository, TestRun
 from tests.api import samples
 from tests.client.conftest import OUTSIDE_VARIABLES, REPO, Live
@@ -55,8 +55,8 @@ def test_default_branch_upload_stores_the_files_and_reports_problems(
     assert "repository files updated: codeowners, config" in captured.out
     assert "quarantine.expiry_days: must be a whole number from 1 to 365" in captured.err
     repo = Repository.get(Repository.full_name == REPO)
-    assert owners.config_of(repo.id).expiry_days == 30
-    files = owners.files_of(repo.id)
+    assert repo_files.config_of(repo.id).expiry_days == 30
+    files = repo_files.files_of(repo.id)
     assert (files.codeowners_path, files.source) == ("CODEOWNERS", "upload")
     assert files.codeowners.owners_of("tests/payments/test_x.py") == ("@acme/payments",)
 
@@ -118,7 +118,7 @@ def test_files_from_a_commit_that_is_not_mains_head_are_refused(live: Live, chec
     assert _upload(live, checkout, "--branch", "main") == 0
     repo = Repository.get(Repository.full_name == REPO)
     before = {row.kind: row.digest for row in RepoFile.select()}
-    assert owners.default_branch_head(repo) == samples.SHA
+    assert repo_file_uploads.default_branch_head(repo) == samples.SHA
 
     status, body = _claim_main(live, "d" * 40, HOSTILE)
     assert status == 409
@@ -126,8 +126,8 @@ def test_files_from_a_commit_that_is_not_mains_head_are_refused(live: Live, chec
     status, _ = _claim_main(live, "", HOSTILE)
     assert status == 409
     assert {row.kind: row.digest for row in RepoFile.select()} == before
-    assert owners.files_of(repo.id).codeowners.owners_of("app.py") == ()
-    assert owners.config_of(repo.id).auto_quarantine is False
+    assert repo_files.files_of(repo.id).codeowners.owners_of("app.py") == ()
+    assert repo_files.config_of(repo.id).auto_quarantine is False
 
     # a pull request run (honest about it) is not the head of main either
     TestRun.create(repository=repo, sha="e" * 40, branch="main", pr=5, content_digest="x")
@@ -135,4 +135,4 @@ def test_files_from_a_commit_that_is_not_mains_head_are_refused(live: Live, chec
 
     status, body = _claim_main(live, samples.SHA.upper(), {"CODEOWNERS": "* @acme/core\n"})
     assert status == 200 and "codeowners" in body["stored"]
-    assert owners.files_of(repo.id).codeowners.owners_of("app.py") == ("@acme/core",)
+    assert repo_files.files_of(repo.id).codeowners.owners_of("app.py") == ("@acme/core",)
