@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from engine import repo_config as rc
 from flakeguard.errors import BadRequestError, NotFoundError
+from flakeguard.usecases.repo_files import config_of
 from flakeguard.usecases.slack_scope import same_tenant_subscriptions
 from models import ChannelSubscription, OwnerRoute, Repository, SlackWorkspace, db
 
 # A route's owner: "@user" or "@org/team" (the same names CODEOWNERS uses).
 OWNER = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?")
 CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,20}")
+
+
+@dataclass(frozen=True)
+class RoutedOwner:
+    """A CODEOWNERS owner of a tenant whose alerts go to one channel."""
+
+    tenant_id: int
+    owner: str  # "@org/team" or "@user", lower-cased
+    team_id: str
+    channel: str
 
 
 def normalize_owner(owner: str) -> str:
@@ -117,3 +129,35 @@ def route_of(
             if team is not None:
                 return team, channel
     return None
+
+
+def routed_owners(tenant_id: int) -> dict[RoutedOwner, list[int]]:
+    """The tenant's routed owners, each with the ids of the repositories routed there.
+
+    A route set from Slack or the CLI covers every repository of the tenant; a
+    repository's ``routing`` covers that repository, for owners without such a route
+    (as ``route_of`` decides for an alert). Only channels of workspaces linked to the
+    tenant are kept.
+    """
+    linked = {
+        row.team_id
+        for row in SlackWorkspace.select(SlackWorkspace.team_id).where(
+            SlackWorkspace.tenant == tenant_id
+        )
+    }
+    set_routes = {
+        row.owner: (row.team_id, row.channel_id)
+        for row in OwnerRoute.select().where(OwnerRoute.tenant == tenant_id)
+    }
+    found: dict[RoutedOwner, list[int]] = {}
+    for repo in Repository.select().where(Repository.tenant == tenant_id).order_by(Repository.id):
+        targets = dict(set_routes)
+        from_file = [(o, c) for o, c in config_of(repo.id).routes if o not in set_routes]
+        team = _default_team(repo) if from_file else None
+        if team is not None:
+            targets.update({owner: (team, channel) for owner, channel in from_file})
+        for owner, (team_id, channel) in targets.items():
+            if team_id in linked:
+                key = RoutedOwner(tenant_id, owner, team_id, channel)
+                found.setdefault(key, []).append(repo.id)
+    return found
