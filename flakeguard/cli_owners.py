@@ -82,6 +82,54 @@ def cmd_owners(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repo_files(args: argparse.Namespace) -> int:
+    """Show or set how CODEOWNERS and .flakeguard.yml uploaded from CI are trusted."""
+    from flakeguard.cli import open_configured
+    from flakeguard.usecases import repo_file_uploads, repo_files
+    from flakeguard.usecases.status import resolve_repository
+
+    _quiet()
+    open_configured()
+    tenant = cli_tenant(args)
+    if tenant is None:
+        return 2
+    try:
+        repo = resolve_repository(args.repo, tenant_id=tenant.id)
+        mode = (
+            repo_file_uploads.set_trust(repo, args.trust)
+            if args.trust
+            else repo_file_uploads.trust_of(repo)
+        )
+    except FlakeGuardError as exc:
+        print(f"flakeguard: {exc.message}", file=sys.stderr)
+        return 1
+    files = repo_files.files_of(repo.id)
+    print(f"{repo.full_name}: files from {files.source or 'nowhere yet'}")
+    if repo.installation_id is not None:
+        print("  the GitHub App reads them from the default branch; uploads are not used")
+    elif mode == repo_file_uploads.ACTIONS:
+        print("  uploads are taken from GitHub Actions jobs proven by their OIDC token")
+    else:
+        print("  uploads are taken on the word of the ingest token (any CI job holding it)")
+    return 0
+
+
+def register_repo_files(repo_sub: Any) -> None:
+    """Add ``repo files`` to the ``repo`` command."""
+    files = repo_sub.add_parser(
+        "files",
+        help="how CODEOWNERS and .flakeguard.yml uploaded from CI are trusted",
+        description=cmd_repo_files.__doc__
+        + " actions (the default): only from a GitHub Actions job of the default branch, proven"
+        " by its OIDC token. ingest-token: from any CI job holding the ingest token that says"
+        " it runs the default branch's head (for CI without OIDC tokens).",
+    )
+    files.add_argument("repo", metavar="OWNER/NAME")
+    files.add_argument("--trust", choices=("actions", "ingest-token"), help="set the trust")
+    files.add_argument("--tenant", metavar="SLUG", help=TENANT_HELP)
+    files.set_defaults(handler=cmd_repo_files)
+
+
 def register(sub: Any) -> None:
     """Add ``route`` and ``owners``."""
     route = sub.add_parser(

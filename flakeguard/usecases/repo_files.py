@@ -26,7 +26,7 @@ from models import RepoFile, Repository, TeamMember, TestCase, db, utcnow
 
 CODEOWNERS = "codeowners"
 CONFIG = "config"
-SOURCES = ("github", "upload")
+SOURCES = ("github", "actions", "upload")  # the App; CI proven by OIDC; CI by its token
 WATCHED_PATHS = (*co.LOCATIONS, rc.FILENAME)
 MAX_TEAMS = 50  # team owners whose members are looked up on a refresh
 _CACHE_MAX = 256
