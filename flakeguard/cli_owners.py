@@ -50,10 +50,9 @@ def cmd_route(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_owners(args: argparse.Namespace) -> int:
-    """Who owns a path of a repository (its CODEOWNERS), and what is wrong in its files."""
+def _repository(args: argparse.Namespace) -> Any:
+    """The repository ``args.repo`` in the CLI's tenant, or the exit status (after one line)."""
     from flakeguard.cli import open_configured
-    from flakeguard.usecases import repo_files
     from flakeguard.usecases.status import resolve_repository
 
     _quiet()
@@ -62,10 +61,19 @@ def cmd_owners(args: argparse.Namespace) -> int:
     if tenant is None:
         return 2
     try:
-        repo = resolve_repository(args.repo, tenant_id=tenant.id)
+        return resolve_repository(args.repo, tenant_id=tenant.id)
     except FlakeGuardError as exc:
         print(f"flakeguard: {exc.message}", file=sys.stderr)
         return 1
+
+
+def cmd_owners(args: argparse.Namespace) -> int:
+    """Who owns a path of a repository (its CODEOWNERS), and what is wrong in its files."""
+    from flakeguard.usecases import repo_files
+
+    repo = _repository(args)
+    if isinstance(repo, int):
+        return repo
     files = repo_files.files_of(repo.id)
     where = files.codeowners_path or "no CODEOWNERS"
     print(f"{repo.full_name}: {where} (from {files.source or 'nowhere yet'})")
@@ -84,25 +92,14 @@ def cmd_owners(args: argparse.Namespace) -> int:
 
 def cmd_repo_files(args: argparse.Namespace) -> int:
     """Show or set how CODEOWNERS and .flakeguard.yml uploaded from CI are trusted."""
-    from flakeguard.cli import open_configured
     from flakeguard.usecases import repo_file_uploads, repo_files
-    from flakeguard.usecases.status import resolve_repository
 
-    _quiet()
-    open_configured()
-    tenant = cli_tenant(args)
-    if tenant is None:
-        return 2
-    try:
-        repo = resolve_repository(args.repo, tenant_id=tenant.id)
-        mode = (
-            repo_file_uploads.set_trust(repo, args.trust)
-            if args.trust
-            else repo_file_uploads.trust_of(repo)
-        )
-    except FlakeGuardError as exc:
-        print(f"flakeguard: {exc.message}", file=sys.stderr)
-        return 1
+    repo = _repository(args)
+    if isinstance(repo, int):
+        return repo
+    if args.trust:  # one of the modes: argparse checked it
+        repo_file_uploads.set_trust(repo, args.trust)
+    mode = args.trust or repo_file_uploads.trust_of(repo)
     files = repo_files.files_of(repo.id)
     print(f"{repo.full_name}: files from {files.source or 'nowhere yet'}")
     if repo.installation_id is not None:

@@ -10,8 +10,9 @@ upload (``flakeguard.usecases.repo_file_uploads``). They are parsed by the pure
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from peewee import IntegrityError
 
@@ -30,6 +31,7 @@ SOURCES = ("github", "actions", "upload")  # the App; CI proven by OIDC; CI by i
 WATCHED_PATHS = (*co.LOCATIONS, rc.FILENAME)
 MAX_TEAMS = 50  # team owners whose members are looked up on a refresh
 _CACHE_MAX = 256
+Parsed = TypeVar("Parsed")
 _codeowners_cache: dict[str, co.CodeOwners] = {}
 _config_cache: dict[str, rc.ConfigResult] = {}
 
@@ -159,24 +161,23 @@ def want_refresh(repository: Repository) -> outbox.Wanted:
 # ----------------------------------------------------------------- reading them
 
 
-def _parsed_codeowners(digest: str, text: str | None) -> co.CodeOwners:
-    found = _codeowners_cache.get(digest)
+def _cached(cache: dict[str, Parsed], digest: str, parse: Callable[[], Parsed]) -> Parsed:
+    """A file parsed once per content (by its digest), in a bounded cache."""
+    found = cache.get(digest)
     if found is None:
-        found = co.parse(text or "")
-        if len(_codeowners_cache) >= _CACHE_MAX:
-            _codeowners_cache.clear()
-        _codeowners_cache[digest] = found
+        found = parse()
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[digest] = found
     return found
+
+
+def _parsed_codeowners(digest: str, text: str | None) -> co.CodeOwners:
+    return _cached(_codeowners_cache, digest, lambda: co.parse(text or ""))
 
 
 def _parsed_config(digest: str, text: str | None) -> rc.ConfigResult:
-    found = _config_cache.get(digest)
-    if found is None:
-        found = rc.parse(text or "")
-        if len(_config_cache) >= _CACHE_MAX:
-            _config_cache.clear()
-        _config_cache[digest] = found
-    return found
+    return _cached(_config_cache, digest, lambda: rc.parse(text or ""))
 
 
 def files_of(repository_id: int) -> RepoFiles:

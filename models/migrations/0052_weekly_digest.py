@@ -15,23 +15,12 @@ def _models(db):
         class Meta:
             database = db
 
-    class Tenant(Base):
-        id = AutoField()
+    def referenced(table):
+        """A frozen stub of a table the new one refers to: its id is all it needs."""
+        meta = type("Meta", (), {"table_name": table})
+        return type(table, (Base,), {"id": AutoField(), "Meta": meta})
 
-        class Meta:
-            table_name = "tenant"
-
-    class Repository(Base):
-        id = AutoField()
-
-        class Meta:
-            table_name = "repository"
-
-    class SlackMessage(Base):
-        id = AutoField()
-
-        class Meta:
-            table_name = "slack_message"
+    Tenant, Repository, SlackMessage = map(referenced, ("tenant", "repository", "slack_message"))
 
     class WeeklyDigest(Base):
         id = AutoField()

@@ -8,7 +8,7 @@ its ingest token, and then the commit must be main's head as FlakeGuard knows it
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,39 +20,39 @@ from flakeguard.usecases import repo_file_uploads, repo_files
 from models import RepoFile, Repository, TestRun
 from tests.api import samples
 from tests.client.conftest import OUTSIDE_VARIABLES, REPO, Live
-from tests.fakes.actions_oidc import AUDIENCE, REQUEST_TOKEN, FakeActionsIssuer
+from tests.fakes.actions_oidc import AUDIENCE, REQUEST_TOKEN, FakeActionsIssuer, trusting
 
 
 @pytest.fixture
 def settings(settings: Settings, actions_issuer: FakeActionsIssuer) -> Settings:
-    """The test settings trusting the fake GitHub Actions issuer."""
-    return replace(
-        settings,
-        actions_oidc_issuer=actions_issuer.issuer,
-        actions_oidc_jwks_url=actions_issuer.jwks_url,
-        actions_oidc_audience=AUDIENCE,
-    )
+    return trusting(settings, actions_issuer)
 
 
-def _on_actions(
-    monkeypatch: pytest.MonkeyPatch, issuer: FakeActionsIssuer, *, id_token: bool = True
-) -> None:
-    """The environment of a GitHub Actions job pushed to main (with id-token: write)."""
-    variables = {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_REPOSITORY": REPO,
-        "GITHUB_SHA": samples.SHA,
-        "GITHUB_REF": "refs/heads/main",
-        "GITHUB_REF_NAME": "main",
-        "GITHUB_RUN_ID": "77",
-        "FLAKEGUARD_OIDC_AUDIENCE": AUDIENCE,
-    }
-    if id_token:
-        variables["ACTIONS_ID_TOKEN_REQUEST_URL"] = issuer.request_url
-        variables["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = REQUEST_TOKEN
-    for name, value in variables.items():
-        monkeypatch.setenv(name, value)
-    issuer.job.update(repository=REPO, sha=samples.SHA)
+@pytest.fixture
+def on_actions(
+    monkeypatch: pytest.MonkeyPatch, actions_issuer: FakeActionsIssuer
+) -> Callable[..., FakeActionsIssuer]:
+    """Make this the environment of a GitHub Actions job pushed to main; return the issuer."""
+
+    def enter(*, id_token: bool = True) -> FakeActionsIssuer:
+        variables = {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_REPOSITORY": REPO,
+            "GITHUB_SHA": samples.SHA,
+            "GITHUB_REF": "refs/heads/main",
+            "GITHUB_REF_NAME": "main",
+            "GITHUB_RUN_ID": "77",
+            "FLAKEGUARD_OIDC_AUDIENCE": AUDIENCE,
+        }
+        if id_token:  # what `permissions: id-token: write` gives a job
+            variables["ACTIONS_ID_TOKEN_REQUEST_URL"] = actions_issuer.request_url
+            variables["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = REQUEST_TOKEN
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        actions_issuer.job.update(repository=REPO, sha=samples.SHA)
+        return actions_issuer
+
+    return enter
 
 
 @pytest.fixture
@@ -87,15 +87,11 @@ def _upload(live: Live, checkout: Path, *extra: str) -> int:
 
 
 def test_an_actions_job_of_main_sends_its_token_and_the_files_are_stored(
-    live: Live,
-    checkout: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    actions_issuer: FakeActionsIssuer,
+    live: Live, checkout: Path, capsys: pytest.CaptureFixture[str], on_actions: Any
 ) -> None:
     """On GitHub Actions with id-token: write: the client asks GitHub for a token for
     FlakeGuard's audience and sends it; both files stored; the bad value is named."""
-    _on_actions(monkeypatch, actions_issuer)
+    actions_issuer = on_actions()
     assert _upload(live, checkout) == 0
     captured = capsys.readouterr()
     assert "repository files updated: codeowners, config" in captured.out
@@ -111,14 +107,10 @@ def test_an_actions_job_of_main_sends_its_token_and_the_files_are_stored(
 
 
 def test_an_actions_job_without_id_token_permission_is_told_how_to_fix_it(
-    live: Live,
-    checkout: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    actions_issuer: FakeActionsIssuer,
+    live: Live, checkout: Path, capsys: pytest.CaptureFixture[str], on_actions: Any
 ) -> None:
     """No id-token permission: the client warns, the server refuses; the job still passes."""
-    _on_actions(monkeypatch, actions_issuer, id_token=False)
+    on_actions(id_token=False)
     assert _upload(live, checkout) == 0
     captured = capsys.readouterr()
     assert "grant it `permissions: id-token: write`" in captured.err

@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,6 +19,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from flakeguard.settings import Settings
 from tests.fakes.github import _Server
 
 REQUEST_TOKEN = "fake-actions-request-token"
@@ -106,6 +108,16 @@ class FakeActionsIssuer:
                 return 401, {}, {"message": "bad request token"}
             return 200, {}, {"value": self.mint(aud=query.get("audience", ""))}
         return 404, {}, {"message": "Not Found"}
+
+
+def trusting(settings: Settings, issuer: FakeActionsIssuer) -> Settings:
+    """``settings`` taking the fake issuer's tokens, for the audience ``AUDIENCE``."""
+    return replace(
+        settings,
+        actions_oidc_issuer=issuer.issuer,
+        actions_oidc_jwks_url=issuer.jwks_url,
+        actions_oidc_audience=AUDIENCE,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from peewee import Database, IntegrityError
-from playhouse.migrations import Runner
 
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
+from tests.models.conftest import migrated_to
 
 BEFORE = "0045_web_session_generation"
 THIS = "0052_weekly_digest"
@@ -19,11 +18,12 @@ INSERT = (
 
 def test_up_creates_the_table_unique_per_week_and_down_drops_it(scratch: Database) -> None:
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
+        runner = migrated_to(scratch, BEFORE)
         run = scratch.execute_sql
-        run("INSERT INTO tenant (slug, name, created_at) VALUES ('t', 'T', CURRENT_TIMESTAMP)")
-        tenant = run("SELECT id FROM tenant WHERE slug = 't'").fetchone()[0]
+        tenant = run(
+            "INSERT INTO tenant (slug, name, created_at) VALUES ('w', 'W', CURRENT_TIMESTAMP)"
+            " RETURNING id"
+        ).fetchone()[0]
         for _ in range(2):
             run(
                 "INSERT INTO slack_message (team_id, channel, kind, rendered_version,"

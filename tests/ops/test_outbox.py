@@ -208,22 +208,27 @@ def _repo_with_token() -> tuple[Repository, str]:
     return add_repository("acme/shop")
 
 
+def _digest_lost_then_reconciled(world: dict[str, Any], fake_slack: Any) -> Any:
+    """Plan the week's one digest, the worker dying before it sends it; reconcile: the post."""
+    drain(world["queue"])
+    fake_slack.reset()
+    assert len(digest.plan_digests()) == 1  # committed; the worker dies here
+    reconcile_uc.reconcile(grace=NOW)
+    drain(world["queue"])
+    [post] = fake_slack.called("chat.postMessage")
+    _nothing_left(world)
+    assert len(fake_slack.called("chat.postMessage")) == 1
+    return post
+
+
 def test_digest_planned_then_worker_died_is_posted_once(world, fake_slack) -> None:  # type: ignore[no-untyped-def]
     """The weekly digest plans its messages with their effects; a worker that dies before
     sending them leaves them pending, and reconcile posts each digest once."""
     repo = f.repo("acme/widgets")
     f.subscription(repo)
     f.proposal(repo)
-    drain(world["queue"])
-    fake_slack.reset()
-
-    assert len(digest.plan_digests()) == 1  # committed; the worker dies here
-    reconcile_uc.reconcile(grace=NOW)
-    drain(world["queue"])
-    [post] = fake_slack.called("chat.postMessage")
+    post = _digest_lost_then_reconciled(world, fake_slack)
     assert "test" in str(post.params)
-    _nothing_left(world)
-    assert len(fake_slack.called("chat.postMessage")) == 1
     assert Effect.get(Effect.kind == Job.REFRESH_SLACK_MESSAGE).done_at is not None
 
 
@@ -238,18 +243,10 @@ def test_team_digest_planned_then_worker_died_is_posted_once(world, fake_slack) 
         tenant=repo.tenant_id, owner="@acme/payments", team_id="T0TEST", channel_id="C0PAY"
     )
     f.proposal(repo)
-    drain(world["queue"])
-    fake_slack.reset()
-
-    assert len(digest.plan_digests()) == 1  # committed; the worker dies here
-    reconcile_uc.reconcile(grace=NOW)
-    drain(world["queue"])
-    [post] = fake_slack.called("chat.postMessage")
+    post = _digest_lost_then_reconciled(world, fake_slack)
     assert post.params["channel"] == "C0PAY" and "test_upload_retries" in str(post.params)
-    _nothing_left(world)
     assert digest.plan_digests() == []
-    drain(world["queue"])
-    assert len(fake_slack.called("chat.postMessage")) == 1
+    assert drain(world["queue"]) == 0
 
 
 def test_app_home_lost_after_commit_is_published_once(world, redis_server, fake_slack) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import jwt
@@ -20,45 +19,46 @@ from cryptography.hazmat.primitives import serialization
 
 from flakeguard.settings import Settings
 from flakeguard.usecases import repo_file_uploads
-from flakeguard.usecases.repos import add_repository
+from flakeguard.usecases.repos import add_repository, issue_token
 from models import RepoFile, Repository, TestRun
-from tests.fakes.actions_oidc import AUDIENCE, KID, SHA, FakeActionsIssuer, new_key
+from tests.fakes.actions_oidc import KID, SHA, FakeActionsIssuer, new_key, trusting
 
 FILES = {"CODEOWNERS": "* @acme/core\n", ".flakeguard.yml": "auto_quarantine: true\n"}
 Mint = Callable[[FakeActionsIssuer], str]
+Put = Callable[..., Any]
 
 
 @pytest.fixture
 def settings(settings: Settings, actions_issuer: FakeActionsIssuer) -> Settings:
-    """The test settings trusting the fake issuer, for this FlakeGuard's audience."""
-    return replace(
-        settings,
-        actions_oidc_issuer=actions_issuer.issuer,
-        actions_oidc_jwks_url=actions_issuer.jwks_url,
-        actions_oidc_audience=AUDIENCE,
-    )
+    return trusting(settings, actions_issuer)
 
 
 @pytest.fixture
-def shop(app: Any) -> tuple[Repository, str]:
-    """acme/shop (GitHub id 4242) with an ingest token and a run of main's head, SHA."""
-    repo, token = add_repository("acme/shop")
+def shop(app: Any) -> Repository:
+    """acme/shop (GitHub id 4242) with a run of main's head, SHA."""
+    repo, _token = add_repository("acme/shop")
     Repository.update(github_id=4242).where(Repository.id == repo.id).execute()
     TestRun.create(repository=repo, sha=SHA, branch="main", content_digest="m" * 64)
-    return Repository.get_by_id(repo.id), token
+    return Repository.get_by_id(repo.id)
 
 
-def _put(app: Any, ingest_token: str, actions_token: Any = None, **body: Any) -> Any:
-    payload = {"repo": "acme/shop", "branch": "main", "sha": SHA, "pr": None, "files": FILES}
-    if actions_token is not None:
-        payload["actions_token"] = actions_token
-    payload.update(body)
-    return app.test_client().put(
-        "/api/v1/repository-files",
-        data=json.dumps(payload),
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {ingest_token}"},
-    )
+@pytest.fixture
+def put(app: Any, shop: Repository) -> Callable[..., Any]:
+    """PUT the files with an OIDC token (None: none), as acme/shop unless told otherwise."""
+    ingest = issue_token(shop)
+
+    def send(actions_token: Any = None, *, ingest_token: str = ingest, **body: Any) -> Any:
+        payload = {"repo": "acme/shop", "branch": "main", "sha": SHA, "pr": None, "files": FILES}
+        if actions_token is not None:
+            payload["actions_token"] = actions_token
+        return app.test_client().put(
+            "/api/v1/repository-files",
+            data=json.dumps({**payload, **body}),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {ingest_token}"},
+        )
+
+    return send
 
 
 def _hs256_with_the_public_key(issuer: FakeActionsIssuer) -> str:
@@ -118,9 +118,9 @@ HOSTILE: list[tuple[str, Mint, int, str]] = [
 
 
 def test_a_job_of_main_proven_by_its_token_stores_the_files(
-    app: Any, shop: tuple[Repository, str], actions_issuer: FakeActionsIssuer
+    put: Put, actions_issuer: FakeActionsIssuer
 ) -> None:
-    answer = _put(app, shop[1], actions_issuer.mint())
+    answer = put(actions_issuer.mint())
     assert answer.status_code == 200, answer.get_json()
     body = answer.get_json()
     assert sorted(body["stored"]) == ["codeowners", "config"] and body["source"] == "actions"
@@ -129,25 +129,22 @@ def test_a_job_of_main_proven_by_its_token_stores_the_files(
 
 @pytest.mark.parametrize(("case", "mint", "status", "says"), HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_hostile_tokens_are_refused_precisely_and_store_nothing(
-    app: Any,
-    shop: tuple[Repository, str],
+    put: Put,
     actions_issuer: FakeActionsIssuer,
     case: str,
     mint: Mint,
     status: int,
     says: str,
 ) -> None:
-    answer = _put(app, shop[1], mint(actions_issuer))
+    answer = put(mint(actions_issuer))
     assert answer.status_code == status, answer.get_json()
     assert says in answer.get_json()["error"]["message"]
     assert RepoFile.select().count() == 0
 
 
-def test_without_a_token_the_answer_says_how_to_give_one(
-    app: Any, shop: tuple[Repository, str]
-) -> None:
+def test_without_a_token_the_answer_says_how_to_give_one(put: Put) -> None:
     """No OIDC token: 401 naming the permission and the other way; nothing stored."""
-    answer = _put(app, shop[1])
+    answer = put()
     assert answer.status_code == 401
     message = answer.get_json()["error"]["message"]
     assert "permissions: id-token: write" in message
@@ -156,57 +153,51 @@ def test_without_a_token_the_answer_says_how_to_give_one(
 
 
 @pytest.mark.parametrize("token", [123, ["a"], "x" * 20000])
-def test_a_malformed_token_field_is_a_400(
-    app: Any, shop: tuple[Repository, str], token: Any
-) -> None:
-    answer = _put(app, shop[1], token)
+def test_a_malformed_token_field_is_a_400(put: Put, token: Any) -> None:
+    answer = put(token)
     assert answer.status_code == 400 and "actions_token" in answer.get_json()["error"]["message"]
     assert RepoFile.select().count() == 0
 
 
-def test_the_issuer_keys_unreachable_is_a_503(
-    app: Any, shop: tuple[Repository, str], actions_issuer: FakeActionsIssuer
-) -> None:
+def test_the_issuer_keys_unreachable_is_a_503(put: Put, actions_issuer: FakeActionsIssuer) -> None:
     actions_issuer.jwks_status = 500
-    answer = _put(app, shop[1], actions_issuer.mint())
+    answer = put(actions_issuer.mint())
     assert answer.status_code == 503
     assert "try again later" in answer.get_json()["error"]["message"]
     assert RepoFile.select().count() == 0
 
 
 def test_a_proven_job_of_an_older_commit_does_not_replace_the_heads_files(
-    app: Any, shop: tuple[Repository, str], actions_issuer: FakeActionsIssuer
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer
 ) -> None:
     """Main moved on (a newer run): the token of the older commit's job gets 409."""
-    repo, ingest = shop
-    TestRun.create(repository=repo, sha="e" * 40, branch="main", content_digest="n" * 64)
-    answer = _put(app, ingest, actions_issuer.mint())
+    TestRun.create(repository=shop, sha="e" * 40, branch="main", content_digest="n" * 64)
+    answer = put(actions_issuer.mint())
     assert answer.status_code == 409
     assert "it is eeeeeeeeeeee" in answer.get_json()["error"]["message"]
     assert RepoFile.select().count() == 0
 
 
 def test_trusting_the_ingest_token_takes_files_without_a_token_but_checks_one_sent(
-    app: Any, shop: tuple[Repository, str], actions_issuer: FakeActionsIssuer
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer
 ) -> None:
     """For CI without OIDC the operator trusts the ingest token: no token, stored as
     "upload"; a token that is sent is still checked."""
-    repo, ingest = shop
-    repo_file_uploads.set_trust(repo, repo_file_uploads.INGEST_TOKEN)
-    refused = _put(app, ingest, actions_issuer.mint(ref="refs/heads/feature"))
+    repo_file_uploads.set_trust(shop, repo_file_uploads.INGEST_TOKEN)
+    refused = put(actions_issuer.mint(ref="refs/heads/feature"))
     assert refused.status_code == 403 and RepoFile.select().count() == 0
-    answer = _put(app, ingest)
+    answer = put()
     assert answer.status_code == 200 and answer.get_json()["source"] == "upload"
     assert {row.source for row in RepoFile.select()} == {"upload"}
 
 
 def test_another_repositorys_ingest_token_with_a_valid_token_is_refused(
-    app: Any, shop: tuple[Repository, str], actions_issuer: FakeActionsIssuer
+    put: Put, actions_issuer: FakeActionsIssuer
 ) -> None:
     """The token of acme/shop's job sent with another repository's ingest token: 403."""
     other, other_token = add_repository("acme/other")
     TestRun.create(repository=other, sha=SHA, branch="main", content_digest="o" * 64)
-    answer = _put(app, other_token, actions_issuer.mint(), repo="acme/other")
+    answer = put(actions_issuer.mint(), ingest_token=other_token, repo="acme/other")
     assert answer.status_code == 403
     assert "of a job of acme/shop" in answer.get_json()["error"]["message"]
     assert RepoFile.select().count() == 0
