@@ -184,3 +184,26 @@ def test_a_workspace_of_another_tenant_cannot_act_on_the_team_digest(world: Worl
     assert refused.get_json()["response_action"] == "update"
     assert {q.state for q in Quarantine.select()} == {"proposed"}
     assert world.fake_slack.called("chat.update") == []
+
+
+def test_a_big_owner_digest_stays_within_slacks_limits() -> None:
+    """Long names in many repositories: the digest and its modal fit Slack; markup in a
+    repository or owner name is shown, not interpreted."""
+    from bot.blocks.digest import approve_all_modal, render_digest
+    from flakeguard.usecases.plan import PlanItem
+
+    items = [
+        PlanItem(i, 1, i, f"test_{i}" + "w" * 150, 0.3, "r" * 100, 4, why="w" * 90)
+        for i in range(10)
+    ]
+    places = {i: f"org/<!channel>repo-{i}" + "n" * 90 for i in range(10)}
+    repositories = tuple(f"org/repo-{i}" + "n" * 90 for i in range(300))
+    view = digest.DigestView(
+        7, "", 40, 3, items, 200, owner="@org/<b>team", places=places, repositories=repositories
+    )
+    payload = render_digest(view)
+    assert problems(payload) == []
+    text = all_text(payload)
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "and 290 more" in text
+    modal = approve_all_modal(view, channel=PAYMENTS)
+    assert problems(modal) == [] and len(modal["private_metadata"]) <= 3000
