@@ -21,12 +21,12 @@ from flakeguard.usecases import repo_file_uploads
 from flakeguard.usecases.actions_oidc import MAX_TOKEN_CHARS, ActionsIssuer
 from flakeguard.usecases.repo_files import WATCHED_PATHS, problems
 from flakeguard.usecases.repos import authenticate
-from integrations.github.actions_keys import ActionsKeys
+from integrations.github.actions_issuer import JwksIssuer
 
 repo_files = Blueprint("repo_files", __name__, url_prefix="/api/v1")
 
 MAX_BODY = 4 * 1024 * 1024  # CODEOWNERS may be up to 3 MB (GitHub's limit), plus JSON
-KEYS = "flakeguard.actions_keys"
+ISSUER = "flakeguard.actions_issuer"
 
 
 @repo_files.put("/repository-files")
@@ -66,15 +66,15 @@ def put_repository_files() -> tuple[Response, int]:
 
 def _issuer() -> ActionsIssuer:
     """GitHub Actions' issuer as configured; its key set is fetched once per app and cached."""
-    settings = current_app.extensions["flakeguard"].settings
-    keys = current_app.extensions.get(KEYS)
-    if keys is None:
-        keys = current_app.extensions[KEYS] = ActionsKeys(settings.actions_oidc_keys_url)
-    return ActionsIssuer(
-        issuer=settings.actions_oidc_issuer,
-        audience=settings.actions_oidc_expected_audience,
-        keys=keys,
-    )
+    issuer = current_app.extensions.get(ISSUER)
+    if issuer is None:
+        settings = current_app.extensions["flakeguard"].settings
+        issuer = current_app.extensions[ISSUER] = JwksIssuer(
+            issuer=settings.actions_oidc_issuer,
+            audience=settings.actions_oidc_expected_audience,
+            jwks_url=settings.actions_oidc_keys_url,
+        )
+    return issuer
 
 
 def _bearer_token() -> str | None:

@@ -3,7 +3,7 @@
 A job given ``permissions: id-token: write`` can ask GitHub for a token: a JWT that
 GitHub's Actions issuer signs (RS256), naming the job's repository, ref, triggering
 event and commit, for an audience the job chooses. ``verify`` checks the signature with
-the issuer's published keys (a ``KeySource`` over its JWKS), the issuer, the audience
+the issuer's published keys (its JWKS), the issuer, the audience
 and the lifetime, and returns what FlakeGuard relies on. Every refusal is an AuthError
 that says what is wrong; a key set that cannot be fetched is UnavailableError.
 """
@@ -23,20 +23,14 @@ LEEWAY_SECONDS = 60  # clock skew between GitHub and us
 MAX_TOKEN_CHARS = 16 * 1024
 
 
-class KeySource(Protocol):
-    """The issuer's public keys (its JWKS)."""
-
-    def signing_key(self, token: str) -> Any:
-        """The key that signed ``token`` (by its ``kid``); AuthError when there is none."""
-
-
-@dataclass(frozen=True)
-class ActionsIssuer:
-    """Whose tokens are accepted, for which audience, with which keys."""
+class ActionsIssuer(Protocol):
+    """GitHub Actions' issuer as trusted here: its name, our audience, its public keys."""
 
     issuer: str
     audience: str
-    keys: KeySource
+
+    def signing_key(self, token: str) -> Any:
+        """The key that signed ``token`` (by its ``kid``); AuthError when there is none."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +64,7 @@ def verify(token: str, issuer: ActionsIssuer) -> ActionsIdentity:
     if unverified.get("iss") != issuer.issuer:
         shown = str(unverified.get("iss"))[:100]
         raise _refused(f"issuer {shown!r} is not GitHub Actions ({issuer.issuer})")
-    key = issuer.keys.signing_key(token)
+    key = issuer.signing_key(token)
     try:
         claims = jwt.decode(
             token,

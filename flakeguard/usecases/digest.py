@@ -115,12 +115,15 @@ def _plan_message(
 ) -> int | None:
     """Create one digest message of the week, unless that digest exists already."""
     subject = f"repository:{repository_id}" if repository_id is not None else f"owner:{owner}"
+    identity = {  # what makes a digest the same digest: its unique index
+        "week": week,
+        "team_id": team_id,
+        "channel": channel,
+        "tenant": tenant_id,
+        "subject": subject,
+    }
     planned = WeeklyDigest.select().where(
-        WeeklyDigest.week == week,
-        WeeklyDigest.team_id == team_id,
-        WeeklyDigest.channel == channel,
-        WeeklyDigest.tenant == tenant_id,
-        WeeklyDigest.subject == subject,
+        *(getattr(WeeklyDigest, name) == value for name, value in identity.items())
     )
     if planned.exists():
         return None
@@ -129,16 +132,7 @@ def _plan_message(
             msg = SlackMessage.create(
                 team_id=team_id, channel=channel, kind=KIND, repository=repository_id
             )
-            WeeklyDigest.create(
-                tenant=tenant_id,
-                week=week,
-                team_id=team_id,
-                channel=channel,
-                subject=subject,
-                repository=repository_id,
-                owner=owner,
-                message=msg.id,
-            )
+            WeeklyDigest.create(**identity, repository=repository_id, owner=owner, message=msg.id)
     except IntegrityError:  # planned by another worker meanwhile
         return None
     return msg.id

@@ -19,11 +19,12 @@ COOLDOWN = 30.0
 TIMEOUT = 5.0
 
 
-class ActionsKeys:
-    """``actions_oidc.KeySource`` over the issuer's JWKS URL."""
+class JwksIssuer:
+    """``actions_oidc.ActionsIssuer``: the issuer's name, our audience, keys from its JWKS."""
 
-    def __init__(self, jwks_url: str, *, timeout: float = TIMEOUT) -> None:
-        self.jwks_url = jwks_url
+    def __init__(self, *, issuer: str, audience: str, jwks_url: str, timeout: float = TIMEOUT):
+        self.issuer = issuer
+        self.audience = audience
         self._client = jwt.PyJWKClient(
             jwks_url, lifespan=LIFESPAN, timeout=timeout, cooldown_duration=COOLDOWN
         )
