@@ -36,7 +36,7 @@ from engine.scoring import (
 from engine.signatures import Signature, cluster, signature
 from flakeguard.errors import NotFoundError
 from flakeguard.jobs import Job
-from flakeguard.usecases import outbox, owners, quarantine
+from flakeguard.usecases import outbox, quarantine, repo_files
 from models import (
     DomainEvent,
     InfraEvent,
@@ -271,7 +271,7 @@ def analyze_run(
     if repository_id is None:
         raise NotFoundError(f"unknown run {run_id}")
     if config is DEFAULT_CONFIG:  # the repository's thresholds (.flakeguard.yml), if any
-        config = owners.scoring_config(repository_id, config)
+        config = repo_files.scoring_config(repository_id, config)
     outcome = AnalysisResult(run_id=run_id)
     effects: list[outbox.Wanted] = []
     with locked_transaction(ANALYSIS_LOCK + repository_id):

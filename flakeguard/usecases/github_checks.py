@@ -23,7 +23,7 @@ from peewee import Select, fn
 
 from engine.signatures import signature
 from flakeguard.errors import NotFoundError
-from flakeguard.usecases import owners as owners_uc
+from flakeguard.usecases import repo_files
 from flakeguard.usecases.github import (
     CheckAction,
     CheckRunReport,
@@ -113,7 +113,7 @@ def build_check_run_report(
         .tuples()
     }
     run_ids = list(runs)
-    notices = tuple(owners_uc.problems(repo.id))
+    notices = tuple(repo_files.problems(repo.id))
     if not run_ids:
         return CheckRunReport(
             full_name=repo.full_name,
@@ -165,7 +165,7 @@ def build_check_run_report(
     }
     by_id = {case.id: case for case in cases}
     seen = _seen_on_default(repo, failing_ids, run_ids)
-    files = owners_uc.files_of(repo.id)
+    files = repo_files.files_of(repo.id)
     failing: list[FailingTest] = []
     for case_id in failing_ids:
         case = by_id[case_id]
@@ -194,7 +194,7 @@ def build_check_run_report(
                 score=score.score if score is not None else None,
                 failures=len(failures),
                 new_signature=new_signature,
-                owners=owners_uc.owners_of_test(case, files),
+                owners=repo_files.owners_of_test(case, files),
             )
         )
     order = {"new": 0, "broken": 1, "flaky": 2, "quarantined": 3}
