@@ -211,7 +211,7 @@ class TestState:
             raise ValueError(f"unsupported TestState version: {data[:1]!r}")
         new = cls.__new__(cls)
         if data[1] == _COLD_KIND:
-            fields = dict(_COLD_STATE)
+            fields = _COLD_STATE.copy()  # dict(...) of an instance's dict is several times slower
             (
                 fields["runs_seen"],
                 fields["passes_counted"],
