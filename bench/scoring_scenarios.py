@@ -54,6 +54,15 @@ try:
 except ImportError:  # the previous engine: no signatures
     signature = None  # type: ignore[assignment]
 
+try:
+    import engine.scoring.family
+    from engine.scoring.family import family_key, family_priors
+
+    if Path(engine.scoring.family.__file__).parent != Path(engine.scoring.__file__).parent:
+        family_priors = None  # type: ignore[assignment]
+except ImportError:  # an engine without family priors for new tests
+    family_priors = None  # type: ignore[assignment]
+
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = 86400.0
 
@@ -147,6 +156,7 @@ def simulate(
     per_day: int,
     clusters: list[tuple[float, list[str], int]] = (),  # type: ignore[assignment]
     storms: float = 0.0,
+    retry_share: float = 0.6,
 ) -> Scenario:
     """Run every test in every run (main 40%, branches 60%), with retries in 60% of runs."""
     rng = random.Random(seed * 7919 + len(name))
@@ -168,7 +178,7 @@ def simulate(
             b = rng.randrange(12)
             branch_heads[b] += rng.random() < 0.5
             sha, branch = f"b{b}-{branch_heads[b]}", f"feature-{b}"
-        retries = rng.random() < 0.6
+        retries = rng.random() < retry_share
         storm = rng.uniform(0.3, 1.0) if rng.random() < storms else 0.0
         events = [rng.random() < rate for rate, _keys, _cause in clusters]
         run_id = f"{name}-{i}"
@@ -269,7 +279,7 @@ def one_cause_clusters(seed: int) -> Scenario:
     return scenario
 
 
-def new_and_renamed(seed: int) -> Scenario:
+def new_and_renamed(seed: int, *, retry_share: float = 0.6) -> Scenario:
     """10 days at 30 runs a day: a third of the tests are new or renamed mid-history."""
     rng = random.Random(seed + 2)
     t0 = NOW.timestamp() - 10 * DAY
@@ -288,13 +298,20 @@ def new_and_renamed(seed: int) -> Scenario:
             s.rate = _loguniform(rng, 0.03, 0.3) if rng.random() < 0.5 else 0.0
             specs.append(Spec(s.key + "[param-v2]", "renamed_new", rate=s.rate, born=when))
         specs.append(s)
-    return simulate("new-and-renamed", seed, specs, days=10, per_day=30)
+    name = "new-and-renamed" if retry_share else "new-renamed-no-retries"
+    return simulate(name, seed, specs, days=10, per_day=30, retry_share=retry_share)
+
+
+def new_and_renamed_without_retries(seed: int) -> Scenario:
+    """The same, in a CI that never retries: no failure is a same-commit conflict at once."""
+    return new_and_renamed(seed, retry_share=0.0)
 
 
 SCENARIOS: dict[str, Callable[[int], Scenario]] = {
     "short-14d-fixed": short_fixed,
     "clusters-one-cause": one_cause_clusters,
     "new-and-renamed": new_and_renamed,
+    "new-renamed-no-retries": new_and_renamed_without_retries,
 }
 
 
@@ -312,14 +329,33 @@ def evaluate(sc: Scenario, config: Any = None) -> dict[str, Any]:
     runs_since_fix: dict[str, int] = defaultdict(int)
     false_recovered: set[str] = set()
     ever_flagged: set[str] = set()
+    members: dict[str, list[str]] = defaultdict(list)
+    runs_seen: dict[str, int] = defaultdict(int)
+    first_flag: dict[str, int] = {}  # new and renamed flakes: their runs until the first flag
+    first_failure: dict[str, int] = {}  # ... and until their first failure on good code
     for run in sc.runs:
-        apply_run(states, run, **extra)
+        keys = {r.test for r in run.results if r.status != "skipped"}
+        if family_priors is None:
+            apply_run(states, run, **extra)
+        else:  # a new test starts from its family's rate (as the app does)
+            new = [key for key in keys if key not in states]
+            cfg = engine.scoring.DEFAULT_CONFIG if config is None else config
+            apply_run(
+                states, run, cfg, family_priors(states, members, new, run.at.timestamp(), cfg)
+            )
+            for key in new:
+                members[family_key(key)].append(key)
         ts = run.at.timestamp()
-        for key in {r.test for r in run.results}:
+        for key in keys:
             spec = sc.specs[key]
+            runs_seen[key] += 1
+            if key not in first_failure and (run.id, key) in sc.messages and spec.rate > 0:
+                first_failure[key] = runs_seen[key]
             if spec.rate <= 0 and spec.cluster < 0 and spec.kind != "cluster":
                 continue
             name = verdict_from_state(states[key], run.at, **extra).state
+            if name == "flaky" and spec.kind in ("new", "renamed_new"):
+                first_flag.setdefault(key, runs_seen[key])
             fix = fixed_at.get(key)
             if fix is not None and ts >= fix:
                 runs_since_fix[key] += 1
@@ -374,6 +410,16 @@ def evaluate(sc: Scenario, config: Any = None) -> dict[str, Any]:
         "false_recovery": len(false_recovered & set(active_tracked)),
         "active_flagged": len(active_tracked),
     }
+    for kind, name in (("new", "new"), ("renamed_new", "renamed")):
+        flakes = [k for k in detectable if sc.specs[k].kind == kind]
+        if flakes:
+            out[f"{name}_flakes"] = len(flakes)
+            out[f"{name}_flagged"] = sum(1 for k in flakes if k in first_flag)
+            flagged = [k for k in flakes if k in first_flag]
+            out[f"{name}_runs_to_flag"] = _median([first_flag[k] for k in flagged])
+            out[f"{name}_failure_to_flag"] = _median(
+                [first_flag[k] - first_failure.get(k, first_flag[k]) for k in flagged]
+            )
     if sc.messages and any(s.kind == "cluster" for s in sc.specs.values()):
         out.update(_purity(sc))
     return out
@@ -423,6 +469,10 @@ ROWS = (
     ("recovery_days", "recovery delay, median days", "{:.1f}"),
     ("recovery_runs_10pct", "recovery of 7-14% flakes, median runs", "{:.0f}"),
     ("false_recovery", "false recoveries (of active flagged)", "{}"),
+    ("new_runs_to_flag", "new flaky tests: median runs to flag", "{:.0f}"),
+    ("renamed_runs_to_flag", "renamed flaky tests: median runs to flag", "{:.0f}"),
+    ("new_failure_to_flag", "... new: runs from first failure to flag", "{:.1f}"),
+    ("renamed_failure_to_flag", "... renamed: runs from first failure to flag", "{:.1f}"),
     ("purity", "cluster purity", "{:.3f}"),
     ("clusters_per_cause", "clusters per cause", "{:.2f}"),
 )
@@ -435,6 +485,9 @@ def _cell(figures: dict[str, Any], key: str, fmt: str) -> str:
     text = fmt.format(value)
     if key == "recovered":
         text += f"/{figures['fixed']}"
+    elif key in ("new_runs_to_flag", "renamed_runs_to_flag"):
+        kind = key.split("_")[0]
+        text += f" ({figures[f'{kind}_flagged']}/{figures[f'{kind}_flakes']})"
     elif key == "false_recovery":
         share = value / figures["active_flagged"] if figures["active_flagged"] else 0.0
         text += f"/{figures['active_flagged']} ({share:.1%})"

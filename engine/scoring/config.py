@@ -85,6 +85,10 @@ class ScoringConfig:
     # ... and no counted failure for at least this long: flakes bunch up in
     # time (load, time of day); a day without one covers a full cycle.
     recovery_min_days: float = 1.0
+    # A new test of a known family (a new parametrisation) starts with this many
+    # pseudo-runs at the rate its family shows: a cautious prior, worth as many
+    # runs as it takes to judge a test (engine/scoring/family.py).
+    family_prior_runs: float = 8.0
     # A recovered test reads 'recovered' (not 'healthy') for this long.
     recovered_days: float = 30.0
 

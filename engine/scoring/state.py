@@ -14,6 +14,7 @@ keeps its own copy of the old codec).  The model is described in docs/scoring.md
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 from array import array
 from collections.abc import Mapping
@@ -258,6 +259,14 @@ class TestState:
         fields.update(recovery)
         new.__dict__ = fields
         return new
+
+    @classmethod
+    def from_stored(cls, stored: bytes | str) -> TestState:
+        """Rebuild a state from what the app stores: :meth:`to_bytes`, or the JSON text of
+        :meth:`to_json` (as bytes or str: rows written before migration 0035)."""
+        if type(stored) is bytes and stored[:1] != b"{":
+            return cls.from_bytes(stored)
+        return cls.from_json(json.loads(stored))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TestState):
