@@ -102,9 +102,11 @@ class TestState:
         self.sprt_llr = 0.0
         self.runs_since_quarantine = 0
         self.fixed_at: float | None = None
-        # Recovery while not quarantined (the same SPRT; docs/scoring.md, "Recovery").
+        # Recovery while not quarantined (docs/scoring.md, "Recovery").
         self.clean_runs = 0  # counted first attempts that passed since the last counted failure
-        self.recovery_rate = 0.0  # the SPRT's "still flaky" rate; 0.0 while not watching
+        self.recovery_rate = 0.0  # the "still flaky" rate judged against; 0.0 while not watching
+        # ... and the log-likelihood ratio of "fixed" the clean stretch gives (an engine
+        # before this one started it at -2.25: such a state only needs a little longer).
         self.recovery_llr = 0.0
         self.recovered_at: float | None = None
         self.recovered_from = 0.0  # the estimated rate when it recovered ("was 10%")
