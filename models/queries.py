@@ -311,12 +311,13 @@ def family_states(
     return found
 
 
-def test_case_keys(test_case_ids: Sequence[int]) -> dict[int, str]:
-    """test_case_id -> key, for the given test cases."""
+def test_case_keys(repository_id: int, test_case_ids: Sequence[int]) -> dict[int, str]:
+    """test_case_id -> key, for those of the given test cases that are the repository's."""
     found: dict[int, str] = {}
     for chunk, where in _id_chunks("id", test_case_ids):
         for test_case_id, key in db.execute_sql(
-            f"SELECT id, key FROM test_case WHERE {where}", chunk
+            f"SELECT id, key FROM test_case WHERE repository_id = {_param()} AND {where}",
+            [repository_id, *chunk],
         ).fetchall():
             found[test_case_id] = key
     return found

@@ -33,7 +33,7 @@ def families_of(
     repository_id: int, test_case_ids: Iterable[int], timestamp: float, config: ScoringConfig
 ) -> dict[int, Family]:
     """The family (and its prior at ``timestamp``) of each given test that has scored siblings."""
-    keys = queries.test_case_keys(list(test_case_ids))
+    keys = queries.test_case_keys(repository_id, list(test_case_ids))
     wanted = {test_id: family_key(key) for test_id, key in keys.items()}
     if not wanted or len(set(wanted.values())) > MAX_FAMILIES:
         return {}
