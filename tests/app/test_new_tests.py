@@ -4,33 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.scoring import DEFAULT_CONFIG, Result, Run, fold
+from engine.scoring import DEFAULT_CONFIG
 from flakeguard.usecases.new_tests import families_of
 from models import FlakeScore, Repository, Tenant, TestCase
+from tests.app.analysis_helpers import flaky_state
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
 
 def _scored(repo: Repository, key: str, rate: float) -> TestCase:
     """A test case of ``repo`` with a stored engine state that fails ``rate`` of 100 runs."""
-    every = round(1 / rate) if rate else 0
-    runs = [
-        Run(
-            f"r{n}",
-            f"s{n}",
-            "main",
-            True,
-            T0 + timedelta(hours=n),
-            [
-                Result("t", "failed" if every and n % every == 0 else "passed"),
-                *([Result("t", "passed", 1)] if every and n % every == 0 else []),
-            ],
-        )
-        for n in range(1, 101)
-    ]
     case = TestCase.create(repository=repo, key=key, name=key.rsplit("::", 1)[-1])
     FlakeScore.create(
-        test_case=case, repository=repo, state="flaky", engine_state=fold(runs)["t"].to_bytes()
+        test_case=case,
+        repository=repo,
+        state="flaky",
+        engine_state=flaky_state(rate, T0).to_bytes(),
     )
     return case
 

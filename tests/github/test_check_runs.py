@@ -6,7 +6,6 @@ from datetime import UTC, timedelta
 
 import pytest
 
-from engine.scoring import Result, Run, fold
 from flakeguard.usecases import github_checks
 from flakeguard.usecases.github import CheckRunReport, FailingTest, GitHubUnavailableError
 from flakeguard.usecases.github_checks import build_check_run_report, sync_check_run
@@ -23,6 +22,7 @@ from models import (
     default_tenant,
     utcnow,
 )
+from tests.app.analysis_helpers import flaky_state
 from tests.github.helpers import SHA, add_result, installed_repo
 
 
@@ -315,23 +315,6 @@ def test_a_pr_adding_a_test_that_is_already_flaky_says_so(database):
     assert not any("test_old" in line and "added by" in line for line in summary.splitlines())
 
 
-def _flaky_state(rate: float) -> bytes:
-    """The stored engine state of a test that failed ``rate`` of its runs on main lately."""
-    start = utcnow().replace(tzinfo=UTC) - timedelta(days=9)
-    runs = [
-        Run(
-            f"r{n}",
-            f"s{n}",
-            "main",
-            True,
-            start + timedelta(hours=n),
-            [Result("t", "failed" if n % round(1 / rate) == 0 else "passed")],
-        )
-        for n in range(1, 200)
-    ]
-    return fold(runs)["t"].to_bytes()
-
-
 def test_a_pr_adding_a_parametrisation_of_a_flaky_test_names_its_family(database):
     """A case the PR's branch added, flaky by its verdict, is named with its family's rate."""
     repo = installed_repo()
@@ -344,7 +327,9 @@ def test_a_pr_adding_a_parametrisation_of_a_flaky_test_names_its_family(database
         repository=repo,
         state="flaky",
         score=0.09,
-        engine_state=_flaky_state(0.1),
+        engine_state=flaky_state(
+            0.1, utcnow().replace(tzinfo=UTC) - timedelta(days=9), 200
+        ).to_bytes(),
     )
     added = add_result(repo, "test_pay[amex]", "passed", sha=earlier)  # the PR's first commit
     add_result(repo, "test_pay[amex]", "failed")
