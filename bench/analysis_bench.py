@@ -1,21 +1,30 @@
 """Incremental analysis cost: analyze_run for one 2,000-test run on PostgreSQL (and SQLite).
 
 Builds a repository with N tests and H runs of history (every run analyzed),
-then times analyze_run on further runs and prints p50/p90/max in ms, plus the
-floor measured in the same process over the same data: the engine's update()
-alone on already-loaded states (no database), and the median of each phase of
-analyze_run (the functions it calls, timed from outside; "other" is the rest:
-ORM lookups, events, the run's own update). Target (issue 5): under 50 ms per
-2,000-test run on PostgreSQL.
+then times analyze_run on further runs and prints p50/p90/max in ms, the
+median of each phase of analyze_run (the functions it calls, timed from
+outside; "lock + commit" is the transaction's advisory lock and its commit,
+"other" the rest: ORM lookups, domain events), and the floor measured over
+the same data: the engine's update() alone on already-decoded states.
+Target (issue 5): under 50 ms per 2,000-test run on PostgreSQL.
 
     .venv/bin/python bench/analysis_bench.py [--tests 2000] [--history 30] [--runs 20]
+
+With ``--baseline DIR`` (another checkout, e.g. ``git worktree add /tmp/fg-main
+main``) the same bench runs in two worker processes, one per checkout, each on
+its own database, and their runs alternate one by one (so that a loaded machine
+slows both alike); it prints both and the ratio of their medians:
+
+    .venv/bin/python bench/analysis_bench.py --baseline /tmp/fg-main --no-sqlite --runs 40
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,19 +37,14 @@ from typing import Any
 
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engine.scoring import Result, Run, TestState, update
-from flakeguard.settings import Settings
-from models import FlakeScore, Repository, TestCase, TestRun, default_tenant, init_db
-from models.base import close_database
-from models.migrate import apply_migrations
-
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
-# phase -> (module name, function name) of what analyze_run calls for it
+HERE = Path(__file__).resolve().parents[1]
+# phase -> (module name, function name) of what analyze_run calls for it; a
+# function a checkout does not have is skipped (the baseline may predate it).
 PHASES = {
+    "config": (("flakeguard.usecases.repo_files", "scoring_config"),),
     "load": (
-        ("models.queries", "run_results"),
+        ("models.result_reads", "run_results"),
         ("models.queries", "score_rows"),
         ("models.queries", "quarantine_rows"),
     ),
@@ -48,8 +52,18 @@ PHASES = {
     "engine": (("flakeguard.usecases.analysis", "update"),),
     "encode": (("flakeguard.usecases.analysis", "_score_rows"),),
     "upsert": (("models.queries", "upsert_scores"),),
-    "after commit": (("flakeguard.usecases.analysis", "_after_commit"),),
+    "events": (
+        ("flakeguard.usecases.analysis", "_clusters"),
+        ("flakeguard.usecases.analysis", "_alerts_to_rerender"),
+        ("flakeguard.usecases.analysis", "_events"),
+    ),
+    "outbox": (
+        ("flakeguard.usecases.outbox", "record"),
+        ("flakeguard.usecases.outbox", "mark_done"),
+    ),
+    "dispatch": (("flakeguard.usecases.outbox", "dispatch"),),
 }
+ORDER = [*PHASES, "lock + commit", "other"]
 
 
 class PhaseTimer:
@@ -57,13 +71,13 @@ class PhaseTimer:
 
     def __init__(self) -> None:
         self.current: dict[str, float] = {}
-        self.runs: list[dict[str, float]] = []
 
     def install(self) -> None:
         for phase, targets in PHASES.items():
             for module_name, name in targets:
                 module = sys.modules[module_name]
-                setattr(module, name, self._timed(phase, getattr(module, name)))
+                if hasattr(module, name):
+                    setattr(module, name, self._timed(phase, getattr(module, name)))
         analysis = sys.modules["flakeguard.usecases.analysis"]
         analysis.locked_transaction = self._timed_transaction(analysis.locked_transaction)
 
@@ -92,20 +106,11 @@ class PhaseTimer:
 
         return timed
 
-    def start(self) -> None:
-        self.current = {}
 
-    def stop(self, total_ms: float) -> None:
-        self.current["other"] = total_ms - sum(self.current.values())
-        self.runs.append(self.current)
+def make_run(n: int, keys: list[str], rng: random.Random) -> Any:
+    """Run ``n``: every test once, 2% of them 10% flakes whose failure passes on retry."""
+    from engine.scoring import Result, Run
 
-    def summary(self) -> str:
-        phases = [*PHASES, "lock + commit", "other"]
-        medians = {p: statistics.median(r.get(p, 0.0) for r in self.runs) for p in phases}
-        return ", ".join(f"{p} {medians[p]:.1f}" for p in phases)
-
-
-def make_run(n: int, keys: list[str], rng: random.Random) -> Run:
     results = []
     for i, key in enumerate(keys):
         rate = 0.1 if i % 50 == 0 else 0.0
@@ -123,62 +128,200 @@ def make_run(n: int, keys: list[str], rng: random.Random) -> Run:
     )
 
 
-def bench(url: str, args: argparse.Namespace) -> None:
-    from flakeguard.usecases import analysis
-    from tests.app.analysis_helpers import store_run
+class Bench:
+    """One checkout's analysis on one database: history built, then one timed run at a time."""
 
-    database = init_db(url)
-    apply_migrations(database)
-    import tasks
+    def __init__(self, url: str, args: argparse.Namespace) -> None:
+        from flakeguard.settings import Settings
+        from models import Repository, default_tenant, init_db
+        from models.migrate import apply_migrations
 
-    tasks.configure(Settings(queue_mode="immediate"))
-    timer = PhaseTimer() if args.phases else None
-    rng = random.Random(7)
-    keys = [f"tests/test_mod{i // 20}.py::test_{i}" for i in range(args.tests)]
-    repo = Repository.create(tenant=default_tenant(), full_name=f"bench/r{uuid.uuid4().hex[:6]}")
-    now = T0 + timedelta(days=30)
-    for n in range(args.history):
-        row = store_run(repo, make_run(n, keys, rng))
-        analysis.analyze_run(row.id, now=now)
-    timings = []
-    if timer is not None:
-        timer.install()
-    for n in range(args.history, args.history + args.runs):
-        row = store_run(repo, make_run(n, keys, rng))
-        if timer is not None:
-            timer.start()
+        self.database = init_db(url)
+        apply_migrations(self.database)
+        import tasks
+        from flakeguard.usecases import analysis
+        from tests.app.analysis_helpers import store_run
+
+        tasks.configure(Settings(queue_mode="immediate"))
+        self.analysis, self.store_run = analysis, store_run
+        self.rng = random.Random(7)
+        self.keys = [f"tests/test_mod{i // 20}.py::test_{i}" for i in range(args.tests)]
+        self.repo = Repository.create(
+            tenant=default_tenant(), full_name=f"bench/r{uuid.uuid4().hex[:6]}"
+        )
+        self.now = T0 + timedelta(days=30)
+        self.n = 0
+        for _ in range(args.history):
+            self._analyze()
+        self.timer = PhaseTimer()
+        self.timer.install()
+        self.blobs: dict[str, bytes] | None = None
+
+    def _analyze(self) -> float:
+        row = self.store_run(self.repo, make_run(self.n, self.keys, self.rng))
+        self.n += 1
         start = time.perf_counter()
-        analysis.analyze_run(row.id, now=now)
-        timings.append((time.perf_counter() - start) * 1000)
-        if timer is not None:
-            timer.stop(timings[-1])
-    # The floor: the engine alone on states already in memory.
-    states = {
-        fs.test_case.key: TestState.from_bytes(fs.engine_state)
-        for fs in FlakeScore.select(FlakeScore, TestCase)
-        .join(TestCase)
-        .where(FlakeScore.repository == repo)
-    }
-    engine_ms = []
-    for n in range(args.runs):
-        run = make_run(10_000 + n, keys, rng)
+        self.analysis.analyze_run(row.id, now=self.now)
+        return (time.perf_counter() - start) * 1000
+
+    def analyze_once(self) -> dict[str, Any]:
+        """Store one run and time its analysis; return the total and the phases in ms."""
+        self.timer.current = {}
+        total = self._analyze()
+        phases = dict(self.timer.current)
+        phases["other"] = total - sum(phases.values())
+        return {"ms": total, "phases": phases}
+
+    def engine_once(self) -> float:
+        """Time the engine's update() alone on freshly decoded states of the tests (ms).
+
+        As analyze_run does: the states are the caller's, folded in place (decoding
+        them is not timed).
+        """
+        from engine.scoring import TestState, update
+        from models import FlakeScore, TestCase
+
+        if self.blobs is None:
+            self.blobs = {
+                key: bytes(blob)
+                for key, blob in FlakeScore.select(TestCase.key, FlakeScore.engine_state)
+                .join(TestCase)
+                .where(FlakeScore.repository == self.repo)
+                .tuples()
+            }
+        states = {key: TestState.from_bytes(blob) for key, blob in self.blobs.items()}
+        run = make_run(10_000 + self.n, self.keys, self.rng)
+        self.n += 1
         start = time.perf_counter()
-        update(states, run, now=now)
-        engine_ms.append((time.perf_counter() - start) * 1000)
-    timings.sort()
-    p50 = statistics.median(timings)
-    p90 = timings[int(len(timings) * 0.9) - 1]
-    floor = statistics.median(engine_ms)
-    results = TestRun.select().where(TestRun.repository == repo).count()
-    print(
-        f"{url.split(':')[0]:>10}: analyze_run of a {args.tests}-test run "
-        f"(history {results - args.runs} runs): p50 {p50:.1f} ms, p90 {p90:.1f} ms, "
-        f"max {timings[-1]:.1f} ms; engine update() alone {floor:.1f} ms "
-        f"(ratio {p50 / floor:.1f}x the engine floor)"
+        update(states, run, now=self.now, copy=False)
+        return (time.perf_counter() - start) * 1000
+
+    def close(self) -> None:
+        from models.base import close_database
+
+        close_database(self.database)
+
+
+def summarize(name: str, totals: list[float], phases: list[dict[str, float]], floor: float) -> str:
+    totals = sorted(totals)
+    p50 = statistics.median(totals)
+    p90 = totals[max(0, int(len(totals) * 0.9) - 1)]
+    medians = {p: statistics.median(r.get(p, 0.0) for r in phases) for p in ORDER}
+    shown = ", ".join(f"{p} {medians[p]:.1f}" for p in ORDER if medians[p] >= 0.05)
+    return (
+        f"{name:>10}: p50 {p50:.1f} ms, p90 {p90:.1f} ms, max {totals[-1]:.1f} ms; "
+        f"engine update() alone {floor:.1f} ms\n{'':>10}  phases, median ms: {shown}"
     )
-    if timer is not None:
-        print(f"{'':>10}  phases, median ms: {timer.summary()}")
-    close_database(database)
+
+
+@contextmanager
+def scratch_database(kind: str, pg: str) -> Iterator[str]:
+    """A new, empty database URL of ``kind`` (dropped afterwards)."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/bench.db"
+        return
+    name = f"flakeguard_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield pg.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(pg, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bench_here(url: str, args: argparse.Namespace) -> None:
+    """This checkout alone, in this process."""
+    sys.path.insert(0, str(HERE))
+    bench = Bench(url, args)
+    samples = [bench.analyze_once() for _ in range(args.runs)]
+    floor = statistics.median(bench.engine_once() for _ in range(args.runs))
+    bench.close()
+    name = url.split(":")[0]
+    print(f"analyze_run of a {args.tests}-test run (history {args.history} runs):")
+    print(summarize(name, [s["ms"] for s in samples], [s["phases"] for s in samples], floor))
+
+
+class Worker:
+    """This file serving one checkout's Bench in a child process (``--serve``), line by line."""
+
+    def __init__(self, root: Path, url: str, args: argparse.Namespace) -> None:
+        command = [sys.executable, str(Path(__file__).resolve()), "--serve", url]
+        command += ["--root", str(root), "--tests", str(args.tests), "--history", str(args.history)]
+        self.process = subprocess.Popen(
+            command, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.ask("ready")
+
+    def ask(self, command: str) -> Any:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench worker died on {command!r}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.ask("quit")
+        self.process.wait()
+
+
+def serve(url: str, root: Path, args: argparse.Namespace) -> None:
+    """Answer the parent's commands: ready, run, engine, quit (one JSON line each)."""
+    sys.path.insert(0, str(root))
+    bench: Bench | None = None
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "ready":
+            bench = Bench(url, args)
+            answer: Any = True
+        elif command == "run" and bench is not None:
+            answer = bench.analyze_once()
+        elif command == "engine" and bench is not None:
+            answer = bench.engine_once()
+        else:
+            if bench is not None:
+                bench.close()
+            print(json.dumps(True), flush=True)
+            return
+        print(json.dumps(answer), flush=True)
+
+
+def bench_side_by_side(kind: str, args: argparse.Namespace) -> None:
+    """This checkout and the baseline, their runs alternating."""
+    roots = {"this": HERE, "baseline": Path(args.baseline).resolve()}
+    with scratch_database(kind, args.pg) as url_a, scratch_database(kind, args.pg) as url_b:
+        workers = {
+            "this": Worker(roots["this"], url_a, args),
+            "baseline": Worker(roots["baseline"], url_b, args),
+        }
+        samples: dict[str, list[dict[str, Any]]] = {name: [] for name in workers}
+        floors: dict[str, list[float]] = {name: [] for name in workers}
+        order = list(workers)
+        for i in range(args.runs):
+            for name in order if i % 2 == 0 else order[::-1]:
+                samples[name].append(workers[name].ask("run"))
+        for i in range(args.runs):
+            for name in order if i % 2 == 0 else order[::-1]:
+                floors[name].append(workers[name].ask("engine"))
+        for worker in workers.values():
+            worker.close()
+    print(
+        f"{kind}: analyze_run of a {args.tests}-test run (history {args.history} runs), "
+        f"{args.runs} runs each, alternating (baseline {roots['baseline']}):"
+    )
+    p50 = {}
+    for name in order:
+        totals = [s["ms"] for s in samples[name]]
+        p50[name] = statistics.median(totals)
+        floor = statistics.median(floors[name])
+        print(summarize(name, totals, [s["phases"] for s in samples[name]], floor))
+    print(
+        f"{'':>10}  ratio this/baseline: p50 {p50['this'] / p50['baseline']:.2f}, "
+        f"engine {statistics.median(floors['this']) / statistics.median(floors['baseline']):.2f}"
+    )
 
 
 def main() -> None:
@@ -187,21 +330,23 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=30)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--phases", action="store_true", help="also time each phase")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--baseline", help="another checkout to run alternately with this one")
+    parser.add_argument("--phases", action="store_true", help=argparse.SUPPRESS)  # always shown
+    parser.add_argument("--serve", help=argparse.SUPPRESS)  # a worker of --baseline
+    parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    name = f"flakeguard_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.pg, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        bench(args.pg.rsplit("/", 1)[0] + "/" + name, args)
-    finally:
-        with psycopg.connect(args.pg, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    if args.no_sqlite:
+    if args.serve:
+        serve(args.serve, Path(args.root), args)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        bench(f"sqlite:///{tmp}/bench.db", args)
+    for kind in ("postgresql", "sqlite"):
+        if kind == "sqlite" and args.no_sqlite:
+            break
+        if args.baseline:
+            bench_side_by_side(kind, args)
+            continue
+        with scratch_database(kind, args.pg) as url:
+            bench_here(url, args)
 
 
 if __name__ == "__main__":

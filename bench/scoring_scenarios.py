@@ -1,6 +1,7 @@
 """Scoring scenarios: short histories with fixed flakes, one-cause clusters, new and renamed tests.
 
     python bench/scoring_scenarios.py [--seed N] [--baseline DIR] [--json]
+    python bench/scoring_scenarios.py --recovery-sweep 1,2,3,4,5
 
 Each scenario generates a seeded CI history with ground truth and folds it
 run by run (``apply_run``, as the app does), judging the tests it tracks after
@@ -53,6 +54,15 @@ try:
         signature = None  # type: ignore[assignment]
 except ImportError:  # the previous engine: no signatures
     signature = None  # type: ignore[assignment]
+
+try:
+    import engine.scoring.family
+    from engine.scoring.family import family_key, family_priors
+
+    if Path(engine.scoring.family.__file__).parent != Path(engine.scoring.__file__).parent:
+        family_priors = None  # type: ignore[assignment]
+except ImportError:  # an engine without family priors for new tests
+    family_priors = None  # type: ignore[assignment]
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = 86400.0
@@ -147,6 +157,7 @@ def simulate(
     per_day: int,
     clusters: list[tuple[float, list[str], int]] = (),  # type: ignore[assignment]
     storms: float = 0.0,
+    retry_share: float = 0.6,
 ) -> Scenario:
     """Run every test in every run (main 40%, branches 60%), with retries in 60% of runs."""
     rng = random.Random(seed * 7919 + len(name))
@@ -168,7 +179,7 @@ def simulate(
             b = rng.randrange(12)
             branch_heads[b] += rng.random() < 0.5
             sha, branch = f"b{b}-{branch_heads[b]}", f"feature-{b}"
-        retries = rng.random() < 0.6
+        retries = rng.random() < retry_share
         storm = rng.uniform(0.3, 1.0) if rng.random() < storms else 0.0
         events = [rng.random() < rate for rate, _keys, _cause in clusters]
         run_id = f"{name}-{i}"
@@ -269,7 +280,7 @@ def one_cause_clusters(seed: int) -> Scenario:
     return scenario
 
 
-def new_and_renamed(seed: int) -> Scenario:
+def new_and_renamed(seed: int, *, retry_share: float = 0.6) -> Scenario:
     """10 days at 30 runs a day: a third of the tests are new or renamed mid-history."""
     rng = random.Random(seed + 2)
     t0 = NOW.timestamp() - 10 * DAY
@@ -288,13 +299,20 @@ def new_and_renamed(seed: int) -> Scenario:
             s.rate = _loguniform(rng, 0.03, 0.3) if rng.random() < 0.5 else 0.0
             specs.append(Spec(s.key + "[param-v2]", "renamed_new", rate=s.rate, born=when))
         specs.append(s)
-    return simulate("new-and-renamed", seed, specs, days=10, per_day=30)
+    name = "new-and-renamed" if retry_share else "new-renamed-no-retries"
+    return simulate(name, seed, specs, days=10, per_day=30, retry_share=retry_share)
+
+
+def new_and_renamed_without_retries(seed: int) -> Scenario:
+    """The same, in a CI that never retries: no failure is a same-commit conflict at once."""
+    return new_and_renamed(seed, retry_share=0.0)
 
 
 SCENARIOS: dict[str, Callable[[int], Scenario]] = {
     "short-14d-fixed": short_fixed,
     "clusters-one-cause": one_cause_clusters,
     "new-and-renamed": new_and_renamed,
+    "new-renamed-no-retries": new_and_renamed_without_retries,
 }
 
 
@@ -312,14 +330,33 @@ def evaluate(sc: Scenario, config: Any = None) -> dict[str, Any]:
     runs_since_fix: dict[str, int] = defaultdict(int)
     false_recovered: set[str] = set()
     ever_flagged: set[str] = set()
+    members: dict[str, list[str]] = defaultdict(list)
+    runs_seen: dict[str, int] = defaultdict(int)
+    first_flag: dict[str, int] = {}  # new and renamed flakes: their runs until the first flag
+    first_failure: dict[str, int] = {}  # ... and until their first failure on good code
     for run in sc.runs:
-        apply_run(states, run, **extra)
+        keys = {r.test for r in run.results if r.status != "skipped"}
+        if family_priors is None:
+            apply_run(states, run, **extra)
+        else:  # a new test starts from its family's rate (as the app does)
+            new = [key for key in keys if key not in states]
+            cfg = engine.scoring.DEFAULT_CONFIG if config is None else config
+            apply_run(
+                states, run, cfg, family_priors(states, members, new, run.at.timestamp(), cfg)
+            )
+            for key in new:
+                members[family_key(key)].append(key)
         ts = run.at.timestamp()
-        for key in {r.test for r in run.results}:
+        for key in keys:
             spec = sc.specs[key]
+            runs_seen[key] += 1
+            if key not in first_failure and (run.id, key) in sc.messages and spec.rate > 0:
+                first_failure[key] = runs_seen[key]
             if spec.rate <= 0 and spec.cluster < 0 and spec.kind != "cluster":
                 continue
             name = verdict_from_state(states[key], run.at, **extra).state
+            if name == "flaky" and spec.kind in ("new", "renamed_new"):
+                first_flag.setdefault(key, runs_seen[key])
             fix = fixed_at.get(key)
             if fix is not None and ts >= fix:
                 runs_since_fix[key] += 1
@@ -374,6 +411,16 @@ def evaluate(sc: Scenario, config: Any = None) -> dict[str, Any]:
         "false_recovery": len(false_recovered & set(active_tracked)),
         "active_flagged": len(active_tracked),
     }
+    for kind, name in (("new", "new"), ("renamed_new", "renamed")):
+        flakes = [k for k in detectable if sc.specs[k].kind == kind]
+        if flakes:
+            out[f"{name}_flakes"] = len(flakes)
+            out[f"{name}_flagged"] = sum(1 for k in flakes if k in first_flag)
+            flagged = [k for k in flakes if k in first_flag]
+            out[f"{name}_runs_to_flag"] = _median([first_flag[k] for k in flagged])
+            out[f"{name}_failure_to_flag"] = _median(
+                [first_flag[k] - first_failure.get(k, first_flag[k]) for k in flagged]
+            )
     if sc.messages and any(s.kind == "cluster" for s in sc.specs.values()):
         out.update(_purity(sc))
     return out
@@ -423,6 +470,10 @@ ROWS = (
     ("recovery_days", "recovery delay, median days", "{:.1f}"),
     ("recovery_runs_10pct", "recovery of 7-14% flakes, median runs", "{:.0f}"),
     ("false_recovery", "false recoveries (of active flagged)", "{}"),
+    ("new_runs_to_flag", "new flaky tests: median runs to flag", "{:.0f}"),
+    ("renamed_runs_to_flag", "renamed flaky tests: median runs to flag", "{:.0f}"),
+    ("new_failure_to_flag", "... new: runs from first failure to flag", "{:.1f}"),
+    ("renamed_failure_to_flag", "... renamed: runs from first failure to flag", "{:.1f}"),
     ("purity", "cluster purity", "{:.3f}"),
     ("clusters_per_cause", "clusters per cause", "{:.2f}"),
 )
@@ -435,6 +486,9 @@ def _cell(figures: dict[str, Any], key: str, fmt: str) -> str:
     text = fmt.format(value)
     if key == "recovered":
         text += f"/{figures['fixed']}"
+    elif key in ("new_runs_to_flag", "renamed_runs_to_flag"):
+        kind = key.split("_")[0]
+        text += f" ({figures[f'{kind}_flagged']}/{figures[f'{kind}_flakes']})"
     elif key == "false_recovery":
         share = value / figures["active_flagged"] if figures["active_flagged"] else 0.0
         text += f"/{figures['active_flagged']} ({share:.1%})"
@@ -467,12 +521,111 @@ def report(new: dict[str, dict[str, Any]], old: dict[str, dict[str, Any]] | None
     return "\n".join(lines)
 
 
+# The recovery trade: (recovery_log_bayes_factor, recovery_look_penalty) points.
+SWEEP = [(4.0, 0.5), (5.0, 0.5), (5.5, 0.75), (6.0, 0.75), (6.5, 0.75), (7.0, 0.75), (7.0, 1.0)]
+
+
+def recovery_sweep(seeds: list[int]) -> str:
+    """The delay / false-recovery trade of the recovery test over seeds, and its ideal.
+
+    Each row: the worst share of still-active flagged flakes falsely recovered
+    in one scenario run, all of them over all runs, the lowest precision, and
+    the median over seeds of the recovery delay of fixed 7-14% flakes. The
+    "true rate" rows are the same rule told each flake's real rate instead of
+    its estimate (on the first attempts of runs without an outage): what no
+    estimate can beat.
+    """
+    from dataclasses import replace
+
+    config = engine.scoring.DEFAULT_CONFIG
+    histories = {(seed, name): make(seed) for seed in seeds for name, make in SCENARIOS.items()}
+    lines = [
+        f"{'L':>5} {'look':>5} {'worst false':>12} {'all false':>12} {'min prec':>9}"
+        f" {'10% delay (median runs per seed)':>34}"
+    ]
+    for bound, look in SWEEP:
+        tuned = replace(config, recovery_log_bayes_factor=bound, recovery_look_penalty=look)
+        rows = [evaluate(sc, tuned) for sc in histories.values()]
+        lines.append(_sweep_line(bound, look, rows))
+    for bound, look in SWEEP:
+        rows = [_ideal(sc, bound, look) for sc in histories.values()]
+        lines.append(_sweep_line(bound, look, rows) + "  (true rate)")
+    return "\n".join(lines)
+
+
+def _sweep_line(bound: float, look: float, rows: list[dict[str, Any]]) -> str:
+    worst = max(r["false_recovery"] / r["active_flagged"] for r in rows if r["active_flagged"])
+    false = sum(r["false_recovery"] for r in rows)
+    active = sum(r["active_flagged"] for r in rows)
+    precision = min((r["precision"] for r in rows if "precision" in r), default=float("nan"))
+    delays = [r["recovery_runs_10pct"] for r in rows if r.get("recovery_runs_10pct") is not None]
+    text = " ".join(f"{d:.0f}" for d in delays)
+    share = f"{false}/{active}"
+    return f"{bound:>5} {look:>5} {worst:>12.1%} {share:>12} {precision:>9.3f} {text:>34}"
+
+
+def _ideal(sc: Scenario, bound: float, look: float) -> dict[str, Any]:
+    """The recovery rule told each flake's true rate (first attempts, after the engine's flag)."""
+    states: dict[str, TestState] = {}
+    outcomes: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    flagged_at: dict[str, float] = {}
+    for run in sc.runs:
+        storm = apply_run(states, run).storm
+        for result in run.results:
+            if result.retry or result.status == "skipped":
+                continue
+            if not storm:
+                outcomes[result.test].append((run.at.timestamp(), result.status != "passed"))
+            if result.test not in flagged_at and states[result.test].flagged:
+                flagged_at[result.test] = run.at.timestamp()
+    t_end = NOW.timestamp()
+    false = active = 0
+    delays = []
+    for key, spec in sc.specs.items():
+        if key not in flagged_at or spec.rate <= 0 or spec.broken is not None:
+            continue
+        fix = spec.active[1]
+        failures = 0.0
+        streak = since_fix = 0
+        last: float | None = None
+        recovered = None
+        for at, failed in outcomes[key]:
+            if last is not None:
+                failures *= 2 ** (-(at - last) / (14 * DAY))
+            last = at
+            since_fix += at >= fix
+            failures += failed
+            streak = 0 if failed else streak + 1
+            need = (bound + look * math.log1p(failures)) / -math.log1p(-spec.rate)
+            if at >= flagged_at[key] and streak >= need:
+                recovered = since_fix
+                break
+        if fix < t_end and 0.07 <= spec.rate <= 0.14 and recovered:
+            delays.append(recovered)
+        elif fix >= t_end:
+            active += 1
+            false += recovered is not None
+    return {
+        "false_recovery": false,
+        "active_flagged": active,
+        "recovery_runs_10pct": _median(delays),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--recovery-sweep",
+        metavar="SEEDS",
+        help="print the recovery trade over these seeds (e.g. 1,2,3,4,5) and stop",
+    )
     ap.add_argument("--baseline", type=Path, help="a checkout whose engine to score too")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args(argv)
+    if args.recovery_sweep:
+        print(recovery_sweep([int(seed) for seed in args.recovery_sweep.split(",")]))
+        return
     figures = run_all(args.seed)
     if args.json:
         print(json.dumps(figures))

@@ -30,7 +30,7 @@ from flakeguard.usecases import (
     tenancy,
 )
 from flakeguard.usecases import quarantine as quarantine_uc
-from flakeguard.usecases.digest import digest_of_message, request_message_refresh
+from flakeguard.usecases.digest import approve_shown, digest_of_message
 
 log = logging.getLogger(__name__)
 
@@ -147,17 +147,12 @@ def register(app: App, *, single_token: bool = True) -> None:
         try:
             if message_id is None or not principal.linked:
                 raise NotFoundError("this digest is not one FlakeGuard can act on here")
-            msg = slack_scope.submitted_digest(
-                message_id, tenant_id=principal.tenant_id, team_id=principal.team_id
-            )
-            quarantine_uc.approve_all(
+            approve_shown(
+                message_id,
                 items,
                 actor=principal.user_id,
-                source="slack",
-                key_prefix=f"digest:{message_id}",
                 tenant_id=principal.tenant_id,
-                repository_id=msg.repository_id,
-                team_id=msg.team_id,
+                team_id=principal.team_id,
                 members_of=members_lookup(client),
             )
         except FlakeGuardError as exc:
@@ -165,7 +160,6 @@ def register(app: App, *, single_token: bool = True) -> None:
             ack(response_action="update", view=digest.refusal_modal(_refusal(exc)))
             return
         ack()
-        request_message_refresh(msg.id)
 
     def forget_workspace(context, error: str, *, everything: bool) -> None:  # type: ignore[no-untyped-def]
         """Drop the workspace's tokens (all, or the bot's); record why on its subscriptions."""

@@ -86,6 +86,11 @@ def _why(item: PlanInput, now: datetime) -> str:
     )
 
 
+def rank_key(impact_minutes: float, score: float, test: str) -> tuple[float, float, str]:
+    """Return the plan's sort key: most impact first, then the higher score, then the key."""
+    return (-impact_minutes, -score, test)
+
+
 def build_plan(
     items: Iterable[PlanInput],
     *,
@@ -99,7 +104,7 @@ def build_plan(
     ]
     scored = sorted(
         ((impact(i, now), i) for i in candidates),
-        key=lambda pair: (-pair[0], -pair[1].score, pair[1].test),
+        key=lambda pair: rank_key(pair[0], pair[1].score, pair[1].test),
     )
     if limit is not None:
         scored = scored[:limit]

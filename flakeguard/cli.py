@@ -302,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     artifacts.add_argument("--reset", action="store_true", help="back to the default filter")
     artifacts.set_defaults(handler=cmd_repo_artifacts)
+    importlib.import_module("flakeguard.cli_owners").register_repo_files(repo_sub)
     repo.set_defaults(handler=lambda args: _usage(repo))
 
     policy = sub.add_parser(

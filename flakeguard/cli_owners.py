@@ -13,7 +13,7 @@ from flakeguard.errors import FlakeGuardError
 def cmd_route(args: argparse.Namespace) -> int:
     """Send a CODEOWNERS owner's alerts to a Slack channel; list or remove routes."""
     from flakeguard.cli import open_configured
-    from flakeguard.usecases import owners
+    from flakeguard.usecases import owner_routes
 
     _quiet()
     open_configured()
@@ -22,14 +22,14 @@ def cmd_route(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.remove:
-            name = owners.remove_route(tenant_id=tenant.id, owner=args.remove)
+            name = owner_routes.remove_route(tenant_id=tenant.id, owner=args.remove)
             print(f"{name}: alerts go to their repositories' channels again")
             return 0
         if args.owner:
             if not (args.team_id and args.channel_id):
                 print("flakeguard: route OWNER TEAM_ID CHANNEL_ID", file=sys.stderr)
                 return 2
-            name, previous = owners.set_route(
+            name, previous = owner_routes.set_route(
                 tenant_id=tenant.id,
                 team_id=args.team_id,
                 owner=args.owner,
@@ -42,7 +42,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     except FlakeGuardError as exc:
         print(f"flakeguard: {exc.message}", file=sys.stderr)
         return 1
-    found = owners.routes(tenant.id)
+    found = owner_routes.routes(tenant.id)
     if not found:
         print("no routes: every alert goes to its repository's channels")
     for owner, team, channel in found:
@@ -50,10 +50,9 @@ def cmd_route(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_owners(args: argparse.Namespace) -> int:
-    """Who owns a path of a repository (its CODEOWNERS), and what is wrong in its files."""
+def _repository(args: argparse.Namespace) -> Any:
+    """The repository ``args.repo`` in the CLI's tenant, or the exit status (after one line)."""
     from flakeguard.cli import open_configured
-    from flakeguard.usecases import owners
     from flakeguard.usecases.status import resolve_repository
 
     _quiet()
@@ -62,11 +61,20 @@ def cmd_owners(args: argparse.Namespace) -> int:
     if tenant is None:
         return 2
     try:
-        repo = resolve_repository(args.repo, tenant_id=tenant.id)
+        return resolve_repository(args.repo, tenant_id=tenant.id)
     except FlakeGuardError as exc:
         print(f"flakeguard: {exc.message}", file=sys.stderr)
         return 1
-    files = owners.files_of(repo.id)
+
+
+def cmd_owners(args: argparse.Namespace) -> int:
+    """Who owns a path of a repository (its CODEOWNERS), and what is wrong in its files."""
+    from flakeguard.usecases import repo_files
+
+    repo = _repository(args)
+    if isinstance(repo, int):
+        return repo
+    files = repo_files.files_of(repo.id)
     where = files.codeowners_path or "no CODEOWNERS"
     print(f"{repo.full_name}: {where} (from {files.source or 'nowhere yet'})")
     for path in args.paths:
@@ -77,9 +85,46 @@ def cmd_owners(args: argparse.Namespace) -> int:
             print(f"  {path}: no owner (line {rule.line}, {rule.pattern}, names none)")
         else:
             print(f"  {path}: {', '.join(rule.owners)} (line {rule.line}, {rule.pattern})")
-    for line in owners.problems(repo.id):
+    for line in repo_files.problems(repo.id):
         print(f"  problem: {line}")
     return 0
+
+
+def cmd_repo_files(args: argparse.Namespace) -> int:
+    """Show or set how CODEOWNERS and .flakeguard.yml uploaded from CI are trusted."""
+    from flakeguard.usecases import repo_file_uploads, repo_files
+
+    repo = _repository(args)
+    if isinstance(repo, int):
+        return repo
+    if args.trust:  # one of the modes: argparse checked it
+        repo_file_uploads.set_trust(repo, args.trust)
+    mode = args.trust or repo_file_uploads.trust_of(repo)
+    files = repo_files.files_of(repo.id)
+    print(f"{repo.full_name}: files from {files.source or 'nowhere yet'}")
+    if repo.installation_id is not None:
+        print("  the GitHub App reads them from the default branch; uploads are not used")
+    elif mode == repo_file_uploads.ACTIONS:
+        print("  uploads are taken from GitHub Actions jobs proven by their OIDC token")
+    else:
+        print("  uploads are taken on the word of the ingest token (any CI job holding it)")
+    return 0
+
+
+def register_repo_files(repo_sub: Any) -> None:
+    """Add ``repo files`` to the ``repo`` command."""
+    files = repo_sub.add_parser(
+        "files",
+        help="how CODEOWNERS and .flakeguard.yml uploaded from CI are trusted",
+        description=cmd_repo_files.__doc__
+        + " actions (the default): only from a GitHub Actions job of the default branch, proven"
+        " by its OIDC token. ingest-token: from any CI job holding the ingest token that says"
+        " it runs the default branch's head (for CI without OIDC tokens).",
+    )
+    files.add_argument("repo", metavar="OWNER/NAME")
+    files.add_argument("--trust", choices=("actions", "ingest-token"), help="set the trust")
+    files.add_argument("--tenant", metavar="SLUG", help=TENANT_HELP)
+    files.set_defaults(handler=cmd_repo_files)
 
 
 def register(sub: Any) -> None:

@@ -290,10 +290,13 @@ BLOCK_KIT_BUILDER = "https://app.slack.com/block-kit-builder/#"
 PREVIEW_KINDS = ("alert", "broken", "fixed", "status", "digest", "home")
 
 
-def render_preview(kind: str, repo: str | None, *, tenant_id: int | None = None) -> dict[str, Any]:
+def render_preview(
+    kind: str, repo: str | None, *, tenant_id: int | None = None, owner: str | None = None
+) -> dict[str, Any]:
     """The Block Kit payload of one message kind, for a repository's current data.
 
-    ``tenant_id`` None: the only tenant (a one-workspace setup).
+    ``tenant_id`` None: the only tenant (a one-workspace setup). ``owner``: the digest
+    of that CODEOWNERS owner's channel instead of a repository's.
     """
     from bot.blocks.alerts import render_alert
     from bot.blocks.digest import render_digest
@@ -308,6 +311,8 @@ def render_preview(kind: str, repo: str | None, *, tenant_id: int | None = None)
         return render_alert(preview.alert(repo, flavour, tenant_id=tenant))
     if kind == "status":
         return render_status(preview.status(repo, tenant_id=tenant))
+    if kind == "digest" and owner:
+        return render_digest(preview.owner_digest(owner, tenant_id=tenant))
     if kind == "digest":
         return render_digest(preview.digest(repo, tenant_id=tenant))
     return render_home(preview.home(repo, tenant_id=tenant))
@@ -330,7 +335,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
     _quiet()
     open_configured()
-    payload = render_preview(args.kind, args.repo)
+    payload = render_preview(args.kind, args.repo, owner=args.owner)
     print(json.dumps(payload, indent=2, default=str))
     print(f"\nOpen in Slack's Block Kit Builder:\n{builder_link(payload)}", file=sys.stderr)
     return 0
@@ -343,4 +348,9 @@ def register_preview(sub: Any) -> None:
     )
     preview.add_argument("kind", choices=PREVIEW_KINDS, help="which message")
     preview.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: the first)")
+    preview.add_argument(
+        "--owner",
+        metavar="@ORG/TEAM",
+        help="digest: the weekly digest of that CODEOWNERS owner's routed channel",
+    )
     preview.set_defaults(handler=cmd_preview)

@@ -80,6 +80,13 @@ class NotConfiguredError(FlakeGuardError):
     code = "not_configured"
 
 
+class UnavailableError(FlakeGuardError):
+    """A service we depend on did not answer; the request may be tried again later."""
+
+    status = 503
+    code = "unavailable"
+
+
 class SlackGoneError(FlakeGuardError):
     """Slack refused for good (channel gone, token revoked): record it, do not retry.
 

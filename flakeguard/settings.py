@@ -19,6 +19,8 @@ from flakeguard.errors import ConfigError
 DEFAULT_DATABASE_URL = "sqlite:///flakeguard.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_ACTIONS_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
+JWKS_VARIABLE = "FLAKEGUARD_ACTIONS_OIDC_JWKS_URL"
 # Where Slack's pages live (the OpenID Connect authorize page of "Sign in with Slack").
 DEFAULT_SLACK_WEB_URL = "https://slack.com"
 MIN_SESSION_SECRET = 32
@@ -78,6 +80,10 @@ class Settings:
     redis_timeout: float = DEFAULT_REDIS_TIMEOUT
     # Signs the dashboard's session cookies; the embedded default keeps a generated one.
     session_secret: str | None = field(default=None, repr=False)
+    # GitHub Actions OIDC tokens prove where repository files uploaded from CI come from.
+    actions_oidc_issuer: str = DEFAULT_ACTIONS_OIDC_ISSUER
+    actions_oidc_jwks_url: str | None = None  # default: the issuer's /.well-known/jwks
+    actions_oidc_audience: str | None = None  # default: public_url
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +97,7 @@ class Settings:
             return value.strip()
 
         port = _parse_int("PORT", get("PORT"), default=8000, low=1, high=65535)
+        jwks = get(JWKS_VARIABLE)
         settings = cls(
             database_url=_check_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             redis_url=_check_redis_url(get("REDIS_URL")),
@@ -170,6 +177,13 @@ class Settings:
                 default=DEFAULT_REDIS_TIMEOUT,
             ),
             session_secret=get("FLAKEGUARD_SESSION_SECRET"),
+            actions_oidc_issuer=_check_http_url(
+                "FLAKEGUARD_ACTIONS_OIDC_ISSUER",
+                get("FLAKEGUARD_ACTIONS_OIDC_ISSUER") or DEFAULT_ACTIONS_OIDC_ISSUER,
+                slash=False,
+            ),
+            actions_oidc_jwks_url=jwks and _check_http_url(JWKS_VARIABLE, jwks, slash=False),
+            actions_oidc_audience=get("FLAKEGUARD_ACTIONS_OIDC_AUDIENCE"),
         )
         settings.check_integrations()
         settings.check_session_secret()
@@ -224,6 +238,14 @@ class Settings:
                 f"FLAKEGUARD_SESSION_SECRET: at least {MIN_SESSION_SECRET} characters, "
                 f"got {len(self.session_secret)}"
             )
+
+    @property
+    def actions_oidc_keys_url(self) -> str:
+        return self.actions_oidc_jwks_url or self.actions_oidc_issuer + "/.well-known/jwks"
+
+    @property
+    def actions_oidc_expected_audience(self) -> str:
+        return self.actions_oidc_audience or self.public_url
 
     @property
     def slack_enabled(self) -> bool:

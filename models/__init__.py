@@ -1,6 +1,7 @@
 """peewee models, the database handle, migrations, and the queries the rest needs."""
 
 from models.base import BaseModel, db, init_db, is_postgres, utcnow
+from models.digests import WeeklyDigest
 from models.github import CheckRun, IngestedArtifact, WebhookDelivery
 from models.links import WorkspaceLinkState
 from models.outbox import Effect
@@ -64,6 +65,7 @@ ALL_MODELS = [
     RepoFile,
     OwnerRoute,
     TeamMember,
+    WeeklyDigest,
 ]
 
 __all__ = [
@@ -101,6 +103,7 @@ __all__ = [
     "WebLoginToken",
     "WebUser",
     "WebhookDelivery",
+    "WeeklyDigest",
     "WorkspaceLinkState",
     "WorkspacePolicy",
     "db",

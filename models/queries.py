@@ -239,3 +239,57 @@ def _int_array(ids: Iterable[int]) -> str:
 
 def _param() -> str:
     return "%s" if is_postgres() else "?"
+
+
+LIKE_ESCAPE = "!"
+FAMILY_CHUNK = 100  # families per statement (each is an IN value and a LIKE pattern)
+
+
+def family_states(
+    repository_id: int, families: Collection[str]
+) -> list[tuple[int, str, bytes | str]]:
+    """(test_case_id, key, engine_state) of the scored tests of the given families.
+
+    A family is a key without its parametrisation: its members are the test
+    keyed by it and the tests keyed by it followed by ``[...]``. LIKE may match
+    more (SQLite's is case-insensitive): the caller checks each key's family.
+    """
+    found: list[tuple[int, str, bytes | str]] = []
+    names = sorted(families)
+    p = _param()
+    for start in range(0, len(names), FAMILY_CHUNK):
+        chunk = names[start : start + FAMILY_CHUNK]
+        patterns = [_like_prefix(family + "[") for family in chunk]
+        where = " OR ".join(
+            [f"t.key IN ({', '.join([p] * len(chunk))})"]
+            + [f"t.key LIKE {p} ESCAPE '{LIKE_ESCAPE}'" for _ in patterns]
+        )
+        rows = db.execute_sql(
+            "SELECT t.id, t.key, s.engine_state FROM test_case t "
+            "JOIN flake_score s ON s.test_case_id = t.id "
+            f"WHERE t.repository_id = {p} AND s.engine_state IS NOT NULL AND ({where})",
+            [repository_id, *chunk, *patterns],
+        ).fetchall()
+        found.extend(
+            (test_case_id, key, bytes(blob) if isinstance(blob, memoryview) else blob)
+            for test_case_id, key, blob in rows
+        )
+    return found
+
+
+def test_case_keys(repository_id: int, test_case_ids: Sequence[int]) -> dict[int, str]:
+    """test_case_id -> key, for those of the given test cases that are the repository's."""
+    found: dict[int, str] = {}
+    for chunk, where in _id_chunks("id", test_case_ids):
+        for test_case_id, key in db.execute_sql(
+            f"SELECT id, key FROM test_case WHERE repository_id = {_param()} AND {where}",
+            [repository_id, *chunk],
+        ).fetchall():
+            found[test_case_id] = key
+    return found
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching strings that start with ``prefix`` (escaped with LIKE_ESCAPE)."""
+    escaped = "".join(f"{LIKE_ESCAPE}{c}" if c in f"%_{LIKE_ESCAPE}" else c for c in prefix)
+    return escaped + "%"

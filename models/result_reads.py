@@ -15,7 +15,7 @@ PostgreSQL then reads only those months).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -252,8 +252,15 @@ test_history.__test__ = False  # type: ignore[attr-defined]
 # -- many tests -----------------------------------------------------------------------
 
 
-def ran_on_other_commit(repository_id: int, ordinals: dict[int, int], sha: str) -> set[int]:
-    """Those of the tests (id -> ordinal) with a result on a commit other than ``sha``.
+def ran_on_other_commit(
+    repository_id: int,
+    ordinals: dict[int, int],
+    sha: str,
+    *,
+    except_branches: Collection[str] = (),
+) -> set[int]:
+    """Those of the tests (id -> ordinal) with a result on a commit other than ``sha``, of a
+    branch other than ``except_branches``.
 
     One EXISTS per test: the search of its block's history stops at its first
     run on another commit.
@@ -261,15 +268,18 @@ def ran_on_other_commit(repository_id: int, ordinals: dict[int, int], sha: str) 
     found = set()
     for test_id, ordinal in ordinals.items():
         block, slot = divmod(ordinal, BLOCK)
+        where = [
+            ResultBlock.repository == repository_id,
+            ResultBlock.block == block,
+            fn.substr(ResultBlock.codes, slot + 1, 1) != _EMPTY_SLOT,
+            TestRun.sha != sha,
+        ]
+        if except_branches:
+            where.append(TestRun.branch.not_in(sorted(except_branches)))
         elsewhere = (
             ResultBlock.select(ResultBlock.run)
             .join(TestRun, on=(ResultBlock.run == TestRun.id))
-            .where(
-                ResultBlock.repository == repository_id,
-                ResultBlock.block == block,
-                fn.substr(ResultBlock.codes, slot + 1, 1) != _EMPTY_SLOT,
-                TestRun.sha != sha,
-            )
+            .where(*where)
         )
         if elsewhere.exists():
             found.add(test_id)

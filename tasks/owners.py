@@ -10,7 +10,7 @@ from bot.blocks.alerts import render_alert
 from flakeguard import jobs
 from flakeguard.jobs import Job
 from flakeguard.settings import Settings
-from flakeguard.usecases import alerts, check_actions, lifecycle, owners
+from flakeguard.usecases import alerts, check_actions, lifecycle, repo_files
 from flakeguard.usecases.github import GitHubPort
 from tasks import slack as slack_tasks
 from tasks.github import RETRIES, RETRY_DELAY, _configured, _with_github
@@ -27,7 +27,7 @@ def refresh_repo_files(repository_id: int) -> dict[str, Any]:
     """Read the repository's files from its default branch through the App and store them."""
 
     def work(settings: Settings, client: GitHubPort) -> dict[str, Any]:
-        return {"changed": owners.refresh_from_github(repository_id, github=client)}
+        return {"changed": repo_files.refresh_from_github(repository_id, github=client)}
 
     return _with_github(Job.REFRESH_REPO_FILES, work)
 

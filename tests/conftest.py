@@ -31,7 +31,7 @@ TEST_SECRET_KEY = "dGVzdC1zZWNyZXQta2V5LWZvci1mbGFrZWd1YXJkISE="
 TEST_SESSION_SECRET = "test-session-secret-for-flakeguard-0123456789"
 crypto.configure([TEST_SECRET_KEY])  # as create_app does; tests of the stores alone need it too
 
-pytest_plugins = ["tests.fakes.slack", "tests.fakes.github"]
+pytest_plugins = ["tests.fakes.slack", "tests.fakes.github", "tests.fakes.actions_oidc"]
 
 PG_ADMIN_URL = os.environ.get(
     "FLAKEGUARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

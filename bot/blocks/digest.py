@@ -28,26 +28,47 @@ MAX_METADATA = 3000
 MODAL_TITLE = 24
 
 
-def item_line(index: int, item: PlanItem) -> str:
-    """One candidate of the plan."""
+def item_line(index: int, item: PlanItem, place: str = "") -> str:
+    """One candidate of the plan (``place``: its repository, in an owner's digest)."""
     detail = item.why or f"{item.failures_week} failures this week"
+    where = f"{escape(place)} " if place else ""
     return (
-        f"{index}. `{escape(item.test_name)}` {pct(item.score)}: {escape(detail)}"
+        f"{index}. {where}`{escape(item.test_name)}` {pct(item.score)}: {escape(detail)}"
         f"\n      {escape(item.reason)}"
     )
 
 
+def _title(view: DigestView) -> str:
+    return view.owner or view.repository
+
+
+def _lines(view: DigestView, items: list[PlanItem]) -> list[str]:
+    return [
+        item_line(i + 1, item, view.places.get(item.quarantine_id, ""))
+        for i, item in enumerate(items)
+    ]
+
+
+def _summary(view: DigestView) -> str:
+    counts = (
+        f"{view.flaky} flaky, {view.quarantined} quarantined, {view.total} waiting for a decision."
+    )
+    if not view.owner:
+        return f"*{escape(view.repository)}*: {counts}"
+    where = ", ".join(escape(name) for name in view.repositories[:10])
+    more = f" and {len(view.repositories) - 10} more" if len(view.repositories) > 10 else ""
+    scope = f" in {where}{more}" if where else ""
+    return f"Tests *{escape(view.owner)}* owns (CODEOWNERS){scope}: {counts}"
+
+
 def render_digest(view: DigestView) -> dict[str, Any]:
-    """The weekly quarantine plan of one repository."""
+    """The weekly quarantine plan of one repository, or of the tests an owner owns."""
     blocks: list[Block] = [
-        header(f"Weekly flaky-test digest: {view.repository}"),
-        section(
-            f"*{escape(view.repository)}*: {view.flaky} flaky, {view.quarantined} quarantined, "
-            f"{view.total} waiting for a decision."
-        ),
+        header(f"Weekly flaky-test digest: {_title(view)}"),
+        section(_summary(view)),
     ]
     if view.items:
-        lines = [item_line(i + 1, item) for i, item in enumerate(view.items)]
+        lines = _lines(view, view.items)
         blocks.append(
             section(
                 "*Quarantine plan* (by impact)\n"
@@ -68,7 +89,7 @@ def render_digest(view: DigestView) -> dict[str, Any]:
             )
     else:
         blocks.append(context(":tada: Nothing waiting for a decision."))
-    text = f"Weekly digest for {view.repository}: {view.total} quarantines waiting for a decision"
+    text = f"Weekly digest for {_title(view)}: {view.total} quarantines waiting for a decision"
     return message(text, blocks)
 
 
@@ -82,7 +103,7 @@ def approve_all_modal(view: DigestView, *, channel: str) -> dict[str, Any]:
             metadata["q"].pop()
             break
     shown = items[: len(metadata["q"])]
-    lines = [item_line(i + 1, item) for i, item in enumerate(shown)]
+    lines = _lines(view, shown)
     return {
         "type": "modal",
         "callback_id": APPROVE_ALL_VIEW,
@@ -92,7 +113,7 @@ def approve_all_modal(view: DigestView, *, channel: str) -> dict[str, Any]:
         "private_metadata": json.dumps(metadata, separators=(",", ":")),
         "blocks": [
             section(
-                f"Quarantine these {len(shown)} tests of *{escape(view.repository)}*? "
+                f"Quarantine these {len(shown)} tests of *{escape(_title(view))}*? "
                 "Each gets an audit entry and a GitHub issue."
             ),
             section(lines_section(lines) if lines else "Nothing left to approve."),

@@ -8,7 +8,7 @@ from typing import Any
 from bot.blocks.common import escape
 from bot.blocks.status import render_notice
 from bot.commands.base import Invocation, UsageError
-from flakeguard.usecases import owners
+from flakeguard.usecases import owner_routes
 from flakeguard.usecases.policy import check_allowed
 
 USAGE = "/flakeguard route @org/team [#channel]  (or: route list, route remove @org/team)"
@@ -36,7 +36,7 @@ def run(inv: Invocation) -> dict[str, Any]:
     """Send a CODEOWNERS owner's alerts to a channel (this one by default)."""
     words = inv.words
     if words[:1] == ["list"]:
-        found = owners.routes(inv.tenant_id)
+        found = owner_routes.routes(inv.tenant_id)
         if not found:
             return render_notice("No routes: every alert goes to its repository's channels.")
         lines = [f"`{escape(owner)}` → <#{channel}>" for owner, _team, channel in found]
@@ -45,12 +45,12 @@ def run(inv: Invocation) -> dict[str, Any]:
     if words[:1] == ["remove"]:
         if len(words) != 2:
             raise UsageError("give the owner whose route to remove", USAGE)
-        name = owners.remove_route(tenant_id=inv.tenant_id, owner=words[1])
+        name = owner_routes.remove_route(tenant_id=inv.tenant_id, owner=words[1])
         return render_notice(f"`{escape(name)}` alerts go to their repositories' channels again.")
     if not 1 <= len(words) <= 2:
         raise UsageError("give an owner (@org/team or @user) and a channel", USAGE)
     channel = _channel(inv, words[1] if len(words) == 2 else None)
-    name, previous = owners.set_route(
+    name, previous = owner_routes.set_route(
         tenant_id=inv.tenant_id,
         team_id=inv.team_id,
         owner=words[0],

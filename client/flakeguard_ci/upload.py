@@ -67,7 +67,7 @@ def run_upload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             problem = problem or outcome != "ok"
             reachable = outcome != "unreachable"
             if outcome == "ok" and args.repo_files and not values.get("pr"):
-                _send_repo_files(client, values, Path(args.checkout))
+                _send_repo_files(client, values, Path(args.checkout), env)
 
     exit_code = 1 if (args.strict and problem) else 0
     if args.gate:
@@ -126,11 +126,23 @@ def _send(client: Client, reports: list[LocalReport], values: dict[str, str]) ->
     return "rejected"
 
 
-def _send_repo_files(client: Client, values: dict[str, str], root: Path) -> None:
-    """Send CODEOWNERS and .flakeguard.yml from the checkout; print what the server says."""
+def _send_repo_files(
+    client: Client, values: dict[str, str], root: Path, env: Mapping[str, str]
+) -> None:
+    """Send CODEOWNERS and .flakeguard.yml from the checkout; print what the server says.
+
+    On GitHub Actions the job's OIDC token goes with them, for the audience
+    ``FLAKEGUARD_OIDC_AUDIENCE`` (default: the FlakeGuard URL).
+    """
     files = repo_files.find(root)
+    token = None
+    if values.get("provider") == "github-actions":
+        audience = (env.get("FLAKEGUARD_OIDC_AUDIENCE") or "").strip() or client.url
+        token, why = repo_files.actions_token(env, audience)
+        if token is None:
+            print(f"flakeguard: warning: repository files: {why}", file=sys.stderr)
     try:
-        status, body = client.send_repo_files(repo_files.payload(values, files))
+        status, body = client.send_repo_files(repo_files.payload(values, files, token))
     except Unreachable as exc:
         print(f"flakeguard: warning: repository files not sent ({exc})", file=sys.stderr)
         return

@@ -71,20 +71,24 @@ class ScoringConfig:
     # Rates outside this range make the SPRT degenerate.
     sprt_min_rate: float = 0.001
     sprt_max_rate: float = 0.9
-    # Recovery without quarantine: a flagged test that is not quarantined runs
-    # the same SPRT (same errors) against the rate it was flagged at: the
-    # posterior's median, re-read at each failure, which also sends the
-    # statistic back to the floor (a recovery is a long enough clean stretch
-    # after the last failure).  Lower quantiles keep fixed 10% flakes flagged
-    # for 110+ clean runs; see docs/scoring.md, "Recovery", for the trade.
-    recovery_quantile: float = 0.5
-    # Each gap between failures is a fresh chance to look fixed: the upper
-    # bound rises by this times log(1 + decayed failures), so a test that
-    # failed 80 times lately needs a longer clean stretch than one that failed 5.
-    recovery_look_penalty: float = 0.5
+    # Recovery without quarantine: from its flag, and again from each failure,
+    # a flagged test that is not quarantined judges its clean stretch against
+    # the rate it shows then (its posterior's median): each pass adds -ln(1 - rate)
+    # to the log-likelihood ratio of "fixed" against "still flaky", which must
+    # reach e**6.5 (a 10% flake: 62 clean runs), plus 0.75 times the log of
+    # (1 + decayed failures): each gap between failures is one more chance to
+    # look fixed, so a test that failed 80 times lately needs a longer stretch
+    # (a 10% flake: ~95 runs) than one that failed 5.  docs/scoring.md,
+    # "Recovery", shows the trade between delay and false recoveries.
+    recovery_log_bayes_factor: float = 6.5
+    recovery_look_penalty: float = 0.75
     # ... and no counted failure for at least this long: flakes bunch up in
     # time (load, time of day); a day without one covers a full cycle.
     recovery_min_days: float = 1.0
+    # A new test of a known family (a new parametrisation) starts with this many
+    # pseudo-runs at the rate its family shows: a cautious prior, worth as many
+    # runs as it takes to judge a test (engine/scoring/family.py).
+    family_prior_runs: float = 8.0
     # A recovered test reads 'recovered' (not 'healthy') for this long.
     recovered_days: float = 30.0
 

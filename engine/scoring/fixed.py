@@ -3,16 +3,15 @@
 Once the app marks a test quarantined (with its rate then) every counted first
 attempt feeds Wald's SPRT; reaching the upper bound calls the test fixed
 (docs/scoring.md, "Quarantine release").  A flagged test that is not
-quarantined feeds the same SPRT against the rate it was flagged at; reaching
-the upper bound (after a quiet day) calls it recovered (docs/scoring.md,
-"Recovery").
+quarantined weighs each clean stretch against the rate it showed at its last
+failure; enough evidence (after a quiet day) calls it recovered
+(docs/scoring.md, "Recovery").
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime
-from functools import lru_cache
 
 from engine.scoring.config import DAY_SECONDS, DEFAULT_CONFIG, ScoringConfig
 from engine.scoring.state import TestState
@@ -66,51 +65,44 @@ def sprt_step(
         state.stretch_weight = 0.0
         state.flagged = False
         state.conflict_times = [0.0 for _ in state.conflict_times]
-
-
-@lru_cache(maxsize=8)
-def _bounds(config: ScoringConfig) -> tuple[float, float]:
-    return sprt_bounds(config)
+        state.failed_shas = b""  # a pass on a commit that failed before the fix is no conflict
 
 
 def recovery_step(
     state: TestState, timestamp: float, passes: int, failures: int, config: ScoringConfig
 ) -> bool:
-    """Feed counted first attempts of a flagged, unquarantined test into its recovery SPRT.
+    """Feed counted first attempts of a flagged, unquarantined test into its recovery test.
 
     Return whether the test recovered (then its failures before are dropped
-    and it is no longer flagged).  The flag and every failure put the
-    statistic at the floor, at the rate the posterior gives then
-    (``recovery_quantile``): a recovery is a long enough clean stretch after
-    the last failure.  Passes are one addition unless they reach the bound.
+    and it is no longer flagged).  The flag and every failure start the clean
+    stretch over, judged against the rate the test shows then (the median of
+    its posterior): each pass adds ``-ln(1 - rate)`` to the log-likelihood
+    ratio of "fixed" against "still flaky at that rate", and the test recovers
+    when that ratio reaches ``recovery_log_bayes_factor`` plus
+    ``recovery_look_penalty`` times the log of 1 + its decayed failures (each
+    gap between failures is one more chance to look fixed), after a quiet day.
+    Passes are one addition unless they reach the first bound.
     """
-    lower, upper = _bounds(config)
     if state.recovery_rate == 0.0 or failures:
         # Any failure is evidence the test still flakes (a failure while
         # waiting out the quiet day must not keep its credit).
-        state.recovery_rate = _clamped(
-            _estimate(state, timestamp, config.recovery_quantile, config), config
-        )
-        state.recovery_llr = lower
+        state.recovery_rate = _clamped(_estimate(state, timestamp, 0.5, config), config)
+        state.recovery_llr = 0.0
         if failures:
             return False
-    rate = state.recovery_rate
-    llr = state.recovery_llr + passes * math.log(
-        (1.0 - rate * config.sprt_fixed_ratio) / (1.0 - rate)
-    )
-    if llr < upper:
+    llr = state.recovery_llr - passes * math.log1p(-state.recovery_rate)
+    bound = config.recovery_log_bayes_factor
+    if llr < bound:
         state.recovery_llr = llr
         return False
     scale = math.pow(2.0, state.epoch - timestamp / (DAY_SECONDS * config.half_life_days))
     failures_now = state.failure_weight * scale
-    # Each gap between failures is a fresh look: the more failures in the
-    # window, the longer the clean stretch it takes (log of the looks).
-    upper += config.recovery_look_penalty * math.log1p(failures_now)
-    # Held at the upper bound: waiting out the quiet day earns no credit.
-    state.recovery_llr = min(llr, upper)
+    bound += config.recovery_look_penalty * math.log1p(failures_now)
+    # Held at the bound: waiting out the quiet day earns no credit.
+    state.recovery_llr = min(llr, bound)
     last = state.last_counted_failure_at
     if (
-        llr < upper
+        llr < bound
         or state.stretch_runs
         or (last is not None and timestamp - last < config.recovery_min_days * DAY_SECONDS)
     ):
@@ -125,6 +117,7 @@ def recovery_step(
     state.failure_weight = 0.0
     state.flagged = False
     state.conflict_times = [0.0 for _ in state.conflict_times]
+    state.failed_shas = b""  # a pass on a commit that failed before the fix is no conflict
     return True
 
 

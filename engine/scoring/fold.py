@@ -22,6 +22,7 @@ from engine.scoring.config import (
     SKIPPED,
     ScoringConfig,
 )
+from engine.scoring.family import FamilyPrior, family_key, family_priors, seed
 from engine.scoring.fixed import recovery_step, sprt_step
 from engine.scoring.state import KEY_BYTES, TestState, ring_add, ring_has, sha_key
 from engine.scoring.verdict import (
@@ -147,9 +148,16 @@ def _first_attempt_failures(
 
 
 def apply_run(
-    states: dict[str, TestState], run: Run, config: ScoringConfig = DEFAULT_CONFIG
+    states: dict[str, TestState],
+    run: Run,
+    config: ScoringConfig = DEFAULT_CONFIG,
+    priors: Mapping[str, FamilyPrior] | None = None,
 ) -> RunSummary:
-    """Fold one run into ``states`` in place (the step behind update and analyze)."""
+    """Fold one run into ``states`` in place (the step behind update and analyze).
+
+    A test seen for the first time that has an entry in ``priors`` starts from
+    its family's rate (``engine.scoring.family``).
+    """
     timestamp, epoch, weight = _clock(run.at, config)
     sha = run.sha
     key_of_sha = sha_key(sha)
@@ -167,7 +175,7 @@ def apply_run(
     for key, (failed_attempts, passed_later) in failing.items():
         state = get(key)
         if state is None:
-            state = states[key] = TestState(timestamp, epoch)
+            state = states[key] = _born(key, timestamp, epoch, weight, priors, config)
             new_tests += 1
         if state.epoch != epoch:
             _rebase(state, epoch)
@@ -209,7 +217,9 @@ def apply_run(
                 continue
             state = get(result.test)
             if state is None:
-                state = states[result.test] = TestState(timestamp, epoch)
+                state = states[result.test] = _born(
+                    result.test, timestamp, epoch, weight, priors, config
+                )
                 new_tests += 1
             state.runs_seen += 1
             state.last_at = timestamp
@@ -222,7 +232,7 @@ def apply_run(
         key = result.test
         state = get(key)
         if state is None:
-            state = states[key] = TestState(timestamp, epoch)
+            state = states[key] = _born(key, timestamp, epoch, weight, priors, config)
             new_tests += 1
         elif state.epoch != epoch:
             _rebase(state, epoch)
@@ -274,6 +284,23 @@ def apply_run(
         conflicts=conflicts,
         new_tests=new_tests,
     )
+
+
+def _born(
+    key: str,
+    timestamp: float,
+    epoch: int,
+    weight: float,
+    priors: Mapping[str, FamilyPrior] | None,
+    config: ScoringConfig,
+) -> TestState:
+    """The state of a test seen for the first time (from its family's prior, if it has one)."""
+    state = TestState(timestamp, epoch)
+    if priors:
+        prior = priors.get(key)
+        if prior is not None:
+            seed(state, prior, weight, config)
+    return state
 
 
 def _reflag(state: TestState, timestamp: float, config: ScoringConfig) -> None:
@@ -358,19 +385,21 @@ def update(
     now: datetime,
     config: ScoringConfig = DEFAULT_CONFIG,
     copy: bool = True,
+    priors: Mapping[str, FamilyPrior] | None = None,
 ) -> tuple[dict[str, TestState], dict[str, Verdict], RunSummary]:
     """Fold one run into copies of the states of its tests; return them, their verdicts, a summary.
 
     Only tests with a non-skipped result in ``run`` are read, copied and returned;
     ``states`` is not modified.  With ``copy=False`` the run's states are folded
     in place instead (for a caller that owns them, such as one just decoded).
+    ``priors`` are the family priors of the run's new tests (:func:`apply_run`).
     """
     keys = {result.test for result in run.results if result.status != SKIPPED}
     if copy:
         work = {key: states[key].copy() for key in keys if key in states}
     else:
         work = {key: states[key] for key in keys if key in states}
-    summary = apply_run(work, run, config)
+    summary = apply_run(work, run, config, priors)
     verdicts = {key: verdict_from_state(state, now, config) for key, state in work.items()}
     return work, verdicts, summary
 
@@ -379,17 +408,40 @@ def fold(
     runs: Iterable[Run],
     config: ScoringConfig = DEFAULT_CONFIG,
     states: dict[str, TestState] | None = None,
+    *,
+    families: bool = False,
 ) -> dict[str, TestState]:
-    """Fold runs (sorted by time, stable) into states; the batch half of analyze()."""
+    """Fold runs (sorted by time, stable) into states; the batch half of analyze().
+
+    With ``families`` a new test starts from its family's prior, its family
+    found from the keys (``engine.scoring.family``; the app, whose keys are
+    ids, looks siblings up by name and passes ``priors`` to :func:`update`).
+    """
     states = {} if states is None else states
+    members: dict[str, list[str]] = {}
+    if families:
+        for key in states:
+            members.setdefault(family_key(key), []).append(key)
     for run in sorted(runs, key=lambda run: run.at):
-        apply_run(states, run, config)
+        if not families:
+            apply_run(states, run, config)
+            continue
+        keys = {result.test for result in run.results if result.status != SKIPPED}
+        new = [key for key in keys if key not in states]
+        priors = family_priors(states, members, new, run.at.timestamp(), config)
+        apply_run(states, run, config, priors)
+        for key in new:
+            members.setdefault(family_key(key), []).append(key)
     return states
 
 
 def analyze(
-    runs: Iterable[Run], *, now: datetime, config: ScoringConfig = DEFAULT_CONFIG
+    runs: Iterable[Run],
+    *,
+    now: datetime,
+    config: ScoringConfig = DEFAULT_CONFIG,
+    families: bool = False,
 ) -> dict[str, Verdict]:
     """Score every test in a history: a fold of :func:`apply_run`, then verdicts at ``now``."""
-    states = fold(runs, config)
+    states = fold(runs, config, families=families)
     return {key: verdict_from_state(state, now, config) for key, state in states.items()}

@@ -14,6 +14,7 @@ keeps its own copy of the old codec).  The model is described in docs/scoring.md
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 from array import array
 from collections.abc import Mapping
@@ -101,9 +102,11 @@ class TestState:
         self.sprt_llr = 0.0
         self.runs_since_quarantine = 0
         self.fixed_at: float | None = None
-        # Recovery while not quarantined (the same SPRT; docs/scoring.md, "Recovery").
+        # Recovery while not quarantined (docs/scoring.md, "Recovery").
         self.clean_runs = 0  # counted first attempts that passed since the last counted failure
-        self.recovery_rate = 0.0  # the SPRT's "still flaky" rate; 0.0 while not watching
+        self.recovery_rate = 0.0  # the "still flaky" rate judged against; 0.0 while not watching
+        # ... and the log-likelihood ratio of "fixed" the clean stretch gives (an engine
+        # before this one started it at -2.25: such a state only needs a little longer).
         self.recovery_llr = 0.0
         self.recovered_at: float | None = None
         self.recovered_from = 0.0  # the estimated rate when it recovered ("was 10%")
@@ -211,7 +214,7 @@ class TestState:
             raise ValueError(f"unsupported TestState version: {data[:1]!r}")
         new = cls.__new__(cls)
         if data[1] == _COLD_KIND:
-            fields = dict(_COLD_STATE)
+            fields = _COLD_STATE.copy()  # dict(...) of an instance's dict is several times slower
             (
                 fields["runs_seen"],
                 fields["passes_counted"],
@@ -258,6 +261,14 @@ class TestState:
         fields.update(recovery)
         new.__dict__ = fields
         return new
+
+    @classmethod
+    def from_stored(cls, stored: bytes | str) -> TestState:
+        """Rebuild a state from what the app stores: :meth:`to_bytes`, or the JSON text of
+        :meth:`to_json` (as bytes or str: rows written before migration 0035)."""
+        if type(stored) is bytes and stored[:1] != b"{":
+            return cls.from_bytes(stored)
+        return cls.from_json(json.loads(stored))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TestState):

@@ -76,6 +76,15 @@ _NORMAL = NormalDist()
 _normal_quantile = lru_cache(maxsize=64)(_NORMAL.inv_cdf)  # q is one of two constants
 
 
+@lru_cache(maxsize=256)
+def _small_a_gamma_quantile(q: float, a: float) -> float:
+    """The q-quantile of Gamma(a) for a < 2 (cached: a test that never failed has a = prior)."""
+    if q < 0.5 and a < 1.5:
+        return float((q * math.gamma(a + 1.0)) ** (1.0 / a))
+    c = 1.0 / (9.0 * a)
+    return float(a * max(1.0 - c + _normal_quantile(q) * math.sqrt(c), 1e-3) ** 3)
+
+
 def beta_ppf(q: float, a: float, b: float) -> float:
     """Return the q-quantile of Beta(a, b), approximately (a microsecond, not a millisecond).
 
@@ -85,12 +94,8 @@ def beta_ppf(q: float, a: float, b: float) -> float:
     for the 5% and 95% points whenever b >= 50, which the prior guarantees.
     """
     if a < 2.0:
-        if q < 0.5 and a < 1.5:
-            gamma_quantile = (q * math.gamma(a + 1.0)) ** (1.0 / a)
-        else:
-            c = 1.0 / (9.0 * a)
-            gamma_quantile = a * max(1.0 - c + _normal_quantile(q) * math.sqrt(c), 1e-3) ** 3
-        return float(gamma_quantile / (gamma_quantile + b + (a - 1.0) / 2.0))
+        gamma_quantile = _small_a_gamma_quantile(q, a)
+        return gamma_quantile / (gamma_quantile + b + (a - 1.0) / 2.0)
     y = _normal_quantile(1.0 - q)
     lam = (y * y - 3.0) / 6.0
     ra, rb = 1.0 / (2.0 * a - 1.0), 1.0 / (2.0 * b - 1.0)

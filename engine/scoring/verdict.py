@@ -157,10 +157,12 @@ def flag_rule(
         return False  # quiet: cleared, and old evidence alone never flags again
     if flagged:
         return score >= config.clear_score and failures >= config.clear_failures
+    # A new test that has both passed and failed on good code is judged at once
+    # (an early verdict), not after min_samples runs: a counted failure is one.
     return (
         score >= config.flag_score
         and failures >= config.flag_failures
-        and effective_runs >= config.min_samples
+        and (effective_runs >= config.min_samples or state.passes_counted > 0)
     )
 
 
@@ -178,6 +180,8 @@ def verdict_from_state(
     """Judge one test from its state as of ``now`` (recency decay applied, state unchanged)."""
     timestamp = now.timestamp()
     scale = 2.0 ** (state.epoch - timestamp / (DAY_SECONDS * config.half_life_days))
+    if not state.eventful:
+        return _quiet_verdict(state, timestamp, scale, config)
     failures = state.failure_weight * scale
     passes = state.pass_weight * scale
     score = (config.prior_fail + failures) / (
@@ -261,6 +265,70 @@ def verdict_from_state(
             "quarantine": state_name == "flaky" and not suspect,
             "evidence": evidence,
             "reason": reason(state_name, state, score, recent, last_conflict, timestamp, config),
+        },
+    )
+    return verdict
+
+
+# The evidence of a test that never failed outside an outage (most tests), but
+# for the four figures _quiet_verdict fills in.
+_QUIET_EVIDENCE: dict[str, Any] = {
+    "same_commit_conflicts": 0,
+    "recent_conflicts": 0,
+    "flip_rate": 0.0,
+    "infra_failures_excluded": 0,
+    "branch_failures_excluded": 0,
+    "failures_counted": 0,
+    "passes_counted": 0,
+    "effective_runs": 0.0,
+    "runs_seen": 0,
+    "first_failing_sha": None,
+    "broken_since": None,
+    "broken_commits": 0,
+    "broken_episodes": 0,
+    "last_failure_at": None,
+    "quarantined_at": None,
+    "sprt_llr": None,
+    "runs_since_quarantine": 0,
+    "last_counted_failure_at": None,
+    "last_conflict_at": None,
+    "clean_runs": 0,
+    "recovered_at": None,
+    "recovered_from": 0.0,
+}
+
+
+def _quiet_verdict(
+    state: TestState, timestamp: float, scale: float, config: ScoringConfig
+) -> Verdict:
+    """The verdict of a state that holds nothing but passes and outages (``eventful`` unset).
+
+    What :func:`verdict_from_state` would say with no failure, conflict, stretch,
+    quarantine or recovery to weigh, at a fraction of its cost: most tests of
+    a run are in this state (a property test holds the two equal).
+    """
+    passes = state.pass_weight * scale
+    score = config.prior_fail / (config.prior_fail + config.prior_pass + passes)
+    b = config.prior_pass + passes
+    tail = (1.0 - config.interval_mass) / 2.0
+    name = "insufficient" if passes < config.min_samples else "healthy"
+    evidence = _QUIET_EVIDENCE.copy()
+    evidence["infra_failures_excluded"] = state.infra_failures
+    evidence["passes_counted"] = state.passes_counted
+    evidence["effective_runs"] = passes
+    evidence["runs_seen"] = state.runs_seen
+    verdict: Verdict = _frozen(
+        Verdict,
+        {
+            "state": name,
+            "score": score,
+            "interval": (
+                beta_ppf(tail, config.prior_fail, b),
+                beta_ppf(1.0 - tail, config.prior_fail, b),
+            ),
+            "quarantine": False,
+            "evidence": _frozen(Evidence, evidence),
+            "reason": reason(name, state, score, 0, None, timestamp, config),
         },
     )
     return verdict

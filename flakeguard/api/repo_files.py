@@ -1,27 +1,32 @@
 """``PUT /api/v1/repository-files``: the CI client sends CODEOWNERS and .flakeguard.yml.
 
-The client finds the files in the checkout and sends them (JSON, at most
-``MAX_BODY`` bytes) with the run's branch, commit and pull request. Stored only for
-the default branch and no pull request, and only when the GitHub App is not
-installed (the App reads the default branch itself); otherwise answered 200 with
-``stored: []`` and the reason. The branch and pull request are the client's word, so
-the commit must also be the default branch's head as FlakeGuard knows it (the newest
-non-pull-request run on it); otherwise 409 and nothing stored.
+The client finds the files in the checkout and sends them (JSON, at most ``MAX_BODY``
+bytes) with the run's branch, commit and pull request and, from GitHub Actions, the
+job's OIDC token (``actions_token``). Stored only for the default branch and no pull
+request, and only when the GitHub App is not installed (the App reads the default
+branch itself); otherwise answered 200 with ``stored: []`` and the reason. What proves
+the default branch (the OIDC token, or the ingest token where the repository trusts
+it) is decided in ``flakeguard.usecases.repo_file_uploads``: 401 / 403 when the proof
+is missing or wrong, 409 when the commit is not the branch's head; nothing stored.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from flakeguard.errors import BadRequestError, ForbiddenError, PayloadTooLargeError
-from flakeguard.usecases import owners
+from flakeguard.usecases import repo_file_uploads
+from flakeguard.usecases.actions_oidc import MAX_TOKEN_CHARS, ActionsIssuer
+from flakeguard.usecases.repo_files import WATCHED_PATHS, problems
 from flakeguard.usecases.repos import authenticate
+from integrations.github.actions_issuer import JwksIssuer
 
 repo_files = Blueprint("repo_files", __name__, url_prefix="/api/v1")
 
 MAX_BODY = 4 * 1024 * 1024  # CODEOWNERS may be up to 3 MB (GitHub's limit), plus JSON
+ISSUER = "flakeguard.actions_issuer"
 
 
 @repo_files.put("/repository-files")
@@ -44,12 +49,32 @@ def put_repository_files() -> tuple[Response, int]:
         raise BadRequestError("sha: a commit SHA")
     if pr is not None and (isinstance(pr, bool) or not isinstance(pr, int)):
         raise BadRequestError("pr: a pull request number, or null")
+    token = body.get("actions_token")
+    if token is not None and (not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS):
+        raise BadRequestError(f"actions_token: a JWT of at most {MAX_TOKEN_CHARS} characters")
     files = _files(body.get("files"))
-    stored = owners.store_upload(repo.id, files, branch=branch, pr=pr, sha=sha)
-    answer: dict[str, Any] = {"stored": stored, "problems": owners.problems(repo.id)}
-    if not stored and not owners.accepts_upload(repo, branch=branch, pr=pr):
-        answer["ignored"] = owners.upload_refusal(repo, branch=branch, pr=pr)
+    stored, source = repo_file_uploads.store_upload(
+        repo.id, files, branch=branch, pr=pr, sha=sha, actions_token=token, issuer=_issuer()
+    )
+    answer: dict[str, Any] = {"stored": stored, "problems": problems(repo.id)}
+    if source:
+        answer["source"] = source
+    if not stored and not repo_file_uploads.accepts_upload(repo, branch=branch, pr=pr):
+        answer["ignored"] = repo_file_uploads.upload_refusal(repo, branch=branch, pr=pr)
     return jsonify(answer), 200
+
+
+def _issuer() -> ActionsIssuer:
+    """GitHub Actions' issuer as configured; its key set is fetched once per app and cached."""
+    issuer = current_app.extensions.get(ISSUER)
+    if issuer is None:
+        settings = current_app.extensions["flakeguard"].settings
+        issuer = current_app.extensions[ISSUER] = JwksIssuer(
+            issuer=settings.actions_oidc_issuer,
+            audience=settings.actions_oidc_expected_audience,
+            jwks_url=settings.actions_oidc_keys_url,
+        )
+    return issuer
 
 
 def _bearer_token() -> str | None:
@@ -60,9 +85,9 @@ def _bearer_token() -> str | None:
 def _files(value: Any) -> dict[str, str | None]:
     if not isinstance(value, dict):
         raise BadRequestError("files: an object of path -> text (or null when absent)")
-    unknown = sorted(str(path)[:80] for path in value if path not in owners.WATCHED_PATHS)
+    unknown = sorted(str(path)[:80] for path in value if path not in WATCHED_PATHS)
     if unknown:
-        known = ", ".join(owners.WATCHED_PATHS)
+        known = ", ".join(WATCHED_PATHS)
         raise BadRequestError(f"files: unknown path {unknown[0]!r}; known paths: {known}")
     for path, text in value.items():
         if text is not None and not isinstance(text, str):

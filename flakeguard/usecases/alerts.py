@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flakeguard.errors import NotFoundError
-from flakeguard.usecases import noise
-from flakeguard.usecases import owners as owners_uc
+from flakeguard.usecases import alert_targets, noise, repo_files
 from flakeguard.usecases.github import web_url
 from flakeguard.usecases.status import display_name
 from models import (
@@ -195,7 +194,7 @@ def alert_view(message_id: int) -> AlertView:
         else None,
         failing_runs=failing_runs(test.id, repo.full_name) if test else [],
         quarantine=quarantine_view(q) if q else None,
-        owners=owners_uc.owners_of_test(test) if test else (),
+        owners=repo_files.owners_of_test(test) if test else (),
         expires_at=q.expires_at if q and q.state == "quarantined" else None,
         escalated_at=q.escalated_at if q and q.state == "quarantined" else None,
         thread_ts=msg.thread_ts if msg.ts is None else None,
@@ -304,7 +303,7 @@ def plan_alert(event_id: int) -> list[int]:
     """Create the pending alert messages of an event; return their ids.
 
     One message per channel the alert goes to: the route of the test's owner when it
-    has one, else every subscribed channel (``owners.alert_targets``). A proposal with
+    has one, else every subscribed channel (``alert_targets.alert_targets``). A proposal with
     nobody assigned is first assigned to the owner's linked Slack user.
 
     Past the run's alert cap (``alerts.max_per_run``) the event is listed in the run's
@@ -329,9 +328,9 @@ def plan_alert(event_id: int) -> list[int]:
         return []  # (auto: quarantined at once by auto_quarantine, still announced)
     if event.kind == "fixed" and (q is None or q.state != "quarantined"):
         return []
-    targets = owners_uc.alert_targets(event.repository_id, event.test_case_id)
+    targets = alert_targets.alert_targets(event.repository_id, event.test_case_id)
     if event.kind == "flaky" and q is not None and targets:
-        owners_uc.assign_default(q.id, targets[0][0])
+        alert_targets.assign_default(q.id, targets[0][0])
     first_over = noise.over_cap(event)
     if first_over is not None:  # past the run's alert cap: one summary message instead
         return noise.plan_summary(event, first_over)

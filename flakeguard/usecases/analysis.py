@@ -36,7 +36,7 @@ from engine.scoring import (
 from engine.signatures import Signature, cluster, signature
 from flakeguard.errors import NotFoundError
 from flakeguard.jobs import Job
-from flakeguard.usecases import outbox, owners, quarantine
+from flakeguard.usecases import new_tests, outbox, quarantine, repo_files
 from models import (
     DomainEvent,
     InfraEvent,
@@ -119,7 +119,7 @@ def _load_states(
         if type(blob) is bytes and blob[:1] != b"{":
             state = from_bytes(blob)
         elif blob:
-            state = TestState.from_json(orjson.loads(blob))  # stored before migration 0035
+            state = TestState.from_stored(blob)  # JSON, stored before migration 0035
         else:
             continue
         quarantine = quarantines.get(test_case_id)
@@ -261,7 +261,7 @@ def analyze_run(
     if repository_id is None:
         raise NotFoundError(f"unknown run {run_id}")
     if config is DEFAULT_CONFIG:  # the repository's thresholds (.flakeguard.yml), if any
-        config = owners.scoring_config(repository_id, config)
+        config = repo_files.scoring_config(repository_id, config)
     outcome = AnalysisResult(run_id=run_id)
     effects: list[outbox.Wanted] = []
     with locked_transaction(ANALYSIS_LOCK + repository_id):
@@ -289,8 +289,13 @@ def analyze_run(
             at=as_aware(run.started_at or run.received_at),
             results=results,
         )
+        # A test seen for the first time starts from its family's rate, if it has one.
+        new = {key: test_id for key, test_id in ids.items() if key not in states}
+        priors = new_tests.family_priors(repository_id, new, engine_run.at.timestamp(), config)
         # The decoded states are ours: fold the run into them in place.
-        states, verdicts, summary = update(states, engine_run, now=now, config=config, copy=False)
+        states, verdicts, summary = update(
+            states, engine_run, now=now, config=config, copy=False, priors=priors
+        )
         stamp = utcnow()
         rows, pending_events, counts = _score_rows(ids, stored, quarantines, states, verdicts)
         outcome.states = counts

@@ -1,33 +1,68 @@
-"""The weekly Slack digest: each subscribed channel gets its repository's quarantine plan.
+"""The weekly Slack digests: a repository's quarantine plan in each channel subscribed to
+it, and a routed owner's plan (``team_digest``) in that owner's channel.
 
-``plan_digests`` creates the week's messages with one refresh effect each,
-in one transaction; the task renders each from ``digest_view`` and sends it.
-A digest is re-rendered from the database after an "Approve all".
+``plan_digests`` creates the week's digest messages in one transaction, each with its
+``WeeklyDigest`` row (planning the same week again creates nothing) and one refresh
+effect; the task renders each from ``digest_of_message`` and sends it. "Approve all"
+approves what its digest showed, within what that digest may approve, and the week's
+digests that listed an approved test are re-rendered from the database.
+
+A routed owner's tests stay in their repository's digest as well: that digest is the
+repository's whole plan, its counts and its ranking, for the channel that follows the
+repository; the owner's digest is the same plan cut by ownership.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from peewee import IntegrityError
 
 from flakeguard.errors import NotFoundError
 from flakeguard.jobs import Job
-from flakeguard.usecases import outbox
+from flakeguard.usecases import outbox, quarantine
+from flakeguard.usecases.owner_routes import RoutedOwner, routed_owners
 from flakeguard.usecases.plan import PlanItem, quarantine_plan
+from flakeguard.usecases.policy import MembersOf, check_allowed
+from flakeguard.usecases.repo_files import owners_of_test_id
 from flakeguard.usecases.slack_delivery import message_target
-from flakeguard.usecases.slack_scope import same_tenant_subscriptions
-from models import ChannelSubscription, FlakeScore, Quarantine, Repository, SlackMessage, db
+from flakeguard.usecases.slack_scope import same_tenant_subscriptions, submitted_digest
+from flakeguard.usecases.team_digest import owned_plan, owned_proposals
+from models import (
+    ChannelSubscription,
+    FlakeScore,
+    Quarantine,
+    Repository,
+    SlackMessage,
+    Tenant,
+    WeeklyDigest,
+    db,
+    utcnow,
+)
+
+KIND = "digest"
 
 
 @dataclass(frozen=True)
 class DigestView:
-    """The weekly digest of one repository."""
+    """A weekly digest: a repository's plan or, with ``owner``, a routed owner's."""
 
     message_id: int | None
-    repository: str
+    repository: str  # "" for an owner's digest
     flaky: int
     quarantined: int
     items: list[PlanItem]
     total: int
+    owner: str = ""  # "@org/team": the digest of the tests it owns
+    places: dict[int, str] = field(default_factory=dict)  # quarantine id -> its repository
+    repositories: tuple[str, ...] = ()  # an owner's digest: the repositories it covers
+
+
+def week_of(now: datetime) -> date:
+    """The Monday of ``now``'s week (UTC): the week a digest belongs to."""
+    return (now - timedelta(days=now.weekday())).date()
 
 
 def digest_view(repo_id: int, *, message_id: int | None = None) -> DigestView:
@@ -47,33 +82,192 @@ def digest_view(repo_id: int, *, message_id: int | None = None) -> DigestView:
     return DigestView(message_id, repo.full_name, flaky, quarantined, items, total)
 
 
-def plan_digests() -> list[int]:
-    """Create this week's pending digest messages (one per subscription with candidates)."""
-    ids = []
+def owned_digest_view(
+    owner: str,
+    repository_ids: Sequence[int],
+    *,
+    message_id: int | None = None,
+    now: datetime | None = None,
+) -> DigestView:
+    """The digest of what ``owner`` owns in those repositories."""
+    plan = owned_plan(owner, repository_ids, now=now)
+    return DigestView(
+        message_id,
+        "",
+        plan.flaky,
+        plan.quarantined,
+        plan.items,
+        plan.total,
+        owner=owner,
+        places=plan.places,
+        repositories=plan.repositories,
+    )
+
+
+def owner_digest_view(routed: RoutedOwner, *, message_id: int | None = None) -> DigestView:
+    """A routed owner's digest: what it owns in the repositories routed to its channel."""
+    repository_ids = routed_owners(routed.tenant_id).get(routed, [])
+    return owned_digest_view(routed.owner, repository_ids, message_id=message_id)
+
+
+def _plan_message(
+    week: date, *, tenant_id: int, team_id: str, channel: str, repository_id: int | None, owner: str
+) -> int | None:
+    """Create one digest message of the week, unless that digest exists already."""
+    subject = f"repository:{repository_id}" if repository_id is not None else f"owner:{owner}"
+    identity = {  # what makes a digest the same digest: its unique index
+        "week": week,
+        "team_id": team_id,
+        "channel": channel,
+        "tenant": tenant_id,
+        "subject": subject,
+    }
+    planned = WeeklyDigest.select().where(
+        *(getattr(WeeklyDigest, name) == value for name, value in identity.items())
+    )
+    if planned.exists():
+        return None
+    try:
+        with db.atomic():
+            msg = SlackMessage.create(
+                team_id=team_id, channel=channel, kind=KIND, repository=repository_id
+            )
+            WeeklyDigest.create(**identity, repository=repository_id, owner=owner, message=msg.id)
+    except IntegrityError:  # planned by another worker meanwhile
+        return None
+    return msg.id
+
+
+def plan_digests(*, now: datetime | None = None) -> list[int]:
+    """Create the week's digest messages not created yet; return their ids.
+
+    One per subscription whose repository has proposals waiting, one per routed owner
+    with proposals of its own waiting.
+    """
+    week = week_of(now or utcnow())
+    ids: list[int | None] = []
     with db.atomic():
+        tenants: dict[int, int] = {}
         for sub in same_tenant_subscriptions().where(ChannelSubscription.last_error.is_null()):
             _, total = quarantine_plan(sub.repository_id, limit=0)
             if not total:
                 continue
-            msg = SlackMessage.create(
-                team_id=sub.team_id,
-                channel=sub.channel_id,
-                kind="digest",
-                repository=sub.repository_id,
+            if sub.repository_id not in tenants:
+                tenants[sub.repository_id] = Repository.get_by_id(sub.repository_id).tenant_id
+            ids.append(
+                _plan_message(
+                    week,
+                    tenant_id=tenants[sub.repository_id],
+                    team_id=sub.team_id,
+                    channel=sub.channel_id,
+                    repository_id=sub.repository_id,
+                    owner="",
+                )
             )
-            ids.append(msg.id)
-        outbox.record(outbox.want(Job.REFRESH_SLACK_MESSAGE, message_id=i) for i in ids)
-    return ids
+        waiting = (
+            Tenant.select(Tenant.id)
+            .join(Repository)
+            .join(Quarantine, on=(Quarantine.repository == Repository.id))
+            .where(Quarantine.state == "proposed")
+            .distinct()
+        )
+        for tenant in waiting:
+            for routed, repository_ids in routed_owners(tenant.id).items():
+                if owned_proposals(routed.owner, repository_ids):
+                    ids.append(
+                        _plan_message(
+                            week,
+                            tenant_id=tenant.id,
+                            team_id=routed.team_id,
+                            channel=routed.channel,
+                            repository_id=None,
+                            owner=routed.owner,
+                        )
+                    )
+        created = [i for i in ids if i is not None]
+        outbox.record(outbox.want(Job.REFRESH_SLACK_MESSAGE, message_id=i) for i in created)
+    return created
+
+
+def _routed_of(msg: SlackMessage) -> RoutedOwner:
+    row = WeeklyDigest.get_or_none(WeeklyDigest.message == msg.id)
+    if row is None or not row.owner:
+        raise NotFoundError(f"Slack message {msg.id} is not a digest")
+    return RoutedOwner(row.tenant_id, row.owner, row.team_id, row.channel)
 
 
 def digest_of_message(message_id: int) -> DigestView:
     """The digest a posted digest message shows now (for the tasks that render it)."""
     msg = message_target(message_id)
-    if msg.kind != "digest" or msg.repository_id is None:
+    if msg.kind != KIND:
         raise NotFoundError(f"Slack message {message_id} is not a digest")
-    return digest_view(msg.repository_id, message_id=msg.id)
+    if msg.repository_id is not None:
+        return digest_view(msg.repository_id, message_id=msg.id)
+    return owner_digest_view(_routed_of(msg), message_id=msg.id)
 
 
-def request_message_refresh(message_id: int) -> None:
-    """Ask for one posted message (a digest) to be re-rendered from the database."""
-    outbox.record_and_dispatch([outbox.want(Job.REFRESH_SLACK_MESSAGE, message_id=message_id)])
+def approve_shown(
+    message_id: int,
+    items: Sequence[tuple[int, int]],
+    *,
+    actor: str,
+    tenant_id: int,
+    team_id: str,
+    members_of: MembersOf | None = None,
+) -> list[Quarantine]:
+    """Approve what an "Approve all" confirmed: ``(quarantine id, version seen)`` pairs.
+
+    Only the proposals the digest may approve count: its repository's, or those its
+    owner owns in the repositories routed to its channel; anything else is skipped.
+    The digest must be one posted in ``team_id`` for ``tenant_id`` (NotFoundError), and
+    the workspace's policy is checked once, before anything changes. Then the week's
+    digests that listed an approved test are re-rendered.
+    """
+    msg = submitted_digest(message_id, tenant_id=tenant_id, team_id=team_id)
+    check_allowed(msg.team_id, actor, members_of=members_of)
+    if msg.repository_id is not None:
+        scope = {quarantine_id: msg.repository_id for quarantine_id, _ in items}
+    else:
+        routed = _routed_of(msg)
+        scope = owned_proposals(routed.owner, routed_owners(tenant_id).get(routed, []))
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for quarantine_id, version in items:
+        if quarantine_id in scope:
+            groups.setdefault(scope[quarantine_id], []).append((quarantine_id, version))
+    approved: list[Quarantine] = []
+    for repository_id, group in sorted(groups.items()):
+        approved += quarantine.approve_all(
+            group,
+            actor=actor,
+            source="slack",
+            key_prefix=f"digest:{msg.id}",
+            tenant_id=tenant_id,
+            repository_id=repository_id,
+        )
+    _refresh_digests(msg.id, tenant_id, approved)
+    return approved
+
+
+def _refresh_digests(message_id: int, tenant_id: int, approved: Sequence[Quarantine]) -> None:
+    """Re-render a digest, and the week's other posted digests listing an approved test."""
+    wanted = {message_id}
+    if approved:
+        repositories = {q.repository_id for q in approved}
+        owners = {owner.lower() for q in approved for owner in owners_of_test_id(q.test_case_id)}
+        week = (
+            WeeklyDigest.select(WeeklyDigest.message, WeeklyDigest.repository, WeeklyDigest.owner)
+            .join(SlackMessage)
+            .where(
+                WeeklyDigest.tenant == tenant_id,
+                WeeklyDigest.week == week_of(utcnow()),
+                SlackMessage.ts.is_null(False),
+            )
+        )
+        wanted |= {
+            row.message_id
+            for row in week
+            if row.repository_id in repositories or row.owner in owners
+        }
+    outbox.record_and_dispatch(
+        outbox.want(Job.REFRESH_SLACK_MESSAGE, message_id=i) for i in sorted(wanted)
+    )

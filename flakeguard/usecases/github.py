@@ -69,6 +69,17 @@ class FailingTest:
 
 
 @dataclass(frozen=True)
+class NewFlakyTest:
+    """A test the change adds that is already flaky: how we know, and its family's rate."""
+
+    name: str
+    # Failed and passed on this very commit; otherwise its verdict is already flaky.
+    failed_and_passed_here: bool
+    family: str | None = None  # the test it is a new parametrisation of
+    family_rate: float | None = None
+
+
+@dataclass(frozen=True)
 class CheckAction:
     """A button on the check run (GitHub: at most 3; label 20, description 40 characters)."""
 
@@ -91,8 +102,9 @@ class CheckRunReport:
     passed_on_retry: tuple[str, ...] = ()
     details_url: str | None = None
     external_id: str = ""  # ours, to find a check run created but never recorded
-    # Tests this commit adds (never run on another commit) that already failed and passed here.
-    new_flaky: tuple[str, ...] = ()
+    # Tests the change adds (run on no other commit, or only on its own branch) that are
+    # already flaky: they failed and passed here, or their verdict is flaky.
+    new_flaky: tuple[NewFlakyTest, ...] = ()
     notices: tuple[str, ...] = ()  # problems of the repository's CODEOWNERS / .flakeguard.yml
     actions: tuple[CheckAction, ...] = ()  # none: the default "Re-run analysis"
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from engine.scoring import DEFAULT_CONFIG
 from engine.signatures import signature
 from flakeguard.errors import NotFoundError
-from flakeguard.usecases import owners as owners_uc
+from flakeguard.usecases import new_tests, repo_files
 from flakeguard.usecases.github import (
     CheckAction,
     CheckRunReport,
@@ -29,6 +30,7 @@ from flakeguard.usecases.github import (
     GitHubGoneError,
     GitHubPort,
     GitHubUnavailableError,
+    NewFlakyTest,
     installation_of,
     why_no_installation,
 )
@@ -78,16 +80,17 @@ def build_check_run_report(
     repo = Repository.get_or_none(Repository.id == repository_id)
     if repo is None:
         raise NotFoundError(f"unknown repository id {repository_id}")
-    runs = {
-        run_id: result_reads.results_window(started_at, received_at)
-        for run_id, started_at, received_at in TestRun.select(
-            TestRun.id, TestRun.started_at, TestRun.received_at
-        )
+    runs: dict[int, tuple[datetime, datetime]] = {}
+    branches: set[str] = set()
+    for run_id, started_at, received_at, branch in (
+        TestRun.select(TestRun.id, TestRun.started_at, TestRun.received_at, TestRun.branch)
         .where(TestRun.repository == repo, TestRun.sha == sha)
         .tuples()
-    }
+    ):
+        runs[run_id] = result_reads.results_window(started_at, received_at)
+        branches.add(branch)
     run_ids = list(runs)
-    notices = tuple(owners_uc.problems(repo.id))
+    notices = tuple(repo_files.problems(repo.id))
     if not run_ids:
         return CheckRunReport(
             full_name=repo.full_name,
@@ -127,7 +130,7 @@ def build_check_run_report(
     }
     by_id = {case.id: case for case in cases}
     seen = _seen_on_default(repo, failing_ids, run_ids)
-    files = owners_uc.files_of(repo.id)
+    files = repo_files.files_of(repo.id)
     failing: list[FailingTest] = []
     for case_id in failing_ids:
         case = by_id[case_id]
@@ -156,15 +159,13 @@ def build_check_run_report(
                 score=score.score if score is not None else None,
                 failures=len(failures),
                 new_signature=new_signature,
-                owners=owners_uc.owners_of_test(case, files),
+                owners=repo_files.owners_of_test(case, files),
             )
         )
     order = {"new": 0, "broken": 1, "flaky": 2, "quarantined": 3}
     failing.sort(key=lambda t: (order[t.category], t.name))
     retried = tuple(sorted(display_name(by_id[i]) for i in retried_ids))
-    new_flaky = tuple(
-        sorted(display_name(by_id[i]) for i in _added_here(repo.id, retried_ids, sha))
-    )
+    new_flaky = _new_flaky(repo, sha, branches, retried_ids, list(outcomes))
     conclusion, title = _verdict(failing, len(outcomes))
     if not failing and retried_ids:
         title += f" ({len(retried_ids)} only on a retry)"
@@ -201,12 +202,59 @@ def _top_proposal_actions(
     )
 
 
-def _added_here(repository_id: int, case_ids: list[int], sha: str) -> list[int]:
-    """Those of the tests that never ran on another commit: this commit adds them."""
+def _new_flaky(
+    repo: Repository, sha: str, branches: set[str], retried_ids: list[int], case_ids: list[int]
+) -> tuple[NewFlakyTest, ...]:
+    """The tests of this commit that the change adds and that are already flaky.
+
+    Flaky: failed and passed on this commit, or flaky by their verdict (say,
+    failed and passed across the change's commits, or a new parametrisation of
+    a flaky test that failed). Each names the test it is a new parametrisation
+    of, with that family's rate, when the repository scores one.
+    """
+    flaky = set(retried_ids)
+    for start in range(0, len(case_ids), CHUNK):
+        flaky.update(
+            case_id
+            for (case_id,) in FlakeScore.select(FlakeScore.test_case)
+            .where(
+                FlakeScore.test_case.in_(case_ids[start : start + CHUNK]),
+                FlakeScore.state == "flaky",
+            )
+            .tuples()
+        )
+    added = _added_here(repo.id, sorted(flaky), sha, branches, repo.default_branch)
+    if not added:
+        return ()
+    config = repo_files.scoring_config(repo.id, DEFAULT_CONFIG)
+    families = new_tests.families_of(repo.id, added, utcnow().timestamp(), config)
+    retried = set(retried_ids)
+    tests = []
+    for case in _load(TestCase, TestCase.id, added):
+        family = families.get(case.id)
+        tests.append(
+            NewFlakyTest(
+                name=display_name(case),
+                failed_and_passed_here=case.id in retried,
+                family=family.key if family is not None else None,
+                family_rate=family.prior.rate if family is not None else None,
+            )
+        )
+    return tuple(sorted(tests, key=lambda test: test.name))
+
+
+def _added_here(
+    repository_id: int, case_ids: list[int], sha: str, branches: set[str], default: str
+) -> list[int]:
+    """Those of the tests this change adds: they ran on no other commit but of its own branch.
+
+    A commit of the default branch adds the tests that ran on no other commit.
+    """
+    own = branches - {default, ""}  # "": a run whose branch is unknown
     ordinals = dict(
         TestCase.select(TestCase.id, TestCase.ordinal).where(TestCase.id.in_(case_ids)).tuples()
     )
-    elsewhere = result_reads.ran_on_other_commit(repository_id, ordinals, sha)
+    elsewhere = result_reads.ran_on_other_commit(repository_id, ordinals, sha, except_branches=own)
     return [case_id for case_id in case_ids if case_id not in elsewhere]
 
 

@@ -17,9 +17,8 @@ from typing import Any
 from peewee import IntegrityError
 
 from flakeguard.jobs import Job
-from flakeguard.usecases import check_actions, outbox
+from flakeguard.usecases import check_actions, outbox, repo_files
 from flakeguard.usecases import github_ownership as ownership
-from flakeguard.usecases import owners as owners_uc
 from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION
 from flakeguard.usecases.github_actions import record_pending_run
 from flakeguard.usecases.payload import int_at as _int
@@ -282,6 +281,6 @@ def on_push(payload: Payload, *, per_account: bool = False) -> Outcome:
             for key in ("added", "modified", "removed")
             for path in (commit.get(key) if isinstance(commit.get(key), list) else [])
         }
-        if not touched & set(owners_uc.WATCHED_PATHS):
+        if not touched & set(repo_files.WATCHED_PATHS):
             return ignored("the push does not change CODEOWNERS or .flakeguard.yml")
-    return Outcome(detail="repository files refreshed", jobs=[owners_uc.want_refresh(repo)])
+    return Outcome(detail="repository files refreshed", jobs=[repo_files.want_refresh(repo)])

@@ -27,7 +27,7 @@ from flakeguard.errors import ConflictError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
 from flakeguard.usecases import quarantine as quarantine_uc
-from flakeguard.usecases.owners import config_of
+from flakeguard.usecases.repo_files import config_of
 from flakeguard.usecases.slack_scope import same_tenant_subscriptions
 from models import ChannelSubscription, Quarantine, SlackMessage, db, utcnow
 

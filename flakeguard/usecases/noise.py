@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flakeguard.errors import NotFoundError
-from flakeguard.usecases import owners as owners_uc
+from flakeguard.usecases import alert_targets, repo_files
 from flakeguard.usecases.status import display_name
 from models import DomainEvent, Repository, SlackMessage, TestCase, db
 
@@ -55,7 +55,7 @@ def run_events(event: DomainEvent) -> list[DomainEvent]:
 
 def over_cap(event: DomainEvent) -> DomainEvent | None:
     """The first event over the run's cap when ``event`` is over it; None when it is alerted."""
-    cap = owners_uc.config_of(event.repository_id).max_alerts_per_run
+    cap = repo_files.config_of(event.repository_id).max_alerts_per_run
     events = run_events(event)
     ids = [e.id for e in events]
     if event.id not in ids or ids.index(event.id) < cap:
@@ -73,7 +73,7 @@ def plan_summary(event: DomainEvent, first: DomainEvent) -> list[int]:
                     SlackMessage.event == first.id, SlackMessage.kind == SUMMARY
                 )
             }
-            for team_id, channel in owners_uc.alert_targets(event.repository_id, None):
+            for team_id, channel in alert_targets.alert_targets(event.repository_id, None):
                 if channel not in existing:
                     SlackMessage.create(
                         team_id=team_id,
@@ -101,7 +101,7 @@ def summary_view(message_id: int) -> SummaryView:
     if msg is None or msg.event_id is None:
         raise NotFoundError(f"unknown summary message {message_id}")
     first = DomainEvent.get_by_id(msg.event_id)
-    cap = owners_uc.config_of(first.repository_id).max_alerts_per_run
+    cap = repo_files.config_of(first.repository_id).max_alerts_per_run
     events = run_events(first)
     over = [e for e in events if e.id >= first.id]
     tests = {

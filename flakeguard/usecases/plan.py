@@ -32,12 +32,16 @@ class PlanItem:
     reason: str
     failures_week: int
     why: str = ""  # the plan's impact line, when ranked by engine.plan
+    impact: float = 0.0  # engine.plan's recency-weighted CI minutes: plans merge by it
 
 
 def quarantine_plan(
-    repo_id: int, *, limit: int = PLAN_MAX, now: datetime | None = None
+    repo_id: int, *, limit: int | None = PLAN_MAX, now: datetime | None = None
 ) -> tuple[list[PlanItem], int]:
-    """Proposed quarantines ranked by impact (engine.plan), and how many in all."""
+    """Proposed quarantines ranked by impact (engine.plan), and how many in all.
+
+    ``limit`` None lists them all.
+    """
     now = now or utcnow()
     week = now - timedelta(days=7)
     rows = list(
@@ -94,6 +98,7 @@ def quarantine_plan(
                 reason=(fs.reason if fs else "") or r.reason,
                 failures_week=entry.red_runs,
                 why=entry.why,
+                impact=entry.impact,
             )
         )
     return items[:limit], len(items)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases.alerts import AlertView, failing_runs, quarantine_view
 from flakeguard.usecases.app_home import HomeView
-from flakeguard.usecases.digest import DigestView, digest_view
+from flakeguard.usecases.digest import DigestView, digest_view, owned_digest_view
 from flakeguard.usecases.github import web_url
+from flakeguard.usecases.owner_routes import normalize_owner, routed_owners
 from flakeguard.usecases.plan import quarantine_plan
 from flakeguard.usecases.status import RepoStatus, display_name, repo_status, resolve_repository
 from models import DomainEvent, FlakeScore, Quarantine, Repository, TestCase
@@ -73,6 +74,20 @@ def status(full_name: str | None, *, tenant_id: int) -> list[RepoStatus]:
 def digest(full_name: str | None, *, tenant_id: int) -> DigestView:
     """The weekly digest of the repository."""
     return digest_view(_repository(full_name, tenant_id).id)
+
+
+def owner_digest(owner: str, *, tenant_id: int) -> DigestView:
+    """The weekly digest of a routed owner's channel; unrouted, of every repository."""
+    name = normalize_owner(owner)
+    routed = sorted(
+        ((key.team_id, key.channel), repository_ids)
+        for key, repository_ids in routed_owners(tenant_id).items()
+        if key.owner == name
+    )
+    if routed:
+        return owned_digest_view(name, routed[0][1])
+    everywhere = Repository.select(Repository.id).where(Repository.tenant == tenant_id)
+    return owned_digest_view(name, [repo.id for repo in everywhere])
 
 
 def home(full_name: str | None, *, tenant_id: int) -> HomeView:

@@ -30,8 +30,8 @@ from engine.quarantine import ACTIONS, Action, Change, Current, Evidence, NoOp, 
 from flakeguard.errors import BadRequestError, ConflictError, NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
-from flakeguard.usecases.owners import config_of, is_exempt
 from flakeguard.usecases.policy import GUARDED, MembersOf, check_allowed
+from flakeguard.usecases.repo_files import config_of, is_exempt
 from models import (
     FlakeScore,
     Quarantine,

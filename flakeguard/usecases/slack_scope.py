@@ -1,16 +1,19 @@
 """Which Slack messages and channels belong to whom: the tenancy checks of the Slack side.
 
 A click acts only on a message FlakeGuard posted (team, channel and ts
-recorded) for a repository of the clicker's tenant; alerts and digests go
-only to channels of workspaces linked to the repository's tenant. Every
+recorded) for a repository of the clicker's tenant (or, for a routed owner's
+digest, which spans repositories, for the clicker's tenant); alerts and digests
+go only to channels of workspaces linked to that tenant. Every
 "no" here is the same NotFoundError, whatever the reason, so a refusal
 reveals nothing.
 """
 
 from __future__ import annotations
 
+from peewee import JOIN
+
 from flakeguard.errors import NotFoundError
-from models import ChannelSubscription, Repository, SlackMessage, SlackWorkspace
+from models import ChannelSubscription, Repository, SlackMessage, SlackWorkspace, WeeklyDigest
 
 
 def same_tenant_subscriptions():  # type: ignore[no-untyped-def]
@@ -23,15 +26,32 @@ def same_tenant_subscriptions():  # type: ignore[no-untyped-def]
     )
 
 
+def _messages_of(tenant_id: int):  # type: ignore[no-untyped-def]
+    """Messages of a repository of the tenant, and the tenant's owner digests."""
+    return (
+        SlackMessage.select(SlackMessage)
+        .join(Repository, JOIN.LEFT_OUTER, on=(SlackMessage.repository == Repository.id))
+        .switch(SlackMessage)
+        .join(WeeklyDigest, JOIN.LEFT_OUTER, on=(WeeklyDigest.message == SlackMessage.id))
+        .where(
+            (Repository.tenant == tenant_id)
+            | (SlackMessage.repository.is_null() & (WeeklyDigest.tenant == tenant_id))
+        )
+    )
+
+
 def deliverable(message_id: int) -> bool:
-    """True when a message's workspace is linked to its repository's tenant (checked at send)."""
+    """True when a message's workspace is linked to its tenant (checked at send)."""
     msg = SlackMessage.get_or_none(SlackMessage.id == message_id)
-    if msg is None or msg.repository_id is None:
+    if msg is None:
         return False
+    if msg.repository_id is not None:
+        tenant = Repository.select(Repository.tenant).where(Repository.id == msg.repository_id)
+    else:
+        tenant = WeeklyDigest.select(WeeklyDigest.tenant).where(WeeklyDigest.message == msg.id)
     return (
         SlackWorkspace.select()
-        .join(Repository, on=(Repository.tenant == SlackWorkspace.tenant))
-        .where(SlackWorkspace.team_id == msg.team_id, Repository.id == msg.repository_id)
+        .where(SlackWorkspace.team_id == msg.team_id, SlackWorkspace.tenant.in_(tenant))
         .exists()
     )
 
@@ -45,15 +65,10 @@ def posted_message(
     else (a message we did not post there, another workspace's, another
     tenant's) is NotFoundError, the same for every case.
     """
-    query = (
-        SlackMessage.select(SlackMessage)
-        .join(Repository, on=(SlackMessage.repository == Repository.id))
-        .where(
-            SlackMessage.team_id == team_id,
-            SlackMessage.channel == channel,
-            SlackMessage.ts == ts,
-            Repository.tenant == tenant_id,
-        )
+    query = _messages_of(tenant_id).where(
+        SlackMessage.team_id == team_id,
+        SlackMessage.channel == channel,
+        SlackMessage.ts == ts,
     )
     if quarantine_id is not None:
         query = query.where(SlackMessage.quarantine == quarantine_id)
@@ -79,14 +94,12 @@ def clicked_digest(
 def submitted_digest(message_id: int, *, tenant_id: int, team_id: str) -> SlackMessage:
     """The digest an "Approve all" submission names: posted in ``team_id``, of the tenant."""
     msg = (
-        SlackMessage.select(SlackMessage)
-        .join(Repository, on=(SlackMessage.repository == Repository.id))
+        _messages_of(tenant_id)
         .where(
             SlackMessage.id == message_id,
             SlackMessage.kind == "digest",
             SlackMessage.team_id == team_id,
             SlackMessage.ts.is_null(False),
-            Repository.tenant == tenant_id,
         )
         .first()
     )

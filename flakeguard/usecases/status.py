@@ -19,8 +19,7 @@ from datetime import datetime, timedelta
 from peewee import SQL, NodeList, Value, fn
 
 from flakeguard.errors import NotFoundError
-from flakeguard.usecases import outbox
-from flakeguard.usecases import owners as owners_uc
+from flakeguard.usecases import outbox, repo_files
 from models import (
     ChannelSubscription,
     FlakeScore,
@@ -198,7 +197,7 @@ def repo_status(
         last_analysis_at=last,
         slack_errors=slack_errors(repo),
         runs_set_aside=runs_set_aside(repo),
-        file_problems=owners_uc.problems(repo.id),
+        file_problems=repo_files.problems(repo.id),
     )
 
 

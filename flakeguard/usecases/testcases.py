@@ -15,7 +15,7 @@ from datetime import datetime
 from peewee import fn
 
 from flakeguard.errors import NotFoundError
-from flakeguard.usecases import owners as owners_uc
+from flakeguard.usecases import repo_files
 from flakeguard.usecases.github import web_url
 from flakeguard.usecases.status import (
     NEAR_MATCHES,
@@ -189,7 +189,7 @@ def test_detail(test_case_id: int, *, tenant_id: int, history: int = HISTORY) ->
             if q and q.github_issue_number
             else None
         ),
-        owners=owners_uc.owners_of_test(test),
+        owners=repo_files.owners_of_test(test),
         expires_at=q.expires_at if q and q.state == "quarantined" else None,
     )
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flakeguard.usecases.github import CHECK_RUN_NAME, RERUN_ACTION, CheckRunReport, FailingTest
+from flakeguard.usecases.github import (
+    CHECK_RUN_NAME,
+    RERUN_ACTION,
+    CheckRunReport,
+    FailingTest,
+    NewFlakyTest,
+)
 from integrations.github.markdown import code, fenced
 
 MAX_CHARS = 65_535
@@ -107,16 +113,28 @@ def render_summary(report: CheckRunReport) -> str:
             lines += [_summary_line(t) for t in tests]
     if report.new_flaky:
         lines += ["", "### New tests that are already flaky"]
-        lines += [
-            f"- {code(name)}: added by this change, failed and passed on this commit"
-            for name in report.new_flaky
-        ]
+        lines += [_new_flaky_line(test) for test in report.new_flaky]
     if report.passed_on_retry:
         lines += ["", "### Passed on retry"]
         lines += [f"- {code(name)}" for name in report.passed_on_retry]
     if report.details_url:
         parts.append(f"\n[Open FlakeGuard]({report.details_url})")
     return cap(parts, lines)
+
+
+def _new_flaky_line(test: NewFlakyTest) -> str:
+    how = (
+        "failed and passed on this commit"
+        if test.failed_and_passed_here
+        else "already flaky on this change's commits"
+    )
+    family = ""
+    if test.family is not None and test.family_rate is not None:
+        family = (
+            f"; a new parametrisation of {code(test.family)}, "
+            f"whose other cases fail {test.family_rate:.1%} of runs"
+        )
+    return f"- {code(test.name)}: added by this change, {how}{family}"
 
 
 def _summary_line(test: FailingTest) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-from engine.scoring import Result, Run
+from engine.scoring import Result, Run, TestState, fold
 from models import Repository, TestCase, TestRun
 from models.bulk import Outcome, store_results
 
@@ -75,3 +75,19 @@ def store_run(repo: Repository, run: Run, messages: dict[str, str] | None = None
         dated=run.at.replace(tzinfo=None),
     )
     return row
+
+
+def flaky_state(rate: float, start: datetime, runs: int = 100) -> TestState:
+    """The state of a test run hourly on main from ``start`` that failed ``rate`` of its runs.
+
+    Each failure passed on a retry (a same-commit conflict).
+    """
+    every = round(1 / rate)
+    history = []
+    for n in range(1, runs + 1):
+        failed = n % every == 0
+        results = [Result("t", "failed" if failed else "passed")]
+        if failed:
+            results.append(Result("t", "passed", 1))
+        history.append(Run(f"r{n}", f"s{n}", "main", True, start + timedelta(hours=n), results))
+    return fold(history)["t"]

@@ -151,6 +151,34 @@ def test_incremental_equals_batch(repo, seed) -> None:  # type: ignore[no-untype
         assert row.evidence == verdict.evidence.to_json(sparse=True), key
 
 
+def test_new_parametrisations_start_from_their_family_in_the_database_as_in_batch(repo) -> None:  # type: ignore[no-untyped-def]
+    """A new case of a scored family starts from the family's rate: run by run as in fold()."""
+    rng = random.Random(5)
+    runs = []
+    for n in range(60):
+        keys = ["t::pay[visa]", "t::pay[mc]", "t::ok"] + (["t::pay[amex]"] if n >= 40 else [])
+        results = []
+        for key in keys:
+            failed = key.startswith("t::pay") and rng.random() < 0.25
+            results.append(Result(key, "failed" if failed else "passed"))
+            if failed and rng.random() < 0.5:
+                results.append(Result(key, "passed", 1))
+        runs.append(make_run(n, results, hours=n * 2))
+    for run in runs:
+        store_run(repo, run)
+    now = T0 + timedelta(days=6)
+    for row in TestRun.select().order_by(TestRun.id):
+        analyze_run(row.id, now=now)
+    batch = fold(runs, families=True)
+    stored = {fs.test_case.key: fs for fs in FlakeScore.select(FlakeScore, TestCase).join(TestCase)}
+    for key, state in batch.items():
+        assert TestState.from_bytes(stored[key].engine_state) == state, key
+    # The new case was born with pseudo-runs at its family's rate, unlike a plain new test.
+    plain = fold(runs)["t::pay[amex]"]
+    assert batch["t::pay[amex]"].failure_weight > plain.failure_weight
+    assert batch["t::pay[amex]"].passes_counted == plain.passes_counted
+
+
 def test_analyses_inside_one_transaction_write_their_own_rows(repo) -> None:  # type: ignore[no-untyped-def]
     """Runs analyzed one after another in an outer transaction score as if committed apart."""
     runs = _history(4)[:6]

@@ -41,6 +41,8 @@ def test_defaults_need_no_environment() -> None:
         ({"FLAKEGUARD_REDIS_TIMEOUT": "0"}, "FLAKEGUARD_REDIS_TIMEOUT"),
         ({"FLAKEGUARD_REDIS_TIMEOUT": "nan"}, "FLAKEGUARD_REDIS_TIMEOUT"),
         ({"FLAKEGUARD_REDIS_CONNECT_TIMEOUT": "inf"}, "FLAKEGUARD_REDIS_CONNECT_TIMEOUT"),
+        ({"FLAKEGUARD_ACTIONS_OIDC_ISSUER": "token.example"}, "FLAKEGUARD_ACTIONS_OIDC_ISSUER"),
+        ({"FLAKEGUARD_ACTIONS_OIDC_JWKS_URL": "file:///k"}, "FLAKEGUARD_ACTIONS_OIDC_JWKS_URL"),
     ],
 )
 def test_malformed_value_names_the_variable(env: dict[str, str], variable: str) -> None:
@@ -84,3 +86,22 @@ def test_redis_timeouts_default_to_a_second_and_are_read_from_the_environment() 
         {"FLAKEGUARD_REDIS_CONNECT_TIMEOUT": "0.5", "FLAKEGUARD_REDIS_TIMEOUT": "2.5"}
     )
     assert (custom.redis_connect_timeout, custom.redis_timeout) == (0.5, 2.5)
+
+
+def test_actions_oidc_defaults_to_githubs_issuer_and_this_flakeguards_url() -> None:
+    """GitHub.com's Actions issuer and its JWKS, for the audience FLAKEGUARD_PUBLIC_URL;
+    each can be set (GitHub Enterprise Server has its own issuer)."""
+    settings = Settings.from_env({"FLAKEGUARD_PUBLIC_URL": "https://fg.example/"})
+    assert settings.actions_oidc_issuer == "https://token.actions.githubusercontent.com"
+    assert settings.actions_oidc_keys_url == (
+        "https://token.actions.githubusercontent.com/.well-known/jwks"
+    )
+    assert settings.actions_oidc_expected_audience == "https://fg.example"
+    ghes = Settings.from_env(
+        {
+            "FLAKEGUARD_ACTIONS_OIDC_ISSUER": "https://ghe.example/_services/token/",
+            "FLAKEGUARD_ACTIONS_OIDC_AUDIENCE": "flakeguard",
+        }
+    )
+    assert ghes.actions_oidc_keys_url == "https://ghe.example/_services/token/.well-known/jwks"
+    assert ghes.actions_oidc_expected_audience == "flakeguard"

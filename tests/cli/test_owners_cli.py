@@ -62,3 +62,20 @@ def test_route_and_test_show_the_owner(workdir) -> None:  # type: ignore[no-unty
     removed = run_cli("route", "--remove", "@acme/payments", cwd=workdir)
     assert removed.returncode == 0
     assert "no routes" in run_cli("route", cwd=workdir).stdout
+
+
+def test_repo_files_shows_and_sets_how_uploads_are_trusted(workdir) -> None:  # type: ignore[no-untyped-def]
+    """`repo files`: OIDC-proven Actions jobs by default; the ingest token when set."""
+    _seed(workdir)
+    shown = run_cli("repo", "files", "acme/widgets", cwd=workdir)
+    assert shown.returncode == 0 and "proven by their OIDC token" in shown.stdout
+    trusted = run_cli("repo", "files", "acme/widgets", "--trust", "ingest-token", cwd=workdir)
+    assert "on the word of the ingest token" in trusted.stdout
+    assert (
+        "on the word of the ingest token"
+        in run_cli("repo", "files", "acme/widgets", cwd=workdir).stdout
+    )
+    bad = run_cli("repo", "files", "acme/widgets", "--trust", "anyone", cwd=workdir)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    unknown = run_cli("repo", "files", "acme/nothing", cwd=workdir)
+    assert unknown.returncode == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +21,7 @@ from engine.scoring import (
     verdict_from_state,
 )
 from engine.scoring.reason import ago, span
+from engine.scoring.state import ring_has, sha_key
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = 86400.0
@@ -75,6 +77,58 @@ def test_a_fixed_10pct_flake_recovers_and_says_so() -> None:
     later = at + timedelta(days=DEFAULT_CONFIG.recovered_days + 1)
     apply_run(states, _run(10_000, later, "passed"))
     assert verdict_from_state(states["t"], later).state == "healthy"
+
+
+def test_a_recovery_needs_the_evidence_bound_over_the_rate_it_showed() -> None:
+    """The clean stretch is (bound + look penalty) / -ln(1 - rate): a 10% flake ~70 runs."""
+    config = DEFAULT_CONFIG
+    states, at, n = _flaky_then_fixed(0.10, 40, 6)
+    state = states["t"]
+    failures_at_last = state.failure_weight * 2 ** (
+        state.epoch - state.last_counted_failure_at / (DAY * config.half_life_days)
+    )
+    rate = state.recovery_rate
+    assert 0.07 < rate < 0.13  # the median of its posterior at its last failure
+    clean = state.clean_runs
+    while states["t"].recovered_at is None:
+        at += timedelta(minutes=36)
+        clean += 1
+        apply_run(states, _run(n + clean, at, "passed"))
+        assert clean < 300
+    state = states["t"]
+    decayed = failures_at_last * 2 ** (
+        -(at.timestamp() - state.last_counted_failure_at) / (DAY * config.half_life_days)
+    )
+    bound = config.recovery_log_bayes_factor + config.recovery_look_penalty * math.log1p(decayed)
+    assert clean == math.ceil(bound / -math.log1p(-rate))
+    assert 60 <= clean <= 120
+
+
+def test_a_pass_on_a_commit_that_failed_before_the_fix_does_not_flag_it_again() -> None:
+    """After recovery, a re-run of a commit that failed before the fix is no conflict."""
+    rng = random.Random(3)
+    states: dict[str, TestState] = {}
+    at = T0
+    n = 0
+    for n in range(240):  # a 10% flake never retried: its failures are no conflicts
+        at += timedelta(minutes=36)
+        status = "failed" if rng.random() < 0.1 else "passed"
+        apply_run(states, _run(n, at, status, retry_passes=False))
+    assert states["t"].flagged and states["t"].same_commit_conflicts == 0
+    failed = [i for i in range(n + 1) if ring_has(states["t"].failed_shas, sha_key(f"s{i}"))]
+    assert failed
+    for k in range(1, 400):
+        at += timedelta(minutes=36)
+        apply_run(states, _run(n + k, at, "passed"))
+    assert verdict_from_state(states["t"], at).state == "recovered"
+    at += timedelta(hours=1)
+    rerun = Run("rerun", f"s{failed[-1]}", "main", True, at, [Result("t", "passed")])
+    apply_run(states, rerun)
+    assert verdict_from_state(states["t"], at).state == "recovered"
+    assert (
+        states["t"].same_commit_conflicts
+        == verdict_from_state(states["t"], at).evidence.same_commit_conflicts
+    )
 
 
 def test_a_still_flaky_test_does_not_recover() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -16,10 +16,12 @@ from models import (
     Installation,
     Quarantine,
     Repository,
+    TestCase,
     TestRun,
     default_tenant,
     utcnow,
 )
+from tests.app.analysis_helpers import flaky_state
 from tests.github.helpers import SHA, add_result, installed_repo
 
 
@@ -303,12 +305,47 @@ def test_a_pr_adding_a_test_that_is_already_flaky_says_so(database):
     add_result(repo, "test_added", "failed")
     add_result(repo, "test_added", "passed", attempt=2)
     report = build_check_run_report(repo.id, SHA)
-    assert [name.split(".")[-1] for name in report.new_flaky] == ["test_added"]
+    assert [test.name.split(".")[-1] for test in report.new_flaky] == ["test_added"]
+    assert report.new_flaky[0].failed_and_passed_here
     summary = check_runs.render_summary(report)
     assert "### New tests that are already flaky" in summary
     [line] = [line for line in summary.splitlines() if "test_added" in line and "added by" in line]
     assert "failed and passed on this commit" in line
     assert not any("test_old" in line and "added by" in line for line in summary.splitlines())
+
+
+def test_a_pr_adding_a_parametrisation_of_a_flaky_test_names_its_family(database):
+    """A case the PR's branch added, flaky by its verdict, is named with its family's rate."""
+    repo = installed_repo()
+    main_sha, earlier = "b" * 40, "e" * 40
+    sibling = add_result(repo, "test_pay[visa]", "passed", sha=main_sha)
+    add_result(repo, "test_other", "passed", sha=main_sha)
+    TestRun.update(branch=repo.default_branch).where(TestRun.sha == main_sha).execute()
+    FlakeScore.create(
+        test_case=sibling,
+        repository=repo,
+        state="flaky",
+        score=0.09,
+        engine_state=flaky_state(
+            0.1, utcnow().replace(tzinfo=UTC) - timedelta(days=9), 200
+        ).to_bytes(),
+    )
+    added = add_result(repo, "test_pay[amex]", "passed", sha=earlier)  # the PR's first commit
+    add_result(repo, "test_pay[amex]", "failed")
+    add_result(repo, "test_other", "failed")  # not added by the PR, though flaky
+    TestRun.update(branch="feature").where(TestRun.sha.in_([earlier, SHA])).execute()
+    for case in (added, TestCase.get(TestCase.name == "test_other")):
+        verdict(repo, case, "flaky")
+    report = build_check_run_report(repo.id, SHA)
+    [new] = report.new_flaky
+    assert new.name.endswith("test_pay[amex]") and not new.failed_and_passed_here
+    assert new.family == "tests.mod::test_pay"
+    assert new.family_rate is not None and 0.05 < new.family_rate < 0.15
+    summary = check_runs.render_summary(report).splitlines()
+    [line] = [line for line in summary if "amex" in line and "added by" in line]
+    assert "added by this change, already flaky" in line
+    family = "new parametrisation of `tests.mod::test_pay`, whose other cases fail"
+    assert f"{family} {new.family_rate:.1%} of runs" in line
 
 
 def test_a_test_failing_often_on_main_does_not_hide_another_tests_history(database, monkeypatch):

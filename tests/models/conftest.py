@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from peewee import Database, IndexMetadata
+from playhouse.migrations import Runner
 
 from models.base import make_database
+from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
 from tests.conftest import scratch_pg_database
 
 
@@ -68,3 +70,10 @@ def partition_aware(database: Database) -> Iterator[Database]:
         yield database
     finally:
         del database.get_indexes
+
+
+def migrated_to(database: Database, migration: str) -> Runner:
+    """A migration runner on ``database``, which it migrates up to ``migration`` (included)."""
+    runner = Runner(database, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+    runner.up(migration)
+    return runner

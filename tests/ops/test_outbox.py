@@ -23,10 +23,18 @@ from flakeguard import jobs
 from flakeguard.app import create_app
 from flakeguard.jobs import Job
 from flakeguard.settings import Settings
-from flakeguard.usecases import digest, outbox
+from flakeguard.usecases import digest, outbox, repo_files
 from flakeguard.usecases import reconcile as reconcile_uc
 from flakeguard.usecases.analysis import analyze_run
-from models import Effect, Quarantine, Repository, SlackMessage, TestRun, default_tenant
+from models import (
+    Effect,
+    OwnerRoute,
+    Quarantine,
+    Repository,
+    SlackMessage,
+    TestRun,
+    default_tenant,
+)
 from tests.app.analysis_helpers import T0, make_run, store_run
 from tests.bot import factories as f
 from tests.fakes.github import REPO
@@ -200,23 +208,45 @@ def _repo_with_token() -> tuple[Repository, str]:
     return add_repository("acme/shop")
 
 
+def _digest_lost_then_reconciled(world: dict[str, Any], fake_slack: Any) -> Any:
+    """Plan the week's one digest, the worker dying before it sends it; reconcile: the post."""
+    drain(world["queue"])
+    fake_slack.reset()
+    assert len(digest.plan_digests()) == 1  # committed; the worker dies here
+    reconcile_uc.reconcile(grace=NOW)
+    drain(world["queue"])
+    [post] = fake_slack.called("chat.postMessage")
+    _nothing_left(world)
+    assert len(fake_slack.called("chat.postMessage")) == 1
+    return post
+
+
 def test_digest_planned_then_worker_died_is_posted_once(world, fake_slack) -> None:  # type: ignore[no-untyped-def]
     """The weekly digest plans its messages with their effects; a worker that dies before
     sending them leaves them pending, and reconcile posts each digest once."""
     repo = f.repo("acme/widgets")
     f.subscription(repo)
     f.proposal(repo)
-    drain(world["queue"])
-    fake_slack.reset()
-
-    assert len(digest.plan_digests()) == 1  # committed; the worker dies here
-    reconcile_uc.reconcile(grace=NOW)
-    drain(world["queue"])
-    [post] = fake_slack.called("chat.postMessage")
+    post = _digest_lost_then_reconciled(world, fake_slack)
     assert "test" in str(post.params)
-    _nothing_left(world)
-    assert len(fake_slack.called("chat.postMessage")) == 1
     assert Effect.get(Effect.kind == Job.REFRESH_SLACK_MESSAGE).done_at is not None
+
+
+def test_team_digest_planned_then_worker_died_is_posted_once(world, fake_slack) -> None:  # type: ignore[no-untyped-def]
+    """A routed team's digest is planned with its effect; a worker that dies before sending
+    it leaves it pending, reconcile posts it once in the team's channel, and planning the
+    same week again adds nothing."""
+    repo = f.repo("acme/widgets")
+    repo_files.store_files(repo.id, {"CODEOWNERS": "* @acme/payments\n"}, source="github")
+    f.workspace()
+    OwnerRoute.create(
+        tenant=repo.tenant_id, owner="@acme/payments", team_id="T0TEST", channel_id="C0PAY"
+    )
+    f.proposal(repo)
+    post = _digest_lost_then_reconciled(world, fake_slack)
+    assert post.params["channel"] == "C0PAY" and "test_upload_retries" in str(post.params)
+    assert digest.plan_digests() == []
+    assert drain(world["queue"]) == 0
 
 
 def test_app_home_lost_after_commit_is_published_once(world, redis_server, fake_slack) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from engine.scoring import Result
 from engine.scoring.config import DEFAULT_CONFIG
 from flakeguard import jobs
 from flakeguard.jobs import Job
-from flakeguard.usecases import outbox, owners
+from flakeguard.usecases import outbox, repo_files
 from flakeguard.usecases.analysis import analyze_run
 from flakeguard.usecases.quarantine import propose_flaky
 from models import (
@@ -40,7 +40,7 @@ def _propose(test: TestCase) -> None:
 
 def test_exempt_paths_and_tests_are_not_proposed(world: World) -> None:
     config = 'exempt:\n  paths: ["tests/e2e/"]\n  tests: ["test_known_slow"]\n'
-    owners.store_files(world.repo.id, {".flakeguard.yml": config}, source="github")
+    repo_files.store_files(world.repo.id, {".flakeguard.yml": config}, source="github")
     e2e = _flaky(world, "test_login", "tests.e2e.test_browser")
     named = _flaky(world, "test_known_slow", "tests.unit.test_api")
     other = _flaky(world, "test_cart", "tests.unit.test_cart")
@@ -51,7 +51,7 @@ def test_exempt_paths_and_tests_are_not_proposed(world: World) -> None:
 
 
 def test_auto_quarantine_approves_at_once_and_still_alerts(world: World) -> None:
-    owners.store_files(
+    repo_files.store_files(
         world.repo.id, {".flakeguard.yml": "auto_quarantine: true\n"}, source="github"
     )
     f.subscription(world.repo)
@@ -85,10 +85,10 @@ def test_thresholds_from_the_file_are_used_by_the_analysis(world: World) -> None
     _flaky_history(world.repo)
     assert FlakeScore.get().state == "flaky"
     strict = Repository.create(tenant=default_tenant(), full_name="org/strict")
-    owners.store_files(
+    repo_files.store_files(
         strict.id, {".flakeguard.yml": "thresholds:\n  flag_score: 0.5\n"}, source="github"
     )
     _flaky_history(strict)
     assert FlakeScore.get(FlakeScore.repository == strict.id).state != "flaky"
-    config = owners.scoring_config(strict.id, DEFAULT_CONFIG)
+    config = repo_files.scoring_config(strict.id, DEFAULT_CONFIG)
     assert config.flag_score == 0.5 and config.clear_score < config.flag_score

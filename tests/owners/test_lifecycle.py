@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from flakeguard import jobs
 from flakeguard.jobs import Job
-from flakeguard.usecases import lifecycle, owners
+from flakeguard.usecases import lifecycle, repo_files
 from models import Quarantine, QuarantineEvent, Repository, SlackMessage, Tenant, utcnow
 from tests.bot import factories as f
 from tests.bot.limits import action_ids, all_text, problems
@@ -18,7 +18,7 @@ OWNER = "U0BOB"
 
 def _quarantined(world: World, config: str = "quarantine:\n  expiry_days: 10\n") -> Quarantine:
     """An alerted test, approved and assigned; the repository's file says how long it lasts."""
-    owners.store_files(world.repo.id, {".flakeguard.yml": config}, source="github")
+    repo_files.store_files(world.repo.id, {".flakeguard.yml": config}, source="github")
     f.subscription(world.repo)
     test = f.test_case(world.repo, "test_flaky_login")
     f.score(test, value=0.2)
@@ -143,7 +143,7 @@ def test_a_too_deeply_nested_file_uses_the_defaults(world: World) -> None:
     """A hostile file (5 KB of "[") is one problem, defaults apply; the lifecycle goes on."""
     q = _quarantined(world, "[" * 5000)
     other = _other_tenants_quarantine()
-    assert "nested too deeply" in " ".join(owners.problems(world.repo.id))
+    assert "nested too deeply" in " ".join(repo_files.problems(world.repo.id))
     later = max(q.expires_at, other.expires_at) + timedelta(hours=1)
     report = lifecycle.run(now=later)
     assert sorted(report.lifted) == sorted([q.id, other.id])

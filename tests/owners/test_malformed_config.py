@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flakeguard import jobs
 from flakeguard.jobs import Job
-from flakeguard.usecases import owners
+from flakeguard.usecases import repo_files
 from flakeguard.usecases.github_webhooks import request_check_run
 from tests.bot import factories as f
 from tests.bot.limits import all_text, problems
@@ -24,11 +24,11 @@ def _push_broken_config(world: World) -> None:
 def test_defaults_are_used_and_the_rest_still_works(world: World) -> None:
     """Every setting takes its default; CODEOWNERS from the same push still applies."""
     _push_broken_config(world)
-    config = owners.config_of(world.repo.id)
+    config = repo_files.config_of(world.repo.id)
     assert (config.expiry_days, config.max_alerts_per_run) == (30, 10)
     assert config.auto_quarantine is False
-    assert owners.files_of(world.repo.id).codeowners.owners_of("tests/a.py") == ("@org/qa",)
-    [line] = owners.problems(world.repo.id)
+    assert repo_files.files_of(world.repo.id).codeowners.owners_of("tests/a.py") == ("@org/qa",)
+    [line] = repo_files.problems(world.repo.id)
     assert line.startswith(MESSAGE) and line.endswith("(defaults used)")
 
 

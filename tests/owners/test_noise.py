@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flakeguard import jobs
 from flakeguard.jobs import Job
-from flakeguard.usecases import owners
+from flakeguard.usecases import repo_files
 from models import DomainEvent, SlackMessage, TestRun
 from tests.bot import factories as f
 from tests.bot.limits import all_text, problems
@@ -37,7 +37,7 @@ def _notify_all() -> None:
 
 def test_alerts_over_the_cap_are_one_summary(world: World) -> None:
     """max_per_run 3 and 7 flaky tests in a run: 3 alerts and one summary naming the other 4."""
-    owners.store_files(
+    repo_files.store_files(
         world.repo.id, {".flakeguard.yml": "alerts:\n  max_per_run: 3\n"}, source="github"
     )
     _storm_of_flakes(world, 7)

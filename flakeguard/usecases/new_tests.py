@@ -1,0 +1,61 @@
+"""New tests: the family each belongs to, and the prior it starts from (engine.scoring.family).
+
+A test seen for the first time that is a new parametrisation (or a rename to
+one) of a test the repository already scores starts from the rate of those
+siblings. The analysis asks for the priors of a run's new tests; the check
+run asks which family an added test belongs to and how that family fares.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from engine.scoring import ScoringConfig, TestState
+from engine.scoring.family import FamilyPrior, family_key, family_prior
+from models import queries
+
+# A run with more new families than this (a first import, a mass rename) is
+# analysed without family priors: their lookup would cost more than it buys.
+MAX_FAMILIES = 200
+
+
+@dataclass(frozen=True)
+class Family:
+    """A new test's family as the repository knows it: its key and the prior it gives."""
+
+    key: str
+    prior: FamilyPrior
+
+
+def families_of(
+    repository_id: int, test_case_ids: Iterable[int], timestamp: float, config: ScoringConfig
+) -> dict[int, Family]:
+    """The family (and its prior at ``timestamp``) of each given test that has scored siblings."""
+    keys = queries.test_case_keys(repository_id, list(test_case_ids))
+    wanted = {test_id: family_key(key) for test_id, key in keys.items()}
+    if not wanted or len(set(wanted.values())) > MAX_FAMILIES:
+        return {}
+    members: dict[str, list[tuple[int, bytes | str]]] = defaultdict(list)
+    for test_id, key, stored in queries.family_states(repository_id, set(wanted.values())):
+        members[family_key(key)].append((test_id, stored))  # LIKE may match other families
+    found: dict[int, Family] = {}
+    for test_id, family in wanted.items():
+        siblings = [
+            TestState.from_stored(s) for other, s in members.get(family, ()) if other != test_id
+        ]
+        prior = family_prior(siblings, timestamp, config) if siblings else None
+        if prior is not None:
+            found[test_id] = Family(family, prior)
+    return found
+
+
+def family_priors(
+    repository_id: int, new: dict[str, int], timestamp: float, config: ScoringConfig
+) -> dict[str, FamilyPrior]:
+    """The engine priors of a run's new tests (engine key -> prior), for those with a family."""
+    if not new:
+        return {}
+    families = families_of(repository_id, new.values(), timestamp, config)
+    return {key: families[test_id].prior for key, test_id in new.items() if test_id in families}

@@ -1,0 +1,94 @@
+"""New tests: families, the prior a new parametrisation takes from its siblings, early verdicts."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engine.scoring import DEFAULT_CONFIG, Result, Run, fold
+from engine.scoring import verdict_from_state as judge
+from engine.scoring.family import family_key, family_prior
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("key", "family"),
+    [
+        ("tests.pay::test_pay[visa-3]", "tests.pay::test_pay"),
+        ("tests.pay::test_pay", "tests.pay::test_pay"),
+        ("tests.pay::test_pay[a[0]-b]", "tests.pay::test_pay"),
+        ("tests/x[1].py::test_a", "tests/x[1].py::test_a"),  # brackets in the scope stay
+        ("tests.pay::[odd]", "tests.pay::[odd]"),  # nothing before the bracket: no family
+        ("test_pay[visa]", "test_pay"),
+    ],
+)
+def test_a_family_is_the_key_without_its_parametrisation(key: str, family: str) -> None:
+    assert family_key(key) == family
+
+
+def _history(new_from: int, fail_new: set[int]) -> list[Run]:
+    """test_pay[visa] flakes at 40% on main; test_pay[amex] runs from run ``new_from``."""
+    rng = random.Random(11)
+    runs = []
+    for n in range(60):
+        failed = rng.random() < 0.4
+        results = [Result("m::test_pay[visa]", "failed" if failed else "passed")]
+        if failed:
+            results.append(Result("m::test_pay[visa]", "passed", 1))
+        if n >= new_from:
+            results.append(Result("m::test_pay[amex]", "failed" if n in fail_new else "passed"))
+        runs.append(Run(f"r{n}", f"s{n}", "main", True, T0 + timedelta(hours=n), results))
+    return runs
+
+
+def test_the_prior_alone_never_flags_a_new_case() -> None:
+    """A new case of a flaky family that only passes is judged, and healthy."""
+    states = fold(_history(40, set()), families=True)
+    amex = states["m::test_pay[amex]"]
+    assert amex.failure_weight > 0 and amex.failures_counted == 0
+    verdict = judge(amex, T0 + timedelta(hours=60))
+    assert verdict.state == "healthy" and not verdict.quarantine
+
+
+def test_a_new_case_of_a_flaky_family_that_fails_twice_is_a_flake_not_a_breakage() -> None:
+    """Two failing main commits look like a breakage of a new test, not of a flaky family's."""
+    runs = _history(40, {41, 42})
+    alone = fold(runs)["m::test_pay[amex]"]
+    assert alone.broken_episodes == 1 and alone.failures_counted == 0
+    family = fold(runs, families=True)["m::test_pay[amex]"]
+    assert family.broken_episodes == 0 and family.failures_counted == 2
+    assert judge(family, T0 + timedelta(hours=60)).state == "flaky"
+
+
+def test_a_new_test_that_passes_and_fails_is_judged_before_min_samples() -> None:
+    """An early verdict: failed on a main commit, passed on the next, flaky after 3 runs."""
+    runs = [
+        Run(f"r{n}", f"s{n}", "main", True, T0 + timedelta(hours=n), [Result("t", status)])
+        for n, status in enumerate(("passed", "failed", "passed"))
+    ]
+    state = fold(runs)["t"]
+    assert state.runs_seen < DEFAULT_CONFIG.min_samples
+    assert judge(state, T0 + timedelta(hours=3)).state == "flaky"
+    state = fold(runs[:2])["t"]  # failed, not yet passed again: nothing to judge yet
+    assert judge(state, T0 + timedelta(hours=2)).state == "insufficient"
+
+
+def test_the_family_rate_pools_the_siblings_in_any_order() -> None:
+    """The prior is the score of the pooled siblings, the same whatever their order."""
+    states = fold(_history(60, set()))
+    visa = states["m::test_pay[visa]"]
+    passes = [
+        Run(f"p{n}", f"s{n}", "main", True, T0 + timedelta(hours=n), [Result("ok", "passed")])
+        for n in range(60)
+    ]
+    other = fold(passes)["ok"]
+    at = T0.timestamp() + 60 * 3600
+    one = family_prior([visa, other], at, DEFAULT_CONFIG)
+    two = family_prior([other, visa], at, DEFAULT_CONFIG)
+    assert one == two and one is not None and one.siblings == 2
+    assert family_prior([], at, DEFAULT_CONFIG) is None
+    alone = family_prior([visa], at, DEFAULT_CONFIG)
+    assert alone is not None and alone.rate > one.rate  # more passes, lower rate

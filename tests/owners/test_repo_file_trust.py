@@ -1,0 +1,203 @@
+"""Repository files uploaded from CI are stored only with proof of the default branch.
+
+The proof is the job's GitHub Actions OIDC token, checked against a fake issuer (a real
+HTTP server with its JWKS): every hostile token gets a precise 4xx and stores nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from flakeguard.settings import Settings
+from flakeguard.usecases import repo_file_uploads
+from flakeguard.usecases.repos import add_repository, issue_token
+from models import RepoFile, Repository, TestRun
+from tests.fakes.actions_oidc import KID, SHA, FakeActionsIssuer, new_key, trusting
+
+FILES = {"CODEOWNERS": "* @acme/core\n", ".flakeguard.yml": "auto_quarantine: true\n"}
+Mint = Callable[[FakeActionsIssuer], str]
+Put = Callable[..., Any]
+
+
+@pytest.fixture
+def settings(settings: Settings, actions_issuer: FakeActionsIssuer) -> Settings:
+    return trusting(settings, actions_issuer)
+
+
+@pytest.fixture
+def shop(app: Any) -> Repository:
+    """acme/shop (GitHub id 4242) with a run of main's head, SHA."""
+    repo, _token = add_repository("acme/shop")
+    Repository.update(github_id=4242).where(Repository.id == repo.id).execute()
+    TestRun.create(repository=repo, sha=SHA, branch="main", content_digest="m" * 64)
+    return Repository.get_by_id(repo.id)
+
+
+@pytest.fixture
+def put(app: Any, shop: Repository) -> Callable[..., Any]:
+    """PUT the files with an OIDC token (None: none), as acme/shop unless told otherwise."""
+    ingest = issue_token(shop)
+
+    def send(actions_token: Any = None, *, ingest_token: str = ingest, **body: Any) -> Any:
+        payload = {"repo": "acme/shop", "branch": "main", "sha": SHA, "pr": None, "files": FILES}
+        if actions_token is not None:
+            payload["actions_token"] = actions_token
+        return app.test_client().put(
+            "/api/v1/repository-files",
+            data=json.dumps({**payload, **body}),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {ingest_token}"},
+        )
+
+    return send
+
+
+def _hs256_with_the_public_key(issuer: FakeActionsIssuer) -> str:
+    """The old algorithm-confusion attack: HMAC keyed with the issuer's public key."""
+    public = issuer.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    claims = jwt.decode(issuer.mint(), options={"verify_signature": False})
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    signed = f"{part({'alg': 'HS256', 'kid': KID, 'typ': 'JWT'})}.{part(claims)}"
+    mac = hmac.new(public, signed.encode(), hashlib.sha256).digest()
+    return signed + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def _alg_none(issuer: FakeActionsIssuer) -> str:
+    claims = jwt.decode(issuer.mint(), options={"verify_signature": False})
+    return jwt.encode(claims, None, algorithm="none")
+
+
+HOSTILE: list[tuple[str, Mint, int, str]] = [
+    ("wrong issuer", lambda i: i.mint(iss="https://evil.example"), 401, "issuer"),
+    ("wrong audience", lambda i: i.mint(aud="https://other.example"), 401, "audience"),
+    ("expired", lambda i: i.mint(issued=-900, lifetime=300), 401, "expired"),
+    ("not yet valid", lambda i: i.mint(nbf=10**10), 401, "not valid yet"),
+    ("alg none", _alg_none, 401, "algorithm 'none'"),
+    ("HS256 keyed with the public key", _hs256_with_the_public_key, 401, "algorithm 'HS256'"),
+    ("signed by another key", lambda i: i.mint(key=new_key()), 401, "signature"),
+    ("a key the issuer does not have", lambda i: i.mint(key=new_key(), kid="x"), 401, "a key"),
+    ("no event_name claim", lambda i: i.mint(event_name=None), 401, "no event_name claim"),
+    ("garbage", lambda i: "abc.def.ghi", 401, "not a JWT"),
+    ("non-ASCII", lambda i: i.mint() + "é", 401, "not a JWT"),
+    ("another repository", lambda i: i.mint(repository="acme/other"), 403, "acme/other"),
+    (
+        "a namesake repository",
+        lambda i: i.mint(repository_id="999"),
+        403,
+        "GitHub id 999, not 4242",
+    ),
+    ("a feature branch", lambda i: i.mint(ref="refs/heads/feature"), 403, "refs/heads/feature"),
+    (
+        "a pull request",
+        lambda i: i.mint(ref="refs/pull/7/merge", event_name="pull_request"),
+        403,
+        "refs/pull/7/merge",
+    ),
+    (
+        "pull_request_target on main",
+        lambda i: i.mint(event_name="pull_request_target"),
+        403,
+        "started by pull_request_target",
+    ),
+    ("another commit", lambda i: i.mint(sha="d" * 40), 403, "commit " + "d" * 40),
+]
+
+
+def test_a_job_of_main_proven_by_its_token_stores_the_files(
+    put: Put, actions_issuer: FakeActionsIssuer
+) -> None:
+    answer = put(actions_issuer.mint())
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert sorted(body["stored"]) == ["codeowners", "config"] and body["source"] == "actions"
+    assert {row.source for row in RepoFile.select()} == {"actions"}
+
+
+@pytest.mark.parametrize(("case", "mint", "status", "says"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_tokens_are_refused_precisely_and_store_nothing(
+    put: Put,
+    actions_issuer: FakeActionsIssuer,
+    case: str,
+    mint: Mint,
+    status: int,
+    says: str,
+) -> None:
+    answer = put(mint(actions_issuer))
+    assert answer.status_code == status, answer.get_json()
+    assert says in answer.get_json()["error"]["message"]
+    assert RepoFile.select().count() == 0
+
+
+def test_without_a_token_the_answer_says_how_to_give_one(put: Put) -> None:
+    """No OIDC token: 401 naming the permission and the other way; nothing stored."""
+    answer = put()
+    assert answer.status_code == 401
+    message = answer.get_json()["error"]["message"]
+    assert "permissions: id-token: write" in message
+    assert "flakeguard repo files acme/shop --trust ingest-token" in message
+    assert RepoFile.select().count() == 0
+
+
+@pytest.mark.parametrize("token", [123, ["a"], "x" * 20000])
+def test_a_malformed_token_field_is_a_400(put: Put, token: Any) -> None:
+    answer = put(token)
+    assert answer.status_code == 400 and "actions_token" in answer.get_json()["error"]["message"]
+    assert RepoFile.select().count() == 0
+
+
+def test_the_issuer_keys_unreachable_is_a_503(put: Put, actions_issuer: FakeActionsIssuer) -> None:
+    actions_issuer.jwks_status = 500
+    answer = put(actions_issuer.mint())
+    assert answer.status_code == 503
+    assert "try again later" in answer.get_json()["error"]["message"]
+    assert RepoFile.select().count() == 0
+
+
+def test_a_proven_job_of_an_older_commit_does_not_replace_the_heads_files(
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer
+) -> None:
+    """Main moved on (a newer run): the token of the older commit's job gets 409."""
+    TestRun.create(repository=shop, sha="e" * 40, branch="main", content_digest="n" * 64)
+    answer = put(actions_issuer.mint())
+    assert answer.status_code == 409
+    assert "it is eeeeeeeeeeee" in answer.get_json()["error"]["message"]
+    assert RepoFile.select().count() == 0
+
+
+def test_trusting_the_ingest_token_takes_files_without_a_token_but_checks_one_sent(
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer
+) -> None:
+    """For CI without OIDC the operator trusts the ingest token: no token, stored as
+    "upload"; a token that is sent is still checked."""
+    repo_file_uploads.set_trust(shop, repo_file_uploads.INGEST_TOKEN)
+    refused = put(actions_issuer.mint(ref="refs/heads/feature"))
+    assert refused.status_code == 403 and RepoFile.select().count() == 0
+    answer = put()
+    assert answer.status_code == 200 and answer.get_json()["source"] == "upload"
+    assert {row.source for row in RepoFile.select()} == {"upload"}
+
+
+def test_another_repositorys_ingest_token_with_a_valid_token_is_refused(
+    put: Put, actions_issuer: FakeActionsIssuer
+) -> None:
+    """The token of acme/shop's job sent with another repository's ingest token: 403."""
+    other, other_token = add_repository("acme/other")
+    TestRun.create(repository=other, sha=SHA, branch="main", content_digest="o" * 64)
+    answer = put(actions_issuer.mint(), ingest_token=other_token, repo="acme/other")
+    assert answer.status_code == 403
+    assert "of a job of acme/shop" in answer.get_json()["error"]["message"]
+    assert RepoFile.select().count() == 0

@@ -1,0 +1,209 @@
+"""A routed team's weekly digest: in its channel, the proposals it owns across repositories."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from flakeguard import jobs
+from flakeguard.cli_status import render_preview
+from flakeguard.jobs import Job
+from flakeguard.usecases import digest, repo_files
+from models import (
+    OwnerRoute,
+    Quarantine,
+    Repository,
+    SlackMessage,
+    Tenant,
+    TestCase,
+    WeeklyDigest,
+    utcnow,
+)
+from tests.bot import factories as f
+from tests.bot.limits import all_text, problems
+from tests.fakes.slack import CHANNEL_ID, TEAM_ID
+from tests.owners.conftest import World
+
+CODEOWNERS = "*  @org/core\n/tests/payments/  @org/payments\n"
+PAYMENTS = "C0PAY"
+RIVAL_TEAM = "T0RIVAL"
+
+
+def _owned_test(repo: Repository, module: str, name: str, failures: str) -> TestCase:
+    """A proposed flaky test of ``repo`` in ``tests/<module>.py``, failing per ``failures``."""
+    test = TestCase.create(
+        repository=repo,
+        key=f"tests.{module}::{name}",
+        classname=f"tests.{module}",
+        name=name,
+    )
+    f.score(test, value=0.2)
+    f.results(test, failures)
+    f.propose(test.id)
+    return test
+
+
+def _setup(world: World) -> dict[str, TestCase]:
+    """Two repositories with CODEOWNERS; payments routed to #payments; shop subscribed."""
+    api = Repository.create(tenant=world.repo.tenant_id, full_name="org/api")
+    for repo in (world.repo, api):
+        repo_files.store_files(repo.id, {"CODEOWNERS": CODEOWNERS}, source="github")
+    f.subscription(world.repo)  # C0ALERTS follows org/shop
+    tests = {
+        "refund": _owned_test(world.repo, "payments.test_x", "test_refund", "+x+x+x"),
+        "charge": _owned_test(api, "payments.test_y", "test_charge", "xxxx+"),
+        "login": _owned_test(world.repo, "test_login", "test_login", "+x"),
+    }
+    answer = world.slack.command(f"route @org/payments <#{PAYMENTS}|payments>", channel=PAYMENTS)
+    assert answer.status_code == 200
+    world.fake_slack.reset()
+    return tests
+
+
+def _posts_to(world: World, channel: str) -> list[dict[str, object]]:
+    return [
+        call.params
+        for call in world.fake_slack.called("chat.postMessage")
+        if call.params["channel"] == channel
+    ]
+
+
+def test_team_channel_gets_one_digest_naming_only_its_tests(world: World) -> None:
+    """#payments gets one message: the payments tests of both repositories, ranked by cost
+    (the one that turned more runs red first), not the login test; the repository's channel
+    keeps its own digest with every proposal of org/shop; a second run that week posts
+    nothing more."""
+    _setup(world)
+    jobs.enqueue(Job.WEEKLY_DIGEST)
+
+    [team] = _posts_to(world, PAYMENTS)
+    assert problems(team) == []
+    text = all_text(team)
+    assert "@org/payments" in text and "org/shop" in text and "org/api" in text
+    assert "test_charge" in text and "test_refund" in text and "test_login" not in text
+    assert text.index("test_charge") < text.index("test_refund")  # 4 red runs before 3
+    assert "2 flaky, 0 quarantined, 2 waiting for a decision" in text
+
+    [shop] = _posts_to(world, CHANNEL_ID)
+    shop_text = all_text(shop)
+    assert "test_refund" in shop_text and "test_login" in shop_text
+    assert "test_charge" not in shop_text  # org/api has no subscription
+
+    jobs.enqueue(Job.WEEKLY_DIGEST)
+    assert len(world.fake_slack.called("chat.postMessage")) == 2
+    assert WeeklyDigest.select().count() == 2
+
+
+def test_a_new_week_gets_a_new_digest(world: World) -> None:
+    """The week is part of a digest's identity: next week's planning posts again."""
+    _setup(world)
+    assert len(digest.plan_digests()) == 2
+    assert digest.plan_digests() == []
+    later = digest.plan_digests(now=utcnow() + timedelta(days=7))
+    assert len(later) == 2
+    weeks = {row.week for row in WeeklyDigest.select()}
+    assert len(weeks) == 2
+
+
+def test_approve_all_in_the_team_digest_approves_only_its_tests(world: World) -> None:
+    """Approve all from #payments approves both payments proposals (two repositories); an
+    id of another test smuggled into the modal is skipped; both digests are re-rendered."""
+    tests = _setup(world)
+    jobs.enqueue(Job.WEEKLY_DIGEST)
+    team = SlackMessage.get(SlackMessage.channel == PAYMENTS, SlackMessage.kind == "digest")
+    world.slack.click("fg_approve_all", str(team.id), channel=PAYMENTS, message_ts=team.ts)
+    [opened] = world.fake_slack.called("views.open")
+    view = opened.params["view"]
+    assert "Approve 2" in view["submit"]["text"] and "@org/payments" in all_text(view)
+
+    login = Quarantine.get(Quarantine.test_case == tests["login"].id)
+    metadata = json.loads(view["private_metadata"])
+    metadata["q"].append([login.id, login.version])
+    world.fake_slack.reset()
+    answer = world.slack.submit_view("fg_approve_all_view", json.dumps(metadata))
+    assert answer.status_code == 200
+
+    states = {name: Quarantine.get(Quarantine.test_case == t.id).state for name, t in tests.items()}
+    assert states == {"refund": "quarantined", "charge": "quarantined", "login": "proposed"}
+    updates = world.fake_slack.called("chat.update")
+    updated = {call.params["channel"]: call.params for call in updates}
+    assert "Nothing waiting" in all_text(updated[PAYMENTS])
+    shop_now = all_text(updated[CHANNEL_ID])  # the shop digest listed test_refund: re-rendered
+    assert "test_refund" not in shop_now and "test_login" in shop_now
+
+
+def test_another_tenants_routes_never_get_anything(world: World) -> None:
+    """A rival tenant routing @org/payments (to its own channel, or to ours) gets no digest of
+    our tests, and our route to a channel of the rival's workspace gets nothing either."""
+    _setup(world)
+    rival = Tenant.create(slug="rival", name="Rival")
+    f.workspace(RIVAL_TEAM, tenant_id=rival.id)
+    secret = Repository.create(tenant=rival, full_name="rival/secret")
+    repo_files.store_files(secret.id, {"CODEOWNERS": "* @rival/team\n"}, source="github")
+    _owned_test(secret, "test_secret", "test_secret", "+x")
+    OwnerRoute.create(tenant=rival, owner="@org/payments", team_id=RIVAL_TEAM, channel_id="C0SPY")
+    OwnerRoute.create(tenant=rival, owner="@rival/team", team_id=TEAM_ID, channel_id="C0OURS")
+    OwnerRoute.create(
+        tenant=world.repo.tenant_id, owner="@org/core", team_id=RIVAL_TEAM, channel_id="C0LEAK"
+    )
+
+    jobs.enqueue(Job.WEEKLY_DIGEST)
+    channels = [call.params["channel"] for call in world.fake_slack.called("chat.postMessage")]
+    assert sorted(channels) == sorted([PAYMENTS, CHANNEL_ID])
+    assert "test_secret" not in json.dumps(
+        [call.params for call in world.fake_slack.called("chat.postMessage")]
+    )
+
+
+def test_preview_digest_of_an_owner(world: World) -> None:
+    """`flakeguard preview digest --owner @org/payments` shows what #payments would get."""
+    _setup(world)
+    payload = render_preview("digest", None, owner="@org/payments", tenant_id=world.repo.tenant_id)
+    assert problems(payload) == []
+    text = all_text(payload)
+    assert "test_charge" in text and "test_refund" in text and "test_login" not in text
+
+
+def test_a_workspace_of_another_tenant_cannot_act_on_the_team_digest(world: World) -> None:
+    """Attack: a rival workspace clicks Approve all on our team digest, then submits a modal
+    naming it with every proposal: no modal, a refusal, nothing approved."""
+    _setup(world)
+    jobs.enqueue(Job.WEEKLY_DIGEST)
+    team = SlackMessage.get(SlackMessage.channel == PAYMENTS, SlackMessage.kind == "digest")
+    rival = Tenant.create(slug="rival", name="Rival")
+    f.workspace(RIVAL_TEAM, tenant_id=rival.id)
+    world.fake_slack.reset()
+
+    world.slack.click(
+        "fg_approve_all", str(team.id), team=RIVAL_TEAM, channel=PAYMENTS, message_ts=team.ts
+    )
+    assert world.fake_slack.called("views.open") == []
+    items = [[q.id, q.version] for q in Quarantine.select()]
+    metadata = json.dumps({"m": team.id, "c": PAYMENTS, "q": items})
+    refused = world.slack.submit_view("fg_approve_all_view", metadata, team=RIVAL_TEAM)
+    assert refused.get_json()["response_action"] == "update"
+    assert {q.state for q in Quarantine.select()} == {"proposed"}
+    assert world.fake_slack.called("chat.update") == []
+
+
+def test_a_big_owner_digest_stays_within_slacks_limits() -> None:
+    """Long names in many repositories: the digest and its modal fit Slack; markup in a
+    repository or owner name is shown, not interpreted."""
+    from bot.blocks.digest import approve_all_modal, render_digest
+    from flakeguard.usecases.plan import PlanItem
+
+    items = [
+        PlanItem(i, 1, i, f"test_{i}" + "w" * 150, 0.3, "r" * 100, 4, why="w" * 90)
+        for i in range(10)
+    ]
+    places = {i: f"org/<!channel>repo-{i}" + "n" * 90 for i in range(10)}
+    repositories = tuple(f"org/repo-{i}" + "n" * 90 for i in range(300))
+    view = digest.DigestView(
+        7, "", 40, 3, items, 200, owner="@org/<b>team", places=places, repositories=repositories
+    )
+    payload = render_digest(view)
+    assert problems(payload) == []
+    text = all_text(payload)
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "and 290 more" in text
+    modal = approve_all_modal(view, channel=PAYMENTS)
+    assert problems(modal) == [] and len(modal["private_metadata"]) <= 3000
