@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parents[1]
 PHASES = {
     "config": (("flakeguard.usecases.repo_files", "scoring_config"),),
     "load": (
-        ("models.queries", "run_results"),
+        ("models.result_reads", "run_results"),
         ("models.queries", "score_rows"),
         ("models.queries", "quarantine_rows"),
     ),

@@ -46,10 +46,10 @@ from models import (  # noqa: E402
     Quarantine,
     Repository,
     TestCase,
-    TestResult,
     TestRun,
     db,
 )
+from models.bulk import Outcome, store_results  # noqa: E402
 from models.tenancy import default_tenant  # noqa: E402
 from tests.fakes.github import (  # noqa: E402
     APP_ID,
@@ -120,6 +120,7 @@ def seed_commit(repo: Repository, results: int) -> None:
             "name": f"test_{i}",
             "file": f"tests/test_{i % 50}.py",
             "line": i % 400 + 1,
+            "ordinal": i,
         }
         for i in range(results)
     ]
@@ -128,17 +129,15 @@ def seed_commit(repo: Repository, results: int) -> None:
             TestCase.insert_many(cases[start : start + 500]).execute()
     ids = [c.id for c in TestCase.select(TestCase.id).where(TestCase.repository == repo)]
     rows = [
-        {
-            "run": run.id,
-            "test_case": cid,
-            "status": "failed" if i % 10 == 0 else "passed",
-            "message": "AssertionError: expected 1 got 2\n" * 5 if i % 10 == 0 else None,
-        }
+        Outcome(
+            cid,
+            "failed" if i % 10 == 0 else "passed",
+            message="AssertionError: expected 1 got 2\n" * 5 if i % 10 == 0 else None,
+        )
         for i, cid in enumerate(ids)
     ]
     with db.atomic():
-        for start in range(0, len(rows), 500):
-            TestResult.insert_many(rows[start : start + 500]).execute()
+        store_results(run.id, rows)
         failing = ids[::10]
         for n, cid in enumerate(failing):
             if n % 3 == 0:

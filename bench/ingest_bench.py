@@ -7,21 +7,26 @@ retried once so they have two result rows). Then, in one process:
 
 1. end to end on PostgreSQL: every report is POSTed to ``/api/v1/reports``
    through the real Flask app (test client, in process), which parses, upserts
-   the test cases, COPYs the results and commits; results/s counts committed
-   ``test_result`` rows (checked from another connection) over the wall time;
+   the test cases, packs the results and COPYs them, and commits; results/s
+   counts the committed results (outcomes in ``result_block`` and attempt rows
+   of their own, checked from another connection) over the wall time;
 2. the floor on PostgreSQL, same reports (alternating report by report with 1,
    so that both see the same machine load): bare ``xml.etree`` iterparse of the
-   bytes to rows plus a bare psycopg COPY of those rows into an identical
-   ``test_result`` table (test case ids already known), one commit per report;
-3. the same end-to-end path on SQLite.
+   bytes, the least packing the layout needs (a byte and a duration per test in
+   its block, a row per failure or earlier attempt, each distinct message stored
+   once) and a bare psycopg COPY into the same tables (test case ids and
+   ordinals already known), one commit per report;
+3. for reference, the layout before migration 0047, alternating with 1 and 2: the
+   same iterparse and a COPY of one row per attempt into a table shaped as
+   ``test_result`` was (four indexes, two foreign keys, no partitions);
+4. the same end-to-end path on SQLite.
 
 Targets (issue 4): PostgreSQL end to end >= 0.5x the floor and >= 50,000
 results/s in one process. ``--small`` runs 50,000 results for a quick check;
 ``--concurrency N`` also runs the end-to-end PostgreSQL pass with N threads
-posting through the app at once (as a threaded server, gunicorn --threads, would);
-``--drop-result-fks`` shows what test_result without foreign keys would give.
+posting through the app at once (as a threaded server, gunicorn --threads, would).
 
-    .venv/bin/python bench/ingest_bench.py [--small] [--results N] [--tests N]
+    .venv/bin/python bench/ingest_bench.py [--small] [--results N] [--tests N] [--no-sqlite]
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -52,10 +58,35 @@ from models.migrate import apply_migrations
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/14"
 SHA = "c0ffee" + "0" * 34
-COPY_SQL = (
-    "COPY test_result (run_id, test_case_id, status, duration, retry, message, failure_type, "
+NOW = datetime.now(UTC)
+DATED = f"{NOW:%Y-%m-%d %H:%M:%S}"  # the floor's runs are dated now, as uploads are
+MONTH = f"{NOW:%Y-%m}-01"
+# the bench's own app secrets: create_app wants them on PostgreSQL (never used to sign anything)
+SESSION_SECRET = "ingest-bench-session-secret-" + uuid.uuid4().hex
+BLOCK_COPY = (
+    "COPY result_block (created_at, repository_id, run_id, block, codes, durations) FROM STDIN"
+)
+ATTEMPT_COPY = (
+    "COPY result_attempt (created_at, repository_id, run_id, test_case_id, duration_ms, "
+    "message_id, status, retry, packed) FROM STDIN"
+)
+LEGACY_COPY = (
+    "COPY legacy_result (run_id, test_case_id, status, duration, retry, message, failure_type, "
     "created_at) FROM STDIN"
 )
+# test_result as it was before migration 0047 (and 0044): what the reference pass writes
+LEGACY_TABLE = (
+    "CREATE TABLE legacy_result (id BIGSERIAL PRIMARY KEY, "
+    "run_id INTEGER NOT NULL REFERENCES test_run (id) ON DELETE CASCADE, "
+    "test_case_id INTEGER NOT NULL REFERENCES test_case (id) ON DELETE CASCADE, "
+    "status VARCHAR(8) NOT NULL, duration DOUBLE PRECISION NOT NULL, retry SMALLINT NOT NULL, "
+    "message TEXT, failure_type VARCHAR(255), created_at TIMESTAMP NOT NULL); "
+    "CREATE INDEX ON legacy_result (run_id); "
+    "CREATE INDEX ON legacy_result (test_case_id, created_at); "
+    "CREATE INDEX ON legacy_result (created_at); "
+    "CREATE INDEX ON legacy_result (test_case_id, created_at) WHERE status IN ('failed', 'error')"
+)
+CODES = {"passed": 1, "failed": 2, "error": 3, "skipped": 4}
 
 
 # -- data ------------------------------------------------------------------------------
@@ -115,28 +146,25 @@ def drop_pg_database(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
-def drop_result_fks(url: str) -> None:
-    """What-if: test_result without its two foreign keys (a schema change, not applied)."""
-    with psycopg.connect(url) as conn:
-        conn.execute("ALTER TABLE test_result DROP CONSTRAINT IF EXISTS test_result_run_id_fkey")
-        conn.execute(
-            "ALTER TABLE test_result DROP CONSTRAINT IF EXISTS test_result_test_case_id_fkey"
-        )
-
-
 def count_results(url: str) -> int:
-    """Committed result rows, counted from a separate connection."""
+    """Committed results (outcomes in blocks, attempt rows of their own), from another
+    connection."""
+    blocks = "SELECT codes FROM result_block"
+    others = "SELECT count(*) FROM result_attempt WHERE NOT packed"
     if url.startswith("sqlite"):
         import sqlite3
 
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))
         try:
-            return int(conn.execute("SELECT count(*) FROM test_result").fetchone()[0])
+            codes = conn.execute(blocks).fetchall()
+            extra = conn.execute(others).fetchone()[0]
         finally:
             conn.close()
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM test_result").fetchone()
-        return int(row[0]) if row else 0
+    else:
+        with psycopg.connect(url) as pg:
+            codes = pg.execute(blocks).fetchall()
+            extra = pg.execute(others).fetchone()[0]  # type: ignore[index]
+    return int(extra) + sum(1 for (packed,) in codes for code in bytes(packed) if code)
 
 
 # -- end to end ------------------------------------------------------------------------
@@ -151,10 +179,11 @@ def setup_app(url: str, queue: str) -> tuple[object, str]:
 
     database = init_db(url)
     apply_migrations(database)
+    secrets = {"session_secret": SESSION_SECRET, "log_level": "WARNING"}
     if queue == "redis":
-        settings = Settings(database_url=url, redis_url=REDIS, log_level="WARNING")
+        settings = Settings(database_url=url, redis_url=REDIS, **secrets)
     else:
-        settings = Settings(database_url=url, queue_mode="immediate", log_level="WARNING")
+        settings = Settings(database_url=url, queue_mode="immediate", **secrets)
     app = create_app(settings)
     if queue == "redis":
         tasks.huey.flush()
@@ -214,35 +243,35 @@ def upload_all(app, token: str, reports: list[bytes], *, concurrency: int = 1) -
 # -- the floor -------------------------------------------------------------------------
 
 
-def iter_rows(data: bytes, ids: dict[tuple[str, str], int], run_id: int) -> Iterator[tuple]:
-    """Bare iterparse: one row per <testcase> plus one per flaky attempt."""
+def iter_attempts(data: bytes) -> Iterator[tuple[tuple[str, str], list[tuple]]]:
+    """Bare iterparse: per <testcase>, its (status, seconds, message, type) attempts, the
+    final one last."""
     for _, element in ET.iterparse(io.BytesIO(data)):
         if element.tag != "testcase":
             continue
-        test_id = ids[(element.get("classname", ""), element.get("name", ""))]
         duration = float(element.get("time") or 0)
-        status, message, kind, retry = "passed", None, None, 0
+        attempts, final = [], ("passed", duration, None, None)
         for child in element:
             if child.tag == "flakyFailure":
-                yield (
-                    run_id,
-                    test_id,
-                    "failed",
-                    duration,
-                    retry,
-                    child.get("message"),
-                    child.get("type"),
-                    "2026-11-29 08:00:00",
-                )
-                retry += 1
+                attempts.append(("failed", duration, child.get("message"), child.get("type")))
             elif child.tag == "failure":
-                status, message, kind = "failed", child.get("message"), child.get("type")
-        yield (run_id, test_id, status, duration, retry, message, kind, "2026-11-29 08:00:00")
+                final = ("failed", duration, child.get("message"), child.get("type"))
+        attempts.append(final)
+        yield (element.get("classname", ""), element.get("name", "")), attempts
         element.clear()
 
 
+def _text(value: object) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bytes | bytearray):
+        return "\\\\x" + bytes(value).hex()
+    return str(value)
+
+
 class Floor:
-    """iterparse + COPY of the same reports into an identical test_result table."""
+    """iterparse, the least packing, and COPY into the packed tables (and, for reference, the
+    same iterparse and a COPY of one row per attempt into the layout before 0047)."""
 
     def __init__(self, url: str, reports: list[bytes]) -> None:
         self.reports = reports
@@ -252,36 +281,92 @@ class Floor:
                 names[(element.get("classname", ""), element.get("name", ""))] = None
         self.conn = psycopg.connect(url)
         conn = self.conn
-        repo_id = conn.execute(
+        conn.execute(LEGACY_TABLE)
+        self.repo_id = conn.execute(
             "INSERT INTO repository (tenant_id, full_name, default_branch, settings, active, "
             "created_at) VALUES ((SELECT min(id) FROM tenant), 'floor/x', 'main', '{}', true, "
             "now()) RETURNING id"
         ).fetchone()[0]
         self.ids = {}
-        for classname, name in names:
-            self.ids[(classname, name)] = conn.execute(
-                "INSERT INTO test_case (repository_id, key, suite, classname, name, first_seen, "
-                "last_seen) VALUES (%s, %s, '', %s, %s, now(), now()) RETURNING id",
-                (repo_id, f"{classname}::{name}", classname, name),
-            ).fetchone()[0]
+        for ordinal, (classname, name) in enumerate(names):
+            self.ids[(classname, name)] = (
+                conn.execute(
+                    "INSERT INTO test_case (repository_id, key, suite, classname, name, ordinal, "
+                    "first_seen, last_seen) VALUES (%s, %s, '', %s, %s, %s, now(), now()) "
+                    "RETURNING id",
+                    (self.repo_id, f"{classname}::{name}", classname, name, ordinal),
+                ).fetchone()[0],
+                ordinal,
+            )
         self.run_ids = [
             conn.execute(
                 "INSERT INTO test_run (repository_id, sha, branch, ci_run_id, job, attempt, "
                 "source, content_digest, tests, passed, failures, errors, skipped, duration, "
                 "received_at, tainted) VALUES (%s, %s, 'main', %s, 'floor', 1, 'upload', %s, "
                 "0, 0, 0, 0, 0, 0, now(), false) RETURNING id",
-                (repo_id, SHA, str(i), str(i)),
+                (self.repo_id, SHA, str(i), str(i)),
             ).fetchone()[0]
             for i in range(len(reports))
         ]
+        self.messages: dict[tuple[str | None, str | None], int] = {}
         conn.commit()
 
+    def _message(self, message: str | None, kind: str | None) -> int:
+        found = self.messages.get((message, kind))
+        if found is None:
+            found = self.messages[(message, kind)] = self.conn.execute(
+                "INSERT INTO failure_message (repository_id, month, digest, message, "
+                "failure_type) VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                (self.repo_id, MONTH, f"{kind}\0{message}".encode(), message, kind),
+            ).fetchone()[0]
+        return found
+
     def load(self, index: int) -> None:
-        """Parse report ``index`` with bare iterparse and COPY its rows; commit."""
-        with self.conn.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
-            for row in iter_rows(self.reports[index], self.ids, self.run_ids[index]):
-                copy.write_row(row)
+        """Parse report ``index``, pack it and COPY the blocks and attempt rows; commit."""
+        run_id = self.run_ids[index]
+        blocks: dict[int, tuple[bytearray, bytearray]] = {}
+        attempt_rows = []
+        head = f"{DATED}\t{self.repo_id}\t{run_id}\t"
+        for name, attempts in iter_attempts(self.reports[index]):
+            test_id, ordinal = self.ids[name]
+            block, slot = divmod(ordinal, 64)
+            codes, durations = blocks.setdefault(block, (bytearray(64), bytearray(256)))
+            status, seconds, message, kind = attempts[-1]
+            retries = len(attempts) - 1
+            codes[slot] = CODES[status] | retries << 3
+            durations[4 * slot : 4 * slot + 4] = round(seconds * 1000).to_bytes(4, "little")
+            for retry, (status, seconds, message, kind) in enumerate(attempts):
+                packed = retry == retries
+                if packed and not retries and status == "passed":
+                    continue
+                message_id = self._message(message, kind) if status != "passed" else None
+                attempt_rows.append(
+                    f"{head}{test_id}\t{round(seconds * 1000)}\t{_text(message_id)}\t"
+                    f"{CODES[status]}\t{retry}\t{packed}\n"
+                )
+        block_rows = [
+            f"{head}{block}\t{_text(codes)}\t{_text(durations)}\n"
+            for block, (codes, durations) in blocks.items()
+        ]
+        with self.conn.cursor() as cursor:
+            with cursor.copy(BLOCK_COPY) as copy:
+                copy.write("".join(block_rows).encode())
+            with cursor.copy(ATTEMPT_COPY) as copy:
+                copy.write("".join(attempt_rows).encode())
         self.conn.commit()
+
+    def load_legacy(self, index: int) -> None:
+        """Parse report ``index`` and COPY one row per attempt into legacy_result; commit."""
+        run_id = self.run_ids[index]
+        with self.conn.cursor() as cursor, cursor.copy(LEGACY_COPY) as copy:
+            for name, attempts in iter_attempts(self.reports[index]):
+                test_id = self.ids[name][0]
+                for retry, (status, seconds, message, kind) in enumerate(attempts):
+                    copy.write_row((run_id, test_id, status, seconds, retry, message, kind, DATED))
+        self.conn.commit()
+
+    def legacy_rows(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM legacy_result").fetchone()[0])
 
     def close(self) -> None:
         self.conn.close()
@@ -305,11 +390,6 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, default=1, help="also run PostgreSQL with N client threads"
     )
-    parser.add_argument(
-        "--drop-result-fks",
-        action="store_true",
-        help="what-if: drop test_result's foreign keys in the bench databases (both passes)",
-    )
     args = parser.parse_args()
     total = 50_000 if args.small else args.results
     tests = min(args.tests, 5_000) if args.small else args.tests
@@ -328,16 +408,11 @@ def main() -> None:
         init_db(floor_url, pooled=False)
         apply_migrations(db.obj)
         close_database(db.obj)
-        if args.drop_result_fks:
-            drop_result_fks(floor_url)
         floor = Floor(floor_url, reports)
         app, token = setup_app(pg_url, args.queue)
-        if args.drop_result_fks:
-            drop_result_fks(pg_url)
-            print("what-if: test_result has NO foreign keys in this run")
         post = poster(app, token, reports)
-        # Alternate report by report so both see the same machine load.
-        e2e_seconds = floor_seconds = 0.0
+        # Alternate report by report so that all three see the same machine load.
+        e2e_seconds = floor_seconds = legacy_seconds = 0.0
         for index in range(len(reports)):
             started = time.perf_counter()
             post(index)
@@ -345,18 +420,26 @@ def main() -> None:
             started = time.perf_counter()
             floor.load(index)
             floor_seconds += time.perf_counter() - started
+            started = time.perf_counter()
+            floor.load_legacy(index)
+            legacy_seconds += time.perf_counter() - started
         for url, label in ((pg_url, "end to end"), (floor_url, "floor")):
             stored = count_results(url)
-            assert stored == results, f"{label}: {stored} rows committed, expected {results}"
+            assert stored == results, f"{label}: {stored} results committed, expected {results}"
+        assert floor.legacy_rows() == results
         e2e = results / e2e_seconds
         floor_rate = results / floor_seconds
         print(
             f"PostgreSQL end to end: {e2e:,.0f} results/s ({e2e_seconds:.1f} s, "
-            f"{results:,} rows committed)"
+            f"{results:,} results committed)"
         )
         print(
-            f"PostgreSQL floor (iterparse + COPY): {floor_rate:,.0f} results/s "
+            f"PostgreSQL floor (iterparse + packing + COPY): {floor_rate:,.0f} results/s "
             f"({floor_seconds:.1f} s, same reports, alternating with the above)"
+        )
+        print(
+            f"reference, the layout before 0047 (iterparse + COPY of a row per attempt): "
+            f"{results / legacy_seconds:,.0f} results/s ({legacy_seconds:.1f} s, alternating)"
         )
         started = time.perf_counter()
         parsed = sum(1 for data in reports for _ in iter_cases(data, max_bytes=len(data) + 1))
@@ -374,8 +457,6 @@ def main() -> None:
             drop_pg_database(pg_url)
             pg_url = create_pg_database()
             app, token = setup_app(pg_url, args.queue)
-            if args.drop_result_fks:
-                drop_result_fks(pg_url)
             seconds = upload_all(app, token, reports, concurrency=args.concurrency)
             assert count_results(pg_url) == results
             print(
@@ -395,7 +476,7 @@ def main() -> None:
             app, token = setup_app(url, "drop")
             seconds = upload_all(app, token, reports)
             stored = count_results(url)
-            assert stored == results, f"sqlite: {stored} rows, expected {results}"
+            assert stored == results, f"sqlite: {stored} results, expected {results}"
             print(f"SQLite end to end: {results / seconds:,.0f} results/s ({seconds:.1f} s)")
             close_database(db.obj)
 

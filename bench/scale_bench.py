@@ -1,68 +1,74 @@
-"""Results at scale: storage, ingest and the hot reads as the results table grows (PostgreSQL).
+"""Results at scale: storage, ingest and the hot reads as the results grow (PostgreSQL).
 
-For each size (``--sizes 1M,10M``; default 200k, a few minutes) a scratch
+For each size (``--sizes 1M,10M,50M``; default 200k, a few minutes) a scratch
 database gets a repository of ``--tests`` tests (2,000) with history loaded
-through the real bulk path (``models.bulk.ResultLoader``: test case ids, one
-COPY per run, one commit per run): one run of every test per CI run, 2 % of
-the tests failing in half the runs (twenty distinct messages), 1 % retried once in
-half the runs; the runs are
-spread evenly over ``--months`` months ending now; the last 30 runs are
-analysed so that verdicts exist. Then it prints:
+through the real bulk path (``models.bulk.ResultLoader``: test case ids, the
+packed blocks and attempt rows, one commit per run): one run of every test per
+CI run, every 50th (+1) test failing in half the runs (twenty distinct
+messages), every 100th retried once in half the runs; the runs spread evenly
+over ``--months`` months ending now; the last 30 runs analysed so that verdicts
+exist. Every size's database is loaded first (it prints how long each took) and
+kept; then each measurement is taken at every size in turn, in a random order
+per round, so that all sizes see the same machine load and the ratios between
+sizes mean something on a busy machine:
 
-- bytes per result after VACUUM ANALYZE: heap, each index, total
-  (``pg_total_relation_size``: heap, indexes, TOAST, free-space and visibility maps);
+- bytes per result after VACUUM ANALYZE: per table (heap and each index, all
+  partitions), in all and for the passing results (``result_block`` alone);
 - the storage rate of a 10,000-case upload (a repository of 10,000 known tests:
-  the run row, the ResultLoader COPY and the commit; XML parsing left out), median of 5;
-- ``analyze_run`` p50 for a 2,000-test run (7 runs);
-- p95 of the status use case (``status_for``, what ``/flakeguard status`` shows),
-  the test detail use case (``test_detail``, ``/flakeguard test``), one test's 50
-  newest results with their runs, and a repository's 20 latest runs;
+  the run row, the ResultLoader and the commit; XML parsing left out), median of 5;
+- ``analyze_run`` p50 for a 2,000-test run (7 runs, after 2 that warm the caches);
+- p95 (``--rounds``, 60) of ``/flakeguard status`` (``status.status_for``),
+  ``/flakeguard test`` (``testcases.test_detail``), the dashboard's test page
+  (``GET /tests/<id>`` through the Flask app, signed in) and the read API's test
+  history (``GET /api/v1/tests/<id>``, an API token);
 - the time to remove the oldest calendar month through the retention use case
-  (``purge_results``: partitions dropped where ``test_result`` is partitioned, the rest
-  in batches; inside a transaction rolled back afterwards, so the table is measured
-  as loaded; the work is the same).
+  (``purge_results``: partitions dropped, the rest in batches), inside a
+  transaction rolled back afterwards (the tables stay as loaded; the work is the
+  same), median of 3.
 
-``--ab`` (after migration 0044) also times the partitioned ``test_result`` against
-a plain copy of it with the primary key, read by read and upload by upload in turn,
-so that both see the same machine load.
+``--migration 1M`` instead times migration 0047, up and down, on a database
+holding that many results in ``test_result`` (as the loader before it wrote them).
 
 At the first size (or ``--compare-at``) the same history is replayed, run by run
-with the same run and test ids, into candidate layouts in scratch tables of the
-same database (not the production schema), side by side with the current one:
+with the same run and test ids, into the layout before migration 0047 and two
+other candidates, in scratch tables of the same database, and measured side by
+side with the packed layout in place, interleaved (each round times every
+layout in a random order, so all see the same machine load):
 
-- ``current``: the ``test_result`` table as migrated (what the figures above measure);
+- ``before``: ``test_result`` as migrations 0001, 0040 and 0044 left it (a row per
+  attempt, monthly partitions, four indexes, two foreign keys);
 - ``no-pk``: the same columns without the primary key and the ``created_at`` index;
-- ``narrow``: one row per result, monthly range partitions on ``created_on`` (date),
-  ``repository_id`` carried, status and retry folded in one smallint, duration in
-  integer milliseconds, messages stored once per distinct (message, type) and referenced;
-- ``packed``: one row per (run, block of 64 consecutive test ids): the final code
-  of each test (status, retries folded) at its position in a 64-byte ``bytea`` and the
-  durations (uint32 ms) in another; earlier attempts, duplicates and failure
-  messages (referenced, as in ``narrow``) in a narrow side table; monthly partitions.
+- ``narrow``: a row per attempt, monthly partitions, ``repository_id`` carried,
+  status and retry in one smallint, duration in integer ms, messages stored once;
+- ``packed``: the layout in place (``models.packing``), read through
+  ``models.result_reads`` and ``models.failure_reads``.
 
-For each it prints bytes per passing result, the ingest rate of the same 10,000-case
-upload (formatted in Python from the same case objects, one COPY, one commit), the
-read of one run's results (the analysis input), one test's 50 newest results, and
-the removal of the oldest month (batched DELETE for the unpartitioned ones,
-DETACH + DROP PARTITION for the others); and the EXPLAIN of the hot reads of ``packed``.
+For each: bytes per result, the ingest rate of the same five 10,000-case uploads
+(a COPY of rows formatted from the same case objects; for ``packed`` the real
+loader), a run's results read back (the analysis input), one test's 50 newest
+runs, one test's failures, and the removal of the oldest month. Then the blocks
+an id-keyed packing would need where several repositories add tests in turn,
+against the ordinal-keyed packing in place, and the plans of the hot reads.
 
-    .venv/bin/python bench/scale_bench.py [--sizes 1M,10M] [--tests 2000] [--months 6]
+    .venv/bin/python bench/scale_bench.py --sizes 1M,10M,50M [--tests 2000] [--months 6]
+        [--rounds 60] [--compare-at 1M] [--no-compare]
+    .venv/bin/python bench/scale_bench.py --migration 1M
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import random
 import statistics
-import struct
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +76,26 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scale_layouts import (
+    Before,
+    Layout,
+    Narrow,
+    NoPk,
+    Packed,
+    attempt_rows,
+    months_between,
+    raw_run,
+)
 from flakeguard.settings import Settings
-from models import TestRun, db, init_db, partitions
-from models.base import close_database, utcnow
-from models.bulk import CASE_IDS, RESULT_COLUMNS, ResultLoader, _copy_block
+from models import TestCase, TestRun, db, partitions
+from models.base import close_database, make_database, utcnow
+from models.bulk import ResultLoader
 from models.migrate import apply_migrations
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/14"
+SESSION_SECRET = "scale-bench-session-secret-" + uuid.uuid4().hex  # its own app's, unused
+RESULT_TABLES = ["result_block", "result_attempt", "failure_message"]
 MESSAGES = [
     (
         f"AssertionError: expected {n} == {n + 1}\n  at tests/test_mod{n}.py:{10 + n}",
@@ -85,23 +103,6 @@ MESSAGES = [
     )
     for n in range(20)
 ]
-STATUS_CODES = {"passed": 1, "failed": 2, "error": 3, "skipped": 4}
-CODE_STATUS = {code: status for status, code in STATUS_CODES.items()}
-# code = status | retry << 3 (retry capped at 1023); DETAIL marks a side row that only
-# carries the message of a packed result (not a result of its own)
-MAX_RETRY = 1023
-DETAIL = 1 << 13
-
-
-def encode(status: str, retry: int) -> int:
-    return STATUS_CODES.get(status, 3) | min(retry, MAX_RETRY) << 3
-
-
-def decode(code: int) -> tuple[str, int]:
-    return CODE_STATUS.get(code & 7, "error"), (code >> 3) & MAX_RETRY
-
-
-BLOCK = 64  # test ids per packed row
 
 
 # -- synthetic history --------------------------------------------------------------
@@ -163,11 +164,7 @@ class Suite:
             self.variants.append((passing, failing, retried))
 
     def run(self, n: int) -> list[Case]:
-        """The cases of run ``n``: the same for the same ``n`` (replayed into each layout).
-
-        Every 100th test is flaky (retried once in half the runs), every 50th (+1)
-        fails in half the runs, the others pass: verdicts settle, as in a real suite.
-        """
+        """The cases of run ``n``: the same for the same ``n`` (replayed into each layout)."""
         rng = random.Random(1_000_003 * n + self.tests)
         cases = []
         for i, (passing, failing, retried) in enumerate(self.variants):
@@ -187,6 +184,7 @@ class History:
     full_name: str
     suite: Suite
     runs: list[tuple[int, int, datetime]]  # (n, run id, dated)
+    results: int
 
 
 def new_run(repository_id: int, n: int, dated: datetime, tests: int) -> int:
@@ -208,14 +206,11 @@ def new_run(repository_id: int, n: int, dated: datetime, tests: int) -> int:
 
 
 def store(repository_id: int, run_id: int, cases: list[Case], dated: datetime) -> int:
-    """The real bulk path: ResultLoader over batches of 1,000 cases. Returns result rows."""
+    """The real bulk path: ResultLoader over batches of 1,000 cases. Returns the results."""
     loader = ResultLoader(run_id, repository_id, now=dated, dated=dated)
-    try:
-        for start in range(0, len(cases), 1000):
-            loader.add(cases[start : start + 1000])
-        loader.finish()
-    finally:
-        loader.abort()
+    for start in range(0, len(cases), 1000):
+        loader.add(cases[start : start + 1000])
+    loader.finish()
     return sum(1 + len(c.attempts) for c in cases)
 
 
@@ -225,29 +220,31 @@ def load_history(size: int, tests: int, months: int, end: datetime) -> History:
 
     repo, _ = add_repository(f"bench/hot-{uuid.uuid4().hex[:6]}")
     suite = Suite(tests)
-    per_run = tests * 1.005
-    count = max(40, int(size / per_run))
+    count = max(40, int(size / (tests * 1.005)))
     start = end - timedelta(days=30 * months)
-    # monthly partitions for the whole history (PostgreSQL after migration 0044)
-    partitions.ensure_partitions(start, ahead=months + 2)
+    partitions.ensure_partitions(start, ahead=months + 2)  # monthly partitions for it all
     step = (end - start) / count
     runs = []
-    rows = 0
+    results = 0
     began = time.perf_counter()
     for n in range(count):
         dated = start + step * n
         with db.atomic():
             run_id = new_run(repo.id, n, dated, tests)
-            rows += store(repo.id, run_id, suite.run(n), dated)
+            results += store(repo.id, run_id, suite.run(n), dated)
         runs.append((n, run_id, dated))
-        if n and n % 500 == 0:
-            rate = rows / (time.perf_counter() - began)
-            print(f"    loaded {rows:,} results ({n:,} runs), {rate:,.0f} results/s", flush=True)
+        if n and n % 1000 == 0:
+            rate = results / (time.perf_counter() - began)
+            print(f"    loaded {results:,} results ({n:,} runs), {rate:,.0f}/s", flush=True)
     took = time.perf_counter() - began
-    print(f"    loaded {rows:,} results in {count:,} runs in {took:.0f} s ({rows / took:,.0f}/s)")
+    print(
+        f"    loaded {results:,} results in {count:,} runs in {took:.0f} s "
+        f"({results / took:,.0f}/s)",
+        flush=True,
+    )
     for _, run_id, dated in runs[-30:]:
         analysis.analyze_run(run_id, now=dated)
-    return History(repo.id, repo.tenant_id, repo.full_name, suite, runs)
+    return History(repo.id, repo.tenant_id, repo.full_name, suite, runs, results)
 
 
 # -- measuring helpers --------------------------------------------------------------
@@ -273,639 +270,250 @@ def admin_sql(url: str, *statements: str) -> None:
             conn.execute(statement)
 
 
-def sizes(url: str, tables: list[str]) -> tuple[int, int, dict[str, int], int]:
-    """(heap, toast, {index: bytes}, total) summed over ``tables`` (and their partitions)."""
+def sizes(url: str, table: str) -> tuple[int, dict[str, int], int]:
+    """(heap, {index: bytes}, total) of ``table`` and its partitions."""
     with psycopg.connect(url) as conn:
-        rels = []
-        for table in tables:
-            rels += [
-                r[0]
-                for r in conn.execute(
-                    "SELECT c.oid FROM pg_class c WHERE c.oid = %s::regclass "
-                    "UNION SELECT inhrelid FROM pg_inherits WHERE inhparent = %s::regclass",
-                    (table, table),
-                ).fetchall()
-            ]
-        heap = toast = total = 0
+        rels = [
+            r[0]
+            for r in conn.execute(
+                "SELECT c.oid FROM pg_class c WHERE c.oid = %s::regclass "
+                "UNION SELECT inhrelid FROM pg_inherits WHERE inhparent = %s::regclass",
+                (table, table),
+            ).fetchall()
+        ]
+        heap = total = 0
         indexes: dict[str, int] = {}
         for oid in rels:
-            h, t, tot, kind = conn.execute(
-                "SELECT pg_relation_size(c.oid), "
-                "coalesce(pg_total_relation_size(c.reltoastrelid), 0), "
-                "pg_total_relation_size(c.oid), c.relkind FROM pg_class c WHERE c.oid = %s",
+            h, tot, kind = conn.execute(
+                "SELECT pg_relation_size(c.oid), pg_total_relation_size(c.oid), c.relkind "
+                "FROM pg_class c WHERE c.oid = %s",
                 (oid,),
             ).fetchone()
             if kind == "p":
                 continue
             heap += h
-            toast += t
             total += tot
-            for name, size in conn.execute(
-                "SELECT ic.relname, pg_relation_size(i.indexrelid) FROM pg_index i "
-                "JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = %s",
+            for columns, size in conn.execute(
+                "SELECT pg_get_indexdef(i.indexrelid), pg_relation_size(i.indexrelid) "
+                "FROM pg_index i WHERE i.indrelid = %s",
                 (oid,),
             ).fetchall():
-                base = name
-                for table in tables:  # the partitions' indexes under their parent's name
-                    base = base.replace(table + "_p", table + "_")
-                key = "_".join(part for part in base.split("_") if not part.isdigit())
+                key = columns[columns.index(" USING ") + 7 :].replace("btree ", "")
                 indexes[key] = indexes.get(key, 0) + size
-        return heap, toast, indexes, total
+        return heap, indexes, total
 
 
 def vacuum(url: str, *tables: str) -> None:
     admin_sql(url, *(f"VACUUM ANALYZE {t}" for t in tables))
 
 
-def months_between(first: datetime, last: datetime) -> list[date]:
-    out = []
-    month = date(first.year, first.month, 1)
-    while month <= last.date():
-        out.append(month)
-        month = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
-    out.append(month)
-    return out
+def signed_in_client(app: Any, tenant_id: int) -> Any:
+    """A test client of ``app`` signed in to the dashboard through a one-time link."""
+    import re
+
+    from flakeguard.usecases import web_auth
+    from models import Tenant
+
+    client = app.test_client()
+    secret = web_auth.issue_login_link(Tenant.get_by_id(tenant_id))
+    page = client.get(f"/sign-in/link?token={secret}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token, "no sign-in form"
+    answer = client.post("/sign-in/link", data={"secret": secret, "csrf_token": token.group(1)})
+    assert answer.status_code == 302, answer.status_code
+    return client
 
 
-# -- the current layout, through the use cases --------------------------------------
+# -- the layout in place, at each size, through the use cases --------------------------
 
 
-def measure_current(url: str, history: History, big: tuple[int, Suite], label: str) -> dict:
-    from flakeguard.usecases import analysis, retention, status
+@dataclass
+class Sized:
+    """One size's scratch database, loaded, with what its measurements need."""
 
-    vacuum(url, "test_result", "test_run", "test_case")
-    heap, toast, indexes, total = sizes(url, ["test_result"])
-    with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT count(*) FROM test_result").fetchone()[0]
-    kind = "partitioned by month" if partitions.is_partitioned() else "one plain table"
-    print(f"  [{label}, {kind}] {rows:,} results; bytes per result:")
-    print(f"    heap {heap / rows:.1f}, toast {toast / rows:.1f}")
-    for name, size in sorted(indexes.items()):
-        print(f"    index {name}: {size / rows:.1f}")
-    print(f"    total {total / rows:.1f}")
-    out: dict[str, Any] = {"rows": rows, "bytes": total / rows}
+    size: int
+    url: str
+    database: Any
+    history: History
+    big: tuple[int, Suite]
+    calls: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    timings: dict[str, list[float]] = field(default_factory=dict)
+    extra_runs: int = 0
+    load_seconds: float = 0.0
 
-    # ingest of a 10,000-case upload (known test cases), median of 5
-    big_repo, big_suite = big
-    rates = []
-    for k in range(6):
-        dated = utcnow()
-        cases = big_suite.run(10_000 + k)
-        began = time.perf_counter()
-        with db.atomic():
-            run_id = new_run(big_repo, 10_000 + k + rows, dated, len(cases))
-            stored = store(big_repo, run_id, cases, dated)
-        if k:  # the first one creates the test cases
-            rates.append(stored / (time.perf_counter() - began))
-    out["ingest"] = statistics.median(rates)
-    print(f"    ingest of a 10,000-case upload: {out['ingest']:,.0f} results/s (median of 5)")
+    @contextmanager
+    def bound(self) -> Iterator[None]:
+        """The models on this size's database for the block (each keeps its connections)."""
+        db.initialize(self.database)
+        yield
 
-    # analyze_run of a 2,000-test run
-    last_n = history.runs[-1][0]
-    analyze = []
-    for k in range(7):
-        dated = utcnow()
-        with db.atomic():
-            run_id = new_run(history.repository_id, last_n + 1 + k, dated, history.suite.tests)
-            store(history.repository_id, run_id, history.suite.run(last_n + 1 + k), dated)
-        began = time.perf_counter()
-        analysis.analyze_run(run_id, now=dated)
-        analyze.append((time.perf_counter() - began) * 1000)
-    out["analyze"] = statistics.median(analyze)
-    print(f"    analyze_run of a {history.suite.tests:,}-test run: p50 {out['analyze']:.1f} ms")
+    def record(self, name: str, value: float) -> None:
+        self.timings.setdefault(name, []).append(value)
 
+
+def prepare(size: int, args: argparse.Namespace, url: str, app: Any) -> Sized:
+    """Load a size's history and get its clients: a dashboard session, an API token."""
+    from flakeguard.usecases import api_tokens, status, testcases
+    from flakeguard.usecases.repos import add_repository
+
+    database = make_database(url)
+    db.initialize(database)
+    apply_migrations(database)
+    print(f"\n== {size:,} results ({args.tests:,} tests, {args.months} months) ==", flush=True)
+    began = time.perf_counter()
+    history = load_history(size, args.tests, args.months, utcnow() - timedelta(days=1))
+    big_repo, _ = add_repository(f"bench/big-{uuid.uuid4().hex[:6]}")
+    sized = Sized(size, url, database, history, (big_repo.id, Suite(10_000, prefix="big")))
+    sized.load_seconds = time.perf_counter() - began
+    tenant = history.tenant_id
     rng = random.Random(5)
     test_ids = [
-        r[0]
-        for r in db.execute_sql(
-            "SELECT id FROM test_case WHERE repository_id = %s", (history.repository_id,)
-        ).fetchall()
+        test_id
+        for (test_id,) in TestCase.select(TestCase.id)
+        .where(TestCase.repository == history.repository_id)
+        .tuples()
     ]
-    status_ms = timed(lambda: status.status_for(history.full_name, tenant_id=history.tenant_id), 40)
-    detail_ms = timed(
-        lambda: status.test_detail(rng.choice(test_ids), tenant_id=history.tenant_id), 100
-    )
-    history_sql = (
-        "SELECT r.status, r.duration, r.retry, r.created_at, t.sha, t.branch FROM test_result r "
-        "JOIN test_run t ON t.id = r.run_id WHERE r.test_case_id = %s "
-        "ORDER BY r.created_at DESC, r.id DESC LIMIT 50"
-    )
-    history_ms = timed(lambda: db.execute_sql(history_sql, (rng.choice(test_ids),)).fetchall(), 100)
-    runs_sql = (
-        "SELECT id, sha, branch, job, received_at, tests, failures FROM test_run "
-        "WHERE repository_id = %s ORDER BY received_at DESC LIMIT 20"
-    )
-    runs_ms = timed(lambda: db.execute_sql(runs_sql, (history.repository_id,)).fetchall(), 100)
-    out.update(
-        status=p(status_ms, 0.95),
-        detail=p(detail_ms, 0.95),
-        history=p(history_ms, 0.95),
-        runs=p(runs_ms, 0.95),
-    )
-    print(
-        f"    p95 ms: status {out['status']:.1f}, test detail {out['detail']:.1f}, "
-        f"one test's 50 newest results {out['history']:.1f}, "
-        f"a repository's 20 latest runs {out['runs']:.1f}"
-    )
+    dashboard = signed_in_client(app, tenant)
+    _, token = api_tokens.create_token("bench", tenant_id=tenant, created_by="bench")
+    api = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
 
-    # retention: the oldest calendar month, rolled back afterwards
-    first = history.runs[0][2]
-    boundary = months_between(first, history.runs[-1][2])[1]
+    def page(client: Any, path: str, **kwargs: Any) -> None:
+        answer = client.get(path, **kwargs)
+        assert answer.status_code == 200, (path, answer.status_code)
+
+    sized.calls = {
+        "status": lambda: status.status_for(history.full_name, tenant_id=tenant),
+        "test": lambda: testcases.test_detail(rng.choice(test_ids), tenant_id=tenant),
+        "page": lambda: page(dashboard, f"/tests/{rng.choice(test_ids)}"),
+        "api": lambda: page(api, f"/api/v1/tests/{rng.choice(test_ids)}", headers=headers),
+    }
+    return sized
+
+
+def storage(sized: Sized) -> dict[str, float]:
+    """Bytes per result of the loaded history, table by table (after VACUUM ANALYZE)."""
+    url, rows = sized.url, sized.history.results
+    vacuum(url, *RESULT_TABLES, "test_run", "test_case")
+    print(f"  [{sized.size:,}] {rows:,} results in the history; bytes per result:")
+    total = 0
+    for table in RESULT_TABLES:
+        heap, indexes, size = sizes(url, table)
+        total += size
+        parts = ", ".join(f"{k} {v / rows:.2f}" for k, v in sorted(indexes.items()))
+        print(f"    {table}: {size / rows:.2f} (heap {heap / rows:.2f}; {parts})")
+    passing = sizes(url, "result_block")[2]
+    print(f"    total {total / rows:.1f}; a passing result (its block alone) {passing / rows:.1f}")
+    return {"bytes": total / rows, "passing": passing / rows}
+
+
+def sample_ingest(sized: Sized) -> None:
+    """Store one 10,000-case upload (known test cases) and time it."""
+    big_repo, big_suite = sized.big
+    sized.extra_runs += 1
+    n = 10_000 + sized.extra_runs
+    dated = utcnow()
+    cases = big_suite.run(n)
+    began = time.perf_counter()
+    with db.atomic():
+        run_id = new_run(big_repo, n, dated, len(cases))
+        stored = store(big_repo, run_id, cases, dated)
+    if sized.extra_runs > 1:  # the first one creates the test cases
+        sized.record("ingest", stored / (time.perf_counter() - began))
+
+
+def sample_analysis(sized: Sized) -> None:
+    """Store a run of the history's suite and time its analysis."""
+    from flakeguard.usecases import analysis
+
+    history = sized.history
+    sized.extra_runs += 1
+    n = history.runs[-1][0] + sized.extra_runs
+    dated = utcnow()
+    with db.atomic():
+        run_id = new_run(history.repository_id, n, dated, history.suite.tests)
+        store(history.repository_id, run_id, history.suite.run(n), dated)
+    began = time.perf_counter()
+    analysis.analyze_run(run_id, now=dated)
+    sized.record("analyze", (time.perf_counter() - began) * 1000)
+
+
+def sample_retention(sized: Sized) -> None:
+    """Remove the oldest month through the retention use case, rolled back afterwards."""
+    from flakeguard.usecases import retention
+
+    runs = sized.history.runs
+    boundary = months_between(runs[0][2], runs[-1][2])[1]
     cutoff = datetime(boundary.year, boundary.month, 1)
     with db.atomic() as txn:
         began = time.perf_counter()
         report = retention.purge_results(30, now=cutoff + timedelta(days=30), max_batches=10**6)
-        took = time.perf_counter() - began
+        sized.record("retention", time.perf_counter() - began)
         txn.rollback()
-    out["retention"] = took
+    sized.calls["retention report"] = lambda: report
+
+
+def measure_interleaved(every: list[Sized], rounds: int) -> None:
+    """Each measurement taken at every size in turn (a random order per round), so that all
+    sizes see the same machine load: ratios between sizes mean something on a busy machine."""
+    rng = random.Random(7)
+    samplers: list[tuple[str, Callable[[Sized], None], int]] = [
+        ("ingest", sample_ingest, 6),
+        ("analyze", sample_analysis, 9),
+        ("retention", sample_retention, 3),
+    ]
+    for _, sampler, times in samplers:
+        for _ in range(times):
+            for sized in rng.sample(every, len(every)):
+                with sized.bound():
+                    sampler(sized)
+    for sized in every:  # one call of each first: templates compiled, caches warm
+        with sized.bound():
+            for name in list(sized.calls)[:4]:
+                sized.calls[name]()
+    for _ in range(rounds):
+        for sized in rng.sample(every, len(every)):
+            with sized.bound():
+                for name in rng.sample(list(sized.calls)[:4], 4):
+                    began = time.perf_counter()
+                    sized.calls[name]()
+                    sized.record(name, (time.perf_counter() - began) * 1000)
+
+
+def summarise(sized: Sized, stored: dict[str, float]) -> dict[str, float]:
+    t = sized.timings
+    out = dict(stored)
+    out.update(
+        ingest=statistics.median(t["ingest"]),
+        analyze=statistics.median(t["analyze"][2:]),  # the first two warm the caches
+        retention=statistics.median(t["retention"]),
+        load=sized.load_seconds,
+        **{name: p(t[name], 0.95) for name in ("status", "test", "page", "api")},
+    )
+    report = sized.calls["retention report"]()
     print(
-        f"    retention of the oldest month (< {cutoff:%Y-%m-%d}): {report.deleted:,} rows "
-        f"in {report.batches} batches, partitions dropped {list(report.partitions_dropped)} "
-        f"(~{report.partition_rows:,} rows), {took:.2f} s"
+        f"  [{sized.size:,}] storing a 10,000-case upload {out['ingest']:,.0f} results/s "
+        f"(median of 5); analyze_run of a {sized.history.suite.tests:,}-test run p50 "
+        f"{out['analyze']:.1f} ms; p95 ms: /flakeguard status {out['status']:.1f}, "
+        f"/flakeguard test {out['test']:.1f}, the dashboard's test page {out['page']:.1f}, "
+        f"the read API's test history {out['api']:.1f}; the oldest month "
+        f"{out['retention']:.2f} s (partitions {list(report.partitions_dropped)}, "
+        f"~{report.partition_rows:,} rows; {report.deleted:,} rows in batches)"
     )
     return out
 
 
-# -- candidate layouts (scratch tables) ---------------------------------------------
+# -- side by side: the layout before and the candidates ------------------------------
 
 
-def _ms(seconds: float) -> int:
-    return max(0, min(2**31 - 1, round(seconds * 1000)))
-
-
-class Layout:
-    name = ""
-    tables: list[str] = []
-    partitioned = False
-
-    def __init__(self, url: str, repository_id: int, months: list[date]) -> None:
-        self.url = url
-        self.repository_id = repository_id
-        self.months = months
-        self.messages: dict[tuple[str, str | None], int] = {}
-
-    def create(self, conn: psycopg.Connection) -> None:
-        raise NotImplementedError
-
-    def partitions(self, conn: psycopg.Connection, table: str) -> None:
-        for lo, hi in zip(self.months, self.months[1:], strict=False):
-            conn.execute(
-                f"CREATE TABLE {table}_p{lo:%Y%m} PARTITION OF {table} "
-                f"FOR VALUES FROM ('{lo}') TO ('{hi}')"
-            )
-
-    def message_ids(self, conn: psycopg.Connection, cases: list[Case]) -> None:
-        """Store each distinct (message, type) once; keep their ids in this process."""
-        wanted = set()
-        for case in cases:
-            for item in (*case.attempts, case):
-                if item.message and (item.message, item.failure_type) not in self.messages:
-                    wanted.add((item.message, item.failure_type))
-        if not wanted:
-            return
-        rows = [(hashlib.sha256(f"{t}\0{m}".encode()).digest(), m, t) for m, t in sorted(wanted)]
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO bench_message (digest, message, failure_type) VALUES (%s, %s, %s) "
-                "ON CONFLICT (digest) DO NOTHING",
-                rows,
-            )
-            for digest, m, t in rows:
-                cur.execute("SELECT id FROM bench_message WHERE digest = %s", (digest,))
-                self.messages[(m, t)] = cur.fetchone()[0]
-
-    def write(
-        self,
-        conn: psycopg.Connection,
-        run_id: int,
-        cases: list[Case],
-        ids: dict[str, int],
-        dated: datetime,
-    ) -> None:
-        raise NotImplementedError
-
-    def run_results(
-        self, conn: psycopg.Connection, run_id: int, dated: datetime
-    ) -> list[tuple[int, str, int]]:
-        """(test case, status, retry) of one run: the analysis input."""
-        raise NotImplementedError
-
-    def history(self, conn: psycopg.Connection, test_id: int) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def drop_oldest(self, conn: psycopg.Connection, cutoff: date) -> float:
-        """Remove the results older than ``cutoff`` (the oldest month); return the seconds."""
-        raise NotImplementedError
-
-    def count_before(self, conn: psycopg.Connection, cutoff: date) -> int:
-        """Rows (of all the layout's tables) older than ``cutoff``."""
-        column = "created_on" if self.partitioned else "created_at"
-        return sum(
-            conn.execute(f"SELECT count(*) FROM {t} WHERE {column} < %s", (cutoff,)).fetchone()[0]
-            for t in self.tables
-        )
-
-
-def _copy(conn: psycopg.Connection, sql: str, block: bytes) -> None:
-    with conn.cursor() as cur, cur.copy(sql) as copy:
-        copy.write(block)
-
-
-class Current(Layout):
-    """The migrated test_result table, written by the same raw COPY as the candidates."""
-
-    name = "current"
-    tables = ["test_result"]
-
-    def write(self, conn, run_id, cases, ids, dated):  # type: ignore[no-untyped-def]
-        block = _copy_block(run_id, cases, ids, dated.isoformat(" "))
-        _copy(conn, f"COPY test_result ({RESULT_COLUMNS}) FROM STDIN", block)
-
-    def run_results(self, conn, run_id, dated):  # type: ignore[no-untyped-def]
-        return conn.execute(
-            "SELECT test_case_id, status, retry FROM test_result WHERE run_id = %s", (run_id,)
-        ).fetchall()
-
-    def history(self, conn, test_id):  # type: ignore[no-untyped-def]
-        return conn.execute(
-            "SELECT r.status, r.duration, r.retry, r.created_at, t.sha FROM test_result r "
-            "JOIN test_run t ON t.id = r.run_id WHERE r.test_case_id = %s "
-            "ORDER BY r.created_at DESC, r.id DESC LIMIT 50",
-            (test_id,),
-        ).fetchall()
-
-
-class NoPk(Layout):
-    name = "no-pk"
-    tables = ["bench_nopk"]
-
-    def create(self, conn: psycopg.Connection) -> None:
-        conn.execute(
-            "CREATE TABLE bench_nopk (run_id int NOT NULL, test_case_id int NOT NULL, "
-            "status varchar(8) NOT NULL, duration float8 NOT NULL, retry int2 NOT NULL, "
-            "message text, failure_type varchar(255), created_at timestamp NOT NULL)"
-        )
-        conn.execute("CREATE INDEX bench_nopk_run ON bench_nopk (run_id)")
-        conn.execute("CREATE INDEX bench_nopk_test ON bench_nopk (test_case_id, created_at)")
-
-    def write(self, conn, run_id, cases, ids, dated):  # type: ignore[no-untyped-def]
-        block = _copy_block(run_id, cases, ids, dated.isoformat(" "))
-        _copy(
-            conn,
-            "COPY bench_nopk (run_id, test_case_id, status, duration, retry, message, "
-            "failure_type, created_at) FROM STDIN",
-            block,
-        )
-
-    def run_results(self, conn, run_id, dated):  # type: ignore[no-untyped-def]
-        return conn.execute(
-            "SELECT test_case_id, status, retry FROM bench_nopk WHERE run_id = %s", (run_id,)
-        ).fetchall()
-
-    def history(self, conn, test_id):  # type: ignore[no-untyped-def]
-        return conn.execute(
-            "SELECT r.status, r.duration, r.retry, r.created_at, t.sha FROM bench_nopk r "
-            "JOIN test_run t ON t.id = r.run_id WHERE r.test_case_id = %s "
-            "ORDER BY r.created_at DESC, r.run_id DESC, r.retry DESC LIMIT 50",
-            (test_id,),
-        ).fetchall()
-
-    def drop_oldest(self, conn, cutoff):  # type: ignore[no-untyped-def]
-        began = time.perf_counter()
-        while True:  # batched, as the retention use case does (ctid: no key to page by)
-            cur = conn.execute(
-                "DELETE FROM bench_nopk WHERE ctid = ANY(ARRAY(SELECT ctid FROM bench_nopk "
-                "WHERE created_at < %s LIMIT 5000))",
-                (cutoff,),
-            )
-            conn.commit()
-            if cur.rowcount < 5000:
-                return time.perf_counter() - began
-
-
-class Narrow(Layout):
-    name = "narrow"
-    tables = ["bench_narrow"]
-    partitioned = True
-
-    def create(self, conn: psycopg.Connection) -> None:
-        conn.execute(
-            "CREATE TABLE bench_narrow (repository_id int NOT NULL, run_id int NOT NULL, "
-            "test_case_id int NOT NULL, duration_ms int NOT NULL, created_on date NOT NULL, "
-            "code int2 NOT NULL, message_id int) PARTITION BY RANGE (created_on)"
-        )
-        self.partitions(conn, "bench_narrow")
-        conn.execute("CREATE INDEX bench_narrow_run ON bench_narrow (run_id)")
-        conn.execute("CREATE INDEX bench_narrow_test ON bench_narrow (test_case_id, created_on)")
-
-    def write(self, conn, run_id, cases, ids, dated):  # type: ignore[no-untyped-def]
-        self.message_ids(conn, cases)
-        head = f"{self.repository_id}\t{run_id}\t"
-        day = dated.date().isoformat()
-        lines = []
-        for case in cases:
-            test = ids[case.key]
-            for retry, item in enumerate((*case.attempts, case)):
-                ref = self.messages.get((item.message, item.failure_type)) if item.message else None
-                lines.append(
-                    f"{head}{test}\t{_ms(item.duration)}\t{day}\t{encode(item.status, retry)}"
-                    f"\t{NULL if ref is None else ref}\n"
-                )
-        _copy(
-            conn,
-            "COPY bench_narrow (repository_id, run_id, test_case_id, duration_ms, created_on, "
-            "code, message_id) FROM STDIN",
-            "".join(lines).encode(),
-        )
-
-    def run_results(self, conn, run_id, dated):  # type: ignore[no-untyped-def]
-        return [
-            (t, *decode(code))
-            for t, code in conn.execute(
-                "SELECT test_case_id, code FROM bench_narrow "
-                "WHERE repository_id = %s AND created_on = %s AND run_id = %s",
-                (self.repository_id, dated.date(), run_id),
-            ).fetchall()
-        ]
-
-    def history(self, conn, test_id):  # type: ignore[no-untyped-def]
-        return conn.execute(
-            "SELECT r.code, r.duration_ms, r.created_on, t.sha FROM ("
-            "SELECT * FROM bench_narrow WHERE repository_id = %s AND test_case_id = %s "
-            "ORDER BY created_on DESC, run_id DESC, code DESC LIMIT 50) r "
-            "JOIN test_run t ON t.id = r.run_id ORDER BY r.created_on DESC, r.run_id DESC",
-            (self.repository_id, test_id),
-        ).fetchall()
-
-    def drop_oldest(self, conn, cutoff):  # type: ignore[no-untyped-def]
-        return _drop_partition(conn, self.tables, self.months[0])
-
-
-def _drop_partition(conn: psycopg.Connection, tables: list[str], month: date) -> float:
-    """Seconds to detach and drop the oldest month's partitions (one short transaction)."""
-    began = time.perf_counter()
-    for table in tables:
-        part = f"{table}_p{month:%Y%m}"
-        conn.execute(f"ALTER TABLE {table} DETACH PARTITION {part}")
-        conn.execute(f"DROP TABLE {part}")
-    conn.commit()
-    return time.perf_counter() - began
-
-
-NULL = "\\N"  # COPY text format
-# newest first per partition (ordered Append, Index Scan Backward), the runs joined after
-PACKED_HISTORY = (
-    "SELECT p.code, p.durations, p.created_on, t.sha FROM ("
-    "SELECT get_byte(codes, %(slot)s) AS code, durations, created_on, run_id FROM bench_pack "
-    "WHERE repository_id = %(repo)s AND block = %(block)s AND get_byte(codes, %(slot)s) <> 0 "
-    "ORDER BY created_on DESC, run_id DESC LIMIT 50) p "
-    "JOIN test_run t ON t.id = p.run_id ORDER BY p.created_on DESC, p.run_id DESC"
-)
-_ZERO_CODES = bytes(BLOCK)
-_ZERO_DURATIONS = bytes(4 * BLOCK)
-
-
-class Packed(Layout):
-    """One row per (run, block of 64 test ids); what a row cannot hold goes to a side table."""
-
-    name = "packed"
-    tables = ["bench_pack", "bench_extra"]
-    partitioned = True
-
-    def create(self, conn: psycopg.Connection) -> None:
-        conn.execute(
-            "CREATE TABLE bench_pack (repository_id int NOT NULL, run_id int NOT NULL, "
-            "block int NOT NULL, created_on date NOT NULL, codes bytea NOT NULL, "
-            "durations bytea NOT NULL) PARTITION BY RANGE (created_on)"
-        )
-        self.partitions(conn, "bench_pack")
-        conn.execute("CREATE INDEX bench_pack_run ON bench_pack (run_id)")
-        conn.execute(
-            "CREATE INDEX bench_pack_test ON bench_pack (repository_id, block, created_on, run_id)"
-        )
-        # earlier attempts, second occurrences of a test in a run, and failure messages
-        conn.execute(
-            "CREATE TABLE bench_extra (repository_id int NOT NULL, run_id int NOT NULL, "
-            "test_case_id int NOT NULL, duration_ms int NOT NULL, created_on date NOT NULL, "
-            "code int2 NOT NULL, message_id int) PARTITION BY RANGE (created_on)"
-        )
-        self.partitions(conn, "bench_extra")
-        conn.execute("CREATE INDEX bench_extra_run ON bench_extra (run_id)")
-        conn.execute("CREATE INDEX bench_extra_test ON bench_extra (test_case_id, created_on)")
-
-    def write(self, conn, run_id, cases, ids, dated):  # type: ignore[no-untyped-def]
-        self.message_ids(conn, cases)
-        day = dated.date().isoformat()
-        head = f"{self.repository_id}\t{run_id}\t"
-        blocks: dict[int, tuple[bytearray, bytearray]] = {}
-        extra = []
-        for case in cases:
-            test = ids[case.key]
-            block, slot = divmod(test, BLOCK)
-            row = blocks.get(block)
-            if row is None:
-                row = blocks[block] = (bytearray(_ZERO_CODES), bytearray(_ZERO_DURATIONS))
-            retries = len(case.attempts)
-            if row[0][slot]:  # a second occurrence in this run: a side row
-                extra.append((test, case, retries, 0))
-            else:
-                # one byte: status, and the retries up to 31 (more: the side rows count)
-                row[0][slot] = STATUS_CODES.get(case.status, 3) | min(retries, 31) << 3
-                struct.pack_into("<I", row[1], 4 * slot, _ms(case.duration))
-                if case.message or case.failure_type:
-                    extra.append((test, case, retries, DETAIL))
-            for retry, attempt in enumerate(case.attempts):
-                extra.append((test, attempt, retry, 0))
-        lines = [
-            f"{head}{block}\t{day}\t\\\\x{codes.hex()}\t\\\\x{durations.hex()}\n"
-            for block, (codes, durations) in blocks.items()
-        ]
-        _copy(
-            conn,
-            "COPY bench_pack (repository_id, run_id, block, created_on, codes, durations) "
-            "FROM STDIN",
-            "".join(lines).encode(),
-        )
-        if extra:
-            rows = []
-            for test, item, retry, flag in extra:
-                ref = self.messages.get((item.message, item.failure_type)) if item.message else None
-                rows.append(
-                    f"{head}{test}\t{_ms(item.duration)}\t{day}\t"
-                    f"{encode(item.status, retry) | flag}\t{NULL if ref is None else ref}\n"
-                )
-            _copy(
-                conn,
-                "COPY bench_extra (repository_id, run_id, test_case_id, duration_ms, "
-                "created_on, code, message_id) FROM STDIN",
-                "".join(rows).encode(),
-            )
-
-    def run_results(self, conn, run_id, dated):  # type: ignore[no-untyped-def]
-        out = []
-        where = {"repo": self.repository_id, "on": dated.date(), "run": run_id, "detail": DETAIL}
-        for block, codes in conn.execute(
-            "SELECT block, codes FROM bench_pack "
-            "WHERE repository_id = %(repo)s AND created_on = %(on)s AND run_id = %(run)s",
-            where,
-        ).fetchall():
-            base = block * BLOCK
-            for slot, code in enumerate(codes):
-                if code:
-                    out.append((base + slot, CODE_STATUS.get(code & 7, "error"), code >> 3))
-        for test, code in conn.execute(
-            "SELECT test_case_id, code FROM bench_extra WHERE repository_id = %(repo)s "
-            "AND created_on = %(on)s AND run_id = %(run)s AND code & %(detail)s = 0",
-            where,
-        ).fetchall():
-            out.append((test, *decode(code)))
-        return out
-
-    def history(self, conn, test_id):  # type: ignore[no-untyped-def]
-        block, slot = divmod(test_id, BLOCK)
-        rows = conn.execute(
-            PACKED_HISTORY, {"repo": self.repository_id, "block": block, "slot": slot}
-        ).fetchall()
-        return [
-            (code, struct.unpack_from("<I", durations, 4 * slot)[0], on, sha)
-            for code, durations, on, sha in rows
-        ]
-
-    def drop_oldest(self, conn, cutoff):  # type: ignore[no-untyped-def]
-        return _drop_partition(conn, self.tables, self.months[0])
-
-
-HOT_EXPLAIN = {
-    "one test's history, newest first": PACKED_HISTORY.replace("%(slot)s", "17")
-    .replace("%(repo)s", "{repo}")
-    .replace("%(block)s", "{block}"),
-    "one run's results (analysis)": (
-        "SELECT block, codes FROM bench_pack "
-        "WHERE repository_id = {repo} AND created_on = '{on}' AND run_id = {run}"
-    ),
-    "a repository's recent runs": (
-        "SELECT id, sha, branch, job, received_at, tests, failures FROM test_run "
-        "WHERE repository_id = {repo} ORDER BY received_at DESC LIMIT 20"
-    ),
-}
-
-
-def raw_run(
-    conn: psycopg.Connection, repository_id: int, tag: str, dated: datetime, tests: int
-) -> int:
-    """A TestRun row written with psycopg (the candidates' uploads are timed with it)."""
-    digest = hashlib.sha256(tag.encode()).hexdigest()
-    row = conn.execute(
-        "INSERT INTO test_run (repository_id, sha, branch, pr, ci_run_id, job, attempt, source, "
-        "content_digest, tests, passed, failures, errors, skipped, duration, started_at, "
-        "received_at, tainted) VALUES (%s, %s, 'main', NULL, %s, 'test', 1, 'upload', %s, %s, "
-        "%s, 0, 0, 0, 0, %s, %s, false) RETURNING id",
-        (repository_id, digest[:40], tag, digest, tests, tests, dated, dated),
-    ).fetchone()
-    return int(row[0])
-
-
-def partition_ab(url: str, history: History, big: tuple[int, Suite]) -> None:
-    """The partitioned test_result against a plain copy of it, measured alternately.
-
-    Same rows, same indexes and foreign keys, the copy with the primary key and no
-    partitions; each read and upload goes to both tables in turn (random order per
-    round), so both see the same machine load.
-    """
-    conn = psycopg.connect(url)
-    began = time.perf_counter()
-    conn.execute("CREATE TABLE ab_plain (LIKE test_result INCLUDING DEFAULTS)")
-    conn.execute("INSERT INTO ab_plain SELECT * FROM test_result")
-    conn.execute("ALTER TABLE ab_plain ADD PRIMARY KEY (id)")
-    conn.execute("CREATE INDEX ON ab_plain (run_id)")
-    conn.execute("CREATE INDEX ON ab_plain (test_case_id, created_at)")
-    conn.execute("CREATE INDEX ON ab_plain (created_at)")
-    conn.execute("ALTER TABLE ab_plain ADD FOREIGN KEY (run_id) REFERENCES test_run (id)")
-    conn.execute("ALTER TABLE ab_plain ADD FOREIGN KEY (test_case_id) REFERENCES test_case (id)")
-    conn.commit()
-    vacuum(url, "ab_plain", "test_result")
-    took = time.perf_counter() - began
-    print(f"  A/B: partitioned test_result vs a plain copy (copied in {took:.0f} s)")
-    rng = random.Random(11)
-    test_ids = [
-        r[0]
-        for r in conn.execute(
-            "SELECT id FROM test_case WHERE repository_id = %s", (history.repository_id,)
-        ).fetchall()
-    ]
-    runs = [run_id for _, run_id, _ in history.runs]
-    tables = ("test_result", "ab_plain")
-    timings: dict[tuple[str, str], list[float]] = {}
-
-    def clock(kind: str, table: str, sql: str, params: tuple[Any, ...]) -> None:
-        start = time.perf_counter()
-        conn.execute(sql.format(t=table), params).fetchall()
-        timings.setdefault((kind, table), []).append((time.perf_counter() - start) * 1000)
-
-    for _ in range(300):
-        test_id, run_id = rng.choice(test_ids), rng.choice(runs)
-        for table in rng.sample(tables, 2):
-            clock(
-                "history (20 newest of one test)",
-                table,
-                "SELECT status FROM {t} WHERE test_case_id = %s "
-                "ORDER BY created_at DESC, id DESC LIMIT 20",
-                (test_id,),
-            )
-            clock(
-                "one run's results",
-                table,
-                "SELECT test_case_id, status, retry FROM {t} WHERE run_id = %s",
-                (run_id,),
-            )
-    conn.commit()
-    big_repo, big_suite = big
-    big_ids = dict(
-        conn.execute("SELECT key, id FROM test_case WHERE repository_id = %s", (big_repo,))
-    )
-    last = history.runs[-1][2]
-    for k in range(6):
-        cases = big_suite.run(30_000 + k)
-        for table in rng.sample(tables, 2):
-            run_id = raw_run(conn, big_repo, f"ab-{table}-{k}", last, len(cases))
-            block = _copy_block(run_id, cases, big_ids, last.isoformat(" "))
-            start = time.perf_counter()
-            _copy(conn, f"COPY {table} ({RESULT_COLUMNS}) FROM STDIN", block)
-            conn.commit()
-            if k:
-                rate = len(block.splitlines()) / (time.perf_counter() - start)
-                timings.setdefault(("ingest", table), []).append(rate)
-    for kind in ("history (20 newest of one test)", "one run's results"):
-        a, b = timings[(kind, "test_result")], timings[(kind, "ab_plain")]
-        print(
-            f"    {kind}: partitioned p50 {p(a, 0.5):.2f} / p95 {p(a, 0.95):.2f} ms; "
-            f"plain p50 {p(b, 0.5):.2f} / p95 {p(b, 0.95):.2f} ms"
-        )
-    a, b = timings[("ingest", "test_result")], timings[("ingest", "ab_plain")]
-    print(
-        f"    COPY of a 10,000-case upload: partitioned {statistics.median(a):,.0f}/s, "
-        f"plain {statistics.median(b):,.0f}/s (median of 5 each)"
-    )
-    conn.execute("DROP TABLE ab_plain")
-    conn.commit()
-    conn.close()
-
-
-def _short(name: str) -> str:
-    return name.removeprefix("bench_").removesuffix("_idx")
-
-
-def compare_layouts(url: str, history: History, big: tuple[int, Suite], base: dict) -> None:
-    """Replay the history into each candidate layout; print them side by side."""
+def compare_layouts(
+    url: str, history: History, big: tuple[int, Suite], packed_bytes: float
+) -> None:
+    """Replay the history into each scratch layout; time every layout interleaved."""
     first, last = history.runs[0][2], history.runs[-1][2]
     months = months_between(first, last + timedelta(days=40))
-    print(f"  candidate layouts ({len(months) - 1} monthly partitions where partitioned):")
+    print(f"  side by side ({len(months) - 1} monthly partitions where partitioned):")
     conn = psycopg.connect(url)
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS bench_message (id serial PRIMARY KEY, digest bytea UNIQUE, "
-        "message text, failure_type text)"
-    )
-    conn.commit()
     ids = dict(
         conn.execute(
             "SELECT key, id FROM test_case WHERE repository_id = %s", (history.repository_id,)
@@ -915,111 +523,190 @@ def compare_layouts(url: str, history: History, big: tuple[int, Suite], base: di
     big_ids = dict(
         conn.execute("SELECT key, id FROM test_case WHERE repository_id = %s", (big_repo,))
     )
-    test_ids = list(ids.values())
-    _, recent_run, recent_dated = history.runs[-1]
-    rows = base["history_rows"]
-    failing = sum(
-        1
-        for n, _, _ in history.runs
-        for case in history.suite.run(n)
-        if case.attempts or case.message
-    )
-    table = []
-    for cls in (Current, NoPk, Narrow, Packed):
-        layout = cls(url, history.repository_id, months)
-        if cls is not Current:
-            layout.create(conn)
+    layouts: list[Layout] = [
+        Before(url, history.repository_id, months),
+        NoPk(url, history.repository_id, months),
+        Narrow(url, history.repository_id, months),
+        Packed(url, history.repository_id, months),
+    ]
+    for layout in layouts:
+        if isinstance(layout, Packed):
+            continue  # loaded already, through the real path
+        began = time.perf_counter()
+        layout.create(conn)
+        conn.commit()
+        for n, run_id, dated in history.runs:
+            layout.write(conn, run_id, history.suite.run(n), ids, dated)
             conn.commit()
-            for n, run_id, dated in history.runs:
-                layout.write(conn, run_id, history.suite.run(n), ids, dated)
-                conn.commit()
-            vacuum(url, *layout.tables)
-            per_table = {t: sizes(url, [t]) for t in layout.tables}
-        else:
-            per_table = {"test_result": (0, 0, {}, 0)}  # measured before the use cases ran
-        # ingest: the same 10,000-case uploads into each layout (one COPY, one commit)
-        rates = []
-        writer = cls(url, big_repo, months)
-        writer.messages = layout.messages
-        for k in range(1, 6):
-            cases = big_suite.run(20_000 + k)
+        vacuum(url, *layout.tables)
+        print(f"    {layout.name}: replayed in {time.perf_counter() - began:.0f} s", flush=True)
+    rows = history.results
+    bytes_of = {  # the packed tables hold more by now: their size as loaded
+        layout.name: packed_bytes
+        if isinstance(layout, Packed)
+        else sum(sizes(url, t)[2] for t in layout.tables) / rows
+        for layout in layouts
+    }
+    rng = random.Random(9)
+    test_ids = list(ids.values())
+    ingest: dict[str, list[float]] = {layout.name: [] for layout in layouts}
+    for k in range(1, 6):
+        cases = big_suite.run(20_000 + k)
+        for layout in rng.sample(layouts, len(layouts)):
+            writer = type(layout)(url, big_repo, months)
+            writer.messages = layout.messages
             began = time.perf_counter()
-            run_id = raw_run(conn, big_repo, f"{cls.name}-{k}", last, len(cases))
+            run_id = raw_run(conn, big_repo, f"{layout.name}-{k}", last, len(cases))
             writer.write(conn, run_id, cases, big_ids, last)
             conn.commit()
-            rates.append(sum(1 + len(c.attempts) for c in cases) / (time.perf_counter() - began))
-        rng = random.Random(9)
-        run_ms = timed(lambda lay=layout: lay.run_results(conn, recent_run, recent_dated), 20)
-        hist_ms = timed(lambda lay=layout, r=rng: lay.history(conn, r.choice(test_ids)), 200)
-        conn.commit()
-        read = len(layout.run_results(conn, recent_run, recent_dated))
-        conn.commit()
-        if cls is Current:
-            total = base["bytes"] * rows
-            detail = f"heap {base['heap']:.1f}; " + ", ".join(
-                f"{_short(k)} {v:.1f}" for k, v in base["indexes"].items()
-            )
-            drop = f"{base['retention']:.2f} s (the retention use case)"
-        else:
-            total = sum(t[3] for t in per_table.values())
-            parts = []
-            for name, (heap, _toast, indexes, _size) in per_table.items():
-                parts.append(
-                    f"{_short(name)}: heap {heap / rows:.1f}; "
-                    + ", ".join(f"{_short(k)} {v / rows:.1f}" for k, v in indexes.items())
-                )
-            detail = " | ".join(parts)
-            dropped = layout.count_before(conn, months[1])
-            conn.commit()
-            seconds = layout.drop_oldest(conn, months[1])
-            how = "DETACH + DROP PARTITION" if layout.partitioned else "batched DELETE"
-            drop = f"{seconds:.2f} s ({how}, {dropped:,} rows)"
-        table.append(
-            (
-                cls.name,
-                total / rows,
-                statistics.median(rates),
-                statistics.median(run_ms),
-                p(hist_ms, 0.5),
-                p(hist_ms, 0.95),
-                drop,
-                detail,
-                read,
-            )
-        )
+            results = sum(1 + len(c.attempts) for c in cases)
+            ingest[layout.name].append(results / (time.perf_counter() - began))
+    reads: dict[tuple[str, str], list[float]] = {}
+    _, recent_run, recent_dated = history.runs[-1]
+    for _ in range(100):
+        test_id = rng.choice(test_ids)
+        for layout in rng.sample(layouts, len(layouts)):
+            for kind, call in (
+                ("run", lambda lay=layout: lay.run_results(conn, recent_run, recent_dated)),
+                ("history", lambda lay=layout, t=test_id: lay.history(conn, t)),
+                ("failures", lambda lay=layout, t=test_id: lay.failures(conn, t)),
+            ):
+                reads.setdefault((layout.name, kind), []).extend(timed(call, 1))
+                conn.commit()
+    print(f"    {rows:,} results in the history; reads p50 / p95 in ms, each layout in turn")
     print(
-        f"    {rows:,} results in the history ({failing:,} failed or retried, "
-        f"{100 * failing / rows:.1f} %); bytes are per result of that history"
+        f"    {'layout':<8} {'B/result':>8} {'ingest/s':>9} {'run read':>14} "
+        f"{'50 newest runs':>15} {'failures':>14}  oldest month"
     )
-    print(
-        f"    {'layout':<8} {'B/result':>8} {'ingest/s':>9} {'run read':>9} "
-        f"{'hist p50':>9} {'hist p95':>9}  oldest month"
-    )
-    for name, per, ingest, run, h50, h95, drop, _, _read in table:
+    for layout in layouts:
+        name = layout.name
+        cells = [
+            f"{p(reads[(name, kind)], 0.5):>6.2f}/{p(reads[(name, kind)], 0.95):<6.2f}"
+            for kind in ("run", "history", "failures")
+        ]
+        dropped = layout.count_before(conn, months[1])
+        conn.commit()
+        seconds, how = layout.drop_oldest(conn, months[0])
         print(
-            f"    {name:<8} {per:>8.1f} {ingest:>9,.0f} {run:>7.2f}ms {h50:>7.2f}ms "
-            f"{h95:>7.2f}ms  {drop}"
+            f"    {name:<8} {bytes_of[name]:>8.1f} {statistics.median(ingest[name]):>9,.0f} "
+            f"{cells[0]:>14} {cells[1]:>15} {cells[2]:>14}  {seconds:.2f} s, {how} "
+            f"({dropped:,} rows)",
+            flush=True,
         )
-    print("    bytes per result by relation:")
-    for name, *_, detail, read in table:
-        print(f"      {name}: {detail}  [{read} results read back for one run]")
-    pack = sizes(url, ["bench_pack"])[3]
-    print(
-        f"    packed, the pack table alone (every passing result): {pack / rows:.1f} B/result; "
-        f"the side table per failed or retried result: "
-        f"{sizes(url, ['bench_extra'])[3] / max(1, failing):.1f} B"
-    )
-    block = test_ids[0] // BLOCK
-    print("  EXPLAIN (packed), repository_id carried as the distribution column:")
-    for title, sql in HOT_EXPLAIN.items():
-        query = sql.format(
-            repo=history.repository_id, block=block, run=recent_run, on=recent_dated.date()
-        )
-        plan = conn.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {query}").fetchall()
-        print(f"    -- {title}")
-        for (line,) in plan:
-            print(f"       {line}")
     conn.close()
+
+
+def explain_hot_reads(sized: Sized) -> None:
+    """The plans (EXPLAIN ANALYZE) of the hot reads at this size, as PostgreSQL runs them."""
+    from models import failure_reads, result_reads
+
+    history = sized.history
+    _, run_id, dated = history.runs[-1]
+    test_id, ordinal = (
+        TestCase.select(TestCase.id, TestCase.ordinal)
+        .where(TestCase.repository == history.repository_id, TestCase.ordinal == 65)
+        .tuples()
+        .get()
+    )
+    repo = history.repository_id
+    reads = {
+        "one test's history, newest first": result_reads.history_sql(repo, ordinal, 50),
+        "a run's results (the analysis input)": result_reads.run_blocks_sql(
+            repo, [run_id], *result_reads.results_window(dated, dated)
+        ),
+        "one test's failures": failure_reads.failures_query(repo, test_id, 500).sql(),
+    }
+    print(f"  EXPLAIN of the hot reads at {sized.size:,} (repository_id = {repo}):")
+    for title, (sql, params) in reads.items():
+        plan = db.execute_sql(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {sql}", params)
+        print(f"    -- {title}")
+        for (line,) in plan.fetchall():
+            print(f"       {line}")
+
+
+def interleaved_repositories(url: str) -> None:
+    """Blocks per run keyed by ordinal (in place) against keyed by test case id, where four
+    repositories add tests in turn (as their CI runs would)."""
+    from flakeguard.usecases.repos import add_repository
+
+    repos = [add_repository(f"bench/multi-{uuid.uuid4().hex[:6]}-{i}")[0] for i in range(4)]
+    suites = [Suite(2_000, prefix=f"multi{i}") for i in range(4)]
+    at = utcnow()
+    for step in range(20):  # each repository reports 100 more tests each time
+        for repo, suite in zip(repos, suites, strict=True):
+            with db.atomic():
+                run_id = new_run(repo.id, 50_000 + step, at, 100 * (step + 1))
+                store(repo.id, run_id, suite.run(step)[: 100 * (step + 1)], at)
+    ordinal_blocks = id_blocks = 0
+    for repo in repos:
+        pairs = list(
+            TestCase.select(TestCase.id, TestCase.ordinal)
+            .where(TestCase.repository == repo.id)
+            .tuples()
+        )
+        ordinal_blocks += len({ordinal // 64 for _, ordinal in pairs})
+        id_blocks += len({test_id // 64 for test_id, _ in pairs})
+    print(
+        "  four repositories adding 100 tests each in turn, a full run of each's 2,000: "
+        f"{ordinal_blocks / 4:.0f} blocks per run keyed by ordinal (in place), "
+        f"{id_blocks / 4:.0f} keyed by test case id ({id_blocks / ordinal_blocks:.1f}x the bytes)"
+    )
+
+
+# -- migration 0047 at size ---------------------------------------------------------
+
+
+def time_migration(size: int, args: argparse.Namespace) -> None:
+    """Migration 0047 (up, then down) on a database holding ``size`` results in test_result,
+    as a database migrated before 0047 holds them (written as the loader then wrote them)."""
+    from playhouse.migrations import Runner
+
+    from flakeguard.usecases.repos import add_repository
+    from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
+
+    with scratch_database() as url:
+        database = make_database(url, pooled=False)
+        db.initialize(database)
+        runner = Runner(database, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up("0046_test_case_ordinal")
+        repo, _ = add_repository(f"bench/migrate-{uuid.uuid4().hex[:6]}")
+        suite = Suite(args.tests)
+        ids = {}
+        for n, case in enumerate(suite.run(0)):
+            ids[case.key] = TestCase.create(
+                repository=repo.id, key=case.key, name=case.name, ordinal=n
+            ).id
+        count = max(40, int(size / (args.tests * 1.005)))
+        start = utcnow() - timedelta(days=30 * args.months)
+        step = timedelta(days=30 * args.months) / count
+        rows = 0
+        with psycopg.connect(url) as conn:
+            for n in range(count):
+                dated = start + step * n
+                run_id = raw_run(conn, repo.id, f"m{n}", dated, args.tests)
+                cases = suite.run(n)
+                block = attempt_rows(run_id, cases, ids, dated.isoformat(" "))
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(
+                        "COPY test_result (run_id, test_case_id, status, duration, retry, message, "
+                        "failure_type, created_at) FROM STDIN"
+                    ) as copy,
+                ):
+                    copy.write(block)
+                conn.commit()
+                rows += sum(1 + len(c.attempts) for c in cases)
+        vacuum(url, "test_result")
+        print(f"\n== migration 0047 with {rows:,} results in test_result ==", flush=True)
+        began = time.perf_counter()
+        runner.up("0047_packed_results")
+        up = time.perf_counter() - began
+        print(f"  up: {up:.1f} s ({rows / up:,.0f} results/s)", flush=True)
+        began = time.perf_counter()
+        runner.down("0047_packed_results")
+        down = time.perf_counter() - began
+        print(f"  down (the rollback): {down:.1f} s ({rows / down:,.0f} results/s)", flush=True)
+        database.close()
 
 
 # -- driver -------------------------------------------------------------------------
@@ -1041,79 +728,78 @@ def scratch_database() -> Iterator[str]:
         admin_sql(PG_ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def bench_size(size: int, args: argparse.Namespace, compare: bool) -> dict:
-    import tasks
-
-    with scratch_database() as url:
-        database = init_db(url)
-        apply_migrations(database)
-        # analysis enqueues its effects (a consumer runs them elsewhere), as in production
-        queue = tasks.configure(
-            Settings(database_url=url, redis_url=REDIS),
-            name=f"flakeguard-scale-{uuid.uuid4().hex[:8]}",
-        )
-        CASE_IDS.clear()
-        print(f"\n== {size:,} results ({args.tests:,} tests, {args.months} months) ==", flush=True)
-        end = utcnow() - timedelta(days=1)
-        history = load_history(size, args.tests, args.months, end)
-        history_rows = db.execute_sql("SELECT count(*) FROM test_result").fetchone()[0]
-        from flakeguard.usecases.repos import add_repository
-
-        big_repo, _ = add_repository(f"bench/big-{uuid.uuid4().hex[:6]}")
-        big = (big_repo.id, Suite(10_000, prefix="big"))
-        if compare:  # the layouts are compared on the loaded history alone
-            vacuum(url, "test_result")
-            heap, _toast, indexes, total = sizes(url, ["test_result"])
-        out = measure_current(url, history, big, f"current layout at {size:,}")
-        if compare:
-            base = {
-                "history_rows": history_rows,
-                "heap": heap / history_rows,
-                "indexes": {k: v / history_rows for k, v in indexes.items()},
-                "bytes": total / history_rows,
-                "ingest": out["ingest"],
-                "retention": out["retention"],
-            }
-            compare_layouts(url, history, big, base)
-        if args.ab and partitions.is_partitioned():
-            partition_ab(url, history, big)
-        queue.flush()
-        tasks.configure(Settings(queue_mode="immediate"))
-        close_database(database)
-        return out
-
-
 def main() -> None:
+    import tasks
+    from flakeguard.app import create_app
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="200k", help="comma-separated, e.g. 1M,10M")
+    parser.add_argument("--sizes", default="200k", help="comma-separated, e.g. 1M,10M,50M")
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--months", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=60, help="samples of each read per size")
     parser.add_argument(
         "--compare-at", default=None, help="size at which to compare layouts (default: the first)"
     )
     parser.add_argument("--no-compare", action="store_true")
     parser.add_argument(
-        "--ab",
-        action="store_true",
-        help="also time the partitioned test_result against a plain copy, alternately",
+        "--migration",
+        default=None,
+        help="only time migration 0047 (up and down) on this many results, e.g. 1M",
     )
     args = parser.parse_args()
+    if args.migration:
+        time_migration(parse_size(args.migration), args)
+        return
     wanted = [parse_size(s) for s in args.sizes.split(",")]
     compare_at = parse_size(args.compare_at) if args.compare_at else wanted[0]
-    summary = {}
-    for size in wanted:
-        summary[size] = bench_size(size, args, compare=not args.no_compare and size == compare_at)
-    if len(summary) > 1:
+    with ExitStack() as stack:
+        urls = [stack.enter_context(scratch_database()) for _ in wanted]
+        app = create_app(
+            Settings(
+                database_url=urls[0],
+                queue_mode="immediate",
+                public_url="http://bench",
+                session_secret=SESSION_SECRET,
+                rate_limit_ip="1000000/minute",
+                rate_limit_token="1000000/minute",
+            )
+        )
+        logging.getLogger("flakeguard").setLevel(logging.WARNING)  # no access log per request
+        # analysis enqueues its effects (a consumer runs them elsewhere), as in production
+        queue = tasks.configure(
+            Settings(database_url=urls[0], redis_url=REDIS),
+            name=f"flakeguard-scale-{uuid.uuid4().hex[:8]}",
+        )
+        stack.callback(queue.flush)
+        every = [prepare(size, args, url, app) for size, url in zip(wanted, urls, strict=True)]
+        stack.callback(lambda: [close_database(s.database) for s in every])
+        stored = {}
+        for sized in every:
+            with sized.bound():
+                stored[sized.size] = storage(sized)
+        measure_interleaved(every, args.rounds)
+        summary = {}
+        for sized in every:
+            with sized.bound():
+                summary[sized.size] = summarise(sized, stored[sized.size])
+        for sized in every:
+            if not args.no_compare and sized.size == compare_at:
+                with sized.bound():
+                    compare_layouts(
+                        sized.url, sized.history, sized.big, stored[sized.size]["bytes"]
+                    )
+                    interleaved_repositories(sized.url)
+                    explain_hot_reads(sized)
         first = summary[wanted[0]]
-        print("\n== latency at each size / at the first ==")
-        for size in wanted[1:]:
+        print("\n== at each size / at the first, measured in turn (latencies: within 1.5x) ==")
+        names = ("analyze", "status", "test", "page", "api")
+        for size in wanted:
             s = summary[size]
+            ratios = ", ".join(f"{name} {s[name] / first[name]:.2f}x" for name in names)
             print(
-                f"  {size:,}: analyze {s['analyze'] / first['analyze']:.2f}x, "
-                f"status {s['status'] / first['status']:.2f}x, "
-                f"detail {s['detail'] / first['detail']:.2f}x, "
-                f"history {s['history'] / first['history']:.2f}x, "
-                f"ingest {s['ingest'] / first['ingest']:.2f}x"
+                f"  {size:,}: {ratios}; ingest {s['ingest'] / first['ingest']:.2f}x; "
+                f"{s['bytes']:.1f} B/result ({s['passing']:.1f} passing); oldest month "
+                f"{s['retention']:.2f} s; loaded in {s['load']:.0f} s"
             )
 
 

@@ -40,13 +40,13 @@ from models import (  # noqa: E402
     FlakeScore,
     Repository,
     TestCase,
-    TestResult,
     TestRun,
     db,
     init_db,
     utcnow,
 )
 from models.base import close_database  # noqa: E402
+from models.bulk import Outcome, store_results  # noqa: E402
 from models.migrate import apply_migrations  # noqa: E402
 from models.tenancy import default_tenant  # noqa: E402
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, TEAM_ID, FakeSlack, sign  # noqa: E402
@@ -76,6 +76,7 @@ def seed(url: str, tests: int, clicked: int) -> list[tuple[int, int]]:
                 "classname": f"tests.test_mod{i // 40}.TestThing{i % 7}",
                 "name": f"test_case_{i}",
                 "file": f"tests/test_mod{i // 40}.py",
+                "ordinal": i // REPOS,
             }
             for i in range(tests)
         ]
@@ -120,14 +121,10 @@ def seed(url: str, tests: int, clicked: int) -> list[tuple[int, int]]:
                     analyzed_at=now,
                 )
                 results = [
-                    {
-                        "run": run.id,
-                        "test_case": tid,
-                        "status": "failed" if rng.random() < 0.05 else "passed",
-                    }
+                    Outcome(tid, "failed" if rng.random() < 0.05 else "passed")
                     for tid, rid in ids[: 2000 * REPOS : REPOS]
                 ]
-                TestResult.insert_many(results).execute()
+                store_results(run.id, results)
         clicked_ids = []
         for tid, _ in flaky[:clicked]:
             q = quarantine_uc.perform(

@@ -8,7 +8,16 @@ from models.outbox import Effect
 from models.owners import OwnerRoute, RepoFile, TeamMember
 from models.quarantine import Quarantine, QuarantineEvent
 from models.repos import IngestToken, Installation, Repository
-from models.results import DomainEvent, FlakeScore, InfraEvent, TestCase, TestResult, TestRun
+from models.results import (
+    DomainEvent,
+    FailureMessage,
+    FlakeScore,
+    InfraEvent,
+    ResultAttempt,
+    ResultBlock,
+    TestCase,
+    TestRun,
+)
 from models.slack import (
     ChannelSubscription,
     SlackEventReceipt,
@@ -30,7 +39,9 @@ ALL_MODELS = [
     IngestToken,
     TestCase,
     TestRun,
-    TestResult,
+    FailureMessage,
+    ResultBlock,
+    ResultAttempt,
     FlakeScore,
     DomainEvent,
     InfraEvent,
@@ -66,6 +77,7 @@ __all__ = [
     "CheckRun",
     "DomainEvent",
     "Effect",
+    "FailureMessage",
     "FlakeScore",
     "InfraEvent",
     "IngestToken",
@@ -76,6 +88,8 @@ __all__ = [
     "QuarantineEvent",
     "RepoFile",
     "Repository",
+    "ResultAttempt",
+    "ResultBlock",
     "SlackEventReceipt",
     "SlackInstallation",
     "SlackMessage",
@@ -84,7 +98,6 @@ __all__ = [
     "TeamMember",
     "Tenant",
     "TestCase",
-    "TestResult",
     "TestRun",
     "UserLink",
     "WebLoginToken",

@@ -1,12 +1,12 @@
-"""Monthly range partitions of ``test_result`` on PostgreSQL (SQLite keeps one plain table).
+"""Monthly range partitions of the results on PostgreSQL (SQLite keeps plain tables).
 
-Since migration 0044 ``test_result`` on PostgreSQL is partitioned by range of
-``created_at`` (the run's date, shared by all of its rows): one partition per
-calendar month (``test_result_YYYY_MM``), ``test_result_legacy`` holding what was
-stored before the migration (everything before its cut-over month), and
-``test_result_default`` for rows dated outside every partition (a client clock
-years off). The monthly partitions have no primary key: nothing refers to a
-result by id (ids still come from the one sequence).
+Since migration 0047 the three result tables are partitioned by month on
+PostgreSQL: ``result_block`` and ``result_attempt`` by ``created_at`` (the
+run's date, shared by all of its rows), ``failure_message`` by ``month`` (the
+month of the results using it). Each has one partition per calendar month
+(``<table>_YYYY_MM``) and a default partition (``<table>_default``) for rows
+dated outside every month (a client clock years off). None has a primary key
+but ``failure_message`` (``(id, month)``): nothing refers to a result.
 
 Retention drops a month whose every row is older than the cutoff (metadata
 only, whatever its size) instead of deleting its rows; partitions are created
@@ -15,8 +15,7 @@ own short transaction under ``lock_timeout``: a partition that cannot be locked
 at once (a long report query on it) is left for the next pass instead of
 queueing every upload behind it.
 
-Every function is a no-op where ``test_result`` is not partitioned (SQLite, or
-PostgreSQL before 0044 / after its rollback).
+Every function is a no-op where the results are not partitioned (SQLite).
 """
 
 from __future__ import annotations
@@ -30,9 +29,8 @@ from models.base import db, is_postgres
 
 log = logging.getLogger(__name__)
 
-TABLE = "test_result"
-DEFAULT = "test_result_default"
-LEGACY = "test_result_legacy"
+# each partitioned table and its partition key; months are dropped in this order
+TABLES = {"result_block": "created_at", "result_attempt": "created_at", "failure_message": "month"}
 AHEAD = 3  # months of partitions kept ready beyond the current one
 LOCK_TIMEOUT = "5s"
 
@@ -41,6 +39,7 @@ _BOUND = re.compile(r"FROM \((?P<lo>[^)]*)\) TO \((?P<hi>[^)]*)\)")
 
 @dataclass(frozen=True)
 class Partition:
+    table: str
     name: str
     lower: datetime | None  # None: MINVALUE
     upper: datetime | None  # None: MAXVALUE
@@ -55,16 +54,16 @@ def next_month(value: datetime) -> datetime:
     return datetime(value.year + (value.month == 12), value.month % 12 + 1, 1)
 
 
-def partition_name(month: datetime) -> str:
-    return f"{TABLE}_{month:%Y_%m}"
+def partition_name(table: str, month: datetime) -> str:
+    return f"{table}_{month:%Y_%m}"
 
 
 def is_partitioned() -> bool:
-    """True when ``test_result`` is a partitioned table (PostgreSQL after migration 0044)."""
+    """True when the results are partitioned (PostgreSQL)."""
     if not is_postgres():
         return False
     row = db.execute_sql(
-        "SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (TABLE,)
+        "SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (next(iter(TABLES)),)
     ).fetchone()
     return row is not None and row[0] == "p"
 
@@ -76,22 +75,23 @@ def _bound(text: str) -> datetime | None:
     return datetime.fromisoformat(text)
 
 
-def partitions() -> list[Partition]:
-    """The range partitions of ``test_result`` (not the default one), oldest first."""
+def partitions(table: str = "result_block") -> list[Partition]:
+    """The range partitions of one of the ``TABLES`` (not the default one), oldest first."""
     if not is_partitioned():
         return []
     rows = db.execute_sql(
         "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), greatest(c.reltuples, 0) "
         "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "WHERE i.inhparent = to_regclass(%s)",
-        (TABLE,),
+        (table,),
     ).fetchall()
     out = []
     for name, bound, estimate in rows:
         match = _BOUND.search(bound or "")
         if match is None:
             continue  # DEFAULT
-        out.append(Partition(name, _bound(match["lo"]), _bound(match["hi"]), int(estimate)))
+        lower, upper = _bound(match["lo"]), _bound(match["hi"])
+        out.append(Partition(table, name, lower, upper, int(estimate)))
     return sorted(out, key=lambda p: (p.lower is not None, p.lower or datetime.min))
 
 
@@ -113,21 +113,23 @@ def ensure_partitions(
     """
     if not is_partitioned():
         return []
-    existing = partitions()
     created = []
-    month = month_start(now)
-    for _ in range(ahead + 1):
-        if not _covered(month, existing):
-            try:
-                _create(month, lock_timeout)
-            except Exception as exc:  # a lock timeout is expected; anything else is raised
-                if not _lock_timeout(exc):
-                    raise
-                # made ``ahead`` months early: a later pass has time to create it
-                log.info("partitions: %s not created now (table busy)", partition_name(month))
-            else:
-                created.append(partition_name(month))
-        month = next_month(month)
+    for table in TABLES:
+        existing = partitions(table)
+        month = month_start(now)
+        for _ in range(ahead + 1):
+            name = partition_name(table, month)
+            if not _covered(month, existing):
+                try:
+                    _create(table, month, lock_timeout)
+                except Exception as exc:  # a lock timeout is expected; anything else is raised
+                    if not _lock_timeout(exc):
+                        raise
+                    # made ``ahead`` months early: a later pass has time to create it
+                    log.info("partitions: %s not created now (table busy)", name)
+                else:
+                    created.append(name)
+            month = next_month(month)
     return created
 
 
@@ -136,28 +138,28 @@ def _literal(value: datetime) -> str:
     return f"'{value:%Y-%m-%d %H:%M:%S}'"
 
 
-def _create(month: datetime, lock_timeout: str) -> None:
-    """Make one month's partition. Either way it gets every index of the partitioned table
-    (the partial index of failures too): PostgreSQL creates them on ``PARTITION OF`` and on
-    ``ATTACH`` (the month made beside the table to take rows out of the default partition)."""
-    name, lo, hi = partition_name(month), month, next_month(month)
+def _create(table: str, month: datetime, lock_timeout: str) -> None:
+    """Make one month's partition. Either way it gets every index of the partitioned table:
+    PostgreSQL creates them on ``PARTITION OF`` and on ``ATTACH`` (the month made beside the
+    table to take rows out of the default partition)."""
+    name, lo, hi = partition_name(table, month), month, next_month(month)
+    key, default = TABLES[table], f"{table}_default"
     bounds = f"FROM ({_literal(lo)}) TO ({_literal(hi)})"
     with db.atomic():
         db.execute_sql("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
         strays = db.execute_sql(
-            f'SELECT 1 FROM "{DEFAULT}" WHERE created_at >= %s AND created_at < %s LIMIT 1',
-            (lo, hi),
+            f'SELECT 1 FROM "{default}" WHERE {key} >= %s AND {key} < %s LIMIT 1', (lo, hi)
         ).fetchone()
         if strays is None:
-            db.execute_sql(f'CREATE TABLE "{name}" PARTITION OF "{TABLE}" FOR VALUES {bounds}')
+            db.execute_sql(f'CREATE TABLE "{name}" PARTITION OF "{table}" FOR VALUES {bounds}')
             return
-        db.execute_sql(f'CREATE TABLE "{name}" (LIKE "{TABLE}" INCLUDING DEFAULTS)')
+        db.execute_sql(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS)')
         db.execute_sql(
-            f'WITH moved AS (DELETE FROM "{DEFAULT}" WHERE created_at >= %s AND created_at < %s '
+            f'WITH moved AS (DELETE FROM "{default}" WHERE {key} >= %s AND {key} < %s '
             f'RETURNING *) INSERT INTO "{name}" SELECT * FROM moved',
             (lo, hi),
         )
-        db.execute_sql(f'ALTER TABLE "{TABLE}" ATTACH PARTITION "{name}" FOR VALUES {bounds}')
+        db.execute_sql(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" FOR VALUES {bounds}')
 
 
 def _lock_timeout(exc: BaseException) -> bool:
@@ -171,7 +173,7 @@ def _lock_timeout(exc: BaseException) -> bool:
 @dataclass(frozen=True)
 class Dropped:
     partitions: list[str]
-    rows: int  # estimated (the planner's row counts of the dropped partitions)
+    rows: int  # estimated (the planner's row counts of the dropped partitions, all tables)
 
 
 def drop_partitions_before(cutoff: datetime, *, lock_timeout: str = LOCK_TIMEOUT) -> Dropped:
@@ -183,18 +185,19 @@ def drop_partitions_before(cutoff: datetime, *, lock_timeout: str = LOCK_TIMEOUT
     """
     names: list[str] = []
     rows = 0
-    for part in partitions():
-        if part.upper is None or part.upper > cutoff:
-            continue
-        try:
-            with db.atomic():
-                db.execute_sql("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
-                db.execute_sql(f'ALTER TABLE "{TABLE}" DETACH PARTITION "{part.name}"')
-                db.execute_sql(f'DROP TABLE "{part.name}"')
-        except Exception as exc:  # a lock timeout is expected; anything else is raised
-            if not _lock_timeout(exc):
-                raise
-            continue  # busy now: the next pass drops it
-        names.append(part.name)
-        rows += part.rows
+    for table in TABLES:
+        for part in partitions(table):
+            if part.upper is None or part.upper > cutoff:
+                continue
+            try:
+                with db.atomic():
+                    db.execute_sql("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
+                    db.execute_sql(f'ALTER TABLE "{table}" DETACH PARTITION "{part.name}"')
+                    db.execute_sql(f'DROP TABLE "{part.name}"')
+            except Exception as exc:  # a lock timeout is expected; anything else is raised
+                if not _lock_timeout(exc):
+                    raise
+                continue  # busy now: the next pass drops it
+            names.append(part.name)
+            rows += part.rows
     return Dropped(names, rows)

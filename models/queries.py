@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from models.base import db, is_postgres
@@ -109,40 +109,6 @@ def prefer_indexes() -> Iterator[None]:
     with db.atomic():
         db.execute_sql("SET LOCAL enable_seqscan = off")
         yield
-
-
-# The loader dates every result of a run with the run's started_at (else its received_at).
-# A read of a run's results also bounds created_at to a window around that date, so that
-# PostgreSQL prunes it to the one monthly partition holding them (two at a month's edge)
-# instead of probing each partition's run index. A day either side also covers a started_at
-# that came in with a time zone and was stored through the session's.
-RUN_DATE_SLACK = timedelta(days=1)
-
-
-def results_window(started_at: datetime | None, received_at: datetime) -> tuple[datetime, datetime]:
-    """(earliest, latest) created_at of the results of a run with these dates."""
-    dated = started_at or received_at
-    if dated.tzinfo is not None:
-        dated = dated.astimezone(UTC).replace(tzinfo=None)
-    return dated - RUN_DATE_SLACK, dated + RUN_DATE_SLACK
-
-
-def run_results_sql(run_id: int, window: tuple[datetime, datetime]) -> tuple[str, tuple[Any, ...]]:
-    """The statement (and its parameters) :func:`run_results` runs."""
-    p = _param()
-    lo, hi = window
-    if not is_postgres():
-        lo, hi = _sqlite_value(lo), _sqlite_value(hi)
-    return (
-        "SELECT test_case_id, status, retry FROM test_result "
-        f"WHERE run_id = {p} AND created_at >= {p} AND created_at <= {p}",
-        (run_id, lo, hi),
-    )
-
-
-def run_results(run_id: int, window: tuple[datetime, datetime]) -> list[tuple[int, str, int]]:
-    """(test_case_id, status, retry) of every result of one run (``results_window`` of it)."""
-    return list(db.execute_sql(*run_results_sql(run_id, window)).fetchall())
 
 
 def score_rows(test_case_ids: Sequence[int]) -> dict[int, tuple[str, bytes | str | None, float]]:

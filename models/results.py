@@ -1,10 +1,13 @@
-"""Test identities, runs, results (the big table), verdicts and domain events."""
+"""Test identities, runs, results (packed: ``models.packing``), verdicts and domain events."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from peewee import (
     AutoField,
     BigAutoField,
+    BigIntegerField,
     BlobField,
     BooleanField,
     CharField,
@@ -17,12 +20,20 @@ from peewee import (
     TextField,
 )
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, db, is_postgres, utcnow
 from models.repos import Repository
+
+# + repository id: one transaction at a time numbers a repository's new tests
+CASE_ORDINAL_LOCK = 0x4647_4F52 << 32
 
 
 class TestCase(BaseModel):
-    """The identity of one test in one repository."""
+    """The identity of one test in one repository.
+
+    ``ordinal`` numbers a repository's tests densely from 0 in the order they
+    were created: the packed results keep a run's outcomes in blocks of
+    consecutive ordinals. A new test is numbered by :func:`next_ordinal`.
+    """
 
     __test__ = False  # not a pytest class
 
@@ -34,11 +45,36 @@ class TestCase(BaseModel):
     name = CharField(max_length=512, index=True)  # /flakeguard test <exact name>
     file = CharField(max_length=512, null=True)
     line = IntegerField(null=True)
+    ordinal = IntegerField()
     first_seen = DateTimeField(default=utcnow)
     last_seen = DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("repository", "key"), True),)
+        indexes = ((("repository", "key"), True), (("repository", "ordinal"), True))
+
+    def save(self, *args: Any, **kwargs: Any) -> Any:
+        """Save; a new test without an ordinal gets the repository's next one."""
+        if self.id is None and self.ordinal is None:
+            with db.atomic():
+                self.ordinal = next_ordinal(self.repository_id)
+                return super().save(*args, **kwargs)
+        return super().save(*args, **kwargs)
+
+
+def next_ordinal(repository_id: int) -> int:
+    """The repository's next free test ordinal; its numbering stays locked to this transaction.
+
+    PostgreSQL: a transaction-scoped advisory lock per repository, so two uploads
+    adding tests at once number them one after the other (the second waits for
+    the first to commit). SQLite has one writer at a time anyway.
+    """
+    if is_postgres():
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CASE_ORDINAL_LOCK + repository_id,))
+        sql = "SELECT max(ordinal) FROM test_case WHERE repository_id = %s"
+    else:
+        sql = "SELECT max(ordinal) FROM test_case WHERE repository_id = ?"
+    highest = db.execute_sql(sql, (repository_id,)).fetchone()[0]
+    return 0 if highest is None else int(highest) + 1
 
 
 class TestRun(BaseModel):
@@ -79,26 +115,70 @@ class TestRun(BaseModel):
         )
 
 
-class TestResult(BaseModel):
-    """One outcome of one test in one run (one row per attempt)."""
+class ResultBlock(BaseModel):
+    """The final outcomes of one run's tests with ordinals ``64 * block`` to ``64 * block + 63``.
 
-    __test__ = False
+    ``codes`` and ``durations`` are packed (``models.packing``); ``created_at`` is
+    the run's date, shared by all of its results (the partition key on
+    PostgreSQL, by month). A row per block a run reports: 1/64 of a row per result.
+    """
 
-    id = BigAutoField()
-    run = ForeignKeyField(TestRun, backref="results", on_delete="CASCADE")
-    test_case = ForeignKeyField(TestCase, backref="results", on_delete="CASCADE", index=False)
-    status = CharField(max_length=8)
-    duration = FloatField(default=0.0)
-    retry = SmallIntegerField(default=0)
-    message = TextField(null=True)
-    failure_type = CharField(max_length=255, null=True)
-    created_at = DateTimeField(default=utcnow)
+    created_at = DateTimeField()
+    repository = ForeignKeyField(Repository, on_delete="CASCADE", index=False)
+    run = ForeignKeyField(TestRun, on_delete="CASCADE", index=False)
+    block = IntegerField()
+    codes = BlobField()
+    durations = BlobField()
 
     class Meta:
+        primary_key = False
         indexes = (
-            (("test_case", "created_at"), False),
+            (("repository", "block", "created_at", "run"), False),  # one test's history
+            # one run's results (run_id first: the cascade from test_run uses it too)
+            (("run", "repository", "created_at"), False),
+            (("created_at",), False),  # retention, oldest first
+        )
+
+
+class ResultAttempt(BaseModel):
+    """One attempt of a test in a run stored on its own (``models.packing``): failures with
+    their message, retries, second occurrences."""
+
+    created_at = DateTimeField()
+    repository = ForeignKeyField(Repository, on_delete="CASCADE", index=False)
+    run = ForeignKeyField(TestRun, on_delete="CASCADE", index=False)
+    test_case = ForeignKeyField(TestCase, on_delete="CASCADE", index=False)
+    duration_ms = IntegerField()
+    message_id = BigIntegerField(null=True)  # FailureMessage of the same month
+    status = SmallIntegerField()  # packing.STATUS_CODES
+    retry = SmallIntegerField()
+    packed = BooleanField()  # the test's final outcome, also in its ResultBlock
+
+    class Meta:
+        primary_key = False
+        indexes = (
+            (("run", "repository", "created_at"), False),
+            (("repository", "test_case", "created_at"), False),  # one test's failures
             (("created_at",), False),
         )
+
+
+class FailureMessage(BaseModel):
+    """A distinct (message, failure type) of a repository's failures in one month.
+
+    Stored once per month, so that a month of messages goes with that month's
+    results (a partition on PostgreSQL) and nothing refers to it afterwards.
+    """
+
+    id = BigAutoField()
+    repository = ForeignKeyField(Repository, on_delete="CASCADE", index=False)
+    month = DateTimeField()  # the first day of the month of the results that use it
+    digest = BlobField()  # SHA-256 of failure type, NUL, message
+    message = TextField(null=True)
+    failure_type = CharField(max_length=255, null=True)
+
+    class Meta:
+        indexes = ((("repository", "month", "digest"), True),)
 
 
 class FlakeScore(BaseModel):

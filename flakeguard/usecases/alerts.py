@@ -27,9 +27,9 @@ from models import (
     Repository,
     SlackMessage,
     TestCase,
-    TestResult,
     TestRun,
     db,
+    failure_reads,
     utcnow,
 )
 
@@ -134,13 +134,16 @@ def quarantine_view(q: Quarantine) -> QuarantineView:
 
 def failing_runs(test_case_id: int, repo: str, *, limit: int = FAILING_RUNS) -> list[RunLink]:
     """Links to the latest runs where the test failed."""
-    runs = (
-        TestRun.select(TestRun)
-        .join(TestResult)
-        .where(TestResult.test_case == test_case_id, TestResult.status.in_(("failed", "error")))
-        .order_by(TestResult.created_at.desc())
-        .limit(limit * 3)
+    repository_id = TestCase.select(TestCase.repository).where(TestCase.id == test_case_id).scalar()
+    if repository_id is None:
+        return []
+    failures = failure_reads.test_failures(
+        repository_id, test_case_id, limit=limit * 3, messages=False
     )
+    by_id = {
+        run.id: run for run in TestRun.select().where(TestRun.id.in_([f.run_id for f in failures]))
+    }
+    runs = [by_id[f.run_id] for f in failures if f.run_id in by_id]
     out: list[RunLink] = []
     seen: set[int] = set()
     for run in runs:

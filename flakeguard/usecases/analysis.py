@@ -42,9 +42,10 @@ from models import (
     InfraEvent,
     Quarantine,
     Repository,
-    TestResult,
     TestRun,
+    failure_reads,
     queries,
+    result_reads,
     utcnow,
 )
 from models.base import as_aware, locked_transaction
@@ -85,7 +86,7 @@ def _with_quarantine(
 
 
 def _run_results(
-    run_id: int, window: tuple[datetime, datetime]
+    repository_id: int, run_id: int, window: tuple[datetime, datetime]
 ) -> tuple[dict[str, int], list[Result]]:
     """The run's results for the engine, and its tests' ids by engine key.
 
@@ -94,7 +95,7 @@ def _run_results(
     """
     results: list[Result] = []
     ids: dict[str, int] = {}
-    for test_case_id, status, retry in queries.run_results(run_id, window):
+    for test_case_id, status, retry in result_reads.run_results(repository_id, run_id, window):
         key = str(test_case_id)
         results.append(Result(key, status, retry))
         ids[key] = test_case_id
@@ -225,35 +226,24 @@ def _alerts_to_rerender(
 
 
 def _run_signatures(
-    run_id: int, window: tuple[datetime, datetime], test_case_ids: list[int]
+    repository_id: int, run_id: int, window: tuple[datetime, datetime], test_case_ids: list[int]
 ) -> dict[int, Signature]:
     """The signature of each given test's first failing attempt in the run."""
-    rows = (
-        TestResult.select(
-            TestResult.test_case, TestResult.retry, TestResult.message, TestResult.failure_type
-        )
-        .where(
-            TestResult.run == run_id,
-            TestResult.created_at.between(*window),  # the run's month partition only
-            TestResult.test_case.in_(test_case_ids),
-            TestResult.status.in_(("failed", "error")),
-        )
-        .order_by(TestResult.retry.desc())
-        .tuples()
-    )
     found: dict[int, Signature] = {}
-    for test_case_id, _retry, message, failure_type in rows:
-        found[test_case_id] = signature(message, failure_type)  # the lowest retry last
-    return found
+    for failure in reversed(
+        failure_reads.run_failures(repository_id, run_id, window, test_case_ids)
+    ):
+        found[failure.test_case_id] = signature(failure.message, failure.failure_type)
+    return found  # the lowest retry last
 
 
 def _clusters(
-    run_id: int, window: tuple[datetime, datetime], flaky_ids: list[int]
+    repository_id: int, run_id: int, window: tuple[datetime, datetime], flaky_ids: list[int]
 ) -> list[tuple[Signature, list[int]]]:
     """Tests that turned flaky in this run together, with one signature that can be shared."""
     if len(flaky_ids) < MIN_CLUSTER:
         return []
-    signatures = _run_signatures(run_id, window, flaky_ids)
+    signatures = _run_signatures(repository_id, run_id, window, flaky_ids)
     groups = cluster((str(test_id), sig) for test_id, sig in signatures.items())
     return [
         (group.signature, [int(test) for test in group.tests])
@@ -285,8 +275,8 @@ def analyze_run(
             .where(Repository.id == repository_id)
             .scalar()
         )
-        window = queries.results_window(run.started_at, run.received_at)
-        ids, results = _run_results(run_id, window)
+        window = result_reads.results_window(run.started_at, run.received_at)
+        ids, results = _run_results(repository_id, run_id, window)
         id_list = list(ids.values())
         stored = queries.score_rows(id_list)
         quarantines = queries.quarantine_rows(id_list)
@@ -313,7 +303,7 @@ def analyze_run(
         flaky_ids = [test_id for kind, test_id, _verdict in pending_events if kind == FLAKY]
         clustered = {
             test_id: (sig, members)
-            for sig, members in _clusters(run.id, window, flaky_ids)
+            for sig, members in _clusters(repository_id, run.id, window, flaky_ids)
             for test_id in members
         }
         cluster_members: dict[str, list[int]] = {}  # signature key -> member event ids

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from engine.signatures import Signature, signature
 from flakeguard.errors import NotFoundError
-from models import Repository, TestCase, TestResult
+from models import Repository, TestCase, failure_reads
 
 FAILURES_READ = 500
 FAILED = ("failed", "error")
@@ -79,19 +79,13 @@ def group_failures(
 
 def failure_causes(test_case_id: int, *, tenant_id: int) -> list[FailureCause]:
     """The distinct causes among one of the tenant's tests' latest failures."""
-    found = (
-        TestCase.select(TestCase.id)
+    repository_id = (
+        TestCase.select(TestCase.repository)
         .join(Repository)
         .where(TestCase.id == test_case_id, Repository.tenant == tenant_id)
-        .exists()
+        .scalar()
     )
-    if not found:
+    if repository_id is None:
         raise NotFoundError(f"unknown test {test_case_id}")
-    rows = (
-        TestResult.select(TestResult.message, TestResult.failure_type, TestResult.created_at)
-        .where(TestResult.test_case == test_case_id, TestResult.status.in_(FAILED))
-        .order_by(TestResult.created_at.desc())
-        .limit(FAILURES_READ)
-        .tuples()
-    )
-    return group_failures(rows)
+    failures = failure_reads.test_failures(repository_id, test_case_id, limit=FAILURES_READ)
+    return group_failures((f.message, f.failure_type, f.at) for f in failures)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from engine.cost import FailedRun, FlakeCost, costs
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases.status import display_name
-from models import DomainEvent, FlakeScore, Repository, TestCase, TestResult, TestRun, utcnow
+from models import DomainEvent, FlakeScore, Repository, TestCase, failure_reads, utcnow
 from models.base import as_aware
 
 FAILED = ("failed", "error")
@@ -59,31 +59,16 @@ def repository_costs(
     ]
     if not flaky_ids:
         return [], None
-    attempts = (
-        TestResult.select(
-            TestResult.test_case,
-            TestResult.run,
-            TestResult.status,
-            TestResult.duration,
-            TestRun.duration,
-            TestRun.pr,
-            TestRun.branch,
-        )
-        .join(TestRun, on=(TestResult.run == TestRun.id))
-        .where(
-            TestRun.repository == repo.id,
-            TestResult.test_case.in_(flaky_ids),
-            TestResult.created_at >= since,
-        )
-        .order_by(TestResult.created_at.desc())
-        .limit(ROWS_READ)
-        .tuples()
-    )
+    # Every attempt of a flaky test in a run where it failed is a stored attempt (a passing
+    # run's outcome is only in its packed block, and is not needed here).
+    attempts = failure_reads.attempts_since(repo.id, flaky_ids, since, limit=ROWS_READ)
     by_run: dict[tuple[int, int], list[tuple[str, float, float, int | None, str]]] = defaultdict(
         list
     )
-    for test_id, run_id, status, duration, run_duration, pr, branch in attempts:
-        by_run[(test_id, run_id)].append((status, duration or 0.0, run_duration or 0.0, pr, branch))
+    for a in attempts:
+        by_run[(a.test_case_id, a.run_id)].append(
+            (a.status, a.duration, a.run_duration, a.pr, a.branch)
+        )
     rows = []
     for (test_id, run_id), seen in by_run.items():
         failed = [d for status, d, *_ in seen if status in FAILED]

@@ -19,8 +19,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import Select, fn
-
 from engine.scoring import DEFAULT_CONFIG
 from engine.signatures import signature
 from flakeguard.errors import NotFoundError
@@ -42,10 +40,10 @@ from models import (
     Quarantine,
     Repository,
     TestCase,
-    TestResult,
     TestRun,
     db,
-    queries,
+    failure_reads,
+    result_reads,
     utcnow,
 )
 
@@ -62,41 +60,17 @@ def _seen_on_default(
 ) -> dict[int, set[str]]:
     """Signatures each test failed with on the default branch lately (other runs than these).
 
-    Each test's newest ``SEEN_LIMIT`` failures are read (a window function, on
-    PostgreSQL and SQLite alike): a test failing often on the default branch
-    does not crowd the others' failures out of the read.
+    Each test's newest ``SEEN_LIMIT`` failures are read: a test failing often on
+    the default branch does not crowd the others' failures out of the read.
     """
     since = utcnow() - timedelta(days=NEW_SIGNATURE_DAYS)
-    seen: dict[int, set[str]] = defaultdict(set)
-    rank = fn.ROW_NUMBER().over(
-        partition_by=[TestResult.test_case],
-        order_by=[TestResult.created_at.desc(), TestResult.id.desc()],
+    failures = failure_reads.branch_failures(
+        repo.id, repo.default_branch, case_ids, since, except_runs=run_ids, per_test=SEEN_LIMIT
     )
-    for start in range(0, len(case_ids), CHUNK):
-        recent = (
-            TestResult.select(
-                TestResult.test_case, TestResult.message, TestResult.failure_type, rank.alias("nth")
-            )
-            .join(TestRun, on=(TestResult.run == TestRun.id))
-            .where(
-                TestResult.test_case.in_(case_ids[start : start + CHUNK]),
-                TestResult.status.in_(FAILED),
-                TestResult.created_at >= since,
-                TestRun.repository == repo.id,
-                TestRun.branch == repo.default_branch,
-                TestRun.id.not_in(run_ids),
-            )
-            .alias("recent")
-        )
-        rows = (
-            Select([recent], [recent.c.test_case_id, recent.c.message, recent.c.failure_type])
-            .where(recent.c.nth <= SEEN_LIMIT)
-            .bind(db)
-            .tuples()
-        )
-        for case_id, message, failure_type in rows:
-            seen[case_id].add(signature(message, failure_type).key)
-    return seen
+    return {
+        case_id: {signature(message, failure_type).key for message, failure_type in seen}
+        for case_id, seen in failures.items()
+    }
 
 
 def build_check_run_report(
@@ -113,7 +87,7 @@ def build_check_run_report(
         .where(TestRun.repository == repo, TestRun.sha == sha)
         .tuples()
     ):
-        runs[run_id] = queries.results_window(started_at, received_at)
+        runs[run_id] = result_reads.results_window(started_at, received_at)
         branches.add(branch)
     run_ids = list(runs)
     notices = tuple(repo_files.problems(repo.id))
@@ -132,23 +106,11 @@ def build_check_run_report(
     # The failure a test is judged by: its first failing row with a message (else its
     # first failing row), its message and failure type both from that one row.
     first_failure: dict[int, tuple[str | None, str | None]] = {}
-    for start in range(0, len(run_ids), CHUNK):
-        chunk = run_ids[start : start + CHUNK]
-        # one commit's runs are dated close together: the months of their partitions only
-        earliest = min(runs[run_id][0] for run_id in chunk)
-        latest = max(runs[run_id][1] for run_id in chunk)
-        rows = (
-            TestResult.select(
-                TestResult.test_case, TestResult.status, TestResult.message, TestResult.failure_type
-            )
-            .where(TestResult.run.in_(chunk), TestResult.created_at.between(earliest, latest))
-            .order_by(TestResult.id)
-            .tuples()
-        )
-        for case_id, status, message, failure_type in rows:
-            outcomes[case_id].append((status, message))
-            if status in FAILED and not (first_failure.get(case_id) or (None,))[0]:
-                first_failure[case_id] = (message, failure_type)
+    for attempt in result_reads.run_attempts(repo.id, runs, messages=True):
+        case_id, status, message = attempt.test_case_id, attempt.status, attempt.message
+        outcomes[case_id].append((status, message))
+        if status in FAILED and not (first_failure.get(case_id) or (None,))[0]:
+            first_failure[case_id] = (message, attempt.failure_type)
     failing_ids = [
         case_id
         for case_id, seen in outcomes.items()
@@ -261,7 +223,7 @@ def _new_flaky(
             )
             .tuples()
         )
-    added = _added_here(sorted(flaky), sha, branches, repo.default_branch)
+    added = _added_here(repo.id, sorted(flaky), sha, branches, repo.default_branch)
     if not added:
         return ()
     config = repo_files.scoring_config(repo.id, DEFAULT_CONFIG)
@@ -281,30 +243,18 @@ def _new_flaky(
     return tuple(sorted(tests, key=lambda test: test.name))
 
 
-def _added_here(case_ids: list[int], sha: str, branches: set[str], default: str) -> list[int]:
+def _added_here(
+    repository_id: int, case_ids: list[int], sha: str, branches: set[str], default: str
+) -> list[int]:
     """Those of the tests this change adds: they ran on no other commit but of its own branch.
 
     A commit of the default branch adds the tests that ran on no other commit.
-    One EXISTS per test: the search of a test's history stops at its first result
-    on another commit of another branch.
     """
-    elsewhere: set[int] = set()
-    own = sorted(branches - {default, ""})  # "": a run whose branch is unknown
-    where = [TestResult.test_case == TestCase.id, TestRun.sha != sha]
-    if own:
-        where.append(TestRun.branch.not_in(own))
-    for start in range(0, len(case_ids), CHUNK):
-        other_commit = (
-            TestResult.select(TestResult.id)
-            .join(TestRun, on=(TestResult.run == TestRun.id))
-            .where(*where)
-        )
-        rows = (
-            TestCase.select(TestCase.id)
-            .where(TestCase.id.in_(case_ids[start : start + CHUNK]), fn.EXISTS(other_commit))
-            .tuples()
-        )
-        elsewhere.update(case_id for (case_id,) in rows)
+    own = branches - {default, ""}  # "": a run whose branch is unknown
+    ordinals = dict(
+        TestCase.select(TestCase.id, TestCase.ordinal).where(TestCase.id.in_(case_ids)).tuples()
+    )
+    elsewhere = result_reads.ran_on_other_commit(repository_id, ordinals, sha, except_branches=own)
     return [case_id for case_id in case_ids if case_id not in elsewhere]
 
 

@@ -12,8 +12,9 @@
    The same bytes for another commit are another run. A gzip and a plain
    upload of the same report are the same upload.
 3. Store, in one transaction: the TestRun, then the cases as the JUnit engine
-   streams them, through the bulk loader (``models.bulk``). A helper thread
-   parses while this thread writes, so the database works while Python parses.
+   streams them, through the bulk loader (``models.bulk``: new test cases as
+   they come, the packed results at the end). A helper thread parses while
+   this thread packs.
    A report found broken halfway raises ReportRejectedError and the whole
    transaction rolls back: a rejected upload stores nothing.
 4. ``analyze_run`` is enqueued after the commit. Until the analysis is done the
@@ -271,7 +272,6 @@ def _store_results(
     parser = threading.Thread(target=parse, name="ingest-parse", daemon=True)
     parser.start()
     counts = _Counts()
-    loader: ResultLoader | None = None
     try:
         loader = ResultLoader(run_id, repository_id, now=received, dated=dated)
         while (item := batches.get()) is not None:
@@ -282,8 +282,6 @@ def _store_results(
         loader.finish()
     finally:
         stop.set()
-        if loader is not None:
-            loader.abort()
         parser.join()
     return counts.totals()
 

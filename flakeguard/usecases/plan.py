@@ -14,7 +14,7 @@ from peewee import JOIN
 
 from engine.plan import PlanInput, build_plan
 from flakeguard.usecases.status import display_name
-from models import FlakeScore, Quarantine, TestCase, TestResult, TestRun, utcnow
+from models import FlakeScore, Quarantine, TestCase, failure_reads, utcnow
 from models.base import as_aware
 
 PLAN_MAX = 10
@@ -59,22 +59,13 @@ def quarantine_plan(
     red_runs: dict[int, dict[int, float]] = {}  # test case -> {run id: run duration}
     last_failure: dict[int, datetime] = {}
     if rows:
-        failing = (
-            TestResult.select(
-                TestResult.test_case, TestResult.run, TestRun.duration, TestResult.created_at
-            )
-            .join(TestRun, on=(TestResult.run == TestRun.id))
-            .where(
-                TestResult.test_case.in_([r.test_case_id for r in rows]),
-                TestResult.status.in_(("failed", "error")),
-                TestResult.created_at >= week,
-            )
-            .tuples()
-        )
-        for test_case_id, run_id, duration, at in failing:
-            red_runs.setdefault(test_case_id, {})[run_id] = duration or 0.0
-            if test_case_id not in last_failure or at > last_failure[test_case_id]:
-                last_failure[test_case_id] = at
+        stored = failure_reads.attempts_since(repo_id, [r.test_case_id for r in rows], week)
+        for a in stored:
+            if a.status not in ("failed", "error"):
+                continue
+            red_runs.setdefault(a.test_case_id, {})[a.run_id] = a.run_duration
+            if a.test_case_id not in last_failure or a.at > last_failure[a.test_case_id]:
+                last_failure[a.test_case_id] = a.at
     by_key = {str(r.test_case_id): r for r in rows}
     inputs = []
     for r in rows:

@@ -1,15 +1,17 @@
 """Retention: remove raw test results older than N days.
 
-Only ``TestResult`` rows go (the big table). Runs keep their totals, tests
-their identity, and verdicts (``FlakeScore`` with its bounded engine state),
-domain events and quarantines stay, so scoring goes on from the aggregates.
+Only the results go (``ResultBlock``, ``ResultAttempt``, ``FailureMessage``: the
+big tables). Runs keep their totals, tests their identity, and verdicts
+(``FlakeScore`` with its bounded engine state), domain events and quarantines
+stay, so scoring goes on from the aggregates.
 
-On PostgreSQL (``test_result`` partitioned by month, ``models.partitions``) a
+On PostgreSQL (the result tables partitioned by month, ``models.partitions``) a
 month whose every row is past the cutoff is detached and dropped whatever its
 size; what is left past the cutoff (the part of the boundary month, on SQLite
 everything) is deleted in batches, oldest first, each batch its own short
 transaction, so a backlog never holds a long lock and an interrupted pass
-resumes where it stopped. The same pass creates the coming months' partitions.
+resumes where it stopped. A month's failure messages go once every result of
+that month has gone. The same pass creates the coming months' partitions.
 
 GitHub webhook delivery ids (kept so a redelivery is a no-op) go after
 ``DELIVERY_DAYS``: GitHub redelivers from its last three days only.
@@ -20,8 +22,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from models import TestResult, WebhookDelivery, db, partitions, utcnow
+from models import (
+    FailureMessage,
+    ResultAttempt,
+    ResultBlock,
+    WebhookDelivery,
+    db,
+    partitions,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +46,7 @@ class RetentionReport:
     """What one retention pass deleted."""
 
     cutoff: datetime
-    deleted: int  # rows deleted in batches
+    deleted: int  # rows deleted in batches (result blocks, attempts, messages)
     batches: int
     complete: bool
     partitions_dropped: tuple[str, ...] = ()  # whole months dropped (PostgreSQL)
@@ -49,8 +60,8 @@ def purge_results(
     batch: int = BATCH,
     max_batches: int = MAX_BATCHES,
 ) -> RetentionReport:
-    """Remove TestResult rows created more than ``days`` days ago: whole expired partitions
-    dropped, then the rest ``batch`` rows at a time (oldest first)."""
+    """Remove results dated more than ``days`` days ago: whole expired partitions dropped,
+    then the rest ``batch`` rows at a time (oldest first), then the messages of gone months."""
     if days < 1:
         raise ValueError("retention must keep at least one day of results")
     now = now or utcnow()
@@ -58,42 +69,32 @@ def purge_results(
     partitions.ensure_partitions(now)
     dropped = partitions.drop_partitions_before(cutoff)
     deleted = batches = 0
-    complete = False
-    while batches < max_batches:
-        with db.atomic():
-            # Oldest first by (created_at, id): the created_at index serves it on both
-            # databases, and the delete is bounded by the batch's own time range.
-            rows = list(
-                TestResult.select(TestResult.id, TestResult.created_at)
-                .where(TestResult.created_at < cutoff)
-                .order_by(TestResult.created_at, TestResult.id)
-                .limit(batch)
-                .tuples()
-            )
-            if rows:
-                TestResult.delete().where(
-                    TestResult.created_at.between(rows[0][1], rows[-1][1]),
-                    TestResult.id.in_([row_id for row_id, _ in rows]),
-                ).execute()
-        if not rows:
-            complete = True
-            break
-        deleted += len(rows)
-        batches += 1
-        if len(rows) < batch:
-            complete = True
-            break
+    complete = True
+    for column, until in (
+        (ResultBlock.created_at, cutoff),
+        (ResultAttempt.created_at, cutoff),
+        # a month's messages are used by that month's attempts only
+        (FailureMessage.month, partitions.month_start(cutoff)),
+    ):
+        while complete:
+            if batches >= max_batches:
+                complete = False
+                break
+            with db.atomic():
+                gone = _delete_oldest(column, until, batch)
+            if not gone:
+                break
+            deleted += gone
+            batches += 1
     if dropped.partitions:
         log.info(
-            "retention: dropped partitions %s (about %d results) older than %s",
+            "retention: dropped partitions %s (about %d rows) older than %s",
             ", ".join(dropped.partitions),
             dropped.rows,
             cutoff,
         )
     if deleted:
-        log.info(
-            "retention: deleted %d results older than %s in %d batches", deleted, cutoff, batches
-        )
+        log.info("retention: deleted %d rows older than %s in %d batches", deleted, cutoff, batches)
     return RetentionReport(
         cutoff=cutoff,
         deleted=deleted,
@@ -102,6 +103,26 @@ def purge_results(
         partitions_dropped=tuple(dropped.partitions),
         partition_rows=dropped.rows,
     )
+
+
+def _delete_oldest(column: Any, until: datetime, batch: int) -> int:
+    """Delete about ``batch`` of the oldest rows dated before ``until``; return how many.
+
+    The rows of a run share their date: a batch ends at the date of its
+    ``batch``-th oldest row (all of the oldest date when that is the same one), so
+    it needs no key and the index on the date serves it on both databases.
+    """
+    model = column.model
+    older = column < until
+    first = model.select(column).where(older).order_by(column).limit(1).scalar()
+    if first is None:
+        return 0
+    edge = model.select(column).where(older).order_by(column).offset(batch).limit(1).scalar()
+    if edge is None:
+        return int(model.delete().where(older).execute())
+    if edge == first:
+        return int(model.delete().where(column <= edge).execute())
+    return int(model.delete().where(column < edge).execute())
 
 
 def purge_deliveries(*, days: int = DELIVERY_DAYS, now: datetime | None = None) -> int:

@@ -24,7 +24,7 @@ from flakeguard.usecases.status import (
     display_name,
     resolve_repository,
 )
-from models import FlakeScore, Quarantine, Repository, TestCase, TestResult, is_postgres, queries
+from models import FlakeScore, Quarantine, Repository, TestCase, is_postgres, queries, result_reads
 
 HISTORY = 20
 CANDIDATES = 200
@@ -178,7 +178,7 @@ def test_detail(test_case_id: int, *, tenant_id: int, history: int = HISTORY) ->
         high=score.high if score else 1.0,
         reason=score.reason if score else "not analyzed yet",
         state_since=score.state_since if score else None,
-        history=history_strip(test.id, limit=history),
+        history=history_strip(test, limit=history),
         quarantine_id=q.id if q else None,
         quarantine_state=q.state if q else None,
         assignee_slack=q.assignee_slack if q else None,
@@ -197,13 +197,8 @@ def test_detail(test_case_id: int, *, tenant_id: int, history: int = HISTORY) ->
 STRIP = {"passed": "+", "failed": "x", "error": "x", "skipped": "-"}
 
 
-def history_strip(test_case_id: int, *, limit: int = HISTORY) -> str:
+def history_strip(test: TestCase, *, limit: int = HISTORY) -> str:
     """The last ``limit`` results, oldest first: ``+`` passed, ``x`` failed, ``-`` skipped."""
-    rows = list(
-        TestResult.select(TestResult.status)
-        .where(TestResult.test_case == test_case_id)
-        .order_by(TestResult.created_at.desc(), TestResult.id.desc())
-        .limit(limit)
-        .tuples()
-    )
-    return "".join(STRIP.get(status, "?") for (status,) in reversed(rows))
+    runs = result_reads.test_history(test.repository_id, test.id, test.ordinal, runs=limit)
+    statuses = [status for run in runs for _, status, _ in reversed(run.attempts)][:limit]
+    return "".join(STRIP.get(status, "?") for status in reversed(statuses))

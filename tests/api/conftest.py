@@ -50,19 +50,23 @@ def analyzed(db_url: str) -> Iterator[list[tuple[int, int]]]:
 
 
 def committed_results(db_url: str, run_id: int) -> int:
-    """TestResult rows of a run seen from a separate connection (so only committed ones)."""
+    """Attempts stored for a run seen from a separate connection (so only committed ones):
+    the outcomes in its blocks and its attempt rows of their own."""
+    blocks = "SELECT codes FROM result_block WHERE run_id = {p}"
+    others = "SELECT count(*) FROM result_attempt WHERE run_id = {p} AND NOT packed"
     if db_url.startswith("sqlite"):
         import sqlite3
 
         conn = sqlite3.connect(db_url.removeprefix("sqlite:///"))
         try:
-            return conn.execute(
-                "SELECT count(*) FROM test_result WHERE run_id = ?", (run_id,)
-            ).fetchone()[0]
+            codes = conn.execute(blocks.format(p="?"), (run_id,)).fetchall()
+            extra = conn.execute(others.format(p="?"), (run_id,)).fetchone()[0]
         finally:
             conn.close()
-    import psycopg
+    else:
+        import psycopg
 
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute("SELECT count(*) FROM test_result WHERE run_id = %s", (run_id,))
-        return row.fetchone()[0]  # type: ignore[index]
+        with psycopg.connect(db_url) as pg:
+            codes = pg.execute(blocks.format(p="%s"), (run_id,)).fetchall()
+            extra = pg.execute(others.format(p="%s"), (run_id,)).fetchone()[0]  # type: ignore[index]
+    return int(extra) + sum(1 for (packed,) in codes for code in bytes(packed) if code)

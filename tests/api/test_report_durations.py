@@ -7,8 +7,8 @@ import json
 import pytest
 
 from engine.junit import MAX_DURATION_SECONDS
-from models import TestResult
 from tests.api.test_reports import post_xml
+from tests.stored import stored_results
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,8 @@ from tests.api.test_reports import post_xml
     ],
 )
 def test_out_of_range_duration_is_stored_clamped(client, acme, analyzed, time, stored) -> None:  # type: ignore[no-untyped-def]
-    """An upload with an absurd time="..." answers 201 with finite JSON and stores a real."""
+    """An upload with an absurd time="..." answers 201 with finite JSON and stores a duration
+    within range (whole milliseconds)."""
     body = (
         f'<testsuite name="s"><testcase classname="c" name="a" time="{time}"/>'
         f'<testcase classname="c" name="b" time="{time}"><failure message="x"/></testcase>'
@@ -33,4 +34,4 @@ def test_out_of_range_duration_is_stored_clamped(client, acme, analyzed, time, s
     assert response.status_code == 201, response.get_data(as_text=True)
     data = json.loads(response.get_data(as_text=True), parse_constant=pytest.fail)
     assert data["totals"]["duration"] == round(2 * stored, 3)
-    assert sorted(r.duration for r in TestResult.select()) == [stored, stored]
+    assert sorted(r.duration for r in stored_results()) == [stored, stored]

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from models import TestCase, TestResult, TestRun, utcnow
-from models.bulk import CASE_IDS, LAST_SEEN_RESOLUTION
+from models import TestCase, TestRun, utcnow
+from models.test_cases import CASE_IDS, LAST_SEEN_RESOLUTION
 from tests.api import samples
 from tests.api.conftest import LIMIT, snapshot
 from tests.conftest import RepoToken
+from tests.stored import stored_keys, stored_results
 
 XML = {"Content-Type": "application/xml"}
 
@@ -72,14 +73,14 @@ def test_upload_stores_run_cases_and_results(client, acme, analyzed) -> None:  #
     )
     assert run.started_at.hour == 7  # stored as naive UTC
     assert run.analyzed_at is None
-    statuses = {r.test_case.key: r.status for r in TestResult.select().join(TestCase)}
+    statuses = {key: status for key, status, _ in stored_keys()}
     assert statuses == {
         samples.key("test_ok"): "passed",
         samples.key("test_bad"): "failed",
         samples.key("test_skip"): "skipped",
         samples.key("test_crash"): "error",
     }
-    failure = TestResult.get(TestResult.status == "failed")
+    (failure,) = [r for r in stored_results() if r.status == "failed"]
     assert (failure.message, failure.failure_type) == ("assert 1 == 2", "AssertionError")
 
 
@@ -87,7 +88,7 @@ def test_retries_are_stored_one_row_per_attempt(client, acme, analyzed) -> None:
     """A test that failed twice then passed gives three rows with retry 0, 1, 2."""
     response = post_xml(client, acme, samples.report([samples.case("test_flaky", reruns=2)]))
     assert response.status_code == 201
-    rows = list(TestResult.select().order_by(TestResult.retry))
+    rows = stored_results()
     assert [(r.retry, r.status) for r in rows] == [(0, "failed"), (1, "failed"), (2, "passed")]
     assert rows[0].message == "boom 0"
     assert response.get_json()["totals"]["tests"] == 1
@@ -109,7 +110,7 @@ def test_gzip_body_is_decompressed(client, acme, analyzed) -> None:  # type: ign
     )
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["totals"]["failures"] == 1
-    assert TestResult.select().count() == 3
+    assert len(stored_results()) == 3
 
 
 def test_multipart_with_several_files_is_one_run(client, acme, analyzed) -> None:  # type: ignore[no-untyped-def]
@@ -170,7 +171,7 @@ def test_another_attempt_is_another_run(client, acme, analyzed) -> None:  # type
     assert second.status_code == 201
     assert second.get_json()["run_id"] != first["run_id"]
     assert TestCase.select().count() == 2
-    assert TestResult.select().count() == 4
+    assert len(stored_results()) == 4
 
 
 def test_existing_cases_are_upserted_and_stale_last_seen_moves(client, acme, analyzed) -> None:  # type: ignore[no-untyped-def]

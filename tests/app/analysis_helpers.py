@@ -6,7 +6,8 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from engine.scoring import Result, Run, TestState, fold
-from models import Repository, TestCase, TestResult, TestRun
+from models import Repository, TestCase, TestRun
+from models.bulk import Outcome, store_results
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
@@ -33,8 +34,9 @@ def make_run(
     )
 
 
-def store_run(repo: Repository, run: Run) -> TestRun:
-    """Insert a TestRun with its TestCases and TestResults from an engine Run."""
+def store_run(repo: Repository, run: Run, messages: dict[str, str] | None = None) -> TestRun:
+    """Insert a TestRun with its TestCases and results from an engine Run; ``messages`` gives
+    tests' failure messages (their failure type: the message up to its first colon)."""
     digest = hashlib.sha256(run.id.encode()).hexdigest()
     row = TestRun.create(
         repository=repo,
@@ -57,18 +59,21 @@ def store_run(repo: Repository, run: Run) -> TestRun:
             cases[result.test] = TestCase.create(
                 repository=repo, key=result.test, name=result.test
             ).id
-    TestResult.insert_many(
+    store_results(
+        row.id,
         [
-            {
-                "run": row.id,
-                "test_case": cases[r.test],
-                "status": r.status,
-                "retry": r.retry,
-                "created_at": run.at.replace(tzinfo=None),
-            }
+            Outcome(
+                cases[r.test],
+                r.status,
+                retry=r.retry,
+                message=message,
+                failure_type=message.split(":", 1)[0] if message else None,
+            )
             for r in run.results
-        ]
-    ).execute()
+            for message in [(messages or {}).get(r.test) if r.status == "failed" else None]
+        ],
+        dated=run.at.replace(tzinfo=None),
+    )
     return row
 
 

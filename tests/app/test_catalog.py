@@ -18,13 +18,13 @@ from models import (
     SlackMessage,
     Tenant,
     TestCase,
-    TestResult,
     TestRun,
     db,
     default_tenant,
     utcnow,
 )
 from tests.bot import factories as f
+from tests.stored import add_result
 
 
 def own() -> int:
@@ -65,10 +65,10 @@ def run(repo: Repository, *, hours_ago: float = 1, duration: float = 60.0, n: li
 
 
 def result(test: TestCase, test_run: TestRun, status: str, *, retry: int = 0, message=None):  # type: ignore[no-untyped-def]
-    return TestResult.create(
-        run=test_run,
-        test_case=test,
-        status=status,
+    add_result(
+        test_run,
+        test,
+        status,
         retry=retry,
         duration=1.5 + retry,
         message=message,

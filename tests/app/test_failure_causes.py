@@ -8,8 +8,9 @@ import pytest
 
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases.failure_causes import failure_causes, group_failures
-from models import Tenant, TestResult, TestRun, default_tenant
+from models import Tenant, TestRun, default_tenant
 from tests.bot import factories as f
+from tests.stored import add_result
 
 T0 = datetime(2026, 9, 1)
 
@@ -26,15 +27,15 @@ def test_failures_are_grouped_by_signature_with_counts(database) -> None:  # typ
         "TimeoutError: upload of /tmp/pytest-of-ci/pytest-4/x1/a.bin took 29.9s",
     ]
     for i, message in enumerate(messages):
-        TestResult.create(
-            run=run,
-            test_case=test,
-            status="failed",
+        add_result(
+            run,
+            test,
+            "failed",
             message=message,
             failure_type=message.split(":", 1)[0],
             created_at=T0 + timedelta(hours=i),
         )
-    TestResult.create(run=run, test_case=test, status="passed", created_at=T0)
+    add_result(run, test, "passed", created_at=T0)
     causes = failure_causes(test.id, tenant_id=default_tenant().id)
     assert [(c.label, c.count) for c in causes] == [("TimeoutError", 3), ("AssertionError", 1)]
     assert causes[0].text == "upload of <tmp> took <n>s"

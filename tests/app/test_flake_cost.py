@@ -10,8 +10,9 @@ import pytest
 from flakeguard.cli_status import print_status
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases.flake_cost import repository_costs
-from models import DomainEvent, FlakeScore, Tenant, TestResult, TestRun, default_tenant, utcnow
+from models import DomainEvent, FlakeScore, Tenant, TestRun, default_tenant, utcnow
 from tests.bot import factories as f
+from tests.stored import add_result
 
 
 def _run(repo, n: int, *, pr: int | None, branch: str, duration: float) -> TestRun:  # type: ignore[no-untyped-def]
@@ -38,16 +39,12 @@ def test_costs_of_a_repository_rank_its_flaky_tests(database) -> None:  # type: 
     red2 = _run(repo, 2, pr=8, branch="feature-b", duration=300)
     retried = _run(repo, 3, pr=7, branch="feature-a", duration=900)
     for run in (red1, red2):
-        TestResult.create(run=run, test_case=flaky, status="failed", duration=10, created_at=now)
-    TestResult.create(run=retried, test_case=flaky, status="failed", duration=20, created_at=now)
-    TestResult.create(
-        run=retried, test_case=flaky, status="passed", retry=1, duration=20, created_at=now
-    )
-    TestResult.create(run=red1, test_case=other, status="error", duration=1, created_at=now)
+        add_result(run, flaky, "failed", duration=10, created_at=now)
+    add_result(retried, flaky, "failed", duration=20, created_at=now)
+    add_result(retried, flaky, "passed", retry=1, duration=20, created_at=now)
+    add_result(red1, other, "error", duration=1, created_at=now)
     old = _run(repo, 4, pr=9, branch="feature-c", duration=999)
-    TestResult.create(  # outside the 30 days
-        run=old, test_case=flaky, status="failed", created_at=now - timedelta(days=40)
-    )
+    add_result(old, flaky, "failed", created_at=now - timedelta(days=40))  # outside the 30 days
     DomainEvent.create(
         repository=repo, test_case=flaky, kind="flaky", created_at=now - timedelta(days=4)
     )

@@ -20,8 +20,10 @@ from flakeguard.usecases.ingest import (
     read_reports,
 )
 from flakeguard.usecases.repos import add_repository
-from models import TestCase, TestResult, TestRun
+from models import ResultBlock, TestCase, TestRun
+from models.packing import milliseconds
 from tests.api import samples
+from tests.stored import stored_keys, stored_results
 
 META = RunMeta(sha=samples.SHA, branch="main", ci_run_id="7", job="unit")
 
@@ -52,7 +54,7 @@ def test_same_key_twice_in_one_report_is_one_case(repo) -> None:  # type: ignore
     )
     result = ingest_reports(repo, [("r.xml", body)], META, max_bytes=2**20)
     assert TestCase.select().count() == 1
-    assert TestResult.select().count() == 2
+    assert [status for _, status, _ in stored_keys()] == ["passed", "passed"]
     assert result.totals["tests"] == 2
 
 
@@ -84,14 +86,15 @@ def test_long_names_are_cut_to_the_columns(repo) -> None:  # type: ignore[no-unt
     case = TestCase.get()
     assert len(case.name) == 512
     assert len(case.key) <= 500
-    assert len(TestResult.get().failure_type) == 255
+    (failure,) = stored_results()
+    assert failure.failure_type is not None and len(failure.failure_type) == 255
 
 
 def test_started_at_dates_the_results(repo) -> None:  # type: ignore[no-untyped-def]
     """Results of an imported run are dated by the run's start, when given."""
     meta = RunMeta(samples.SHA, "main", "8", "unit", started_at=datetime(2026, 1, 2, 3, 4, 5))
     ingest_reports(repo, [("r.xml", samples.simple(passed=1))], meta, max_bytes=2**20)
-    assert TestResult.get().created_at == datetime(2026, 1, 2, 3, 4, 5)
+    assert [b.created_at for b in ResultBlock.select()] == [datetime(2026, 1, 2, 3, 4, 5)]
 
 
 def test_parse_run_meta_defaults_and_normalises() -> None:
@@ -173,7 +176,7 @@ def test_error_after_stored_batches_rolls_everything_back(repo) -> None:  # type
     with pytest.raises(ReportRejectedError, match="mismatched tag"):
         ingest_reports(repo, [("big.xml", broken)], META, max_bytes=2**24)
     assert (TestRun.select().count(), TestCase.select().count()) == (0, 0)
-    assert TestResult.select().count() == 0
+    assert stored_results() == []
 
 
 def test_large_report_is_stored_in_batches(repo) -> None:  # type: ignore[no-untyped-def]
@@ -187,7 +190,7 @@ def test_large_report_is_stored_in_batches(repo) -> None:  # type: ignore[no-unt
     result = ingest_reports(repo, [("big.xml", samples.report(cases))], META, max_bytes=2**24)
     assert result.totals["tests"] == count
     assert result.totals["failures"] == (count + 9) // 10
-    assert TestResult.select().count() == count
+    assert len(stored_results()) == count
     assert TestCase.select().count() == count
 
 
@@ -215,13 +218,13 @@ def test_concurrent_identical_uploads_store_once(repo) -> None:  # type: ignore[
     assert len({r.run_id for r in results}) == 1  # type: ignore[attr-defined]
     assert sorted(r.duplicate for r in results) == [False, True]  # type: ignore[attr-defined]
     assert TestRun.select().count() == 1
-    assert TestResult.select().count() == 32
+    assert len(stored_results()) == 32
 
 
 def test_results_keep_every_character_of_messages(repo) -> None:  # type: ignore[no-untyped-def]
     """Tabs, newlines, backslashes and the text of a NULL marker survive storage unchanged.
 
-    (An empty message is stored as NULL.)
+    (An empty message is stored as NULL; durations in whole milliseconds.)
     """
     tricky = "tab\there\nnew line\r\nback\\slash \\N \\t ünïcødé ✓"
     body = (
@@ -239,7 +242,7 @@ def test_results_keep_every_character_of_messages(repo) -> None:  # type: ignore
                     case.key,
                     retry,
                     attempt.status,
-                    attempt.duration or 0.0,
+                    milliseconds(attempt.duration) / 1000,
                     attempt.message or None,
                     attempt.failure_type or None,
                 )
@@ -249,16 +252,17 @@ def test_results_keep_every_character_of_messages(repo) -> None:  # type: ignore
                 case.key,
                 len(case.attempts),
                 case.status,
-                case.duration,
+                milliseconds(case.duration) / 1000,
                 case.message or None,
                 case.failure_type or None,
             )
         )
+    keys = dict(TestCase.select(TestCase.id, TestCase.key).tuples())
     stored = [
-        (r.test_case.key, r.retry, r.status, r.duration, r.message, r.failure_type)
-        for r in TestResult.select(TestResult, TestCase).join(TestCase).order_by(TestResult.id)
+        (keys[r.test_case_id], r.retry, r.status, r.duration, r.message, r.failure_type)
+        for r in stored_results()
     ]
-    assert stored == expected
+    assert sorted(stored) == sorted(expected)
     assert len(stored) == 3
     assert any(row[4] and "\t" in row[4] and "\\N" in row[4] and "✓" in row[4] for row in stored)
 
@@ -277,7 +281,7 @@ def test_cases_added_elsewhere_are_found(repo) -> None:  # type: ignore[no-untyp
     assert TestCase.select().where(TestCase.key == samples.key("test_9")).count() == 1
     assert TestCase.select().count() == 4
     run = TestRun.get(TestRun.ci_run_id == "8")
-    keys = {r.test_case.key for r in TestResult.select().where(TestResult.run == run)}
+    keys = {key for key, _, _ in stored_keys(run.id)}
     assert keys == {samples.key("test_0"), samples.key("test_9")}
 
 
@@ -292,5 +296,5 @@ def test_ids_of_a_rejected_upload_are_not_kept(repo) -> None:  # type: ignore[no
     assert TestCase.select().count() == 0
     ingest_reports(repo, [("good.xml", good)], META, max_bytes=2**24)
     stored = {t.id for t in TestCase.select()}
-    used = {r.test_case_id for r in TestResult.select()}
+    used = {r.test_case_id for r in stored_results()}
     assert used == stored and len(stored) == BATCH + 5

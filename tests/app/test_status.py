@@ -96,7 +96,7 @@ def test_history_strip_is_capped(repo):
     """Only the latest results make the strip."""
     t = f.test_case(repo, "test_y")
     f.results(t, "x" + "+" * 25)
-    assert tc.history_strip(t.id, limit=20) == "+" * 20
+    assert tc.history_strip(t, limit=20) == "+" * 20
 
 
 def test_top_is_bounded(repo):

@@ -15,10 +15,10 @@ from models import (
     Repository,
     SlackWorkspace,
     TestCase,
-    TestResult,
     TestRun,
     utcnow,
 )
+from models.bulk import Outcome, store_results
 from models.tenancy import default_tenant
 
 _seq = itertools.count(1)
@@ -87,7 +87,7 @@ def results(test: TestCase, statuses: str, *, source: str = "github") -> list[Te
             received_at=at,
             analyzed_at=at,
         )
-        TestResult.create(run=run, test_case=test, status=names[char], created_at=at)
+        store_results(run.id, [Outcome(test.id, names[char])], dated=at)
         runs.append(run)
     return runs
 

@@ -14,7 +14,6 @@ from models import (
     QuarantineEvent,
     SlackMessage,
     TestCase,
-    TestResult,
     TestRun,
 )
 from tests.app.analysis_helpers import T0, make_run, store_run
@@ -117,17 +116,6 @@ def test_a_recovered_test_turning_healthy_keeps_its_alert_resolved(slack_app, fa
     assert q.version == 2  # proposed, withdrawn: nothing more
 
 
-def _set_message(run: TestRun, tests: dict[str, str]) -> None:
-    """Give the run's failing attempts of ``tests`` their failure message."""
-    for name, message in tests.items():
-        case = TestCase.get(TestCase.key == name)
-        TestResult.update(message=message, failure_type=message.split(":", 1)[0]).where(
-            TestResult.run == run.id,
-            TestResult.test_case == case.id,
-            TestResult.status == "failed",
-        ).execute()
-
-
 def test_three_tests_failing_with_one_cause_are_one_alert(slack_app, fake_slack) -> None:  # type: ignore[no-untyped-def]
     """Three tests turn flaky in one run with one signature: one Slack message names all three."""
     repo = f.repo("acme/widgets")
@@ -140,9 +128,9 @@ def test_three_tests_failing_with_one_cause_are_one_alert(slack_app, fake_slack)
     results = [Result(k, "passed") for k in FILLER]
     for name in [*names, "test_odd"]:
         results += [Result(name, "failed"), Result(name, "passed", retry=1)]
-    row = store_run(repo, make_run(12, results, hours=12))
-    _set_message(row, {name: reset.format(port=6379 + i) for i, name in enumerate(names)})
-    _set_message(row, {"test_odd": "AssertionError: assert 3 == 4"})
+    messages = {name: reset.format(port=6379 + i) for i, name in enumerate(names)}
+    messages["test_odd"] = "AssertionError: assert 3 == 4"
+    row = store_run(repo, make_run(12, results, hours=12), messages)
     fake_slack.reset()
     outcome = analyze_run(row.id, now=T0 + timedelta(hours=12))
 
@@ -177,8 +165,8 @@ def test_a_cluster_alert_shows_where_each_of_its_tests_is_now(slack_app, fake_sl
     results = [Result(k, "passed") for k in FILLER]
     for name in names:
         results += [Result(name, "failed"), Result(name, "passed", retry=1)]
-    row = store_run(repo, make_run(12, results, hours=12))
-    _set_message(row, {name: reset.format(port=6379 + i) for i, name in enumerate(names)})
+    messages = {name: reset.format(port=6379 + i) for i, name in enumerate(names)}
+    row = store_run(repo, make_run(12, results, hours=12), messages)
     fake_slack.reset()
     analyze_run(row.id, now=T0 + timedelta(hours=12))
     [post] = fake_slack.called("chat.postMessage")

@@ -22,9 +22,10 @@ def test_flakeguard_test_prints_a_hostile_failure_message_inert(workdir) -> None
     """A failure message with an escape sequence is printed without its control characters."""
     assert run_cli("demo", cwd=workdir).returncode == 0
     with sqlite3.connect(workdir / "flakeguard.db") as conn:
-        changed = conn.execute(
-            "UPDATE test_result SET message = ? WHERE status IN ('failed', 'error') AND "
-            "test_case_id IN (SELECT id FROM test_case WHERE name LIKE '%payment_webhook%')",
+        changed = conn.execute(  # the messages of the test's failures (status 2, 3)
+            "UPDATE failure_message SET message = ? WHERE id IN (SELECT message_id FROM "
+            "result_attempt WHERE status IN (2, 3) AND test_case_id IN "
+            "(SELECT id FROM test_case WHERE name LIKE '%payment_webhook%'))",
             ("TimeoutError: " + HOSTILE,),
         ).rowcount
     assert changed > 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from models import TestResult, TestRun
+from models import TestRun
 from tests.client.conftest import FLAKY, ISSUE, METHOD, NESTED, PARAM, REPO, SHA, Live, Sample
+from tests.stored import stored_keys
 
 QUARANTINED = (FLAKY, PARAM, METHOD, NESTED)
 
@@ -125,10 +126,7 @@ def test_upload_sends_the_session_results(live: Live, sample: Sample) -> None:
     run = TestRun.get()
     assert f"flakeguard: uploaded the results as run {run.id}" in done.stdout
     assert run.sha == SHA
-    statuses = {
-        result.test_case.key: result.status
-        for result in TestResult.select().where(TestResult.run == run.id)
-    }
+    statuses = {key: status for key, status, _ in stored_keys(run.id)}
     assert statuses[FLAKY] == "failed"
     assert statuses[NESTED] == "failed"
     assert statuses["tests.unit.test_shop.TestCart::test_empty"] == "passed"

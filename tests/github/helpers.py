@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from xml.sax.saxutils import quoteattr
 
-from models import Installation, Repository, TestCase, TestResult, TestRun, default_tenant
+from models import Installation, Repository, TestCase, TestRun, default_tenant
+from models.bulk import Outcome, store_results
 from tests.fakes.github import INSTALLATION_ID, REPO, REPO_GITHUB_ID
 
 SHA = "c" * 40
@@ -45,8 +47,11 @@ def add_result(
     file: str | None = None,
     line: int | None = None,
     message: str = "assert 1 == 2",
+    failure_type: str | None = None,
+    created_at: datetime | None = None,
 ) -> TestCase:
-    """One result of test ``name`` in a run of ``sha`` (the run is made once per attempt)."""
+    """One result of test ``name`` in a run of ``sha`` (the run is made once per attempt),
+    dated ``created_at`` (else the run's date)."""
     run, _ = TestRun.get_or_create(
         repository=repo,
         ci_run_id="ci-1",
@@ -60,10 +65,12 @@ def add_result(
         key=f"tests.mod::{name}",
         defaults={"classname": "tests.mod", "name": name, "file": file, "line": line},
     )
-    TestResult.create(
-        run=run,
-        test_case=case,
-        status=status,
-        message=message if status != "passed" else None,
+    failing = status != "passed"
+    outcome = Outcome(
+        case.id,
+        status,
+        message=message if failing else None,
+        failure_type=failure_type if failing else None,
     )
+    store_results(run.id, [outcome], dated=created_at)
     return case

@@ -9,9 +9,10 @@ import pytest
 from flakeguard.usecases.github import ArtifactRejectedError
 from flakeguard.usecases.github_actions import artifact_matches, ingest_workflow_run
 from integrations.github.artifacts import extract_reports
-from models import IngestedArtifact, Repository, TestResult, TestRun
+from models import IngestedArtifact, Repository, TestRun
 from tests.fakes.github import make_zip
 from tests.github.helpers import installed_repo, junit
+from tests.stored import stored_results
 
 RUN_ID = 9001
 HEAD = "b" * 40
@@ -57,7 +58,7 @@ def test_artifacts_are_ingested_as_runs_with_the_workflow_attempt(fake_github, g
         "github_actions",
     )
     assert run.ci_run_id == str(RUN_ID) and run.job == "CI/junit-results"
-    assert TestResult.select().where(TestResult.run == run).count() == 4
+    assert len(stored_results(run.id)) == 4
     statuses = {a.artifact_id: a.status for a in IngestedArtifact.select()}
     assert sorted(statuses.values()) == ["done", "done"]  # the run and its artifact
 

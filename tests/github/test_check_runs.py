@@ -17,7 +17,6 @@ from models import (
     Quarantine,
     Repository,
     TestCase,
-    TestResult,
     TestRun,
     default_tenant,
     utcnow,
@@ -354,13 +353,17 @@ def test_a_test_failing_often_on_main_does_not_hide_another_tests_history(databa
     monkeypatch.setattr(github_checks, "SEEN_LIMIT", 3)
     repo = installed_repo()
     main_sha = "b" * 40
-    quiet = add_result(repo, "test_quiet", "failed", sha=main_sha, message="KeyError: 'total'")
+    add_result(
+        repo,
+        "test_quiet",
+        "failed",
+        sha=main_sha,
+        message="KeyError: 'total'",
+        created_at=utcnow() - timedelta(days=1),
+    )
     for _ in range(6):  # newer than test_quiet's one failure, and more than the limit
         add_result(repo, "test_noisy", "failed", sha=main_sha, message="TimeoutError: waited 30s")
     TestRun.update(branch=repo.default_branch).where(TestRun.sha == main_sha).execute()
-    TestResult.update(created_at=utcnow() - timedelta(days=1)).where(
-        TestResult.test_case == quiet.id
-    ).execute()
     add_result(repo, "test_quiet", "failed", message="KeyError: 'total'")
     add_result(repo, "test_noisy", "failed", message="TimeoutError: waited 31s")
     report = build_check_run_report(repo.id, SHA)
@@ -372,15 +375,25 @@ def test_the_failure_type_and_message_come_from_the_same_attempt(database):
     """A first attempt without a message does not lend its failure type to a later message."""
     repo = installed_repo()
     main_sha = "b" * 40
-    case = add_result(repo, "test_x", "failed", sha=main_sha, message="TimeoutError: waited 30s")
+    add_result(
+        repo,
+        "test_x",
+        "failed",
+        sha=main_sha,
+        message="TimeoutError: waited 30s",
+        failure_type="TimeoutError",
+    )
     TestRun.update(branch=repo.default_branch).where(TestRun.sha == main_sha).execute()
-    TestResult.update(failure_type="TimeoutError").where(TestResult.test_case == case.id).execute()
-    add_result(repo, "test_x", "error", message="")  # no message, another failure type
-    add_result(repo, "test_x", "failed", attempt=2, message="TimeoutError: waited 31s")
-    here = TestResult.select().join(TestRun).where(TestRun.sha == SHA).order_by(TestResult.id)
-    first, second = list(here)
-    TestResult.update(failure_type="SetupError").where(TestResult.id == first.id).execute()
-    TestResult.update(failure_type="TimeoutError").where(TestResult.id == second.id).execute()
+    # no message, another failure type
+    add_result(repo, "test_x", "error", message="", failure_type="SetupError")
+    add_result(
+        repo,
+        "test_x",
+        "failed",
+        attempt=2,
+        message="TimeoutError: waited 31s",
+        failure_type="TimeoutError",
+    )
     [failing] = build_check_run_report(repo.id, SHA).failing
     assert failing.message == "TimeoutError: waited 31s"
     assert failing.new_signature is False  # the same cause as on main

@@ -5,7 +5,7 @@ from __future__ import annotations
 from peewee import Database
 from playhouse.migrations import Runner
 
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
+from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
 from tests.models.conftest import partition_aware
 
 BEFORE = "0038_effect_outbox"
@@ -44,7 +44,7 @@ def test_up_adds_tokens_and_indexes_and_down_removes_them(scratch: Database) -> 
                 "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
                 f"created_at) VALUES (1, 1, '{status}', 0.5, 0, CURRENT_TIMESTAMP)"
             )
-        apply_migrations(scratch)
+        runner.up(THIS)
         assert "test_result_failure" in indexes(scratch, "test_result")
         assert "domain_event_repository_id_created_at" in indexes(scratch, "domain_event")
         run(

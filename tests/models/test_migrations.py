@@ -15,10 +15,9 @@ def test_migrate_is_idempotent(database) -> None:  # type: ignore[no-untyped-def
     assert pending_migrations(database) == []
 
 
-# Indexes only a migration can express (PostgreSQL trigram indexes for name search, the
-# partial index of failures).
+# Indexes only a migration can express (PostgreSQL trigram indexes for name search).
 TRIGRAM_INDEXES = {"test_case_name_trgm", "test_case_key_trgm"}
-MIGRATION_ONLY_INDEXES = TRIGRAM_INDEXES | {"test_result_failure"}
+MIGRATION_ONLY_INDEXES = TRIGRAM_INDEXES
 
 
 def test_schema_matches_models(database) -> None:  # type: ignore[no-untyped-def]
@@ -39,9 +38,14 @@ def test_trigram_indexes_on_postgresql(database, db_url) -> None:  # type: ignor
 
 
 def test_hot_query_indexes_exist(database) -> None:  # type: ignore[no-untyped-def]
-    """History of one test by time, and a repository's runs by time, are indexed."""
+    """History of one test by time (its block's rows, its failures), a run's results and a
+    repository's runs by time are indexed, each led by the repository where it can be."""
     with partition_aware(database):
-        result_indexes = {tuple(i.columns) for i in database.get_indexes("test_result")}
+        blocks = {tuple(i.columns) for i in database.get_indexes("result_block")}
+        attempts = {tuple(i.columns) for i in database.get_indexes("result_attempt")}
     run_indexes = {tuple(i.columns) for i in database.get_indexes("test_run")}
-    assert ("test_case_id", "created_at") in result_indexes
+    assert ("repository_id", "block", "created_at", "run_id") in blocks
+    run = ("run_id", "repository_id", "created_at")
+    assert run in blocks and run in attempts
+    assert ("repository_id", "test_case_id", "created_at") in attempts
     assert ("repository_id", "received_at") in run_indexes

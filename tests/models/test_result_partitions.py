@@ -1,24 +1,23 @@
-"""Migration 0044 and monthly partitions of test_result: data kept, rollback, retention by drop."""
+"""Migration 0044: test_result partitioned by month on PostgreSQL, data kept, and its rollback.
+
+(Migration 0047 replaced ``test_result`` by the packed tables; their partitions are tested in
+``test_packed_results.py``.)
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
 from peewee import Database
 from playhouse.migrations import Runner
-from playhouse.schema_diff import diff_models
 
-from flakeguard.usecases.retention import purge_results
-from models import TestResult, TestRun, db, partitions, queries, utcnow
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
+from models import utcnow
+from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
 from tests.conftest import PG_ADMIN_URL
 from tests.models.conftest import partition_aware
-from tests.models.test_migrations import MIGRATION_ONLY_INDEXES
 
 MIGRATION = "0044_partition_test_results"
 BEFORE = "0042_ownership"  # the last migration before 0044
@@ -42,9 +41,11 @@ def _seed(database: Database, dates: list[datetime]) -> None:
         f"created_at) VALUES (1, (SELECT min(id) FROM tenant), 'acme/shop', 'main', '{{}}', "
         f"{true}, {now})"
     )
+    numbered = "ordinal" in {c.name for c in database.get_columns("test_case")}
     database.execute_sql(
         "INSERT INTO test_case (id, repository_id, key, suite, classname, name, first_seen, "
-        f"last_seen) VALUES (1, 1, 'k', '', '', 'test_x', {now}, {now})"
+        f"last_seen{', ordinal' if numbered else ''}) "
+        f"VALUES (1, 1, 'k', '', '', 'test_x', {now}, {now}{', 0' if numbered else ''})"
     )
     database.execute_sql(
         "INSERT INTO test_run (id, repository_id, sha, branch, ci_run_id, job, attempt, source, "
@@ -92,13 +93,14 @@ def _where(database: Database) -> dict[str, str]:
     )
 
 
-def _schema_diff(database: Database) -> object:
-    """``diff_models`` of TestResult, less the indexes only migrations make (checked apart)."""
+def result_schema(database: Database) -> tuple[object, ...]:
+    """test_result's columns (name, type, null) and indexes (name, columns, unique), the
+    primary key aside (the partitioned table has none)."""
     with partition_aware(database):
-        diff = diff_models(database, [TestResult])
-    return diff._replace(
-        drop_indexes=[i for i in diff.drop_indexes if i.name not in MIGRATION_ONLY_INDEXES]
-    )
+        indexes = database.get_indexes("test_result")
+    columns = {(c.name, c.data_type.lower(), c.null) for c in database.get_columns("test_result")}
+    keyed = {(i.name, tuple(i.columns), i.unique) for i in indexes if not i.name.endswith("_pkey")}
+    return tuple(sorted(columns)), tuple(sorted(keyed))
 
 
 def _failure_index(database: Database) -> str | None:
@@ -144,6 +146,7 @@ def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database)
         before = _rows(scratch)
         assert len(before) == 3
         indexes = {i.name for i in scratch.get_indexes("test_result")}
+        schema = result_schema(scratch)
         constraints = _constraints(scratch) if _postgres(scratch) else set()
 
         assert "test_result_failure" in indexes  # 0040's partial index of failures
@@ -151,7 +154,7 @@ def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database)
 
         runner.up(MIGRATION)
         assert _rows(scratch) == before
-        assert not _schema_diff(scratch)
+        assert result_schema(scratch) == schema
         assert _failure_index(scratch) == failure_index  # on the partitioned table itself
         if _postgres(scratch):
             assert _relkind(scratch) == "p"
@@ -185,7 +188,7 @@ def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database)
         assert _rows(scratch) == after_up
         assert {i.name for i in scratch.get_indexes("test_result")} == indexes
         assert _failure_index(scratch) == failure_index
-        assert not _schema_diff(scratch)
+        assert result_schema(scratch) == schema
         if _postgres(scratch):
             assert _relkind(scratch) == "r"
             assert _constraints(scratch) == constraints
@@ -244,165 +247,3 @@ def test_up_keeps_the_rows_of_an_upload_committed_while_it_waits(scratch: Databa
         assert not failures, failures
         assert _relkind(scratch) == "p"
         assert [row[3] for row in _rows(scratch)] == ["upload"]
-
-
-@contextmanager
-def _bound(database: Database) -> Iterator[None]:
-    """The models' proxy on ``database`` for the block, then back on what it was."""
-    previous = db.obj
-    db.initialize(database)
-    try:
-        with database.connection_context():
-            yield
-    finally:
-        db.initialize(previous)
-
-
-def test_retention_drops_expired_months_and_deletes_the_rest_in_batches(
-    scratch: Database,
-) -> None:
-    """Months wholly past the cutoff go as partitions, the boundary month in batches; the rest
-    stays. SQLite (no partitions) deletes the same rows in batches."""
-    now = datetime(2027, 6, 15, 12, 0)
-    with _bound(scratch):
-        apply_migrations(scratch)
-        if _postgres(scratch):
-            # migrated empty: no legacy partition, months from the migration's on
-            assert "test_result_legacy" not in {p.name for p in partitions.partitions()}
-            partitions.ensure_partitions(datetime(2027, 1, 10), ahead=6)
-            months = {f"test_result_2027_{m:02d}" for m in range(1, 8)}
-            assert months <= {p.name for p in partitions.partitions()}
-            assert _unindexed_partitions(scratch) == {}
-        dates = [
-            datetime(2027, 1, 5),  # January: dropped as a partition
-            datetime(2027, 2, 20),  # February: dropped
-            datetime(2027, 3, 2),  # March, before the cutoff (2027-03-17): deleted in a batch
-            datetime(2027, 3, 25),  # after the cutoff: kept
-            datetime(2027, 6, 1),  # kept
-            datetime(2020, 1, 1),  # outside every partition (the default one): deleted
-        ]
-        _seed(scratch, dates)
-        if _postgres(scratch):
-            assert _where(scratch)["s5"] == "test_result_default"
-        report = purge_results(90, now=now, batch=1)
-        left = sorted(status for (status,) in db.execute_sql("SELECT status FROM test_result"))
-        assert left == ["s3", "s4"]
-        assert report.cutoff == datetime(2027, 3, 17, 12, 0)
-        assert report.complete
-        if _postgres(scratch):
-            # January, February (and any older, empty month the migration made)
-            assert report.partitions_dropped[-2:] == ("test_result_2027_01", "test_result_2027_02")
-            assert (report.deleted, report.batches) == (2, 2)  # March's and the default's
-            names = {p.name for p in partitions.partitions()}
-            assert "test_result_2027_01" not in names and "test_result_2027_03" in names
-            assert f"test_result_{now:%Y_%m}" in names  # the pass keeps months ready
-            assert "test_result_2027_09" in names
-            # the rollback once the legacy partition is gone: a new plain table, rows kept
-            kept = _rows(scratch)
-            Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE).down(MIGRATION)
-            assert _relkind(scratch) == "r" and _rows(scratch) == kept
-            assert {("test_result_pkey", "p"), ("test_result_run_id_fkey", "f")} <= _constraints(
-                scratch
-            )
-            assert not _schema_diff(scratch)
-            assert _failure_index(scratch) is not None
-        else:
-            assert report.partitions_dropped == ()
-            assert (report.deleted, report.batches) == (4, 4)
-
-
-def test_a_stray_row_in_the_default_partition_moves_into_its_new_month(
-    scratch: Database,
-) -> None:
-    """A row dated beyond the ready months waits in the default partition and moves into its
-    month's partition when that is created."""
-    if not _postgres(scratch):
-        pytest.skip("partitions are PostgreSQL's")
-    with _bound(scratch):
-        apply_migrations(scratch)
-        far = utcnow() + timedelta(days=400)
-        _seed(scratch, [far])
-        assert _where(scratch)["s0"] == "test_result_default"
-        created = partitions.ensure_partitions(far, ahead=0)
-        assert created == [f"test_result_{far:%Y_%m}"]
-        assert _where(scratch)["s0"] == f"test_result_{far:%Y_%m}"
-        # made beside the table and attached: it has every index (the partial one too)
-        assert _unindexed_partitions(scratch) == {}
-        assert partitions.ensure_partitions(far, ahead=0) == []  # once
-
-
-def test_a_busy_partition_waits_for_the_next_pass(scratch: Database) -> None:
-    """A partition another transaction is reading is not waited for: it stays, the pass goes
-    on, and the next pass drops it."""
-    if not _postgres(scratch):
-        pytest.skip("partitions are PostgreSQL's")
-    import psycopg
-
-    with _bound(scratch):
-        apply_migrations(scratch)
-        partitions.ensure_partitions(datetime(2027, 1, 10), ahead=1)
-        _seed(scratch, [datetime(2027, 1, 5), datetime(2027, 2, 5)])
-        url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{scratch.database}"
-        with psycopg.connect(url) as reader:
-            reader.execute("SELECT count(*) FROM test_result_2027_01").fetchone()  # holds a lock
-            busy = partitions.drop_partitions_before(datetime(2027, 3, 1), lock_timeout="200ms")
-            assert "test_result_2027_01" not in busy.partitions
-            assert "test_result_2027_02" in busy.partitions
-        later = partitions.drop_partitions_before(datetime(2027, 3, 1), lock_timeout="200ms")
-        assert "test_result_2027_01" in later.partitions
-        assert db.execute_sql("SELECT count(*) FROM test_result").fetchone()[0] == 0
-
-
-def test_a_busy_table_gets_its_new_month_on_a_later_pass(scratch: Database) -> None:
-    """Creating a month waits at most the lock timeout behind a reader of the table; the
-    next pass creates it."""
-    if not _postgres(scratch):
-        pytest.skip("partitions are PostgreSQL's")
-    import psycopg
-
-    with _bound(scratch):
-        apply_migrations(scratch)
-        month = datetime(2031, 5, 1)
-        url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{scratch.database}"
-        with psycopg.connect(url) as reader:
-            reader.execute("SELECT count(*) FROM test_result").fetchone()  # holds a lock
-            assert partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms") == []
-        assert partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms") == [
-            "test_result_2031_05"
-        ]
-
-
-def _scanned(database: Database, sql: str, params: tuple[object, ...]) -> set[str]:
-    """The tables (partitions) the plan of ``sql`` reads."""
-    plan = database.execute_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchone()[0]
-    found: set[str] = set()
-
-    def walk(node: dict[str, object]) -> None:
-        if "Relation Name" in node:
-            found.add(str(node["Relation Name"]))
-        for child in node.get("Plans", []):  # type: ignore[attr-defined]
-            walk(child)
-
-    walk(plan[0]["Plan"])
-    return found
-
-
-def test_a_runs_results_are_read_from_its_month_only(scratch: Database) -> None:
-    """The analysis's read of one run names its date: PostgreSQL scans that month's partition
-    only; on both databases it returns exactly the run's rows."""
-    with _bound(scratch):
-        apply_migrations(scratch)
-        if _postgres(scratch):
-            partitions.ensure_partitions(datetime(2027, 1, 10), ahead=6)
-        started = datetime(2027, 3, 10, 8, 30)
-        _seed(scratch, [started, started])
-        scratch.execute_sql(f"UPDATE test_run SET started_at = {_stamp(started)} WHERE id = 1")
-        run = TestRun.get_by_id(1)
-        window = queries.results_window(run.started_at, run.received_at)
-        assert sorted(status for _, status, _ in queries.run_results(1, window)) == ["s0", "s1"]
-        if _postgres(scratch):
-            sql, params = queries.run_results_sql(1, window)
-            assert _scanned(scratch, sql, params) == {"test_result_2027_03"}
-            # without the date every partition's run index is probed
-            unbounded = "SELECT test_case_id, status, retry FROM test_result WHERE run_id = %s"
-            assert len(_scanned(scratch, unbounded, (1,))) > 5

@@ -16,7 +16,8 @@ from schemathesis.specs.openapi.checks import (
 
 from flakeguard.api.openapi import build_document
 from flakeguard.usecases import api_tokens
-from models import FlakeScore, Quarantine, TestCase, TestResult, TestRun, utcnow
+from models import FlakeScore, Quarantine, TestCase, TestRun, utcnow
+from tests.stored import add_result
 
 CHECKS = [
     not_a_server_error,
@@ -71,7 +72,7 @@ def test_schemathesis_finds_no_server_error_and_no_drift(app, acme) -> None:  # 
     )
     FlakeScore.create(test_case=case, repository=acme.repo, state="flaky", score=0.2)
     run = TestRun.create(repository=acme.repo, sha="a" * 40, content_digest="d")
-    TestResult.create(run=run, test_case=case, status="failed", message="boom")
+    add_result(run, case, "failed", message="boom")
     _, api_token = api_tokens.create_token(
         "schemathesis", tenant_id=acme.repo.tenant_id, created_by="test", can_act=True
     )

@@ -1,10 +1,12 @@
 """One test in full: verdict, recent runs, failure messages grouped, durations, quarantine story.
 
-Six queries whatever the history: the test with its verdict and quarantine,
-its latest attempts (with their runs), its latest failures, the quarantine's
-events, its verdict changes and the Slack messages about it. The reads are
-bounded (``HISTORY_ROWS`` attempts, ``FAILURES_READ`` failures, ...), so a test
-with a million results costs what one with a hundred does.
+A fixed number of queries whatever the history: the test with its verdict and
+quarantine, its latest runs with their attempts (``models.result_reads``: the
+packed outcomes, the attempts beside them, the runs), its latest failures and
+their messages, the quarantine's events, its verdict changes and the Slack
+messages about it. The reads are bounded (``HISTORY_RUNS`` runs,
+``FAILURES_READ`` failures, ...), so a test with a million results costs what
+one with a hundred does.
 """
 
 from __future__ import annotations
@@ -24,13 +26,12 @@ from models import (
     Repository,
     SlackMessage,
     TestCase,
-    TestResult,
-    TestRun,
+    failure_reads,
+    result_reads,
 )
 
 HISTORY_RUNS = 50
 HISTORY_MAX = 200
-ATTEMPTS_PER_RUN = 4  # attempts read per run asked for (retries are rarely more)
 FAILURES_READ = 500
 FAILURE_GROUPS = 10
 MESSAGE_LINE = 300  # a group is named by the first line of its message, cut here
@@ -142,7 +143,9 @@ def test_view(test_case_id: int, *, tenant_id: int, history: int = HISTORY_RUNS)
     """One of the tenant's tests in full, or NotFoundError (another tenant's is unknown too)."""
     history = max(1, min(history, HISTORY_MAX))
     found = (
-        row_query(Repository.full_name, TestCase.key, TestCase.line)
+        row_query(
+            Repository.full_name, TestCase.key, TestCase.line, TestCase.repository, TestCase.ordinal
+        )
         .join_from(TestCase, Repository, on=(TestCase.repository == Repository.id))
         .where(TestCase.id == test_case_id, Repository.tenant == tenant_id)
         .tuples()
@@ -150,11 +153,11 @@ def test_view(test_case_id: int, *, tenant_id: int, history: int = HISTORY_RUNS)
     )
     if found is None:
         raise NotFoundError(f"unknown test {test_case_id}")
-    full_name, key, line = found[-3:]
+    full_name, key, line, repository_id, ordinal = found[-5:]
     row = to_row(full_name, found)
     evidence = dict(found[12] or {})
-    runs, durations = _history(test_case_id, full_name, history)
-    failures, read = _failures(test_case_id)
+    runs, durations = _history(repository_id, test_case_id, ordinal, full_name, history)
+    failures, read = _failures(repository_id, test_case_id)
     return TestView(
         row=row,
         repository=full_name,
@@ -176,54 +179,28 @@ test_view.__test__ = False  # type: ignore[attr-defined]
 
 
 def _history(
-    test_case_id: int, full_name: str, runs: int
+    repository_id: int, test_case_id: int, ordinal: int, full_name: str, runs: int
 ) -> tuple[tuple[RunOutcome, ...], Durations]:
-    limit = runs * ATTEMPTS_PER_RUN
-    rows = list(
-        TestResult.select(
-            TestResult.run,
-            TestResult.status,
-            TestResult.retry,
-            TestResult.duration,
-            TestResult.created_at,
-            TestRun.sha,
-            TestRun.branch,
-            TestRun.job,
-            TestRun.ci_run_id,
-            TestRun.source,
-        )
-        .join(TestRun, on=(TestResult.run == TestRun.id))
-        .where(TestResult.test_case == test_case_id)
-        .order_by(TestResult.created_at.desc(), TestResult.id.desc())
-        .limit(limit)
-        .tuples()
-    )
-    groups: dict[int, list[tuple[Any, ...]]] = {}
-    for r in rows:
-        groups.setdefault(r[0], []).append(r)
-    ordered = list(groups.values())
-    if len(rows) == limit and len(ordered) > 1:
-        ordered = ordered[:-1]  # the oldest run may have been cut by the limit
+    found = result_reads.test_history(repository_id, test_case_id, ordinal, runs=runs)
     out = []
-    for attempts in ordered[:runs]:
-        attempts.sort(key=lambda r: r[2])  # by retry index
-        run_id, _, _, _, at, sha, branch, job, ci_run_id, source = attempts[0]
+    for run in reversed(found):
         out.append(
             RunOutcome(
-                run_id=run_id,
-                sha=sha,
-                branch=branch,
-                job=job,
-                at=at,
-                outcome=_outcome([a[1] for a in attempts]),
-                attempts=len(attempts),
-                duration=float(attempts[-1][3] or 0.0),
-                run_url=run_url(full_name, ci_run_id, source),
-                commit_url=web_url(full_name, "commit", sha),
+                run_id=run.run_id,
+                sha=run.sha,
+                branch=run.branch,
+                job=run.job,
+                at=run.at,
+                outcome=_outcome([status for _, status, _ in run.attempts]),
+                attempts=len(run.attempts),
+                duration=run.attempts[-1][2],
+                run_url=run_url(full_name, run.ci_run_id, run.source),
+                commit_url=web_url(full_name, "commit", run.sha),
             )
         )
-    out.reverse()
-    timed = sorted(float(r[3] or 0.0) for r in rows if r[1] != "skipped")
+    timed = sorted(
+        duration for run in found for _, status, duration in run.attempts if status != "skipped"
+    )
     return tuple(out), _durations(timed)
 
 
@@ -249,16 +226,11 @@ def _durations(values: list[float]) -> Durations:
     )
 
 
-def _failures(test_case_id: int) -> tuple[tuple[FailureGroup, ...], int]:
-    rows = list(
-        TestResult.select(
-            TestResult.message, TestResult.failure_type, TestResult.created_at, TestResult.run
-        )
-        .where(TestResult.test_case == test_case_id, TestResult.status.in_(FAILED))
-        .order_by(TestResult.created_at.desc(), TestResult.id.desc())
-        .limit(FAILURES_READ)
-        .tuples()
-    )
+def _failures(repository_id: int, test_case_id: int) -> tuple[tuple[FailureGroup, ...], int]:
+    rows = [
+        (f.message, f.failure_type, f.at, f.run_id)
+        for f in failure_reads.test_failures(repository_id, test_case_id, limit=FAILURES_READ)
+    ]
     groups: dict[tuple[str, str | None], dict[str, Any]] = {}
     for message, failure_type, at, run_id in rows:  # newest first
         line = first_line(message)

@@ -9,7 +9,7 @@ from typing import Any
 
 from peewee import JOIN, SQL, Case, fn
 
-from flakeguard.usecases.catalog.rows import FAILED, run_url, show_name
+from flakeguard.usecases.catalog.rows import run_url, show_name
 from flakeguard.usecases.status import resolve_repository
 from models import (
     DomainEvent,
@@ -18,8 +18,8 @@ from models import (
     Quarantine,
     Repository,
     TestCase,
-    TestResult,
     TestRun,
+    failure_reads,
     queries,
     utcnow,
 )
@@ -295,12 +295,7 @@ def _series(ids: list[int], start: datetime) -> dict[int, dict[date, DayPoint]]:
             )
         )
     )
-    # Failures are few among results: the partial index test_result_failure (0040) finds them.
-    red = TestResult.select(TestResult.run).where(
-        TestResult.test_case.in_(flakes),
-        TestResult.status.in_(FAILED),
-        TestResult.created_at >= start,
-    )
+    red = failure_reads.failing_runs_query(ids, flakes, start)
     out: dict[int, dict[date, DayPoint]] = {}
     for repo_id, when, n, seconds in (
         TestRun.select(TestRun.repository, day, fn.COUNT(TestRun.id), fn.SUM(TestRun.duration))

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from flakeguard.cli import main
-from models import TestCase, TestResult, TestRun
+from models import TestCase, TestRun
 from tests.api import samples
+from tests.stored import stored_results
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_each_file_is_a_run_with_progress(  # type: ignore[no-untyped-def]
     assert code == 0
     assert TestRun.select().count() == 6
     assert all(run.source == "cli" and run.sha == "" for run in TestRun.select())
-    assert TestResult.select().count() == 15
+    assert len(stored_results()) == 15
     progress = [line for line in captured.err.splitlines() if "files," in line]
     assert [line.split("] ")[1].split(" files")[0] for line in progress] == ["2/6", "4/6", "6/6"]
     assert "6 new run(s), 0 duplicate(s), 0 rejected, 15 tests" in captured.out
@@ -61,10 +62,10 @@ def test_importing_again_stores_nothing(  # type: ignore[no-untyped-def]
     reports(tmp_path, 3)
     pattern = str(tmp_path / "reports" / "*.xml")
     main(["ingest", pattern, "--repo", "acme/shop"])
-    before = TestResult.select().count()
+    before = len(stored_results())
     assert main(["ingest", pattern, "--repo", "acme/shop"]) == 0
     assert "0 new run(s), 3 duplicate(s)" in capsys.readouterr().out
-    assert TestResult.select().count() == before
+    assert len(stored_results()) == before
 
 
 def test_single_run_with_metadata(  # type: ignore[no-untyped-def]

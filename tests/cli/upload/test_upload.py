@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from flakeguard.cli import main
-from models import Quarantine, TestCase, TestResult, TestRun, utcnow
+from models import Quarantine, TestCase, TestRun, utcnow
 from tests.api import samples
+from tests.stored import stored_results
 
 FLAGS = ["--repo", "acme/shop", "--sha", samples.SHA, "--run-id", "55", "--job", "unit"]
 FAST = ["--retries", "2", "--retry-backoff", "0"]
@@ -51,7 +52,7 @@ def test_upload_globs_one_run_and_a_line_per_file(  # type: ignore[no-untyped-de
     run = TestRun.get()
     assert f"uploaded 2 file(s) to {server[0]} as run {run.id}: 4 tests, 1 failed" in out
     assert (run.tests, run.ci_run_id, run.job) == (4, "55", "unit")
-    assert TestResult.select().count() == 4
+    assert len(stored_results()) == 4
     assert analyzed == [run.id]
 
 
