@@ -4,7 +4,7 @@ A run's final outcome of each test goes into the ``ResultBlock`` of its block
 (``ordinal // BLOCK``) at its slot (``ordinal % BLOCK``): one byte in ``codes``
 (0: the test is not in the run; else its status code in the low three bits and
 its retries, up to ``MAX_PACKED_RETRIES``, above them) and its duration in
-``durations`` (a little-endian uint32 of milliseconds).
+``durations`` (a little-endian uint32 of milliseconds, at most ``MAX_DURATION_SECONDS``).
 
 What a byte cannot hold goes to ``ResultAttempt``, one row each:
 
@@ -24,7 +24,6 @@ Pure: no database here (``models.bulk`` writes, ``models.result_reads`` reads).
 
 from __future__ import annotations
 
-import math
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
@@ -35,7 +34,10 @@ STATUS_CODES = {"passed": 1, "failed": 2, "error": 3, "skipped": 4}
 STATUSES = {code: status for status, code in STATUS_CODES.items()}
 FAILING_CODES = (STATUS_CODES["failed"], STATUS_CODES["error"])
 MAX_PACKED_RETRIES = 31  # five bits; the exact index is on the packed attempt row
-MAX_MILLISECONDS = 2**32 - 1
+# Every stored duration is clamped here (the loader, migration 0047): a report may claim
+# any time, and result_attempt.duration_ms is an int4 (at most 2**31 - 1 ms, 24.8 days).
+MAX_DURATION_SECONDS = 1_000_000  # 11.6 days: longer than any test run
+MAX_MILLISECONDS = MAX_DURATION_SECONDS * 1000
 _EMPTY_CODES = bytes(BLOCK)
 _EMPTY_DURATIONS = array("I", bytes(4 * BLOCK))
 assert _EMPTY_DURATIONS.itemsize == 4
@@ -47,10 +49,10 @@ def status_code(status: str) -> int:
 
 
 def milliseconds(seconds: float | None) -> int:
-    """A duration in whole milliseconds, within a uint32 (NaN and negatives are 0)."""
+    """A duration in whole milliseconds, at most ``MAX_MILLISECONDS`` (NaN and negatives are 0)."""
     if seconds is None or not seconds > 0:  # NaN compares false
         return 0
-    if math.isinf(seconds):
+    if seconds >= MAX_DURATION_SECONDS:  # infinity too
         return MAX_MILLISECONDS
     return min(MAX_MILLISECONDS, round(seconds * 1000))
 

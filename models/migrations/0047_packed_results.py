@@ -31,6 +31,10 @@ from pathlib import Path
 
 from peewee import PostgresqlDatabase
 
+# the loader's clamp (at most MAX_DURATION_SECONDS): a duration the old float column held
+# may not fit result_attempt's int4 of milliseconds
+from models.packing import milliseconds
+
 AHEAD = 3
 HISTORY_MONTHS = 24
 BLOCK = 64
@@ -165,12 +169,6 @@ def _sqlite_value(value):
     return value.isoformat(" ") if isinstance(value, datetime) else value
 
 
-def _milliseconds(seconds):
-    if not seconds or not seconds > 0:  # None, 0, NaN, negative
-        return 0
-    return min(2**32 - 1, round(min(seconds, 4.3e6) * 1000))
-
-
 class _Packer:
     """test_result rows, one run (and date) at a time, into the packed tables."""
 
@@ -212,7 +210,7 @@ class _Packer:
                 repo,
                 run_id,
                 test_id,
-                _milliseconds(duration),
+                milliseconds(duration),
                 message_id,
                 CODES.get(status, 3),
                 retry,
@@ -246,7 +244,7 @@ class _Packer:
             return
         status, retry = final[4], final[3]
         codes[slot] = CODES.get(status, 3) | min(retry, 31) << 3
-        durations[4 * slot : 4 * slot + 4] = _milliseconds(final[5]).to_bytes(4, "little")
+        durations[4 * slot : 4 * slot + 4] = milliseconds(final[5]).to_bytes(4, "little")
         if retry or status in FAILING:
             self.attempt(final, True)
         for row in attempts[:-1]:

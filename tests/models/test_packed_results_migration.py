@@ -12,6 +12,7 @@ from playhouse.migrations import Runner
 
 from models import FailureMessage, ResultBlock, TestCase, TestRun, db, result_reads
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
+from models.packing import MAX_DURATION_SECONDS
 from tests.models.test_result_partitions import result_schema
 
 BEFORE = "0046_test_case_ordinal"
@@ -28,6 +29,7 @@ ROWS = [
     (2, 1, "passed", 2.0, 0, None, None, MAR),
     (2, 2, "error", 3.0, 0, "boom", "AssertionError", MAR),  # the same message, next month
     (3, 5, "passed", 1.0, 0, "", None, MAR),  # the other repository's ordinal 0
+    (2, 4, "failed", 1e12, 0, "slow", "TimeoutError", MAR),  # a hostile time: clamped
 ]
 TESTS = {1: (1, 0), 2: (1, 1), 3: (1, 2), 4: (1, 3), 5: (2, 0)}  # id -> (repository, ordinal)
 
@@ -70,10 +72,11 @@ def _seed(database: Database) -> None:
 
 
 def _kept(row: tuple[object, ...]) -> tuple[object, ...]:
-    """A row as the packed layout keeps it: whole milliseconds, messages of failures only."""
+    """A row as the packed layout keeps it: whole milliseconds (at most MAX_DURATION_SECONDS),
+    messages of failures only."""
     run, test, status, duration, retry, message, failure_type, at = row
     failing = status in ("failed", "error")
-    seconds = round(duration * 1000) / 1000  # type: ignore[operator]
+    seconds = round(min(duration, MAX_DURATION_SECONDS) * 1000) / 1000  # type: ignore[type-var]
     return (
         run,
         test,
@@ -132,6 +135,7 @@ def test_up_packs_every_row_and_down_puts_them_back(scratch: Database) -> None:
                 (1, datetime(2026, 1, 1), "boom"): 1,  # two failures, one message
                 (1, datetime(2026, 1, 1), "timeout"): 1,
                 (1, datetime(2026, 3, 1), "boom"): 1,
+                (1, datetime(2026, 3, 1), "slow"): 1,
             }
         )
         assert {b.created_at for b in ResultBlock.select()} == {JAN, MAR}
