@@ -130,8 +130,11 @@ CASE_IDS = CaseIdCache()
 
 
 def upsert_cases(repository_id: int, cases: Sequence[Any], now: datetime) -> dict[str, Identity]:
-    """(id, ordinal) of the cases' TestCases: known ones looked up (stale last_seen
-    refreshed), new ones numbered (``next_ordinal``) and inserted in the order they came."""
+    """(id, ordinal) of the cases' TestCases: known ones looked up, new ones numbered
+    (``next_ordinal``) and inserted in the order they came.
+
+    Locks no existing row (``last_seen`` is the caller's to refresh, ``touch_last_seen``).
+    """
     first: dict[str, Any] = {}
     for case in cases:
         first.setdefault(case.key, case)
@@ -141,16 +144,15 @@ def upsert_cases(repository_id: int, cases: Sequence[Any], now: datetime) -> dic
     lookup = _known_cases_pg if postgres else _known_cases_sqlite
     insert = _insert_cases_pg if postgres else _insert_cases_sqlite
     keys = list(first)
-    stale = now - LAST_SEEN_RESOLUTION
-    ids = lookup(repository_id, keys, now, stale)
+    ids = lookup(repository_id, keys)
     missing = [key for key in keys if key not in ids]
     if missing:
         ordinal = next_ordinal(repository_id)  # waits for an upload numbering its own tests
-        ids.update(lookup(repository_id, missing, now, stale))  # which may have added these
+        ids.update(lookup(repository_id, missing))  # which may have added these
         missing = [key for key in missing if key not in ids]
         rows = [(key, *_identity(first[key]), ordinal + n) for n, key in enumerate(missing)]
         insert(repository_id, rows, now)
-        ids.update(lookup(repository_id, missing, now, stale))
+        ids.update(lookup(repository_id, missing))
     return ids
 
 
@@ -172,25 +174,16 @@ def _identity(case: Any) -> tuple[Any, ...]:
     )
 
 
-def _known_cases_pg(
-    repository_id: int, keys: list[str], now: datetime, stale: datetime
-) -> dict[str, Identity]:
+def _known_cases_pg(repository_id: int, keys: list[str]) -> dict[str, Identity]:
     table = TestCase._meta.table_name
     # Keys never hold a newline (the engine collapses whitespace), so one text parameter
     # split on the server is much cheaper to send than a text[] of thousands of elements.
     packed = not any("\n" in key for key in keys)
     keys_sql = "string_to_array(%(keys)s, E'\\n')" if packed else "%(keys)s::text[]"
-    params = {
-        "repo": repository_id,
-        "keys": "\n".join(keys) if packed else keys,
-        "now": now,
-        "stale": stale,
-    }
+    params = {"repo": repository_id, "keys": "\n".join(keys) if packed else keys}
     with db.connection().cursor() as cursor:
         cursor.execute(
-            f"WITH wanted AS (SELECT unnest({keys_sql}) AS key), "
-            f'touched AS (UPDATE "{table}" t SET last_seen = %(now)s FROM wanted w '
-            "WHERE t.repository_id = %(repo)s AND t.key = w.key AND t.last_seen < %(stale)s) "
+            f"WITH wanted AS (SELECT unnest({keys_sql}) AS key) "
             f'SELECT t.key, t.id, t.ordinal FROM wanted w JOIN "{table}" t '
             "ON t.repository_id = %(repo)s AND t.key = w.key",
             params,
@@ -213,33 +206,47 @@ def _insert_cases_pg(repository_id: int, rows: list[tuple[Any, ...]], now: datet
         )
 
 
-def _known_cases_sqlite(
-    repository_id: int, keys: list[str], now: datetime, stale: datetime
-) -> dict[str, Identity]:
+def _known_cases_sqlite(repository_id: int, keys: list[str]) -> dict[str, Identity]:
     table = TestCase._meta.table_name
     connection = db.connection()
     ids: dict[str, Identity] = {}
-    refresh: list[int] = []
-    stale_text = stale.isoformat(" ")
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start : start + CHUNK]
         marks = ", ".join("?" * len(chunk))
         cursor = connection.execute(
-            f'SELECT key, id, ordinal, last_seen < ? FROM "{table}" '
-            f"WHERE repository_id = ? AND key IN ({marks})",
-            (stale_text, repository_id, *chunk),
+            f'SELECT key, id, ordinal FROM "{table}" WHERE repository_id = ? AND key IN ({marks})',
+            (repository_id, *chunk),
         )
-        for key, test_id, ordinal, is_stale in cursor:
-            ids[key] = (test_id, ordinal)
-            if is_stale:
-                refresh.append(test_id)
-    for start in range(0, len(refresh), CHUNK):
-        chunk = refresh[start : start + CHUNK]
-        connection.execute(
-            f'UPDATE "{table}" SET last_seen = ? WHERE id IN ({", ".join("?" * len(chunk))})',
-            (now.isoformat(" "), *chunk),
-        )
+        ids.update((key, (test_id, ordinal)) for key, test_id, ordinal in cursor)
     return ids
+
+
+def touch_last_seen(test_case_ids: Iterable[int], now: datetime) -> None:
+    """Set ``last_seen`` to ``now`` where it is older than the resolution, in id order.
+
+    The one place an upload locks existing test case rows, at its end and after
+    any numbering of new tests (``next_ordinal``'s lock): two uploads that see
+    the same tests lock them in the same order, so one waits for the other and
+    neither waits for a lock the other takes later.
+    """
+    ids = sorted(set(test_case_ids))
+    table = TestCase._meta.table_name
+    stale = now - LAST_SEEN_RESOLUTION
+    if is_postgres():
+        db.execute_sql(
+            f'UPDATE "{table}" t SET last_seen = %s FROM (SELECT id FROM "{table}" '
+            "WHERE id = ANY(%s::int[]) AND last_seen < %s ORDER BY id FOR UPDATE) AS s "
+            "WHERE t.id = s.id",
+            (now, ids, stale),
+        )
+        return
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        db.execute_sql(
+            f'UPDATE "{table}" SET last_seen = ? WHERE id IN ({", ".join("?" * len(chunk))}) '
+            "AND last_seen < ?",
+            (now.isoformat(" "), *chunk, stale.isoformat(" ")),
+        )
 
 
 def _insert_cases_sqlite(repository_id: int, rows: list[tuple[Any, ...]], now: datetime) -> None:
