@@ -45,7 +45,9 @@ class TestCase(BaseModel):
     name = CharField(max_length=512, index=True)  # /flakeguard test <exact name>
     file = CharField(max_length=512, null=True)
     line = IntegerField(null=True)
-    ordinal = IntegerField()
+    # NULL only for the moment of an insert by code that does not number its tests (a
+    # trigger numbers it: migration 0046); every stored test has one.
+    ordinal = IntegerField(null=True)
     first_seen = DateTimeField(default=utcnow)
     last_seen = DateTimeField(default=utcnow)
 

@@ -16,7 +16,7 @@ month (from the oldest result's month, at most ``HISTORY_MONTHS`` back, to
 ``AHEAD`` months ahead, and a default partition); SQLite gets plain tables.
 
 ``up`` moves every row of ``test_result``, run by run, then drops it; it reads
-the table once, in one transaction. What it does not keep: the messages of
+the table once, in one transaction, under a SHARE lock (writers wait). What it does not keep: the messages of
 passed and skipped results (nothing showed them), durations finer than a
 millisecond, and row ids (nothing referred to them).
 
@@ -288,6 +288,12 @@ def _create_tables(db, first_month):
 
 
 def up(migrator, db):
+    if _postgres(db):
+        # Uploads writing test_result now are waited for (their rows are read below) and
+        # later ones wait for this transaction (then fail on the dropped table and are
+        # retried by the client): none is committed into a table about to be dropped.
+        # Readers go on.
+        db.execute_sql("LOCK TABLE test_result IN SHARE MODE")
     now = _month(datetime.now(UTC))
     oldest = db.execute_sql("SELECT min(created_at) FROM test_result").fetchone()[0]
     floor = now

@@ -47,6 +47,21 @@ def test_up_numbers_each_repositorys_tests_in_creation_order(scratch: Database) 
         ]
         with pytest.raises(IntegrityError), scratch.atomic():
             run("UPDATE test_case SET ordinal = 0 WHERE key = 'k2'")
+        # the code from before 0046 (a rolling upgrade) inserts without an ordinal, one row or
+        # several in one statement: each takes its repository's next
+        for keys in (("old1",), ("old2", "old3")):
+            run(
+                "INSERT INTO test_case (repository_id, key, suite, classname, name, first_seen, "
+                "last_seen) VALUES "
+                + ", ".join(
+                    f"(1, '{key}', '', '', '{key}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    for key in keys
+                )
+            )
+        old = "key IN ('old1', 'old2', 'old3')"
+        rows = run(f"SELECT key, ordinal FROM test_case WHERE {old} ORDER BY id").fetchall()
+        assert [tuple(r) for r in rows] == [("old1", 3), ("old2", 4), ("old3", 5)]
+        run(f"DELETE FROM test_case WHERE {old}")
         runner.down(THIS)
         assert "ordinal" not in {c.name for c in scratch.get_columns("test_case")}
         assert run("SELECT count(*) FROM test_case").fetchone()[0] == 5
