@@ -12,7 +12,8 @@ What a byte cannot hold goes to ``ResultAttempt``, one row each:
   retried, with its failure message and its exact retry index;
 - every earlier attempt of a retried test (``packed`` false);
 - every attempt of a test reported a second time in the run (``packed``
-  false: a result of its own).
+  false: a result of its own), and then the first occurrence too (``packed``
+  true) if it had no row.
 
 So every attempt of a test that failed or was retried in a run is a
 ``ResultAttempt`` row: the reads about failures never decode blocks. Failure
@@ -75,6 +76,7 @@ class RunPacker:
     def __init__(self) -> None:
         self.blocks: dict[int, tuple[bytearray, array[int]]] = {}
         self.attempts: list[AttemptRow] = []
+        self._again: set[int] = set()  # ordinals reported more than once in this run
 
     def add(
         self,
@@ -97,6 +99,14 @@ class RunPacker:
         code = status_code(final.status)
         attempts = self.attempts
         if codes[slot]:  # a second occurrence in this run: a result of its own
+            first = codes[slot]
+            if not first >> 3 and first & 7 not in FAILING_CODES and ordinal not in self._again:
+                # the first occurrence (packed, no row of its own yet) gets its row: the
+                # readers of attempt rows see every occurrence of a test that failed
+                attempts.append(
+                    AttemptRow(test_case_id, first & 7, 0, True, durations[slot], None, None)
+                )
+            self._again.add(ordinal)
             attempts.append(_row(test_case_id, code, retries, False, final))
         else:
             codes[slot] = code | min(retries, MAX_PACKED_RETRIES) << 3

@@ -176,6 +176,7 @@ class _Packer:
         self.out = _Rows(db)
         self.messages = {}  # (repository, month, digest) -> id
         self.last_message = 0
+        self.firsts = {}
 
     def message_id(self, repository_id, month, message, failure_type):
         failure_type = (failure_type or "")[:255]
@@ -221,6 +222,7 @@ class _Packer:
     def run(self, rows):
         """Rows of one run and date, by test and id: pack each test's last attempt."""
         blocks = {}
+        self.firsts = {}  # (block, slot) -> the packed outcome of a test without a row of its own
         occurrence = []
         for row in [*rows, None]:
             if occurrence and (
@@ -239,6 +241,9 @@ class _Packer:
         block, slot = divmod(final[8], BLOCK)
         codes, durations = blocks.setdefault(block, (bytearray(BLOCK), bytearray(4 * BLOCK)))
         if codes[slot]:  # the test a second time in this run: attempt rows only
+            first = self.firsts.pop((block, slot), None)
+            if first is not None:  # and the first occurrence's row, as the loader writes it
+                self.attempt(first, True)
             for row in attempts:
                 self.attempt(row, False)
             return
@@ -247,6 +252,8 @@ class _Packer:
         durations[4 * slot : 4 * slot + 4] = milliseconds(final[5]).to_bytes(4, "little")
         if retry or status in FAILING:
             self.attempt(final, True)
+        else:
+            self.firsts[(block, slot)] = final
         for row in attempts[:-1]:
             self.attempt(row, False)
 

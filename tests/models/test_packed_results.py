@@ -108,7 +108,7 @@ def _read(run: TestRun) -> Counter[tuple[str, str, int, float, str | None]]:
 def test_a_run_reads_back_as_it_was_uploaded(database) -> None:  # type: ignore[no-untyped-def]
     """2,000 tests with failures, retries (more than a byte holds), a test reported twice and
     odd durations: every attempt reads back (durations in ms, messages of failures only), from
-    32 block rows and one attempt row per failure, retry or repeat."""
+    32 block rows and one attempt row per failure, retry or occurrence of a repeated test."""
     repo = _repo()
     at = datetime(2027, 3, 10, 8, 30)
     cases = [Case(f"t{i}", duration=i / 7) for i in range(2000)]
@@ -123,8 +123,8 @@ def test_a_run_reads_back_as_it_was_uploaded(database) -> None:  # type: ignore[
     _load(repo, run, cases, at)
     assert _read(run) == _expected(cases)
     assert ResultBlock.select().count() == 2000 // BLOCK + 1
-    # t3, t4, t5 (3 rows), t6 (36), t8 (the second occurrence): the rest are packed only
-    assert ResultAttempt.select().count() == 1 + 1 + 3 + 36 + 1
+    # t3, t4, t5 (3 rows), t6 (36), t8 (both occurrences): the rest are packed only
+    assert ResultAttempt.select().count() == 1 + 1 + 3 + 36 + 2
     messages = {m.message for m in FailureMessage.select()}
     assert messages == {"boom\tline\nnext \\N", None, "first", "second", "last"} | {
         f"try {n}" for n in range(MAX_PACKED_RETRIES + 4)
