@@ -15,8 +15,9 @@ Every table carries ``repository_id``. On PostgreSQL each is partitioned by
 month (from the oldest result's month, at most ``HISTORY_MONTHS`` back, to
 ``AHEAD`` months ahead, and a default partition); SQLite gets plain tables.
 
-``up`` moves every row of ``test_result``, run by run, then drops it; it reads
-the table once, in one transaction, under a SHARE lock (writers wait). What it does not keep: the messages of
+``up`` moves every row of ``test_result``, month by month and run by run, then
+drops it; it reads the table once, in one transaction, under a SHARE lock
+(writers wait). What it does not keep: the messages of
 passed and skipped results (nothing showed them), durations finer than a
 millisecond, and row ids (nothing referred to them).
 
@@ -302,28 +303,37 @@ def up(migrator, db):
         # Readers go on.
         db.execute_sql("LOCK TABLE test_result IN SHARE MODE")
     now = _month(datetime.now(UTC))
-    oldest = db.execute_sql("SELECT min(created_at) FROM test_result").fetchone()[0]
+    oldest, newest = db.execute_sql(
+        "SELECT min(created_at), max(created_at) FROM test_result"
+    ).fetchone()
     floor = now
     for _ in range(HISTORY_MONTHS):
         floor = datetime(floor.year - (floor.month == 1), (floor.month - 2) % 12 + 1, 1)
     first = max(floor, min(now, _month(oldest))) if oldest else now
     _create_tables(db, first)
     packer = _Packer(db)
-    group, rows = None, []
-    for row in _stream(
-        db,
-        "SELECT r.run_id, r.created_at, r.test_case_id, r.retry, r.status, r.duration, "
-        "r.message, r.failure_type, c.ordinal, c.repository_id FROM test_result r "
-        "JOIN test_case c ON c.id = r.test_case_id "
-        "ORDER BY r.run_id, r.created_at, r.test_case_id, r.id",
-    ):
-        if (row[0], row[1]) != group:
-            if rows:
-                packer.run(rows)
-            group, rows = (row[0], row[1]), []
-        rows.append(tuple(row))
-    if rows:
-        packer.run(rows)
+    # A month at a time (a range of the created_at index, a partition since 0044): the map
+    # of message ids holds one month's messages, the only ones its attempts refer to.
+    month = _month(oldest) if oldest else None
+    while month is not None and month <= _month(newest):
+        packer.messages.clear()
+        group, rows = None, []
+        for row in _stream(
+            db,
+            "SELECT r.run_id, r.created_at, r.test_case_id, r.retry, r.status, r.duration, "
+            "r.message, r.failure_type, c.ordinal, c.repository_id FROM test_result r "
+            "JOIN test_case c ON c.id = r.test_case_id "
+            f"WHERE r.created_at >= {_literal(month)} AND r.created_at < {_literal(_next(month))} "
+            "ORDER BY r.run_id, r.created_at, r.test_case_id, r.id",
+        ):
+            if (row[0], row[1]) != group:
+                if rows:
+                    packer.run(rows)
+                group, rows = (row[0], row[1]), []
+            rows.append(tuple(row))
+        if rows:
+            packer.run(rows)
+        month = _next(month)
     packer.out.flush()
     if _postgres(db) and packer.last_message:
         db.execute_sql("SELECT setval('failure_message_id_seq', %s)", (packer.last_message,))
