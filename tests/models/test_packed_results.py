@@ -30,7 +30,6 @@ from models.bulk import ResultLoader
 from models.packing import BLOCK, MAX_PACKED_RETRIES, milliseconds
 from models.tenancy import default_tenant
 from models.test_cases import CASE_IDS
-from tests.conftest import PG_ADMIN_URL
 from tests.stored import EVER, stored_results
 
 
@@ -242,6 +241,25 @@ def test_retention_drops_whole_months_of_every_result_table(database, db_url) ->
     assert _tables() == {"blocks": 2, "attempts": 2, "messages": 2}
 
 
+def test_retention_skips_a_locked_month_and_deletes_the_others(database, db_url) -> None:  # type: ignore[no-untyped-def]
+    """A month whose rows another transaction keeps locked is left for the next pass (the
+    report says it is incomplete); the other months' rows are deleted."""
+    _postgres(db_url)
+    import psycopg
+
+    partitions.ensure_partitions(datetime(2027, 1, 10), ahead=6)
+    _seed_months([datetime(2027, 3, 2), datetime(2027, 6, 1), datetime(2020, 1, 1)])
+    with psycopg.connect(db_url) as locker:
+        locker.execute("LOCK TABLE result_block_2027_03 IN EXCLUSIVE MODE")
+        report = purge_results(90, now=datetime(2027, 6, 15, 12), batch=1)
+    assert not report.complete
+    blocks = sorted(at for (at,) in ResultBlock.select(ResultBlock.created_at).tuples())
+    assert blocks == [datetime(2027, 3, 2), datetime(2027, 6, 1)]  # 2020's went
+    assert _tables() == {"blocks": 2, "attempts": 1, "messages": 2}
+    assert purge_results(90, now=datetime(2027, 6, 15, 12), batch=1).complete
+    assert _tables() == {"blocks": 1, "attempts": 1, "messages": 2}
+
+
 def test_a_stray_row_in_the_default_partition_moves_into_its_new_month(database, db_url) -> None:  # type: ignore[no-untyped-def]
     """Rows dated beyond the ready months wait in the default partitions and move into their
     month's partitions when those are created, for every table."""
@@ -258,23 +276,41 @@ def test_a_stray_row_in_the_default_partition_moves_into_its_new_month(database,
     assert partitions.ensure_partitions(far, ahead=0) == []  # once
 
 
-def test_a_busy_partition_waits_for_the_next_pass(database, db_url) -> None:  # type: ignore[no-untyped-def]
-    """A partition another transaction is reading is not waited for: it stays, the pass goes
-    on, and the next pass drops it."""
+def test_a_busy_month_waits_for_the_next_pass(database, db_url) -> None:  # type: ignore[no-untyped-def]
+    """A month whose partition another transaction is reading is not waited for past the
+    retries: none of that month's three partitions goes, the later months do, and the next
+    pass drops it."""
     _postgres(db_url)
     import psycopg
 
     partitions.ensure_partitions(datetime(2027, 1, 10), ahead=1)
     _seed_months([datetime(2027, 1, 5), datetime(2027, 2, 5)])
+    pauses: list[float] = []
     with psycopg.connect(db_url) as reader:
         reader.execute("SELECT count(*) FROM result_block_2027_01").fetchone()  # holds a lock
-        busy = partitions.drop_partitions_before(datetime(2027, 3, 1), lock_timeout="200ms")
-        assert "result_block_2027_01" not in busy.partitions
-        assert "result_block_2027_02" in busy.partitions
-        assert "result_attempt_2027_01" in busy.partitions  # the other tables go on
+        busy = partitions.drop_partitions_before(
+            datetime(2027, 3, 1), lock_timeout="50ms", retries=2, pause=pauses.append
+        )
+        assert pauses == [0.5, 1.0]  # backing off between the tries
+        assert busy.partitions == [f"{table}_2027_02" for table in partitions.TABLES]
     later = partitions.drop_partitions_before(datetime(2027, 3, 1), lock_timeout="200ms")
-    assert later.partitions == ["result_block_2027_01"]
+    assert later.partitions == [f"{table}_2027_01" for table in partitions.TABLES]
     assert ResultBlock.select().count() == 0
+
+
+def test_a_month_busy_for_a_moment_is_dropped_on_a_retry(database, db_url) -> None:  # type: ignore[no-untyped-def]
+    """The reader of a month finishes while the drop backs off: the next try drops it."""
+    _postgres(db_url)
+    import psycopg
+
+    partitions.ensure_partitions(datetime(2027, 1, 10), ahead=0)
+    _seed_months([datetime(2027, 1, 5)])
+    with psycopg.connect(db_url) as reader:
+        reader.execute("SELECT count(*) FROM result_attempt_2027_01").fetchone()
+        dropped = partitions.drop_partitions_before(
+            datetime(2027, 2, 1), lock_timeout="50ms", pause=lambda _: reader.rollback()
+        )
+    assert dropped.partitions == [f"{table}_2027_01" for table in partitions.TABLES]
 
 
 def _plan(sql: str, params: tuple[object, ...]) -> dict[str, object]:
@@ -365,17 +401,15 @@ def test_a_run_read_from_outside_its_window_finds_nothing(database) -> None:  # 
 
 
 def test_a_busy_table_gets_its_new_month_on_a_later_pass(database, db_url) -> None:  # type: ignore[no-untyped-def]
-    """Creating a month waits at most the lock timeout behind a reader of the table; the
-    next pass creates it."""
+    """Creating a month waits at most the lock timeout (per try) behind a reader of one of
+    the tables, and then makes the month in none of them; the next pass makes it in all."""
     _postgres(db_url)
     import psycopg
 
     month = datetime(2031, 5, 1)
-    url = db_url
-    with psycopg.connect(url) as reader:
-        reader.execute("SELECT count(*) FROM result_block").fetchone()  # holds a lock
-        created = partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms")
-        assert "result_block_2031_05" not in created
+    with psycopg.connect(db_url) as reader:
+        reader.execute("SELECT count(*) FROM result_attempt").fetchone()  # holds a lock
+        created = partitions.ensure_partitions(month, ahead=0, lock_timeout="50ms", retries=0)
+        assert created == []
     again = partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms")
-    assert again == ["result_block_2031_05"]
-    assert PG_ADMIN_URL  # the same server
+    assert again == [f"{table}_2031_05" for table in partitions.TABLES]
