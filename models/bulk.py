@@ -76,7 +76,11 @@ class ResultLoader:
                 ids = self._ids = dict(ids)
                 self._copied = True
             with driver_errors:
-                ids.update(upsert_cases(self.repository_id, unknown, self.now))
+                found = upsert_cases(self.repository_id, unknown, self.now)
+            ids.update(found)
+            last = self._known.last if self._known is not None else None
+            if last is not None and any(ordinal <= last[1] for _, ordinal in found.values()):
+                CASE_IDS.forget(self.repository_id)  # committed out of order: read it again
         add = self._packer.add
         for case in cases:
             test_id, ordinal = ids[case.key]

@@ -15,7 +15,7 @@ PostgreSQL then reads only those months).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -136,7 +136,7 @@ def run_results(
     """(test_case_id, status, retry) of every attempt in one run (``results_window`` of it):
     the analysis input, decoded straight from the blocks."""
     blocks = _fetch(*run_blocks_sql(repository_id, [run_id], *window))
-    ids = _ids_of_blocks(repository_id, [block for _, block, _, _ in blocks])
+    ids = _ids_of_blocks(repository_id, blocks)
     out: list[tuple[int, str, int]] = []
     append = out.append
     for _, block, codes, _ in blocks:
@@ -174,7 +174,7 @@ def run_attempts(
         earliest = min(runs[run_id][0] for run_id in chunk)
         latest = max(runs[run_id][1] for run_id in chunk)
         blocks = _fetch(*run_blocks_sql(repository_id, chunk, earliest, latest))
-        ids = _ids_of_blocks(repository_id, {block for _, block, _, _ in blocks})
+        ids = _ids_of_blocks(repository_id, blocks)
         by_test: dict[tuple[int, int], list[tuple[Attempt, bool]]] = {}
         for run_id, block, codes, durations in blocks:
             base = block * BLOCK
@@ -307,15 +307,27 @@ def _put_exact(outcomes: list[Any], exact: Any) -> bool:
     return False
 
 
-def _ids_of_blocks(repository_id: int, blocks: Iterable[int]) -> dict[int, int]:
-    """ordinal -> test case id of (at least) the tests in these blocks: the map this process
-    keeps of the repository's tests (``models.test_cases``, checked with one index probe),
-    else read in ranges of consecutive blocks (a run's are)."""
-    known = CASE_IDS.known(repository_id)
-    if known is not None:
-        return known.ids_by_ordinal()
+def _ids_of_blocks(repository_id: int, blocks: Sequence[Any]) -> dict[int, int]:
+    """ordinal -> test case id of (at least) the tests in these block rows (``block`` and
+    ``codes`` second and third): the map this process keeps of the repository's tests
+    (``models.test_cases``, checked with one index probe; read again when it lacks one of
+    them), else read in ranges of consecutive blocks (a run's are)."""
+    for _ in range(2):
+        known = CASE_IDS.known(repository_id)
+        if known is None:
+            break
+        ids = known.ids_by_ordinal()
+        if all(
+            block * BLOCK + slot in ids
+            for _, block, codes, *_ in blocks
+            for slot, code in enumerate(bytes(codes))
+            if code
+        ):
+            return ids
+        CASE_IDS.forget(repository_id)  # a test committed out of ordinal order
     ranges: list[list[int]] = []
-    for block in sorted(set(blocks)):
+    ranges: list[list[int]] = []
+    for block in sorted({row[1] for row in blocks}):
         if ranges and block == ranges[-1][1] + 1:
             ranges[-1][1] = block
         else:

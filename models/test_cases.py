@@ -3,9 +3,15 @@
 Looking up every key of every upload costs as much as storing its results, so
 the ids and ordinals of a repository's known tests are kept in this process
 (``CASE_IDS``) and checked against the database on every upload with one
-index probe (the repository's highest ordinal: ordinals are dense and never
-reused). Tests seen for the first time are numbered (``next_ordinal``, under a
-per-repository lock) and inserted in the order they came.
+index probe (the repository's highest ordinal: ordinals are never reused).
+Tests seen for the first time are numbered (``reserve_ordinals``: a range
+reserved at once, outside the upload's transaction) and inserted in key order.
+
+Uploads that add tests commit in any order, so a map read after one upload
+committed ordinals 110-119 may miss the tests of another that commits 100-109
+later: the highest ordinal does not move. Users of a map notice an ordinal or
+a key it lacks and ``forget`` it (the loader: a key found below the map's
+highest ordinal; the reads: an ordinal in a block), so it is read again.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 
 from models.base import db, is_postgres
 from models.queries import CHUNK
-from models.results import TestCase, next_ordinal
+from models.results import TestCase, reserve_ordinals
 
 TEXT_WIDTH = 512  # the models' column width (longer values are cut, never refused)
 # last_seen is a coarse "still reported" mark: refreshing it on every run would rewrite
@@ -86,6 +92,11 @@ class CaseIdCache:
         with self._lock:
             self._entries.clear()
 
+    def forget(self, repository_id: int) -> None:
+        """Forget one repository's map: it lacks a test committed after it was read."""
+        with self._lock:
+            self._entries.pop((id(db.obj), repository_id), None)
+
     def known(self, repository_id: int) -> _KnownCases | None:
         """The checked map of ``repository_id``'s cases, or None when it is not kept."""
         table = TestCase._meta.table_name
@@ -131,7 +142,7 @@ CASE_IDS = CaseIdCache()
 
 def upsert_cases(repository_id: int, cases: Sequence[Any], now: datetime) -> dict[str, Identity]:
     """(id, ordinal) of the cases' TestCases: known ones looked up, new ones numbered
-    (``next_ordinal``) and inserted in the order they came.
+    (``reserve_ordinals``) and inserted in key order.
 
     Locks no existing row (``last_seen`` is the caller's to refresh, ``touch_last_seen``).
     """
@@ -147,9 +158,11 @@ def upsert_cases(repository_id: int, cases: Sequence[Any], now: datetime) -> dic
     ids = lookup(repository_id, keys)
     missing = [key for key in keys if key not in ids]
     if missing:
-        ordinal = next_ordinal(repository_id)  # waits for an upload numbering its own tests
-        ids.update(lookup(repository_id, missing))  # which may have added these
-        missing = [key for key in missing if key not in ids]
+        # Reserved in a transaction of its own: nothing here waits for another upload's
+        # commit, but an insert of a key another upload is inserting too (then skipped).
+        # Keys in order: two uploads adding the same tests wait for each other in one order.
+        missing.sort()
+        ordinal = reserve_ordinals(repository_id, len(missing))
         rows = [(key, *_identity(first[key]), ordinal + n) for n, key in enumerate(missing)]
         insert(repository_id, rows, now)
         ids.update(lookup(repository_id, missing))

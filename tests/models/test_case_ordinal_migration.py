@@ -15,6 +15,7 @@ from models.tenancy import default_tenant
 
 BEFORE = "0045_web_session_generation"
 THIS = "0046_test_case_ordinal"
+COUNTER = "0048_ordinal_counter"
 
 
 def test_up_numbers_each_repositorys_tests_in_creation_order(scratch: Database) -> None:
@@ -121,3 +122,38 @@ def test_concurrent_uploads_number_their_new_tests_one_after_the_other(database,
         o for (o,) in TestCase.select(TestCase.ordinal).where(TestCase.repository == repo).tuples()
     )
     assert ordinals == list(range(100))
+
+
+def test_the_counter_starts_past_each_repositorys_tests_and_numbers_old_inserts(
+    scratch: Database,
+) -> None:
+    """0048 (PostgreSQL) starts each repository's counter past its highest ordinal; a test
+    inserted without an ordinal (code older than 0046) takes the counter's next; ``down``
+    drops the counter and the trigger numbers from the highest ordinal again."""
+    if "Postgres" not in type(scratch).__name__:
+        pytest.skip("the counter is PostgreSQL's")
+    with scratch.connection_context():
+        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up(BEFORE)
+        run = scratch.execute_sql
+        run("INSERT INTO tenant (slug, name, created_at) VALUES ('t', 'T', CURRENT_TIMESTAMP)")
+        run(
+            "INSERT INTO repository (tenant_id, full_name, default_branch, settings, active, "
+            "created_at) VALUES (1, 'acme/a', 'main', '{}', true, CURRENT_TIMESTAMP)"
+        )
+        insert = (
+            "INSERT INTO test_case (repository_id, key, suite, classname, name, first_seen, "
+            "last_seen) VALUES (1, '{0}', '', '', '{0}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+        run(insert.format("a"))
+        run(insert.format("b"))
+        runner.up(COUNTER)
+        assert run("SELECT next_ordinal FROM ordinal_counter").fetchall() == [(2,)]
+        run("UPDATE ordinal_counter SET next_ordinal = 5")  # as after a rolled-back upload
+        run(insert.format("c"))
+        ordinal = "SELECT ordinal FROM test_case WHERE key = %s"
+        assert run(ordinal, ("c",)).fetchone() == (5,)
+        runner.down(COUNTER)
+        assert "ordinal_counter" not in scratch.get_tables()
+        run(insert.format("d"))
+        assert run(ordinal, ("d",)).fetchone() == (6,)

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from models import Repository, TestCase, TestRun, db, utcnow
+from models import Repository, TestCase, TestRun, db, result_reads, utcnow
 from models.bulk import ResultLoader
 from models.tenancy import default_tenant
 from models.test_cases import CASE_IDS, LAST_SEEN_RESOLUTION
@@ -95,12 +95,13 @@ def _run(repo: Repository, n: int, at: datetime) -> TestRun:
     )
 
 
-def test_uploads_adding_and_refreshing_tests_at_once_do_not_deadlock(
+def test_uploads_adding_and_refreshing_tests_at_once_never_wait(
     database, watch, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    """A repository too big for the kept ids (every batch looks its keys up): upload B numbers a
-    new test, A sees a known test whose last_seen is stale, B sees it too, A then numbers a new
-    test. A waits for B's numbering, and nothing of A's holds B up: both store their run."""
+    """A repository too big for the kept ids (every batch looks its keys up): upload B adds a
+    test, A and B both see a known test whose last_seen is stale, A adds another test, stores
+    and commits while B is still open, then B does. No step waits for the other upload (no
+    numbering lock held to the commit, no row locked before the end)."""
     monkeypatch.setattr(CASE_IDS, "per_repository", 0)  # no repository's ids are kept
     now = utcnow()
     repo = Repository.create(tenant=default_tenant(), full_name="acme/huge")
@@ -108,23 +109,24 @@ def test_uploads_adding_and_refreshing_tests_at_once_do_not_deadlock(
     TestCase.create(repository=repo, key="known", name="known", first_seen=old, last_seen=old)
     run_a, run_b = _run(repo, 1, now), _run(repo, 2, now + timedelta(seconds=1))
     a, b = _Session(), _Session()
+    loader_a = ResultLoader(run_a.id, repo.id, now=now, dated=now)
+    loader_b = ResultLoader(run_b.id, repo.id, now=now, dated=now)
+    steps = [
+        (b, lambda: loader_b.add([Case("new-b")])),
+        (a, lambda: loader_a.add([Case("known")])),
+        (b, lambda: loader_b.add([Case("known")])),
+        (a, lambda: loader_a.add([Case("new-a", status="failed")])),
+        (a, loader_a.finish),
+        (a, None),  # commit
+        (b, loader_b.finish),
+        (b, None),
+    ]
     try:
         a.begin()
         b.begin()
-        loader_a = ResultLoader(run_a.id, repo.id, now=now, dated=now)
-        loader_b = ResultLoader(run_b.id, repo.id, now=now, dated=now)
-        _settle(b.step(lambda: loader_b.add([Case("new-b")])), b.pid, watch)
-        assert _settle(a.step(lambda: loader_a.add([Case("known")])), a.pid, watch)
-        b_added = b.step(lambda: loader_b.add([Case("known")]))
-        b_free = _settle(b_added, b.pid, watch)
-        a_added = a.step(lambda: loader_a.add([Case("new-a", status="failed")]))
-        assert not _settle(a_added, a.pid, watch)  # behind B's numbering
-        assert b_free, "B waited for a row A locked before A's numbering"
-        b.step(loader_b.finish).result(60)
-        b.commit().result(60)
-        a_added.result(60)
-        a.step(loader_a.finish).result(60)
-        a.commit().result(60)
+        for n, (session, step) in enumerate(steps):
+            done = session.commit() if step is None else session.step(step)
+            assert _settle(done, session.pid, watch), f"step {n} waited for the other upload"
     finally:
         a.close()
         b.close()
@@ -133,4 +135,42 @@ def test_uploads_adding_and_refreshing_tests_at_once_do_not_deadlock(
     assert len(stored_results(run_a.id)) == 2
     assert len(stored_results(run_b.id)) == 2
     last_seen = TestCase.get(TestCase.key == "known").last_seen
-    assert last_seen == now  # refreshed once, at finish
+    assert last_seen == now  # refreshed once, at A's finish
+
+
+def test_a_run_committed_after_a_later_numbered_one_reads_back_whole(database, watch) -> None:  # type: ignore[no-untyped-def]
+    """A numbers its new test first, B numbers its own after and commits first; this process
+    reads B's run (keeping the map of the repository's tests, whose highest ordinal is B's),
+    then A commits: A's run still reads back with its new test, and so does a third upload."""
+    now = utcnow()
+    repo = Repository.create(tenant=default_tenant(), full_name="acme/shop")
+    TestCase.create(repository=repo, key="known", name="known")
+    run_a, run_b = _run(repo, 1, now), _run(repo, 2, now + timedelta(seconds=1))
+    a, b = _Session(), _Session()
+    loader_a = ResultLoader(run_a.id, repo.id, now=now, dated=now)
+    loader_b = ResultLoader(run_b.id, repo.id, now=now, dated=now)
+    try:
+        a.begin()
+        b.begin()
+        a.step(lambda: loader_a.add([Case("known"), Case("new-a")])).result(30)
+        b.step(lambda: loader_b.add([Case("known"), Case("new-b")])).result(30)
+        b.step(loader_b.finish).result(30)
+        b.commit().result(30)
+        window = (now - timedelta(days=1), now + timedelta(days=1))
+        assert len(result_reads.run_results(repo.id, run_b.id, window)) == 2
+        a.step(loader_a.finish).result(30)
+        a.commit().result(30)
+    finally:
+        a.close()
+        b.close()
+    keys = dict(TestCase.select(TestCase.id, TestCase.key).tuples())
+    read = result_reads.run_results(repo.id, run_a.id, window)
+    assert sorted(keys[test_id] for test_id, _, _ in read) == ["known", "new-a"]
+    run_c = _run(repo, 3, now)
+    with db.atomic():
+        loader = ResultLoader(run_c.id, repo.id, now=now, dated=now)
+        loader.add([Case("new-a"), Case("new-b")])
+        loader.finish()
+    assert TestCase.select().count() == 3  # A's test found, not added again
+    read = result_reads.run_results(repo.id, run_c.id, window)
+    assert sorted(keys[test_id] for test_id, _, _ in read) == ["new-a", "new-b"]
