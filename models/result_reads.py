@@ -19,8 +19,6 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from peewee import fn
-
 from models.base import db, is_postgres
 from models.failure_reads import Attempt, messages_by_id
 from models.packing import (
@@ -30,7 +28,6 @@ from models.packing import (
     duration_at,
     milliseconds_of,
 )
-from models.results import ResultBlock, TestRun
 from models.test_cases import CASE_IDS
 
 CHUNK = 500  # runs or tests per IN (...) list
@@ -113,18 +110,26 @@ def _run_rows_sql(
     return sql, [repository_id, *run_ids, _value(earliest), _value(latest)]
 
 
-def history_sql(repository_id: int, ordinal: int, runs: int) -> tuple[str, list[Any]]:
+def history_sql(
+    repository_id: int, ordinal: int, runs: int, since: datetime | None = None
+) -> tuple[str, list[Any]]:
     """The latest ``runs`` blocks holding the test of ``ordinal``, newest first: its byte and
-    its duration only. (The slot is a number of ours, written into the statement.)"""
+    its duration only; from ``since`` on (the test's first_seen: the read of a test that
+    ran seldom stops there instead of walking its block's whole history). (The slot is a
+    number of ours, written into the statement.)"""
     block, slot = divmod(ordinal, BLOCK)
     p = "%s" if is_postgres() else "?"
     code = f"substr(codes, {int(slot) + 1}, 1)"
+    bound, params = "", [repository_id, block, _EMPTY_SLOT]
+    if since is not None:
+        bound = f"AND created_at >= {p} "
+        params.append(_value(_naive(since) - RUN_DATE_SLACK))
     sql = (
         f"SELECT run_id, created_at, {code}, substr(durations, {4 * int(slot) + 1}, 4) "
         f"FROM result_block WHERE repository_id = {p} AND block = {p} AND {code} <> {p} "
-        f"ORDER BY created_at DESC, run_id DESC LIMIT {p}"
+        f"{bound}ORDER BY created_at DESC, run_id DESC LIMIT {p}"
     )
-    return sql, [repository_id, block, _EMPTY_SLOT, runs]
+    return sql, [*params, runs]
 
 
 # -- one run --------------------------------------------------------------------------
@@ -207,10 +212,16 @@ def run_attempts(
 
 
 def test_history(
-    repository_id: int, test_case_id: int, ordinal: int, *, runs: int
+    repository_id: int,
+    test_case_id: int,
+    ordinal: int,
+    *,
+    runs: int,
+    first_seen: datetime | None = None,
 ) -> list[RunHistory]:
-    """The test in its latest ``runs`` runs, newest first, with every attempt in each."""
-    rows = _fetch(*history_sql(repository_id, ordinal, runs))
+    """The test in its latest ``runs`` runs, newest first, with every attempt in each (read
+    back to ``first_seen`` only, when given)."""
+    rows = _fetch(*history_sql(repository_id, ordinal, runs, first_seen))
     if not rows:
         return []
     packed: dict[int, list[tuple[_Try, bool]]] = defaultdict(list)
@@ -258,31 +269,43 @@ def ran_on_other_commit(
     sha: str,
     *,
     except_branches: Collection[str] = (),
+    first_seen: dict[int, datetime] | None = None,
 ) -> set[int]:
     """Those of the tests (id -> ordinal) with a result on a commit other than ``sha``, of a
     branch other than ``except_branches``.
 
-    One EXISTS per test: the search of its block's history stops at its first
-    run on another commit.
+    One statement per ``CHUNK`` tests, an EXISTS per test: the search of its
+    block's history stops at its first run on another commit, or at the test's
+    ``first_seen`` (when given): a test that ran on no other commit, the usual
+    answer for a new one, reads only its own days rather than its block's history.
     """
-    found = set()
-    for test_id, ordinal in ordinals.items():
-        block, slot = divmod(ordinal, BLOCK)
-        where = [
-            ResultBlock.repository == repository_id,
-            ResultBlock.block == block,
-            fn.substr(ResultBlock.codes, slot + 1, 1) != _EMPTY_SLOT,
-            TestRun.sha != sha,
-        ]
-        if except_branches:
-            where.append(TestRun.branch.not_in(sorted(except_branches)))
-        elsewhere = (
-            ResultBlock.select(ResultBlock.run)
-            .join(TestRun, on=(ResultBlock.run == TestRun.id))
-            .where(*where)
+    p = "%s" if is_postgres() else "?"
+    branches = sorted(except_branches)
+    not_branch = f"AND r.branch NOT IN ({', '.join([p] * len(branches))}) " if branches else ""
+    since = first_seen or {}
+    tests = sorted(ordinals.items())
+    found: set[int] = set()
+    for start in range(0, len(tests), CHUNK // 4):  # four parameters a test
+        chunk = tests[start : start + CHUNK // 4]
+        values = ", ".join([f"({p}, {p}, {p}, {p})"] * len(chunk))
+        params: list[Any] = []
+        for test_id, ordinal in chunk:
+            block, slot = divmod(ordinal, BLOCK)
+            bound = since.get(test_id)
+            earliest = _naive(bound) - RUN_DATE_SLACK if bound is not None else datetime.min
+            params += [test_id, block, slot + 1, _value(earliest)]
+        found.update(
+            test_id
+            for (test_id,) in _fetch(
+                f"WITH wanted (test_id, block, position, since) AS (VALUES {values}) "
+                "SELECT w.test_id FROM wanted w WHERE EXISTS (SELECT 1 FROM result_block b "
+                "JOIN test_run r ON r.id = b.run_id AND r.repository_id = b.repository_id "
+                f"WHERE b.repository_id = {p} AND b.block = w.block "
+                f"AND b.created_at >= w.since AND substr(b.codes, w.position, 1) <> {p} "
+                f"AND r.sha <> {p} {not_branch})",
+                [*params, repository_id, _EMPTY_SLOT, sha, *branches],
+            )
         )
-        if elsewhere.exists():
-            found.add(test_id)
     return found
 
 
@@ -350,6 +373,11 @@ def _ids_of_blocks(repository_id: int, blocks: Sequence[Any]) -> dict[int, int]:
 def _fetch(sql: str, params: Sequence[Any]) -> list[Any]:
     """Rows as the driver gives them (dates stay text on SQLite)."""
     return list(db.execute_sql(sql, params).fetchall())
+
+
+def _naive(when: datetime) -> datetime:
+    """UTC without a time zone, as created_at is stored."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
 
 
 def _value(when: datetime) -> Any:

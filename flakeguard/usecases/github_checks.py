@@ -251,10 +251,18 @@ def _added_here(
     A commit of the default branch adds the tests that ran on no other commit.
     """
     own = branches - {default, ""}  # "": a run whose branch is unknown
-    ordinals = dict(
-        TestCase.select(TestCase.id, TestCase.ordinal).where(TestCase.id.in_(case_ids)).tuples()
+    ordinals: dict[int, int] = {}
+    first_seen: dict[int, datetime] = {}
+    for start in range(0, len(case_ids), CHUNK):
+        for case_id, ordinal, seen in (
+            TestCase.select(TestCase.id, TestCase.ordinal, TestCase.first_seen)
+            .where(TestCase.id.in_(case_ids[start : start + CHUNK]))
+            .tuples()
+        ):
+            ordinals[case_id], first_seen[case_id] = ordinal, seen
+    elsewhere = result_reads.ran_on_other_commit(
+        repository_id, ordinals, sha, except_branches=own, first_seen=first_seen
     )
-    elsewhere = result_reads.ran_on_other_commit(repository_id, ordinals, sha, except_branches=own)
     return [case_id for case_id in case_ids if case_id not in elsewhere]
 
 

@@ -220,6 +220,34 @@ def _tables() -> dict[str, int]:
     }
 
 
+def test_ran_on_other_commit_batches_its_tests_and_stops_at_first_seen(database) -> None:  # type: ignore[no-untyped-def]
+    """300 tests over five blocks (three statements): those that ran on another commit are
+    found, the own branch excepted; a run dated before a test's first_seen (less the slack)
+    is not read for it."""
+    repo = _repo()
+    at = datetime(2027, 3, 10, 8, 30)
+    early = _run(repo, 1, at - timedelta(days=10))
+    TestRun.update(sha="a" * 40, branch="main").where(TestRun.id == early.id).execute()
+    _load(repo, early, [Case(f"t{i:03}") for i in range(150)], at - timedelta(days=10))
+    late = _run(repo, 2, at)
+    TestRun.update(sha="b" * 40, branch="feature").where(TestRun.id == late.id).execute()
+    _load(repo, late, [Case(f"t{i:03}") for i in range(300)], at)
+    tests = {t.key: (t.id, t.ordinal) for t in TestCase.select()}
+    ordinals = dict(tests.values())
+    earlier = {tests[f"t{i:03}"][0] for i in range(150)}
+    assert result_reads.ran_on_other_commit(repo.id, ordinals, "b" * 40) == earlier
+    own = result_reads.ran_on_other_commit(repo.id, ordinals, "b" * 40, except_branches={"main"})
+    assert own == set()
+    seen = {test_id: at - timedelta(days=10) for test_id in ordinals}
+    seen[tests["t007"][0]] = at - timedelta(days=2)  # first seen after the early run
+    bounded = result_reads.ran_on_other_commit(repo.id, ordinals, "b" * 40, first_seen=seen)
+    assert bounded == earlier - {tests["t007"][0]}
+    t7, ordinal = tests["t007"]
+    assert len(result_reads.test_history(repo.id, t7, ordinal, runs=5)) == 2
+    only = result_reads.test_history(repo.id, t7, ordinal, runs=5, first_seen=seen[t7])
+    assert [run.run_id for run in only] == [late.id]
+
+
 def test_retention_drops_whole_months_of_every_result_table(database, db_url) -> None:  # type: ignore[no-untyped-def]
     """January and February go as partitions of all three tables, March before the cutoff in
     batches, the rest stays; a month's messages go with their month."""
