@@ -30,15 +30,16 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
+from engine.junit import MAX_DURATION_SECONDS
+
 BLOCK = 64
 STATUS_CODES = {"passed": 1, "failed": 2, "error": 3, "skipped": 4}
 STATUSES = {code: status for status, code in STATUS_CODES.items()}
 FAILING_CODES = (STATUS_CODES["failed"], STATUS_CODES["error"])
 MAX_PACKED_RETRIES = 31  # five bits; the exact index is on the packed attempt row
-# Every stored duration is clamped here (the loader, migration 0047): a report may claim
-# any time, and result_attempt.duration_ms is an int4 (at most 2**31 - 1 ms, 24.8 days).
-MAX_DURATION_SECONDS = 1_000_000  # 11.6 days: longer than any test run
-MAX_MILLISECONDS = MAX_DURATION_SECONDS * 1000
+# Every stored duration is clamped here (the loader, store_results, migration 0047) to the
+# JUnit parser's bound (11.6 days): result_attempt.duration_ms is an int4 (24.8 days).
+MAX_MILLISECONDS = int(MAX_DURATION_SECONDS * 1000)
 _EMPTY_CODES = bytes(BLOCK)
 _EMPTY_DURATIONS = array("I", bytes(4 * BLOCK))
 assert _EMPTY_DURATIONS.itemsize == 4
