@@ -4,7 +4,10 @@ A run's final outcome of each test goes into the ``ResultBlock`` of its block
 (``ordinal // BLOCK``) at its slot (``ordinal % BLOCK``): one byte in ``codes``
 (0: the test is not in the run; else its status code in the low three bits and
 its retries, up to ``MAX_PACKED_RETRIES``, above them) and its duration in
-``durations`` (a little-endian uint32 of milliseconds, at most ``MAX_DURATION_SECONDS``).
+``durations``: a little-endian uint32 of milliseconds (at most ``MAX_DURATION_SECONDS``)
+for each test the block holds, in slot order, and none for an empty slot. So a
+full block's are 256 bytes, and a run holding a few tests of many blocks (CI
+sharded by test) pays 4 bytes per test beside the 64 of ``codes``, not 256.
 
 What a byte cannot hold goes to ``ResultAttempt``, one row each:
 
@@ -119,10 +122,15 @@ class RunPacker:
             attempts.append(_row(test_case_id, status_code(attempt.status), retry, False, attempt))
 
     def packed_blocks(self) -> Iterator[tuple[int, bytes, bytes]]:
-        """(block, codes, durations) of every block with an outcome."""
+        """(block, codes, durations) of every block with an outcome (durations of the tests
+        it holds only)."""
         for block, (codes, durations) in self.blocks.items():
-            if sys.byteorder == "big":
+            if codes.count(0):
+                held = zip(durations, codes, strict=True)
+                durations = array("I", [ms for ms, code in held if code])
+            elif sys.byteorder == "big":
                 durations = array("I", durations)
+            if sys.byteorder == "big":
                 durations.byteswap()
             yield block, bytes(codes), durations.tobytes()
 
@@ -148,14 +156,22 @@ def block_outcomes(block: int, codes: bytes) -> Iterator[tuple[int, int, int]]:
             yield base + slot, code & 7, code >> 3
 
 
-def milliseconds_of(durations: bytes) -> array[int]:
-    """The 64 durations (milliseconds) of a block's ``durations``."""
+def milliseconds_of(codes: bytes, durations: bytes) -> array[int]:
+    """The 64 durations (milliseconds) of a block, 0 at an empty slot."""
     values = array("I", durations)
     if sys.byteorder == "big":
         values.byteswap()
-    return values
+    if len(values) == BLOCK:
+        return values
+    out = array("I", _EMPTY_DURATIONS)
+    present = (slot for slot, code in enumerate(codes) if code)
+    for slot, value in zip(present, values, strict=False):
+        out[slot] = value
+    return out
 
 
-def duration_at(durations: bytes, slot: int) -> float:
-    """The duration (seconds) stored at ``slot`` of a block's ``durations``."""
-    return int.from_bytes(durations[4 * slot : 4 * slot + 4], "little") / 1000
+def duration_at(codes_to_slot: bytes, durations: bytes) -> float:
+    """The duration (seconds) of the test at the last of ``codes_to_slot`` (a block's codes
+    up to and including its slot), from the block's ``durations``."""
+    index = len(codes_to_slot) - 1 - codes_to_slot[:-1].count(0)
+    return int.from_bytes(durations[4 * index : 4 * index + 4], "little") / 1000

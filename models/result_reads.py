@@ -113,8 +113,8 @@ def _run_rows_sql(
 def history_sql(
     repository_id: int, ordinal: int, runs: int, since: datetime | None = None
 ) -> tuple[str, list[Any]]:
-    """The latest ``runs`` blocks holding the test of ``ordinal``, newest first: its byte and
-    its duration only; from ``since`` on (the test's first_seen: the read of a test that
+    """The latest ``runs`` blocks holding the test of ``ordinal``, newest first: the codes up
+    to its byte and its duration; from ``since`` on (the test's first_seen: the read of a test that
     ran seldom stops there instead of walking its block's whole history). (The slot is a
     number of ours, written into the statement.)"""
     block, slot = divmod(ordinal, BLOCK)
@@ -124,8 +124,13 @@ def history_sql(
     if since is not None:
         bound = f"AND created_at >= {p} "
         params.append(_value(_naive(since) - RUN_DATE_SLACK))
+    # its duration: at its slot in a full block's; else all of them (a few), counted out
+    duration = (
+        f"CASE WHEN length(durations) = {4 * BLOCK} "
+        f"THEN substr(durations, {4 * int(slot) + 1}, 4) ELSE durations END"
+    )
     sql = (
-        f"SELECT run_id, created_at, {code}, substr(durations, {4 * int(slot) + 1}, 4) "
+        f"SELECT run_id, created_at, substr(codes, 1, {int(slot) + 1}), {duration} "
         f"FROM result_block WHERE repository_id = {p} AND block = {p} AND {code} <> {p} "
         f"{bound}ORDER BY created_at DESC, run_id DESC LIMIT {p}"
     )
@@ -183,7 +188,7 @@ def run_attempts(
         by_test: dict[tuple[int, int], list[tuple[Attempt, bool]]] = {}
         for run_id, block, codes, durations in blocks:
             base = block * BLOCK
-            seconds = milliseconds_of(durations)
+            seconds = milliseconds_of(codes, durations)
             for slot, code in enumerate(bytes(codes)):
                 if code and (test_id := ids.get(base + slot)) is not None:
                     status, retries = DECODED[code]
@@ -225,9 +230,12 @@ def test_history(
     if not rows:
         return []
     packed: dict[int, list[tuple[_Try, bool]]] = defaultdict(list)
-    for run_id, _at, byte, duration in rows:
-        status, retries = DECODED[bytes(byte)[0]]
-        packed[run_id].append((_Try(retries, status, duration_at(bytes(duration), 0)), False))
+    for run_id, _at, codes, duration in rows:
+        codes, duration = bytes(codes), bytes(duration)
+        status, retries = DECODED[codes[-1]]
+        # 4 bytes: its own (a full block's at its slot, or a block holding it alone)
+        seconds = duration_at(codes[-1:] if len(duration) == 4 else codes, duration)
+        packed[run_id].append((_Try(retries, status, seconds), False))
     p = "%s" if is_postgres() else "?"
     others: dict[int, list[_Try]] = defaultdict(list)
     for run_id, code, retry, duration_ms, is_packed in _fetch(

@@ -235,7 +235,9 @@ class _Packer:
                 occurrence.append(row)
         run_id, dated, *_, repo = rows[0]
         for block, (codes, durations) in blocks.items():
-            self.out.add("result_block", (dated, repo, run_id, block, codes, durations))
+            # the durations of the tests the block holds only, in slot order (models.packing)
+            present = b"".join(durations[4 * s : 4 * s + 4] for s, c in enumerate(codes) if c)
+            self.out.add("result_block", (dated, repo, run_id, block, codes, present))
 
     def occurrence(self, blocks, attempts):
         final = attempts[-1]
@@ -373,9 +375,11 @@ def _expand_run(db, run_id, dated, ids, out):
         (run_id, dated),
     ).fetchall():
         codes, durations = bytes(codes), bytes(durations)
+        index = 0  # durations hold the present slots' only
         for slot, code in enumerate(codes):
             if code:
-                seconds = int.from_bytes(durations[4 * slot : 4 * slot + 4], "little") / 1000
+                seconds = int.from_bytes(durations[4 * index : 4 * index + 4], "little") / 1000
+                index += 1
                 test_id = ids[block * BLOCK + slot]
                 finals[test_id] = (STATUSES.get(code & 7, "error"), code >> 3, seconds, None, None)
     earlier = {}

@@ -134,6 +134,35 @@ def test_a_run_reads_back_as_it_was_uploaded(database) -> None:  # type: ignore[
     ]
 
 
+def test_a_run_holding_a_few_tests_of_a_block_stores_their_durations_only(database) -> None:  # type: ignore[no-untyped-def]
+    """A shard's run (tests 3 and 40 of a block; test 9 alone in the next): four bytes of
+    duration per test it holds; its results, the history of each and a full block's read
+    back exactly."""
+    repo = _repo()
+    at = datetime(2027, 3, 10, 8, 30)
+    full = _run(repo, 1, at)
+    cases = [Case(f"t{i:03}", duration=i / 8) for i in range(128)]
+    _load(repo, full, cases, at)
+    shard = _run(repo, 2, at + timedelta(hours=1))
+    few = [Case("t003", duration=3.5), Case("t040", "failed", 4.25), Case("t073", duration=7)]
+    _load(repo, shard, few, at + timedelta(hours=1))
+    sizes = dict(
+        ResultBlock.select(ResultBlock.block, fn.length(ResultBlock.durations))
+        .where(ResultBlock.run == shard.id)
+        .tuples()
+    )
+    assert sizes == {0: 8, 1: 4}
+    assert _read(shard) == _expected(few)
+    assert _read(full) == _expected(cases)
+    tests = {t.key: t for t in TestCase.select()}
+    for key, seconds in (("t003", 3.5), ("t040", 4.25), ("t073", 7.0), ("t005", 5 / 8)):
+        test = tests[key]
+        history = result_reads.test_history(repo.id, test.id, test.ordinal, runs=2)
+        assert history[0].attempts[0][2] == seconds, key
+    [alone] = result_reads.test_history(repo.id, tests["t005"].id, tests["t005"].ordinal, runs=5)
+    assert alone.run_id == full.id
+
+
 def test_a_run_reads_the_same_with_the_kept_ids_or_without(database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A repository too large for the kept map of test ids has its ordinals read per run: the
     same results."""
