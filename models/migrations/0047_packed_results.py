@@ -396,7 +396,8 @@ def _expand_run(db, run_id, dated, ids, out):
         else:
             earlier.setdefault(test_id, []).append(row)
     for test_id, final in finals.items():
-        for status, retry, seconds, message, failure_type in sorted(earlier.pop(test_id, [])):
+        earlier_rows = sorted(earlier.pop(test_id, []), key=lambda row: row[1])  # by retry
+        for status, retry, seconds, message, failure_type in earlier_rows:
             row = (run_id, test_id, status, seconds, retry, message, failure_type, dated)
             out.add("test_result", row)
         status, retry, seconds, message, failure_type = final
