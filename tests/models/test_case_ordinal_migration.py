@@ -12,6 +12,7 @@ from models import Repository, TestCase, db, utcnow
 from models.bulk import upsert_cases
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
 from models.tenancy import default_tenant
+from tests.models.conftest import migrated_to, seed_repositories
 
 BEFORE = "0045_web_session_generation"
 THIS = "0046_test_case_ordinal"
@@ -25,12 +26,7 @@ def test_up_numbers_each_repositorys_tests_in_creation_order(scratch: Database) 
         runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
         runner.up(BEFORE)
         run = scratch.execute_sql
-        run("INSERT INTO tenant (slug, name, created_at) VALUES ('t', 'T', CURRENT_TIMESTAMP)")
-        for name in ("acme/a", "acme/b"):
-            run(
-                "INSERT INTO repository (tenant_id, full_name, default_branch, settings, active, "
-                f"created_at) VALUES (1, '{name}', 'main', '{{}}', true, CURRENT_TIMESTAMP)"
-            )
+        seed_repositories(scratch, "acme/a", "acme/b")
         for n, repo in enumerate((1, 2, 1, 1, 2)):
             run(
                 "INSERT INTO test_case (repository_id, key, suite, classname, name, first_seen, "
@@ -133,14 +129,9 @@ def test_the_counter_starts_past_each_repositorys_tests_and_numbers_old_inserts(
     if "Postgres" not in type(scratch).__name__:
         pytest.skip("the counter is PostgreSQL's")
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
+        runner = migrated_to(scratch, BEFORE)
         run = scratch.execute_sql
-        run("INSERT INTO tenant (slug, name, created_at) VALUES ('t', 'T', CURRENT_TIMESTAMP)")
-        run(
-            "INSERT INTO repository (tenant_id, full_name, default_branch, settings, active, "
-            "created_at) VALUES (1, 'acme/a', 'main', '{}', true, CURRENT_TIMESTAMP)"
-        )
+        seed_repositories(scratch, "acme/a")
         insert = (
             "INSERT INTO test_case (repository_id, key, suite, classname, name, first_seen, "
             "last_seen) VALUES (1, '{0}', '', '', '{0}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"

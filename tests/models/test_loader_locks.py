@@ -5,17 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-from models import Repository, TestCase, TestRun, db, result_reads, utcnow
+from models import Repository, TestCase, db, result_reads, utcnow
 from models.bulk import ResultLoader
 from models.tenancy import default_tenant
 from models.test_cases import CASE_IDS, LAST_SEEN_RESOLUTION
-from tests.models.test_packed_results import Case
+from tests.models.test_packed_results import Case, _run
 from tests.stored import stored_results
 
 
@@ -82,17 +82,6 @@ def _settle(future: Future[Any], pid: int, watch: psycopg.Connection[Any]) -> bo
         time.sleep(0.01)
     future.result()
     return True
-
-
-def _run(repo: Repository, n: int, at: datetime) -> TestRun:
-    return TestRun.create(
-        repository=repo,
-        sha=f"{n:040x}",
-        ci_run_id=str(n),
-        content_digest=f"{n:064x}",
-        started_at=at,
-        received_at=at,
-    )
 
 
 def test_uploads_adding_and_refreshing_tests_at_once_never_wait(

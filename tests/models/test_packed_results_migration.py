@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-import psycopg
 import pytest
 from peewee import Database
 from playhouse.migrations import Runner
@@ -17,7 +14,7 @@ from playhouse.migrations import Runner
 from models import FailureMessage, ResultBlock, TestCase, TestRun, db, result_reads
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
 from models.packing import MAX_DURATION_SECONDS
-from tests.conftest import PG_ADMIN_URL
+from tests.models.conftest import upload_in_flight
 from tests.models.test_result_partitions import result_schema
 
 BEFORE = "0046_test_case_ordinal"
@@ -182,45 +179,17 @@ def test_an_upload_writing_while_up_starts_is_moved_not_dropped(scratch: Databas
     before it reads (a SHARE lock), so its row is packed rather than dropped with the table."""
     if not _postgres(scratch):
         pytest.skip("one writer at a time on SQLite")
-    url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{scratch.database}"
-    inserted = threading.Event()
-    failures: list[BaseException] = []
-
-    def upload() -> None:
-        """Insert, wait until the migration is blocked behind this transaction, commit."""
-        try:
-            with psycopg.connect(url) as writer, psycopg.connect(url, autocommit=True) as watch:
-                writer.execute(
-                    "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
-                    "message, failure_type, created_at) "
-                    "VALUES (3, 5, 'failed', 0.5, 0, 'late', 'E', %s)",
-                    (MAR,),
-                )
-                inserted.set()
-                pid = writer.info.backend_pid
-                deadline = time.monotonic() + 60
-                blocked = "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
-                while watch.execute(blocked, (pid,)).fetchone() is None:
-                    if time.monotonic() > deadline:
-                        raise AssertionError("the migration never waited for the upload")
-                    time.sleep(0.01)  # polling for the other session's state, not timing
-                writer.commit()
-        except BaseException as exc:  # noqa: BLE001 - the test thread raises it
-            failures.append(exc)
-        finally:
-            inserted.set()
-
     with scratch.connection_context(), _bound(scratch):
         runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
         runner.up(BEFORE)
         _seed(scratch)
-        thread = threading.Thread(target=upload)
-        thread.start()
-        try:
-            assert inserted.wait(60)
+        with upload_in_flight(
+            scratch,
+            "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
+            "message, failure_type, created_at) "
+            "VALUES (3, 5, 'failed', 0.5, 0, 'late', 'E', %s)",
+            (MAR,),
+        ):
             runner.up(THIS)
-        finally:
-            thread.join(60)
-        assert not failures, failures
         messages = {m.message for m in FailureMessage.select()}
         assert "late" in messages
