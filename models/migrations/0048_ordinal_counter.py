@@ -6,7 +6,8 @@ a per-repository lock until it commits, so uploads adding tests to one
 repository no longer wait for each other's whole store. A reservation is never
 given back: an upload that rolls back leaves a gap in the numbering.
 
-Each row starts at its repository's highest ordinal + 1. The trigger of
+Each row starts at its repository's highest ordinal + 1, and a reservation never
+returns less than that (a test inserted with an ordinal of its own is passed). The trigger of
 migration 0046 (tests inserted without an ordinal, by code older than 0046)
 now numbers from the counter too. SQLite has one writer at a time and numbers
 from the highest ordinal inside the writing transaction: no table there.
@@ -28,7 +29,8 @@ BEGIN
         INSERT INTO {TABLE} AS c (repository_id, next_ordinal)
             SELECT NEW.repository_id, coalesce(max(ordinal) + 1, 0) + 1
             FROM test_case WHERE repository_id = NEW.repository_id
-        ON CONFLICT (repository_id) DO UPDATE SET next_ordinal = c.next_ordinal + 1
+        ON CONFLICT (repository_id) DO UPDATE
+            SET next_ordinal = greatest(c.next_ordinal, excluded.next_ordinal - 1) + 1
         RETURNING next_ordinal - 1 INTO NEW.ordinal;
     END IF;
     RETURN NEW;

@@ -78,6 +78,10 @@ def test_new_tests_continue_their_repositorys_numbering(database) -> None:  # ty
     ordinals = dict(TestCase.select(TestCase.key, TestCase.ordinal).tuples())
     assert {k: v for k, v in ordinals.items() if k in "abc"} == {"a": 0, "b": 1, "c": 2}
     assert TestCase.create(repository=one, key="d", name="d").ordinal == 3
+    TestCase.create(repository=one, key="e", name="e", ordinal=10)  # numbered by its maker
+    with db.atomic():
+        ids = upsert_cases(one.id, [_Case("f")], utcnow())
+    assert ids["f"][1] == 11  # past it, not into it
 
 
 class _Case:
