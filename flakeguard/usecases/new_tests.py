@@ -8,6 +8,8 @@ run asks which family an added test belongs to and how that family fares.
 
 from __future__ import annotations
 
+import logging
+import struct
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,6 +17,11 @@ from dataclasses import dataclass
 from engine.scoring import ScoringConfig, TestState
 from engine.scoring.family import FamilyPrior, family_key, family_prior
 from models import queries
+
+log = logging.getLogger(__name__)
+
+# What decoding a stored state raises when its bytes or JSON are damaged or of another version.
+UNDECODABLE = (ValueError, TypeError, KeyError, IndexError, struct.error)
 
 # A run with more new families than this (a first import, a mass rename) is
 # analysed without family priors: their lookup would cost more than it buys.
@@ -37,14 +44,17 @@ def families_of(
     wanted = {test_id: family_key(key) for test_id, key in keys.items()}
     if not wanted or len(set(wanted.values())) > MAX_FAMILIES:
         return {}
-    members: dict[str, list[tuple[int, bytes | str]]] = defaultdict(list)
+    members: dict[str, list[tuple[int, TestState]]] = defaultdict(list)
     for test_id, key, stored in queries.family_states(repository_id, set(wanted.values())):
-        members[family_key(key)].append((test_id, stored))  # LIKE may match other families
+        try:
+            state = TestState.from_stored(stored)
+        except UNDECODABLE as exc:  # one damaged sibling costs the prior a member, not the run
+            log.warning("skipped the undecodable state of test case %s: %s", test_id, exc)
+            continue
+        members[family_key(key)].append((test_id, state))  # a prefix may be another family's
     found: dict[int, Family] = {}
     for test_id, family in wanted.items():
-        siblings = [
-            TestState.from_stored(s) for other, s in members.get(family, ()) if other != test_id
-        ]
+        siblings = [state for other, state in members.get(family, ()) if other != test_id]
         prior = family_prior(siblings, timestamp, config) if siblings else None
         if prior is not None:
             found[test_id] = Family(family, prior)
