@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from engine.scoring import DEFAULT_CONFIG, TestState
+from engine.scoring import DEFAULT_CONFIG, Result, TestState
+from flakeguard.usecases import new_tests
+from flakeguard.usecases.analysis import analyze_run
 from flakeguard.usecases.new_tests import families_of
 from models import FlakeScore, Repository, Tenant, TestCase, queries
-from tests.app.analysis_helpers import flaky_state
+from tests.app.analysis_helpers import flaky_state, make_run, store_run
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
@@ -96,3 +98,45 @@ def test_an_undecodable_sibling_is_skipped_and_logged(database, caplog) -> None:
         found = families_of(repo.id, [new.id], at, DEFAULT_CONFIG)
     assert found[new.id].prior.siblings == 1
     assert f"test case {broken.id}" in caplog.text
+
+
+def _pay_history(repo: Repository, runs: int) -> None:
+    """``t::pay[visa]`` flakes at about 25% on main (hourly runs), analysed run by run."""
+    for n in range(runs):
+        failed = n % 4 == 1
+        results = [Result("t::pay[visa]", "failed" if failed else "passed")]
+        if failed:
+            results.append(Result("t::pay[visa]", "passed", 1))
+        analyze_run(store_run(repo, make_run(n, results)).id, now=T0 + timedelta(hours=n))
+
+
+def test_a_skipped_test_is_not_new_until_it_runs(database) -> None:  # type: ignore[no-untyped-def]
+    """Skipped appearances leave no state; the first run that runs it gives it the family prior."""
+    repo = Repository.create(tenant=Tenant.create(slug="t", name="T"), full_name="a/b")
+    _pay_history(repo, 20)
+    for n in (20, 21):
+        results = [Result("t::pay[visa]", "passed"), Result("t::pay[amex]", "skipped")]
+        analyze_run(store_run(repo, make_run(n, results)).id, now=T0 + timedelta(hours=n))
+    amex = TestCase.get(TestCase.key == "t::pay[amex]")
+    assert not FlakeScore.select().where(FlakeScore.test_case == amex).exists()
+    results = [Result("t::pay[visa]", "passed"), Result("t::pay[amex]", "passed")]
+    analyze_run(store_run(repo, make_run(22, results)).id, now=T0 + timedelta(hours=22))
+    state = TestState.from_stored(FlakeScore.get(FlakeScore.test_case == amex).engine_state)
+    assert state.runs_seen == 1 and state.passes_counted == 1
+    assert state.failure_weight > 0  # the family's pseudo-runs, from its first run on
+
+
+def test_skipped_new_tests_do_not_count_against_the_family_lookup(database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Skipped new tests are not new: they neither cost a lookup nor crowd out a real one."""
+    monkeypatch.setattr(new_tests, "MAX_FAMILIES", 1)
+    repo = Repository.create(tenant=Tenant.create(slug="t", name="T"), full_name="a/b")
+    _pay_history(repo, 20)
+    results = [
+        Result("t::pay[amex]", "passed"),
+        Result("t::gone[1]", "skipped"),
+        Result("t::later[1]", "skipped"),
+    ]
+    analyze_run(store_run(repo, make_run(20, results)).id, now=T0 + timedelta(hours=20))
+    amex = TestCase.get(TestCase.key == "t::pay[amex]")
+    state = TestState.from_stored(FlakeScore.get(FlakeScore.test_case == amex).engine_state)
+    assert state.failure_weight > 0
