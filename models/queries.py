@@ -241,7 +241,6 @@ def _param() -> str:
     return "%s" if is_postgres() else "?"
 
 
-LIKE_ESCAPE = "!"
 FAMILY_CHUNK = 25  # families per statement (each is a sub-select of its own)
 MAX_SIBLINGS = 50  # parametrised members read per family, in key order
 
@@ -252,17 +251,16 @@ def family_states(
     """(test_case_id, key, engine_state) of scored tests of the given families.
 
     A family is a key without its parametrisation: its members are the test
-    keyed by it and, at most ``per_family`` of them (the first in key order),
+    keyed by it and, at most ``per_family`` of them (the first in byte order),
     the tests keyed by it followed by ``[...]``, so that a family of ten
     thousand parametrisations costs what one of fifty does.  A key that
     merely starts so (``fam[x]y[z]`` is of the family ``fam[x]y``) is returned
     too: the caller checks each key's family.
 
-    The prefix is matched exactly (case, ``%``, ``_`` and ``!`` literally):
-    PostgreSQL by an escaped LIKE, which reads the (repository_id, key) index
-    as a range under the C collation; SQLite by a range of keys, which is
-    exact under its binary collation, where its LIKE ignores ASCII case and
-    would use no index.
+    The members are a range of keys in byte order, from ``<family>[`` to
+    ``<family>\\``: exact (case, ``%`` and ``_`` are plain characters, no
+    pattern), and an index range on both databases (PostgreSQL's index in the
+    C collation, migration 0050; SQLite's binary key index).
     """
     found: list[tuple[int, str, bytes | str]] = []
     names = sorted(families)
@@ -272,18 +270,15 @@ def family_states(
         "JOIN flake_score s ON s.test_case_id = t.id "
         f"WHERE t.repository_id = {p} AND s.engine_state IS NOT NULL AND "
     )
-    if is_postgres():
-        prefixed = f"t.key LIKE {p} ESCAPE '{LIKE_ESCAPE}'"
-    else:
-        prefixed = f"t.key >= {p} AND t.key < {p}"
+    key = 't.key COLLATE "C"' if is_postgres() else "t.key"
+    members = f"{key} >= {p} AND {key} < {p} ORDER BY {key} LIMIT {p}"
     for start in range(0, len(names), FAMILY_CHUNK):
         chunk = names[start : start + FAMILY_CHUNK]
         arms = [select + f"t.key IN ({', '.join([p] * len(chunk))})"]
         params: list[Any] = [repository_id, *chunk]
         for at, family in enumerate(chunk):
-            arms.append(f"SELECT * FROM ({select}{prefixed} ORDER BY t.key LIMIT {p}) AS f{at}")
-            bounds = _prefix_bounds(family + "[")
-            params += [repository_id, *bounds, per_family]
+            arms.append(f"SELECT * FROM ({select}{members}) AS f{at}")
+            params += [repository_id, family + "[", family + "\\", per_family]
         rows = db.execute_sql(" UNION ALL ".join(arms), params).fetchall()
         found.extend(
             (test_case_id, key, bytes(blob) if isinstance(blob, memoryview) else blob)
@@ -302,12 +297,3 @@ def test_case_keys(repository_id: int, test_case_ids: Sequence[int]) -> dict[int
         ).fetchall():
             found[test_case_id] = key
     return found
-
-
-def _prefix_bounds(prefix: str) -> list[str]:
-    """What matches the keys that start with ``prefix``: an escaped LIKE pattern (PostgreSQL),
-    or the bounds of a half-open range of keys (SQLite's binary order)."""
-    if is_postgres():
-        escaped = "".join(f"{LIKE_ESCAPE}{c}" if c in f"%_{LIKE_ESCAPE}" else c for c in prefix)
-        return [escaped + "%"]
-    return [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
