@@ -78,7 +78,8 @@ class NewFlakyTest:
     family: str | None = None  # the display name of the test it is a new parametrisation of
     family_rate: float | None = None  # what the family's cases from before the change show
     siblings: tuple[str, ...] = ()  # display names of some of those cases
-    sibling_count: int = 0  # how many there are in all
+    sibling_count: int = 0  # how many were read
+    siblings_counted: bool = True  # False: the read stopped at its bound, there may be more
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from models import (
     TestRun,
     db,
     failure_reads,
+    queries,
     result_reads,
     utcnow,
 )
@@ -255,27 +256,27 @@ def _new_flaky(
         config,
         keep=lambda siblings: _ran_before(repo.id, sorted(siblings), sha, ours),
     )
-    shown = {family.key: sorted(family.siblings)[:SIBLINGS_SHOWN] for family in families.values()}
-    names = {
-        case.id: display_name(case)
-        for case in _load(TestCase, TestCase.id, sorted({i for ids in shown.values() for i in ids}))
+    shown = {
+        test_id: sorted(family.siblings)[:SIBLINGS_SHOWN] for test_id, family in families.items()
     }
+    wanted = sorted({i for ids in shown.values() for i in ids})
+    names = {case.id: display_name(case) for case in _load(TestCase, TestCase.id, wanted)}
     retried = set(retried_ids)
     tests = []
     for case in _load(TestCase, TestCase.id, added):
+        test = NewFlakyTest(name=display_name(case), failed_and_passed_here=case.id in retried)
         family = families.get(case.id)
-        tests.append(
-            NewFlakyTest(
-                name=display_name(case),
-                failed_and_passed_here=case.id in retried,
-                family=_family_name(case) if family is not None else None,
-                family_rate=family.prior.rate if family is not None else None,
-                siblings=tuple(sorted(names[i] for i in shown[family.key]))
-                if family is not None
-                else (),
-                sibling_count=len(family.siblings) if family is not None else 0,
+        if family is not None:
+            test = dataclasses.replace(
+                test,
+                family=_family_name(case),
+                family_rate=family.prior.rate,
+                siblings=tuple(sorted(names[i] for i in shown[case.id])),
+                sibling_count=len(family.siblings),
+                # the read stops at MAX_SIBLINGS members: there may be more
+                siblings_counted=len(family.siblings) < queries.MAX_SIBLINGS,
             )
-        )
+        tests.append(test)
     return tuple(sorted(tests, key=lambda test: test.name))
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, timedelta
 
+from flakeguard.usecases.github import NewFlakyTest
 from flakeguard.usecases.github_checks import build_check_run_report, sync_check_run
 from integrations.github import check_runs
 from models import FlakeScore, Repository, TestCase, TestRun, utcnow
@@ -80,7 +82,7 @@ def test_the_family_is_named_by_its_cases_from_before_the_change(database) -> No
     _runs_of(EARLIER, branch="feature", pr=3)
     _runs_of(SHA, branch="feature", pr=3)
     [new] = build_check_run_report(repo.id, SHA).new_flaky
-    assert new.family == "tests.mod.test_pay" and new.sibling_count == 6
+    assert new.family == "tests.mod.test_pay" and new.sibling_count == 6 and new.siblings_counted
     assert len(new.siblings) == 3 and "tests.mod.test_pay[jcb]" not in new.siblings
     assert new.family_rate is not None and new.family_rate < 0.15  # jcb's 90% left out
     line = check_runs._new_flaky_line(new)
@@ -111,3 +113,20 @@ def test_the_check_run_says_a_pr_adds_an_already_flaky_test(  # type: ignore[no-
     assert "a new parametrisation of `tests.mod.test_pay`" in line
     assert re.search(r"\(`tests\.mod\.test_pay\[visa\]`\) fail (9|10)\.\d% of runs$", line)
     assert "visa`: added" not in summary
+
+
+def test_a_family_read_to_its_bound_says_there_may_be_more() -> None:
+    """A family whose read stopped at its bound says "at least", not a count it does not know."""
+    test = NewFlakyTest(
+        name="m.t[new]",
+        failed_and_passed_here=True,
+        family="m.t",
+        family_rate=0.05,
+        siblings=("m.t[0]", "m.t[1]", "m.t[2]"),
+        sibling_count=50,
+        siblings_counted=False,
+    )
+    line = check_runs._new_flaky_line(test)
+    assert "(`m.t[0]`, `m.t[1]`, `m.t[2]` and at least 47 more) fail 5.0% of runs" in line
+    counted = check_runs._new_flaky_line(dataclasses.replace(test, siblings_counted=True))
+    assert "`m.t[2]` and 47 more) fail" in counted
