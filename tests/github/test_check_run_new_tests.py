@@ -32,6 +32,18 @@ def _runs_of(sha: str, *, branch: str, pr: int | None = None) -> None:
     TestRun.update(branch=branch, pr=pr).where(TestRun.sha == sha).execute()
 
 
+def _change(repo: Repository, branch: str, pr: int) -> None:
+    """MAIN is of the default branch; EARLIER and SHA are the commits of pull request ``pr``."""
+    _runs_of(MAIN, branch=repo.default_branch)
+    for sha in (EARLIER, SHA):
+        _runs_of(sha, branch=branch, pr=pr)
+
+
+def _failed_and_passed_here(repo: Repository, name: str) -> None:
+    add_result(repo, name, "failed")
+    add_result(repo, name, "passed", attempt=2)
+
+
 def test_a_skipped_test_is_not_added_until_it_runs(database) -> None:  # type: ignore[no-untyped-def]
     """Skipped here: not listed though flaky; skipped elsewhere only: added where it first runs."""
     repo = installed_repo()
@@ -39,11 +51,8 @@ def test_a_skipped_test_is_not_added_until_it_runs(database) -> None:  # type: i
     _scored(repo, TestCase.get(TestCase.name == "test_skipped_here"), 0.1)
     add_result(repo, "test_skipped_here", "skipped")
     add_result(repo, "test_unskipped", "skipped", sha=MAIN)  # on main it never ran
-    add_result(repo, "test_unskipped", "failed")
-    add_result(repo, "test_unskipped", "passed", attempt=2)
-    _runs_of(MAIN, branch=repo.default_branch)
-    _runs_of(EARLIER, branch="feature", pr=7)
-    _runs_of(SHA, branch="feature", pr=7)
+    _failed_and_passed_here(repo, "test_unskipped")
+    _change(repo, "feature", 7)
     report = build_check_run_report(repo.id, SHA)
     assert [test.name for test in report.new_flaky] == ["tests.mod.test_unskipped"]
 
@@ -52,15 +61,12 @@ def test_added_is_scoped_to_the_pull_request(database) -> None:  # type: ignore[
     """First seen on another PR (same branch name, from another fork) or on main: not added."""
     repo = installed_repo()
     for name in ("test_other_pr", "test_main", "test_ours"):
-        add_result(repo, name, "failed")
-        add_result(repo, name, "passed", attempt=2)
+        _failed_and_passed_here(repo, name)
     add_result(repo, "test_other_pr", "passed", sha=OTHER_PR)
     add_result(repo, "test_main", "passed", sha=MAIN)
     add_result(repo, "test_ours", "passed", sha=EARLIER)
     _runs_of(OTHER_PR, branch="patch-1", pr=8)
-    _runs_of(MAIN, branch=repo.default_branch)
-    _runs_of(EARLIER, branch="patch-1", pr=7)
-    _runs_of(SHA, branch="patch-1", pr=7)
+    _change(repo, "patch-1", 7)
     report = build_check_run_report(repo.id, SHA)
     assert [test.name for test in report.new_flaky] == ["tests.mod.test_ours"]
 
@@ -76,11 +82,8 @@ def test_the_family_is_named_by_its_cases_from_before_the_change(database) -> No
         _scored(repo, add_result(repo, f"test_pay[old{n}]", "passed", sha=MAIN), 0.1)
     jcb = add_result(repo, "test_pay[jcb]", "passed", sha=EARLIER)  # added by this PR too
     _scored(repo, jcb, 0.9)
-    add_result(repo, "test_pay[amex]", "failed")
-    add_result(repo, "test_pay[amex]", "passed", attempt=2)
-    _runs_of(MAIN, branch=repo.default_branch)
-    _runs_of(EARLIER, branch="feature", pr=3)
-    _runs_of(SHA, branch="feature", pr=3)
+    _failed_and_passed_here(repo, "test_pay[amex]")
+    _change(repo, "feature", 3)
     [new] = build_check_run_report(repo.id, SHA).new_flaky
     assert new.family == "tests.mod.test_pay" and new.sibling_count == 6 and new.siblings_counted
     assert len(new.siblings) == 3 and "tests.mod.test_pay[jcb]" not in new.siblings
@@ -99,11 +102,9 @@ def test_the_check_run_says_a_pr_adds_an_already_flaky_test(  # type: ignore[no-
     """End to end: the check run GitHub receives names the added flaky test and its family."""
     repo = installed_repo()
     _scored(repo, add_result(repo, "test_pay[visa]", "passed", sha=MAIN), 0.1)
-    add_result(repo, "test_pay[amex]", "failed")
-    add_result(repo, "test_pay[amex]", "passed", attempt=2)
+    _failed_and_passed_here(repo, "test_pay[amex]")
     add_result(repo, "test_pay[visa]", "passed")
-    _runs_of(MAIN, branch=repo.default_branch)
-    _runs_of(SHA, branch="feature", pr=5)
+    _change(repo, "feature", 5)
     sync_check_run(repo.id, SHA, github=github_client)
     [created] = fake_github.calls_to("POST", r"/check-runs$")
     summary = created.body["output"]["summary"]
