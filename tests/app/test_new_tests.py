@@ -140,3 +140,16 @@ def test_skipped_new_tests_do_not_count_against_the_family_lookup(database, monk
     amex = TestCase.get(TestCase.key == "t::pay[amex]")
     state = TestState.from_stored(FlakeScore.get(FlakeScore.test_case == amex).engine_state)
     assert state.failure_weight > 0
+
+
+def test_a_new_member_of_a_huge_family_pools_only_the_bounded_read(database) -> None:  # type: ignore[no-untyped-def]
+    """A family larger than the bound lends the prior of its first MAX_SIBLINGS members."""
+    repo = Repository.create(tenant=Tenant.create(slug="t", name="T"), full_name="a/b")
+    for n in range(queries.MAX_SIBLINGS + 10):
+        _scored(repo, f"m::test_big[{n:03}]", 0.1)
+    new = TestCase.create(repository=repo, key="m::test_big[new]", name="test_big[new]")
+    at = (T0 + timedelta(hours=101)).timestamp()
+    found = families_of(repo.id, [new.id], at, DEFAULT_CONFIG)
+    assert found[new.id].prior.siblings == queries.MAX_SIBLINGS
+    first = {c.id for c in TestCase.select().where(TestCase.key < "m::test_big[050]")}
+    assert set(found[new.id].siblings) == first
