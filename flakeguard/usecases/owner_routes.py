@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine import repo_config as rc
+from engine.codeowners import OWNER_PATTERN
 from flakeguard.errors import BadRequestError, NotFoundError
 from flakeguard.usecases.repo_files import config_of
 from flakeguard.usecases.slack_scope import same_tenant_subscriptions
 from models import ChannelSubscription, OwnerRoute, Repository, SlackWorkspace, db
 
 # A route's owner: "@user" or "@org/team" (the same names CODEOWNERS uses).
-OWNER = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?")
+OWNER = OWNER_PATTERN
 CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,20}")
 
 
