@@ -25,7 +25,7 @@ def cmd_route(args: argparse.Namespace) -> int:
             name = owner_routes.remove_route(tenant_id=tenant.id, owner=args.remove)
             print(f"{name}: alerts go to their repositories' channels again")
             return 0
-        if args.owner:
+        if args.owner and args.owner != "list":
             if not (args.team_id and args.channel_id):
                 print("flakeguard: route OWNER TEAM_ID CHANNEL_ID", file=sys.stderr)
                 return 2
@@ -45,8 +45,9 @@ def cmd_route(args: argparse.Namespace) -> int:
     found = owner_routes.routes(tenant.id)
     if not found:
         print("no routes: every alert goes to its repository's channels")
-    for owner, team, channel in found:
-        print(f"{owner} -> {channel} ({team})")
+    for route in found:
+        failing = f" [last post failed: {route.last_error}]" if route.last_error else ""
+        print(f"{route.owner} -> {route.channel} ({route.team_id}){failing}")
     return 0
 
 
@@ -133,7 +134,7 @@ def register(sub: Any) -> None:
         "route",
         help="send a CODEOWNERS owner's alerts to a Slack channel",
         description=cmd_route.__doc__
-        + " Examples: `flakeguard route @acme/payments T0123 C0456`, `flakeguard route`, "
+        + " Examples: `flakeguard route @acme/payments T0123 C0456`, `flakeguard route list`, "
         "`flakeguard route --remove @acme/payments`.",
     )
     route.add_argument("owner", nargs="?", metavar="OWNER", help="@org/team or @user")

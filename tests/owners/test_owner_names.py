@@ -17,7 +17,7 @@ CHANNEL = "C0LONG"
 def test_the_longest_team_routes_from_slack_and_is_stored(world: World) -> None:
     answer = world.slack.command(f"route {LONGEST} <#{CHANNEL}|long>", channel=CHANNEL)
     assert answer.status_code == 200
-    assert owner_routes.routes(world.repo.tenant_id) == [(LONGEST, TEAM_ID, CHANNEL)]
+    assert owner_routes.routes(world.repo.tenant_id) == [(LONGEST, TEAM_ID, CHANNEL, None)]
 
 
 def test_a_longer_name_is_refused_with_a_clear_message(world: World) -> None:
