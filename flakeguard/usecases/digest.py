@@ -31,7 +31,7 @@ from flakeguard.usecases.policy import MembersOf, check_allowed
 from flakeguard.usecases.repo_files import owners_of_test_id
 from flakeguard.usecases.slack_delivery import message_target
 from flakeguard.usecases.slack_scope import same_tenant_subscriptions, submitted_digest
-from flakeguard.usecases.team_digest import owned_plan, owned_proposals
+from flakeguard.usecases.team_digest import owned_among, owned_plan, owned_proposals
 from models import (
     ChannelSubscription,
     FlakeScore,
@@ -240,39 +240,62 @@ def approve_shown(
 ) -> list[Quarantine]:
     """Approve what an "Approve all" confirmed: ``(quarantine id, version seen)`` pairs.
 
-    Only the proposals the digest may approve count: its repository's, or those its
-    owner owns in the repositories routed to its channel; anything else is skipped.
-    The digest must be one posted in ``team_id`` for ``tenant_id`` (NotFoundError), and
-    the workspace's policy is checked once, before anything changes. Then the week's
-    digests that listed an approved test are re-rendered.
+    The digest must be one posted in ``team_id`` for ``tenant_id`` (NotFoundError),
+    and the workspace's policy is checked once, before anything changes. Every
+    submitted id must be one the digest may approve: its repository's, or one its
+    owner owns in the repositories routed to its channel, of the tenant; otherwise
+    the whole submission is refused (NotFoundError, nothing approved). The approvals
+    (in the order of the tests' keys) and the re-rendering of the week's digests that
+    listed an approved test commit in one transaction; their effects go out after it.
     """
     msg = submitted_digest(message_id, tenant_id=tenant_id, team_id=team_id)
     check_allowed(msg.team_id, actor, members_of=members_of)
+    ids = sorted({quarantine_id for quarantine_id, _ in items})
     if msg.repository_id is not None:
-        scope = {quarantine_id: msg.repository_id for quarantine_id, _ in items}
+        rows = (
+            Quarantine.select(Quarantine.id, Quarantine.repository)
+            .join(Repository, on=(Quarantine.repository == Repository.id))
+            .where(
+                Quarantine.id.in_(ids),
+                Quarantine.repository == msg.repository_id,
+                Repository.tenant == tenant_id,
+            )
+        )
+        scope = {q.id: q.repository_id for q in rows}
     else:
         routed = _routed_of(msg)
-        scope = owned_proposals(routed.owner, routed_owners(tenant_id).get(routed, []))
+        scope = owned_among(routed.owner, routed_owners(tenant_id).get(routed, []), ids)
+    foreign = [quarantine_id for quarantine_id in ids if quarantine_id not in scope]
+    if foreign:
+        raise NotFoundError(
+            f"{len(foreign)} of the {len(ids)} proposals submitted are not in this digest; "
+            "nothing was approved"
+        )
     groups: dict[int, list[tuple[int, int]]] = {}
     for quarantine_id, version in items:
-        if quarantine_id in scope:
-            groups.setdefault(scope[quarantine_id], []).append((quarantine_id, version))
+        groups.setdefault(scope[quarantine_id], []).append((quarantine_id, version))
+    effects: list[outbox.Wanted] = []
     approved: list[Quarantine] = []
-    for repository_id, group in sorted(groups.items()):
-        approved += quarantine.approve_all(
-            group,
-            actor=actor,
-            source="slack",
-            key_prefix=f"digest:{msg.id}",
-            tenant_id=tenant_id,
-            repository_id=repository_id,
-        )
-    _refresh_digests(msg.id, tenant_id, approved)
+    with db.atomic():
+        for repository_id, group in sorted(groups.items()):
+            approved += quarantine.approve_all(
+                group,
+                actor=actor,
+                source="slack",
+                key_prefix=f"digest:{msg.id}",
+                tenant_id=tenant_id,
+                repository_id=repository_id,
+                deferred=effects,
+            )
+        effects += outbox.record(digest_posts(_digests_to_refresh(msg.id, tenant_id, approved)))
+    outbox.dispatch(effects)
     return approved
 
 
-def _refresh_digests(message_id: int, tenant_id: int, approved: Sequence[Quarantine]) -> None:
-    """Re-render a digest, and the week's other posted digests listing an approved test."""
+def _digests_to_refresh(
+    message_id: int, tenant_id: int, approved: Sequence[Quarantine]
+) -> list[int]:
+    """A digest, and the week's other posted digests listing an approved test."""
     wanted = {message_id}
     if approved:
         repositories = {q.repository_id for q in approved}
@@ -291,4 +314,4 @@ def _refresh_digests(message_id: int, tenant_id: int, approved: Sequence[Quarant
             for row in week
             if row.repository_id in repositories or row.owner in owners
         }
-    outbox.record_and_dispatch(digest_posts(sorted(wanted)))
+    return sorted(wanted)

@@ -107,8 +107,9 @@ def test_a_new_week_gets_a_new_digest(world: World) -> None:
 
 
 def test_approve_all_in_the_team_digest_approves_only_its_tests(world: World) -> None:
-    """Approve all from #payments approves both payments proposals (two repositories); an
-    id of another test smuggled into the modal is skipped; both digests are re-rendered."""
+    """Approve all from #payments approves both payments proposals (two repositories); a
+    submission with an id of another test smuggled in is refused whole, saying so, and
+    approves nothing; both digests are re-rendered after the genuine one."""
     tests = _setup(world)
     jobs.enqueue(Job.WEEKLY_DIGEST)
     team = SlackMessage.get(SlackMessage.channel == PAYMENTS, SlackMessage.kind == "digest")
@@ -119,7 +120,13 @@ def test_approve_all_in_the_team_digest_approves_only_its_tests(world: World) ->
 
     login = Quarantine.get(Quarantine.test_case == tests["login"].id)
     metadata = json.loads(view["private_metadata"])
-    metadata["q"].append([login.id, login.version])
+    smuggled = {**metadata, "q": [*metadata["q"], [login.id, login.version]]}
+    refused = world.slack.submit_view("fg_approve_all_view", json.dumps(smuggled)).get_json()
+    assert refused["response_action"] == "update"
+    assert "1 of the 3 proposals submitted are not in this digest; nothing was approved" in (
+        all_text(refused["view"])
+    )
+    assert {q.state for q in Quarantine.select()} == {"proposed"}
     world.fake_slack.reset()
     answer = world.slack.submit_view("fg_approve_all_view", json.dumps(metadata))
     assert answer.status_code == 200
@@ -288,3 +295,42 @@ def outbox_dispatch(message_ids: list[int]) -> None:
     from flakeguard.usecases import outbox
 
     outbox.dispatch(digest.digest_posts(message_ids))
+
+
+def test_approve_all_approves_in_the_order_of_the_tests_keys(world: World) -> None:
+    """The approvals are made in the order of the tests' keys, whatever the order
+    submitted: their audit events come out in key order."""
+    from models import QuarantineEvent
+
+    tests = _setup(world)
+    jobs.enqueue(Job.WEEKLY_DIGEST)
+    shop = SlackMessage.get(SlackMessage.channel == CHANNEL_ID, SlackMessage.kind == "digest")
+    shown = [Quarantine.get(Quarantine.test_case == tests[n].id) for n in ("refund", "login")]
+    items = [(q.id, q.version) for q in sorted(shown, key=lambda q: -q.id)]
+    digest.approve_shown(
+        shop.id, items, actor="U0ADMIN", tenant_id=world.repo.tenant_id, team_id=TEAM_ID
+    )
+    events = (
+        QuarantineEvent.select(QuarantineEvent, Quarantine)
+        .join(Quarantine)
+        .where(QuarantineEvent.action == "approve")
+        .order_by(QuarantineEvent.id)
+    )
+    keys = [TestCase.get_by_id(e.quarantine.test_case_id).key for e in events]
+    assert keys == [tests["refund"].key, tests["login"].key]  # submitted login first
+
+
+def test_an_owners_digest_breaks_ties_by_test_key_like_a_repositorys_plan(world: World) -> None:
+    """Two payments proposals of equal cost in two repositories: ranked by their keys
+    (as each repository's plan ranks its own), not by their ids."""
+    api = Repository.create(tenant=world.repo.tenant_id, full_name="org/api")
+    for repo in (world.repo, api):
+        repo_files.store_files(repo.id, {"CODEOWNERS": CODEOWNERS}, source="github")
+    later_key = _owned_test(world.repo, "payments.test_b", "test_b", "+x+x")
+    earlier_key = _owned_test(api, "payments.test_a", "test_a", "+x+x")
+    assert later_key.id < earlier_key.id
+    world.slack.command(f"route @org/payments <#{PAYMENTS}|payments>", channel=PAYMENTS)
+    view = digest.owned_digest_view("@org/payments", [world.repo.id, api.id])
+    first, second = view.items
+    assert (first.impact, first.score) == (second.impact, second.score)
+    assert [item.test_case_id for item in view.items] == [earlier_key.id, later_key.id]
