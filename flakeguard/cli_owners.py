@@ -100,9 +100,13 @@ def cmd_repo_files(args: argparse.Namespace) -> int:
         return repo
     if args.trust:  # one of the modes: argparse checked it
         repo_file_uploads.set_trust(repo, args.trust)
+    if args.forget_github_id:
+        repo = repo_file_uploads.forget_github_id(repo)
     mode = args.trust or repo_file_uploads.trust_of(repo)
     files = repo_files.files_of(repo.id)
     print(f"{repo.full_name}: files from {files.source or 'nowhere yet'}")
+    if repo.github_id is not None:
+        print(f"  GitHub repository id {repo.github_id}: a job of a namesake is refused")
     if repo.installation_id is not None:
         print("  the GitHub App reads them from the default branch; uploads are not used")
     elif mode == repo_file_uploads.ACTIONS:
@@ -124,6 +128,12 @@ def register_repo_files(repo_sub: Any) -> None:
     )
     files.add_argument("repo", metavar="OWNER/NAME")
     files.add_argument("--trust", choices=("actions", "ingest-token"), help="set the trust")
+    files.add_argument(
+        "--forget-github-id",
+        action="store_true",
+        help="unlink the GitHub repository id (the repository was created again on "
+        "purpose); the next proven upload links the new one",
+    )
     files.add_argument("--tenant", metavar="SLUG", help=TENANT_HELP)
     files.set_defaults(handler=cmd_repo_files)
 

@@ -64,6 +64,13 @@ def set_trust(repo: Repository, mode: str) -> str:
     return mode
 
 
+def forget_github_id(repo: Repository) -> Repository:
+    """Unlink ``repo`` from its GitHub id (an operator re-created it on purpose): the
+    next proven upload links the id of its token. Return the repository as it is now."""
+    Repository.update(github_id=None).where(Repository.id == repo.id).execute()
+    return Repository.get_by_id(repo.id)
+
+
 def store_upload(
     repository_id: int,
     files: Mapping[str, str | None],

@@ -253,3 +253,13 @@ def test_the_first_proven_upload_pins_the_github_id_a_recreated_namesake_is_refu
     assert namesake.status_code == 403
     assert "GitHub id 999, not 4242" in namesake.get_json()["error"]["message"]
     assert RepoFile.select().count() == 0
+
+
+def test_an_operator_can_unlink_the_github_id_of_a_repository_created_again(
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer
+) -> None:
+    """`flakeguard repo files --forget-github-id`: the next proven upload links the new id."""
+    assert put(actions_issuer.mint(repository_id="999")).status_code == 403
+    assert repo_file_uploads.forget_github_id(shop).github_id is None
+    assert put(actions_issuer.mint(repository_id="999")).status_code == 200
+    assert Repository.get_by_id(shop.id).github_id == 999
