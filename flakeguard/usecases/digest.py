@@ -172,37 +172,30 @@ def plan_digests(tenant_id: int, *, now: datetime | None = None) -> list[int]:
     caller dispatches them after this commits.
     """
     week = week_of(now or utcnow())
-    ids: list[int | None] = []
+    # (team, channel, repository id or None, owner or "") of each digest due
+    due: list[tuple[str, str, int | None, str]] = []
     with db.atomic():
         subscriptions = same_tenant_subscriptions().where(
             Repository.tenant == tenant_id, ChannelSubscription.last_error.is_null()
         )
         for sub in subscriptions.order_by(ChannelSubscription.id):
-            _, total = quarantine_plan(sub.repository_id, limit=0)
-            if total:
-                ids.append(
-                    _plan_message(
-                        week,
-                        tenant_id=tenant_id,
-                        team_id=sub.team_id,
-                        channel=sub.channel_id,
-                        repository_id=sub.repository_id,
-                        owner="",
-                    )
-                )
+            if quarantine_plan(sub.repository_id, limit=0)[1]:
+                due.append((sub.team_id, sub.channel_id, sub.repository_id, ""))
         for routed, repository_ids in routed_owners(tenant_id).items():
             if owned_proposals(routed.owner, repository_ids):
-                ids.append(
-                    _plan_message(
-                        week,
-                        tenant_id=tenant_id,
-                        team_id=routed.team_id,
-                        channel=routed.channel,
-                        repository_id=None,
-                        owner=routed.owner,
-                    )
-                )
-        created = [i for i in ids if i is not None]
+                due.append((routed.team_id, routed.channel, None, routed.owner))
+        planned = (
+            _plan_message(
+                week,
+                tenant_id=tenant_id,
+                team_id=team_id,
+                channel=channel,
+                repository_id=repository_id,
+                owner=owner,
+            )
+            for team_id, channel, repository_id, owner in due
+        )
+        created = [i for i in planned if i is not None]
         outbox.record(digest_posts(created))
     return created
 
