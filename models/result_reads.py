@@ -24,6 +24,7 @@ from models.failure_reads import Attempt, messages_by_id
 from models.packing import (
     BLOCK,
     MAX_PACKED_RETRIES,
+    STATUS_CODES,
     STATUSES,
     duration_at,
     milliseconds_of,
@@ -37,6 +38,10 @@ _ATTEMPT_COLUMNS = (
 )
 DECODED = [(STATUSES.get(code & 7, "error"), code >> 3) for code in range(256)]
 _EMPTY_SLOT = b"\x00"
+# The codes of a skipped final outcome, whatever its retries.
+_SKIPPED_CODES = [
+    bytes([STATUS_CODES["skipped"] | retries << 3]) for retries in range(MAX_PACKED_RETRIES + 1)
+]
 # The loader dates every result of a run with the run's started_at (else its received_at).
 # A read of a run's results also bounds created_at to a window around that date, so that
 # PostgreSQL prunes it to the one monthly partition holding them (two at a month's edge). A
@@ -277,10 +282,12 @@ def ran_on_other_commit(
     sha: str,
     *,
     except_branches: Collection[str] = (),
+    except_prs: Collection[int] = (),
     first_seen: dict[int, datetime] | None = None,
 ) -> set[int]:
-    """Those of the tests (id -> ordinal) with a result on a commit other than ``sha``, of a
-    branch other than ``except_branches``.
+    """Those of the tests (id -> ordinal) that ran (a result other than skipped) on a commit
+    other than ``sha``, in a run not of ``except_prs`` nor (with no pull request) of
+    ``except_branches``.
 
     One statement per ``CHUNK`` tests, an EXISTS per test: the search of its
     block's history stops at its first run on another commit, or at the test's
@@ -288,8 +295,15 @@ def ran_on_other_commit(
     answer for a new one, reads only its own days rather than its block's history.
     """
     p = "%s" if is_postgres() else "?"
-    branches = sorted(except_branches)
-    not_branch = f"AND r.branch NOT IN ({', '.join([p] * len(branches))}) " if branches else ""
+    not_run = [_EMPTY_SLOT, *_SKIPPED_CODES]
+    branches, prs = sorted(except_branches), sorted(except_prs)
+    ours = []  # the change's own runs: of its pull requests, or (none) of its branches
+    if prs:
+        ours.append(f"(r.pr IS NOT NULL AND r.pr IN ({', '.join([p] * len(prs))}))")
+    if branches:
+        alone = " AND r.pr IS NULL" if prs else ""
+        ours.append(f"(r.branch IN ({', '.join([p] * len(branches))}){alone})")
+    not_ours = f"AND NOT ({' OR '.join(ours)}) " if ours else ""
     since = first_seen or {}
     tests = sorted(ordinals.items())
     found: set[int] = set()
@@ -308,10 +322,10 @@ def ran_on_other_commit(
                 f"WITH wanted (test_id, block, position, since) AS (VALUES {values}) "
                 "SELECT w.test_id FROM wanted w WHERE EXISTS (SELECT 1 FROM result_block b "
                 "JOIN test_run r ON r.id = b.run_id AND r.repository_id = b.repository_id "
-                f"WHERE b.repository_id = {p} AND b.block = w.block "
-                f"AND b.created_at >= w.since AND substr(b.codes, w.position, 1) <> {p} "
-                f"AND r.sha <> {p} {not_branch})",
-                [*params, repository_id, _EMPTY_SLOT, sha, *branches],
+                f"WHERE b.repository_id = {p} AND b.block = w.block AND b.created_at >= w.since "
+                f"AND substr(b.codes, w.position, 1) NOT IN ({', '.join([p] * len(not_run))}) "
+                f"AND r.sha <> {p} {not_ours})",
+                [*params, repository_id, *not_run, sha, *prs, *branches],
             )
         )
     return found
