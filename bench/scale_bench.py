@@ -48,11 +48,15 @@ For each: bytes per result, the ingest rate of the same five 10,000-case uploads
 loader), a run's results read back (the analysis input), one test's 50 newest
 runs, one test's failures, and the removal of the oldest month. Then the blocks
 an id-keyed packing would need where several repositories add tests in turn,
-against the ordinal-keyed packing in place, and the plans of the hot reads.
+against the ordinal-keyed packing in place, the plans of the hot reads, and the
+bytes per result of CI sharded 16 ways (each run a few tests of every block; also
+alone with ``--sharded``), with a block's durations for the tests it holds (in
+place) and padded to all 64.
 
     .venv/bin/python bench/scale_bench.py --sizes 1M,10M,50M [--tests 2000] [--months 6]
         [--rounds 60] [--compare-at 1M] [--no-compare]
     .venv/bin/python bench/scale_bench.py --migration 1M
+    .venv/bin/python bench/scale_bench.py --sharded
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ from bench.scale_layouts import (
     raw_run,
 )
 from flakeguard.settings import Settings
-from models import TestCase, TestRun, db, partitions
+from models import ResultBlock, TestCase, TestRun, db, partitions
 from models.base import close_database, make_database, utcnow
 from models.bulk import ResultLoader
 from models.migrate import apply_migrations
@@ -653,6 +657,57 @@ def interleaved_repositories(url: str) -> None:
     )
 
 
+def sharded_runs(shards: int = 16, runs: int = 1_600) -> None:
+    """Bytes per result where CI is sharded by test: after one full run (the tests numbered in
+    suite order) each run holds every ``shards``-th test of a 2,000-test suite (a few tests
+    in each of ~32 blocks), in a scratch database of its own; then the same rows with every
+    block's durations padded to 64 (the full form)."""
+    from flakeguard.usecases.repos import add_repository
+
+    previous = db.obj
+    with scratch_database() as url:
+        database = make_database(url)
+        db.initialize(database)
+        try:
+            apply_migrations(database)
+            repo, _ = add_repository(f"bench/sharded-{uuid.uuid4().hex[:6]}")
+            suite = Suite(2_000, prefix="sharded")
+            end = utcnow() - timedelta(days=1)
+            start = end - timedelta(days=30)
+            partitions.ensure_partitions(start, ahead=3)
+            results = 0
+            for n in range(runs):  # the first run holds every test: numbered in suite order
+                cases = suite.run(n)[n % shards :: shards] if n else suite.run(n)
+                dated = start + (end - start) * n / runs
+                with db.atomic():
+                    run_id = new_run(repo.id, n, dated, len(cases))
+                    results += store(repo.id, run_id, cases, dated)
+            blocks = ResultBlock.select().count()
+
+            def measured() -> tuple[float, float]:
+                vacuum(url, *RESULT_TABLES)
+                total = sum(sizes(url, table)[2] for table in RESULT_TABLES)
+                return total / results, sizes(url, "result_block")[2] / results
+
+            sparse, sparse_blocks = measured()
+            admin_sql(
+                url,
+                "UPDATE result_block SET durations = durations || "
+                "decode(repeat('00', 256 - length(durations)), 'hex')",
+                "VACUUM FULL result_block",
+            )
+            full, full_blocks = measured()
+        finally:
+            close_database(database)
+            db.initialize(previous)
+    print(
+        f"  CI sharded {shards} ways ({results:,} results, {results / blocks:.1f} tests per "
+        f"block row): {sparse:.1f} bytes per result ({sparse_blocks:.1f} in result_block) with "
+        f"the durations of the tests a block holds only; {full:.1f} ({full_blocks:.1f}) with "
+        "every block's 64"
+    )
+
+
 # -- migration 0047 at size ---------------------------------------------------------
 
 
@@ -746,7 +801,13 @@ def main() -> None:
         default=None,
         help="only time migration 0047 (up and down) on this many results, e.g. 1M",
     )
+    parser.add_argument(
+        "--sharded", action="store_true", help="only the bytes per result of sharded CI runs"
+    )
     args = parser.parse_args()
+    if args.sharded:
+        sharded_runs()
+        return
     if args.migration:
         time_migration(parse_size(args.migration), args)
         return
@@ -790,6 +851,7 @@ def main() -> None:
                     )
                     interleaved_repositories(sized.url)
                     explain_hot_reads(sized)
+                sharded_runs()
         first = summary[wanted[0]]
         print("\n== at each size / at the first, measured in turn (latencies: within 1.5x) ==")
         names = ("analyze", "status", "test", "page", "api")

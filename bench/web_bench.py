@@ -306,6 +306,7 @@ def bench(url: str, args: argparse.Namespace) -> None:
             database_url=url,
             queue_mode="immediate",
             public_url="http://bench",
+            session_secret="web-bench-session-secret-" + uuid.uuid4().hex,  # the app checks it
             rate_limit_ip="1000000/minute",
             rate_limit_token="1000000/minute",
         )

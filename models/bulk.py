@@ -27,9 +27,9 @@ from peewee import __exception_wrapper__ as driver_errors
 
 from models.base import db, is_postgres
 from models.packing import AttemptRow, RunPacker
-from models.queries import CHUNK, touch_test_cases
+from models.queries import CHUNK
 from models.results import FailureMessage, ResultAttempt, ResultBlock, TestCase, TestRun
-from models.test_cases import CASE_IDS, LAST_SEEN_RESOLUTION, Identity, upsert_cases
+from models.test_cases import CASE_IDS, Identity, touch_last_seen, upsert_cases
 
 FAILURE_TYPE_WIDTH = 255
 BLOCK_COLUMNS = ("created_at", "repository_id", "run_id", "block", "codes", "durations")
@@ -76,22 +76,26 @@ class ResultLoader:
                 ids = self._ids = dict(ids)
                 self._copied = True
             with driver_errors:
-                ids.update(upsert_cases(self.repository_id, unknown, self.now))
+                found = upsert_cases(self.repository_id, unknown, self.now)
+            ids.update(found)
+            last = self._known.last if self._known is not None else None
+            if last is not None and any(ordinal <= last[1] for _, ordinal in found.values()):
+                CASE_IDS.forget(self.repository_id)  # committed out of order: read it again
         add = self._packer.add
         for case in cases:
             test_id, ordinal = ids[case.key]
             add(test_id, ordinal, case, case.attempts)
-        if self._known is not None:
-            self._seen.update([ids[case.key][0] for case in cases])
+        self._seen.update([ids[case.key][0] for case in cases])
 
     def finish(self) -> None:
-        """Write the run's blocks, attempts and messages; refresh ``last_seen`` of kept cases."""
+        """Write the run's blocks, attempts and messages; refresh the cases' stale ``last_seen``
+        (those this process has not refreshed lately, when the repository's ids are kept)."""
         with driver_errors:
             write_packed(self.run_id, self.repository_id, self.dated, self._packer)
-        if self._known is not None:
-            refresh = self._known.to_refresh(self._seen, self.now)
+            seen = self._seen
+            refresh = seen if self._known is None else self._known.to_refresh(seen, self.now)
             if refresh:
-                touch_test_cases(refresh, self.now, self.now - LAST_SEEN_RESOLUTION)
+                touch_last_seen(refresh, self.now)
 
 
 class Outcome(NamedTuple):

@@ -148,7 +148,11 @@ def attempts_since(
     for start in range(0, len(test_case_ids), CHUNK):
         query = (
             ResultAttempt.select(*_OF_RUN, TestRun.duration, TestRun.pr, TestRun.branch)
-            .join(TestRun, on=(ResultAttempt.run == TestRun.id))
+            .join(
+                TestRun,
+                on=(ResultAttempt.run == TestRun.id)
+                & (TestRun.repository == ResultAttempt.repository),
+            )
             .where(
                 ResultAttempt.repository == repository_id,
                 ResultAttempt.test_case.in_(test_case_ids[start : start + CHUNK]),
@@ -204,7 +208,11 @@ def branch_failures(
                 ResultAttempt.created_at,
                 rank.alias("nth"),
             )
-            .join(TestRun, on=(ResultAttempt.run == TestRun.id))
+            .join(
+                TestRun,
+                on=(ResultAttempt.run == TestRun.id)
+                & (TestRun.repository == ResultAttempt.repository),
+            )
             .where(
                 ResultAttempt.repository == repository_id,
                 ResultAttempt.test_case.in_(test_case_ids[start : start + CHUNK]),

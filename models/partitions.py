@@ -10,10 +10,14 @@ but ``failure_message`` (``(id, month)``): nothing refers to a result.
 
 Retention drops a month whose every row is older than the cutoff (metadata
 only, whatever its size) instead of deleting its rows; partitions are created
-``AHEAD`` months in advance by the same daily job. Each DDL statement runs in its
-own short transaction under ``lock_timeout``: a partition that cannot be locked
-at once (a long report query on it) is left for the next pass instead of
-queueing every upload behind it.
+``AHEAD`` months in advance by the same daily job. A month is created or dropped
+in all three tables at once, in one short transaction under a short
+``lock_timeout``: a DDL statement waiting for a lock makes every query on the
+table queue behind it, so it gives up quickly and tries again ``RETRIES`` times
+(backing off); a month still busy (a long report query on it) is left for the
+next pass. ``DETACH PARTITION ... CONCURRENTLY`` (PostgreSQL 14) would wait
+without blocking anyone, but PostgreSQL refuses it on a table with a default
+partition, which these have.
 
 Every function is a no-op where the results are not partitioned (SQLite).
 """
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,7 +38,10 @@ log = logging.getLogger(__name__)
 # each partitioned table and its partition key; months are dropped in this order
 TABLES = {"result_block": "created_at", "result_attempt": "created_at", "failure_message": "month"}
 AHEAD = 3  # months of partitions kept ready beyond the current one
-LOCK_TIMEOUT = "5s"
+LOCK_TIMEOUT = "200ms"  # how long a DDL statement may hold up the queries queued behind it
+RETRIES = 4  # further tries of a month that timed out, after 0.5, 1, 2 and 4 s
+BACKOFF_SECONDS = 0.5
+Pause = Callable[[float], object]
 
 _BOUND = re.compile(r"FROM \((?P<lo>[^)]*)\) TO \((?P<hi>[^)]*)\)")
 
@@ -104,33 +113,58 @@ def _covered(month: datetime, existing: list[Partition]) -> bool:
 
 
 def ensure_partitions(
-    now: datetime, *, ahead: int = AHEAD, lock_timeout: str = LOCK_TIMEOUT
+    now: datetime,
+    *,
+    ahead: int = AHEAD,
+    lock_timeout: str = LOCK_TIMEOUT,
+    retries: int = RETRIES,
+    pause: Pause = time.sleep,
 ) -> list[str]:
     """Create the monthly partitions of this month and the next ``ahead``; return their names.
 
+    A month's partitions of the three tables are made together (all or none).
     Rows already in the default partition for such a month are moved into it
     (the default partition may not hold rows of a range attached beside it).
     """
     if not is_partitioned():
         return []
+    existing = {table: partitions(table) for table in TABLES}
     created = []
-    for table in TABLES:
-        existing = partitions(table)
-        month = month_start(now)
-        for _ in range(ahead + 1):
-            name = partition_name(table, month)
-            if not _covered(month, existing):
-                try:
-                    _create(table, month, lock_timeout)
-                except Exception as exc:  # a lock timeout is expected; anything else is raised
-                    if not _lock_timeout(exc):
-                        raise
-                    # made ``ahead`` months early: a later pass has time to create it
-                    log.info("partitions: %s not created now (table busy)", name)
-                else:
-                    created.append(name)
-            month = next_month(month)
+    month = month_start(now)
+    for _ in range(ahead + 1):
+        missing = [table for table in TABLES if not _covered(month, existing[table])]
+
+        def create(month: datetime = month, missing: list[str] = missing) -> None:
+            for table in missing:
+                _create(table, month)
+
+        if missing and _in_short_transactions(create, lock_timeout, retries, pause):
+            created += [partition_name(table, month) for table in missing]
+        elif missing:  # made ``ahead`` months early: a later pass has time to create it
+            log.info("partitions: %s not created now (tables busy)", f"{month:%Y-%m}")
+        month = next_month(month)
     return created
+
+
+def _in_short_transactions(
+    action: Callable[[], None], lock_timeout: str, retries: int, pause: Pause
+) -> bool:
+    """Run ``action`` in a transaction under ``lock_timeout``; after a lock timeout pause and
+    try again, up to ``retries`` times. False when every try timed out."""
+    delay = BACKOFF_SECONDS
+    for attempt in range(retries + 1):
+        try:
+            with db.atomic():
+                db.execute_sql("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
+                action()
+            return True
+        except Exception as exc:  # a lock timeout is expected; anything else is raised
+            if not is_lock_timeout(exc):
+                raise
+        if attempt < retries:
+            pause(delay)
+            delay *= 2
+    return False
 
 
 def _literal(value: datetime) -> str:
@@ -138,31 +172,29 @@ def _literal(value: datetime) -> str:
     return f"'{value:%Y-%m-%d %H:%M:%S}'"
 
 
-def _create(table: str, month: datetime, lock_timeout: str) -> None:
-    """Make one month's partition. Either way it gets every index of the partitioned table:
-    PostgreSQL creates them on ``PARTITION OF`` and on ``ATTACH`` (the month made beside the
-    table to take rows out of the default partition)."""
+def _create(table: str, month: datetime) -> None:
+    """Make one month's partition (in the caller's transaction). Either way it gets every
+    index of the partitioned table: PostgreSQL creates them on ``PARTITION OF`` and on
+    ``ATTACH`` (the month made beside the table to take rows out of the default partition)."""
     name, lo, hi = partition_name(table, month), month, next_month(month)
     key, default = TABLES[table], f"{table}_default"
     bounds = f"FROM ({_literal(lo)}) TO ({_literal(hi)})"
-    with db.atomic():
-        db.execute_sql("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
-        strays = db.execute_sql(
-            f'SELECT 1 FROM "{default}" WHERE {key} >= %s AND {key} < %s LIMIT 1', (lo, hi)
-        ).fetchone()
-        if strays is None:
-            db.execute_sql(f'CREATE TABLE "{name}" PARTITION OF "{table}" FOR VALUES {bounds}')
-            return
-        db.execute_sql(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS)')
-        db.execute_sql(
-            f'WITH moved AS (DELETE FROM "{default}" WHERE {key} >= %s AND {key} < %s '
-            f'RETURNING *) INSERT INTO "{name}" SELECT * FROM moved',
-            (lo, hi),
-        )
-        db.execute_sql(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" FOR VALUES {bounds}')
+    strays = db.execute_sql(
+        f'SELECT 1 FROM "{default}" WHERE {key} >= %s AND {key} < %s LIMIT 1', (lo, hi)
+    ).fetchone()
+    if strays is None:
+        db.execute_sql(f'CREATE TABLE "{name}" PARTITION OF "{table}" FOR VALUES {bounds}')
+        return
+    db.execute_sql(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS)')
+    db.execute_sql(
+        f'WITH moved AS (DELETE FROM "{default}" WHERE {key} >= %s AND {key} < %s '
+        f'RETURNING *) INSERT INTO "{name}" SELECT * FROM moved',
+        (lo, hi),
+    )
+    db.execute_sql(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" FOR VALUES {bounds}')
 
 
-def _lock_timeout(exc: BaseException) -> bool:
+def is_lock_timeout(exc: BaseException) -> bool:
     """True for PostgreSQL's lock_timeout (SQLSTATE 55P03), raw or wrapped by peewee."""
     for err in (exc, getattr(exc, "orig", None), exc.__cause__, exc.__context__):
         if getattr(err, "sqlstate", None) == "55P03":
@@ -176,28 +208,38 @@ class Dropped:
     rows: int  # estimated (the planner's row counts of the dropped partitions, all tables)
 
 
-def drop_partitions_before(cutoff: datetime, *, lock_timeout: str = LOCK_TIMEOUT) -> Dropped:
-    """Detach and drop every partition whose rows are all older than ``cutoff``.
+def drop_partitions_before(
+    cutoff: datetime,
+    *,
+    lock_timeout: str = LOCK_TIMEOUT,
+    retries: int = RETRIES,
+    pause: Pause = time.sleep,
+) -> Dropped:
+    """Detach and drop every month whose rows are all older than ``cutoff``, oldest first.
 
-    One short transaction per partition; one that cannot be locked within
-    ``LOCK_TIMEOUT`` stays for the next pass (its rows are still deleted in
-    batches by the caller, so the result is the same, only slower).
+    A month's partitions of the three tables go together, in one short
+    transaction; a month still busy after the retries stays for the next pass
+    (its rows are still deleted in batches by the caller, so the result is the
+    same, only slower) and the later months go on.
     """
-    names: list[str] = []
-    rows = 0
+    months: dict[datetime, list[Partition]] = {}
     for table in TABLES:
         for part in partitions(table):
-            if part.upper is None or part.upper > cutoff:
-                continue
-            try:
-                with db.atomic():
-                    db.execute_sql("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
-                    db.execute_sql(f'ALTER TABLE "{table}" DETACH PARTITION "{part.name}"')
-                    db.execute_sql(f'DROP TABLE "{part.name}"')
-            except Exception as exc:  # a lock timeout is expected; anything else is raised
-                if not _lock_timeout(exc):
-                    raise
-                continue  # busy now: the next pass drops it
-            names.append(part.name)
-            rows += part.rows
+            if part.upper is not None and part.upper <= cutoff:
+                months.setdefault(part.lower or datetime.min, []).append(part)
+    names: list[str] = []
+    rows = 0
+    for month in sorted(months):
+        parts = months[month]
+
+        def drop(parts: list[Partition] = parts) -> None:
+            for part in parts:
+                db.execute_sql(f'ALTER TABLE "{part.table}" DETACH PARTITION "{part.name}"')
+                db.execute_sql(f'DROP TABLE "{part.name}"')
+
+        if _in_short_transactions(drop, lock_timeout, retries, pause):
+            names += [part.name for part in parts]
+            rows += sum(part.rows for part in parts)
+        else:
+            log.info("partitions: %s left for the next pass (busy)", f"{month:%Y-%m}")
     return Dropped(names, rows)

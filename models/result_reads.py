@@ -15,11 +15,9 @@ PostgreSQL then reads only those months).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
-
-from peewee import fn
 
 from models.base import db, is_postgres
 from models.failure_reads import Attempt, messages_by_id
@@ -31,7 +29,6 @@ from models.packing import (
     duration_at,
     milliseconds_of,
 )
-from models.results import ResultBlock, TestRun
 from models.test_cases import CASE_IDS
 
 CHUNK = 500  # runs or tests per IN (...) list
@@ -118,18 +115,31 @@ def _run_rows_sql(
     return sql, [repository_id, *run_ids, _value(earliest), _value(latest)]
 
 
-def history_sql(repository_id: int, ordinal: int, runs: int) -> tuple[str, list[Any]]:
-    """The latest ``runs`` blocks holding the test of ``ordinal``, newest first: its byte and
-    its duration only. (The slot is a number of ours, written into the statement.)"""
+def history_sql(
+    repository_id: int, ordinal: int, runs: int, since: datetime | None = None
+) -> tuple[str, list[Any]]:
+    """The latest ``runs`` blocks holding the test of ``ordinal``, newest first: the codes up
+    to its byte and its duration; from ``since`` on (the test's first_seen: the read of a test that
+    ran seldom stops there instead of walking its block's whole history). (The slot is a
+    number of ours, written into the statement.)"""
     block, slot = divmod(ordinal, BLOCK)
     p = "%s" if is_postgres() else "?"
     code = f"substr(codes, {int(slot) + 1}, 1)"
-    sql = (
-        f"SELECT run_id, created_at, {code}, substr(durations, {4 * int(slot) + 1}, 4) "
-        f"FROM result_block WHERE repository_id = {p} AND block = {p} AND {code} <> {p} "
-        f"ORDER BY created_at DESC, run_id DESC LIMIT {p}"
+    bound, params = "", [repository_id, block, _EMPTY_SLOT]
+    if since is not None:
+        bound = f"AND created_at >= {p} "
+        params.append(_value(_naive(since) - RUN_DATE_SLACK))
+    # its duration: at its slot in a full block's; else all of them (a few), counted out
+    duration = (
+        f"CASE WHEN length(durations) = {4 * BLOCK} "
+        f"THEN substr(durations, {4 * int(slot) + 1}, 4) ELSE durations END"
     )
-    return sql, [repository_id, block, _EMPTY_SLOT, runs]
+    sql = (
+        f"SELECT run_id, created_at, substr(codes, 1, {int(slot) + 1}), {duration} "
+        f"FROM result_block WHERE repository_id = {p} AND block = {p} AND {code} <> {p} "
+        f"{bound}ORDER BY created_at DESC, run_id DESC LIMIT {p}"
+    )
+    return sql, [*params, runs]
 
 
 # -- one run --------------------------------------------------------------------------
@@ -141,7 +151,7 @@ def run_results(
     """(test_case_id, status, retry) of every attempt in one run (``results_window`` of it):
     the analysis input, decoded straight from the blocks."""
     blocks = _fetch(*run_blocks_sql(repository_id, [run_id], *window))
-    ids = _ids_of_blocks(repository_id, [block for _, block, _, _ in blocks])
+    ids = _ids_of_blocks(repository_id, blocks)
     out: list[tuple[int, str, int]] = []
     append = out.append
     for _, block, codes, _ in blocks:
@@ -179,11 +189,11 @@ def run_attempts(
         earliest = min(runs[run_id][0] for run_id in chunk)
         latest = max(runs[run_id][1] for run_id in chunk)
         blocks = _fetch(*run_blocks_sql(repository_id, chunk, earliest, latest))
-        ids = _ids_of_blocks(repository_id, {block for _, block, _, _ in blocks})
+        ids = _ids_of_blocks(repository_id, blocks)
         by_test: dict[tuple[int, int], list[tuple[Attempt, bool]]] = {}
         for run_id, block, codes, durations in blocks:
             base = block * BLOCK
-            seconds = milliseconds_of(durations)
+            seconds = milliseconds_of(codes, durations)
             for slot, code in enumerate(bytes(codes)):
                 if code and (test_id := ids.get(base + slot)) is not None:
                     status, retries = DECODED[code]
@@ -212,16 +222,25 @@ def run_attempts(
 
 
 def test_history(
-    repository_id: int, test_case_id: int, ordinal: int, *, runs: int
+    repository_id: int,
+    test_case_id: int,
+    ordinal: int,
+    *,
+    runs: int,
+    first_seen: datetime | None = None,
 ) -> list[RunHistory]:
-    """The test in its latest ``runs`` runs, newest first, with every attempt in each."""
-    rows = _fetch(*history_sql(repository_id, ordinal, runs))
+    """The test in its latest ``runs`` runs, newest first, with every attempt in each (read
+    back to ``first_seen`` only, when given)."""
+    rows = _fetch(*history_sql(repository_id, ordinal, runs, first_seen))
     if not rows:
         return []
     packed: dict[int, list[tuple[_Try, bool]]] = defaultdict(list)
-    for run_id, _at, byte, duration in rows:
-        status, retries = DECODED[bytes(byte)[0]]
-        packed[run_id].append((_Try(retries, status, duration_at(bytes(duration), 0)), False))
+    for run_id, _at, codes, duration in rows:
+        codes, duration = bytes(codes), bytes(duration)
+        status, retries = DECODED[codes[-1]]
+        # 4 bytes: its own (a full block's at its slot, or a block holding it alone)
+        seconds = duration_at(codes[-1:] if len(duration) == 4 else codes, duration)
+        packed[run_id].append((_Try(retries, status, seconds), False))
     p = "%s" if is_postgres() else "?"
     others: dict[int, list[_Try]] = defaultdict(list)
     for run_id, code, retry, duration_ms, is_packed in _fetch(
@@ -264,41 +283,51 @@ def ran_on_other_commit(
     *,
     except_branches: Collection[str] = (),
     except_prs: Collection[int] = (),
+    first_seen: dict[int, datetime] | None = None,
 ) -> set[int]:
     """Those of the tests (id -> ordinal) that ran (a result other than skipped) on a commit
     other than ``sha``, in a run not of ``except_prs`` nor (with no pull request) of
     ``except_branches``.
 
-    One EXISTS per test: the search of its block's history stops at its first
-    run on another commit.
+    One statement per ``CHUNK`` tests, an EXISTS per test: the search of its
+    block's history stops at its first run on another commit, or at the test's
+    ``first_seen`` (when given): a test that ran on no other commit, the usual
+    answer for a new one, reads only its own days rather than its block's history.
     """
-    found = set()
+    p = "%s" if is_postgres() else "?"
     not_run = [_EMPTY_SLOT, *_SKIPPED_CODES]
-    ours = None
-    if except_prs:
-        ours = TestRun.pr.is_null(False) & TestRun.pr.in_(sorted(except_prs))
-    if except_branches:
-        branch = TestRun.branch.in_(sorted(except_branches))
-        if except_prs:
-            branch &= TestRun.pr.is_null()
-        ours = branch if ours is None else ours | branch
-    for test_id, ordinal in ordinals.items():
-        block, slot = divmod(ordinal, BLOCK)
-        where = [
-            ResultBlock.repository == repository_id,
-            ResultBlock.block == block,
-            fn.substr(ResultBlock.codes, slot + 1, 1).not_in(not_run),
-            TestRun.sha != sha,
-        ]
-        if ours is not None:
-            where.append(~ours)
-        elsewhere = (
-            ResultBlock.select(ResultBlock.run)
-            .join(TestRun, on=(ResultBlock.run == TestRun.id))
-            .where(*where)
+    branches, prs = sorted(except_branches), sorted(except_prs)
+    ours = []  # the change's own runs: of its pull requests, or (none) of its branches
+    if prs:
+        ours.append(f"(r.pr IS NOT NULL AND r.pr IN ({', '.join([p] * len(prs))}))")
+    if branches:
+        alone = " AND r.pr IS NULL" if prs else ""
+        ours.append(f"(r.branch IN ({', '.join([p] * len(branches))}){alone})")
+    not_ours = f"AND NOT ({' OR '.join(ours)}) " if ours else ""
+    since = first_seen or {}
+    tests = sorted(ordinals.items())
+    found: set[int] = set()
+    for start in range(0, len(tests), CHUNK // 4):  # four parameters a test
+        chunk = tests[start : start + CHUNK // 4]
+        values = ", ".join([f"({p}, {p}, {p}, {p})"] * len(chunk))
+        params: list[Any] = []
+        for test_id, ordinal in chunk:
+            block, slot = divmod(ordinal, BLOCK)
+            bound = since.get(test_id)
+            earliest = _naive(bound) - RUN_DATE_SLACK if bound is not None else datetime.min
+            params += [test_id, block, slot + 1, _value(earliest)]
+        found.update(
+            test_id
+            for (test_id,) in _fetch(
+                f"WITH wanted (test_id, block, position, since) AS (VALUES {values}) "
+                "SELECT w.test_id FROM wanted w WHERE EXISTS (SELECT 1 FROM result_block b "
+                "JOIN test_run r ON r.id = b.run_id AND r.repository_id = b.repository_id "
+                f"WHERE b.repository_id = {p} AND b.block = w.block AND b.created_at >= w.since "
+                f"AND substr(b.codes, w.position, 1) NOT IN ({', '.join([p] * len(not_run))}) "
+                f"AND r.sha <> {p} {not_ours})",
+                [*params, repository_id, *not_run, sha, *prs, *branches],
+            )
         )
-        if elsewhere.exists():
-            found.add(test_id)
     return found
 
 
@@ -323,15 +352,27 @@ def _put_exact(outcomes: list[Any], exact: Any) -> bool:
     return False
 
 
-def _ids_of_blocks(repository_id: int, blocks: Iterable[int]) -> dict[int, int]:
-    """ordinal -> test case id of (at least) the tests in these blocks: the map this process
-    keeps of the repository's tests (``models.test_cases``, checked with one index probe),
-    else read in ranges of consecutive blocks (a run's are)."""
-    known = CASE_IDS.known(repository_id)
-    if known is not None:
-        return known.ids_by_ordinal()
+def _ids_of_blocks(repository_id: int, blocks: Sequence[Any]) -> dict[int, int]:
+    """ordinal -> test case id of (at least) the tests in these block rows (``block`` and
+    ``codes`` second and third): the map this process keeps of the repository's tests
+    (``models.test_cases``, checked with one index probe; read again when it lacks one of
+    them), else read in ranges of consecutive blocks (a run's are)."""
+    for _ in range(2):
+        known = CASE_IDS.known(repository_id)
+        if known is None:
+            break
+        ids = known.ids_by_ordinal()
+        if all(
+            block * BLOCK + slot in ids
+            for _, block, codes, *_ in blocks
+            for slot, code in enumerate(bytes(codes))
+            if code
+        ):
+            return ids
+        CASE_IDS.forget(repository_id)  # a test committed out of ordinal order
     ranges: list[list[int]] = []
-    for block in sorted(set(blocks)):
+    ranges: list[list[int]] = []
+    for block in sorted({row[1] for row in blocks}):
         if ranges and block == ranges[-1][1] + 1:
             ranges[-1][1] = block
         else:
@@ -354,6 +395,11 @@ def _ids_of_blocks(repository_id: int, blocks: Iterable[int]) -> dict[int, int]:
 def _fetch(sql: str, params: Sequence[Any]) -> list[Any]:
     """Rows as the driver gives them (dates stay text on SQLite)."""
     return list(db.execute_sql(sql, params).fetchall())
+
+
+def _naive(when: datetime) -> datetime:
+    """UTC without a time zone, as created_at is stored."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
 
 
 def _value(when: datetime) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from peewee import (
     AutoField,
     BigAutoField,
@@ -23,16 +24,17 @@ from peewee import (
 from models.base import BaseModel, db, is_postgres, utcnow
 from models.repos import Repository
 
-# + repository id: one transaction at a time numbers a repository's new tests
+# + repository id: the lock of migration 0046's numbering (its trigger, before 0048)
 CASE_ORDINAL_LOCK = 0x4647_4F52 << 32
 
 
 class TestCase(BaseModel):
     """The identity of one test in one repository.
 
-    ``ordinal`` numbers a repository's tests densely from 0 in the order they
-    were created: the packed results keep a run's outcomes in blocks of
-    consecutive ordinals. A new test is numbered by :func:`next_ordinal`.
+    ``ordinal`` numbers a repository's tests from 0 in the order they were
+    created (dense but for the ordinals of uploads that rolled back): the packed
+    results keep a run's outcomes in blocks of consecutive ordinals. New tests
+    are numbered by :func:`reserve_ordinals`.
     """
 
     __test__ = False  # not a pytest class
@@ -45,7 +47,9 @@ class TestCase(BaseModel):
     name = CharField(max_length=512, index=True)  # /flakeguard test <exact name>
     file = CharField(max_length=512, null=True)
     line = IntegerField(null=True)
-    ordinal = IntegerField()
+    # NULL only for the moment of an insert by code that does not number its tests (a
+    # trigger numbers it: migration 0046); every stored test has one.
+    ordinal = IntegerField(null=True)
     first_seen = DateTimeField(default=utcnow)
     last_seen = DateTimeField(default=utcnow)
 
@@ -55,26 +59,56 @@ class TestCase(BaseModel):
     def save(self, *args: Any, **kwargs: Any) -> Any:
         """Save; a new test without an ordinal gets the repository's next one."""
         if self.id is None and self.ordinal is None:
-            with db.atomic():
+            with db.atomic():  # SQLite numbers inside the writing transaction
                 self.ordinal = next_ordinal(self.repository_id)
                 return super().save(*args, **kwargs)
         return super().save(*args, **kwargs)
 
 
-def next_ordinal(repository_id: int) -> int:
-    """The repository's next free test ordinal; its numbering stays locked to this transaction.
+# PostgreSQL: the next free ordinal per repository (migration 0048; no model: only
+# ``reserve_ordinals`` reads or writes it, on a connection of its own).
+ORDINAL_COUNTER = "ordinal_counter"
+RESERVE_LOCK_TIMEOUT = "10s"  # a reservation waits only for another one (microseconds)
+_RESERVE = (
+    f"INSERT INTO {ORDINAL_COUNTER} AS c (repository_id, next_ordinal) "
+    "SELECT %(repo)s, coalesce(max(ordinal) + 1, 0) + %(count)s FROM test_case "
+    "WHERE repository_id = %(repo)s "
+    # past every committed ordinal too (a test inserted with its own, as a bench seeds them)
+    "ON CONFLICT (repository_id) DO UPDATE SET next_ordinal = "
+    "greatest(c.next_ordinal, excluded.next_ordinal - %(count)s) + %(count)s "
+    "RETURNING next_ordinal - %(count)s"
+)
 
-    PostgreSQL: a transaction-scoped advisory lock per repository, so two uploads
-    adding tests at once number them one after the other (the second waits for
-    the first to commit). SQLite has one writer at a time anyway.
+
+def reserve_ordinals(repository_id: int, count: int) -> int:
+    """The first of ``count`` consecutive ordinals reserved for new tests of the repository.
+
+    PostgreSQL: reserved and committed at once on a connection of its own, so
+    the caller's transaction holds no lock for them: uploads adding tests to
+    one repository do not wait for each other to commit. An ordinal reserved by
+    a transaction that rolls back is never used (a gap in the numbering).
+    SQLite (one writer at a time): the highest ordinal + 1, in the caller's
+    transaction.
     """
-    if is_postgres():
-        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CASE_ORDINAL_LOCK + repository_id,))
-        sql = "SELECT max(ordinal) FROM test_case WHERE repository_id = %s"
-    else:
+    if not is_postgres():
         sql = "SELECT max(ordinal) FROM test_case WHERE repository_id = ?"
-    highest = db.execute_sql(sql, (repository_id,)).fetchone()[0]
-    return 0 if highest is None else int(highest) + 1
+        highest = db.execute_sql(sql, (repository_id,)).fetchone()[0]
+        return 0 if highest is None else int(highest) + 1
+    database = db.obj
+    with (
+        psycopg.connect(
+            dbname=database.database, autocommit=True, **database.connect_params
+        ) as connection,
+        connection.transaction(),
+    ):
+        connection.execute("SELECT set_config('lock_timeout', %s, true)", (RESERVE_LOCK_TIMEOUT,))
+        row = connection.execute(_RESERVE, {"repo": repository_id, "count": count})
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def next_ordinal(repository_id: int) -> int:
+    """The next free ordinal of the repository, reserved (``reserve_ordinals``)."""
+    return reserve_ordinals(repository_id, 1)
 
 
 class TestRun(BaseModel):

@@ -3,9 +3,15 @@
 Looking up every key of every upload costs as much as storing its results, so
 the ids and ordinals of a repository's known tests are kept in this process
 (``CASE_IDS``) and checked against the database on every upload with one
-index probe (the repository's highest ordinal: ordinals are dense and never
-reused). Tests seen for the first time are numbered (``next_ordinal``, under a
-per-repository lock) and inserted in the order they came.
+index probe (the repository's highest ordinal: ordinals are never reused).
+Tests seen for the first time are numbered (``reserve_ordinals``: a range
+reserved at once, outside the upload's transaction) and inserted in key order.
+
+Uploads that add tests commit in any order, so a map read after one upload
+committed ordinals 110-119 may miss the tests of another that commits 100-109
+later: the highest ordinal does not move. Users of a map notice an ordinal or
+a key it lacks and ``forget`` it (the loader: a key found below the map's
+highest ordinal; the reads: an ordinal in a block), so it is read again.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 
 from models.base import db, is_postgres
 from models.queries import CHUNK
-from models.results import TestCase, next_ordinal
+from models.results import TestCase, reserve_ordinals
 
 TEXT_WIDTH = 512  # the models' column width (longer values are cut, never refused)
 # last_seen is a coarse "still reported" mark: refreshing it on every run would rewrite
@@ -86,6 +92,11 @@ class CaseIdCache:
         with self._lock:
             self._entries.clear()
 
+    def forget(self, repository_id: int) -> None:
+        """Forget one repository's map: it lacks a test committed after it was read."""
+        with self._lock:
+            self._entries.pop((id(db.obj), repository_id), None)
+
     def known(self, repository_id: int) -> _KnownCases | None:
         """The checked map of ``repository_id``'s cases, or None when it is not kept."""
         table = TestCase._meta.table_name
@@ -130,8 +141,11 @@ CASE_IDS = CaseIdCache()
 
 
 def upsert_cases(repository_id: int, cases: Sequence[Any], now: datetime) -> dict[str, Identity]:
-    """(id, ordinal) of the cases' TestCases: known ones looked up (stale last_seen
-    refreshed), new ones numbered (``next_ordinal``) and inserted in the order they came."""
+    """(id, ordinal) of the cases' TestCases: known ones looked up, new ones numbered
+    (``reserve_ordinals``) and inserted in key order.
+
+    Locks no existing row (``last_seen`` is the caller's to refresh, ``touch_last_seen``).
+    """
     first: dict[str, Any] = {}
     for case in cases:
         first.setdefault(case.key, case)
@@ -141,16 +155,17 @@ def upsert_cases(repository_id: int, cases: Sequence[Any], now: datetime) -> dic
     lookup = _known_cases_pg if postgres else _known_cases_sqlite
     insert = _insert_cases_pg if postgres else _insert_cases_sqlite
     keys = list(first)
-    stale = now - LAST_SEEN_RESOLUTION
-    ids = lookup(repository_id, keys, now, stale)
+    ids = lookup(repository_id, keys)
     missing = [key for key in keys if key not in ids]
     if missing:
-        ordinal = next_ordinal(repository_id)  # waits for an upload numbering its own tests
-        ids.update(lookup(repository_id, missing, now, stale))  # which may have added these
-        missing = [key for key in missing if key not in ids]
+        # Reserved in a transaction of its own: nothing here waits for another upload's
+        # commit, but an insert of a key another upload is inserting too (then skipped).
+        # Keys in order: two uploads adding the same tests wait for each other in one order.
+        missing.sort()
+        ordinal = reserve_ordinals(repository_id, len(missing))
         rows = [(key, *_identity(first[key]), ordinal + n) for n, key in enumerate(missing)]
         insert(repository_id, rows, now)
-        ids.update(lookup(repository_id, missing, now, stale))
+        ids.update(lookup(repository_id, missing))
     return ids
 
 
@@ -172,25 +187,16 @@ def _identity(case: Any) -> tuple[Any, ...]:
     )
 
 
-def _known_cases_pg(
-    repository_id: int, keys: list[str], now: datetime, stale: datetime
-) -> dict[str, Identity]:
+def _known_cases_pg(repository_id: int, keys: list[str]) -> dict[str, Identity]:
     table = TestCase._meta.table_name
     # Keys never hold a newline (the engine collapses whitespace), so one text parameter
     # split on the server is much cheaper to send than a text[] of thousands of elements.
     packed = not any("\n" in key for key in keys)
     keys_sql = "string_to_array(%(keys)s, E'\\n')" if packed else "%(keys)s::text[]"
-    params = {
-        "repo": repository_id,
-        "keys": "\n".join(keys) if packed else keys,
-        "now": now,
-        "stale": stale,
-    }
+    params = {"repo": repository_id, "keys": "\n".join(keys) if packed else keys}
     with db.connection().cursor() as cursor:
         cursor.execute(
-            f"WITH wanted AS (SELECT unnest({keys_sql}) AS key), "
-            f'touched AS (UPDATE "{table}" t SET last_seen = %(now)s FROM wanted w '
-            "WHERE t.repository_id = %(repo)s AND t.key = w.key AND t.last_seen < %(stale)s) "
+            f"WITH wanted AS (SELECT unnest({keys_sql}) AS key) "
             f'SELECT t.key, t.id, t.ordinal FROM wanted w JOIN "{table}" t '
             "ON t.repository_id = %(repo)s AND t.key = w.key",
             params,
@@ -213,33 +219,47 @@ def _insert_cases_pg(repository_id: int, rows: list[tuple[Any, ...]], now: datet
         )
 
 
-def _known_cases_sqlite(
-    repository_id: int, keys: list[str], now: datetime, stale: datetime
-) -> dict[str, Identity]:
+def _known_cases_sqlite(repository_id: int, keys: list[str]) -> dict[str, Identity]:
     table = TestCase._meta.table_name
     connection = db.connection()
     ids: dict[str, Identity] = {}
-    refresh: list[int] = []
-    stale_text = stale.isoformat(" ")
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start : start + CHUNK]
         marks = ", ".join("?" * len(chunk))
         cursor = connection.execute(
-            f'SELECT key, id, ordinal, last_seen < ? FROM "{table}" '
-            f"WHERE repository_id = ? AND key IN ({marks})",
-            (stale_text, repository_id, *chunk),
+            f'SELECT key, id, ordinal FROM "{table}" WHERE repository_id = ? AND key IN ({marks})',
+            (repository_id, *chunk),
         )
-        for key, test_id, ordinal, is_stale in cursor:
-            ids[key] = (test_id, ordinal)
-            if is_stale:
-                refresh.append(test_id)
-    for start in range(0, len(refresh), CHUNK):
-        chunk = refresh[start : start + CHUNK]
-        connection.execute(
-            f'UPDATE "{table}" SET last_seen = ? WHERE id IN ({", ".join("?" * len(chunk))})',
-            (now.isoformat(" "), *chunk),
-        )
+        ids.update((key, (test_id, ordinal)) for key, test_id, ordinal in cursor)
     return ids
+
+
+def touch_last_seen(test_case_ids: Iterable[int], now: datetime) -> None:
+    """Set ``last_seen`` to ``now`` where it is older than the resolution, in id order.
+
+    The one place an upload locks existing test case rows, at its end and after
+    any numbering of new tests (``next_ordinal``'s lock): two uploads that see
+    the same tests lock them in the same order, so one waits for the other and
+    neither waits for a lock the other takes later.
+    """
+    ids = sorted(set(test_case_ids))
+    table = TestCase._meta.table_name
+    stale = now - LAST_SEEN_RESOLUTION
+    if is_postgres():
+        db.execute_sql(
+            f'UPDATE "{table}" t SET last_seen = %s FROM (SELECT id FROM "{table}" '
+            "WHERE id = ANY(%s::int[]) AND last_seen < %s ORDER BY id FOR UPDATE) AS s "
+            "WHERE t.id = s.id",
+            (now, ids, stale),
+        )
+        return
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        db.execute_sql(
+            f'UPDATE "{table}" SET last_seen = ? WHERE id IN ({", ".join("?" * len(chunk))}) '
+            "AND last_seen < ?",
+            (now.isoformat(" "), *chunk, stale.isoformat(" ")),
+        )
 
 
 def _insert_cases_sqlite(repository_id: int, rows: list[tuple[Any, ...]], now: datetime) -> None:

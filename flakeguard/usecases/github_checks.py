@@ -291,11 +291,22 @@ def _ran_before(
     if not case_ids:
         return set()
     branches, prs = ours
-    ordinals = dict(
-        TestCase.select(TestCase.id, TestCase.ordinal).where(TestCase.id.in_(case_ids)).tuples()
-    )
+    ordinals: dict[int, int] = {}
+    first_seen: dict[int, datetime] = {}
+    for start in range(0, len(case_ids), CHUNK):
+        for case_id, ordinal, seen in (
+            TestCase.select(TestCase.id, TestCase.ordinal, TestCase.first_seen)
+            .where(TestCase.id.in_(case_ids[start : start + CHUNK]))
+            .tuples()
+        ):
+            ordinals[case_id], first_seen[case_id] = ordinal, seen
     return result_reads.ran_on_other_commit(
-        repository_id, ordinals, sha, except_branches=branches, except_prs=prs
+        repository_id,
+        ordinals,
+        sha,
+        except_branches=branches,
+        except_prs=prs,
+        first_seen=first_seen,
     )
 
 

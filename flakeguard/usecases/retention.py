@@ -20,6 +20,7 @@ GitHub webhook delivery ids (kept so a redelivery is a no-op) go after
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from models import (
     ResultBlock,
     WebhookDelivery,
     db,
+    is_postgres,
     partitions,
     utcnow,
 )
@@ -70,22 +72,39 @@ def purge_results(
     dropped = partitions.drop_partitions_before(cutoff)
     deleted = batches = 0
     complete = True
+    skipped: list[str] = []
     for column, until in (
         (ResultBlock.created_at, cutoff),
         (ResultAttempt.created_at, cutoff),
         # a month's messages are used by that month's attempts only
         (FailureMessage.month, partitions.month_start(cutoff)),
     ):
-        while complete:
-            if batches >= max_batches:
-                complete = False
-                break
-            with db.atomic():
-                gone = _delete_oldest(column, until, batch)
-            if not gone:
-                break
-            deleted += gone
-            batches += 1
+        for month in _months_with_rows(column, until):
+            end = min(partitions.next_month(month), until)
+            while complete:
+                if batches >= max_batches:
+                    complete = False
+                    break
+                try:
+                    with db.atomic():
+                        if is_postgres():  # a locked month is skipped, not waited for
+                            db.execute_sql(
+                                "SELECT set_config('lock_timeout', %s, true)",
+                                (partitions.LOCK_TIMEOUT,),
+                            )
+                        gone = _delete_oldest(column, month, end, batch)
+                except Exception as exc:  # a lock timeout skips the month; others are raised
+                    if not partitions.is_lock_timeout(exc):
+                        raise
+                    skipped.append(f"{column.model._meta.table_name} {month:%Y-%m}")
+                    break
+                if not gone:
+                    break
+                deleted += gone
+                batches += 1
+    if skipped:
+        complete = False
+        log.warning("retention: busy, left for the next pass: %s", ", ".join(skipped))
     if dropped.partitions:
         log.info(
             "retention: dropped partitions %s (about %d rows) older than %s",
@@ -105,24 +124,47 @@ def purge_results(
     )
 
 
-def _delete_oldest(column: Any, until: datetime, batch: int) -> int:
-    """Delete about ``batch`` of the oldest rows dated before ``until``; return how many.
+def _months_with_rows(column: Any, until: datetime) -> Iterator[datetime]:
+    """The months (their first day) holding rows dated before ``until``, oldest first: one
+    index probe each."""
+    model = column.model
+    after = datetime.min
+    while True:
+        first = (
+            model.select(column)
+            .where(column >= after, column < until)
+            .order_by(column)
+            .limit(1)
+            .scalar()
+        )
+        if first is None:
+            return
+        if isinstance(first, str):  # SQLite's text, where peewee left it
+            first = datetime.fromisoformat(first)
+        month = partitions.month_start(first)
+        yield month
+        after = partitions.next_month(month)
+
+
+def _delete_oldest(column: Any, since: datetime, until: datetime, batch: int) -> int:
+    """Delete about ``batch`` of the oldest rows dated from ``since`` to before ``until``;
+    return how many.
 
     The rows of a run share their date: a batch ends at the date of its
     ``batch``-th oldest row (all of the oldest date when that is the same one), so
     it needs no key and the index on the date serves it on both databases.
     """
     model = column.model
-    older = column < until
-    first = model.select(column).where(older).order_by(column).limit(1).scalar()
+    within = (column >= since) & (column < until)
+    first = model.select(column).where(within).order_by(column).limit(1).scalar()
     if first is None:
         return 0
-    edge = model.select(column).where(older).order_by(column).offset(batch).limit(1).scalar()
+    edge = model.select(column).where(within).order_by(column).offset(batch).limit(1).scalar()
     if edge is None:
-        return int(model.delete().where(older).execute())
+        return int(model.delete().where(within).execute())
     if edge == first:
-        return int(model.delete().where(column <= edge).execute())
-    return int(model.delete().where(column < edge).execute())
+        return int(model.delete().where((column >= since) & (column <= edge)).execute())
+    return int(model.delete().where((column >= since) & (column < edge)).execute())
 
 
 def purge_deliveries(*, days: int = DELIVERY_DAYS, now: datetime | None = None) -> int:

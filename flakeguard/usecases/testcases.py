@@ -199,6 +199,8 @@ STRIP = {"passed": "+", "failed": "x", "error": "x", "skipped": "-"}
 
 def history_strip(test: TestCase, *, limit: int = HISTORY) -> str:
     """The last ``limit`` results, oldest first: ``+`` passed, ``x`` failed, ``-`` skipped."""
-    runs = result_reads.test_history(test.repository_id, test.id, test.ordinal, runs=limit)
+    runs = result_reads.test_history(
+        test.repository_id, test.id, test.ordinal, runs=limit, first_seen=test.first_seen
+    )
     statuses = [status for run in runs for _, status, _ in reversed(run.attempts)][:limit]
     return "".join(STRIP.get(status, "?") for status in reversed(statuses))

@@ -15,8 +15,9 @@ Every table carries ``repository_id``. On PostgreSQL each is partitioned by
 month (from the oldest result's month, at most ``HISTORY_MONTHS`` back, to
 ``AHEAD`` months ahead, and a default partition); SQLite gets plain tables.
 
-``up`` moves every row of ``test_result``, run by run, then drops it; it reads
-the table once, in one transaction. What it does not keep: the messages of
+``up`` moves every row of ``test_result``, month by month and run by run, then
+drops it; it reads the table once, in one transaction, under a SHARE lock
+(writers wait). What it does not keep: the messages of
 passed and skipped results (nothing showed them), durations finer than a
 millisecond, and row ids (nothing referred to them).
 
@@ -30,6 +31,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from peewee import PostgresqlDatabase
+
+# the loader's clamp (at most MAX_DURATION_SECONDS): a duration the old float column held
+# may not fit result_attempt's int4 of milliseconds
+from models.packing import milliseconds
 
 AHEAD = 3
 HISTORY_MONTHS = 24
@@ -165,12 +170,6 @@ def _sqlite_value(value):
     return value.isoformat(" ") if isinstance(value, datetime) else value
 
 
-def _milliseconds(seconds):
-    if not seconds or not seconds > 0:  # None, 0, NaN, negative
-        return 0
-    return min(2**32 - 1, round(min(seconds, 4.3e6) * 1000))
-
-
 class _Packer:
     """test_result rows, one run (and date) at a time, into the packed tables."""
 
@@ -178,6 +177,7 @@ class _Packer:
         self.out = _Rows(db)
         self.messages = {}  # (repository, month, digest) -> id
         self.last_message = 0
+        self.firsts = {}
 
     def message_id(self, repository_id, month, message, failure_type):
         failure_type = (failure_type or "")[:255]
@@ -212,7 +212,7 @@ class _Packer:
                 repo,
                 run_id,
                 test_id,
-                _milliseconds(duration),
+                milliseconds(duration),
                 message_id,
                 CODES.get(status, 3),
                 retry,
@@ -223,6 +223,7 @@ class _Packer:
     def run(self, rows):
         """Rows of one run and date, by test and id: pack each test's last attempt."""
         blocks = {}
+        self.firsts = {}  # (block, slot) -> the packed outcome of a test without a row of its own
         occurrence = []
         for row in [*rows, None]:
             if occurrence and (
@@ -234,21 +235,28 @@ class _Packer:
                 occurrence.append(row)
         run_id, dated, *_, repo = rows[0]
         for block, (codes, durations) in blocks.items():
-            self.out.add("result_block", (dated, repo, run_id, block, codes, durations))
+            # the durations of the tests the block holds only, in slot order (models.packing)
+            present = b"".join(durations[4 * s : 4 * s + 4] for s, c in enumerate(codes) if c)
+            self.out.add("result_block", (dated, repo, run_id, block, codes, present))
 
     def occurrence(self, blocks, attempts):
         final = attempts[-1]
         block, slot = divmod(final[8], BLOCK)
         codes, durations = blocks.setdefault(block, (bytearray(BLOCK), bytearray(4 * BLOCK)))
         if codes[slot]:  # the test a second time in this run: attempt rows only
+            first = self.firsts.pop((block, slot), None)
+            if first is not None:  # and the first occurrence's row, as the loader writes it
+                self.attempt(first, True)
             for row in attempts:
                 self.attempt(row, False)
             return
         status, retry = final[4], final[3]
         codes[slot] = CODES.get(status, 3) | min(retry, 31) << 3
-        durations[4 * slot : 4 * slot + 4] = _milliseconds(final[5]).to_bytes(4, "little")
+        durations[4 * slot : 4 * slot + 4] = milliseconds(final[5]).to_bytes(4, "little")
         if retry or status in FAILING:
             self.attempt(final, True)
+        else:
+            self.firsts[(block, slot)] = final
         for row in attempts[:-1]:
             self.attempt(row, False)
 
@@ -290,29 +298,44 @@ def _create_tables(db, first_month):
 
 
 def up(migrator, db):
+    if _postgres(db):
+        # Uploads writing test_result now are waited for (their rows are read below) and
+        # later ones wait for this transaction (then fail on the dropped table and are
+        # retried by the client): none is committed into a table about to be dropped.
+        # Readers go on.
+        db.execute_sql("LOCK TABLE test_result IN SHARE MODE")
     now = _month(datetime.now(UTC))
-    oldest = db.execute_sql("SELECT min(created_at) FROM test_result").fetchone()[0]
+    oldest, newest = db.execute_sql(
+        "SELECT min(created_at), max(created_at) FROM test_result"
+    ).fetchone()
     floor = now
     for _ in range(HISTORY_MONTHS):
         floor = datetime(floor.year - (floor.month == 1), (floor.month - 2) % 12 + 1, 1)
     first = max(floor, min(now, _month(oldest))) if oldest else now
     _create_tables(db, first)
     packer = _Packer(db)
-    group, rows = None, []
-    for row in _stream(
-        db,
-        "SELECT r.run_id, r.created_at, r.test_case_id, r.retry, r.status, r.duration, "
-        "r.message, r.failure_type, c.ordinal, c.repository_id FROM test_result r "
-        "JOIN test_case c ON c.id = r.test_case_id "
-        "ORDER BY r.run_id, r.created_at, r.test_case_id, r.id",
-    ):
-        if (row[0], row[1]) != group:
-            if rows:
-                packer.run(rows)
-            group, rows = (row[0], row[1]), []
-        rows.append(tuple(row))
-    if rows:
-        packer.run(rows)
+    # A month at a time (a range of the created_at index, a partition since 0044): the map
+    # of message ids holds one month's messages, the only ones its attempts refer to.
+    month = _month(oldest) if oldest else None
+    while month is not None and month <= _month(newest):
+        packer.messages.clear()
+        group, rows = None, []
+        for row in _stream(
+            db,
+            "SELECT r.run_id, r.created_at, r.test_case_id, r.retry, r.status, r.duration, "
+            "r.message, r.failure_type, c.ordinal, c.repository_id FROM test_result r "
+            "JOIN test_case c ON c.id = r.test_case_id "
+            f"WHERE r.created_at >= {_literal(month)} AND r.created_at < {_literal(_next(month))} "
+            "ORDER BY r.run_id, r.created_at, r.test_case_id, r.id",
+        ):
+            if (row[0], row[1]) != group:
+                if rows:
+                    packer.run(rows)
+                group, rows = (row[0], row[1]), []
+            rows.append(tuple(row))
+        if rows:
+            packer.run(rows)
+        month = _next(month)
     packer.out.flush()
     if _postgres(db) and packer.last_message:
         db.execute_sql("SELECT setval('failure_message_id_seq', %s)", (packer.last_message,))
@@ -352,9 +375,11 @@ def _expand_run(db, run_id, dated, ids, out):
         (run_id, dated),
     ).fetchall():
         codes, durations = bytes(codes), bytes(durations)
+        index = 0  # durations hold the present slots' only
         for slot, code in enumerate(codes):
             if code:
-                seconds = int.from_bytes(durations[4 * slot : 4 * slot + 4], "little") / 1000
+                seconds = int.from_bytes(durations[4 * index : 4 * index + 4], "little") / 1000
+                index += 1
                 test_id = ids[block * BLOCK + slot]
                 finals[test_id] = (STATUSES.get(code & 7, "error"), code >> 3, seconds, None, None)
     earlier = {}
@@ -371,7 +396,8 @@ def _expand_run(db, run_id, dated, ids, out):
         else:
             earlier.setdefault(test_id, []).append(row)
     for test_id, final in finals.items():
-        for status, retry, seconds, message, failure_type in sorted(earlier.pop(test_id, [])):
+        earlier_rows = sorted(earlier.pop(test_id, []), key=lambda row: row[1])  # by retry
+        for status, retry, seconds, message, failure_type in earlier_rows:
             row = (run_id, test_id, status, seconds, retry, message, failure_type, dated)
             out.add("test_result", row)
         status, retry, seconds, message, failure_type = final

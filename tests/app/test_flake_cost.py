@@ -11,6 +11,7 @@ from flakeguard.cli_status import print_status
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases.flake_cost import repository_costs
 from models import DomainEvent, FlakeScore, Tenant, TestRun, default_tenant, utcnow
+from models.bulk import Outcome, store_results
 from tests.bot import factories as f
 from tests.stored import add_result
 
@@ -74,3 +75,20 @@ def test_costs_of_a_repository_rank_its_flaky_tests(database) -> None:  # type: 
     rival = Tenant.create(slug="rival", name="Rival")
     with pytest.raises(NotFoundError):
         repository_costs("acme/widgets", tenant_id=rival.id)
+
+
+def test_a_test_that_passed_then_failed_in_one_run_did_not_turn_it_red(database) -> None:  # type: ignore[no-untyped-def]
+    """A test reported twice in one run, passed then failed: the run is not red (its pass is
+    read too) and costs only the failure's seconds."""
+    repo = f.repo("acme/widgets")
+    flaky = f.test_case(repo, "test_upload")
+    FlakeScore.create(test_case=flaky, repository=repo, state="flaky", score=0.1)
+    run = _run(repo, 1, pr=7, branch="feature-a", duration=600)
+    store_results(
+        run.id,
+        [Outcome(flaky.id, "passed", duration=2), Outcome(flaky.id, "failed", duration=3)],
+        dated=utcnow(),
+    )
+    [test], _ = repository_costs("acme/widgets", tenant_id=default_tenant().id)
+    assert (test.cost.red_runs, test.cost.failed_runs) == (0, 1)
+    assert test.cost.seconds_lost == 3

@@ -21,7 +21,7 @@ from flakeguard.usecases.ingest import (
 )
 from flakeguard.usecases.repos import add_repository
 from models import ResultBlock, TestCase, TestRun
-from models.packing import milliseconds
+from models.packing import MAX_DURATION_SECONDS, milliseconds
 from tests.api import samples
 from tests.stored import stored_keys, stored_results
 
@@ -265,6 +265,18 @@ def test_results_keep_every_character_of_messages(repo) -> None:  # type: ignore
     assert sorted(stored) == sorted(expected)
     assert len(stored) == 3
     assert any(row[4] and "\t" in row[4] and "\\N" in row[4] and "✓" in row[4] for row in stored)
+
+
+def test_a_hostile_duration_is_clamped_not_refused(repo) -> None:  # type: ignore[no-untyped-def]
+    """time="1e12" on a failed and on a passed test: the upload is stored, each duration
+    clamped to MAX_DURATION_SECONDS (the failure's attempt row is an int4 of milliseconds)."""
+    body = (
+        b"<testsuite><testcase classname='c' name='slow' time='1e12'><failure message='m'/>"
+        b"</testcase><testcase classname='c' name='fast' time='1e12'/></testsuite>"
+    )
+    ingest_reports(repo, [("r.xml", body)], META, max_bytes=2**20)
+    durations = sorted((r.status, r.duration) for r in stored_results())
+    assert durations == [("failed", MAX_DURATION_SECONDS), ("passed", MAX_DURATION_SECONDS)]
 
 
 def test_cases_added_elsewhere_are_found(repo) -> None:  # type: ignore[no-untyped-def]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from playhouse.migrations import Runner
 
 from models.base import make_database
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
-from tests.conftest import scratch_pg_database
+from tests.conftest import PG_ADMIN_URL, scratch_pg_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -77,3 +79,57 @@ def migrated_to(database: Database, migration: str) -> Runner:
     runner = Runner(database, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
     runner.up(migration)
     return runner
+
+
+@contextmanager
+def upload_in_flight(
+    database: Database, statement: str, params: Sequence[object] = ()
+) -> Iterator[None]:
+    """An upload on PostgreSQL in a thread and connection of its own: ``statement`` run in
+    its transaction, which commits once something in the block waits for it (a migration).
+    Raises, after the block, what the upload raised (one that is never waited for too)."""
+    import psycopg
+
+    url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{database.database}"
+    started = threading.Event()
+    failures: list[BaseException] = []
+
+    def upload() -> None:
+        try:
+            with psycopg.connect(url) as writer, psycopg.connect(url, autocommit=True) as watch:
+                writer.execute(statement, params)
+                started.set()
+                pid = writer.info.backend_pid
+                deadline = time.monotonic() + 60
+                blocked = "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+                while watch.execute(blocked, (pid,)).fetchone() is None:
+                    if time.monotonic() > deadline:
+                        raise AssertionError("nothing waited for the upload")
+                    time.sleep(0.01)  # polling for the other session's state, not timing
+                writer.commit()
+        except BaseException as exc:  # noqa: BLE001 - the test thread raises it
+            failures.append(exc)
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=upload)
+    thread.start()
+    try:
+        assert started.wait(60)
+        yield
+    finally:
+        thread.join(60)
+    assert not failures, failures
+
+
+def seed_repositories(database: Database, *full_names: str) -> None:
+    """Tenant 1 and a repository per name (ids 1, 2, ...), in SQL a migration test can run
+    at any schema version since 0001."""
+    run = database.execute_sql
+    true = "true" if "Postgres" in type(database).__name__ else "1"
+    run("INSERT INTO tenant (slug, name, created_at) VALUES ('t', 'T', CURRENT_TIMESTAMP)")
+    for name in full_names:
+        run(
+            "INSERT INTO repository (tenant_id, full_name, default_branch, settings, active, "
+            f"created_at) VALUES (1, '{name}', 'main', '{{}}', {true}, CURRENT_TIMESTAMP)"
+        )

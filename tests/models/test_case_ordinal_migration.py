@@ -12,9 +12,11 @@ from models import Repository, TestCase, db, utcnow
 from models.bulk import upsert_cases
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
 from models.tenancy import default_tenant
+from tests.models.conftest import migrated_to, seed_repositories
 
 BEFORE = "0045_web_session_generation"
 THIS = "0046_test_case_ordinal"
+COUNTER = "0048_ordinal_counter"
 
 
 def test_up_numbers_each_repositorys_tests_in_creation_order(scratch: Database) -> None:
@@ -24,12 +26,7 @@ def test_up_numbers_each_repositorys_tests_in_creation_order(scratch: Database) 
         runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
         runner.up(BEFORE)
         run = scratch.execute_sql
-        run("INSERT INTO tenant (slug, name, created_at) VALUES ('t', 'T', CURRENT_TIMESTAMP)")
-        for name in ("acme/a", "acme/b"):
-            run(
-                "INSERT INTO repository (tenant_id, full_name, default_branch, settings, active, "
-                f"created_at) VALUES (1, '{name}', 'main', '{{}}', true, CURRENT_TIMESTAMP)"
-            )
+        seed_repositories(scratch, "acme/a", "acme/b")
         for n, repo in enumerate((1, 2, 1, 1, 2)):
             run(
                 "INSERT INTO test_case (repository_id, key, suite, classname, name, first_seen, "
@@ -47,6 +44,21 @@ def test_up_numbers_each_repositorys_tests_in_creation_order(scratch: Database) 
         ]
         with pytest.raises(IntegrityError), scratch.atomic():
             run("UPDATE test_case SET ordinal = 0 WHERE key = 'k2'")
+        # the code from before 0046 (a rolling upgrade) inserts without an ordinal, one row or
+        # several in one statement: each takes its repository's next
+        for keys in (("old1",), ("old2", "old3")):
+            run(
+                "INSERT INTO test_case (repository_id, key, suite, classname, name, first_seen, "
+                "last_seen) VALUES "
+                + ", ".join(
+                    f"(1, '{key}', '', '', '{key}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    for key in keys
+                )
+            )
+        old = "key IN ('old1', 'old2', 'old3')"
+        rows = run(f"SELECT key, ordinal FROM test_case WHERE {old} ORDER BY id").fetchall()
+        assert [tuple(r) for r in rows] == [("old1", 3), ("old2", 4), ("old3", 5)]
+        run(f"DELETE FROM test_case WHERE {old}")
         runner.down(THIS)
         assert "ordinal" not in {c.name for c in scratch.get_columns("test_case")}
         assert run("SELECT count(*) FROM test_case").fetchone()[0] == 5
@@ -66,6 +78,10 @@ def test_new_tests_continue_their_repositorys_numbering(database) -> None:  # ty
     ordinals = dict(TestCase.select(TestCase.key, TestCase.ordinal).tuples())
     assert {k: v for k, v in ordinals.items() if k in "abc"} == {"a": 0, "b": 1, "c": 2}
     assert TestCase.create(repository=one, key="d", name="d").ordinal == 3
+    TestCase.create(repository=one, key="e", name="e", ordinal=10)  # numbered by its maker
+    with db.atomic():
+        ids = upsert_cases(one.id, [_Case("f")], utcnow())
+    assert ids["f"][1] == 11  # past it, not into it
 
 
 class _Case:
@@ -106,3 +122,33 @@ def test_concurrent_uploads_number_their_new_tests_one_after_the_other(database,
         o for (o,) in TestCase.select(TestCase.ordinal).where(TestCase.repository == repo).tuples()
     )
     assert ordinals == list(range(100))
+
+
+def test_the_counter_starts_past_each_repositorys_tests_and_numbers_old_inserts(
+    scratch: Database,
+) -> None:
+    """0048 (PostgreSQL) starts each repository's counter past its highest ordinal; a test
+    inserted without an ordinal (code older than 0046) takes the counter's next; ``down``
+    drops the counter and the trigger numbers from the highest ordinal again."""
+    if "Postgres" not in type(scratch).__name__:
+        pytest.skip("the counter is PostgreSQL's")
+    with scratch.connection_context():
+        runner = migrated_to(scratch, BEFORE)
+        run = scratch.execute_sql
+        seed_repositories(scratch, "acme/a")
+        insert = (
+            "INSERT INTO test_case (repository_id, key, suite, classname, name, first_seen, "
+            "last_seen) VALUES (1, '{0}', '', '', '{0}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+        run(insert.format("a"))
+        run(insert.format("b"))
+        runner.up(COUNTER)
+        assert run("SELECT next_ordinal FROM ordinal_counter").fetchall() == [(2,)]
+        run("UPDATE ordinal_counter SET next_ordinal = 5")  # as after a rolled-back upload
+        run(insert.format("c"))
+        ordinal = "SELECT ordinal FROM test_case WHERE key = %s"
+        assert run(ordinal, ("c",)).fetchone() == (5,)
+        runner.down(COUNTER)
+        assert "ordinal_counter" not in scratch.get_tables()
+        run(insert.format("d"))
+        assert run(ordinal, ("d",)).fetchone() == (6,)

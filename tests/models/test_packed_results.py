@@ -30,7 +30,6 @@ from models.bulk import ResultLoader
 from models.packing import BLOCK, MAX_PACKED_RETRIES, milliseconds
 from models.tenancy import default_tenant
 from models.test_cases import CASE_IDS
-from tests.conftest import PG_ADMIN_URL
 from tests.stored import EVER, stored_results
 
 
@@ -108,7 +107,7 @@ def _read(run: TestRun) -> Counter[tuple[str, str, int, float, str | None]]:
 def test_a_run_reads_back_as_it_was_uploaded(database) -> None:  # type: ignore[no-untyped-def]
     """2,000 tests with failures, retries (more than a byte holds), a test reported twice and
     odd durations: every attempt reads back (durations in ms, messages of failures only), from
-    32 block rows and one attempt row per failure, retry or repeat."""
+    32 block rows and one attempt row per failure, retry or occurrence of a repeated test."""
     repo = _repo()
     at = datetime(2027, 3, 10, 8, 30)
     cases = [Case(f"t{i}", duration=i / 7) for i in range(2000)]
@@ -123,8 +122,8 @@ def test_a_run_reads_back_as_it_was_uploaded(database) -> None:  # type: ignore[
     _load(repo, run, cases, at)
     assert _read(run) == _expected(cases)
     assert ResultBlock.select().count() == 2000 // BLOCK + 1
-    # t3, t4, t5 (3 rows), t6 (36), t8 (the second occurrence): the rest are packed only
-    assert ResultAttempt.select().count() == 1 + 1 + 3 + 36 + 1
+    # t3, t4, t5 (3 rows), t6 (36), t8 (both occurrences): the rest are packed only
+    assert ResultAttempt.select().count() == 1 + 1 + 3 + 36 + 2
     messages = {m.message for m in FailureMessage.select()}
     assert messages == {"boom\tline\nnext \\N", None, "first", "second", "last"} | {
         f"try {n}" for n in range(MAX_PACKED_RETRIES + 4)
@@ -133,6 +132,35 @@ def test_a_run_reads_back_as_it_was_uploaded(database) -> None:  # type: ignore[
     assert sorted(result_reads.run_results(repo.id, run.id, window))[:3] == [
         (c.id, "passed", 0) for c in TestCase.select().order_by(TestCase.id).limit(3)
     ]
+
+
+def test_a_run_holding_a_few_tests_of_a_block_stores_their_durations_only(database) -> None:  # type: ignore[no-untyped-def]
+    """A shard's run (tests 3 and 40 of a block; test 9 alone in the next): four bytes of
+    duration per test it holds; its results, the history of each and a full block's read
+    back exactly."""
+    repo = _repo()
+    at = datetime(2027, 3, 10, 8, 30)
+    full = _run(repo, 1, at)
+    cases = [Case(f"t{i:03}", duration=i / 8) for i in range(128)]
+    _load(repo, full, cases, at)
+    shard = _run(repo, 2, at + timedelta(hours=1))
+    few = [Case("t003", duration=3.5), Case("t040", "failed", 4.25), Case("t073", duration=7)]
+    _load(repo, shard, few, at + timedelta(hours=1))
+    sizes = dict(
+        ResultBlock.select(ResultBlock.block, fn.length(ResultBlock.durations))
+        .where(ResultBlock.run == shard.id)
+        .tuples()
+    )
+    assert sizes == {0: 8, 1: 4}
+    assert _read(shard) == _expected(few)
+    assert _read(full) == _expected(cases)
+    tests = {t.key: t for t in TestCase.select()}
+    for key, seconds in (("t003", 3.5), ("t040", 4.25), ("t073", 7.0), ("t005", 5 / 8)):
+        test = tests[key]
+        history = result_reads.test_history(repo.id, test.id, test.ordinal, runs=2)
+        assert history[0].attempts[0][2] == seconds, key
+    [alone] = result_reads.test_history(repo.id, tests["t005"].id, tests["t005"].ordinal, runs=5)
+    assert alone.run_id == full.id
 
 
 def test_a_run_reads_the_same_with_the_kept_ids_or_without(database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -221,6 +249,34 @@ def _tables() -> dict[str, int]:
     }
 
 
+def test_ran_on_other_commit_batches_its_tests_and_stops_at_first_seen(database) -> None:  # type: ignore[no-untyped-def]
+    """300 tests over five blocks (three statements): those that ran on another commit are
+    found, the own branch excepted; a run dated before a test's first_seen (less the slack)
+    is not read for it."""
+    repo = _repo()
+    at = datetime(2027, 3, 10, 8, 30)
+    early = _run(repo, 1, at - timedelta(days=10))
+    TestRun.update(sha="a" * 40, branch="main").where(TestRun.id == early.id).execute()
+    _load(repo, early, [Case(f"t{i:03}") for i in range(150)], at - timedelta(days=10))
+    late = _run(repo, 2, at)
+    TestRun.update(sha="b" * 40, branch="feature").where(TestRun.id == late.id).execute()
+    _load(repo, late, [Case(f"t{i:03}") for i in range(300)], at)
+    tests = {t.key: (t.id, t.ordinal) for t in TestCase.select()}
+    ordinals = dict(tests.values())
+    earlier = {tests[f"t{i:03}"][0] for i in range(150)}
+    assert result_reads.ran_on_other_commit(repo.id, ordinals, "b" * 40) == earlier
+    own = result_reads.ran_on_other_commit(repo.id, ordinals, "b" * 40, except_branches={"main"})
+    assert own == set()
+    seen = {test_id: at - timedelta(days=10) for test_id in ordinals}
+    seen[tests["t007"][0]] = at - timedelta(days=2)  # first seen after the early run
+    bounded = result_reads.ran_on_other_commit(repo.id, ordinals, "b" * 40, first_seen=seen)
+    assert bounded == earlier - {tests["t007"][0]}
+    t7, ordinal = tests["t007"]
+    assert len(result_reads.test_history(repo.id, t7, ordinal, runs=5)) == 2
+    only = result_reads.test_history(repo.id, t7, ordinal, runs=5, first_seen=seen[t7])
+    assert [run.run_id for run in only] == [late.id]
+
+
 def test_retention_drops_whole_months_of_every_result_table(database, db_url) -> None:  # type: ignore[no-untyped-def]
     """January and February go as partitions of all three tables, March before the cutoff in
     batches, the rest stays; a month's messages go with their month."""
@@ -242,6 +298,25 @@ def test_retention_drops_whole_months_of_every_result_table(database, db_url) ->
     assert _tables() == {"blocks": 2, "attempts": 2, "messages": 2}
 
 
+def test_retention_skips_a_locked_month_and_deletes_the_others(database, db_url) -> None:  # type: ignore[no-untyped-def]
+    """A month whose rows another transaction keeps locked is left for the next pass (the
+    report says it is incomplete); the other months' rows are deleted."""
+    _postgres(db_url)
+    import psycopg
+
+    partitions.ensure_partitions(datetime(2027, 1, 10), ahead=6)
+    _seed_months([datetime(2027, 3, 2), datetime(2027, 6, 1), datetime(2020, 1, 1)])
+    with psycopg.connect(db_url) as locker:
+        locker.execute("LOCK TABLE result_block_2027_03 IN EXCLUSIVE MODE")
+        report = purge_results(90, now=datetime(2027, 6, 15, 12), batch=1)
+    assert not report.complete
+    blocks = sorted(at for (at,) in ResultBlock.select(ResultBlock.created_at).tuples())
+    assert blocks == [datetime(2027, 3, 2), datetime(2027, 6, 1)]  # 2020's went
+    assert _tables() == {"blocks": 2, "attempts": 1, "messages": 2}
+    assert purge_results(90, now=datetime(2027, 6, 15, 12), batch=1).complete
+    assert _tables() == {"blocks": 1, "attempts": 1, "messages": 2}
+
+
 def test_a_stray_row_in_the_default_partition_moves_into_its_new_month(database, db_url) -> None:  # type: ignore[no-untyped-def]
     """Rows dated beyond the ready months wait in the default partitions and move into their
     month's partitions when those are created, for every table."""
@@ -258,23 +333,41 @@ def test_a_stray_row_in_the_default_partition_moves_into_its_new_month(database,
     assert partitions.ensure_partitions(far, ahead=0) == []  # once
 
 
-def test_a_busy_partition_waits_for_the_next_pass(database, db_url) -> None:  # type: ignore[no-untyped-def]
-    """A partition another transaction is reading is not waited for: it stays, the pass goes
-    on, and the next pass drops it."""
+def test_a_busy_month_waits_for_the_next_pass(database, db_url) -> None:  # type: ignore[no-untyped-def]
+    """A month whose partition another transaction is reading is not waited for past the
+    retries: none of that month's three partitions goes, the later months do, and the next
+    pass drops it."""
     _postgres(db_url)
     import psycopg
 
     partitions.ensure_partitions(datetime(2027, 1, 10), ahead=1)
     _seed_months([datetime(2027, 1, 5), datetime(2027, 2, 5)])
+    pauses: list[float] = []
     with psycopg.connect(db_url) as reader:
         reader.execute("SELECT count(*) FROM result_block_2027_01").fetchone()  # holds a lock
-        busy = partitions.drop_partitions_before(datetime(2027, 3, 1), lock_timeout="200ms")
-        assert "result_block_2027_01" not in busy.partitions
-        assert "result_block_2027_02" in busy.partitions
-        assert "result_attempt_2027_01" in busy.partitions  # the other tables go on
+        busy = partitions.drop_partitions_before(
+            datetime(2027, 3, 1), lock_timeout="50ms", retries=2, pause=pauses.append
+        )
+        assert pauses == [0.5, 1.0]  # backing off between the tries
+        assert busy.partitions == [f"{table}_2027_02" for table in partitions.TABLES]
     later = partitions.drop_partitions_before(datetime(2027, 3, 1), lock_timeout="200ms")
-    assert later.partitions == ["result_block_2027_01"]
+    assert later.partitions == [f"{table}_2027_01" for table in partitions.TABLES]
     assert ResultBlock.select().count() == 0
+
+
+def test_a_month_busy_for_a_moment_is_dropped_on_a_retry(database, db_url) -> None:  # type: ignore[no-untyped-def]
+    """The reader of a month finishes while the drop backs off: the next try drops it."""
+    _postgres(db_url)
+    import psycopg
+
+    partitions.ensure_partitions(datetime(2027, 1, 10), ahead=0)
+    _seed_months([datetime(2027, 1, 5)])
+    with psycopg.connect(db_url) as reader:
+        reader.execute("SELECT count(*) FROM result_attempt_2027_01").fetchone()
+        dropped = partitions.drop_partitions_before(
+            datetime(2027, 2, 1), lock_timeout="50ms", pause=lambda _: reader.rollback()
+        )
+    assert dropped.partitions == [f"{table}_2027_01" for table in partitions.TABLES]
 
 
 def _plan(sql: str, params: tuple[object, ...]) -> dict[str, object]:
@@ -365,17 +458,15 @@ def test_a_run_read_from_outside_its_window_finds_nothing(database) -> None:  # 
 
 
 def test_a_busy_table_gets_its_new_month_on_a_later_pass(database, db_url) -> None:  # type: ignore[no-untyped-def]
-    """Creating a month waits at most the lock timeout behind a reader of the table; the
-    next pass creates it."""
+    """Creating a month waits at most the lock timeout (per try) behind a reader of one of
+    the tables, and then makes the month in none of them; the next pass makes it in all."""
     _postgres(db_url)
     import psycopg
 
     month = datetime(2031, 5, 1)
-    url = db_url
-    with psycopg.connect(url) as reader:
-        reader.execute("SELECT count(*) FROM result_block").fetchone()  # holds a lock
-        created = partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms")
-        assert "result_block_2031_05" not in created
+    with psycopg.connect(db_url) as reader:
+        reader.execute("SELECT count(*) FROM result_attempt").fetchone()  # holds a lock
+        created = partitions.ensure_partitions(month, ahead=0, lock_timeout="50ms", retries=0)
+        assert created == []
     again = partitions.ensure_partitions(month, ahead=0, lock_timeout="200ms")
-    assert again == ["result_block_2031_05"]
-    assert PG_ADMIN_URL  # the same server
+    assert again == [f"{table}_2031_05" for table in partitions.TABLES]

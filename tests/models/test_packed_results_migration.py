@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+import pytest
 from peewee import Database
 from playhouse.migrations import Runner
 
 from models import FailureMessage, ResultBlock, TestCase, TestRun, db, result_reads
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
+from models.packing import MAX_DURATION_SECONDS
+from tests.models.conftest import upload_in_flight
 from tests.models.test_result_partitions import result_schema
 
 BEFORE = "0046_test_case_ordinal"
@@ -28,6 +31,7 @@ ROWS = [
     (2, 1, "passed", 2.0, 0, None, None, MAR),
     (2, 2, "error", 3.0, 0, "boom", "AssertionError", MAR),  # the same message, next month
     (3, 5, "passed", 1.0, 0, "", None, MAR),  # the other repository's ordinal 0
+    (2, 4, "failed", 1e12, 0, "slow", "TimeoutError", MAR),  # a hostile time: clamped
 ]
 TESTS = {1: (1, 0), 2: (1, 1), 3: (1, 2), 4: (1, 3), 5: (2, 0)}  # id -> (repository, ordinal)
 
@@ -70,10 +74,11 @@ def _seed(database: Database) -> None:
 
 
 def _kept(row: tuple[object, ...]) -> tuple[object, ...]:
-    """A row as the packed layout keeps it: whole milliseconds, messages of failures only."""
+    """A row as the packed layout keeps it: whole milliseconds (at most MAX_DURATION_SECONDS),
+    messages of failures only."""
     run, test, status, duration, retry, message, failure_type, at = row
     failing = status in ("failed", "error")
-    seconds = round(duration * 1000) / 1000  # type: ignore[operator]
+    seconds = round(min(duration, MAX_DURATION_SECONDS) * 1000) / 1000  # type: ignore[type-var]
     return (
         run,
         test,
@@ -132,6 +137,7 @@ def test_up_packs_every_row_and_down_puts_them_back(scratch: Database) -> None:
                 (1, datetime(2026, 1, 1), "boom"): 1,  # two failures, one message
                 (1, datetime(2026, 1, 1), "timeout"): 1,
                 (1, datetime(2026, 3, 1), "boom"): 1,
+                (1, datetime(2026, 3, 1), "slow"): 1,
             }
         )
         assert {b.created_at for b in ResultBlock.select()} == {JAN, MAR}
@@ -166,3 +172,24 @@ def _constraints(database: Database) -> set[tuple[str, str]]:
         "SELECT conname, contype FROM pg_constraint WHERE conrelid = 'test_result'::regclass"
     ).fetchall()
     return {(name, kind) for name, kind in rows}
+
+
+def test_an_upload_writing_while_up_starts_is_moved_not_dropped(scratch: Database) -> None:
+    """An upload that inserted into test_result and commits while 0047 runs: up waits for it
+    before it reads (a SHARE lock), so its row is packed rather than dropped with the table."""
+    if not _postgres(scratch):
+        pytest.skip("one writer at a time on SQLite")
+    with scratch.connection_context(), _bound(scratch):
+        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up(BEFORE)
+        _seed(scratch)
+        with upload_in_flight(
+            scratch,
+            "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
+            "message, failure_type, created_at) "
+            "VALUES (3, 5, 'failed', 0.5, 0, 'late', 'E', %s)",
+            (MAR,),
+        ):
+            runner.up(THIS)
+        messages = {m.message for m in FailureMessage.select()}
+        assert "late" in messages

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,8 +14,7 @@ from playhouse.migrations import Runner
 
 from models import utcnow
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
-from tests.conftest import PG_ADMIN_URL
-from tests.models.conftest import partition_aware
+from tests.models.conftest import partition_aware, upload_in_flight
 
 MIGRATION = "0044_partition_test_results"
 BEFORE = "0042_ownership"  # the last migration before 0044
@@ -203,47 +200,17 @@ def test_up_keeps_the_rows_of_an_upload_committed_while_it_waits(scratch: Databa
     it: its rows are in the partitioned table afterwards (not dropped with the old table)."""
     if not _postgres(scratch):
         pytest.skip("partitions are PostgreSQL's")
-    import psycopg
-
-    url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{scratch.database}"
-    inserted = threading.Event()
-    failures: list[BaseException] = []
-
-    def upload() -> None:
-        """Insert, wait until the migration is blocked behind this transaction, commit."""
-        try:
-            with psycopg.connect(url) as writer, psycopg.connect(url, autocommit=True) as watch:
-                writer.execute(
-                    "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
-                    f"created_at) VALUES (1, 1, 'upload', 0.1, 0, {_stamp(utcnow())})"
-                )
-                inserted.set()
-                pid = writer.info.backend_pid
-                deadline = time.monotonic() + 60
-                blocked = "SELECT 1 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
-                while watch.execute(blocked, (pid,)).fetchone() is None:
-                    if time.monotonic() > deadline:
-                        raise AssertionError("the migration never waited for the upload")
-                    time.sleep(0.01)  # polling for the other session's state, not timing
-                writer.commit()
-        except BaseException as exc:  # noqa: BLE001 - the test thread raises it
-            failures.append(exc)
-        finally:
-            inserted.set()
-
     with scratch.connection_context():
         runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
         # every migration before 0044 first (0040 builds an index concurrently, which would
         # itself wait for the upload)
         runner.up(BEFORE)
         _seed(scratch, [])  # a repository, a test and a run; no results yet
-        thread = threading.Thread(target=upload)
-        thread.start()
-        try:
-            assert inserted.wait(60)
+        with upload_in_flight(
+            scratch,
+            "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
+            f"created_at) VALUES (1, 1, 'upload', 0.1, 0, {_stamp(utcnow())})",
+        ):
             runner.up(MIGRATION)
-        finally:
-            thread.join(60)
-        assert not failures, failures
         assert _relkind(scratch) == "p"
         assert [row[3] for row in _rows(scratch)] == ["upload"]

@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from models.packing import milliseconds_of
 from tests.conftest import service_missing
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, sign_webhook
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackRequests, sign
@@ -360,14 +361,14 @@ def test_every_hostile_value_answers_its_4xx_on_a_live_server(live, fake_slack) 
     assert answer.status == 201 and answer.json()["totals"]["failures"] == 1, answer.body
     with psycopg.connect(live.database_url) as conn:
         blocks = conn.execute(  # test a's block in each run; its duration at its slot
-            "SELECT r.ci_run_id, b.durations, c.ordinal % 64 FROM result_block b"
+            "SELECT r.ci_run_id, b.codes, b.durations, c.ordinal % 64 FROM result_block b"
             " JOIN test_run r ON r.id = b.run_id JOIN test_case c"
             " ON c.repository_id = b.repository_id AND c.ordinal / 64 = b.block"
             " WHERE r.ci_run_id LIKE 'time-%' AND c.name = 'a'"
         ).fetchall()
         stored = {
-            run: int.from_bytes(durations[4 * slot : 4 * slot + 4], "little") / 1000
-            for run, durations, slot in blocks
+            run: milliseconds_of(codes, durations)[slot] / 1000
+            for run, codes, durations, slot in blocks
         }
         runs = {row[0] for row in conn.execute(ACME_RUNS)}
     assert stored == {f"time-{value}": seconds for value, seconds in clamped.items()}
