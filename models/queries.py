@@ -198,15 +198,6 @@ def quarantine_rows(test_case_ids: Sequence[int]) -> dict[int, QuarantineRow]:
     return found
 
 
-def touch_test_cases(test_case_ids: Sequence[int], now: datetime, stale: datetime) -> None:
-    """Set ``last_seen`` to ``now`` on the given test cases where it is older than ``stale``."""
-    for chunk, where in _id_chunks("id", test_case_ids):
-        db.execute_sql(
-            f"UPDATE test_case SET last_seen = {_param()} WHERE {where} AND last_seen < {_param()}",
-            [_sqlite_value(now), *chunk, _sqlite_value(stale)],
-        )
-
-
 def _in_transaction() -> AbstractContextManager[Any]:
     """The current transaction, or a new one when there is none (the staging table needs one)."""
     return nullcontext() if db.in_transaction() else db.atomic()
