@@ -23,7 +23,7 @@ from engine.scoring.config import (
     ScoringConfig,
 )
 from engine.scoring.family import FamilyPrior, family_key, family_priors, seed
-from engine.scoring.fixed import recovery_step, sprt_step
+from engine.scoring.fixed import recovery_step, restart_clean_stretch, sprt_step
 from engine.scoring.state import KEY_BYTES, TestState, ring_add, ring_has, sha_key
 from engine.scoring.verdict import (
     Verdict,
@@ -210,6 +210,7 @@ def apply_run(
             state.branch_failures += 1
         state.failed_shas = ring_add(state.failed_shas, key_of_sha, ring)
         _reflag(state, timestamp, config)
+        restart_clean_stretch(state, timestamp, config)
 
     if storm:  # a tainted run: its passes are seen, not counted
         for result in results:
@@ -270,7 +271,7 @@ def apply_run(
                     changed = True
                     sprt_step(state, timestamp, 1, 0, config)
             elif state.flagged:
-                recovery_step(state, timestamp, 1, 0, config)
+                recovery_step(state, timestamp, 1, config)
             if changed:  # a plain pass cannot raise an unflagged test past the bar
                 _reflag(state, timestamp, config)
 
@@ -330,15 +331,11 @@ def _count_failure(state: TestState, weight: float, config: ScoringConfig) -> No
     state.failure_weight += weight
     state.failures_counted += 1
     state.last_counted_failure_at = state.last_at
-    state.clean_runs = 0
     if not state.last_failed:
         state.flip_weight += weight
         state.last_failed = True
-    if state.quarantined_at is not None:
-        if state.fixed_at is None:
-            sprt_step(state, state.last_at, 0, 1, config)
-    elif state.flagged:
-        recovery_step(state, state.last_at, 0, 1, config)
+    if state.quarantined_at is not None and state.fixed_at is None:
+        sprt_step(state, state.last_at, 0, 1, config)
 
 
 def _resolve_stretch(
@@ -360,15 +357,15 @@ def _resolve_stretch(
         state.failure_weight += state.stretch_weight
         state.failures_counted += state.stretch_runs
         state.last_counted_failure_at = state.last_failure_at
-        state.clean_runs = 0
         if not state.last_failed:
             state.flip_weight += weight
         state.last_failed = True
-        if state.quarantined_at is not None:
-            if state.fixed_at is None:
-                sprt_step(state, state.last_at, 0, state.stretch_runs, config)
-        elif state.flagged:
-            recovery_step(state, state.last_at, 0, state.stretch_runs, config)
+        if state.quarantined_at is not None and state.fixed_at is None:
+            sprt_step(state, state.last_at, 0, state.stretch_runs, config)
+    # Broken or flaky, the stretch failed: a clean stretch starts after it (a
+    # broken-then-fixed test is not 'recovered' by its first pass), judged
+    # against the rate the test shows now that the stretch is weighed.
+    restart_clean_stretch(state, state.last_at, config)
     state.stretch_runs = 0
     state.stretch_failures = 0
     state.stretch_commits = 0

@@ -86,12 +86,13 @@ def reason(
             f"{state.runs_since_quarantine} runs since quarantine pass a sequential test (SPRT)"
         )
     if state_name == "recovered":
-        if last_failure is None:
+        last_any = state.last_failure_at  # the clean stretch starts after any failure
+        if last_any is None:
             clean = f"no failure in {state.clean_runs} runs"
         else:
             clean = (
                 f"no failure in {state.clean_runs} runs over "
-                f"{span(state.last_at - last_failure)} since {day(last_failure)}"
+                f"{span(state.last_at - last_any)} since {day(last_any)}"
             )
         return f"{clean}; was {percent(state.recovered_from)}"
     if state_name == "flaky":

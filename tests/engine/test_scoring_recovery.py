@@ -104,8 +104,12 @@ def test_a_recovery_needs_the_evidence_bound_over_the_rate_it_showed() -> None:
     assert 60 <= clean <= 120
 
 
-def test_a_pass_on_a_commit_that_failed_before_the_fix_does_not_flag_it_again() -> None:
-    """After recovery, a re-run of a commit that failed before the fix is no conflict."""
+def test_a_recovery_keeps_the_commits_it_failed_on() -> None:
+    """After recovery, a passing re-run of a commit that failed before is a conflict: flaky again.
+
+    A recovery is a judgement from the runs, not knowledge of the fix: that
+    commit's code passed and failed, which proves it flaky.
+    """
     rng = random.Random(3)
     states: dict[str, TestState] = {}
     at = T0
@@ -121,14 +125,87 @@ def test_a_pass_on_a_commit_that_failed_before_the_fix_does_not_flag_it_again() 
         at += timedelta(minutes=36)
         apply_run(states, _run(n + k, at, "passed"))
     assert verdict_from_state(states["t"], at).state == "recovered"
+    assert ring_has(states["t"].failed_shas, sha_key(f"s{failed[-1]}"))
     at += timedelta(hours=1)
     rerun = Run("rerun", f"s{failed[-1]}", "main", True, at, [Result("t", "passed")])
     apply_run(states, rerun)
-    assert verdict_from_state(states["t"], at).state == "recovered"
-    assert (
-        states["t"].same_commit_conflicts
-        == verdict_from_state(states["t"], at).evidence.same_commit_conflicts
+    v = verdict_from_state(states["t"], at)
+    assert v.state == "flaky"
+    assert v.evidence.same_commit_conflicts == 1
+    assert v.evidence.recovered_at is None
+    assert v.reason.startswith("passed and failed on the same commit once, last just now")
+
+
+def _flagged_then_clean(runs: int, minutes: float) -> tuple[dict[str, TestState], datetime, int]:
+    """A 10% flake for 6 days, then ``runs`` clean runs ``minutes`` apart."""
+    states, at, n = _flaky_then_fixed(0.10, 40, 6)
+    assert states["t"].flagged
+    for k in range(1, runs + 1):
+        at += timedelta(minutes=minutes)
+        apply_run(states, _run(n + k, at, "passed"))
+    return states, at, n + runs
+
+
+def test_a_branch_failure_starts_the_clean_stretch_over() -> None:
+    """A failure on another branch (not counted as a flake) restarts the stretch and quiet day."""
+    states, at, n = _flagged_then_clean(60, 36)
+    before = states["t"].recovery_llr
+    assert before > 0 and states["t"].recovered_at is None
+    at += timedelta(minutes=36)
+    branch = Run("rb", "feature-sha", "feature", False, at, [Result("t", "failed")])
+    apply_run(states, branch)
+    state = states["t"]
+    assert state.branch_failures == 1 and state.last_counted_failure_at != at.timestamp()
+    assert (state.clean_runs, state.recovery_llr) == (0, 0.0)
+    assert state.last_failure_at == at.timestamp()
+    branch_failure = at.timestamp()
+    clean = 0
+    while state.recovered_at is None:
+        at += timedelta(minutes=36)
+        clean += 1
+        apply_run(states, _run(n + 1 + clean, at, "passed"))
+        assert clean < 300
+    # ... a whole stretch after the branch failure, and a quiet day after it.
+    assert clean >= 60
+    assert at.timestamp() - branch_failure >= DAY
+    assert verdict_from_state(state, at).reason.startswith(
+        f"no failure in {clean} runs over {span(at.timestamp() - branch_failure)} since "
     )
+
+
+def test_the_quiet_day_counts_from_a_failure_anywhere() -> None:
+    """Clean runs enough for the bound, but a branch failure within the day holds the recovery."""
+    states, at, n = _flagged_then_clean(200, 3)  # 200 clean runs in 10 hours
+    state = states["t"]
+    assert state.recovered_at is None  # the last counted failure is less than a day old
+    at += timedelta(minutes=3)
+    apply_run(states, Run("rb", "feature-sha", "feature", False, at, [Result("t", "failed")]))
+    branch_failure = at.timestamp()
+    for k in range(1, 2000):
+        at += timedelta(minutes=3)
+        apply_run(states, _run(n + k, at, "passed"))
+        if state.recovered_at is not None:
+            break
+    assert state.recovered_at is not None
+    assert state.recovered_at - branch_failure >= DAY
+
+
+def test_a_broken_then_fixed_flaky_test_is_not_recovered_by_its_first_pass() -> None:
+    """A stretch judged broken restarts the clean stretch: the fix's first pass is no recovery."""
+    states, at, n = _flagged_then_clean(120, 6)  # at the bound, waiting out the quiet day
+    state = states["t"]
+    assert state.recovered_at is None and state.clean_runs >= 120
+    for k in range(1, 21):  # broken on main for 20 hours over 4 commits
+        at += timedelta(hours=1)
+        apply_run(
+            states, Run(f"b{k}", f"broken{k // 5}", "main", True, at, [Result("t", "failed")])
+        )
+    at += timedelta(hours=1)
+    apply_run(states, _run(n + 1, at, "passed"))
+    assert state.broken_episodes == 1 and state.failures_counted < 40
+    assert state.recovered_at is None
+    assert state.clean_runs == 1
+    assert verdict_from_state(state, at).state == "flaky"
 
 
 def test_a_still_flaky_test_does_not_recover() -> None:
