@@ -62,7 +62,7 @@ def sprt_step(
         state.fixed_at = timestamp
         # The code changed: history before the fix no longer describes it (the
         # commits it failed on are kept, as for a recovery: recovery_step).
-        state.failure_weight = 0.0
+        state.failure_weight = state.seed_failure_weight = 0.0
         state.stretch_weight = 0.0
         state.flagged = False
         state.conflict_times = [0.0 for _ in state.conflict_times]
@@ -126,7 +126,7 @@ def recovery_step(state: TestState, timestamp: float, passes: int, config: Scori
     # commits it failed on are kept: a recovery is a judgement from the runs,
     # not knowledge of the fix, and a later pass on one of them still proves
     # that code flaky (a same-commit conflict flags it again).
-    state.failure_weight = 0.0
+    state.failure_weight = state.seed_failure_weight = 0.0
     state.flagged = False
     state.conflict_times = [0.0 for _ in state.conflict_times]
     return True

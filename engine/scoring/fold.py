@@ -100,6 +100,8 @@ def _rebase(state: TestState, epoch: int) -> None:
     state.failure_weight *= factor
     state.flip_weight *= factor
     state.stretch_weight *= factor
+    state.seed_failure_weight *= factor
+    state.seed_pass_weight *= factor
     state.epoch = epoch
 
 
@@ -301,6 +303,9 @@ def _born(
         prior = priors.get(key)
         if prior is not None:
             seed(state, prior, weight, config)
+            # what of its weights is the prior, not its own runs (TestState)
+            state.seed_failure_weight = state.failure_weight
+            state.seed_pass_weight = state.pass_weight
     return state
 
 

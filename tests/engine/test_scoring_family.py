@@ -10,6 +10,7 @@ import pytest
 from engine.scoring import DEFAULT_CONFIG, Result, Run, fold
 from engine.scoring import verdict_from_state as judge
 from engine.scoring.family import family_key, family_prior
+from engine.scoring.fixed import recovery_step
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -92,3 +93,33 @@ def test_the_family_rate_pools_the_siblings_in_any_order() -> None:
     assert family_prior([], at, DEFAULT_CONFIG) is None
     alone = family_prior([visa], at, DEFAULT_CONFIG)
     assert alone is not None and alone.rate > one.rate  # more passes, lower rate
+
+
+def test_a_seeded_member_lends_its_family_only_its_own_runs() -> None:
+    """A member's family prior does not flow back into the family's rate (no double count)."""
+    runs = _history(20, set())  # test_pay[amex] joins at run 20, seeded from visa's 40%
+    seeded = fold(runs, families=True)
+    plain = fold(runs)  # the same runs without priors: each test's own weights
+    amex = seeded["m::test_pay[amex]"]
+    assert amex.seed_failure_weight > 0 and amex.failures_counted == 0
+    at = T0.timestamp() + 60 * 3600
+    pooled = family_prior([seeded["m::test_pay[visa]"], amex], at, DEFAULT_CONFIG)
+    own = family_prior([plain["m::test_pay[visa]"], plain["m::test_pay[amex]"]], at, DEFAULT_CONFIG)
+    assert pooled is not None and own is not None
+    assert pooled.rate == pytest.approx(own.rate, rel=1e-9)
+    # ... and the seed still weighs in the member's own score while it lasts
+    assert amex.failure_weight == pytest.approx(amex.seed_failure_weight)
+
+
+def test_a_recovery_drops_the_seed_with_the_failures_it_drops() -> None:
+    """Failure weight dropped at a recovery takes the prior's share with it (never negative)."""
+    states = fold(_history(20, {22, 30}), families=True)
+    amex = states["m::test_pay[amex]"]
+    assert amex.seed_failure_weight > 0
+    amex.flagged = True
+    amex.recovery_rate = 0.5
+    amex.last_failure_at = amex.last_at - 3 * 86400.0
+    assert recovery_step(amex, amex.last_at, 100, DEFAULT_CONFIG)
+    assert amex.failure_weight == amex.seed_failure_weight == 0.0
+    prior = family_prior([amex], amex.last_at, DEFAULT_CONFIG)
+    assert prior is not None and prior.rate == 0.0

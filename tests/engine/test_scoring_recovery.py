@@ -6,6 +6,7 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -257,16 +258,17 @@ def test_a_quarantined_test_is_released_by_the_quarantine_sprt_not_by_recovery()
     assert verdict_from_state(states["t"], at).state == "fixed"
 
 
-def test_version_2_states_round_trip_with_their_recovery_fields() -> None:
-    """Bytes and JSON keep the recovery fields; a state of another version is refused."""
+def test_version_3_states_round_trip_with_their_recovery_and_seed_fields() -> None:
+    """Bytes and JSON keep the recovery fields and the seed weights; version 4 is refused."""
     states, at, n = _flaky_then_fixed(0.10, 40, 6)
     for k in range(1, 400):
         at += timedelta(minutes=36)
         apply_run(states, _run(n + k, at, "passed"))
     state = states["t"]
+    state.seed_failure_weight, state.seed_pass_weight = 0.25, 7.5
     assert state.recovered_at is not None and state.clean_runs > 0
     blob = state.to_bytes()
-    assert blob[0] == STATE_VERSION == 2
+    assert blob[0] == STATE_VERSION == 3
     again = TestState.from_bytes(blob)
     assert again == state
     assert (again.recovered_at, again.recovered_from, again.clean_runs) == (
@@ -274,13 +276,59 @@ def test_version_2_states_round_trip_with_their_recovery_fields() -> None:
         state.recovered_from,
         state.clean_runs,
     )
+    assert (again.seed_failure_weight, again.seed_pass_weight) == (0.25, 7.5)
     assert TestState.from_json(state.to_json()) == state
-    try:  # version 1 is read as upgraded (tests/models/test_state_v2_migration.py)
-        TestState.from_bytes(b"\x03" + blob[1:])
-    except ValueError as exc:
-        assert "version" in str(exc)
-    else:
-        raise AssertionError("a version-3 state must be refused")
+    with pytest.raises(ValueError, match="unsupported TestState version"):
+        TestState.from_bytes(b"\x04" + blob[1:])
+    with pytest.raises(ValueError, match="unsupported TestState version"):
+        TestState.from_json({**state.to_json(), "v": 4})
+
+
+def _as_version_2(state: TestState) -> tuple[bytes, dict[str, object]]:
+    """The version-2 forms of a state without seed weights (what the engine before wrote)."""
+    blob = state.to_bytes()
+    assert blob[1] == 2  # the full form: the seed weights are its last 16 bytes
+    data = state.to_json()
+    del data["seed_fw"], data["seed_pw"]
+    data["v"] = 2
+    return b"\x02" + blob[1:-16], data
+
+
+def test_an_old_state_mid_stretch_starts_its_recovery_statistic_over() -> None:
+    """A version-2 state (another statistic) is read with its recovery test restarted.
+
+    Version 2 restarted the statistic only at counted failures, against other
+    bounds: read as version 3, a test close to that bound could recover early.
+    """
+    states, at, n = _flagged_then_clean(60, 36)
+    state = states["t"]
+    state.recovery_llr = 6.9  # an older engine's statistic, near this one's bound
+    blob, data = _as_version_2(state)
+    for old in (TestState.from_bytes(blob), TestState.from_json(data)):
+        assert (old.recovery_llr, old.recovery_rate) == (0.0, 0.0)
+        assert old.clean_runs == state.clean_runs >= 60  # no uncounted failure since
+        assert (old.seed_failure_weight, old.seed_pass_weight) == (0.0, 0.0)
+        old.recovery_llr, old.recovery_rate = state.recovery_llr, state.recovery_rate
+        assert old == state  # nothing else changed
+    old_states = {"t": TestState.from_bytes(blob)}
+    for k in range(1, 30):
+        at += timedelta(minutes=36)
+        apply_run(old_states, _run(n + k, at, "passed"))
+        assert old_states["t"].recovered_at is None  # a whole stretch from the upgrade
+    assert old_states["t"].recovery_llr > 0
+
+
+def test_an_old_state_forgets_its_clean_runs_after_an_uncounted_failure() -> None:
+    """Version 2 counted clean runs from counted failures: after a branch failure, from 0."""
+    states, at, _n = _flagged_then_clean(30, 36)
+    at += timedelta(minutes=36)
+    apply_run(states, Run("rb", "feature-sha", "feature", False, at, [Result("t", "failed")]))
+    state = states["t"]
+    state.clean_runs = 31  # what version 2 counted: the branch failure did not restart it
+    blob, data = _as_version_2(state)
+    assert TestState.from_bytes(blob).clean_runs == TestState.from_json(data).clean_runs == 0
+    quiet = fold([_run(0, T0, "passed")])["t"]  # the short form: only the version changes
+    assert TestState.from_bytes(b"\x02" + quiet.to_bytes()[1:]) == quiet
 
 
 # ------------------------------------------------------------------ reasons
