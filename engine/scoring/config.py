@@ -28,6 +28,11 @@ class ScoringConfig:
     interval_mass: float = 0.90
     # Fewer effective first attempts than this and no conflict: 'insufficient'.
     min_samples: float = 8.0
+    # ... except an early verdict: a test within its first young_runs counted
+    # runs that has both passed and failed on good code is judged at once.  An
+    # older test with fewer effective runs (one that runs rarely, its history
+    # decayed) waits for min_samples of them.
+    young_runs: int = 16
     # Flag at a higher bar than clear (hysteresis).  Flagging needs both
     # evidence (decayed failures on good code >= flag_failures: one failure
     # from the last ~10 days) and a score >= flag_score; a flagged test clears
@@ -82,6 +87,7 @@ class ScoringConfig:
     # "Recovery", shows the trade between delay and false recoveries.
     recovery_log_bayes_factor: float = 6.5
     recovery_look_penalty: float = 0.75
+    recovery_prior_pass: float = 50.0
     # ... and no counted failure for at least this long: flakes bunch up in
     # time (load, time of day); a day without one covers a full cycle.
     recovery_min_days: float = 1.0

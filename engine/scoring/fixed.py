@@ -18,14 +18,25 @@ from engine.scoring.state import TestState
 from engine.scoring.statistics import beta_ppf, sprt_bounds, sprt_steps
 
 
-def _estimate(state: TestState, timestamp: float, q: float, config: ScoringConfig) -> float:
+def _estimate(
+    state: TestState, timestamp: float, q: float, config: ScoringConfig, prior_pass: float
+) -> float:
     """The ``q``-quantile of the failure rate's posterior at ``timestamp``."""
     scale = math.pow(2.0, state.epoch - timestamp / (DAY_SECONDS * config.half_life_days))
     return beta_ppf(
         q,
         config.prior_fail + state.failure_weight * scale,
-        config.prior_pass + state.pass_weight * scale,
+        prior_pass + state.pass_weight * scale,
     )
+
+
+def _recovery_rate(state: TestState, timestamp: float, config: ScoringConfig) -> float:
+    """The rate a flagged test's clean stretch is judged against: its posterior's median.
+
+    The prior of a flagged test is weaker than a new test's: it has shown that it fails.
+    """
+    rate = _estimate(state, timestamp, 0.5, config, config.recovery_prior_pass)
+    return _clamped(rate, config)
 
 
 def _advance(
@@ -55,7 +66,9 @@ def sprt_step(
         # the posterior's lower bound now.  Quarantine happens right after the
         # first evidence, when that bound is tiny; without this a stopped 5%
         # flake quarantined at an estimated 0.2% would need ~1,400 clean runs.
-        low = _estimate(state, timestamp, (1.0 - config.interval_mass) / 2.0, config)
+        low = _estimate(
+            state, timestamp, (1.0 - config.interval_mass) / 2.0, config, config.prior_pass
+        )
         state.quarantine_rate = min(max(state.quarantine_rate, low), config.sprt_max_rate)
     state.sprt_llr = llr
     if state.sprt_llr >= upper:
@@ -79,7 +92,7 @@ def restart_clean_stretch(state: TestState, timestamp: float, config: ScoringCon
     state.clean_runs = 0
     state.recovery_llr = 0.0
     if state.flagged and state.quarantined_at is None:
-        state.recovery_rate = _clamped(_estimate(state, timestamp, 0.5, config), config)
+        state.recovery_rate = _recovery_rate(state, timestamp, config)
 
 
 def recovery_step(state: TestState, timestamp: float, passes: int, config: ScoringConfig) -> bool:
@@ -97,7 +110,7 @@ def recovery_step(state: TestState, timestamp: float, passes: int, config: Scori
     are one addition unless they reach the first bound.
     """
     if state.recovery_rate == 0.0:  # just flagged: the stretch starts here
-        state.recovery_rate = _clamped(_estimate(state, timestamp, 0.5, config), config)
+        state.recovery_rate = _recovery_rate(state, timestamp, config)
         state.recovery_llr = 0.0
     llr = state.recovery_llr - passes * math.log1p(-state.recovery_rate)
     bound = config.recovery_log_bayes_factor

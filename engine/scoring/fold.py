@@ -172,7 +172,11 @@ def apply_run(
     new_tests = 0
     conflicts = 0
     ring = config.sha_ring
-    young = 2 * config.min_samples  # below this many runs, passes can still complete a flag
+    # A pass can complete a flag (verdict.flag_rule) only for a young test, or
+    # by bringing an unflagged test's effective runs up to min_samples (their
+    # scaled weight below that count plus this pass).
+    young = config.young_runs
+    few_runs = (config.min_samples + 1.0) * weight
 
     for key, (failed_attempts, passed_later) in failing.items():
         state = get(key)
@@ -249,7 +253,11 @@ def apply_run(
             # amortised: the ring keeps the last 16..32 SHAs
             state.passed_shas = passed_shas[half:] if len(passed_shas) > full else passed_shas
         if state.eventful:
-            changed = state.flagged or state.passes_counted + state.failures_counted <= young
+            changed = (
+                state.flagged
+                or state.passes_counted + state.failures_counted <= young
+                or state.failure_weight + state.pass_weight <= few_runs
+            )
             if ring_has(state.failed_shas, key_of_sha) and not ring_has(
                 state.conflict_shas, key_of_sha
             ):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.scoring import DEFAULT_CONFIG, Result, Run, fold
+from engine.scoring import DEFAULT_CONFIG, Result, Run, apply_run, fold
 from engine.scoring import verdict_from_state as judge
 from engine.scoring.family import family_key, family_prior
 from engine.scoring.fixed import recovery_step
@@ -123,3 +123,30 @@ def test_a_recovery_drops_the_seed_with_the_failures_it_drops() -> None:
     assert amex.failure_weight == amex.seed_failure_weight == 0.0
     prior = family_prior([amex], amex.last_at, DEFAULT_CONFIG)
     assert prior is not None and prior.rate == 0.0
+
+
+def test_only_a_young_test_gets_the_early_verdict() -> None:
+    """A test with a long but decayed history waits for min_samples effective runs to be flaky."""
+    at = T0
+    runs = []
+    for n in range(30):  # 30 passes, then nothing for 200 days: its history has decayed
+        at += timedelta(hours=1)
+        runs.append(Run(f"old{n}", f"o{n}", "main", True, at, [Result("t", "passed")]))
+    at += timedelta(days=200)
+    for n, status in enumerate(("failed", "passed")):  # one flake on main: counted
+        at += timedelta(hours=1)
+        runs.append(Run(f"r{n}", f"s{n}", "main", True, at, [Result("t", status)]))
+    state = fold(runs)["t"]
+    assert state.failures_counted == 1 and state.passes_counted > DEFAULT_CONFIG.young_runs
+    verdict = judge(state, at)
+    assert verdict.evidence.effective_runs < DEFAULT_CONFIG.min_samples
+    assert verdict.state == "insufficient" and not state.flagged
+    # ... until its runs reach min_samples: then the fold's flag follows (a pass can complete it)
+    states = {"t": state}
+    n = 0
+    while judge(states["t"], at).evidence.effective_runs < DEFAULT_CONFIG.min_samples:
+        n += 1
+        at += timedelta(hours=1)
+        apply_run(states, Run(f"p{n}", f"p{n}", "main", True, at, [Result("t", "passed")]))
+        assert n < 20
+    assert states["t"].flagged and judge(states["t"], at).state == "flaky"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +22,8 @@ from engine.scoring import (
     mark_quarantined,
     verdict_from_state,
 )
-from engine.scoring.reason import ago, span
+from engine.scoring.family import family_prior
+from engine.scoring.reason import ago, percent, span
 from engine.scoring.state import ring_has, sha_key
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -401,3 +403,51 @@ def test_the_numbers_in_a_reason_are_derivable_from_the_history(
     if v.state == "healthy" and "same-commit" in v.reason:
         assert not conflicts
         assert window in v.reason
+
+
+@st.composite
+def family_histories(draw: st.DrawFn) -> list[Run]:
+    """A flaky test ``m::t[a]`` and, from a later run on, its new sibling ``m::t[b]``."""
+    n = draw(st.integers(2, 40))
+    joins = draw(st.integers(1, n - 1))
+    at = T0
+    runs = []
+    for i in range(n):
+        at += timedelta(minutes=draw(st.integers(1, 24 * 60)))
+        branch = draw(st.sampled_from(("main", "main", "feature")))
+        sha = f"c{draw(st.integers(0, 5))}"
+        results = []
+        for key in ("m::t[a]", "m::t[b]") if i >= joins else ("m::t[a]",):
+            attempts = draw(st.lists(st.sampled_from(("passed", "failed")), min_size=1, max_size=2))
+            if attempts[0] == "passed":
+                attempts = attempts[:1]
+            results += [Result(key, status, retry) for retry, status in enumerate(attempts)]
+        runs.append(Run(f"r{i}", sha, branch, branch == "main", at, results))
+    return runs
+
+
+@settings(max_examples=200, deadline=None)
+@given(family_histories(), st.integers(0, 10 * 24 * 60))
+def test_a_seeded_test_s_reason_claims_only_its_own_runs(
+    runs: list[Run], minutes_later: int
+) -> None:
+    """A new member's reason counts its own failures and passes, and names the family's rate."""
+    now = runs[-1].at + timedelta(minutes=minutes_later)
+    state = fold(runs, families=True)["m::t[b]"]
+    v = verdict_from_state(state, now)
+    own = [r for run in runs for r in run.results if r.test == "m::t[b]" and r.retry == 0]
+    own_failures = sum(1 for r in own if r.status == "failed")
+    own_passes = len(own) - own_failures
+    joined = next(run for run in runs if any(r.test == "m::t[b]" for r in run.results))
+    before = fold([run for run in runs if run.at < joined.at])["m::t[a]"]
+    family = family_prior([before], joined.at.timestamp(), DEFAULT_CONFIG)
+    text, _, prior = v.reason.partition("; its family's rate, ")
+    if prior:
+        assert family is not None and family.rate > 0
+        assert prior == f"{percent(family.rate)}, is its prior"
+    if not own_failures:
+        assert "fail" not in text.replace("no failure on good code", "")
+    for count in re.findall(r"(\d+) failures counted", text):
+        assert int(count) <= own_failures
+    for count in re.findall(r"no failure on good code in (\d+) runs?", text):
+        assert int(count) <= own_passes
