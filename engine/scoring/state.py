@@ -184,6 +184,7 @@ class TestState:
             | (stretch_last is not None) << 3
             | (self.stretch_first_sha is not None) << 4
             | (self.last_broken_sha is not None) << 5
+            | bool(self.seed_failure_weight or self.seed_pass_weight) << 6
         )
         head = _FULL.pack(
             STATE_VERSION,
@@ -215,7 +216,7 @@ class TestState:
                     _NAN if self.recovered_at is None else self.recovered_at,
                     self.recovered_from,
                 ),
-                _SEED.pack(self.seed_failure_weight, self.seed_pass_weight),
+                _SEED.pack(self.seed_failure_weight, self.seed_pass_weight) if flags & 64 else b"",
             )
         )
 
@@ -273,9 +274,12 @@ class TestState:
         if recovery["recovered_at"] != recovery["recovered_at"]:
             recovery["recovered_at"] = None
         fields.update(recovery)
-        fields["seed_failure_weight"], fields["seed_pass_weight"] = _SEED.unpack_from(
-            data, at + _RECOVERY_SIZE
-        )
+        if flags & 64:
+            fields["seed_failure_weight"], fields["seed_pass_weight"] = _SEED.unpack_from(
+                data, at + _RECOVERY_SIZE
+            )
+        else:
+            fields["seed_failure_weight"] = fields["seed_pass_weight"] = 0.0
         new.__dict__ = fields
         return new
 
@@ -401,7 +405,8 @@ _FULL_NAMES = _INT_NAMES + _FLOAT_NAMES + _OPTIONAL_NAMES
 _FULL_VALUES = itemgetter(*_INT_NAMES, *_FLOAT_NAMES)
 _FULL_OPTIONAL = itemgetter(*_OPTIONAL_NAMES)
 # ... then flags (last_failed, flagged, eventful, which of stretch_last_sha,
-# stretch_first_sha and last_broken_sha are present), the byte lengths of the
+# stretch_first_sha and last_broken_sha are present, and whether the seed
+# weights follow the recovery fields: only for a seeded test), the byte lengths of the
 # three rings, the count of conflict times, and the byte lengths of the two SHAs.
 _FULL_BODY = f"{len(_INT_NAMES)}i{len(_FLOAT_NAMES) + len(_OPTIONAL_NAMES)}dB6H"
 _FULL = struct.Struct(f"<BB{_FULL_BODY}")
@@ -412,7 +417,7 @@ _FULL_SIZE = _FULL.size
 _RECOVERY_NAMES = ("clean_runs", "recovery_rate", "recovery_llr", "recovered_at", "recovered_from")
 _RECOVERY = struct.Struct("<i4d")
 _RECOVERY_SIZE = _RECOVERY.size
-# ... then (version 3) the seed weights.
+# ... then (version 3) the seed weights, if the flags say so (most tests have none).
 _SEED = struct.Struct("<2d")
 
 
@@ -452,7 +457,6 @@ def upgrade_v1_json(data: Mapping[str, Any]) -> Mapping[str, Any]:
 # bounds, so reading it as version 3's could recover a test early.  Its clean-run
 # count stands unless a failure it did not count (on a branch, or in a failing
 # stretch) came after the last counted one.
-_SEED_DEFAULTS = _SEED.pack(0.0, 0.0)
 _V2_JSON_DEFAULTS: dict[str, Any] = {
     JSON_KEYS["seed_failure_weight"]: 0.0,
     JSON_KEYS["seed_pass_weight"]: 0.0,
@@ -491,7 +495,7 @@ def upgrade_v2_bytes(data: bytes) -> bytes:
         recovered_at,
         recovered_from,
     )
-    return _VERSION_BYTE + data[1 : len(data) - _RECOVERY_SIZE] + tail + _SEED_DEFAULTS
+    return _VERSION_BYTE + data[1 : len(data) - _RECOVERY_SIZE] + tail
 
 
 def upgrade_v2_json(data: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -289,11 +289,11 @@ def test_version_3_states_round_trip_with_their_recovery_and_seed_fields() -> No
 def _as_version_2(state: TestState) -> tuple[bytes, dict[str, object]]:
     """The version-2 forms of a state without seed weights (what the engine before wrote)."""
     blob = state.to_bytes()
-    assert blob[1] == 2  # the full form: the seed weights are its last 16 bytes
+    assert not (state.seed_failure_weight or state.seed_pass_weight)  # nothing follows its tail
     data = state.to_json()
     del data["seed_fw"], data["seed_pw"]
     data["v"] = 2
-    return b"\x02" + blob[1:-16], data
+    return b"\x02" + blob[1:], data
 
 
 def test_an_old_state_mid_stretch_starts_its_recovery_statistic_over() -> None:
@@ -451,3 +451,16 @@ def test_a_seeded_test_s_reason_claims_only_its_own_runs(
         assert int(count) <= own_failures
     for count in re.findall(r"no failure on good code in (\d+) runs?", text):
         assert int(count) <= own_passes
+
+
+def test_only_a_seeded_state_stores_its_seed_weights() -> None:
+    """A test without a family prior takes no more bytes than in version 2; a seeded one 16 more."""
+    states, _at, _n = _flaky_then_fixed(0.10, 40, 2)
+    state = states["t"]
+    plain = state.to_bytes()
+    state.seed_failure_weight, state.seed_pass_weight = 0.5, 7.5
+    seeded = state.to_bytes()
+    assert len(seeded) == len(plain) + 16
+    assert TestState.from_bytes(seeded) == state
+    state.seed_failure_weight = state.seed_pass_weight = 0.0
+    assert TestState.from_bytes(plain) == state
