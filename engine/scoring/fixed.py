@@ -33,7 +33,8 @@ def _estimate(
 def _recovery_rate(state: TestState, timestamp: float, config: ScoringConfig) -> float:
     """The rate a flagged test's clean stretch is judged against: its posterior's median.
 
-    The prior of a flagged test is weaker than a new test's: it has shown that it fails.
+    Its prior's passes are ``recovery_prior_pass`` (the config says why they
+    are the global prior's).
     """
     rate = _estimate(state, timestamp, 0.5, config, config.recovery_prior_pass)
     return _clamped(rate, config)
