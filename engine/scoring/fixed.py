@@ -111,7 +111,13 @@ def recovery_step(state: TestState, timestamp: float, passes: int, config: Scori
     are one addition unless they reach the first bound.
     """
     if state.recovery_rate == 0.0:  # just flagged: the stretch starts here
-        state.recovery_rate = _recovery_rate(state, timestamp, config)
+        # Flagged again after a recovery without a failure since (a pass on a
+        # commit that failed before it): its posterior holds only the runs since,
+        # which would hold it flagged for ~1,000 clean runs; judge this stretch
+        # against at least the rate it recovered from.  A failure (a restart)
+        # is new evidence and is judged on its own.
+        floor = _clamped(state.recovered_from, config) if state.recovered_from else 0.0
+        state.recovery_rate = max(_recovery_rate(state, timestamp, config), floor)
         state.recovery_llr = 0.0
     llr = state.recovery_llr - passes * math.log1p(-state.recovery_rate)
     bound = config.recovery_log_bayes_factor

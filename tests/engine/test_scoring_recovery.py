@@ -137,6 +137,17 @@ def test_a_recovery_keeps_the_commits_it_failed_on() -> None:
     assert v.evidence.same_commit_conflicts == 1
     assert v.evidence.recovered_at is None
     assert v.reason.startswith("passed and failed on the same commit once, last just now")
+    # ... judged against at least the rate it recovered from, not the few runs since
+    # (which would hold it flagged for thousands): a fixed test recovers again.
+    was = states["t"].recovered_from
+    for k in range(1, 200):
+        at += timedelta(minutes=36)
+        apply_run(states, _run(n + 400 + k, at, "passed"))
+        if states["t"].recovered_at is not None:
+            break
+    assert states["t"].recovered_at is not None
+    assert verdict_from_state(states["t"], at).state == "recovered"
+    assert was > 0.05
 
 
 def _flagged_then_clean(runs: int, minutes: float) -> tuple[dict[str, TestState], datetime, int]:
