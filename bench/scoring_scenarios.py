@@ -1,7 +1,7 @@
 """Scoring scenarios: short histories with fixed flakes, one-cause clusters, new and renamed tests.
 
-    python bench/scoring_scenarios.py [--seed N] [--baseline DIR] [--json]
-    python bench/scoring_scenarios.py --recovery-sweep 1,2,3,4,5
+    python bench/scoring_scenarios.py [--seed N | --seeds 1-10] [--baseline DIR] [--json]
+    python bench/scoring_scenarios.py --recovery-sweep 1-10
 
 Each scenario generates a seeded CI history with ground truth and folds it
 run by run (``apply_run``, as the app does), judging the tests it tracks after
@@ -16,6 +16,11 @@ cluster scenario, cluster purity (share of a run's failures clustered with
 failures of the same cause) and clusters per cause (1.0: each cause one
 cluster; more: split by noise). The engine without ``engine.signatures``
 (the previous one) is scored with failures grouped by their raw first line.
+
+``--seeds 1-10`` scores every scenario on each seed and prints, per scenario,
+the lowest and the mean precision, the mean F1, broken tests recommended for
+quarantine, the recovery delays (the median over seeds of each seed's median)
+and the worst false-recovery share of one seed, with all of them pooled.
 
 ``--baseline DIR`` also runs this file with ``DIR`` (another checkout, e.g.
 ``git worktree add /tmp/detect-base 7463cc1``) first on the import path, so
@@ -521,47 +526,69 @@ def report(new: dict[str, dict[str, Any]], old: dict[str, dict[str, Any]] | None
     return "\n".join(lines)
 
 
-# The recovery trade: (recovery_log_bayes_factor, recovery_look_penalty) points.
-SWEEP = [(4.0, 0.5), (5.0, 0.5), (5.5, 0.75), (6.0, 0.75), (6.5, 0.75), (7.0, 0.75), (7.0, 1.0)]
+# The recovery trade: (recovery_log_bayes_factor, recovery_look_penalty,
+# recovery_prior_pass) points (docs/scoring.md, "Recovery").
+SWEEP = [
+    (5.0, 1.0, 50.0),
+    (6.5, 0.75, 50.0),
+    (7.0, 0.0, 50.0),
+    (7.0, 0.75, 20.0),
+    (8.0, 0.0, 20.0),
+    (7.0, 0.75, 50.0),
+]
 
 
 def recovery_sweep(seeds: list[int]) -> str:
     """The delay / false-recovery trade of the recovery test over seeds, and its ideal.
 
-    Each row: the worst share of still-active flagged flakes falsely recovered
-    in one scenario run, all of them over all runs, the lowest precision, and
-    the median over seeds of the recovery delay of fixed 7-14% flakes. The
-    "true rate" rows are the same rule told each flake's real rate instead of
-    its estimate (on the first attempts of runs without an outage): what no
-    estimate can beat.
+    Each row: per scenario, the worst share of still-active flagged flakes
+    falsely recovered in one seed's run; all of them over all runs; the lowest
+    precision; and the median over seeds of the recovery delay of fixed 7-14%
+    flakes. The "true rate" rows are the same rule told each flake's real rate
+    instead of its estimate (on the first attempts of runs without an
+    outage): what no estimate can beat.
     """
     from dataclasses import replace
 
     config = engine.scoring.DEFAULT_CONFIG
     histories = {(seed, name): make(seed) for seed in seeds for name, make in SCENARIOS.items()}
     lines = [
-        f"{'L':>5} {'look':>5} {'worst false':>12} {'all false':>12} {'min prec':>9}"
-        f" {'10% delay (median runs per seed)':>34}"
+        f"{'L':>5} {'look':>5} {'prior':>5} {'worst false per scenario':>28} {'all false':>10}"
+        f" {'min prec':>9} {'10% delay':>9}"
     ]
-    for bound, look in SWEEP:
-        tuned = replace(config, recovery_log_bayes_factor=bound, recovery_look_penalty=look)
-        rows = [evaluate(sc, tuned) for sc in histories.values()]
-        lines.append(_sweep_line(bound, look, rows))
-    for bound, look in SWEEP:
-        rows = [_ideal(sc, bound, look) for sc in histories.values()]
-        lines.append(_sweep_line(bound, look, rows) + "  (true rate)")
+    for bound, look, prior in SWEEP:
+        tuned = replace(
+            config,
+            recovery_log_bayes_factor=bound,
+            recovery_look_penalty=look,
+            recovery_prior_pass=prior,
+        )
+        rows = {key: evaluate(sc, tuned) for key, sc in histories.items()}
+        lines.append(_sweep_line(f"{bound:>5} {look:>5} {prior:>5.0f}", rows))
+    for bound, look in dict.fromkeys((bound, look) for bound, look, _prior in SWEEP):
+        rows = {key: _ideal(sc, bound, look) for key, sc in histories.items()}
+        lines.append(_sweep_line(f"{bound:>5} {look:>5} {'true':>5}", rows))
     return "\n".join(lines)
 
 
-def _sweep_line(bound: float, look: float, rows: list[dict[str, Any]]) -> str:
-    worst = max(r["false_recovery"] / r["active_flagged"] for r in rows if r["active_flagged"])
-    false = sum(r["false_recovery"] for r in rows)
-    active = sum(r["active_flagged"] for r in rows)
-    precision = min((r["precision"] for r in rows if "precision" in r), default=float("nan"))
-    delays = [r["recovery_runs_10pct"] for r in rows if r.get("recovery_runs_10pct") is not None]
-    text = " ".join(f"{d:.0f}" for d in delays)
+def _sweep_line(label: str, rows: dict[tuple[int, str], dict[str, Any]]) -> str:
+    worst = []
+    for name in SCENARIOS:
+        shares = [
+            r["false_recovery"] / r["active_flagged"]
+            for (_seed, scenario), r in rows.items()
+            if scenario == name and r["active_flagged"]
+        ]
+        worst.append(f"{max(shares, default=0.0):.1%}")
+    false = sum(r["false_recovery"] for r in rows.values())
+    active = sum(r["active_flagged"] for r in rows.values())
+    precision = min((r["precision"] for r in rows.values() if "precision" in r), default=math.nan)
+    delays = [
+        r["recovery_runs_10pct"] for r in rows.values() if r.get("recovery_runs_10pct") is not None
+    ]
+    delay = f"{statistics.median(delays):.0f}" if delays else "-"
     share = f"{false}/{active}"
-    return f"{bound:>5} {look:>5} {worst:>12.1%} {share:>12} {precision:>9.3f} {text:>34}"
+    return f"{label} {' / '.join(worst):>28} {share:>10} {precision:>9.3f} {delay:>9}"
 
 
 def _ideal(sc: Scenario, bound: float, look: float) -> dict[str, Any]:
@@ -612,21 +639,103 @@ def _ideal(sc: Scenario, bound: float, look: float) -> dict[str, Any]:
     }
 
 
+SEEDS_ROWS = (
+    ("precision", "precision, lowest / mean"),
+    ("f1", "F1, mean"),
+    ("broken_quarantined", "broken recommended for quarantine"),
+    ("recovered", "fixed flakes recovered (of fixed)"),
+    ("recovery_runs", "recovery delay, median runs"),
+    ("recovery_days", "recovery delay, median days"),
+    ("recovery_runs_10pct", "recovery of 7-14% flakes, median runs"),
+    ("false_recovery", "false recoveries: worst seed, all"),
+)
+
+
+def _seeds_cell(per_seed: list[dict[str, Any]], key: str) -> str:
+    """One summary cell over seeds (see SEEDS_ROWS)."""
+    if key == "precision":
+        values = [f["precision"] for f in per_seed]
+        return f"{min(values):.3f} / {statistics.fmean(values):.3f}"
+    if key == "f1":
+        return f"{statistics.fmean(f['f1'] for f in per_seed):.3f}"
+    if key in ("broken_quarantined", "recovered"):
+        total = sum(f[key] for f in per_seed)
+        return (
+            f"{total}"
+            if key == "broken_quarantined"
+            else f"{total}/{sum(f['fixed'] for f in per_seed)}"
+        )
+    if key == "false_recovery":
+        active = sum(f["active_flagged"] for f in per_seed)
+        worst = max(
+            (f[key] / f["active_flagged"] for f in per_seed if f["active_flagged"]), default=0.0
+        )
+        false = sum(f[key] for f in per_seed)
+        return f"{worst:.1%}, {false}/{active} ({false / active if active else 0.0:.1%})"
+    values = [f[key] for f in per_seed if f.get(key) is not None]
+    if not values:
+        return "-"
+    return (
+        f"{statistics.median(values):.1f}"
+        if key == "recovery_days"
+        else f"{statistics.median(values):.0f}"
+    )
+
+
+def seeds_report(
+    new: dict[str, dict[str, dict[str, Any]]], old: dict[str, dict[str, dict[str, Any]]] | None
+) -> str:
+    """The figures of several seeds (seed -> scenario -> figures), per scenario, side by side."""
+    seeds = list(new)
+    lines = [f"seeds {seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"]
+    for name in new[seeds[0]]:
+        lines.append(f"\n{name}:")
+        header = f"  {'':<40} {'this engine':>24}"
+        if old is not None:
+            header += f" {'previous engine':>24}"
+        lines.append(header)
+        for key, label in SEEDS_ROWS:
+            row = f"  {label:<40} {_seeds_cell([new[s][name] for s in seeds], key):>24}"
+            if old is not None:
+                row += f" {_seeds_cell([old[s][name] for s in seeds], key):>24}"
+            lines.append(row)
+    f1 = statistics.fmean(f["f1"] for s in seeds for f in new[s].values())
+    summary = f"\nmean F1 over scenarios and seeds: {f1:.3f}"
+    if old is not None:
+        old_f1 = statistics.fmean(f["f1"] for s in seeds for f in old[s].values())
+        summary += f" (previous engine {old_f1:.3f})"
+    lines.append(summary)
+    return "\n".join(lines)
+
+
+def _seeds(text: str) -> list[int]:
+    """'1-10' or '1,2,5'."""
+    if "-" in text:
+        first, last = text.split("-")
+        return list(range(int(first), int(last) + 1))
+    return [int(seed) for seed in text.split(",")]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seeds", help="several seeds (e.g. 1-10 or 1,2,5): a summary per scenario")
     ap.add_argument(
         "--recovery-sweep",
         metavar="SEEDS",
-        help="print the recovery trade over these seeds (e.g. 1,2,3,4,5) and stop",
+        help="print the recovery trade over these seeds (e.g. 1-10 or 1,2,5) and stop",
     )
     ap.add_argument("--baseline", type=Path, help="a checkout whose engine to score too")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args(argv)
     if args.recovery_sweep:
-        print(recovery_sweep([int(seed) for seed in args.recovery_sweep.split(",")]))
+        print(recovery_sweep(_seeds(args.recovery_sweep)))
         return
-    figures = run_all(args.seed)
+    which = ["--seeds", args.seeds] if args.seeds else ["--seed", str(args.seed)]
+    if args.seeds:
+        figures: Any = {seed: run_all(seed) for seed in _seeds(args.seeds)}
+    else:
+        figures = run_all(args.seed)
     if args.json:
         print(json.dumps(figures))
         return
@@ -634,7 +743,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.baseline is not None:
         env = {**os.environ, "PYTHONPATH": str(args.baseline.resolve())}
         done = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--json", "--seed", str(args.seed)],
+            [sys.executable, str(Path(__file__).resolve()), "--json", *which],
             env=env,
             cwd=args.baseline,
             capture_output=True,
@@ -642,7 +751,9 @@ def main(argv: list[str] | None = None) -> None:
             check=True,
         )
         old = json.loads(done.stdout)
-    print(report(figures, old))
+        if args.seeds:
+            old = {int(seed): value for seed, value in old.items()}
+    print(seeds_report(figures, old) if args.seeds else report(figures, old))
 
 
 if __name__ == "__main__":

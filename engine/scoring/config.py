@@ -28,6 +28,11 @@ class ScoringConfig:
     interval_mass: float = 0.90
     # Fewer effective first attempts than this and no conflict: 'insufficient'.
     min_samples: float = 8.0
+    # ... except an early verdict: a test within its first young_runs counted
+    # runs that has both passed and failed on good code is judged at once.  An
+    # older test with fewer effective runs (one that runs rarely, its history
+    # decayed) waits for min_samples of them.
+    young_runs: int = 16
     # Flag at a higher bar than clear (hysteresis).  Flagging needs both
     # evidence (decayed failures on good code >= flag_failures: one failure
     # from the last ~10 days) and a score >= flag_score; a flagged test clears
@@ -71,19 +76,25 @@ class ScoringConfig:
     # Rates outside this range make the SPRT degenerate.
     sprt_min_rate: float = 0.001
     sprt_max_rate: float = 0.9
-    # Recovery without quarantine: from its flag, and again from each failure,
-    # a flagged test that is not quarantined judges its clean stretch against
-    # the rate it shows then (its posterior's median): each pass adds -ln(1 - rate)
-    # to the log-likelihood ratio of "fixed" against "still flaky", which must
-    # reach e**6.5 (a 10% flake: 62 clean runs), plus 0.75 times the log of
-    # (1 + decayed failures): each gap between failures is one more chance to
-    # look fixed, so a test that failed 80 times lately needs a longer stretch
-    # (a 10% flake: ~95 runs) than one that failed 5.  docs/scoring.md,
-    # "Recovery", shows the trade between delay and false recoveries.
-    recovery_log_bayes_factor: float = 6.5
+    # Recovery without quarantine: from its flag, and again from each failure
+    # outside an outage (on any branch, counted as a flake or not), a flagged
+    # test that is not quarantined judges its clean stretch against the rate it
+    # shows then (its posterior's median): each pass adds -ln(1 - rate) to the
+    # log-likelihood ratio of "fixed" against "still flaky", which must reach
+    # e**7 (a 10% flake: 67 clean runs), plus 0.75 times the log of (1 + decayed
+    # failures): each gap between failures is one more chance to look fixed, so
+    # a test that failed 80 times lately needs a longer stretch (a 10% flake:
+    # ~100 runs) than one that failed 5.  docs/scoring.md, "Recovery", shows the
+    # trade between delay and false recoveries.
+    recovery_log_bayes_factor: float = 7.0
     recovery_look_penalty: float = 0.75
-    # ... and no counted failure for at least this long: flakes bunch up in
-    # time (load, time of day); a day without one covers a full cycle.
+    # The posterior the rate comes from keeps the prior's 50 pseudo-passes: a
+    # weaker prior judges a fixed 10% flake sooner (20: ~20 runs sooner) but
+    # recovers flakes seen failing only a few times at 1-2% early (bench, seeds
+    # 1-10: 30 false recoveries against 9).
+    recovery_prior_pass: float = 50.0
+    # ... and no failure (anywhere, outside an outage) for at least this long:
+    # flakes bunch up in time (load, time of day); a day covers a full cycle.
     recovery_min_days: float = 1.0
     # A new test of a known family (a new parametrisation) starts with this many
     # pseudo-runs at the rate its family shows: a cautious prior, worth as many

@@ -88,7 +88,10 @@ def family_prior(
     pooled = []
     for state in siblings:
         scale = math.pow(2.0, state.epoch - timestamp / (DAY_SECONDS * config.half_life_days))
-        pooled.append((state.failure_weight * scale, state.pass_weight * scale))
+        # a sibling's own runs only: its own family prior is the family's runs again
+        failures = max(0.0, state.failure_weight - state.seed_failure_weight)
+        passes = max(0.0, state.pass_weight - state.seed_pass_weight)
+        pooled.append((failures * scale, passes * scale))
     if not pooled:
         return None
     # fsum: the same sums in any order (the app reads siblings in the database's order)

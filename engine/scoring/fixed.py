@@ -4,7 +4,7 @@ Once the app marks a test quarantined (with its rate then) every counted first
 attempt feeds Wald's SPRT; reaching the upper bound calls the test fixed
 (docs/scoring.md, "Quarantine release").  A flagged test that is not
 quarantined weighs each clean stretch against the rate it showed at its last
-failure; enough evidence (after a quiet day) calls it recovered
+failure; enough evidence (a quiet day after its last failure) calls it recovered
 (docs/scoring.md, "Recovery").
 """
 
@@ -18,14 +18,26 @@ from engine.scoring.state import TestState
 from engine.scoring.statistics import beta_ppf, sprt_bounds, sprt_steps
 
 
-def _estimate(state: TestState, timestamp: float, q: float, config: ScoringConfig) -> float:
+def _estimate(
+    state: TestState, timestamp: float, q: float, config: ScoringConfig, prior_pass: float
+) -> float:
     """The ``q``-quantile of the failure rate's posterior at ``timestamp``."""
     scale = math.pow(2.0, state.epoch - timestamp / (DAY_SECONDS * config.half_life_days))
     return beta_ppf(
         q,
         config.prior_fail + state.failure_weight * scale,
-        config.prior_pass + state.pass_weight * scale,
+        prior_pass + state.pass_weight * scale,
     )
+
+
+def _recovery_rate(state: TestState, timestamp: float, config: ScoringConfig) -> float:
+    """The rate a flagged test's clean stretch is judged against: its posterior's median.
+
+    Its prior's passes are ``recovery_prior_pass`` (the config says why they
+    are the global prior's).
+    """
+    rate = _estimate(state, timestamp, 0.5, config, config.recovery_prior_pass)
+    return _clamped(rate, config)
 
 
 def _advance(
@@ -55,41 +67,58 @@ def sprt_step(
         # the posterior's lower bound now.  Quarantine happens right after the
         # first evidence, when that bound is tiny; without this a stopped 5%
         # flake quarantined at an estimated 0.2% would need ~1,400 clean runs.
-        low = _estimate(state, timestamp, (1.0 - config.interval_mass) / 2.0, config)
+        low = _estimate(
+            state, timestamp, (1.0 - config.interval_mass) / 2.0, config, config.prior_pass
+        )
         state.quarantine_rate = min(max(state.quarantine_rate, low), config.sprt_max_rate)
     state.sprt_llr = llr
     if state.sprt_llr >= upper:
         state.fixed_at = timestamp
-        # The code changed: history before the fix no longer describes it.
-        state.failure_weight = 0.0
+        # The code changed: history before the fix no longer describes it (the
+        # commits it failed on are kept, as for a recovery: recovery_step).
+        state.failure_weight = state.seed_failure_weight = 0.0
         state.stretch_weight = 0.0
         state.flagged = False
         state.conflict_times = [0.0 for _ in state.conflict_times]
-        state.failed_shas = b""  # a pass on a commit that failed before the fix is no conflict
 
 
-def recovery_step(
-    state: TestState, timestamp: float, passes: int, failures: int, config: ScoringConfig
-) -> bool:
-    """Feed counted first attempts of a flagged, unquarantined test into its recovery test.
+def restart_clean_stretch(state: TestState, timestamp: float, config: ScoringConfig) -> None:
+    """Start the clean stretch over after a failure (any failure outside an outage), in place.
+
+    Counted or not (a branch failure, a failing stretch on the default branch
+    judged broken or not yet judged), a failure is a reason to doubt a fix: a
+    flagged, unquarantined test judges its next clean stretch against the rate
+    it shows now (the median of its posterior).
+    """
+    state.clean_runs = 0
+    state.recovery_llr = 0.0
+    if state.flagged and state.quarantined_at is None:
+        state.recovery_rate = _recovery_rate(state, timestamp, config)
+
+
+def recovery_step(state: TestState, timestamp: float, passes: int, config: ScoringConfig) -> bool:
+    """Feed counted first attempts that passed into a flagged, unquarantined test's recovery test.
 
     Return whether the test recovered (then its failures before are dropped
     and it is no longer flagged).  The flag and every failure start the clean
-    stretch over, judged against the rate the test shows then (the median of
-    its posterior): each pass adds ``-ln(1 - rate)`` to the log-likelihood
+    stretch over (:func:`restart_clean_stretch`), judged against the rate the
+    test shows then: each pass adds ``-ln(1 - rate)`` to the log-likelihood
     ratio of "fixed" against "still flaky at that rate", and the test recovers
     when that ratio reaches ``recovery_log_bayes_factor`` plus
     ``recovery_look_penalty`` times the log of 1 + its decayed failures (each
-    gap between failures is one more chance to look fixed), after a quiet day.
-    Passes are one addition unless they reach the first bound.
+    gap between failures is one more chance to look fixed), with no open
+    failing stretch and its last failure (anywhere) a quiet day old.  Passes
+    are one addition unless they reach the first bound.
     """
-    if state.recovery_rate == 0.0 or failures:
-        # Any failure is evidence the test still flakes (a failure while
-        # waiting out the quiet day must not keep its credit).
-        state.recovery_rate = _clamped(_estimate(state, timestamp, 0.5, config), config)
+    if state.recovery_rate == 0.0:  # just flagged: the stretch starts here
+        # Flagged again after a recovery without a failure since (a pass on a
+        # commit that failed before it): its posterior holds only the runs since,
+        # which would hold it flagged for ~1,000 clean runs; judge this stretch
+        # against at least the rate it recovered from.  A failure (a restart)
+        # is new evidence and is judged on its own.
+        floor = _clamped(state.recovered_from, config) if state.recovered_from else 0.0
+        state.recovery_rate = max(_recovery_rate(state, timestamp, config), floor)
         state.recovery_llr = 0.0
-        if failures:
-            return False
     llr = state.recovery_llr - passes * math.log1p(-state.recovery_rate)
     bound = config.recovery_log_bayes_factor
     if llr < bound:
@@ -100,7 +129,7 @@ def recovery_step(
     bound += config.recovery_look_penalty * math.log1p(failures_now)
     # Held at the bound: waiting out the quiet day earns no credit.
     state.recovery_llr = min(llr, bound)
-    last = state.last_counted_failure_at
+    last = state.last_failure_at
     if (
         llr < bound
         or state.stretch_runs
@@ -113,11 +142,13 @@ def recovery_step(
     state.recovered_at = timestamp
     state.recovery_rate = 0.0
     state.recovery_llr = 0.0
-    # The code changed: history before the fix no longer describes it.
-    state.failure_weight = 0.0
+    # The code changed: history before the fix no longer describes it.  The
+    # commits it failed on are kept: a recovery is a judgement from the runs,
+    # not knowledge of the fix, and a later pass on one of them still proves
+    # that code flaky (a same-commit conflict flags it again).
+    state.failure_weight = state.seed_failure_weight = 0.0
     state.flagged = False
     state.conflict_times = [0.0 for _ in state.conflict_times]
-    state.failed_shas = b""  # a pass on a commit that failed before the fix is no conflict
     return True
 
 

@@ -23,7 +23,7 @@ from engine.scoring.config import (
     ScoringConfig,
 )
 from engine.scoring.family import FamilyPrior, family_key, family_priors, seed
-from engine.scoring.fixed import recovery_step, sprt_step
+from engine.scoring.fixed import recovery_step, restart_clean_stretch, sprt_step
 from engine.scoring.state import KEY_BYTES, TestState, ring_add, ring_has, sha_key
 from engine.scoring.verdict import (
     Verdict,
@@ -100,6 +100,8 @@ def _rebase(state: TestState, epoch: int) -> None:
     state.failure_weight *= factor
     state.flip_weight *= factor
     state.stretch_weight *= factor
+    state.seed_failure_weight *= factor
+    state.seed_pass_weight *= factor
     state.epoch = epoch
 
 
@@ -170,7 +172,11 @@ def apply_run(
     new_tests = 0
     conflicts = 0
     ring = config.sha_ring
-    young = 2 * config.min_samples  # below this many runs, passes can still complete a flag
+    # A pass can complete a flag (verdict.flag_rule) only for a young test, or
+    # by bringing an unflagged test's effective runs up to min_samples (their
+    # scaled weight below that count plus this pass).
+    young = config.young_runs
+    few_runs = (config.min_samples + 1.0) * weight
 
     for key, (failed_attempts, passed_later) in failing.items():
         state = get(key)
@@ -210,6 +216,7 @@ def apply_run(
             state.branch_failures += 1
         state.failed_shas = ring_add(state.failed_shas, key_of_sha, ring)
         _reflag(state, timestamp, config)
+        restart_clean_stretch(state, timestamp, config)
 
     if storm:  # a tainted run: its passes are seen, not counted
         for result in results:
@@ -246,7 +253,11 @@ def apply_run(
             # amortised: the ring keeps the last 16..32 SHAs
             state.passed_shas = passed_shas[half:] if len(passed_shas) > full else passed_shas
         if state.eventful:
-            changed = state.flagged or state.passes_counted + state.failures_counted <= young
+            changed = (
+                state.flagged
+                or state.passes_counted + state.failures_counted <= young
+                or state.failure_weight + state.pass_weight <= few_runs
+            )
             if ring_has(state.failed_shas, key_of_sha) and not ring_has(
                 state.conflict_shas, key_of_sha
             ):
@@ -270,7 +281,7 @@ def apply_run(
                     changed = True
                     sprt_step(state, timestamp, 1, 0, config)
             elif state.flagged:
-                recovery_step(state, timestamp, 1, 0, config)
+                recovery_step(state, timestamp, 1, config)
             if changed:  # a plain pass cannot raise an unflagged test past the bar
                 _reflag(state, timestamp, config)
 
@@ -300,6 +311,9 @@ def _born(
         prior = priors.get(key)
         if prior is not None:
             seed(state, prior, weight, config)
+            # what of its weights is the prior, not its own runs (TestState)
+            state.seed_failure_weight = state.failure_weight
+            state.seed_pass_weight = state.pass_weight
     return state
 
 
@@ -330,15 +344,11 @@ def _count_failure(state: TestState, weight: float, config: ScoringConfig) -> No
     state.failure_weight += weight
     state.failures_counted += 1
     state.last_counted_failure_at = state.last_at
-    state.clean_runs = 0
     if not state.last_failed:
         state.flip_weight += weight
         state.last_failed = True
-    if state.quarantined_at is not None:
-        if state.fixed_at is None:
-            sprt_step(state, state.last_at, 0, 1, config)
-    elif state.flagged:
-        recovery_step(state, state.last_at, 0, 1, config)
+    if state.quarantined_at is not None and state.fixed_at is None:
+        sprt_step(state, state.last_at, 0, 1, config)
 
 
 def _resolve_stretch(
@@ -360,15 +370,15 @@ def _resolve_stretch(
         state.failure_weight += state.stretch_weight
         state.failures_counted += state.stretch_runs
         state.last_counted_failure_at = state.last_failure_at
-        state.clean_runs = 0
         if not state.last_failed:
             state.flip_weight += weight
         state.last_failed = True
-        if state.quarantined_at is not None:
-            if state.fixed_at is None:
-                sprt_step(state, state.last_at, 0, state.stretch_runs, config)
-        elif state.flagged:
-            recovery_step(state, state.last_at, 0, state.stretch_runs, config)
+        if state.quarantined_at is not None and state.fixed_at is None:
+            sprt_step(state, state.last_at, 0, state.stretch_runs, config)
+    # Broken or flaky, the stretch failed: a clean stretch starts after it (a
+    # broken-then-fixed test is not 'recovered' by its first pass), judged
+    # against the rate the test shows now that the stretch is weighed.
+    restart_clean_stretch(state, state.last_at, config)
     state.stretch_runs = 0
     state.stretch_failures = 0
     state.stretch_commits = 0

@@ -60,6 +60,25 @@ def times(count: int) -> str:
     return "once" if count == 1 else f"{count} times"
 
 
+def runs(count: int) -> str:
+    """'1 run', '2 runs', ..."""
+    return "1 run" if count == 1 else f"{count} runs"
+
+
+def family_prior(state: TestState) -> str:
+    """What a new test's family prior adds to its score, if it still weighs (else '').
+
+    The score of a test seeded from its family counts the family's rate as
+    pseudo-runs: a reason that quotes the score says so, so that the family's
+    failures are never read as the test's own.
+    """
+    seed_failures = state.seed_failure_weight
+    if seed_failures <= 0.0:
+        return ""
+    rate = seed_failures / (seed_failures + state.seed_pass_weight)
+    return f"; its family's rate, {percent(rate)}, is its prior"
+
+
 def reason(
     state_name: str,
     state: TestState,
@@ -86,12 +105,13 @@ def reason(
             f"{state.runs_since_quarantine} runs since quarantine pass a sequential test (SPRT)"
         )
     if state_name == "recovered":
-        if last_failure is None:
+        last_any = state.last_failure_at  # the clean stretch starts after any failure
+        if last_any is None:
             clean = f"no failure in {state.clean_runs} runs"
         else:
             clean = (
                 f"no failure in {state.clean_runs} runs over "
-                f"{span(state.last_at - last_failure)} since {day(last_failure)}"
+                f"{span(state.last_at - last_any)} since {day(last_any)}"
             )
         return f"{clean}; was {percent(state.recovered_from)}"
     if state_name == "flaky":
@@ -105,6 +125,7 @@ def reason(
         return (
             f"fails about {percent(score)} of runs on good code "
             f"({state.failures_counted} failures counted {history(state, now)}{last})"
+            f"{family_prior(state)}"
         )
     if state_name == "insufficient":
         return f"only {state.runs_seen} runs {history(state, now)}; not enough to judge"
@@ -118,8 +139,12 @@ def reason(
             f"passes on good code; {state.branch_failures} failures {history(state, now)} "
             "were breakages on a branch"
         )
-    last = f", last failure {ago(now - last_failure)}" if last_failure is not None else ""
+    if not state.failures_counted:  # the score is the prior's: no failure of its own
+        rate = f"no failure on good code in {runs(state.passes_counted)}"
+    else:
+        last = f", last failure {ago(now - last_failure)}" if last_failure is not None else ""
+        rate = f"fails {percent(score)} of runs on good code{last}"
     return (
         f"no same-commit conflict {window(state, now, config.conflict_window_days)}; "
-        f"fails {percent(score)} of runs on good code{last}"
+        f"{rate}{family_prior(state)}"
     )

@@ -3,12 +3,18 @@
 The app stores a state as :meth:`TestState.to_bytes` (a few hundred bytes);
 :meth:`TestState.to_json` is the readable form, which is also how states were
 stored before migration 0035 (the analysis still reads those rows).  Both forms
-are version :data:`STATE_VERSION` (2: version 1 plus the recovery fields;
-migration 0041 upgrades stored version-1 states, and the readers upgrade a
-version-1 state the same way, since a worker not yet upgraded may still
-write one during a rolling deploy); their field names and layout
-are a stored format: change them only with a new version (and a migration that
-keeps its own copy of the old codec).  The model is described in docs/scoring.md.
+are version :data:`STATE_VERSION`: 3, version 2 plus the weight of a new
+test's family prior (``seed_failure_weight``, ``seed_pass_weight``), and a
+recovery statistic (``recovery_llr``) whose clean stretch restarts at any
+failure; version 2 added the recovery fields to version 1.  The readers
+upgrade older states (a worker not yet upgraded may still write one during a
+rolling deploy; migration 0041 upgraded stored version-1 states): version 1
+by migration 0041's rule, version 2 with its recovery statistic and, after a
+failure its count did not see, its clean-run count started over, so that a
+statistic an older engine built is never read as this one's.  A worker of an
+older engine refuses a version-3 state rather than misread it.  Field names
+and layout are a stored format: change them only with a new version.  The
+model is described in docs/scoring.md.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from collections.abc import Mapping
 from operator import itemgetter
 from typing import Any
 
-STATE_VERSION = 2  # of TestState's fields, in its JSON and in its binary form
+STATE_VERSION = 3  # of TestState's fields, in its JSON and in its binary form
 SHA_KEY_BYTES = 6  # the rings keep a 48-bit digest of each SHA, not the SHA
 KEY_BYTES = SHA_KEY_BYTES
 
@@ -110,6 +116,11 @@ class TestState:
         self.recovery_llr = 0.0
         self.recovered_at: float | None = None
         self.recovered_from = 0.0  # the estimated rate when it recovered ("was 10%")
+        # The part of the scaled weights that is a new test's family prior, not
+        # its own runs (engine/scoring/family.py): a family pools its members'
+        # own runs only, and a reason never reads the prior as the test's runs.
+        self.seed_failure_weight = 0.0
+        self.seed_pass_weight = 0.0
 
     def copy(self) -> TestState:
         """Return an independent copy."""
@@ -135,8 +146,9 @@ class TestState:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TestState:
-        """Rebuild a state from :meth:`to_json` output (version 1 read as upgraded)."""
-        data = upgrade_v1_json(data)
+        """Rebuild a state from :meth:`to_json` output (versions 1 and 2 read as upgraded)."""
+        if data.get("v") != STATE_VERSION:
+            data = upgrade_v2_json(upgrade_v1_json(data))
         if data.get("v") != STATE_VERSION:
             raise ValueError(f"unsupported TestState version: {data.get('v')!r}")
         missing = STORED_KEYS.difference(data)
@@ -172,6 +184,7 @@ class TestState:
             | (stretch_last is not None) << 3
             | (self.stretch_first_sha is not None) << 4
             | (self.last_broken_sha is not None) << 5
+            | bool(self.seed_failure_weight or self.seed_pass_weight) << 6
         )
         head = _FULL.pack(
             STATE_VERSION,
@@ -203,15 +216,17 @@ class TestState:
                     _NAN if self.recovered_at is None else self.recovered_at,
                     self.recovered_from,
                 ),
+                _SEED.pack(self.seed_failure_weight, self.seed_pass_weight) if flags & 64 else b"",
             )
         )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TestState:
-        """Rebuild a state from :meth:`to_bytes` output (version 1 read as upgraded)."""
-        data = upgrade_v1_bytes(data)
+        """Rebuild a state from :meth:`to_bytes` output (versions 1 and 2 read as upgraded)."""
         if data[:1] != _VERSION_BYTE:
-            raise ValueError(f"unsupported TestState version: {data[:1]!r}")
+            data = upgrade_v2_bytes(upgrade_v1_bytes(data))
+            if data[:1] != _VERSION_BYTE:
+                raise ValueError(f"unsupported TestState version: {data[:1]!r}")
         new = cls.__new__(cls)
         if data[1] == _COLD_KIND:
             fields = _COLD_STATE.copy()  # dict(...) of an instance's dict is several times slower
@@ -259,6 +274,12 @@ class TestState:
         if recovery["recovered_at"] != recovery["recovered_at"]:
             recovery["recovered_at"] = None
         fields.update(recovery)
+        if flags & 64:
+            fields["seed_failure_weight"], fields["seed_pass_weight"] = _SEED.unpack_from(
+                data, at + _RECOVERY_SIZE
+            )
+        else:
+            fields["seed_failure_weight"] = fields["seed_pass_weight"] = 0.0
         new.__dict__ = fields
         return new
 
@@ -285,7 +306,7 @@ class TestState:
 
 
 # Each field's key in the JSON form (short names, as stored before 0035; version 2
-# added the recovery fields, clean_n to r_from).
+# added the recovery fields, clean_n to r_from; version 3 the seed weights).
 JSON_KEYS = {
     "runs_seen": "n",
     "first_at": "first_at",
@@ -327,6 +348,8 @@ JSON_KEYS = {
     "recovery_llr": "r_llr",
     "recovered_at": "r_at",
     "recovered_from": "r_from",
+    "seed_failure_weight": "seed_fw",
+    "seed_pass_weight": "seed_pw",
 }
 _FIELDS = frozenset(TestState().__dict__)
 STORED_KEYS = frozenset(JSON_KEYS.values())
@@ -382,7 +405,8 @@ _FULL_NAMES = _INT_NAMES + _FLOAT_NAMES + _OPTIONAL_NAMES
 _FULL_VALUES = itemgetter(*_INT_NAMES, *_FLOAT_NAMES)
 _FULL_OPTIONAL = itemgetter(*_OPTIONAL_NAMES)
 # ... then flags (last_failed, flagged, eventful, which of stretch_last_sha,
-# stretch_first_sha and last_broken_sha are present), the byte lengths of the
+# stretch_first_sha and last_broken_sha are present, and whether the seed
+# weights follow the recovery fields: only for a seeded test), the byte lengths of the
 # three rings, the count of conflict times, and the byte lengths of the two SHAs.
 _FULL_BODY = f"{len(_INT_NAMES)}i{len(_FLOAT_NAMES) + len(_OPTIONAL_NAMES)}dB6H"
 _FULL = struct.Struct(f"<BB{_FULL_BODY}")
@@ -392,12 +416,16 @@ _FULL_SIZE = _FULL.size
 # a version-2 one by its version byte and this tail at its defaults.
 _RECOVERY_NAMES = ("clean_runs", "recovery_rate", "recovery_llr", "recovered_at", "recovered_from")
 _RECOVERY = struct.Struct("<i4d")
+_RECOVERY_SIZE = _RECOVERY.size
+# ... then (version 3) the seed weights, if the flags say so (most tests have none).
+_SEED = struct.Struct("<2d")
 
 
 # A version-1 state is a version-2 one with the recovery fields at their defaults:
 # the same rule as migration 0041's upgrade (the engine does not import migrations;
 # a test checks that both agree).
 _V1_BYTE = b"\x01"
+_V2_BYTE = b"\x02"
 _V1_RECOVERY_TAIL = _RECOVERY.pack(0, 0.0, 0.0, _NAN, 0.0)
 _V1_JSON_DEFAULTS: dict[str, Any] = {
     JSON_KEYS["clean_runs"]: 0,
@@ -413,11 +441,75 @@ def upgrade_v1_bytes(data: bytes) -> bytes:
     if data[:1] != _V1_BYTE or len(data) < 2 or data[1] not in (_COLD_KIND, _FULL_KIND):
         return data
     tail = _V1_RECOVERY_TAIL if data[1] == _FULL_KIND else b""
-    return _VERSION_BYTE + data[1:] + tail
+    return _V2_BYTE + data[1:] + tail
 
 
 def upgrade_v1_json(data: Mapping[str, Any]) -> Mapping[str, Any]:
     """A version-1 JSON state as version 2 (with the recovery keys at their defaults)."""
     if data.get("v") != 1:
         return data
-    return {**data, **_V1_JSON_DEFAULTS, "v": STATE_VERSION}
+    return {**data, **_V1_JSON_DEFAULTS, "v": 2}
+
+
+# A version-2 state is a version-3 one without a family prior's weight (version 2
+# kept none apart from the test's own), with its recovery statistic started over:
+# version 2's statistic restarted only at counted failures and was held to other
+# bounds, so reading it as version 3's could recover a test early.  Its clean-run
+# count stands unless a failure it did not count (on a branch, or in a failing
+# stretch) came after the last counted one.
+_V2_JSON_DEFAULTS: dict[str, Any] = {
+    JSON_KEYS["seed_failure_weight"]: 0.0,
+    JSON_KEYS["seed_pass_weight"]: 0.0,
+    JSON_KEYS["recovery_rate"]: 0.0,
+    JSON_KEYS["recovery_llr"]: 0.0,
+}
+# last_failure_at and last_counted_failure_at: the first two optional floats of the full form
+_V2_FAILURES = struct.Struct("<dd")
+_V2_FAILURES_AT = 2 + 4 * len(_INT_NAMES) + 8 * len(_FLOAT_NAMES)
+
+
+def _v2_clean_runs(clean_runs: int, last_failure: float | None, last_counted: float | None) -> int:
+    """A version-2 clean-run count, or 0 when a failure it did not count came after it started."""
+    if last_failure is None or last_failure == last_counted:
+        return clean_runs
+    return 0
+
+
+def upgrade_v2_bytes(data: bytes) -> bytes:
+    """A version-2 binary state as version 3 (see above); other values as they are."""
+    if data[:1] != _V2_BYTE or len(data) < 2 or data[1] not in (_COLD_KIND, _FULL_KIND):
+        return data
+    if data[1] == _COLD_KIND:
+        return _VERSION_BYTE + data[1:]
+    last_failure, last_counted = (
+        None if value != value else value
+        for value in _V2_FAILURES.unpack_from(data, _V2_FAILURES_AT)
+    )
+    clean_runs, _rate, _llr, recovered_at, recovered_from = _RECOVERY.unpack_from(
+        data, len(data) - _RECOVERY_SIZE
+    )
+    tail = _RECOVERY.pack(
+        _v2_clean_runs(clean_runs, last_failure, last_counted),
+        0.0,
+        0.0,
+        recovered_at,
+        recovered_from,
+    )
+    return _VERSION_BYTE + data[1 : len(data) - _RECOVERY_SIZE] + tail
+
+
+def upgrade_v2_json(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A version-2 JSON state as version 3 (see above); other values as they are."""
+    if data.get("v") != 2:
+        return data
+    clean_runs = _v2_clean_runs(
+        data[JSON_KEYS["clean_runs"]],
+        data[JSON_KEYS["last_failure_at"]],
+        data[JSON_KEYS["last_counted_failure_at"]],
+    )
+    return {
+        **data,
+        **_V2_JSON_DEFAULTS,
+        JSON_KEYS["clean_runs"]: clean_runs,
+        "v": STATE_VERSION,
+    }

@@ -157,12 +157,18 @@ def flag_rule(
         return False  # quiet: cleared, and old evidence alone never flags again
     if flagged:
         return score >= config.clear_score and failures >= config.clear_failures
-    # A new test that has both passed and failed on good code is judged at once
-    # (an early verdict), not after min_samples runs: a counted failure is one.
+    # A young test that has both passed and failed on good code is judged at
+    # once (an early verdict), not after min_samples runs: a counted failure is one.
     return (
         score >= config.flag_score
         and failures >= config.flag_failures
-        and (effective_runs >= config.min_samples or state.passes_counted > 0)
+        and (
+            effective_runs >= config.min_samples
+            or (
+                state.passes_counted > 0
+                and state.passes_counted + state.failures_counted <= config.young_runs
+            )
+        )
     )
 
 

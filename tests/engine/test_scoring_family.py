@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.junit import MAX_KEY_CHARS, make_key
-from engine.scoring import DEFAULT_CONFIG, Result, Run, fold
+from engine.scoring import DEFAULT_CONFIG, Result, Run, apply_run, fold
 from engine.scoring import verdict_from_state as judge
 from engine.scoring.family import family_key, family_prior, seed
+from engine.scoring.fixed import recovery_step
 from engine.scoring.state import TestState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -133,3 +134,60 @@ def test_the_prior_is_at_most_the_familys_own_decayed_runs() -> None:
     assert old is not None and old.runs > DEFAULT_CONFIG.family_prior_runs
     seed(state, old, 1.0, DEFAULT_CONFIG)
     assert state.failure_weight + state.pass_weight == pytest.approx(8.0)
+
+
+def test_a_seeded_member_lends_its_family_only_its_own_runs() -> None:
+    """A member's family prior does not flow back into the family's rate (no double count)."""
+    runs = _history(20, set())  # test_pay[amex] joins at run 20, seeded from visa's 40%
+    seeded = fold(runs, families=True)
+    plain = fold(runs)  # the same runs without priors: each test's own weights
+    amex = seeded["m::test_pay[amex]"]
+    assert amex.seed_failure_weight > 0 and amex.failures_counted == 0
+    at = T0.timestamp() + 60 * 3600
+    pooled = family_prior([seeded["m::test_pay[visa]"], amex], at, DEFAULT_CONFIG)
+    own = family_prior([plain["m::test_pay[visa]"], plain["m::test_pay[amex]"]], at, DEFAULT_CONFIG)
+    assert pooled is not None and own is not None
+    assert pooled.rate == pytest.approx(own.rate, rel=1e-9)
+    # ... and the seed still weighs in the member's own score while it lasts
+    assert amex.failure_weight == pytest.approx(amex.seed_failure_weight)
+
+
+def test_a_recovery_drops_the_seed_with_the_failures_it_drops() -> None:
+    """Failure weight dropped at a recovery takes the prior's share with it (never negative)."""
+    states = fold(_history(20, {22, 30}), families=True)
+    amex = states["m::test_pay[amex]"]
+    assert amex.seed_failure_weight > 0
+    amex.flagged = True
+    amex.recovery_rate = 0.5
+    amex.last_failure_at = amex.last_at - 3 * 86400.0
+    assert recovery_step(amex, amex.last_at, 100, DEFAULT_CONFIG)
+    assert amex.failure_weight == amex.seed_failure_weight == 0.0
+    prior = family_prior([amex], amex.last_at, DEFAULT_CONFIG)
+    assert prior is not None and prior.rate == 0.0
+
+
+def test_only_a_young_test_gets_the_early_verdict() -> None:
+    """A test with a long but decayed history waits for min_samples effective runs to be flaky."""
+    at = T0
+    runs = []
+    for n in range(30):  # 30 passes, then nothing for 200 days: its history has decayed
+        at += timedelta(hours=1)
+        runs.append(Run(f"old{n}", f"o{n}", "main", True, at, [Result("t", "passed")]))
+    at += timedelta(days=200)
+    for n, status in enumerate(("failed", "passed")):  # one flake on main: counted
+        at += timedelta(hours=1)
+        runs.append(Run(f"r{n}", f"s{n}", "main", True, at, [Result("t", status)]))
+    state = fold(runs)["t"]
+    assert state.failures_counted == 1 and state.passes_counted > DEFAULT_CONFIG.young_runs
+    verdict = judge(state, at)
+    assert verdict.evidence.effective_runs < DEFAULT_CONFIG.min_samples
+    assert verdict.state == "insufficient" and not state.flagged
+    # ... until its runs reach min_samples: then the fold's flag follows (a pass can complete it)
+    states = {"t": state}
+    n = 0
+    while judge(states["t"], at).evidence.effective_runs < DEFAULT_CONFIG.min_samples:
+        n += 1
+        at += timedelta(hours=1)
+        apply_run(states, Run(f"p{n}", f"p{n}", "main", True, at, [Result("t", "passed")]))
+        assert n < 20
+    assert states["t"].flagged and judge(states["t"], at).state == "flaky"
