@@ -11,7 +11,7 @@ from peewee import Database
 from playhouse.migrations import Runner
 
 from engine.scoring import Result, Run, TestState, fold
-from engine.scoring.state import upgrade_v1_bytes, upgrade_v1_json
+from engine.scoring.upgrades import upgrade_v1_bytes, upgrade_v1_json
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
 
 MIGRATION = "0041_flake_score_state_v2"
