@@ -8,28 +8,37 @@ turns it into one line on stderr and exit status 2.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 from flakeguard.errors import ConfigError
+from flakeguard.setting_values import (
+    SQLITE_SCHEMES,
+    check_choice,
+    check_database_url,
+    check_http_url,
+    check_https_url,
+    check_log_format,
+    check_queue_name,
+    check_rate_limit,
+    check_redis_url,
+    check_secret_keys,
+    parse_int,
+    parse_seconds,
+    read_private_key,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///flakeguard.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_ACTIONS_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 JWKS_VARIABLE = "FLAKEGUARD_ACTIONS_OIDC_JWKS_URL"
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Where Slack's pages live (the OpenID Connect authorize page of "Sign in with Slack").
 DEFAULT_SLACK_WEB_URL = "https://slack.com"
 MIN_SESSION_SECRET = 32
 DEFAULT_MAX_REPORT_BYTES = 50 * 2**20
-SQLITE_SCHEMES = ("sqlite",)
-POSTGRES_SCHEMES = ("postgres", "postgresql")
-QUEUE_MODES = ("auto", "immediate")
-LOG_FORMATS = ("json", "text")
 DEFAULT_RATE_LIMIT_IP = "1200/minute"
 DEFAULT_RATE_LIMIT_TOKEN = "600/minute"
 DEFAULT_RATE_LIMIT_AUTH_FAILURES = "20/minute"
@@ -97,68 +106,68 @@ class Settings:
                 return None
             return value.strip()
 
-        port = _parse_int("PORT", get("PORT"), default=8000, low=1, high=65535)
+        port = parse_int("PORT", get("PORT"), default=8000, low=1, high=65535)
         jwks = get(JWKS_VARIABLE)
         settings = cls(
-            database_url=_check_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
-            redis_url=_check_redis_url(get("REDIS_URL")),
+            database_url=check_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            redis_url=check_redis_url(get("REDIS_URL")),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_client_id=get("SLACK_CLIENT_ID"),
             slack_client_secret=get("SLACK_CLIENT_SECRET"),
-            slack_api_url=_check_http_url(
+            slack_api_url=check_http_url(
                 "SLACK_API_URL", get("SLACK_API_URL") or DEFAULT_SLACK_API_URL, slash=True
             ),
-            github_app_id=_parse_int("GITHUB_APP_ID", get("GITHUB_APP_ID"), default=None, low=1),
-            github_app_private_key=_read_private_key(get("GITHUB_APP_PRIVATE_KEY")),
+            github_app_id=parse_int("GITHUB_APP_ID", get("GITHUB_APP_ID"), default=None, low=1),
+            github_app_private_key=read_private_key(get("GITHUB_APP_PRIVATE_KEY")),
             github_webhook_secret=get("GITHUB_WEBHOOK_SECRET"),
-            slack_web_url=_check_http_url(
+            slack_web_url=check_http_url(
                 "SLACK_WEB_URL", get("SLACK_WEB_URL") or DEFAULT_SLACK_WEB_URL, slash=False
             ),
-            github_api_url=_check_http_url(
+            github_api_url=check_http_url(
                 "GITHUB_API_URL", get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL, slash=False
             ),
             github_client_id=get("GITHUB_CLIENT_ID"),
             github_client_secret=get("GITHUB_CLIENT_SECRET"),
             port=port,
-            public_url=_check_http_url(
+            public_url=check_http_url(
                 "FLAKEGUARD_PUBLIC_URL",
                 get("FLAKEGUARD_PUBLIC_URL") or f"http://localhost:{port}",
                 slash=False,
             ),
-            max_report_bytes=_parse_int(
+            max_report_bytes=parse_int(
                 "FLAKEGUARD_MAX_REPORT_BYTES",
                 get("FLAKEGUARD_MAX_REPORT_BYTES"),
                 default=DEFAULT_MAX_REPORT_BYTES,
                 low=1024,
             ),
-            queue_mode=_check_choice("FLAKEGUARD_QUEUE", get("FLAKEGUARD_QUEUE") or "auto"),
+            queue_mode=check_choice("FLAKEGUARD_QUEUE", get("FLAKEGUARD_QUEUE") or "auto"),
             queue_path=get("FLAKEGUARD_QUEUE_PATH"),
-            queue_name=_check_queue_name(get("FLAKEGUARD_QUEUE_NAME") or "flakeguard"),
-            retention_days=_parse_int(
+            queue_name=check_queue_name(get("FLAKEGUARD_QUEUE_NAME") or "flakeguard"),
+            retention_days=parse_int(
                 "FLAKEGUARD_RETENTION_DAYS", get("FLAKEGUARD_RETENTION_DAYS"), default=90, low=1
             ),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
-            log_format=_check_log_format(get("FLAKEGUARD_LOG_FORMAT") or "json"),
+            log_format=check_log_format(get("FLAKEGUARD_LOG_FORMAT") or "json"),
             prometheus_multiproc_dir=get("PROMETHEUS_MULTIPROC_DIR"),
-            rate_limit_ip=_check_rate_limit(
+            rate_limit_ip=check_rate_limit(
                 "FLAKEGUARD_RATE_LIMIT_IP", get("FLAKEGUARD_RATE_LIMIT_IP") or DEFAULT_RATE_LIMIT_IP
             ),
-            rate_limit_token=_check_rate_limit(
+            rate_limit_token=check_rate_limit(
                 "FLAKEGUARD_RATE_LIMIT_TOKEN",
                 get("FLAKEGUARD_RATE_LIMIT_TOKEN") or DEFAULT_RATE_LIMIT_TOKEN,
             ),
-            rate_limit_auth_failures=_check_rate_limit(
+            rate_limit_auth_failures=check_rate_limit(
                 "FLAKEGUARD_RATE_LIMIT_AUTH_FAILURES",
                 get("FLAKEGUARD_RATE_LIMIT_AUTH_FAILURES") or DEFAULT_RATE_LIMIT_AUTH_FAILURES,
             ),
-            max_body_bytes=_parse_int(
+            max_body_bytes=parse_int(
                 "FLAKEGUARD_MAX_BODY_BYTES",
                 get("FLAKEGUARD_MAX_BODY_BYTES"),
                 default=DEFAULT_MAX_BODY_BYTES,
                 low=1024,
             ),
-            trusted_proxies=_parse_int(
+            trusted_proxies=parse_int(
                 "FLAKEGUARD_TRUSTED_PROXIES",
                 get("FLAKEGUARD_TRUSTED_PROXIES"),
                 default=0,
@@ -166,13 +175,13 @@ class Settings:
                 high=10,
             ),
             metrics_token=get("FLAKEGUARD_METRICS_TOKEN"),
-            secret_keys=_check_secret_keys(get("FLAKEGUARD_SECRET_KEY")),
-            redis_connect_timeout=_parse_seconds(
+            secret_keys=check_secret_keys(get("FLAKEGUARD_SECRET_KEY")),
+            redis_connect_timeout=parse_seconds(
                 "FLAKEGUARD_REDIS_CONNECT_TIMEOUT",
                 get("FLAKEGUARD_REDIS_CONNECT_TIMEOUT"),
                 default=DEFAULT_REDIS_CONNECT_TIMEOUT,
             ),
-            redis_timeout=_parse_seconds(
+            redis_timeout=parse_seconds(
                 "FLAKEGUARD_REDIS_TIMEOUT",
                 get("FLAKEGUARD_REDIS_TIMEOUT"),
                 default=DEFAULT_REDIS_TIMEOUT,
@@ -302,162 +311,3 @@ class Settings:
                 path = Path(db_path)
                 return str(path.with_name(path.stem + "-queue.db"))
         return "flakeguard-queue.db"
-
-
-def _parse_int(
-    name: str, raw: str | None, *, default: int | None, low: int, high: int | None = None
-):
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
-    if value < low or (high is not None and value > high):
-        bound = f"{low}..{high}" if high is not None else f">= {low}"
-        raise ConfigError(f"{name}: {value} is out of range ({bound})")
-    return value
-
-
-def _parse_seconds(name: str, raw: str | None, *, default: float) -> float:
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
-    if not 0.1 <= value <= 60:  # also refuses nan and inf
-        raise ConfigError(f"{name}: {raw} is out of range (0.1..60 seconds)")
-    return value
-
-
-def _check_queue_name(raw: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", raw):
-        raise ConfigError(
-            f"FLAKEGUARD_QUEUE_NAME: letters, digits, '.', '_' or '-' (at most 64), got {raw!r}"
-        )
-    return raw
-
-
-def _check_choice(name: str, raw: str) -> str:
-    if raw not in QUEUE_MODES:
-        raise ConfigError(f"{name}: expected one of {', '.join(QUEUE_MODES)}, got {raw!r}")
-    return raw
-
-
-def _check_database_url(url: str) -> str:
-    parsed = urlparse(url)
-    scheme = parsed.scheme.split("+")[0]
-    if scheme in SQLITE_SCHEMES:
-        if not parsed.path[1:]:
-            raise ConfigError(
-                "DATABASE_URL: a SQLite URL needs a file after three slashes, "
-                "e.g. sqlite:///flakeguard.db"
-            )
-        return url
-    if scheme in POSTGRES_SCHEMES:
-        if not parsed.path[1:]:
-            raise ConfigError(
-                "DATABASE_URL: a PostgreSQL URL needs a database name, "
-                "e.g. postgresql://user@host:5432/flakeguard"
-            )
-        try:
-            parsed.port  # noqa: B018 - raises on a malformed port
-        except ValueError:
-            raise ConfigError("DATABASE_URL: the port is not a number") from None
-        return url
-    raise ConfigError(
-        "DATABASE_URL: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME, "
-        f"got a value with scheme {parsed.scheme or 'none'!r}"
-    )
-
-
-def _check_redis_url(url: str | None) -> str | None:
-    if url is None:
-        return None
-    parsed = urlparse(url)
-    if parsed.scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError("REDIS_URL: expected redis://HOST:PORT/DB (or rediss://, unix://)")
-    try:
-        parsed.port  # noqa: B018
-    except ValueError:
-        raise ConfigError("REDIS_URL: the port is not a number") from None
-    return url
-
-
-def _check_http_url(name: str, url: str, *, slash: bool) -> str:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ConfigError(f"{name}: expected an http(s) URL, got {url!r}")
-    url = url.rstrip("/")
-    return url + "/" if slash else url
-
-
-def check_https_url(name: str, url: str) -> str:
-    """``url`` without a trailing slash if it is https, or http on a loopback host (a
-    local issuer in tests); ConfigError naming ``name`` otherwise. For what proves
-    identity (OIDC issuer, its keys): plain http would let the network forge them."""
-    parsed = urlparse(url)
-    secure = parsed.scheme == "https" and parsed.hostname
-    if not secure and not (parsed.scheme == "http" and parsed.hostname in LOOPBACK_HOSTS):
-        raise ConfigError(
-            f"{name}: expected an https URL (http only for 127.0.0.1 or localhost), "
-            f"got {url[:200]!r}"
-        )
-    return url.rstrip("/")
-
-
-def _read_private_key(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    text = raw.replace("\\n", "\n")
-    if "-----BEGIN" not in text:
-        try:
-            text = Path(raw).expanduser().read_text()
-        except OSError as exc:
-            reason = exc.strerror or exc.__class__.__name__
-            raise ConfigError(
-                f"GITHUB_APP_PRIVATE_KEY: neither PEM text nor a readable file ({reason})"
-            ) from None
-    if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
-        raise ConfigError("GITHUB_APP_PRIVATE_KEY: the value is not a PEM private key")
-    return text
-
-
-def _check_secret_keys(raw: str | None) -> tuple[str, ...]:
-    """Fernet keys from a comma-separated list; the message never shows a key."""
-    if raw is None:
-        return ()
-    from cryptography.fernet import Fernet
-
-    keys = tuple(part.strip() for part in raw.split(",") if part.strip())
-    for number, key in enumerate(keys, 1):
-        try:
-            Fernet(key)
-        except ValueError:
-            raise ConfigError(
-                f"FLAKEGUARD_SECRET_KEY: key {number} of {len(keys)} is not a Fernet key "
-                "(32 random bytes, url-safe base64: 44 characters)"
-            ) from None
-    return keys
-
-
-def _check_log_format(raw: str) -> str:
-    value = raw.lower()
-    if value not in LOG_FORMATS:
-        raise ConfigError(
-            f"FLAKEGUARD_LOG_FORMAT: expected one of {', '.join(LOG_FORMATS)}, got {raw!r}"
-        )
-    return value
-
-
-def _check_rate_limit(name: str, raw: str) -> str:
-    from limits import parse_many
-
-    try:
-        parse_many(raw)
-    except ValueError:
-        raise ConfigError(
-            f"{name}: expected a rate such as 600/minute (or several, separated by ;), got {raw!r}"
-        ) from None
-    return raw

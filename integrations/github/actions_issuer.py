@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from flakeguard.errors import AuthError, UnavailableError
-from flakeguard.settings import check_https_url
+from flakeguard.setting_values import check_https_url
 
 LIFESPAN = 300.0
 COOLDOWN = 30.0
