@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, TextField
+from peewee import CharField, DateTimeField, ForeignKeyField, TextField
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, CreatedModel, UpdatedModel, utcnow
 from models.repos import Repository
 from models.tenancy import Tenant
 
@@ -18,7 +18,6 @@ class RepoFile(BaseModel):
     unnoticed.
     """
 
-    id = AutoField()
     repository = ForeignKeyField(Repository, backref="files", on_delete="CASCADE")
     kind = CharField(max_length=16)
     path = CharField(max_length=100, default="")
@@ -32,29 +31,25 @@ class RepoFile(BaseModel):
         indexes = ((("repository", "kind"), True),)
 
 
-class OwnerRoute(BaseModel):
+class OwnerRoute(CreatedModel):
     """A CODEOWNERS owner (``@org/team`` or ``@user``) whose alerts go to one channel."""
 
-    id = AutoField()
     tenant = ForeignKeyField(Tenant, backref="owner_routes", on_delete="CASCADE")
     owner = CharField(max_length=140)  # lower-cased, with its "@"
     team_id = CharField(max_length=32)
     channel_id = CharField(max_length=32)
     created_by = CharField(max_length=100, default="")
-    created_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("tenant", "owner"), True),)
 
 
-class TeamMember(BaseModel):
+class TeamMember(UpdatedModel):
     """A member of a GitHub team named in a tenant's CODEOWNERS (refreshed with it)."""
 
-    id = AutoField()
     tenant = ForeignKeyField(Tenant, backref="team_members", on_delete="CASCADE")
     team = CharField(max_length=140)  # "@org/team", lower-cased
     login = CharField(max_length=100)  # lower-cased
-    updated_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("tenant", "team", "login"), True),)

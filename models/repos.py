@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from peewee import (
-    AutoField,
     BigIntegerField,
     BooleanField,
     CharField,
@@ -12,14 +11,13 @@ from peewee import (
     JSONField,
 )
 
-from models.base import BaseModel, utcnow
+from models.base import CreatedModel, StampedModel
 from models.tenancy import Tenant
 
 
-class Installation(BaseModel):
+class Installation(StampedModel):
     """A GitHub App installation."""
 
-    id = AutoField()
     installation_id = BigIntegerField(unique=True)
     tenant = ForeignKeyField(Tenant, backref="installations")
     account_login = CharField(max_length=100)
@@ -29,18 +27,15 @@ class Installation(BaseModel):
     account_type = CharField(max_length=20, default="Organization")
     suspended_at = DateTimeField(null=True)
     deleted_at = DateTimeField(null=True)
-    created_at = DateTimeField(default=utcnow)
-    updated_at = DateTimeField(default=utcnow)
 
 
-class Repository(BaseModel):
+class Repository(CreatedModel):
     """One repository, ``owner/name``, of one tenant, with per-repo settings.
 
     ``github_id`` (GitHub's repository id) survives renames and transfers and is
     how GitHub events find their repository; ``full_name`` is unique per tenant.
     """
 
-    id = AutoField()
     tenant = ForeignKeyField(Tenant, backref="repositories")
     full_name = CharField(max_length=200)
     default_branch = CharField(max_length=255, default="main")
@@ -50,7 +45,6 @@ class Repository(BaseModel):
     github_id = BigIntegerField(null=True)
     settings = JSONField(default=dict)
     active = BooleanField(default=True)
-    created_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = (
@@ -67,14 +61,12 @@ class Repository(BaseModel):
         return self.full_name.split("/", 1)[1]
 
 
-class IngestToken(BaseModel):
+class IngestToken(CreatedModel):
     """A per-repository upload token; only its SHA-256 is stored."""
 
-    id = AutoField()
     repository = ForeignKeyField(Repository, backref="tokens", on_delete="CASCADE")
     token_hash = CharField(max_length=64, unique=True)
     prefix = CharField(max_length=16)
     label = CharField(max_length=100, default="")
-    created_at = DateTimeField(default=utcnow)
     last_used_at = DateTimeField(null=True)
     revoked_at = DateTimeField(null=True)
