@@ -77,3 +77,11 @@ def migrated_to(database: Database, migration: str) -> Runner:
     runner = Runner(database, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
     runner.up(migration)
     return runner
+
+
+def add_tenant(database: Database, slug: str = "t") -> int:
+    """Insert a tenant row with plain SQL (the schema of any migration since 0036); its id."""
+    database.execute_sql(
+        f"INSERT INTO tenant (slug, name, created_at) VALUES ('{slug}', 'T', CURRENT_TIMESTAMP)"
+    )
+    return int(database.execute_sql(f"SELECT id FROM tenant WHERE slug = '{slug}'").fetchone()[0])
