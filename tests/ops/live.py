@@ -275,15 +275,9 @@ def github_webhook_env() -> dict[str, str]:
     """GitHub App settings (a fresh key, no API calls made) so that /github/webhook reads
     each body before checking its signature, as in production; unconfigured it answers 503
     at once."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from tests.fakes.github import rsa_key_pair
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    pem, _ = rsa_key_pair()
     return {
         "GITHUB_APP_ID": "4242",
         "GITHUB_APP_PRIVATE_KEY": pem,
