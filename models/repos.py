@@ -29,7 +29,21 @@ class Installation(StampedModel):
     deleted_at = DateTimeField(null=True)
 
 
-class Repository(CreatedModel):
+class OwnerAndName:
+    """``owner`` and ``name`` of a repository known by its ``full_name``, ``owner/name``."""
+
+    full_name: str
+
+    @property
+    def owner(self) -> str:
+        return self.full_name.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.full_name.split("/", 1)[1]
+
+
+class Repository(OwnerAndName, CreatedModel):
     """One repository, ``owner/name``, of one tenant, with per-repo settings.
 
     ``github_id`` (GitHub's repository id) survives renames and transfers and is
@@ -51,14 +65,6 @@ class Repository(CreatedModel):
             (("tenant", "full_name"), True),
             (("github_id",), False),
         )
-
-    @property
-    def owner(self) -> str:
-        return self.full_name.split("/", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.full_name.split("/", 1)[1]
 
 
 class IngestToken(CreatedModel):
