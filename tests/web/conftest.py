@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from slack_sdk import WebClient
 
 from flakeguard.usecases import subscriptions, web_auth
 from flakeguard.usecases.demo import DEMO_REPO, create_demo
@@ -25,6 +24,7 @@ from tests.fakes.slack import (
     SIGNING_SECRET,
     TEAM_ID,
     FakeSlack,
+    app_with_slack,
 )
 
 OTHER_TEAM = "T0RIVAL"
@@ -57,16 +57,7 @@ def web_settings(settings: Any, fake_slack: FakeSlack) -> Any:
 @pytest.fixture
 def web_app(web_settings: Any, database: object) -> Iterator[Any]:
     """The app with the dashboard, Slack on the fake."""
-    import tasks
-    from flakeguard.app import create_app
-    from flakeguard.settings import Settings
-
-    application = create_app(
-        web_settings, slack=WebClient(token=BOT_TOKEN, base_url=web_settings.slack_api_url)
-    )
-    application.testing = True
-    yield application
-    tasks.configure(Settings(queue_mode="immediate"))
+    yield from app_with_slack(web_settings)
 
 
 @dataclass(frozen=True)
