@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import make_server
@@ -22,6 +24,22 @@ CI_VARIABLES = (
     "FLAKEGUARD_URL",
     "FLAKEGUARD_TOKEN",
 )
+
+
+BIN = Path(sys.executable).parent  # this environment's console scripts
+
+
+def gunicorn_command(port: int, *options: str, workers: int = 2) -> list[str]:
+    """gunicorn serving FlakeGuard's app factory on 127.0.0.1:``port``, with ``options``."""
+    return [
+        str(BIN / "gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        *options,
+        "flakeguard.app:create_app()",
+    ]
 
 
 def free_port() -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,9 +23,8 @@ from tests.cli.conftest import clean_env, free_port, wait_for
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL, service_missing
 from tests.fakes.github import APP_ID, INSTALLATION_ID, WEBHOOK_SECRET, FakeGitHub, sign_webhook
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackRequests
-from tests.processes import run_to_end, stop_process
+from tests.processes import BIN, gunicorn_command, run_to_end, stop_process
 
-BIN = Path(sys.executable).parent
 T = TypeVar("T")
 
 
@@ -172,16 +170,7 @@ def stack(
     migrated = stack.cli("migrate")
     assert migrated.returncode == 0, migrated.stderr
     web = Process(
-        [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "flakeguard.app:create_app()",
-        ],
+        gunicorn_command(port, "--threads", "4"),
         env,
         tmp_path / "web.log",
     )

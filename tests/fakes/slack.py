@@ -52,6 +52,21 @@ def sign(
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
 
+def nobody_view_submission() -> dict[str, Any]:
+    """A view submission naming no team and no user (an attacker's, or a broken client's)."""
+    return {
+        "type": "view_submission",
+        "team": None,
+        "user": {"id": ""},
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": "fg_approve_all_view",
+            "private_metadata": "{}",
+        },
+    }
+
+
 @dataclass
 class Call:
     """One request the fake received."""

@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -30,10 +29,9 @@ import redis
 
 from tests.cli.conftest import clean_env
 from tests.conftest import scratch_pg_database
-from tests.processes import free_port, run_to_end, stop_process
+from tests.processes import BIN, free_port, gunicorn_command, run_to_end, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 DEADLINE = 60.0
 SHA = "d" * 40
 
@@ -185,14 +183,14 @@ def live_flakeguard(
         assert migrated.returncode == 0, migrated.stderr
         with server.log.open("wb") as log:
             proc = subprocess.Popen(
-                [
-                    str(BIN / "gunicorn"),
-                    "--config", str(ROOT / "gunicorn.conf.py"),
-                    "--bind", f"127.0.0.1:{port}",
-                    "--workers", str(workers),
-                    "--threads", "4",
-                    "flakeguard.app:create_app()",
-                ],
+                gunicorn_command(
+                    port,
+                    "--config",
+                    str(ROOT / "gunicorn.conf.py"),
+                    "--threads",
+                    "4",
+                    workers=workers,
+                ),
                 env=server_env,
                 cwd=ROOT,
                 stdout=log,

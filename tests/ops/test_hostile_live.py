@@ -28,7 +28,14 @@ import pytest
 
 from tests.conftest import service_missing
 from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, sign_webhook
-from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackRequests, sign
+from tests.fakes.slack import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    SlackRequests,
+    nobody_view_submission,
+    sign,
+)
 from tests.ops.live import LiveServer, RedisServer, live_flakeguard, poll
 
 pytestmark = pytest.mark.slow
@@ -338,7 +345,7 @@ def test_every_hostile_value_answers_its_4xx_on_a_live_server(live, fake_slack) 
         click = _interactive(slack, _click(fake_slack, value))
         answer = client.slack(f"click-{value}", click, sign(click))
         assert answer.status == 200, answer.body[:300]
-    nobody = _interactive(slack, _nobody_view())
+    nobody = _interactive(slack, nobody_view_submission())
     view = client.slack("view-nobody", nobody, sign(nobody))
     assert view.status == 200 and view.json()["response_action"] == "update"
     replies = poll(
@@ -454,18 +461,4 @@ def _click(fake_slack: FakeSlack, value: str) -> dict[str, Any]:
         "message": {"ts": "1700000000.000001", "text": "alert"},
         "response_url": fake_slack.response_url(f"act-{value}"),
         "actions": [{"type": "button", "action_id": "fg_approve", "value": value}],
-    }
-
-
-def _nobody_view() -> dict[str, Any]:
-    return {
-        "type": "view_submission",
-        "team": None,
-        "user": {"id": ""},
-        "view": {
-            "id": "V1",
-            "type": "modal",
-            "callback_id": "fg_approve_all_view",
-            "private_metadata": "{}",
-        },
     }

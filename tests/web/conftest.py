@@ -17,11 +17,9 @@ from flakeguard.usecases.repos import add_repository
 from flakeguard.usecases.tenant_links import create_tenant, link_workspace
 from models import Tenant, default_tenant
 from tests.fakes.slack import (
-    BOT_TOKEN,
     CHANNEL_ID,
     CLIENT_ID,
     CLIENT_SECRET,
-    SIGNING_SECRET,
     TEAM_ID,
     FakeSlack,
     app_with_slack,
@@ -40,15 +38,12 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
-def web_settings(settings: Any, fake_slack: FakeSlack) -> Any:
+def web_settings(slack_settings: Any, fake_slack: FakeSlack) -> Any:
     """Settings with Slack (bot token and the app's OAuth client for sign-in) on the fake."""
     return dataclasses.replace(
-        settings,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_bot_token=BOT_TOKEN,
+        slack_settings,
         slack_client_id=CLIENT_ID,
         slack_client_secret=CLIENT_SECRET,
-        slack_api_url=fake_slack.api_url,
         slack_web_url=fake_slack.url.rstrip("/"),
         session_secret="test-session-secret-0123456789abcdef",
     )
