@@ -42,6 +42,22 @@ def gunicorn_command(port: int, *options: str, workers: int = 2) -> list[str]:
     ]
 
 
+def fakes_env(slack_api_url: str, github_api_url: str, private_key: str) -> dict[str, str]:
+    """The variables that point a FlakeGuard process's Slack and GitHub App at the fakes."""
+    from tests.fakes.github import APP_ID, WEBHOOK_SECRET
+    from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET
+
+    return {
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": slack_api_url,
+        "GITHUB_APP_ID": str(APP_ID),
+        "GITHUB_APP_PRIVATE_KEY": private_key,
+        "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "GITHUB_API_URL": github_api_url,
+    }
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody listens on right now."""
     with socket.socket() as sock:

@@ -123,6 +123,17 @@ class LiveServer:
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
+    def unanalyzed_runs(self, ci_run_prefix: str) -> int:
+        """How many stored runs whose CI run id starts with ``ci_run_prefix`` wait for analysis."""
+        import psycopg
+
+        with psycopg.connect(self.database_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM test_run WHERE ci_run_id LIKE %s AND analyzed_at IS NULL",
+                (ci_run_prefix + "%",),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
 
 def request(
     url: str,

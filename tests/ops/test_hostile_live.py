@@ -27,16 +27,15 @@ import psycopg
 import pytest
 
 from tests.conftest import service_missing
-from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, sign_webhook
+from tests.fakes.github import FakeGitHub, sign_webhook
 from tests.fakes.slack import (
-    BOT_TOKEN,
-    SIGNING_SECRET,
     FakeSlack,
     SlackRequests,
     nobody_view_submission,
     sign,
 )
 from tests.ops.live import LiveServer, RedisServer, live_flakeguard, poll
+from tests.processes import fakes_env
 
 pytestmark = pytest.mark.slow
 
@@ -222,13 +221,7 @@ def live(
         with live_flakeguard(
             tmp_path_factory.mktemp("live"),
             redis_url=own_redis.url,
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_API_URL=fake_slack_server.api_url,
-            GITHUB_APP_ID=str(APP_ID),
-            GITHUB_APP_PRIVATE_KEY=github_rsa_key[0],
-            GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            GITHUB_API_URL=fake_github.url,
+            **fakes_env(fake_slack_server.api_url, fake_github.url, github_rsa_key[0]),
             FLAKEGUARD_TRUSTED_PROXIES="1",
         ) as server:
             yield server
@@ -413,11 +406,7 @@ def test_a_sigstopped_redis_leaves_uploads_and_health_answering(live, own_redis)
             health.append(probe.seconds)
     finally:
         own_redis.thaw()
-    with psycopg.connect(live.database_url) as conn:
-        pending = conn.execute(
-            "SELECT count(*) FROM test_run WHERE ci_run_id LIKE 'frozen-%' AND analyzed_at IS NULL"
-        ).fetchone()
-    assert pending == (4,)
+    assert live.unanalyzed_runs("frozen-") == 4
     print(
         f"\nfrozen Redis: uploads 201 in {', '.join(f'{s:.2f}' for s in uploads)} s;"
         f" /health 200 in {', '.join(f'{s:.3f}' for s in health)} s"
