@@ -16,6 +16,12 @@ its own database, and their runs alternate one by one (so that a loaded machine
 slows both alike); it prints both and the ratio of their medians:
 
     .venv/bin/python bench/analysis_bench.py --baseline /tmp/fg-main --no-sqlite --runs 40
+
+With ``--families`` the repository also holds one family of ``--family-size``
+(10,000) scored parametrisations, seen in the first runs of the history, and
+every timed run adds new tests: a new parametrisation of that family and
+``NEW_SMALL`` new parametrisations of ordinary tests (each family one scored
+test). The cost of their family lookup shows in the phase "families".
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ PHASES = {
         ("models.queries", "score_rows"),
         ("models.queries", "quarantine_rows"),
     ),
+    "families": (("flakeguard.usecases.new_tests", "family_priors"),),
     "decode": (("flakeguard.usecases.analysis", "_load_states"),),
     "engine": (("flakeguard.usecases.analysis", "update"),),
     "encode": (("flakeguard.usecases.analysis", "_score_rows"),),
@@ -64,6 +71,8 @@ PHASES = {
     "dispatch": (("flakeguard.usecases.outbox", "dispatch"),),
 }
 ORDER = [*PHASES, "lock + commit", "other"]
+NEW_SMALL = 20  # new parametrisations of ordinary tests per timed run (--families)
+FAMILY_RUNS = 3  # history runs that hold the big family (--families)
 
 
 class PhaseTimer:
@@ -151,6 +160,8 @@ class Bench:
         )
         self.now = T0 + timedelta(days=30)
         self.n = 0
+        self.families, self.history = args.families, args.history
+        self.big_family = [f"tests/test_big.py::test_big[{i}]" for i in range(args.family_size)]
         for _ in range(args.history):
             self._analyze()
         self.timer = PhaseTimer()
@@ -158,7 +169,13 @@ class Bench:
         self.blobs: dict[str, bytes] | None = None
 
     def _analyze(self) -> float:
-        row = self.store_run(self.repo, make_run(self.n, self.keys, self.rng))
+        keys = self.keys
+        if self.families and self.n < FAMILY_RUNS:
+            keys = keys + self.big_family
+        elif self.families and self.n >= self.history:  # a timed run: it adds new tests
+            keys = [*keys, f"tests/test_big.py::test_big[new{self.n}]"]
+            keys += [f"{key}[new{self.n}]" for key in self.keys[: NEW_SMALL * 50 : 50]]
+        row = self.store_run(self.repo, make_run(self.n, keys, self.rng))
         self.n += 1
         start = time.perf_counter()
         self.analysis.analyze_run(row.id, now=self.now)
@@ -239,8 +256,17 @@ def bench_here(url: str, args: argparse.Namespace) -> None:
     floor = statistics.median(bench.engine_once() for _ in range(args.runs))
     bench.close()
     name = url.split(":")[0]
-    print(f"analyze_run of a {args.tests}-test run (history {args.history} runs):")
+    print(f"analyze_run of a {args.tests}-test run (history {args.history} runs){_with(args)}:")
     print(summarize(name, [s["ms"] for s in samples], [s["phases"] for s in samples], floor))
+
+
+def _with(args: argparse.Namespace) -> str:
+    if not args.families:
+        return ""
+    return (
+        f", each adding {NEW_SMALL + 1} new parametrisations, one of a family of "
+        f"{args.family_size:,}"
+    )
 
 
 class Worker:
@@ -249,6 +275,7 @@ class Worker:
     def __init__(self, root: Path, url: str, args: argparse.Namespace) -> None:
         command = [sys.executable, str(Path(__file__).resolve()), "--serve", url]
         command += ["--root", str(root), "--tests", str(args.tests), "--history", str(args.history)]
+        command += ["--family-size", str(args.family_size)] + ["--families"] * args.families
         self.process = subprocess.Popen(
             command, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -309,7 +336,8 @@ def bench_side_by_side(kind: str, args: argparse.Namespace) -> None:
         for worker in workers.values():
             worker.close()
     print(
-        f"{kind}: analyze_run of a {args.tests}-test run (history {args.history} runs), "
+        f"{kind}: analyze_run of a {args.tests}-test run (history {args.history} runs)"
+        f"{_with(args)}, "
         f"{args.runs} runs each, alternating (baseline {roots['baseline']}):"
     )
     p50 = {}
@@ -332,6 +360,8 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--baseline", help="another checkout to run alternately with this one")
+    parser.add_argument("--families", action="store_true", help="runs that add new tests")
+    parser.add_argument("--family-size", type=int, default=10_000)
     parser.add_argument("--phases", action="store_true", help=argparse.SUPPRESS)  # always shown
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # a worker of --baseline
     parser.add_argument("--root", help=argparse.SUPPRESS)

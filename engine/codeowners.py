@@ -35,8 +35,18 @@ MAX_WILDCARDS = 20  # per pattern; more is reported as an invalid line
 MAX_PATTERN_CHARS = 1024  # a longer pattern is reported as an invalid line
 MAX_PATH_CHARS = 4096  # a longer path matches no rule (so has no owners)
 
-_USER = re.compile(r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
-_TEAM = re.compile(r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# GitHub's limits: a user or organisation login is at most 39 characters, a team's slug
+# at most 100. The longest owner, "@" + org + "/" + team, is what every column, parser
+# and check of an owner's name takes.
+MAX_LOGIN_CHARS = 39
+MAX_TEAM_SLUG_CHARS = 100
+MAX_OWNER_CHARS = 1 + MAX_LOGIN_CHARS + 1 + MAX_TEAM_SLUG_CHARS  # 141
+_LOGIN = rf"[A-Za-z0-9][A-Za-z0-9-]{{0,{MAX_LOGIN_CHARS - 1}}}"
+_SLUG = rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_TEAM_SLUG_CHARS - 1}}}"
+# "@user" or "@org/team": the owners a route, a digest or a team's members name.
+OWNER_PATTERN = re.compile(rf"@{_LOGIN}(?:/{_SLUG})?")
+_USER = re.compile(rf"@{_LOGIN}")
+_TEAM = re.compile(rf"@{_LOGIN}/{_SLUG}")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 

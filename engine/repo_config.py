@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from engine.codeowners import OWNER_PATTERN
+
 FILENAME = ".flakeguard.yml"
 MAX_BYTES = 64 * 1024  # a configuration file, not a data file
 MAX_DEPTH = 20  # nesting of mappings and sequences; deeper is refused
@@ -30,7 +32,7 @@ REMIND_DAYS_BOUNDS = (0, 30)
 ALERTS_PER_RUN_BOUNDS = (1, 50)
 AT_EXPIRY = ("lift", "escalate")
 
-_OWNER = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?")
+_OWNER = OWNER_PATTERN
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,20}")
 _KNOWN = {
     "version": None,

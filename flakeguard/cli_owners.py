@@ -25,7 +25,7 @@ def cmd_route(args: argparse.Namespace) -> int:
             name = owner_routes.remove_route(tenant_id=tenant.id, owner=args.remove)
             print(f"{name}: alerts go to their repositories' channels again")
             return 0
-        if args.owner:
+        if args.owner and args.owner != "list":
             if not (args.team_id and args.channel_id):
                 print("flakeguard: route OWNER TEAM_ID CHANNEL_ID", file=sys.stderr)
                 return 2
@@ -45,8 +45,9 @@ def cmd_route(args: argparse.Namespace) -> int:
     found = owner_routes.routes(tenant.id)
     if not found:
         print("no routes: every alert goes to its repository's channels")
-    for owner, team, channel in found:
-        print(f"{owner} -> {channel} ({team})")
+    for route in found:
+        failing = f" [last post failed: {route.last_error}]" if route.last_error else ""
+        print(f"{route.owner} -> {route.channel} ({route.team_id}){failing}")
     return 0
 
 
@@ -99,9 +100,13 @@ def cmd_repo_files(args: argparse.Namespace) -> int:
         return repo
     if args.trust:  # one of the modes: argparse checked it
         repo_file_uploads.set_trust(repo, args.trust)
+    if args.forget_github_id:
+        repo = repo_file_uploads.forget_github_id(repo)
     mode = args.trust or repo_file_uploads.trust_of(repo)
     files = repo_files.files_of(repo.id)
     print(f"{repo.full_name}: files from {files.source or 'nowhere yet'}")
+    if repo.github_id is not None:
+        print(f"  GitHub repository id {repo.github_id}: a job of a namesake is refused")
     if repo.installation_id is not None:
         print("  the GitHub App reads them from the default branch; uploads are not used")
     elif mode == repo_file_uploads.ACTIONS:
@@ -123,6 +128,12 @@ def register_repo_files(repo_sub: Any) -> None:
     )
     files.add_argument("repo", metavar="OWNER/NAME")
     files.add_argument("--trust", choices=("actions", "ingest-token"), help="set the trust")
+    files.add_argument(
+        "--forget-github-id",
+        action="store_true",
+        help="unlink the GitHub repository id (the repository was created again on "
+        "purpose); the next proven upload links the new one",
+    )
     files.add_argument("--tenant", metavar="SLUG", help=TENANT_HELP)
     files.set_defaults(handler=cmd_repo_files)
 
@@ -133,7 +144,7 @@ def register(sub: Any) -> None:
         "route",
         help="send a CODEOWNERS owner's alerts to a Slack channel",
         description=cmd_route.__doc__
-        + " Examples: `flakeguard route @acme/payments T0123 C0456`, `flakeguard route`, "
+        + " Examples: `flakeguard route @acme/payments T0123 C0456`, `flakeguard route list`, "
         "`flakeguard route --remove @acme/payments`.",
     )
     route.add_argument("owner", nargs="?", metavar="OWNER", help="@org/team or @user")

@@ -21,6 +21,7 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_ACTIONS_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 JWKS_VARIABLE = "FLAKEGUARD_ACTIONS_OIDC_JWKS_URL"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Where Slack's pages live (the OpenID Connect authorize page of "Sign in with Slack").
 DEFAULT_SLACK_WEB_URL = "https://slack.com"
 MIN_SESSION_SECRET = 32
@@ -177,12 +178,11 @@ class Settings:
                 default=DEFAULT_REDIS_TIMEOUT,
             ),
             session_secret=get("FLAKEGUARD_SESSION_SECRET"),
-            actions_oidc_issuer=_check_http_url(
+            actions_oidc_issuer=check_https_url(
                 "FLAKEGUARD_ACTIONS_OIDC_ISSUER",
                 get("FLAKEGUARD_ACTIONS_OIDC_ISSUER") or DEFAULT_ACTIONS_OIDC_ISSUER,
-                slash=False,
             ),
-            actions_oidc_jwks_url=jwks and _check_http_url(JWKS_VARIABLE, jwks, slash=False),
+            actions_oidc_jwks_url=jwks and check_https_url(JWKS_VARIABLE, jwks),
             actions_oidc_audience=get("FLAKEGUARD_ACTIONS_OIDC_AUDIENCE"),
         )
         settings.check_integrations()
@@ -391,6 +391,20 @@ def _check_http_url(name: str, url: str, *, slash: bool) -> str:
         raise ConfigError(f"{name}: expected an http(s) URL, got {url!r}")
     url = url.rstrip("/")
     return url + "/" if slash else url
+
+
+def check_https_url(name: str, url: str) -> str:
+    """``url`` without a trailing slash if it is https, or http on a loopback host (a
+    local issuer in tests); ConfigError naming ``name`` otherwise. For what proves
+    identity (OIDC issuer, its keys): plain http would let the network forge them."""
+    parsed = urlparse(url)
+    secure = parsed.scheme == "https" and parsed.hostname
+    if not secure and not (parsed.scheme == "http" and parsed.hostname in LOOPBACK_HOSTS):
+        raise ConfigError(
+            f"{name}: expected an https URL (http only for 127.0.0.1 or localhost), "
+            f"got {url[:200]!r}"
+        )
+    return url.rstrip("/")
 
 
 def _read_private_key(raw: str | None) -> str | None:

@@ -5,7 +5,7 @@ from models.digests import WeeklyDigest
 from models.github import CheckRun, IngestedArtifact, WebhookDelivery
 from models.links import WorkspaceLinkState
 from models.outbox import Effect
-from models.owners import OwnerRoute, RepoFile, TeamMember
+from models.owners import ActionsTokenUse, OwnerRoute, RepoFile, TeamMember
 from models.quarantine import Quarantine, QuarantineEvent
 from models.repos import IngestToken, Installation, Repository
 from models.results import (
@@ -66,11 +66,13 @@ ALL_MODELS = [
     OwnerRoute,
     TeamMember,
     WeeklyDigest,
+    ActionsTokenUse,
 ]
 
 __all__ = [
     "ALL_MODELS",
     "DEFAULT_TENANT_SLUG",
+    "ActionsTokenUse",
     "ApiToken",
     "BaseModel",
     "ChannelSubscription",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from peewee import AutoField, CharField, DateField, DateTimeField, ForeignKeyField
 
+from engine.codeowners import MAX_OWNER_CHARS
 from models.base import BaseModel, utcnow
 from models.repos import Repository
 from models.slack import SlackMessage
@@ -26,7 +27,7 @@ class WeeklyDigest(BaseModel):
     channel = CharField(max_length=32)
     subject = CharField(max_length=160)
     repository = ForeignKeyField(Repository, null=True, on_delete="CASCADE")
-    owner = CharField(max_length=140, default="")  # "@org/team", lower-cased; "" for a repository
+    owner = CharField(max_length=MAX_OWNER_CHARS, default="")  # "@org/team"; "" for a repository
     message = ForeignKeyField(SlackMessage, unique=True, on_delete="CASCADE")
     created_at = DateTimeField(default=utcnow)
 

@@ -241,35 +241,45 @@ def _param() -> str:
     return "%s" if is_postgres() else "?"
 
 
-LIKE_ESCAPE = "!"
-FAMILY_CHUNK = 100  # families per statement (each is an IN value and a LIKE pattern)
+FAMILY_CHUNK = 25  # families per statement (each is a sub-select of its own)
+MAX_SIBLINGS = 50  # parametrised members read per family, in key order
 
 
 def family_states(
-    repository_id: int, families: Collection[str]
+    repository_id: int, families: Collection[str], *, per_family: int = MAX_SIBLINGS
 ) -> list[tuple[int, str, bytes | str]]:
-    """(test_case_id, key, engine_state) of the scored tests of the given families.
+    """(test_case_id, key, engine_state) of scored tests of the given families.
 
     A family is a key without its parametrisation: its members are the test
-    keyed by it and the tests keyed by it followed by ``[...]``. LIKE may match
-    more (SQLite's is case-insensitive): the caller checks each key's family.
+    keyed by it and, at most ``per_family`` of them (the first in byte order),
+    the tests keyed by it followed by ``[...]``, so that a family of ten
+    thousand parametrisations costs what one of fifty does.  A key that
+    merely starts so (``fam[x]y[z]`` is of the family ``fam[x]y``) is returned
+    too: the caller checks each key's family.
+
+    The members are a range of keys in byte order, from ``<family>[`` to
+    ``<family>\\``: exact (case, ``%`` and ``_`` are plain characters, no
+    pattern), and an index range on both databases (PostgreSQL's index in the
+    C collation, migration 0050; SQLite's binary key index).
     """
     found: list[tuple[int, str, bytes | str]] = []
     names = sorted(families)
     p = _param()
+    select = (
+        "SELECT t.id, t.key, s.engine_state FROM test_case t "
+        "JOIN flake_score s ON s.test_case_id = t.id "
+        f"WHERE t.repository_id = {p} AND s.engine_state IS NOT NULL AND "
+    )
+    key = 't.key COLLATE "C"' if is_postgres() else "t.key"
+    members = f"{key} >= {p} AND {key} < {p} ORDER BY {key} LIMIT {p}"
     for start in range(0, len(names), FAMILY_CHUNK):
         chunk = names[start : start + FAMILY_CHUNK]
-        patterns = [_like_prefix(family + "[") for family in chunk]
-        where = " OR ".join(
-            [f"t.key IN ({', '.join([p] * len(chunk))})"]
-            + [f"t.key LIKE {p} ESCAPE '{LIKE_ESCAPE}'" for _ in patterns]
-        )
-        rows = db.execute_sql(
-            "SELECT t.id, t.key, s.engine_state FROM test_case t "
-            "JOIN flake_score s ON s.test_case_id = t.id "
-            f"WHERE t.repository_id = {p} AND s.engine_state IS NOT NULL AND ({where})",
-            [repository_id, *chunk, *patterns],
-        ).fetchall()
+        arms = [select + f"t.key IN ({', '.join([p] * len(chunk))})"]
+        params: list[Any] = [repository_id, *chunk]
+        for at, family in enumerate(chunk):
+            arms.append(f"SELECT * FROM ({select}{members}) AS f{at}")
+            params += [repository_id, family + "[", family + "\\", per_family]
+        rows = db.execute_sql(" UNION ALL ".join(arms), params).fetchall()
         found.extend(
             (test_case_id, key, bytes(blob) if isinstance(blob, memoryview) else blob)
             for test_case_id, key, blob in rows
@@ -287,9 +297,3 @@ def test_case_keys(repository_id: int, test_case_ids: Sequence[int]) -> dict[int
         ).fetchall():
             found[test_case_id] = key
     return found
-
-
-def _like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching strings that start with ``prefix`` (escaped with LIKE_ESCAPE)."""
-    escaped = "".join(f"{LIKE_ESCAPE}{c}" if c in f"%_{LIKE_ESCAPE}" else c for c in prefix)
-    return escaped + "%"

@@ -26,6 +26,7 @@ from models.failure_reads import Attempt, messages_by_id
 from models.packing import (
     BLOCK,
     MAX_PACKED_RETRIES,
+    STATUS_CODES,
     STATUSES,
     duration_at,
     milliseconds_of,
@@ -40,6 +41,10 @@ _ATTEMPT_COLUMNS = (
 )
 DECODED = [(STATUSES.get(code & 7, "error"), code >> 3) for code in range(256)]
 _EMPTY_SLOT = b"\x00"
+# The codes of a skipped final outcome, whatever its retries.
+_SKIPPED_CODES = [
+    bytes([STATUS_CODES["skipped"] | retries << 3]) for retries in range(MAX_PACKED_RETRIES + 1)
+]
 # The loader dates every result of a run with the run's started_at (else its received_at).
 # A read of a run's results also bounds created_at to a window around that date, so that
 # PostgreSQL prunes it to the one monthly partition holding them (two at a month's edge). A
@@ -258,24 +263,35 @@ def ran_on_other_commit(
     sha: str,
     *,
     except_branches: Collection[str] = (),
+    except_prs: Collection[int] = (),
 ) -> set[int]:
-    """Those of the tests (id -> ordinal) with a result on a commit other than ``sha``, of a
-    branch other than ``except_branches``.
+    """Those of the tests (id -> ordinal) that ran (a result other than skipped) on a commit
+    other than ``sha``, in a run not of ``except_prs`` nor (with no pull request) of
+    ``except_branches``.
 
     One EXISTS per test: the search of its block's history stops at its first
     run on another commit.
     """
     found = set()
+    not_run = [_EMPTY_SLOT, *_SKIPPED_CODES]
+    ours = None
+    if except_prs:
+        ours = TestRun.pr.is_null(False) & TestRun.pr.in_(sorted(except_prs))
+    if except_branches:
+        branch = TestRun.branch.in_(sorted(except_branches))
+        if except_prs:
+            branch &= TestRun.pr.is_null()
+        ours = branch if ours is None else ours | branch
     for test_id, ordinal in ordinals.items():
         block, slot = divmod(ordinal, BLOCK)
         where = [
             ResultBlock.repository == repository_id,
             ResultBlock.block == block,
-            fn.substr(ResultBlock.codes, slot + 1, 1) != _EMPTY_SLOT,
+            fn.substr(ResultBlock.codes, slot + 1, 1).not_in(not_run),
             TestRun.sha != sha,
         ]
-        if except_branches:
-            where.append(TestRun.branch.not_in(sorted(except_branches)))
+        if ours is not None:
+            where.append(~ours)
         elsewhere = (
             ResultBlock.select(ResultBlock.run)
             .join(TestRun, on=(ResultBlock.run == TestRun.id))

@@ -195,18 +195,16 @@ def publish_slack_home(team_id: str, user_id: str) -> bool:
 @huey.lock_task("flakeguard-weekly-digest")
 @with_db
 def weekly_digest() -> dict[str, int]:
-    """Post each subscribed channel's weekly quarantine plan."""
-    posted = failed = 0
-    for message_id in digest.plan_digests():
-        # Each digest is an effect of its own (refresh_slack_message): sent here, and
-        # re-driven by the reconcile job if this worker dies before it is sent.
-        if _send(message_id, render_digest(digest.digest_of_message(message_id)), 0):
-            posted += 1
-        else:
-            failed += 1
-        outbox.mark_done(Job.REFRESH_SLACK_MESSAGE, message_id=message_id)
+    """Plan each tenant's weekly digests; their posts go out as effects of their own."""
+    planned = 0
+    for tenant_id in digest.tenants_with_proposals():
+        # Each tenant in its own transaction; each post is a retried effect
+        # (refresh_slack_message), re-driven by the reconcile job if it is lost.
+        created = digest.plan_digests(tenant_id)
+        outbox.dispatch(digest.digest_posts(created))
+        planned += len(created)
     slack_receipts.prune_receipts()
-    return {"posted": posted, "failed": failed}
+    return {"planned": planned}
 
 
 jobs.register(Job.WEEKLY_DIGEST, weekly_digest)

@@ -39,7 +39,11 @@ def run(inv: Invocation) -> dict[str, Any]:
         found = owner_routes.routes(inv.tenant_id)
         if not found:
             return render_notice("No routes: every alert goes to its repository's channels.")
-        lines = [f"`{escape(owner)}` → <#{channel}>" for owner, _team, channel in found]
+        lines = [
+            f"`{escape(route.owner)}` → <#{route.channel}>"
+            + (f" (last post failed: `{escape(route.last_error)}`)" if route.last_error else "")
+            for route in found
+        ]
         return render_notice("*Routes*\n" + "\n".join(lines))
     check_allowed(inv.team_id, inv.user_id, members_of=inv.members_of)
     if words[:1] == ["remove"]:

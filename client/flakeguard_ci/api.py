@@ -2,8 +2,11 @@
 
 urllib from the standard library (so ``HTTPS_PROXY`` and the system's CA
 certificates apply), with retries and exponential backoff on connection errors,
-timeouts and 502/503/504/500 answers. Uploading twice is safe: the server stores
-the same reports once, so a POST is retried like a GET.
+timeouts and 500/502/503/504 answers, and on 429 (rate limited). A 429 or 503 that
+says when to come back (``Retry-After``, seconds or an HTTP date) is retried then,
+waiting at most ``MAX_RETRY_AFTER``. Uploading twice is safe: the server stores the
+same reports once, so a POST is retried like a GET; the repository files' PUT is
+refused before anything is stored when it is answered 429 or 503.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from urllib.parse import quote
 
 from flakeguard_ci import __version__
 
-RETRY_STATUSES = (500, 502, 503, 504)
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_AFTER_STATUSES = (429, 503)  # where Retry-After says when to come back
 USER_AGENT = f"flakeguard-ci/{__version__}"
 MAX_BACKOFF = 30.0
+MAX_RETRY_AFTER = 60.0  # a CI job waits no longer than this for one retry
 
 
 class Unreachable(Exception):
@@ -99,10 +104,13 @@ class Client:
         headers = {"Authorization": f"Bearer {self._token}", "User-Agent": USER_AGENT}
         if content_type:
             headers["Content-Type"] = content_type
+        asked: float | None = None  # what the last answer's Retry-After asked for
         for attempt in range(self._retries + 1):
             if attempt:
-                # As urllib3's Retry: the first retry at once, then factor * 2**(n-1).
-                self._sleep(min(MAX_BACKOFF, self._backoff * 2 ** (attempt - 1)) * (attempt > 1))
+                # As urllib3's Retry: Retry-After when given, else the first retry at
+                # once, then factor * 2**(n-1).
+                backoff = min(MAX_BACKOFF, self._backoff * 2 ** (attempt - 1)) * (attempt > 1)
+                self._sleep(backoff if asked is None else asked)
             request = urllib.request.Request(
                 self.url + path, data=body, headers=headers, method=method
             )
@@ -115,8 +123,12 @@ class Client:
                 if exc.code not in RETRY_STATUSES:
                     return exc.code, _json(data)
                 failure = f"HTTP {exc.code} after retries"
+                asked = None
+                if exc.code in RETRY_AFTER_STATUSES:
+                    asked = retry_after(exc.headers.get("Retry-After"))
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 failure = str(getattr(exc, "reason", None) or exc)
+                asked = None
         raise Unreachable(failure)
 
     def upload(self, paths: Sequence[Path], meta: Mapping[str, str]) -> tuple[int, Any]:
@@ -149,6 +161,25 @@ class Client:
     def quarantined(self, repo: str) -> set[str]:
         """Keys of the repository's quarantined tests."""
         return {test.key for test in self.quarantine_list(repo)}
+
+
+def retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` value asks to wait, at most ``MAX_RETRY_AFTER``; None
+    when there is none or it is neither seconds nor an HTTP date."""
+    from email.utils import parsedate_to_datetime
+
+    text = (value or "").strip()
+    if not text:
+        return None
+    if text.isascii() and text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = parsedate_to_datetime(text).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        seconds = when - (time.time() if now is None else now)
+    return max(0.0, min(MAX_RETRY_AFTER, seconds))
 
 
 def encode_multipart(

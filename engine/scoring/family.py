@@ -4,8 +4,9 @@ A test's family is its key without a trailing parametrisation
 (``mod::test_pay[visa-3]`` belongs to ``mod::test_pay``): a new parameter, or a
 test renamed to a new parametrisation, runs the same code under a new name.
 Such a test's first state is seeded with pseudo-runs at the rate its family
-shows (``family_prior_runs`` of them, in its weights, so they fade with the
-same half-life as real evidence; its counts stay its own): a cautious prior.
+shows (``family_prior_runs`` of them, or fewer when the family itself has
+fewer decayed runs; in its weights, so they fade with the same half-life as
+real evidence; its counts stay its own): a cautious prior.
 It never flags a test by itself, since flagging needs a failure of its own,
 but a family that flakes makes the first failures of a new member look like
 the family's, not like a breakage, and a family that does not makes them
@@ -16,32 +17,63 @@ alone (docs/scoring.md, "New tests").
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from engine.junit import MAX_KEY_CHARS
 from engine.scoring.config import DAY_SECONDS, ScoringConfig
 from engine.scoring.state import TestState
 
 
 @dataclass(frozen=True)
 class FamilyPrior:
-    """What a new test takes from its family: the family's failure rate, and how many siblings."""
+    """What a new test takes from its family: its failure rate, its decayed runs, its size."""
 
     rate: float
     siblings: int
+    runs: float  # the pooled siblings' decayed counted runs: the prior never outweighs them
+
+
+# A key cut to its length limit ends in "#" and 16 hex digits of the whole key.
+_CUT_KEY = re.compile(r"#[0-9a-f]{16}\Z")
 
 
 def family_key(key: str) -> str:
-    """Return the key of a test's family: its key without a trailing ``[...]`` parametrisation.
+    """Return the key of a test's family: its key without its trailing ``[...]`` parametrisation.
 
-    A key without one is its own family.  Only the part after the last ``::``
-    (the test's name) is looked at: a class or file name with brackets is kept.
+    The parametrisation is the bracket group that closes the key, nested
+    brackets included (``test_pay[a[0]-b]``, ``test(int[])[1]``), even when it
+    holds ``::``.  A key without one is its own family, and so is a key whose
+    brackets do not balance, or whose name (the part after the last ``::``
+    before the group) is empty or only brackets (``mod::[odd]``): no code name
+    to share.  A key cut to its length limit keeps its family when the name's
+    first ``[`` survived the cut.
     """
-    if not key.endswith("]"):
-        return key
-    name_at = key.rfind("::") + 2 if "::" in key else 0
-    bracket = key.find("[", name_at)
-    return key[:bracket] if bracket > name_at else key
+    if key.endswith("]"):
+        depth = 0
+        for at in range(len(key) - 1, -1, -1):
+            char = key[at]
+            if char == "]":
+                depth += 1
+            elif char == "[":
+                depth -= 1
+                if depth == 0:
+                    return _before_parametrisation(key, at)
+        return key  # unbalanced: no parametrisation we can trust
+    if len(key) == MAX_KEY_CHARS and _CUT_KEY.search(key):
+        scope_at = key.find("::")
+        bracket = key.find("[", scope_at + 2 if scope_at >= 0 else 0)
+        if bracket >= 0:
+            return _before_parametrisation(key, bracket)
+    return key
+
+
+def _before_parametrisation(key: str, bracket: int) -> str:
+    """``key`` up to the ``[`` at ``bracket``, if a name stands before it; else ``key``."""
+    name_at = key.rfind("::", 0, bracket)
+    name = key[name_at + 2 if name_at >= 0 else 0 : bracket]
+    return key[:bracket] if name and not name.startswith("[") else key
 
 
 def family_prior(
@@ -65,15 +97,17 @@ def family_prior(
     if failures + passes <= 0.0:
         return None
     rate = failures / (failures + passes)
-    return FamilyPrior(rate=rate, siblings=len(pooled))
+    return FamilyPrior(rate=rate, siblings=len(pooled), runs=failures + passes)
 
 
 def seed(state: TestState, prior: FamilyPrior, weight: float, config: ScoringConfig) -> None:
     """Give a state just created its family's prior: pseudo-runs at the family's rate, in place.
 
-    ``weight`` is the scaled weight of the run that creates it.
+    ``weight`` is the scaled weight of the run that creates it.  The pseudo-runs
+    are ``family_prior_runs``, or the family's own decayed runs when fewer: a
+    family seen twice lends the weight of two runs, not of eight.
     """
-    runs = config.family_prior_runs * weight
+    runs = min(config.family_prior_runs, prior.runs) * weight
     state.failure_weight = prior.rate * runs
     state.pass_weight = (1.0 - prior.rate) * runs
     state.eventful = state.failure_weight > 0.0  # the quiet verdict assumes no failure weight

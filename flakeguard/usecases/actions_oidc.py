@@ -11,6 +11,7 @@ that says what is wrong; a key set that cannot be fetched is UnavailableError.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import jwt
@@ -18,9 +19,21 @@ import jwt
 from flakeguard.errors import AuthError
 
 ALGORITHMS = ["RS256"]  # what GitHub signs with; "none" and HMAC are never accepted
-CLAIMS = ["iss", "aud", "exp", "iat", "repository", "repository_id", "ref", "event_name", "sha"]
+CLAIMS = [
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "jti",
+    "repository",
+    "repository_id",
+    "ref",
+    "event_name",
+    "sha",
+]
 LEEWAY_SECONDS = 60  # clock skew between GitHub and us
 MAX_TOKEN_CHARS = 16 * 1024
+MAX_JTI_CHARS = 200
 
 
 class ActionsIssuer(Protocol):
@@ -42,6 +55,8 @@ class ActionsIdentity:
     ref: str  # refs/heads/main, refs/pull/7/merge, ...
     event_name: str  # push, schedule, pull_request, ...
     sha: str
+    jti: str  # the token's own id: a token proves one upload
+    expires_at: datetime  # UTC, naive: past it (and the leeway) the token proves nothing
 
 
 def _refused(why: str) -> AuthError:
@@ -107,10 +122,19 @@ def _identity(claims: dict[str, Any]) -> ActionsIdentity:
         repository_id = raw_id
     if repository_id is None:
         raise _refused("its repository_id claim is malformed")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
+        raise _refused("its jti claim is malformed")
+    try:  # PyJWT checked that exp is a number in the future, not that it is a date
+        expires = datetime.fromtimestamp(int(claims["exp"]), UTC).replace(tzinfo=None)
+    except (OverflowError, ValueError, OSError):
+        raise _refused("its exp claim is not a date") from None
     return ActionsIdentity(
         repository=values["repository"],
         repository_id=repository_id,
         ref=values["ref"],
         event_name=values["event_name"],
         sha=values["sha"],
+        jti=jti,
+        expires_at=expires + timedelta(seconds=LEEWAY_SECONDS),
     )

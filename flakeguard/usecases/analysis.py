@@ -24,6 +24,7 @@ import orjson
 
 from engine.scoring import (
     DEFAULT_CONFIG,
+    SKIPPED,
     Result,
     Run,
     ScoringConfig,
@@ -289,8 +290,10 @@ def analyze_run(
             at=as_aware(run.started_at or run.received_at),
             results=results,
         )
-        # A test seen for the first time starts from its family's rate, if it has one.
-        new = {key: test_id for key, test_id in ids.items() if key not in states}
+        # A test run for the first time starts from its family's rate, if it has one (one
+        # only skipped so far is not new yet: the engine gives it no state).
+        ran = {result.test for result in results if result.status != SKIPPED}
+        new = {key: test_id for key, test_id in ids.items() if key in ran and key not in states}
         priors = new_tests.family_priors(repository_id, new, engine_run.at.timestamp(), config)
         # The decoded states are ours: fold the run into them in place.
         states, verdicts, summary = update(

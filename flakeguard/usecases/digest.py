@@ -1,9 +1,11 @@
 """The weekly Slack digests: a repository's quarantine plan in each channel subscribed to
 it, and a routed owner's plan (``team_digest``) in that owner's channel.
 
-``plan_digests`` creates the week's digest messages in one transaction, each with its
-``WeeklyDigest`` row (planning the same week again creates nothing) and one refresh
-effect; the task renders each from ``digest_of_message`` and sends it. "Approve all"
+``plan_digests`` creates one tenant's digest messages of the week in one transaction,
+each with its ``WeeklyDigest`` row (planning the same week again creates nothing) and
+one refresh effect; that effect's task renders each from ``digest_of_message`` and
+sends it, retried like any effect. A permanent refusal from Slack is recorded on the
+message, the channel's subscriptions and routes (``slack_delivery``). "Approve all"
 approves what its digest showed, within what that digest may approve, and the week's
 digests that listed an approved test are re-rendered from the database.
 
@@ -29,7 +31,7 @@ from flakeguard.usecases.policy import MembersOf, check_allowed
 from flakeguard.usecases.repo_files import owners_of_test_id
 from flakeguard.usecases.slack_delivery import message_target
 from flakeguard.usecases.slack_scope import same_tenant_subscriptions, submitted_digest
-from flakeguard.usecases.team_digest import owned_plan, owned_proposals
+from flakeguard.usecases.team_digest import owned_among, owned_plan, owned_proposals
 from models import (
     ChannelSubscription,
     FlakeScore,
@@ -113,17 +115,19 @@ def owner_digest_view(routed: RoutedOwner, *, message_id: int | None = None) -> 
 def _plan_message(
     week: date, *, tenant_id: int, team_id: str, channel: str, repository_id: int | None, owner: str
 ) -> int | None:
-    """Create one digest message of the week, unless that digest exists already."""
+    """Create one digest message of the week, unless that digest exists already.
+
+    A repository's digest is one per channel subscribed to it; an owner's is one per
+    week wherever its route pointed when it was planned (a route moved mid-week does
+    not post the week's digest again).
+    """
     subject = f"repository:{repository_id}" if repository_id is not None else f"owner:{owner}"
-    identity = {  # what makes a digest the same digest: its unique index
-        "week": week,
-        "team_id": team_id,
-        "channel": channel,
-        "tenant": tenant_id,
-        "subject": subject,
-    }
+    identity = {"week": week, "tenant": tenant_id, "subject": subject}
+    where = (
+        identity if repository_id is None else {**identity, "team_id": team_id, "channel": channel}
+    )
     planned = WeeklyDigest.select().where(
-        *(getattr(WeeklyDigest, name) == value for name, value in identity.items())
+        *(getattr(WeeklyDigest, name) == value for name, value in where.items())
     )
     if planned.exists():
         return None
@@ -132,61 +136,73 @@ def _plan_message(
             msg = SlackMessage.create(
                 team_id=team_id, channel=channel, kind=KIND, repository=repository_id
             )
-            WeeklyDigest.create(**identity, repository=repository_id, owner=owner, message=msg.id)
+            WeeklyDigest.create(
+                **identity,
+                team_id=team_id,
+                channel=channel,
+                repository=repository_id,
+                owner=owner,
+                message=msg.id,
+            )
     except IntegrityError:  # planned by another worker meanwhile
         return None
     return msg.id
 
 
-def plan_digests(*, now: datetime | None = None) -> list[int]:
-    """Create the week's digest messages not created yet; return their ids.
+def tenants_with_proposals() -> list[int]:
+    """The tenants with proposals waiting: each plans its own week (``plan_digests``)."""
+    rows = (
+        Tenant.select(Tenant.id)
+        .join(Repository)
+        .join(Quarantine, on=(Quarantine.repository == Repository.id))
+        .where(Quarantine.state == "proposed")
+        .distinct()
+        .order_by(Tenant.id)
+    )
+    return [row.id for row in rows]
 
-    One per subscription whose repository has proposals waiting, one per routed owner
-    with proposals of its own waiting.
+
+def plan_digests(tenant_id: int, *, now: datetime | None = None) -> list[int]:
+    """Create the tenant's digest messages of the week not created yet; return their ids.
+
+    One per subscription of the tenant's repositories with proposals waiting, one per
+    routed owner of the tenant with proposals of its own waiting; only the tenant's
+    repositories, subscriptions and routes are read. Each message is recorded with its
+    refresh effect (the post, retried until Slack takes it or refuses for good); the
+    caller dispatches them after this commits.
     """
     week = week_of(now or utcnow())
-    ids: list[int | None] = []
+    # (team, channel, repository id or None, owner or "") of each digest due
+    due: list[tuple[str, str, int | None, str]] = []
     with db.atomic():
-        tenants: dict[int, int] = {}
-        for sub in same_tenant_subscriptions().where(ChannelSubscription.last_error.is_null()):
-            _, total = quarantine_plan(sub.repository_id, limit=0)
-            if not total:
-                continue
-            if sub.repository_id not in tenants:
-                tenants[sub.repository_id] = Repository.get_by_id(sub.repository_id).tenant_id
-            ids.append(
-                _plan_message(
-                    week,
-                    tenant_id=tenants[sub.repository_id],
-                    team_id=sub.team_id,
-                    channel=sub.channel_id,
-                    repository_id=sub.repository_id,
-                    owner="",
-                )
-            )
-        waiting = (
-            Tenant.select(Tenant.id)
-            .join(Repository)
-            .join(Quarantine, on=(Quarantine.repository == Repository.id))
-            .where(Quarantine.state == "proposed")
-            .distinct()
+        subscriptions = same_tenant_subscriptions().where(
+            Repository.tenant == tenant_id, ChannelSubscription.last_error.is_null()
         )
-        for tenant in waiting:
-            for routed, repository_ids in routed_owners(tenant.id).items():
-                if owned_proposals(routed.owner, repository_ids):
-                    ids.append(
-                        _plan_message(
-                            week,
-                            tenant_id=tenant.id,
-                            team_id=routed.team_id,
-                            channel=routed.channel,
-                            repository_id=None,
-                            owner=routed.owner,
-                        )
-                    )
-        created = [i for i in ids if i is not None]
-        outbox.record(outbox.want(Job.REFRESH_SLACK_MESSAGE, message_id=i) for i in created)
+        for sub in subscriptions.order_by(ChannelSubscription.id):
+            if quarantine_plan(sub.repository_id, limit=0)[1]:
+                due.append((sub.team_id, sub.channel_id, sub.repository_id, ""))
+        for routed, repository_ids in routed_owners(tenant_id).items():
+            if owned_proposals(routed.owner, repository_ids):
+                due.append((routed.team_id, routed.channel, None, routed.owner))
+        planned = (
+            _plan_message(
+                week,
+                tenant_id=tenant_id,
+                team_id=team_id,
+                channel=channel,
+                repository_id=repository_id,
+                owner=owner,
+            )
+            for team_id, channel, repository_id, owner in due
+        )
+        created = [i for i in planned if i is not None]
+        outbox.record(digest_posts(created))
     return created
+
+
+def digest_posts(message_ids: Sequence[int]) -> list[outbox.Wanted]:
+    """The effects that post (or re-render) digest messages."""
+    return [outbox.want(Job.REFRESH_SLACK_MESSAGE, message_id=i) for i in message_ids]
 
 
 def _routed_of(msg: SlackMessage) -> RoutedOwner:
@@ -217,39 +233,62 @@ def approve_shown(
 ) -> list[Quarantine]:
     """Approve what an "Approve all" confirmed: ``(quarantine id, version seen)`` pairs.
 
-    Only the proposals the digest may approve count: its repository's, or those its
-    owner owns in the repositories routed to its channel; anything else is skipped.
-    The digest must be one posted in ``team_id`` for ``tenant_id`` (NotFoundError), and
-    the workspace's policy is checked once, before anything changes. Then the week's
-    digests that listed an approved test are re-rendered.
+    The digest must be one posted in ``team_id`` for ``tenant_id`` (NotFoundError),
+    and the workspace's policy is checked once, before anything changes. Every
+    submitted id must be one the digest may approve: its repository's, or one its
+    owner owns in the repositories routed to its channel, of the tenant; otherwise
+    the whole submission is refused (NotFoundError, nothing approved). The approvals
+    (in the order of the tests' keys) and the re-rendering of the week's digests that
+    listed an approved test commit in one transaction; their effects go out after it.
     """
     msg = submitted_digest(message_id, tenant_id=tenant_id, team_id=team_id)
     check_allowed(msg.team_id, actor, members_of=members_of)
+    ids = sorted({quarantine_id for quarantine_id, _ in items})
     if msg.repository_id is not None:
-        scope = {quarantine_id: msg.repository_id for quarantine_id, _ in items}
+        rows = (
+            Quarantine.select(Quarantine.id, Quarantine.repository)
+            .join(Repository, on=(Quarantine.repository == Repository.id))
+            .where(
+                Quarantine.id.in_(ids),
+                Quarantine.repository == msg.repository_id,
+                Repository.tenant == tenant_id,
+            )
+        )
+        scope = {q.id: q.repository_id for q in rows}
     else:
         routed = _routed_of(msg)
-        scope = owned_proposals(routed.owner, routed_owners(tenant_id).get(routed, []))
+        scope = owned_among(routed.owner, routed_owners(tenant_id).get(routed, []), ids)
+    foreign = [quarantine_id for quarantine_id in ids if quarantine_id not in scope]
+    if foreign:
+        raise NotFoundError(
+            f"{len(foreign)} of the {len(ids)} proposals submitted are not in this digest; "
+            "nothing was approved"
+        )
     groups: dict[int, list[tuple[int, int]]] = {}
     for quarantine_id, version in items:
-        if quarantine_id in scope:
-            groups.setdefault(scope[quarantine_id], []).append((quarantine_id, version))
+        groups.setdefault(scope[quarantine_id], []).append((quarantine_id, version))
+    effects: list[outbox.Wanted] = []
     approved: list[Quarantine] = []
-    for repository_id, group in sorted(groups.items()):
-        approved += quarantine.approve_all(
-            group,
-            actor=actor,
-            source="slack",
-            key_prefix=f"digest:{msg.id}",
-            tenant_id=tenant_id,
-            repository_id=repository_id,
-        )
-    _refresh_digests(msg.id, tenant_id, approved)
+    with db.atomic():
+        for repository_id, group in sorted(groups.items()):
+            approved += quarantine.approve_all(
+                group,
+                actor=actor,
+                source="slack",
+                key_prefix=f"digest:{msg.id}",
+                tenant_id=tenant_id,
+                repository_id=repository_id,
+                deferred=effects,
+            )
+        effects += outbox.record(digest_posts(_digests_to_refresh(msg.id, tenant_id, approved)))
+    outbox.dispatch(effects)
     return approved
 
 
-def _refresh_digests(message_id: int, tenant_id: int, approved: Sequence[Quarantine]) -> None:
-    """Re-render a digest, and the week's other posted digests listing an approved test."""
+def _digests_to_refresh(
+    message_id: int, tenant_id: int, approved: Sequence[Quarantine]
+) -> list[int]:
+    """A digest, and the week's other posted digests listing an approved test."""
     wanted = {message_id}
     if approved:
         repositories = {q.repository_id for q in approved}
@@ -268,6 +307,4 @@ def _refresh_digests(message_id: int, tenant_id: int, approved: Sequence[Quarant
             for row in week
             if row.repository_id in repositories or row.owner in owners
         }
-    outbox.record_and_dispatch(
-        outbox.want(Job.REFRESH_SLACK_MESSAGE, message_id=i) for i in sorted(wanted)
-    )
+    return sorted(wanted)

@@ -66,8 +66,11 @@ class NewFlakyTest:
     name: str
     # Failed and passed on this very commit; otherwise its verdict is already flaky.
     failed_and_passed_here: bool
-    family: str | None = None  # the test it is a new parametrisation of
-    family_rate: float | None = None
+    family: str | None = None  # the display name of the test it is a new parametrisation of
+    family_rate: float | None = None  # what the family's cases from before the change show
+    siblings: tuple[str, ...] = ()  # display names of some of those cases
+    sibling_count: int = 0  # how many were read
+    siblings_counted: bool = True  # False: the read stopped at its bound, there may be more
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.scoring import DEFAULT_CONFIG
+from engine.scoring.family import family_key
 from engine.signatures import signature
 from flakeguard.errors import NotFoundError
 from flakeguard.usecases import new_tests, repo_files
@@ -43,6 +44,7 @@ from models import (
     TestRun,
     db,
     failure_reads,
+    queries,
     result_reads,
     utcnow,
 )
@@ -53,6 +55,7 @@ FAILED = ("failed", "error")
 CHUNK = 500
 NEW_SIGNATURE_DAYS = 21  # a failure text not seen on the default branch this long is new
 SEEN_LIMIT = 500  # default-branch failures read per failing test, newest first
+SIBLINGS_SHOWN = 3  # cases of a new test's family named in its line
 
 
 def _seen_on_default(
@@ -82,13 +85,18 @@ def build_check_run_report(
         raise NotFoundError(f"unknown repository id {repository_id}")
     runs: dict[int, tuple[datetime, datetime]] = {}
     branches: set[str] = set()
-    for run_id, started_at, received_at, branch in (
-        TestRun.select(TestRun.id, TestRun.started_at, TestRun.received_at, TestRun.branch)
+    prs: set[int] = set()
+    for run_id, started_at, received_at, branch, pr in (
+        TestRun.select(
+            TestRun.id, TestRun.started_at, TestRun.received_at, TestRun.branch, TestRun.pr
+        )
         .where(TestRun.repository == repo, TestRun.sha == sha)
         .tuples()
     ):
         runs[run_id] = result_reads.results_window(started_at, received_at)
         branches.add(branch)
+        if pr is not None:
+            prs.add(pr)
     run_ids = list(runs)
     notices = tuple(repo_files.problems(repo.id))
     if not run_ids:
@@ -165,7 +173,13 @@ def build_check_run_report(
     order = {"new": 0, "broken": 1, "flaky": 2, "quarantined": 3}
     failing.sort(key=lambda t: (order[t.category], t.name))
     retried = tuple(sorted(display_name(by_id[i]) for i in retried_ids))
-    new_flaky = _new_flaky(repo, sha, branches, retried_ids, list(outcomes))
+    ran_ids = [
+        case_id for case_id, seen in outcomes.items() if any(s != "skipped" for s, _ in seen)
+    ]
+    # This change's runs: those of its pull requests, and those without one of its own
+    # branches (never the default branch's; "": a run whose branch is unknown).
+    ours = (branches - {repo.default_branch, ""}, prs)
+    new_flaky = _new_flaky(repo, sha, ours, retried_ids, ran_ids)
     conclusion, title = _verdict(failing, len(outcomes))
     if not failing and retried_ids:
         title += f" ({len(retried_ids)} only on a retry)"
@@ -203,59 +217,91 @@ def _top_proposal_actions(
 
 
 def _new_flaky(
-    repo: Repository, sha: str, branches: set[str], retried_ids: list[int], case_ids: list[int]
+    repo: Repository,
+    sha: str,
+    ours: tuple[set[str], set[int]],
+    retried_ids: list[int],
+    ran_ids: list[int],
 ) -> tuple[NewFlakyTest, ...]:
     """The tests of this commit that the change adds and that are already flaky.
 
+    Only tests that ran here (a result other than skipped) are looked at.
     Flaky: failed and passed on this commit, or flaky by their verdict (say,
     failed and passed across the change's commits, or a new parametrisation of
     a flaky test that failed). Each names the test it is a new parametrisation
-    of, with that family's rate, when the repository scores one.
+    of, some of that family's cases from before the change and the rate they
+    show, when the repository scores such cases.
     """
     flaky = set(retried_ids)
-    for start in range(0, len(case_ids), CHUNK):
+    for start in range(0, len(ran_ids), CHUNK):
         flaky.update(
             case_id
             for (case_id,) in FlakeScore.select(FlakeScore.test_case)
             .where(
-                FlakeScore.test_case.in_(case_ids[start : start + CHUNK]),
+                FlakeScore.test_case.in_(ran_ids[start : start + CHUNK]),
                 FlakeScore.state == "flaky",
             )
             .tuples()
         )
-    added = _added_here(repo.id, sorted(flaky), sha, branches, repo.default_branch)
+    flaky_ids = sorted(flaky)
+    before = _ran_before(repo.id, flaky_ids, sha, ours)
+    added = [case_id for case_id in flaky_ids if case_id not in before]
     if not added:
         return ()
     config = repo_files.scoring_config(repo.id, DEFAULT_CONFIG)
-    families = new_tests.families_of(repo.id, added, utcnow().timestamp(), config)
+    families = new_tests.families_of(
+        repo.id,
+        added,
+        utcnow().timestamp(),
+        config,
+        keep=lambda siblings: _ran_before(repo.id, sorted(siblings), sha, ours),
+    )
+    shown = {
+        test_id: sorted(family.siblings)[:SIBLINGS_SHOWN] for test_id, family in families.items()
+    }
+    wanted = sorted({i for ids in shown.values() for i in ids})
+    names = {case.id: display_name(case) for case in _load(TestCase, TestCase.id, wanted)}
     retried = set(retried_ids)
     tests = []
     for case in _load(TestCase, TestCase.id, added):
+        test = NewFlakyTest(name=display_name(case), failed_and_passed_here=case.id in retried)
         family = families.get(case.id)
-        tests.append(
-            NewFlakyTest(
-                name=display_name(case),
-                failed_and_passed_here=case.id in retried,
-                family=family.key if family is not None else None,
-                family_rate=family.prior.rate if family is not None else None,
+        if family is not None:
+            test = dataclasses.replace(
+                test,
+                family=_family_name(case),
+                family_rate=family.prior.rate,
+                siblings=tuple(sorted(names[i] for i in shown[case.id])),
+                sibling_count=len(family.siblings),
+                # the read stops at MAX_SIBLINGS members: there may be more
+                siblings_counted=len(family.siblings) < queries.MAX_SIBLINGS,
             )
-        )
+        tests.append(test)
     return tuple(sorted(tests, key=lambda test: test.name))
 
 
-def _added_here(
-    repository_id: int, case_ids: list[int], sha: str, branches: set[str], default: str
-) -> list[int]:
-    """Those of the tests this change adds: they ran on no other commit but of its own branch.
+def _ran_before(
+    repository_id: int, case_ids: list[int], sha: str, ours: tuple[set[str], set[int]]
+) -> set[int]:
+    """Those of the tests that ran (not only skipped) outside this change: on another commit,
+    in a run not of its pull requests nor of its own branches.
 
-    A commit of the default branch adds the tests that ran on no other commit.
+    On a commit of the default branch (no pull request) that is any other commit.
     """
-    own = branches - {default, ""}  # "": a run whose branch is unknown
+    if not case_ids:
+        return set()
+    branches, prs = ours
     ordinals = dict(
         TestCase.select(TestCase.id, TestCase.ordinal).where(TestCase.id.in_(case_ids)).tuples()
     )
-    elsewhere = result_reads.ran_on_other_commit(repository_id, ordinals, sha, except_branches=own)
-    return [case_id for case_id in case_ids if case_id not in elsewhere]
+    return result_reads.ran_on_other_commit(
+        repository_id, ordinals, sha, except_branches=branches, except_prs=prs
+    )
+
+
+def _family_name(case: TestCase) -> str:
+    """The display name of a test's family: its display name without the parametrisation."""
+    return f"{case.classname}.{family_key(case.name)}" if case.classname else family_key(case.name)
 
 
 def _load(model: Any, column: Any, ids: list[int]) -> list[Any]:

@@ -9,15 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine import repo_config as rc
+from engine.codeowners import OWNER_PATTERN
 from flakeguard.errors import BadRequestError, NotFoundError
 from flakeguard.usecases.repo_files import config_of
 from flakeguard.usecases.slack_scope import same_tenant_subscriptions
 from models import ChannelSubscription, OwnerRoute, Repository, SlackWorkspace, db
 
 # A route's owner: "@user" or "@org/team" (the same names CODEOWNERS uses).
-OWNER = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?")
+OWNER = OWNER_PATTERN
 CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,20}")
 
 
@@ -65,9 +67,9 @@ def set_route(
                 created_by=actor[:100],
             )
         else:
-            OwnerRoute.update(team_id=team_id, channel_id=channel_id, created_by=actor[:100]).where(
-                OwnerRoute.id == row.id
-            ).execute()
+            OwnerRoute.update(
+                team_id=team_id, channel_id=channel_id, created_by=actor[:100], last_error=None
+            ).where(OwnerRoute.id == row.id).execute()
     return name, previous
 
 
@@ -84,10 +86,20 @@ def remove_route(*, tenant_id: int, owner: str) -> str:
     return name
 
 
-def routes(tenant_id: int) -> list[tuple[str, str, str]]:
-    """The tenant's routes as (owner, team id, channel id), by owner."""
+class Route(NamedTuple):
+    """A route as listed: the owner, its workspace and channel, and the channel's last
+    permanent Slack error (None when the last post there went through)."""
+
+    owner: str
+    team_id: str
+    channel: str
+    last_error: str | None
+
+
+def routes(tenant_id: int) -> list[Route]:
+    """The tenant's routes, by owner."""
     return [
-        (row.owner, row.team_id, row.channel_id)
+        Route(row.owner, row.team_id, row.channel_id, row.last_error)
         for row in OwnerRoute.select()
         .where(OwnerRoute.tenant == tenant_id)
         .order_by(OwnerRoute.owner)

@@ -91,6 +91,7 @@ def perform(
     expected_version: int | None = None,
     team_id: str | None = None,
     members_of: MembersOf | None = None,
+    deferred: list[outbox.Wanted] | None = None,
 ) -> Outcome:
     """Apply one quarantine action to a test (or a quarantine); say what it did.
 
@@ -103,7 +104,9 @@ def perform(
     actions; ``members_of`` answers user-group membership for it.
     ``expected_version`` is the version the actor saw (a Slack message): a
     different current version refuses the action as stale. A button names
-    its quarantine: pass ``quarantine_id`` (and None as the test).
+    its quarantine: pass ``quarantine_id`` (and None as the test). A caller running
+    this inside its own transaction passes ``deferred``: the effects are added to it,
+    for the caller to dispatch after its commit, instead of being dispatched here.
     """
     if action not in ACTIONS:
         raise BadRequestError(f"unknown quarantine action {action!r}")
@@ -159,7 +162,10 @@ def perform(
         if current is None:
             raise
         return Outcome(current, False)
-    outbox.dispatch(effects)
+    if deferred is not None:
+        deferred.extend(effects)
+    else:
+        outbox.dispatch(effects)
     return outcome
 
 
@@ -373,41 +379,62 @@ def approve_all(
     key_prefix: str,
     tenant_id: int,
     repository_id: int,
-    team_id: str | None = None,
-    members_of: MembersOf | None = None,
+    deferred: list[outbox.Wanted] | None = None,
 ) -> list[Quarantine]:
-    """Approve proposed quarantines ``(quarantine_id, version seen)`` of one repository.
+    """Approve proposed quarantines ``(quarantine_id, version seen)`` of one repository,
+    all in one transaction: the caller's when it passes ``deferred`` (the effects go
+    there, for it to dispatch after its commit), else one of its own.
 
-    Only quarantines of ``repository_id`` (a repository of ``tenant_id``: the
-    digest's) are considered; any other id is skipped. The permission is
-    checked once, before anything changes. Quarantines that moved on since
-    they were shown (another approval, a dismissal) are skipped.
+    Only quarantines of ``repository_id`` (a repository of ``tenant_id``) are
+    considered. They are approved in the order of their tests' keys (then ids): two
+    approvals of overlapping sets lock rows in the same order. Quarantines that moved
+    on since they were shown (another approval, a dismissal) are skipped.
     """
-    if team_id is not None:
-        check_allowed(team_id, actor, members_of=members_of)
-    approved = []
-    for quarantine_id, version in items:
-        q = (
-            Quarantine.select()
-            .join(Repository, on=(Quarantine.repository == Repository.id))
-            .where(
-                Quarantine.id == quarantine_id,
-                Quarantine.repository == repository_id,
-                Repository.tenant == tenant_id,
+    if deferred is None:
+        effects: list[outbox.Wanted] = []
+        with db.atomic():
+            approved = approve_all(
+                items,
+                actor=actor,
+                source=source,
+                key_prefix=key_prefix,
+                tenant_id=tenant_id,
+                repository_id=repository_id,
+                deferred=effects,
             )
-            .first()
+        outbox.dispatch(effects)
+        return approved
+    seen = dict(items)
+    rows = (
+        Quarantine.select(Quarantine)
+        .join(TestCase, on=(Quarantine.test_case == TestCase.id))
+        .switch(Quarantine)
+        .join(Repository, on=(Quarantine.repository == Repository.id))
+        .where(
+            Quarantine.id.in_(list(seen)),
+            Quarantine.repository == repository_id,
+            Repository.tenant == tenant_id,
         )
-        if q is None or q.state != "proposed" or q.version != version:
+        .order_by(TestCase.key, Quarantine.id)
+    )
+    approved = []
+    for q in rows:
+        version = seen[q.id]
+        if q.state != "proposed" or q.version != version:
             continue
-        outcome = perform(
-            q.test_case_id,
-            "approve",
-            tenant_id=tenant_id,
-            actor=actor,
-            source=source,
-            idempotency_key=f"{key_prefix}:{quarantine_id}:v{version}",
-            expected_version=version,
-        )
+        try:
+            outcome = perform(
+                q.test_case_id,
+                "approve",
+                tenant_id=tenant_id,
+                actor=actor,
+                source=source,
+                idempotency_key=f"{key_prefix}:{q.id}:v{version}",
+                expected_version=version,
+                deferred=deferred,
+            )
+        except StaleVersionError:
+            continue  # changed between the read and the lock: shown as it is now
         if outcome.changed:
             approved.append(outcome.quarantine)
     return approved

@@ -15,16 +15,23 @@ from a branch of the repository) can say ``main``. So a repository's trust decid
 Either way the commit must also be the head of the default branch as FlakeGuard knows
 it (the newest report from it outside a pull request), so an older commit's files
 never replace a newer one's.
+
+An OIDC token proves one upload: its ``jti`` is kept until it expires and a replay is
+refused (401). The first proven upload links a repository known only by name to the
+GitHub id in its token; from then on a job of another repository of that name (renamed
+away, or deleted and created again) is refused (403).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from peewee import IntegrityError
+
 from flakeguard.errors import AuthError, BadRequestError, ConflictError, ForbiddenError
 from flakeguard.usecases.actions_oidc import ActionsIdentity, ActionsIssuer, verify
 from flakeguard.usecases.repo_files import WATCHED_PATHS, store_files
-from models import Repository, TestRun
+from models import ActionsTokenUse, Repository, TestRun, db, utcnow
 
 SETTING_KEY = "repo_files_trust"
 ACTIONS = "actions"
@@ -57,6 +64,13 @@ def set_trust(repo: Repository, mode: str) -> str:
     return mode
 
 
+def forget_github_id(repo: Repository) -> Repository:
+    """Unlink ``repo`` from its GitHub id (an operator re-created it on purpose): the
+    next proven upload links the id of its token. Return the repository as it is now."""
+    Repository.update(github_id=None).where(Repository.id == repo.id).execute()
+    return Repository.get_by_id(repo.id)
+
+
 def store_upload(
     repository_id: int,
     files: Mapping[str, str | None],
@@ -77,22 +91,49 @@ def store_upload(
     repo = Repository.get_by_id(repository_id)
     if not accepts_upload(repo, branch=branch, pr=pr):
         return [], ""
-    source = "upload"
+    identity = None
     if actions_token:
-        check_identity(verify(actions_token, issuer), repo, sha=sha)
-        source = "actions"
+        identity = verify(actions_token, issuer)
+        check_identity(identity, repo, sha=sha)
     elif trust_of(repo) == ACTIONS:
         raise AuthError(MISSING_TOKEN.format(name=repo.full_name))
-    head = default_branch_head(repo)
-    if head is None or sha.strip().lower() != head.lower():
-        known = f"it is {head[:12]}" if head else "no run from it is known yet"
-        raise ConflictError(
-            f"sha {sha.strip()[:40] or '(none)'} is not the head of {repo.default_branch} "
-            f"as FlakeGuard knows it ({known}); files are taken only from the commit of "
-            f"the newest report uploaded from {repo.default_branch} outside a pull request"
-        )
-    wanted = {path: files.get(path) for path in WATCHED_PATHS}
-    return store_files(repository_id, wanted, source=source, commit_sha=sha), source
+    with db.atomic():  # the token is spent only with the files it brought
+        if identity is not None:
+            spend_token(identity, repo)
+        head = default_branch_head(repo)
+        if head is None or sha.strip().lower() != head.lower():
+            known = f"it is {head[:12]}" if head else "no run from it is known yet"
+            raise ConflictError(
+                f"sha {sha.strip()[:40] or '(none)'} is not the head of {repo.default_branch} "
+                f"as FlakeGuard knows it ({known}); files are taken only from the commit of "
+                f"the newest report uploaded from {repo.default_branch} outside a pull request"
+            )
+        wanted = {path: files.get(path) for path in WATCHED_PATHS}
+        source = "actions" if identity is not None else "upload"
+        return store_files(repository_id, wanted, source=source, commit_sha=sha), source
+
+
+def spend_token(identity: ActionsIdentity, repo: Repository) -> None:
+    """Record the token's ``jti`` until it expires (AuthError if it was spent already),
+    and link ``repo`` to the GitHub repository id the token proves, if it had none."""
+    now = utcnow()
+    ActionsTokenUse.delete().where(ActionsTokenUse.expires_at < now).execute()
+    try:
+        with db.atomic():
+            ActionsTokenUse.create(
+                jti=identity.jti, repository=repo.id, expires_at=identity.expires_at, used_at=now
+            )
+    except IntegrityError:
+        raise AuthError(
+            "GitHub Actions OIDC token refused: it was used already (each token proves one "
+            "upload; the job asks GitHub for a new one)"
+        ) from None
+    if repo.github_id is None:
+        # The first proven upload links the name to GitHub's id for good: a repository
+        # renamed away, or deleted and created again under this name, proves nothing.
+        Repository.update(github_id=identity.repository_id).where(
+            Repository.id == repo.id, Repository.github_id.is_null()
+        ).execute()
 
 
 def check_identity(identity: ActionsIdentity, repo: Repository, *, sha: str) -> None:

@@ -10,7 +10,7 @@ no ``ts`` and no ``last_error`` is still to be delivered.
 from __future__ import annotations
 
 from flakeguard.errors import NotFoundError
-from models import ChannelSubscription, SlackMessage, utcnow
+from models import ChannelSubscription, OwnerRoute, SlackMessage, utcnow
 
 # Errors about the workspace's token: every subscription of the team is affected.
 TOKEN_ERRORS = frozenset({"account_inactive", "invalid_auth", "token_revoked", "not_authed"})
@@ -48,14 +48,13 @@ def message_failed(message_id: int, error: str) -> None:
 
 
 def record_channel_error(team_id: str, channel_id: str, error: str) -> None:
-    """Record a permanent error on a channel's subscriptions (a token error: on the whole team)."""
-    query = ChannelSubscription.update(last_error=error)
-    if error in TOKEN_ERRORS:
-        query.where(ChannelSubscription.team_id == team_id).execute()
-    else:
-        query.where(
-            ChannelSubscription.team_id == team_id, ChannelSubscription.channel_id == channel_id
-        ).execute()
+    """Record a permanent error on a channel's subscriptions and owner routes (a token
+    error: on the whole team's)."""
+    for model in (ChannelSubscription, OwnerRoute):
+        query = model.update(last_error=error[:200]).where(model.team_id == team_id)
+        if error not in TOKEN_ERRORS:
+            query = query.where(model.channel_id == channel_id)
+        query.execute()
 
 
 def record_team_error(team_id: str, error: str) -> int:
@@ -68,9 +67,10 @@ def record_team_error(team_id: str, error: str) -> int:
 
 
 def clear_channel_error(team_id: str, channel_id: str) -> None:
-    """Forget a channel's delivery error after a successful post."""
-    ChannelSubscription.update(last_error=None).where(
-        ChannelSubscription.team_id == team_id,
-        ChannelSubscription.channel_id == channel_id,
-        ChannelSubscription.last_error.is_null(False),
-    ).execute()
+    """Forget a channel's delivery error (subscriptions, routes) after a successful post."""
+    for model in (ChannelSubscription, OwnerRoute):
+        model.update(last_error=None).where(
+            model.team_id == team_id,
+            model.channel_id == channel_id,
+            model.last_error.is_null(False),
+        ).execute()

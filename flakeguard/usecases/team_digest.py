@@ -45,20 +45,34 @@ class _Ownership:
         return self.owner in (owner.lower() for owner in owners_of_test(test, files))
 
 
-def _proposals(ownership: _Ownership) -> dict[int, int]:
+def _proposals(ownership: _Ownership, *, among: Sequence[int] | None = None) -> dict[int, int]:
+    """The owner's proposals (or, ``among`` given, which of those quarantines it owns,
+    whatever their state): quarantine id -> repository id."""
     if not ownership.files:
         return {}
     rows = (
         Quarantine.select(Quarantine.id, Quarantine.repository, TestCase)
         .join(TestCase)
-        .where(Quarantine.repository.in_(list(ownership.files)), Quarantine.state == "proposed")
+        .where(Quarantine.repository.in_(list(ownership.files)))
     )
+    if among is None:
+        rows = rows.where(Quarantine.state == "proposed")
+    else:
+        rows = rows.where(Quarantine.id.in_(list(among)))
     return {q.id: q.repository_id for q in rows if ownership.owns(q.test_case)}
 
 
 def owned_proposals(owner: str, repository_ids: Sequence[int]) -> dict[int, int]:
     """The owner's proposed quarantines in those repositories: quarantine id -> repository id."""
     return _proposals(_Ownership(owner, repository_ids))
+
+
+def owned_among(
+    owner: str, repository_ids: Sequence[int], quarantine_ids: Sequence[int]
+) -> dict[int, int]:
+    """Which of ``quarantine_ids`` the owner owns in those repositories (any state):
+    quarantine id -> repository id."""
+    return _proposals(_Ownership(owner, repository_ids), among=quarantine_ids)
 
 
 def _count_owned(ownership: _Ownership, tests: Iterable[TestCase]) -> int:
@@ -98,7 +112,13 @@ def owned_plan(
     for repository_id in sorted(set(proposals.values())):
         plan, _ = quarantine_plan(repository_id, limit=None, now=now)
         items += [item for item in plan if item.quarantine_id in proposals]
-    items.sort(key=lambda item: rank_key(item.impact, item.score, str(item.test_case_id)))
+    # Ties broken by the test's key, as each repository's own plan breaks them.
+    keys = dict(
+        TestCase.select(TestCase.id, TestCase.key)
+        .where(TestCase.id.in_([item.test_case_id for item in items]))
+        .tuples()
+    )
+    items.sort(key=lambda item: rank_key(item.impact, item.score, keys[item.test_case_id]))
     shown = items[:limit]
     return OwnedPlan(
         flaky=flaky,

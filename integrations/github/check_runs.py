@@ -130,9 +130,13 @@ def _new_flaky_line(test: NewFlakyTest) -> str:
     )
     family = ""
     if test.family is not None and test.family_rate is not None:
+        cases = ", ".join(code(name) for name in test.siblings)
+        more = test.sibling_count - len(test.siblings)
+        if more > 0:
+            cases += f" and {more} more" if test.siblings_counted else f" and at least {more} more"
         family = (
-            f"; a new parametrisation of {code(test.family)}, "
-            f"whose other cases fail {test.family_rate:.1%} of runs"
+            f"; a new parametrisation of {code(test.family)}, whose cases before this change "
+            f"({cases}) fail {test.family_rate:.1%} of runs"
         )
     return f"- {code(test.name)}: added by this change, {how}{family}"
 

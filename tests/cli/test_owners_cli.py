@@ -79,3 +79,12 @@ def test_repo_files_shows_and_sets_how_uploads_are_trusted(workdir) -> None:  # 
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
     unknown = run_cli("repo", "files", "acme/nothing", cwd=workdir)
     assert unknown.returncode == 1
+
+
+def test_route_list_shows_the_last_error_of_a_routes_channel(workdir) -> None:  # type: ignore[no-untyped-def]
+    _seed(workdir)
+    assert run_cli("route", "@acme/payments", "T01", "C0PAY", cwd=workdir).returncode == 0
+    with sqlite3.connect(workdir / "flakeguard.db") as conn:
+        conn.execute("UPDATE owner_route SET last_error = 'channel_not_found'")
+    listed = run_cli("route", "list", cwd=workdir).stdout
+    assert "@acme/payments -> C0PAY (T01) [last post failed: channel_not_found]" in listed

@@ -326,12 +326,15 @@ def test_a_pr_adding_a_parametrisation_of_a_flaky_test_names_its_family(database
     report = build_check_run_report(repo.id, SHA)
     [new] = report.new_flaky
     assert new.name.endswith("test_pay[amex]") and not new.failed_and_passed_here
-    assert new.family == "tests.mod::test_pay"
+    assert new.family == "tests.mod.test_pay" and new.siblings == ("tests.mod.test_pay[visa]",)
     assert new.family_rate is not None and 0.05 < new.family_rate < 0.15
     summary = check_runs.render_summary(report).splitlines()
     [line] = [line for line in summary if "amex" in line and "added by" in line]
     assert "added by this change, already flaky" in line
-    family = "new parametrisation of `tests.mod::test_pay`, whose other cases fail"
+    family = (
+        "new parametrisation of `tests.mod.test_pay`, whose cases before this change "
+        "(`tests.mod.test_pay[visa]`) fail"
+    )
     assert f"{family} {new.family_rate:.1%} of runs" in line
 
 

@@ -212,7 +212,7 @@ def _digest_lost_then_reconciled(world: dict[str, Any], fake_slack: Any) -> Any:
     """Plan the week's one digest, the worker dying before it sends it; reconcile: the post."""
     drain(world["queue"])
     fake_slack.reset()
-    assert len(digest.plan_digests()) == 1  # committed; the worker dies here
+    assert len(digest.plan_digests(default_tenant().id)) == 1  # committed; the worker dies here
     reconcile_uc.reconcile(grace=NOW)
     drain(world["queue"])
     [post] = fake_slack.called("chat.postMessage")
@@ -245,7 +245,7 @@ def test_team_digest_planned_then_worker_died_is_posted_once(world, fake_slack) 
     f.proposal(repo)
     post = _digest_lost_then_reconciled(world, fake_slack)
     assert post.params["channel"] == "C0PAY" and "test_upload_retries" in str(post.params)
-    assert digest.plan_digests() == []
+    assert digest.plan_digests(repo.tenant_id) == []
     assert drain(world["queue"]) == 0
 
 

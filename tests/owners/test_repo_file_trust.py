@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from flakeguard.settings import Settings
 from flakeguard.usecases import repo_file_uploads
 from flakeguard.usecases.repos import add_repository, issue_token
-from models import RepoFile, Repository, TestRun
+from models import ActionsTokenUse, RepoFile, Repository, TestRun
 from tests.fakes.actions_oidc import KID, SHA, FakeActionsIssuer, new_key, trusting
 
 FILES = {"CODEOWNERS": "* @acme/core\n", ".flakeguard.yml": "auto_quarantine: true\n"}
@@ -91,6 +92,8 @@ HOSTILE: list[tuple[str, Mint, int, str]] = [
     ("signed by another key", lambda i: i.mint(key=new_key()), 401, "signature"),
     ("a key the issuer does not have", lambda i: i.mint(key=new_key(), kid="x"), 401, "a key"),
     ("no event_name claim", lambda i: i.mint(event_name=None), 401, "no event_name claim"),
+    ("no jti claim", lambda i: i.mint(jti=None), 401, "no jti claim"),
+    ("an exp past any date", lambda i: i.mint(exp=10**20), 401, "exp"),
     ("garbage", lambda i: "abc.def.ghi", 401, "not a JWT"),
     ("non-ASCII", lambda i: i.mint() + "é", 401, "not a JWT"),
     ("another repository", lambda i: i.mint(repository="acme/other"), 403, "acme/other"),
@@ -201,3 +204,62 @@ def test_another_repositorys_ingest_token_with_a_valid_token_is_refused(
     assert answer.status_code == 403
     assert "of a job of acme/shop" in answer.get_json()["error"]["message"]
     assert RepoFile.select().count() == 0
+
+
+def test_a_token_proves_one_upload_a_replay_is_refused(
+    put: Put, actions_issuer: FakeActionsIssuer
+) -> None:
+    token = actions_issuer.mint()
+    assert put(token).status_code == 200
+    RepoFile.delete().execute()
+    replay = put(token)
+    assert replay.status_code == 401
+    assert "it was used already" in replay.get_json()["error"]["message"]
+    assert RepoFile.select().count() == 0
+    assert put(actions_issuer.mint()).status_code == 200  # the job's next token is fine
+
+
+def test_a_token_refused_for_an_old_commit_is_not_spent(
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer
+) -> None:
+    """409 (not the head) stores nothing and spends nothing: nothing was proven."""
+    newer = TestRun.create(repository=shop, sha="e" * 40, branch="main", content_digest="n" * 64)
+    token = actions_issuer.mint()
+    assert put(token).status_code == 409
+    assert ActionsTokenUse.select().count() == 0
+    newer.delete_instance()
+    assert put(token).status_code == 200
+
+
+def test_spent_tokens_are_kept_until_they_expire_then_forgotten(
+    put: Put, actions_issuer: FakeActionsIssuer
+) -> None:
+    put(actions_issuer.mint())
+    ActionsTokenUse.update(expires_at=datetime(2000, 1, 1)).execute()
+    put(actions_issuer.mint())
+    assert ActionsTokenUse.select().count() == 1
+
+
+def test_the_first_proven_upload_pins_the_github_id_a_recreated_namesake_is_refused(
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer
+) -> None:
+    """A repository added without its GitHub id takes the id of the first proven job;
+    a repository deleted and created again under the name (another id) proves nothing."""
+    Repository.update(github_id=None).where(Repository.id == shop.id).execute()
+    assert put(actions_issuer.mint()).status_code == 200
+    assert Repository.get_by_id(shop.id).github_id == 4242
+    RepoFile.delete().execute()
+    namesake = put(actions_issuer.mint(repository_id="999"))
+    assert namesake.status_code == 403
+    assert "GitHub id 999, not 4242" in namesake.get_json()["error"]["message"]
+    assert RepoFile.select().count() == 0
+
+
+def test_an_operator_can_unlink_the_github_id_of_a_repository_created_again(
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer
+) -> None:
+    """`flakeguard repo files --forget-github-id`: the next proven upload links the new id."""
+    assert put(actions_issuer.mint(repository_id="999")).status_code == 403
+    assert repo_file_uploads.forget_github_id(shop).github_id is None
+    assert put(actions_issuer.mint(repository_id="999")).status_code == 200
+    assert Repository.get_by_id(shop.id).github_id == 999

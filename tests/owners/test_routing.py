@@ -82,7 +82,7 @@ def test_alert_for_payments_test_goes_to_payments_channel_assigned_to_its_member
     assert answer.status_code == 200
     reply = all_text(answer.get_json())
     assert "`@org/payments`" in reply and f"now go to <#{PAYMENTS}>" in reply
-    assert owner_routes.routes(world.repo.tenant_id) == [("@org/payments", TEAM_ID, PAYMENTS)]
+    assert owner_routes.routes(world.repo.tenant_id) == [("@org/payments", TEAM_ID, PAYMENTS, None)]
 
     f.act(test.id, "propose", actor="flakeguard", source="system")
     event = f.event(test, "flaky")

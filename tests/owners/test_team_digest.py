@@ -8,7 +8,7 @@ from datetime import timedelta
 from flakeguard import jobs
 from flakeguard.cli_status import render_preview
 from flakeguard.jobs import Job
-from flakeguard.usecases import digest, repo_files
+from flakeguard.usecases import digest, owner_routes, repo_files
 from models import (
     OwnerRoute,
     Quarantine,
@@ -97,17 +97,19 @@ def test_team_channel_gets_one_digest_naming_only_its_tests(world: World) -> Non
 def test_a_new_week_gets_a_new_digest(world: World) -> None:
     """The week is part of a digest's identity: next week's planning posts again."""
     _setup(world)
-    assert len(digest.plan_digests()) == 2
-    assert digest.plan_digests() == []
-    later = digest.plan_digests(now=utcnow() + timedelta(days=7))
+    tenant = world.repo.tenant_id
+    assert len(digest.plan_digests(tenant)) == 2
+    assert digest.plan_digests(tenant) == []
+    later = digest.plan_digests(tenant, now=utcnow() + timedelta(days=7))
     assert len(later) == 2
     weeks = {row.week for row in WeeklyDigest.select()}
     assert len(weeks) == 2
 
 
 def test_approve_all_in_the_team_digest_approves_only_its_tests(world: World) -> None:
-    """Approve all from #payments approves both payments proposals (two repositories); an
-    id of another test smuggled into the modal is skipped; both digests are re-rendered."""
+    """Approve all from #payments approves both payments proposals (two repositories); a
+    submission with an id of another test smuggled in is refused whole, saying so, and
+    approves nothing; both digests are re-rendered after the genuine one."""
     tests = _setup(world)
     jobs.enqueue(Job.WEEKLY_DIGEST)
     team = SlackMessage.get(SlackMessage.channel == PAYMENTS, SlackMessage.kind == "digest")
@@ -118,7 +120,13 @@ def test_approve_all_in_the_team_digest_approves_only_its_tests(world: World) ->
 
     login = Quarantine.get(Quarantine.test_case == tests["login"].id)
     metadata = json.loads(view["private_metadata"])
-    metadata["q"].append([login.id, login.version])
+    smuggled = {**metadata, "q": [*metadata["q"], [login.id, login.version]]}
+    refused = world.slack.submit_view("fg_approve_all_view", json.dumps(smuggled)).get_json()
+    assert refused["response_action"] == "update"
+    assert "1 of the 3 proposals submitted are not in this digest; nothing was approved" in (
+        all_text(refused["view"])
+    )
+    assert {q.state for q in Quarantine.select()} == {"proposed"}
     world.fake_slack.reset()
     answer = world.slack.submit_view("fg_approve_all_view", json.dumps(metadata))
     assert answer.status_code == 200
@@ -207,3 +215,122 @@ def test_a_big_owner_digest_stays_within_slacks_limits() -> None:
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "and 290 more" in text
     modal = approve_all_modal(view, channel=PAYMENTS)
     assert problems(modal) == [] and len(modal["private_metadata"]) <= 3000
+
+
+def _rival_with_the_same_team(world: World) -> Tenant:
+    """A rival tenant whose own repository routes the same @org/payments to its workspace."""
+    rival = Tenant.create(slug="rival", name="Rival")
+    f.workspace(RIVAL_TEAM, tenant_id=rival.id)
+    theirs = Repository.create(tenant=rival, full_name="rival/payments")
+    repo_files.store_files(theirs.id, {"CODEOWNERS": CODEOWNERS}, source="github")
+    _owned_test(theirs, "payments.test_z", "test_their_charge", "+x+x")
+    OwnerRoute.create(tenant=rival, owner="@org/payments", team_id=RIVAL_TEAM, channel_id="C0RIV")
+    return rival
+
+
+def test_each_tenant_plans_its_own_digests_from_its_own_rows(world: World) -> None:
+    """Planning one tenant's week creates that tenant's digests only, from its own
+    repositories and routes, even for an owner both tenants route."""
+    _setup(world)
+    rival = _rival_with_the_same_team(world)
+    assert digest.tenants_with_proposals() == sorted([world.repo.tenant_id, rival.id])
+    ours = digest.plan_digests(world.repo.tenant_id)
+    assert {row.tenant_id for row in WeeklyDigest.select()} == {world.repo.tenant_id}
+    assert {SlackMessage.get_by_id(i).channel for i in ours} == {PAYMENTS, CHANNEL_ID}
+    [theirs] = digest.plan_digests(rival.id)
+    view = digest.digest_of_message(theirs)
+    assert [item.test_name.endswith("test_their_charge") for item in view.items] == [True]
+    assert view.repositories == ("rival/payments",)
+
+
+def test_a_route_moved_mid_week_does_not_post_the_weeks_digest_again(world: World) -> None:
+    _setup(world)
+    tenant = world.repo.tenant_id
+    assert len(digest.plan_digests(tenant)) == 2
+    world.slack.command("route @org/payments <#C0MOVED|moved>", channel="C0MOVED")
+    assert digest.plan_digests(tenant) == []
+
+
+def test_a_digest_post_that_fails_is_retried_until_slack_takes_it(world: World) -> None:
+    """Slack failing the team's post (a transient error): the post stays a pending
+    effect, and the reconcile job posts it once, later."""
+    from flakeguard.usecases import reconcile
+    from models import Effect
+
+    _setup(world)
+    world.fake_slack.fail("chat.postMessage", "internal_error", times=2)
+    jobs.enqueue(Job.WEEKLY_DIGEST)
+    pending = Effect.select().where(
+        Effect.kind == str(Job.REFRESH_SLACK_MESSAGE), Effect.done_at.is_null()
+    )
+    assert pending.count() >= 1
+    reconcile.reconcile(grace=timedelta(0))
+    assert pending.count() == 0
+    assert len(_posts_to(world, PAYMENTS)) >= 1
+    team = SlackMessage.get(SlackMessage.channel == PAYMENTS, SlackMessage.kind == "digest")
+    assert team.ts is not None and team.last_error is None
+
+
+def test_a_channel_slack_refuses_is_shown_on_the_route_until_a_post_goes_through(
+    world: World,
+) -> None:
+    """channel_not_found for the team's digest: recorded on the route (which
+    `flakeguard route list` prints) and shown by Slack's `route list`; the next post
+    there clears it."""
+    _setup(world)
+    world.fake_slack.fail("chat.postMessage", "channel_not_found")
+    world.fake_slack.fail("chat.postMessage", "channel_not_found")
+    jobs.enqueue(Job.WEEKLY_DIGEST)
+    route = OwnerRoute.get(OwnerRoute.owner == "@org/payments")
+    assert route.last_error == "channel_not_found"
+    assert owner_routes.routes(world.repo.tenant_id)[0].last_error == "channel_not_found"
+    listed = world.slack.command("route list")
+    assert "last post failed" in str(listed.get_json())
+    later = digest.plan_digests(world.repo.tenant_id, now=utcnow() + timedelta(days=7))
+    outbox_dispatch(later)
+    assert OwnerRoute.get(OwnerRoute.owner == "@org/payments").last_error is None
+
+
+def outbox_dispatch(message_ids: list[int]) -> None:
+    from flakeguard.usecases import outbox
+
+    outbox.dispatch(digest.digest_posts(message_ids))
+
+
+def test_approve_all_approves_in_the_order_of_the_tests_keys(world: World) -> None:
+    """The approvals are made in the order of the tests' keys, whatever the order
+    submitted: their audit events come out in key order."""
+    from models import QuarantineEvent
+
+    tests = _setup(world)
+    jobs.enqueue(Job.WEEKLY_DIGEST)
+    shop = SlackMessage.get(SlackMessage.channel == CHANNEL_ID, SlackMessage.kind == "digest")
+    shown = [Quarantine.get(Quarantine.test_case == tests[n].id) for n in ("refund", "login")]
+    items = [(q.id, q.version) for q in sorted(shown, key=lambda q: -q.id)]
+    digest.approve_shown(
+        shop.id, items, actor="U0ADMIN", tenant_id=world.repo.tenant_id, team_id=TEAM_ID
+    )
+    events = (
+        QuarantineEvent.select(QuarantineEvent, Quarantine)
+        .join(Quarantine)
+        .where(QuarantineEvent.action == "approve")
+        .order_by(QuarantineEvent.id)
+    )
+    keys = [TestCase.get_by_id(e.quarantine.test_case_id).key for e in events]
+    assert keys == [tests["refund"].key, tests["login"].key]  # submitted login first
+
+
+def test_an_owners_digest_breaks_ties_by_test_key_like_a_repositorys_plan(world: World) -> None:
+    """Two payments proposals of equal cost in two repositories: ranked by their keys
+    (as each repository's plan ranks its own), not by their ids."""
+    api = Repository.create(tenant=world.repo.tenant_id, full_name="org/api")
+    for repo in (world.repo, api):
+        repo_files.store_files(repo.id, {"CODEOWNERS": CODEOWNERS}, source="github")
+    later_key = _owned_test(world.repo, "payments.test_b", "test_b", "+x+x")
+    earlier_key = _owned_test(api, "payments.test_a", "test_a", "+x+x")
+    assert later_key.id < earlier_key.id
+    world.slack.command(f"route @org/payments <#{PAYMENTS}|payments>", channel=PAYMENTS)
+    view = digest.owned_digest_view("@org/payments", [world.repo.id, api.id])
+    first, second = view.items
+    assert (first.impact, first.score) == (second.impact, second.score)
+    assert [item.test_case_id for item in view.items] == [earlier_key.id, later_key.id]
