@@ -31,8 +31,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from flakeguard.app import create_app  # noqa: E402
 from flakeguard.settings import Settings  # noqa: E402
@@ -58,23 +56,11 @@ from tests.fakes.github import (  # noqa: E402
     WEBHOOK_SECRET,
     FakeGitHub,
     make_zip,
+    rsa_key_pair,
     sign_webhook,
 )
 
 SHA = "e" * 40
-
-
-def keypair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 def pct(values: list[float], p: float) -> float:
@@ -195,7 +181,7 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=500)
     parser.add_argument("--results", type=int, default=20_000)
     args = parser.parse_args()
-    private, public = keypair()
+    private, public = rsa_key_pair()
     fake = FakeGitHub(public)
     with tempfile.TemporaryDirectory() as tmp:
         settings = replace(

@@ -27,6 +27,33 @@ COMMAND_MODULES: list[str] = [
 Handler = Callable[[argparse.Namespace], int]
 
 
+def add_command(
+    sub: Any, name: str, handler: Handler, help: str, *, more: str = ""
+) -> argparse.ArgumentParser:
+    """Add the sub-command ``name`` run by ``handler``, described by its docstring (+ ``more``)."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help, description=(handler.__doc__ or "") + more
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_group(sub: Any, name: str, help: str, description: str) -> Any:
+    """Add ``name``, a sub-command with actions of its own; return their subparsers.
+
+    Without an action it prints its help and exits 2.
+    """
+    group: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description)
+    group.set_defaults(handler=lambda args: _usage(group))
+    return group.add_subparsers(dest=name.replace("-", "_") + "_command", metavar="ACTION")
+
+
+def refused(exc: FlakeGuardError) -> int:
+    """Print why a command was refused; exit status 2."""
+    print(f"flakeguard: {exc.message}", file=sys.stderr)
+    return 2
+
+
 def load_settings() -> Settings:
     """Settings from the environment (ConfigError propagates to main)."""
     return Settings.from_env()
@@ -230,37 +257,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = sub.add_parser(
-        "serve",
-        help="run the web server and a worker in one process",
-        description=cmd_serve.__doc__,
-    )
+    serve = add_command(sub, "serve", cmd_serve, "run the web server and a worker in one process")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 8000)")
     serve.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
-    serve.set_defaults(handler=cmd_serve)
 
-    worker = sub.add_parser(
-        "worker", help="run the background worker (Huey consumer)", description=cmd_worker.__doc__
-    )
+    worker = add_command(sub, "worker", cmd_worker, "run the background worker (Huey consumer)")
     worker.add_argument("--workers", "-w", type=int, default=2, help="worker threads")
     worker.add_argument(
         "--no-periodic",
         action="store_true",
         help="do not run periodic jobs (run them on one worker only)",
     )
-    worker.set_defaults(handler=cmd_worker)
 
-    migrate = sub.add_parser(
-        "migrate", help="apply database migrations", description=cmd_migrate.__doc__
-    )
-    migrate.set_defaults(handler=cmd_migrate)
+    add_command(sub, "migrate", cmd_migrate, "apply database migrations")
 
-    repo = sub.add_parser("repo", help="manage repositories", description="Manage repositories.")
-    repo_sub = repo.add_subparsers(dest="repo_command", metavar="ACTION")
-    add = repo_sub.add_parser(
-        "add", help="add a repository and print its ingest token", description=cmd_repo_add.__doc__
-    )
+    repo_sub = add_group(sub, "repo", "manage repositories", "Manage repositories.")
+    add = add_command(repo_sub, "add", cmd_repo_add, "add a repository and print its ingest token")
     add.add_argument("full_name", metavar="OWNER/NAME")
     add.add_argument("--default-branch", default="main", help="default branch (default main)")
     add.add_argument(
@@ -268,30 +281,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SLUG",
         help="the tenant it belongs to (default: the only one; required when there are several)",
     )
-    add.set_defaults(handler=cmd_repo_add)
-    token = repo_sub.add_parser(
-        "token",
-        help="issue another ingest token for a repository",
-        description=cmd_repo_token.__doc__,
+    token = add_command(
+        repo_sub, "token", cmd_repo_token, "issue another ingest token for a repository"
     )
     token.add_argument("full_name", metavar="OWNER/NAME")
     token.add_argument("--label", default="", help="a note to tell tokens apart")
-    token.set_defaults(handler=cmd_repo_token)
-    tokens = repo_sub.add_parser(
-        "tokens", help="list a repository's ingest tokens", description=cmd_repo_tokens.__doc__
-    )
+    tokens = add_command(repo_sub, "tokens", cmd_repo_tokens, "list a repository's ingest tokens")
     tokens.add_argument("full_name", metavar="OWNER/NAME")
-    tokens.set_defaults(handler=cmd_repo_tokens)
-    revoke = repo_sub.add_parser(
-        "revoke-token", help="revoke an ingest token", description=cmd_repo_revoke_token.__doc__
-    )
+    revoke = add_command(repo_sub, "revoke-token", cmd_repo_revoke_token, "revoke an ingest token")
     revoke.add_argument("prefix", metavar="PREFIX", help="the prefix `repo tokens` shows")
-    revoke.set_defaults(handler=cmd_repo_revoke_token)
-    artifacts = repo_sub.add_parser(
+    artifacts = add_command(
+        repo_sub,
         "artifacts",
-        help="show or set the Actions artifact name filter",
-        description=cmd_repo_artifacts.__doc__
-        + " Default: names containing junit, test-results or test-report.",
+        cmd_repo_artifacts,
+        "show or set the Actions artifact name filter",
+        more=" Default: names containing junit, test-results or test-report.",
     )
     artifacts.add_argument("full_name", metavar="OWNER/NAME")
     artifacts.add_argument(
@@ -301,14 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="substrings or globs (* ?); omit to show the current filter",
     )
     artifacts.add_argument("--reset", action="store_true", help="back to the default filter")
-    artifacts.set_defaults(handler=cmd_repo_artifacts)
     importlib.import_module("flakeguard.cli_owners").register_repo_files(repo_sub)
-    repo.set_defaults(handler=lambda args: _usage(repo))
 
-    policy = sub.add_parser(
+    policy = add_command(
+        sub,
         "policy",
-        help="who may approve or undo quarantines in a Slack workspace",
-        description=cmd_policy.__doc__ + " Examples: `flakeguard policy T0123 usergroup S0456`, "
+        cmd_policy,
+        "who may approve or undo quarantines in a Slack workspace",
+        more=" Examples: `flakeguard policy T0123 usergroup S0456`, "
         "`flakeguard policy T0123 users U01 U02`, `flakeguard policy T0123 everyone`.",
     )
     policy.add_argument("team_id", metavar="TEAM_ID", help="the Slack workspace id (T...)")
@@ -324,7 +328,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="the user group id (S...) or the Slack user ids (U...)",
     )
-    policy.set_defaults(handler=cmd_policy)
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -6,18 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from flakeguard.cli import add_command, add_group, open_configured, refused
 from flakeguard.errors import FlakeGuardError
-
-
-def _open() -> None:
-    from flakeguard.cli import open_configured
-
-    open_configured()
-
-
-def _refused(exc: FlakeGuardError) -> int:
-    print(f"flakeguard: {exc.message}", file=sys.stderr)
-    return 2
 
 
 def _when(value: Any) -> str:
@@ -29,7 +19,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     from flakeguard.cli_status import cli_tenant
     from flakeguard.usecases import api_tokens
 
-    _open()
+    open_configured()
     tenant = cli_tenant(args)
     if tenant is None:
         return 2
@@ -38,7 +28,7 @@ def cmd_create(args: argparse.Namespace) -> int:
             args.name, tenant_id=tenant.id, created_by="cli", can_act=args.act
         )
     except FlakeGuardError as exc:
-        return _refused(exc)
+        return refused(exc)
     right = "read and act on quarantines" if info.can_act else "read only"
     print(f"API token {info.prefix} ({info.name}) for tenant {info.tenant}, {right}")
     print(f"token (shown once, only its hash is stored): {token}")
@@ -50,7 +40,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from flakeguard.usecases import api_tokens
     from flakeguard.usecases.tenancy import tenant_for_cli
 
-    _open()
+    open_configured()
     tenant_id = None
     if args.tenant:
         try:
@@ -86,11 +76,11 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     """Revoke an API token by its prefix (as `api-token list` shows it); refused at once."""
     from flakeguard.usecases import api_tokens
 
-    _open()
+    open_configured()
     try:
         info, revoked = api_tokens.revoke_token(args.prefix, tenant_id=None)
     except FlakeGuardError as exc:
-        return _refused(exc)
+        return refused(exc)
     if revoked:
         print(f"revoked API token {info.prefix} ({info.name}) of tenant {info.tenant}")
     else:
@@ -100,13 +90,13 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add `flakeguard api-token`."""
-    token = sub.add_parser(
+    token_sub = add_group(
+        sub,
         "api-token",
-        help="tokens for the /api/v1 read and action API",
-        description="Create, list and revoke a tenant's API tokens.",
+        "tokens for the /api/v1 read and action API",
+        "Create, list and revoke a tenant's API tokens.",
     )
-    token_sub = token.add_subparsers(dest="api_token_command", metavar="ACTION")
-    create = token_sub.add_parser("create", help="create a token", description=cmd_create.__doc__)
+    create = add_command(token_sub, "create", cmd_create, "create a token")
     create.add_argument("name", metavar="NAME", help="what the token is for (shown in lists)")
     create.add_argument("--tenant", metavar="SLUG", help="the tenant (default: the only one)")
     create.add_argument(
@@ -114,16 +104,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="may also approve, assign, undo and dismiss quarantines (default: read only)",
     )
-    create.set_defaults(handler=cmd_create)
-    listing = token_sub.add_parser("list", help="list tokens", description=cmd_list.__doc__)
+    listing = add_command(token_sub, "list", cmd_list, "list tokens")
     listing.add_argument("--tenant", metavar="SLUG", help="only this tenant's tokens")
-    listing.set_defaults(handler=cmd_list)
-    revoke = token_sub.add_parser("revoke", help="revoke a token", description=cmd_revoke.__doc__)
+    revoke = add_command(token_sub, "revoke", cmd_revoke, "revoke a token")
     revoke.add_argument("prefix", metavar="PREFIX", help="the prefix `api-token list` shows")
-    revoke.set_defaults(handler=cmd_revoke)
-
-    def usage(args: argparse.Namespace) -> int:
-        token.print_help()
-        return 2
-
-    token.set_defaults(handler=usage)

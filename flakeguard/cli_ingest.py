@@ -17,6 +17,7 @@ from flakeguard_ci.ci_env import META_FLAGS
 from flakeguard_ci.reports import expand_files
 from flakeguard_ci.upload import UPLOAD_DESCRIPTION, add_meta_flags, add_upload_arguments
 
+from flakeguard.cli import add_command
 from flakeguard.errors import BadRequestError, PayloadTooLargeError
 from flakeguard.settings import DEFAULT_MAX_REPORT_BYTES
 from flakeguard.usecases.ingest import parse_run_meta
@@ -112,11 +113,12 @@ def register(subparsers: Any) -> None:
     add_upload_arguments(upload)
     upload.set_defaults(max_bytes=DEFAULT_MAX_REPORT_BYTES)
 
-    ingest = subparsers.add_parser(
+    ingest = add_command(
+        subparsers,
         "ingest",
-        help="store JUnit reports straight into the configured database",
-        description=cmd_ingest.__doc__
-        + " Each file becomes its own run unless --single-run; the same file twice is "
+        cmd_ingest,
+        "store JUnit reports straight into the configured database",
+        more=" Each file becomes its own run unless --single-run; the same file twice is "
         "stored once.",
     )
     ingest.add_argument("files", nargs="+", metavar="FILE", help="report files or globs (**)")
@@ -127,4 +129,3 @@ def register(subparsers: Any) -> None:
     ingest.add_argument(
         "--progress-every", type=int, default=None, help="progress line every N files"
     )
-    ingest.set_defaults(handler=cmd_ingest)

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from flakeguard.cli import open_configured
+from flakeguard.cli import add_command, open_configured
 from flakeguard.text import pct, terminal_safe
 
 TENANT_HELP = "whose repositories (default: the only tenant; required when there are several)"
@@ -128,11 +128,16 @@ def _quiet() -> None:
     logging.getLogger().setLevel(logging.WARNING)
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    """Flaky, broken and quarantined tests per repository, with the top flaky ones."""
+def open_for_tenant(args: argparse.Namespace) -> Any:
+    """Open the database for a terminal answer; the tenant as ``cli_tenant`` finds it."""
     _quiet()
     open_configured()
-    tenant = cli_tenant(args)
+    return cli_tenant(args)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Flaky, broken and quarantined tests per repository, with the top flaky ones."""
+    tenant = open_for_tenant(args)
     if tenant is None:
         return 2
     return print_status(args.repo, tenant_id=tenant.id, top=args.top)
@@ -144,9 +149,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     from flakeguard.usecases.status import NoMatchError
     from flakeguard.usecases.testcases import find_tests, test_detail
 
-    _quiet()
-    open_configured()
-    tenant = cli_tenant(args)
+    tenant = open_for_tenant(args)
     if tenant is None:
         return 2
     try:
@@ -256,33 +259,19 @@ Connect Slack and GitHub: see README.md ("Slack app setup", "GitHub App setup").
 
 def register(sub: Any) -> None:
     """Add the terminal sub-commands."""
-    status = sub.add_parser(
-        "status",
-        help="flaky, broken and quarantined tests per repository",
-        description=cmd_status.__doc__,
+    status = add_command(
+        sub, "status", cmd_status, "flaky, broken and quarantined tests per repository"
     )
     status.add_argument("repo", nargs="?", metavar="OWNER/NAME", help="one repository")
     status.add_argument("--top", type=int, default=5, help="how many top flaky tests (5)")
     status.add_argument("--tenant", metavar="SLUG", help=TENANT_HELP)
-    status.set_defaults(handler=cmd_status)
 
-    test = sub.add_parser(
-        "test", help="one test: verdict, reason, history", description=cmd_test.__doc__
-    )
+    test = add_command(sub, "test", cmd_test, "one test: verdict, reason, history")
     test.add_argument("query", help="part of the test's name")
     test.add_argument("--repo", metavar="OWNER/NAME", help="only in this repository")
     test.add_argument("--tenant", metavar="SLUG", help=TENANT_HELP)
-    test.set_defaults(handler=cmd_test)
-
-    analyze = sub.add_parser(
-        "analyze", help="analyze runs still waiting", description=cmd_analyze.__doc__
-    )
-    analyze.set_defaults(handler=cmd_analyze)
-
-    demo = sub.add_parser(
-        "demo", help="create a demo repository with CI history", description=cmd_demo.__doc__
-    )
-    demo.set_defaults(handler=cmd_demo)
+    add_command(sub, "analyze", cmd_analyze, "analyze runs still waiting")
+    add_command(sub, "demo", cmd_demo, "create a demo repository with CI history")
     register_preview(sub)
 
 
@@ -343,9 +332,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def register_preview(sub: Any) -> None:
     """Add `flakeguard preview`."""
-    preview = sub.add_parser(
-        "preview", help="print a Slack message as Block Kit JSON", description=cmd_preview.__doc__
-    )
+    preview = add_command(sub, "preview", cmd_preview, "print a Slack message as Block Kit JSON")
     preview.add_argument("kind", choices=PREVIEW_KINDS, help="which message")
     preview.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: the first)")
     preview.add_argument(
@@ -353,4 +340,3 @@ def register_preview(sub: Any) -> None:
         metavar="@ORG/TEAM",
         help="digest: the weekly digest of that CODEOWNERS owner's routed channel",
     )
-    preview.set_defaults(handler=cmd_preview)

@@ -7,27 +7,17 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from flakeguard.cli import add_command, add_group, open_configured, refused
 from flakeguard.errors import FlakeGuardError
 
 T = TypeVar("T")
-
-
-def _open() -> None:
-    from flakeguard.cli import open_configured
-
-    open_configured()
-
-
-def _refused(exc: FlakeGuardError) -> int:
-    print(f"flakeguard: {exc.message}", file=sys.stderr)
-    return 2
 
 
 def cmd_tenant_list(args: argparse.Namespace) -> int:
     """List tenants, their Slack workspaces and GitHub installations, and unlinked workspaces."""
     from flakeguard.usecases import tenant_links
 
-    _open()
+    open_configured()
     for tenant, workspaces, installations in tenant_links.list_tenants():
         print(f"{tenant.slug}  {tenant.name}")
         for ws in workspaces:
@@ -46,11 +36,11 @@ def cmd_tenant_list(args: argparse.Namespace) -> int:
 
 def _change(change: Callable[[], T], said: Callable[[T], str]) -> int:
     """Open the database, make one change and print what it did; 2 when it is refused."""
-    _open()
+    open_configured()
     try:
         result = change()
     except FlakeGuardError as exc:
-        return _refused(exc)
+        return refused(exc)
     print(said(result))
     return 0
 
@@ -89,7 +79,7 @@ def cmd_secrets_rotate(args: argparse.Namespace) -> int:
     """Re-encrypt every stored token with the first key of FLAKEGUARD_SECRET_KEY."""
     from flakeguard.usecases import secrets_at_rest
 
-    _open()
+    open_configured()
     if not secrets_at_rest.secrets_configured():
         print("flakeguard: FLAKEGUARD_SECRET_KEY: not set (nothing to rotate to)", file=sys.stderr)
         return 2
@@ -108,50 +98,21 @@ def cmd_secrets_new_key(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add `flakeguard tenant` and `flakeguard secrets`."""
-    tenant = sub.add_parser(
-        "tenant", help="tenants and their Slack workspaces", description="Manage tenants."
-    )
-    tenant_sub = tenant.add_subparsers(dest="tenant_command", metavar="ACTION")
-    listing = tenant_sub.add_parser(
-        "list", help="list tenants", description=cmd_tenant_list.__doc__
-    )
-    listing.set_defaults(handler=cmd_tenant_list)
-    create = tenant_sub.add_parser(
-        "create", help="create a tenant", description=cmd_tenant_create.__doc__
-    )
+    tenant_sub = add_group(sub, "tenant", "tenants and their Slack workspaces", "Manage tenants.")
+    add_command(tenant_sub, "list", cmd_tenant_list, "list tenants")
+    create = add_command(tenant_sub, "create", cmd_tenant_create, "create a tenant")
     create.add_argument("slug", metavar="SLUG")
     create.add_argument("--name", default="", help="display name (default: the slug)")
-    create.set_defaults(handler=cmd_tenant_create)
-    link = tenant_sub.add_parser(
-        "link", help="link a Slack workspace to a tenant", description=cmd_tenant_link.__doc__
-    )
+    link = add_command(tenant_sub, "link", cmd_tenant_link, "link a Slack workspace to a tenant")
     link.add_argument("team_id", metavar="TEAM_ID", help="the Slack workspace id (T...)")
     link.add_argument("tenant", metavar="TENANT_SLUG")
-    link.set_defaults(handler=cmd_tenant_link)
-    unlink = tenant_sub.add_parser(
-        "unlink", help="unlink a Slack workspace", description=cmd_tenant_unlink.__doc__
-    )
+    unlink = add_command(tenant_sub, "unlink", cmd_tenant_unlink, "unlink a Slack workspace")
     unlink.add_argument("team_id", metavar="TEAM_ID")
-    unlink.set_defaults(handler=cmd_tenant_unlink)
-    tenant.set_defaults(handler=lambda args: _usage(tenant))
 
-    secrets = sub.add_parser(
-        "secrets", help="third-party tokens at rest", description="Encryption keys and rotation."
+    secrets_sub = add_group(
+        sub, "secrets", "third-party tokens at rest", "Encryption keys and rotation."
     )
-    secrets_sub = secrets.add_subparsers(dest="secrets_command", metavar="ACTION")
-    rotate = secrets_sub.add_parser(
-        "rotate",
-        help="re-encrypt stored tokens with the first key",
-        description=cmd_secrets_rotate.__doc__,
+    add_command(
+        secrets_sub, "rotate", cmd_secrets_rotate, "re-encrypt stored tokens with the first key"
     )
-    rotate.set_defaults(handler=cmd_secrets_rotate)
-    new = secrets_sub.add_parser(
-        "new-key", help="print a new key", description=cmd_secrets_new_key.__doc__
-    )
-    new.set_defaults(handler=cmd_secrets_new_key)
-    secrets.set_defaults(handler=lambda args: _usage(secrets))
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
+    add_command(secrets_sub, "new-key", cmd_secrets_new_key, "print a new key")

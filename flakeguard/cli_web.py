@@ -37,10 +37,7 @@ def cmd_login(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add `flakeguard login`."""
-    login = sub.add_parser(
-        "login",
-        help="print a one-time sign-in link to the dashboard",
-        description=cmd_login.__doc__,
-    )
+    from flakeguard.cli import add_command
+
+    login = add_command(sub, "login", cmd_login, "print a one-time sign-in link to the dashboard")
     login.add_argument("--tenant", metavar="SLUG", help="the tenant (default: the default tenant)")
-    login.set_defaults(handler=cmd_login)

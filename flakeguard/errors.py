@@ -7,91 +7,65 @@ class FlakeGuardError(Exception):
     status = 500
     code = "internal"
 
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None) -> None:
+        """Take the HTTP status and error code from the class line (inherited when absent)."""
+        super().__init_subclass__()
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
-class ConfigError(FlakeGuardError):
+class ConfigError(FlakeGuardError, code="config"):
     """A setting is missing or malformed; the message names the variable."""
 
-    code = "config"
 
-
-class BadRequestError(FlakeGuardError):
+class BadRequestError(FlakeGuardError, status=400, code="bad_request"):
     """The request is malformed (bad metadata, unreadable report)."""
 
-    status = 400
-    code = "bad_request"
 
-
-class ReportRejectedError(BadRequestError):
+class ReportRejectedError(BadRequestError, code="bad_report"):
     """An uploaded report is not a readable JUnit report."""
 
-    code = "bad_report"
 
-
-class AuthError(FlakeGuardError):
+class AuthError(FlakeGuardError, status=401, code="unauthorized"):
     """Missing or wrong credentials."""
 
-    status = 401
-    code = "unauthorized"
 
-
-class ForbiddenError(FlakeGuardError):
+class ForbiddenError(FlakeGuardError, status=403, code="forbidden"):
     """Valid credentials that do not cover this resource."""
 
-    status = 403
-    code = "forbidden"
 
-
-class NotFoundError(FlakeGuardError):
+class NotFoundError(FlakeGuardError, status=404, code="not_found"):
     """An unknown repository, test or quarantine."""
 
-    status = 404
-    code = "not_found"
 
-
-class ConflictError(FlakeGuardError):
+class ConflictError(FlakeGuardError, status=409, code="conflict"):
     """The action does not fit the current state."""
 
-    status = 409
-    code = "conflict"
 
-
-class PayloadTooLargeError(FlakeGuardError):
+class PayloadTooLargeError(FlakeGuardError, status=413, code="too_large"):
     """The body is over the configured size limit."""
 
-    status = 413
-    code = "too_large"
 
-
-class UnsupportedMediaError(FlakeGuardError):
+class UnsupportedMediaError(FlakeGuardError, status=415, code="unsupported_media_type"):
     """The content type or encoding is not one we read."""
 
-    status = 415
-    code = "unsupported_media_type"
 
-
-class NotConfiguredError(FlakeGuardError):
+class NotConfiguredError(FlakeGuardError, status=503, code="not_configured"):
     """An integration (Slack, GitHub) is not configured."""
 
-    status = 503
-    code = "not_configured"
 
-
-class UnavailableError(FlakeGuardError):
+class UnavailableError(FlakeGuardError, status=503, code="unavailable"):
     """A service we depend on did not answer; the request may be tried again later."""
 
-    status = 503
-    code = "unavailable"
 
-
-class SlackGoneError(FlakeGuardError):
+class SlackGoneError(FlakeGuardError, status=502, code="slack_gone"):
     """Slack refused for good (channel gone, token revoked): record it, do not retry.
 
     ``message`` is Slack's error code (``channel_not_found``, ``token_revoked``, ...).
     """
-
-    status = 502
-    code = "slack_gone"

@@ -11,6 +11,7 @@ the variable (settings.py). Keys are never logged.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -20,20 +21,25 @@ from flakeguard.settings import Settings
 from models import crypto
 
 
-def key_file_keys(path: Path) -> tuple[str, ...]:
-    """The key kept in ``path``, creating the file (0600) with a new key when missing."""
+def create_key_file(path: Path, variable: str, new_secret: Callable[[], str]) -> None:
+    """Create ``path`` readable by its owner only (0600) with ``new_secret()``, unless it
+    exists; a ConfigError names ``variable`` (the setting that makes the file unneeded)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        pass
+        return
     except OSError as exc:
         raise ConfigError(
-            f"FLAKEGUARD_SECRET_KEY: not set, and {path} cannot be created "
+            f"{variable}: not set, and {path} cannot be created "
             f"({exc.strerror or type(exc).__name__})"
         ) from None
-    else:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(Fernet.generate_key() + b"\n")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(new_secret() + "\n")
+
+
+def key_file_keys(path: Path) -> tuple[str, ...]:
+    """The key kept in ``path``, creating the file (0600) with a new key when missing."""
+    create_key_file(path, "FLAKEGUARD_SECRET_KEY", lambda: Fernet.generate_key().decode())
     try:
         key = path.read_text().strip()
         Fernet(key)

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlparse
 
-from peewee import DatabaseProxy, Model, PostgresqlDatabase, SqliteDatabase
+from peewee import DatabaseProxy, DateTimeField, Model, PostgresqlDatabase, SqliteDatabase
 from playhouse.pool import PooledPostgresqlDatabase
 
 db = DatabaseProxy()
@@ -109,3 +109,21 @@ class BaseModel(Model):
     class Meta:
         database = db
         legacy_table_names = False
+
+
+class CreatedModel(BaseModel):
+    """A row that records when it was created."""
+
+    created_at = DateTimeField(default=utcnow)
+
+
+class UpdatedModel(BaseModel):
+    """A row that records when it last changed (its writers set ``updated_at``)."""
+
+    updated_at = DateTimeField(default=utcnow)
+
+
+class StampedModel(CreatedModel):
+    """A row that records when it was created and when it last changed."""
+
+    updated_at = DateTimeField(default=utcnow)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from peewee import (
-    AutoField,
     BigIntegerField,
     CharField,
     DateTimeField,
@@ -12,14 +11,13 @@ from peewee import (
     TextField,
 )
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, CreatedModel, UpdatedModel, utcnow
 from models.repos import Repository
 
 
-class CheckRun(BaseModel):
+class CheckRun(UpdatedModel):
     """Our FlakeGuard check run on one head SHA; ``pending`` work is visible here."""
 
-    id = AutoField()
     repository = ForeignKeyField(Repository, backref="check_runs", on_delete="CASCADE")
     head_sha = CharField(max_length=40)
     github_id = BigIntegerField(null=True)
@@ -28,7 +26,6 @@ class CheckRun(BaseModel):
     version = IntegerField(default=0)
     synced_version = IntegerField(default=0)
     last_error = TextField(null=True)
-    updated_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("repository", "head_sha"), True),)
@@ -37,7 +34,6 @@ class CheckRun(BaseModel):
 class WebhookDelivery(BaseModel):
     """A GitHub delivery id, recorded so a redelivery is a no-op."""
 
-    id = AutoField()
     delivery_id = CharField(max_length=64, unique=True)
     event = CharField(max_length=64)
     action = CharField(max_length=64, null=True)
@@ -45,10 +41,9 @@ class WebhookDelivery(BaseModel):
     processed_at = DateTimeField(null=True)
 
 
-class IngestedArtifact(BaseModel):
+class IngestedArtifact(CreatedModel):
     """One Actions artifact ingested: idempotency per (run id, attempt, artifact id)."""
 
-    id = AutoField()
     repository = ForeignKeyField(Repository, on_delete="CASCADE")
     workflow_run_id = BigIntegerField()
     run_attempt = IntegerField(default=1)
@@ -56,7 +51,6 @@ class IngestedArtifact(BaseModel):
     name = CharField(max_length=255)
     status = CharField(max_length=16, default="pending")
     detail = TextField(null=True)
-    created_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("workflow_run_id", "run_attempt", "artifact_id"), True),)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from peewee import AutoField, CharField, DateTimeField, IntegerField
+from peewee import CharField, DateTimeField, IntegerField
 
-from models.base import BaseModel, utcnow
+from models.base import CreatedModel
 
 
-class WorkspaceLinkState(BaseModel):
+class WorkspaceLinkState(CreatedModel):
     """One link offered to a Slack user: bound to the team and user, expiring, used once.
 
     Only the SHA-256 of the state is stored (it is a bearer secret in a URL).
@@ -16,7 +16,6 @@ class WorkspaceLinkState(BaseModel):
     its single-use token, the tenant and account proven, the GitHub login, its expiry.
     """
 
-    id = AutoField()
     state_hash = CharField(max_length=64, unique=True)
     team_id = CharField(max_length=32)
     enterprise_id = CharField(max_length=32, default="")
@@ -24,7 +23,6 @@ class WorkspaceLinkState(BaseModel):
     account = CharField(max_length=100, default="")
     expires_at = DateTimeField()
     used_at = DateTimeField(null=True)
-    created_at = DateTimeField(default=utcnow)
     confirm_hash = CharField(max_length=64, null=True)
     confirm_tenant_id = IntegerField(null=True)
     confirm_account = CharField(max_length=100, default="")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from peewee import AutoField, CharField, DateTimeField, IntegerField, JSONField, TextField
+from peewee import CharField, DateTimeField, IntegerField, JSONField, TextField
 
-from models.base import BaseModel, utcnow
+from models.base import CreatedModel, utcnow
 
 
-class Effect(BaseModel):
+class Effect(CreatedModel):
     """One pending side effect: job ``kind`` with ``payload`` (its keyword arguments).
 
     ``key`` (the kind and its arguments) is unique, so the same effect is one row:
@@ -17,7 +17,6 @@ class Effect(BaseModel):
     effect whose task failed too often is ``set_aside_at`` and no longer re-driven.
     """
 
-    id = AutoField()
     kind = CharField(max_length=40)
     key = CharField(max_length=255, unique=True)
     payload = JSONField(default=dict)
@@ -25,7 +24,6 @@ class Effect(BaseModel):
     generation = IntegerField(default=1)
     attempts = IntegerField(default=0)
     last_error = TextField(null=True)
-    created_at = DateTimeField(default=utcnow)
     armed_at = DateTimeField(default=utcnow)
     done_at = DateTimeField(null=True)
     set_aside_at = DateTimeField(null=True)

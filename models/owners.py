@@ -3,10 +3,10 @@ and the GitHub Actions OIDC tokens spent proving where uploaded files come from.
 
 from __future__ import annotations
 
-from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, TextField
+from peewee import CharField, DateTimeField, ForeignKeyField, TextField
 
 from engine.codeowners import MAX_OWNER_CHARS
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, CreatedModel, UpdatedModel, utcnow
 from models.repos import Repository
 from models.tenancy import Tenant
 
@@ -20,7 +20,6 @@ class RepoFile(BaseModel):
     unnoticed.
     """
 
-    id = AutoField()
     repository = ForeignKeyField(Repository, backref="files", on_delete="CASCADE")
     kind = CharField(max_length=16)
     path = CharField(max_length=100, default="")
@@ -34,16 +33,14 @@ class RepoFile(BaseModel):
         indexes = ((("repository", "kind"), True),)
 
 
-class OwnerRoute(BaseModel):
+class OwnerRoute(CreatedModel):
     """A CODEOWNERS owner (``@org/team`` or ``@user``) whose alerts go to one channel."""
 
-    id = AutoField()
     tenant = ForeignKeyField(Tenant, backref="owner_routes", on_delete="CASCADE")
     owner = CharField(max_length=MAX_OWNER_CHARS)  # lower-cased, with its "@"
     team_id = CharField(max_length=32)
     channel_id = CharField(max_length=32)
     created_by = CharField(max_length=100, default="")
-    created_at = DateTimeField(default=utcnow)
     # The last permanent error Slack gave for the channel (a digest or an alert not
     # posted there); cleared by the next post that goes through.
     last_error = CharField(max_length=200, null=True)
@@ -52,14 +49,12 @@ class OwnerRoute(BaseModel):
         indexes = ((("tenant", "owner"), True),)
 
 
-class TeamMember(BaseModel):
+class TeamMember(UpdatedModel):
     """A member of a GitHub team named in a tenant's CODEOWNERS (refreshed with it)."""
 
-    id = AutoField()
     tenant = ForeignKeyField(Tenant, backref="team_members", on_delete="CASCADE")
     team = CharField(max_length=MAX_OWNER_CHARS)  # "@org/team", lower-cased
     login = CharField(max_length=100)  # lower-cased
-    updated_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("tenant", "team", "login"), True),)
@@ -72,7 +67,6 @@ class ActionsTokenUse(BaseModel):
     by whoever saw it) finds its ``jti`` here and is refused.
     """
 
-    id = AutoField()
     jti = CharField(max_length=200, unique=True)
     repository = ForeignKeyField(Repository, on_delete="CASCADE")
     expires_at = DateTimeField(index=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from peewee import (
-    AutoField,
     BigAutoField,
     CharField,
     DateTimeField,
@@ -14,15 +13,14 @@ from peewee import (
     TextField,
 )
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, UpdatedModel, utcnow
 from models.repos import Repository
 from models.results import TestCase
 
 
-class Quarantine(BaseModel):
+class Quarantine(UpdatedModel):
     """Current projection of a test's quarantine events (the fold of QuarantineEvent)."""
 
-    id = AutoField()
     test_case = ForeignKeyField(TestCase, unique=True, backref="quarantine", on_delete="CASCADE")
     repository = ForeignKeyField(Repository, backref="quarantines", on_delete="CASCADE")
     state = CharField(max_length=16, default="proposed")
@@ -40,7 +38,6 @@ class Quarantine(BaseModel):
     github_synced_version = IntegerField(default=0)
     github_error = TextField(null=True)
     slack_synced_version = IntegerField(default=0)
-    updated_at = DateTimeField(default=utcnow)
     # The lifecycle: a quarantine ends at ``expires_at`` (from .flakeguard.yml); the
     # owner is reminded once before (``reminded_at``); ``escalated_at`` when it outlived it.
     expires_at = DateTimeField(null=True)

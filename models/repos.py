@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from peewee import (
-    AutoField,
     BigIntegerField,
     BooleanField,
     CharField,
@@ -12,14 +11,13 @@ from peewee import (
     JSONField,
 )
 
-from models.base import BaseModel, utcnow
+from models.base import CreatedModel, StampedModel
 from models.tenancy import Tenant
 
 
-class Installation(BaseModel):
+class Installation(StampedModel):
     """A GitHub App installation."""
 
-    id = AutoField()
     installation_id = BigIntegerField(unique=True)
     tenant = ForeignKeyField(Tenant, backref="installations")
     account_login = CharField(max_length=100)
@@ -29,34 +27,12 @@ class Installation(BaseModel):
     account_type = CharField(max_length=20, default="Organization")
     suspended_at = DateTimeField(null=True)
     deleted_at = DateTimeField(null=True)
-    created_at = DateTimeField(default=utcnow)
-    updated_at = DateTimeField(default=utcnow)
 
 
-class Repository(BaseModel):
-    """One repository, ``owner/name``, of one tenant, with per-repo settings.
+class OwnerAndName:
+    """``owner`` and ``name`` of a repository known by its ``full_name``, ``owner/name``."""
 
-    ``github_id`` (GitHub's repository id) survives renames and transfers and is
-    how GitHub events find their repository; ``full_name`` is unique per tenant.
-    """
-
-    id = AutoField()
-    tenant = ForeignKeyField(Tenant, backref="repositories")
-    full_name = CharField(max_length=200)
-    default_branch = CharField(max_length=255, default="main")
-    installation = ForeignKeyField(
-        Installation, null=True, backref="repositories", on_delete="SET NULL"
-    )
-    github_id = BigIntegerField(null=True)
-    settings = JSONField(default=dict)
-    active = BooleanField(default=True)
-    created_at = DateTimeField(default=utcnow)
-
-    class Meta:
-        indexes = (
-            (("tenant", "full_name"), True),
-            (("github_id",), False),
-        )
+    full_name: str
 
     @property
     def owner(self) -> str:
@@ -67,14 +43,36 @@ class Repository(BaseModel):
         return self.full_name.split("/", 1)[1]
 
 
-class IngestToken(BaseModel):
+class Repository(OwnerAndName, CreatedModel):
+    """One repository, ``owner/name``, of one tenant, with per-repo settings.
+
+    ``github_id`` (GitHub's repository id) survives renames and transfers and is
+    how GitHub events find their repository; ``full_name`` is unique per tenant.
+    """
+
+    tenant = ForeignKeyField(Tenant, backref="repositories")
+    full_name = CharField(max_length=200)
+    default_branch = CharField(max_length=255, default="main")
+    installation = ForeignKeyField(
+        Installation, null=True, backref="repositories", on_delete="SET NULL"
+    )
+    github_id = BigIntegerField(null=True)
+    settings = JSONField(default=dict)
+    active = BooleanField(default=True)
+
+    class Meta:
+        indexes = (
+            (("tenant", "full_name"), True),
+            (("github_id",), False),
+        )
+
+
+class IngestToken(CreatedModel):
     """A per-repository upload token; only its SHA-256 is stored."""
 
-    id = AutoField()
     repository = ForeignKeyField(Repository, backref="tokens", on_delete="CASCADE")
     token_hash = CharField(max_length=64, unique=True)
     prefix = CharField(max_length=16)
     label = CharField(max_length=100, default="")
-    created_at = DateTimeField(default=utcnow)
     last_used_at = DateTimeField(null=True)
     revoked_at = DateTimeField(null=True)

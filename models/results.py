@@ -21,7 +21,7 @@ from peewee import (
     TextField,
 )
 
-from models.base import BaseModel, db, is_postgres, utcnow
+from models.base import BaseModel, CreatedModel, UpdatedModel, db, is_postgres, utcnow
 from models.repos import Repository
 
 # + repository id: the lock of migration 0046's numbering (its trigger, before 0048)
@@ -215,7 +215,7 @@ class FailureMessage(BaseModel):
         indexes = ((("repository", "month", "digest"), True),)
 
 
-class FlakeScore(BaseModel):
+class FlakeScore(UpdatedModel):
     """The current verdict for one test, plus the engine's bounded per-test state."""
 
     id = AutoField()
@@ -232,13 +232,12 @@ class FlakeScore(BaseModel):
     engine_state = BlobField(null=True)
     runs_seen = IntegerField(default=0)
     state_since = DateTimeField(default=utcnow)
-    updated_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("repository", "state"), False),)
 
 
-class DomainEvent(BaseModel):
+class DomainEvent(CreatedModel):
     """A verdict change (became flaky, broken, fixed); pending until every consumer handled it."""
 
     id = BigAutoField()
@@ -246,7 +245,6 @@ class DomainEvent(BaseModel):
     test_case = ForeignKeyField(TestCase, null=True, backref="events", on_delete="CASCADE")
     kind = CharField(max_length=32)
     data = JSONField(default=dict)
-    created_at = DateTimeField(default=utcnow)
     slack_done_at = DateTimeField(null=True)
     github_done_at = DateTimeField(null=True)
 
@@ -258,11 +256,10 @@ class DomainEvent(BaseModel):
         )
 
 
-class InfraEvent(BaseModel):
+class InfraEvent(CreatedModel):
     """A run whose failures were excluded as an infrastructure storm."""
 
     id = AutoField()
     run = ForeignKeyField(TestRun, unique=True, on_delete="CASCADE")
     failed = IntegerField()
     total = IntegerField()
-    created_at = DateTimeField(default=utcnow)

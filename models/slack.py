@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from peewee import (
-    AutoField,
     CharField,
     DateTimeField,
     ForeignKeyField,
@@ -12,7 +11,7 @@ from peewee import (
     TextField,
 )
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, CreatedModel, StampedModel, UpdatedModel, utcnow
 from models.crypto import EncryptedTextField, SealedJSONField
 from models.quarantine import Quarantine
 from models.repos import Repository
@@ -25,7 +24,6 @@ class SlackInstallation(BaseModel):
     The bot token and the tokens inside ``data`` are stored encrypted (models.crypto).
     """
 
-    id = AutoField()
     enterprise_id = CharField(max_length=32, default="")
     team_id = CharField(max_length=32, default="")
     user_id = CharField(max_length=32, default="")
@@ -41,15 +39,13 @@ class SlackInstallation(BaseModel):
 class SlackOAuthState(BaseModel):
     """An OAuth ``state`` value, consumed once."""
 
-    id = AutoField()
     state = CharField(max_length=64, unique=True)
     expires_at = DateTimeField()
 
 
-class SlackMessage(BaseModel):
+class SlackMessage(StampedModel):
     """A message we posted (channel + ts) so it can be updated in place."""
 
-    id = AutoField()
     team_id = CharField(max_length=32, default="")
     channel = CharField(max_length=32)
     ts = CharField(max_length=32, null=True)
@@ -62,55 +58,46 @@ class SlackMessage(BaseModel):
     # Posted in the thread of this message (an alert's reminder, a later change).
     thread_ts = CharField(max_length=32, null=True)
     last_error = TextField(null=True)
-    created_at = DateTimeField(default=utcnow)
-    updated_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("channel", "ts"), False),)
 
 
-class ChannelSubscription(BaseModel):
+class ChannelSubscription(CreatedModel):
     """A channel that gets a repository's alerts and weekly digest."""
 
-    id = AutoField()
     team_id = CharField(max_length=32, default="")
     channel_id = CharField(max_length=32)
     repository = ForeignKeyField(Repository, backref="subscriptions", on_delete="CASCADE")
     created_by = CharField(max_length=32, default="")
     last_error = TextField(null=True)
-    created_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("team_id", "channel_id", "repository"), True),)
 
 
-class UserLink(BaseModel):
+class UserLink(CreatedModel):
     """A Slack user linked to a GitHub login, for assignment."""
 
-    id = AutoField()
     team_id = CharField(max_length=32, default="")
     slack_user_id = CharField(max_length=32)
     github_login = CharField(max_length=100)
-    created_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("team_id", "slack_user_id"), True),)
 
 
-class WorkspacePolicy(BaseModel):
+class WorkspacePolicy(UpdatedModel):
     """Who may approve or undo quarantines in a workspace."""
 
-    id = AutoField()
     team_id = CharField(max_length=32, unique=True)
     mode = CharField(max_length=16, default="everyone")  # everyone | usergroup | users
     usergroup_id = CharField(max_length=32, null=True)
     users = JSONField(default=list)
-    updated_at = DateTimeField(default=utcnow)
 
 
 class SlackEventReceipt(BaseModel):
     """A Slack event_id we processed, so Slack's retries are handled once."""
 
-    id = AutoField()
     event_id = CharField(max_length=64, unique=True)
     received_at = DateTimeField(default=utcnow)

@@ -8,28 +8,25 @@ fresh OAuth install nobody has linked yet) sees nothing.
 
 from __future__ import annotations
 
-from peewee import AutoField, CharField, DateTimeField, ForeignKeyField
+from peewee import CharField, DateTimeField, ForeignKeyField
 
-from models.base import BaseModel, utcnow
+from models.base import CreatedModel
 
 # The tenant every repository of a one-workspace setup (and of data from before
 # tenancy) belongs to.
 DEFAULT_TENANT_SLUG = "default"
 
 
-class Tenant(BaseModel):
+class Tenant(CreatedModel):
     """An organisation: its repositories, GitHub installations and Slack workspaces."""
 
-    id = AutoField()
     slug = CharField(max_length=64, unique=True)
     name = CharField(max_length=200, default="")
-    created_at = DateTimeField(default=utcnow)
 
 
-class SlackWorkspace(BaseModel):
+class SlackWorkspace(CreatedModel):
     """A Slack workspace (``team_id``) and the tenant it was linked to, with who linked it."""
 
-    id = AutoField()
     team_id = CharField(max_length=32, unique=True)
     enterprise_id = CharField(max_length=32, default="")
     name = CharField(max_length=200, default="")
@@ -37,7 +34,6 @@ class SlackWorkspace(BaseModel):
     # "operator", "migration", "single-token" or "github:LOGIN": the proof the link rests on.
     linked_by = CharField(max_length=200, default="")
     linked_at = DateTimeField(null=True)
-    created_at = DateTimeField(default=utcnow)
 
 
 def default_tenant() -> Tenant:

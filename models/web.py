@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, IntegerField
+from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField
 
-from models.base import BaseModel, utcnow
+from models.base import CreatedModel
 from models.tenancy import Tenant
 
 
-class WebUser(BaseModel):
+class WebUser(CreatedModel):
     """One person of one tenant, as an identity provider names them.
 
     ``provider`` is "local" (a one-time link from ``flakeguard login``), "slack"
@@ -17,13 +17,11 @@ class WebUser(BaseModel):
     tenants has a row in each: every row belongs to exactly one tenant.
     """
 
-    id = AutoField()
     tenant = ForeignKeyField(Tenant, backref="web_users", on_delete="CASCADE")
     provider = CharField(max_length=16)
     subject = CharField(max_length=100)
     name = CharField(max_length=200, default="")
     team_id = CharField(max_length=32, default="")
-    created_at = DateTimeField(default=utcnow)
     last_sign_in_at = DateTimeField(null=True)
     # Bumped at sign-out: a session begun in an earlier generation is over.
     session_generation = IntegerField(default=0)
@@ -32,12 +30,10 @@ class WebUser(BaseModel):
         indexes = ((("tenant", "provider", "subject"), True),)
 
 
-class WebLoginToken(BaseModel):
+class WebLoginToken(CreatedModel):
     """A one-time sign-in link: only the SHA-256 of its secret is stored; used once, expiring."""
 
-    id = AutoField()
     token_hash = CharField(max_length=64, unique=True)
     user = ForeignKeyField(WebUser, backref="login_tokens", on_delete="CASCADE")
     expires_at = DateTimeField()
     used_at = DateTimeField(null=True)
-    created_at = DateTimeField(default=utcnow)

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from flakeguard import jobs
 from flakeguard.errors import NotFoundError
 from flakeguard.jobs import Job
 from flakeguard.settings import Settings
@@ -21,8 +20,7 @@ from flakeguard.usecases import github_actions, github_checks, github_mirror
 from flakeguard.usecases.github import GitHubPort
 from integrations.github.client import GitHubClient
 from tasks.context import get_settings
-from tasks.outbox import for_effect
-from tasks.queue import huey, with_db
+from tasks.outbox import effect_task
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +81,14 @@ def _run_finished(result: Any) -> bool:
     return _configured(result) and not result.get("pending")
 
 
-@huey.task(
-    retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name=Job.MIRROR_QUARANTINE.value
-)
-@with_db
-@for_effect(Job.MIRROR_QUARANTINE, finished=_configured)
+def _github_task(job: Job, finished: Callable[[Any], bool] = _configured) -> Any:
+    """A GitHub effect task: retried from ``RETRY_DELAY`` doubling; done once GitHub did it."""
+    return effect_task(
+        job, retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, finished=finished
+    )
+
+
+@_github_task(Job.MIRROR_QUARANTINE)
 def mirror_quarantine(quarantine_id: int) -> dict[str, Any]:
     """Bring one quarantine's GitHub issue in line (idempotent)."""
 
@@ -108,11 +109,7 @@ def mirror_quarantine(quarantine_id: int) -> dict[str, Any]:
     return _with_github(Job.MIRROR_QUARANTINE, work)
 
 
-@huey.task(
-    retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name=Job.UPDATE_CHECK_RUN.value
-)
-@with_db
-@for_effect(Job.UPDATE_CHECK_RUN, finished=_configured)
+@_github_task(Job.UPDATE_CHECK_RUN)
 def update_check_run(repository_id: int, sha: str) -> dict[str, Any]:
     """Create or update the FlakeGuard check run of one commit."""
 
@@ -127,11 +124,7 @@ def update_check_run(repository_id: int, sha: str) -> dict[str, Any]:
     return _with_github(Job.UPDATE_CHECK_RUN, work)
 
 
-@huey.task(
-    retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=2, name=Job.INGEST_WORKFLOW_RUN.value
-)
-@with_db
-@for_effect(Job.INGEST_WORKFLOW_RUN, finished=_run_finished)
+@_github_task(Job.INGEST_WORKFLOW_RUN, finished=_run_finished)
 def ingest_workflow_run(
     repository_id: int, workflow_run_id: int, run_attempt: int = 1
 ) -> dict[str, Any]:
@@ -154,8 +147,3 @@ def ingest_workflow_run(
         }
 
     return _with_github(Job.INGEST_WORKFLOW_RUN, work)
-
-
-jobs.register(Job.MIRROR_QUARANTINE, mirror_quarantine)
-jobs.register(Job.UPDATE_CHECK_RUN, update_check_run)
-jobs.register(Job.INGEST_WORKFLOW_RUN, ingest_workflow_run)

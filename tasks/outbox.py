@@ -6,6 +6,10 @@ nothing), after it marks it done (unless ``finished(result)`` says the work is
 still pending, e.g. the integration is not configured), and on an exception it
 counts the failure (an analysis failing too often is set aside) and re-raises
 so Huey retries. A job enqueued with no effect row (a direct call) just runs.
+
+``@effect_task(Job.X, ...)`` is the whole stack for a task that works for an effect:
+the Huey task named after the job, ``with_db``, ``for_effect``, and the job's
+registration.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from flakeguard import jobs
 from flakeguard.jobs import Job
 from flakeguard.usecases import outbox
+from tasks.queue import huey, with_db
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,5 +65,32 @@ def for_effect(
             return result
 
         return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def effect_task(
+    job: Job,
+    *,
+    retries: int,
+    retry_delay: int,
+    retry_backoff: float = 0,
+    finished: Callable[[Any], bool] = _always,
+    when_done: Callable[..., Any] = _nothing,
+) -> Callable[[Callable[..., Any]], Any]:
+    """Make the function the registered Huey task of ``job``, working for its effect.
+
+    Huey retries it ``retries`` times, ``retry_delay`` seconds apart (multiplied by
+    ``retry_backoff`` each time when given); ``finished`` and ``when_done`` as for
+    ``for_effect``.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        body = with_db(for_effect(job, finished=finished, when_done=when_done)(func))
+        task = huey.task(
+            retries=retries, retry_delay=retry_delay, retry_backoff=retry_backoff, name=job.value
+        )(body)
+        jobs.register(job, task)
+        return task
 
     return decorate

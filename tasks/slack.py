@@ -38,7 +38,7 @@ from flakeguard.usecases import (
 )
 from models import Quarantine
 from tasks.context import get_settings
-from tasks.outbox import for_effect
+from tasks.outbox import effect_task
 from tasks.queue import huey, with_db
 
 log = logging.getLogger(__name__)
@@ -88,9 +88,7 @@ def _send(message_id: int, payload: dict[str, Any], version: int) -> bool:
     return True
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.NOTIFY_SLACK.value)
-@with_db
-@for_effect(Job.NOTIFY_SLACK)
+@effect_task(Job.NOTIFY_SLACK, retries=RETRIES, retry_delay=RETRY_DELAY)
 def notify_slack(event_id: int) -> dict[str, int]:
     """Post the alert of a domain event in every subscribed channel; set slack_done_at."""
     posted = failed = 0
@@ -109,9 +107,7 @@ def notify_slack(event_id: int) -> dict[str, int]:
     return {"posted": posted, "failed": failed}
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.REFRESH_SLACK_QUARANTINE.value)
-@with_db
-@for_effect(Job.REFRESH_SLACK_QUARANTINE)
+@effect_task(Job.REFRESH_SLACK_QUARANTINE, retries=RETRIES, retry_delay=RETRY_DELAY)
 def refresh_slack_quarantine(quarantine_id: int) -> dict[str, int]:
     """Re-render every message of a quarantine in place and re-publish concerned App Homes.
 
@@ -137,9 +133,7 @@ def refresh_slack_quarantine(quarantine_id: int) -> dict[str, int]:
     return {"updated": updated}
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.REFRESH_SLACK_MESSAGE.value)
-@with_db
-@for_effect(Job.REFRESH_SLACK_MESSAGE)
+@effect_task(Job.REFRESH_SLACK_MESSAGE, retries=RETRIES, retry_delay=RETRY_DELAY)
 def refresh_slack_message(message_id: int) -> bool:
     """Re-render one posted digest message from the database."""
     view = digest.digest_of_message(message_id)
@@ -175,9 +169,7 @@ def _channels_of(client: WebClient, user_id: str) -> list[str] | None:
     return channels
 
 
-@huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=Job.PUBLISH_SLACK_HOME.value)
-@with_db
-@for_effect(Job.PUBLISH_SLACK_HOME)
+@effect_task(Job.PUBLISH_SLACK_HOME, retries=RETRIES, retry_delay=RETRY_DELAY)
 def publish_slack_home(team_id: str, user_id: str) -> bool:
     """Publish a user's App Home."""
     client = _client(team_id)
@@ -215,8 +207,4 @@ def weekly_digest() -> dict[str, int]:
     return {"planned": planned}
 
 
-jobs.register(Job.NOTIFY_SLACK, notify_slack)
-jobs.register(Job.REFRESH_SLACK_QUARANTINE, refresh_slack_quarantine)
-jobs.register(Job.REFRESH_SLACK_MESSAGE, refresh_slack_message)
-jobs.register(Job.PUBLISH_SLACK_HOME, publish_slack_home)
 jobs.register(Job.WEEKLY_DIGEST, weekly_digest)

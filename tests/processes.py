@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import make_server
@@ -22,6 +24,38 @@ CI_VARIABLES = (
     "FLAKEGUARD_URL",
     "FLAKEGUARD_TOKEN",
 )
+
+
+BIN = Path(sys.executable).parent  # this environment's console scripts
+
+
+def gunicorn_command(port: int, *options: str, workers: int = 2) -> list[str]:
+    """gunicorn serving FlakeGuard's app factory on 127.0.0.1:``port``, with ``options``."""
+    return [
+        str(BIN / "gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        *options,
+        "flakeguard.app:create_app()",
+    ]
+
+
+def fakes_env(slack_api_url: str, github_api_url: str, private_key: str) -> dict[str, str]:
+    """The variables that point a FlakeGuard process's Slack and GitHub App at the fakes."""
+    from tests.fakes.github import APP_ID, WEBHOOK_SECRET
+    from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET
+
+    return {
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": slack_api_url,
+        "GITHUB_APP_ID": str(APP_ID),
+        "GITHUB_APP_PRIVATE_KEY": private_key,
+        "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "GITHUB_API_URL": github_api_url,
+    }
 
 
 def free_port() -> int:

@@ -13,50 +13,44 @@ from flask import Blueprint, current_app, jsonify
 from flask.wrappers import Response
 
 from flakeguard.api import openapi_v1
+from flakeguard.api.openapi_shapes import (
+    BOOL,
+    COUNT,
+    INT,
+    NSTR,
+    NTIME,
+    STR,
+    array,
+    error,
+    get,
+    obj,
+    path_param,
+    query_param,
+    rate_limited,
+    ref,
+    response,
+)
 
 openapi = Blueprint("openapi", __name__)
 
 REPO_NAME = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$"
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
-
-
 ERRORS = {
-    "400": _error("Malformed metadata or an unreadable report; nothing was stored."),
-    "401": _error("Missing, invalid or revoked ingest token."),
-    "403": _error("The token belongs to another repository."),
-    "404": _error("Unknown repository."),
-    "413": _error("The body is larger than the configured limit."),
-    "415": _error("Unsupported content type or encoding."),
-    "429": {
-        "description": (
-            "Rate limited (per client IP, per token, and failed authentications per client IP)."
-        ),
-        "headers": {
-            "Retry-After": {
-                "description": "Seconds to wait before retrying.",
-                "schema": {"type": "integer", "minimum": 1},
-            }
-        },
-        "content": {"application/json": {"schema": _ref("Error")}},
-    },
+    "400": error("Malformed metadata or an unreadable report; nothing was stored."),
+    "401": error("Missing, invalid or revoked ingest token."),
+    "403": error("The token belongs to another repository."),
+    "404": error("Unknown repository."),
+    "413": error("The body is larger than the configured limit."),
+    "415": error("Unsupported content type or encoding."),
+    "429": rate_limited(
+        "Rate limited (per client IP, per token, and failed authentications per client IP)."
+    ),
 }
 
 
 def _meta_param(name: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": {"type": "string", **schema},
-    }
+    return query_param(name, description, type="string", **schema)
 
 
 UPLOAD_PARAMS = [
@@ -80,85 +74,35 @@ UPLOAD_PARAMS = [
 ]
 
 SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }
-        },
-    },
-    "Totals": {
-        "type": "object",
-        "required": ["tests", "passed", "failures", "errors", "skipped", "duration"],
-        "properties": {
-            "tests": {"type": "integer", "minimum": 0},
-            "passed": {"type": "integer", "minimum": 0},
-            "failures": {"type": "integer", "minimum": 0},
-            "errors": {"type": "integer", "minimum": 0},
-            "skipped": {"type": "integer", "minimum": 0},
-            "duration": {"type": "number", "minimum": 0},
-        },
-    },
-    "UploadResult": {
-        "type": "object",
-        "required": ["run_id", "totals", "duplicate"],
-        "properties": {
-            "run_id": {"type": "integer"},
-            "totals": _ref("Totals"),
-            "duplicate": {"type": "boolean"},
-        },
-    },
-    "QuarantinedTest": {
-        "type": "object",
-        "required": ["key", "name", "classname", "file", "since", "reason"],
-        "properties": {
-            "key": {"type": "string"},
-            "name": {"type": "string"},
-            "classname": {"type": "string"},
-            "file": {"type": ["string", "null"]},
-            "since": {"type": ["string", "null"], "format": "date-time"},
-            "reason": {"type": "string"},
-            "issue_url": {"type": ["string", "null"]},
-        },
-    },
-    "QuarantineList": {
-        "type": "object",
-        "required": ["repo", "tests"],
-        "properties": {
-            "repo": {"type": "string"},
-            "tests": {"type": "array", "items": _ref("QuarantinedTest")},
-        },
-    },
-    "ApiIndex": {
-        "type": "object",
-        "required": ["name", "version", "endpoints"],
-        "properties": {
-            "name": {"type": "string"},
-            "version": {"type": "integer"},
-            "endpoints": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "Check": {
-        "type": "object",
-        "required": ["ok"],
-        "properties": {"ok": {"type": "boolean"}, "error": {"type": "string"}},
-    },
-    "Health": {
-        "type": "object",
-        "required": ["status"],
-        "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]}},
-    },
+    "Error": obj(error=obj(code=STR, message=STR)),
+    "Totals": obj(
+        tests=COUNT,
+        passed=COUNT,
+        failures=COUNT,
+        errors=COUNT,
+        skipped=COUNT,
+        duration={"type": "number", "minimum": 0},
+    ),
+    "UploadResult": obj(run_id=INT, totals=ref("Totals"), duplicate=BOOL),
+    "QuarantinedTest": obj(
+        {"issue_url": NSTR},
+        key=STR,
+        name=STR,
+        classname=STR,
+        file=NSTR,
+        since=NTIME,
+        reason=STR,
+    ),
+    "QuarantineList": obj(repo=STR, tests=array("QuarantinedTest")),
+    "ApiIndex": obj(name=STR, version=INT, endpoints={"type": "array", "items": STR}),
+    "Check": obj({"error": STR}, ok=BOOL),
+    "Health": obj(status={"type": "string", "enum": ["ok", "unavailable"]}),
 }
 
 
 def build_document(*, server_url: str = "/") -> dict[str, Any]:
     """The OpenAPI 3.1 document (a plain dict)."""
     token = [{"ingestToken": []}]
-    json_of = lambda name: {"application/json": {"schema": _ref(name)}}  # noqa: E731
     return {
         "openapi": "3.1.0",
         "info": {
@@ -216,83 +160,43 @@ def build_document(*, server_url: str = "/") -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        "201": {
-                            "description": "Stored as a new run.",
-                            "content": json_of("UploadResult"),
-                        },
-                        "200": {
-                            "description": "The same upload was already stored.",
-                            "content": json_of("UploadResult"),
-                        },
+                        "201": response("Stored as a new run.", "UploadResult"),
+                        "200": response("The same upload was already stored.", "UploadResult"),
                         **{k: ERRORS[k] for k in ("400", "401", "403", "413", "415", "429")},
                     },
                 }
             },
-            "/api/v1/repos/{owner}/{repo}/quarantine": {
-                "get": {
-                    "operationId": "listQuarantined",
-                    "summary": "The quarantined tests of a repository, for the CI gate.",
-                    "security": token,
-                    "parameters": [
-                        {
-                            "name": "owner",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        },
-                        {
-                            "name": "repo",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The quarantine list.",
-                            "content": json_of("QuarantineList"),
-                        },
-                        **{k: ERRORS[k] for k in ("400", "401", "403", "404", "429")},
-                    },
-                }
-            },
-            "/api/v1/": {
-                "get": {
-                    "operationId": "apiIndex",
-                    "summary": "What the API offers.",
-                    "responses": {
-                        "200": {"description": "The API index.", "content": json_of("ApiIndex")},
-                        "429": ERRORS["429"],
-                    },
-                }
-            },
-            "/health": {
-                "get": {
-                    "operationId": "health",
-                    "summary": "Liveness: the process is up.",
-                    "responses": {"200": {"description": "Up.", "content": json_of("Health")}},
-                }
-            },
-            "/health/ready": {
-                "get": {
-                    "operationId": "ready",
-                    "summary": "Readiness: the database is reachable and migrated.",
-                    "responses": {
-                        "200": {"description": "Ready.", "content": json_of("Health")},
-                        "503": {"description": "Not ready.", "content": json_of("Health")},
-                    },
-                }
-            },
-            "/health/deep": {
-                "get": {
-                    "operationId": "deepHealth",
-                    "summary": "Database, queue and which integrations are configured.",
-                    "responses": {
-                        "200": {"description": "Every check passed.", "content": json_of("Health")},
-                        "503": {"description": "A check failed.", "content": json_of("Health")},
-                    },
-                }
-            },
+            "/api/v1/repos/{owner}/{repo}/quarantine": get(
+                "listQuarantined",
+                "The quarantined tests of a repository, for the CI gate.",
+                {
+                    "200": response("The quarantine list.", "QuarantineList"),
+                    **{k: ERRORS[k] for k in ("400", "401", "403", "404", "429")},
+                },
+                security=token,
+                parameters=[path_param("owner"), path_param("repo")],
+            ),
+            "/api/v1/": get(
+                "apiIndex",
+                "What the API offers.",
+                {"200": response("The API index.", "ApiIndex"), "429": ERRORS["429"]},
+            ),
+            "/health": get(
+                "health", "Liveness: the process is up.", {"200": response("Up.", "Health")}
+            ),
+            "/health/ready": get(
+                "ready",
+                "Readiness: the database is reachable and migrated.",
+                {"200": response("Ready.", "Health"), "503": response("Not ready.", "Health")},
+            ),
+            "/health/deep": get(
+                "deepHealth",
+                "Database, queue and which integrations are configured.",
+                {
+                    "200": response("Every check passed.", "Health"),
+                    "503": response("A check failed.", "Health"),
+                },
+            ),
         },
     }
 

@@ -7,6 +7,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from flakeguard.api.openapi_shapes import (
+    BOOL,
+    INT,
+    NINT,
+    NNUM,
+    NSTR,
+    NTIME,
+    NUM,
+    STR,
+    TIME,
+    array,
+    error,
+    get,
+    json_of,
+    obj,
+    path_param,
+    query_param,
+    rate_limited,
+    ref,
+    response,
+)
 from flakeguard.usecases.catalog import PAGE_MAX, QUARANTINE_STATES, SORTS, STATES
 
 SECURITY = [{"apiToken": []}]
@@ -20,62 +41,25 @@ SECURITY_SCHEME = {
 }
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _err(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
-
-
-def _ok(description: str, schema: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
-
-
-RATE_LIMITED = {
-    "description": "Rate limited (per client IP, per token, failed authentications per IP).",
-    "headers": {
-        "Retry-After": {
-            "description": "Seconds to wait before retrying.",
-            "schema": {"type": "integer", "minimum": 1},
-        }
-    },
-    "content": {"application/json": {"schema": _ref("Error")}},
-}
+RATE_LIMITED = rate_limited(
+    "Rate limited (per client IP, per token, failed authentications per IP)."
+)
 READ_ERRORS = {
-    "400": _err("A bad state, sort, limit, cursor or search."),
-    "401": _err("Missing, invalid or revoked API token."),
-    "404": _err("Unknown repository or test (another tenant's is unknown too)."),
+    "400": error("A bad state, sort, limit, cursor or search."),
+    "401": error("Missing, invalid or revoked API token."),
+    "404": error("Unknown repository or test (another tenant's is unknown too)."),
     "429": RATE_LIMITED,
 }
 ACT_ERRORS = {
-    "400": _err("A malformed body, header or assignee."),
-    "401": _err("Missing, invalid or revoked API token."),
-    "403": _err("A read-only API token."),
-    "404": _err("Unknown quarantine or action (another tenant's quarantine is unknown too)."),
-    "409": _err("The action does not fit the quarantine's state, or `expected_version` is stale."),
-    "413": _err("The body is larger than the configured limit."),
-    "415": _err("A body that is not JSON."),
+    "400": error("A malformed body, header or assignee."),
+    "401": error("Missing, invalid or revoked API token."),
+    "403": error("A read-only API token."),
+    "404": error("Unknown quarantine or action (another tenant's quarantine is unknown too)."),
+    "409": error("The action does not fit the quarantine's state, or `expected_version` is stale."),
+    "413": error("The body is larger than the configured limit."),
+    "415": error("A body that is not JSON."),
     "429": RATE_LIMITED,
 }
-
-STR = {"type": "string"}
-INT = {"type": "integer"}
-NUM = {"type": "number"}
-TIME = {"type": "string", "format": "date-time"}
-NSTR = {"type": ["string", "null"]}
-NINT = {"type": ["integer", "null"]}
-NTIME = {"type": ["string", "null"], "format": "date-time"}
-NNUM = {"type": ["number", "null"]}
-
-
-def _object(**properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": sorted(properties), "properties": properties}
-
-
-def _array(schema: str) -> dict[str, Any]:
-    return {"type": "array", "items": _ref(schema)}
-
 
 TEST_ROW = {
     "test_case_id": INT,
@@ -104,55 +88,53 @@ TEST_ROW = {
 }
 
 SCHEMAS: dict[str, Any] = {
-    "DayPoint": _object(
+    "DayPoint": obj(
         day={"type": "string", "format": "date"},
         runs=INT,
         red_runs=INT,
         seconds_lost=NUM,
         flake_rate=NUM,
     ),
-    "Counts": _object(tests=INT, flaky=INT, broken=INT, quarantined=INT, healthy=INT, proposed=INT),
-    "WeekChanges": _object(newly_flaky=INT, newly_broken=INT, fixed=INT, quarantined=INT),
-    "RepoSummary": _object(
+    "Counts": obj(tests=INT, flaky=INT, broken=INT, quarantined=INT, healthy=INT, proposed=INT),
+    "WeekChanges": obj(newly_flaky=INT, newly_broken=INT, fixed=INT, quarantined=INT),
+    "RepoSummary": obj(
         id=INT,
         full_name=STR,
         owner=STR,
         name=STR,
         default_branch=STR,
-        counts=_ref("Counts"),
-        week=_ref("WeekChanges"),
-        series=_array("DayPoint"),
+        counts=ref("Counts"),
+        week=ref("WeekChanges"),
+        series=array("DayPoint"),
         runs=INT,
         flake_rate=NUM,
         seconds_lost=NUM,
     ),
-    "Change": _object(
+    "Change": obj(
         kind={"type": "string", "enum": ["flaky", "broken", "fixed", "quarantined"]},
         test_case_id=INT,
         repository=STR,
         name=STR,
         at=TIME,
     ),
-    "RepoList": _object(
-        repos=_array("RepoSummary"),
-        changes=_array("Change"),
+    "RepoList": obj(
+        repos=array("RepoSummary"),
+        changes=array("Change"),
         window_start={"type": "string", "format": "date"},
     ),
-    "Storm": _object(run_id=INT, sha=STR, failed=INT, total=INT, at=TIME, run_url=NSTR),
-    "RepoDetail": _object(
-        repo=_ref("RepoSummary"), changes=_array("Change"), storms=_array("Storm")
-    ),
-    "TestRow": _object(**TEST_ROW),
-    "TestPage": _object(
+    "Storm": obj(run_id=INT, sha=STR, failed=INT, total=INT, at=TIME, run_url=NSTR),
+    "RepoDetail": obj(repo=ref("RepoSummary"), changes=array("Change"), storms=array("Storm")),
+    "TestRow": obj(**TEST_ROW),
+    "TestPage": obj(
         repo=STR,
         state=NSTR,
         q=STR,
         sort=STR,
         limit=INT,
-        tests=_array("TestRow"),
+        tests=array("TestRow"),
         next_cursor=NSTR,
     ),
-    "RunOutcome": _object(
+    "RunOutcome": obj(
         run_id=INT,
         sha=STR,
         branch=STR,
@@ -164,7 +146,7 @@ SCHEMAS: dict[str, Any] = {
         run_url=NSTR,
         commit_url=STR,
     ),
-    "FailureGroup": _object(
+    "FailureGroup": obj(
         message=STR,
         failure_type=NSTR,
         count=INT,
@@ -173,28 +155,28 @@ SCHEMAS: dict[str, Any] = {
         last_run_id=INT,
         sample=STR,
     ),
-    "Durations": _object(count=INT, median=NUM, p95=NUM, max=NUM),
-    "TimelineEntry": _object(
+    "Durations": obj(count=INT, median=NUM, p95=NUM, max=NUM),
+    "TimelineEntry": obj(
         at=TIME, action=STR, actor=STR, source=STR, from_state=NSTR, to_state=NSTR, reason=STR
     ),
-    "VerdictChange": _object(at=TIME, kind=STR, score=NNUM, low=NNUM, high=NNUM, reason=STR),
-    "SlackLink": _object(team_id=STR, channel=STR, ts=STR, kind=STR, url=STR),
-    "TestDetail": _object(
+    "VerdictChange": obj(at=TIME, kind=STR, score=NNUM, low=NNUM, high=NNUM, reason=STR),
+    "SlackLink": obj(team_id=STR, channel=STR, ts=STR, kind=STR, url=STR),
+    "TestDetail": obj(
         **TEST_ROW,
         repository=STR,
         key=STR,
         classname=STR,
         line=NINT,
         evidence={"type": "object"},
-        history=_array("RunOutcome"),
-        failures=_array("FailureGroup"),
+        history=array("RunOutcome"),
+        failures=array("FailureGroup"),
         failures_read=INT,
-        durations=_ref("Durations"),
-        timeline=_array("TimelineEntry"),
-        verdicts=_array("VerdictChange"),
-        slack=_array("SlackLink"),
+        durations=ref("Durations"),
+        timeline=array("TimelineEntry"),
+        verdicts=array("VerdictChange"),
+        slack=array("SlackLink"),
     ),
-    "QuarantineRow": _object(
+    "QuarantineRow": obj(
         id=INT,
         test_case_id=INT,
         name=STR,
@@ -209,10 +191,10 @@ SCHEMAS: dict[str, Any] = {
         issue_url=NSTR,
         updated_at=TIME,
     ),
-    "QuarantinePage": _object(
-        repo=STR, state=NSTR, limit=INT, quarantines=_array("QuarantineRow"), next_cursor=NSTR
+    "QuarantinePage": obj(
+        repo=STR, state=NSTR, limit=INT, quarantines=array("QuarantineRow"), next_cursor=NSTR
     ),
-    "Quarantine": _object(
+    "Quarantine": obj(
         id=INT,
         test_case_id=INT,
         state=STR,
@@ -224,7 +206,7 @@ SCHEMAS: dict[str, Any] = {
         assignee_github=NSTR,
         issue_url=NSTR,
     ),
-    "ActionResult": _object(quarantine=_ref("Quarantine"), changed={"type": "boolean"}),
+    "ActionResult": obj(quarantine=ref("Quarantine"), changed=BOOL),
     "ActionBody": {
         "type": "object",
         "additionalProperties": False,
@@ -245,41 +227,17 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def _path(name: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": schema or STR,
-    }
-
-
-def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
-
-
-REPO = [_path("owner", "The repository's owner."), _path("repo", "The repository's name.")]
-CURSOR = _query("cursor", "`next_cursor` of the previous page.", type="string")
-LIMIT = _query("limit", f"Page size, 1 to {PAGE_MAX} (default 50).", type="integer")
+REPO = [
+    path_param("owner", "The repository's owner."),
+    path_param("repo", "The repository's name."),
+]
+CURSOR = query_param("cursor", "`next_cursor` of the previous page.", type="string")
+LIMIT = query_param("limit", f"Page size, 1 to {PAGE_MAX} (default 50).", type="integer")
 
 
 def _get(operation_id: str, summary: str, params: list[Any], schema: str) -> dict[str, Any]:
-    return {
-        "get": {
-            "operationId": operation_id,
-            "summary": summary,
-            "security": SECURITY,
-            "parameters": params,
-            "responses": {"200": _ok(summary, schema), **READ_ERRORS},
-        }
-    }
+    responses = {"200": response(summary, schema), **READ_ERRORS}
+    return get(operation_id, summary, responses, security=SECURITY, parameters=params)
 
 
 PATHS: dict[str, Any] = {
@@ -300,9 +258,9 @@ PATHS: dict[str, Any] = {
         "A page of a repository's tests, filtered, searched and sorted.",
         [
             *REPO,
-            _query("state", "Only tests in this state.", type="string", enum=list(STATES)),
-            _query("q", "Part of the test's name (case-insensitive).", type="string"),
-            _query(
+            query_param("state", "Only tests in this state.", type="string", enum=list(STATES)),
+            query_param("q", "Part of the test's name (case-insensitive).", type="string"),
+            query_param(
                 "sort",
                 "score (highest first, default), name, since (newest state first), "
                 "last_seen (most recent first).",
@@ -317,7 +275,7 @@ PATHS: dict[str, Any] = {
     "/api/v1/tests/{test_id}": _get(
         "getTest",
         "One test: verdict, reason, history per run, failures grouped, quarantine timeline.",
-        [_path("test_id", "The test's id (`test_case_id`).", type="integer")],
+        [path_param("test_id", "The test's id (`test_case_id`).", type="integer")],
         "TestDetail",
     ),
     "/api/v1/repos/{owner}/{repo}/quarantines": _get(
@@ -325,7 +283,7 @@ PATHS: dict[str, Any] = {
         "A page of a repository's quarantines, newest first, each with its version.",
         [
             *REPO,
-            _query(
+            query_param(
                 "state",
                 "Only quarantines in this state.",
                 type="string",
@@ -347,8 +305,8 @@ PATHS: dict[str, Any] = {
             ),
             "security": SECURITY,
             "parameters": [
-                _path("quarantine_id", "The quarantine's id.", type="integer"),
-                _path(
+                path_param("quarantine_id", "The quarantine's id.", type="integer"),
+                path_param(
                     "action",
                     "What to do.",
                     type="string",
@@ -364,10 +322,12 @@ PATHS: dict[str, Any] = {
             ],
             "requestBody": {
                 "required": False,
-                "content": {"application/json": {"schema": _ref("ActionBody")}},
+                "content": json_of("ActionBody"),
             },
             "responses": {
-                "200": _ok("The quarantine now, and whether this call changed it.", "ActionResult"),
+                "200": response(
+                    "The quarantine now, and whether this call changed it.", "ActionResult"
+                ),
                 **ACT_ERRORS,
             },
         }

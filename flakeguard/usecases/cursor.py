@@ -25,10 +25,8 @@ MAX_LENGTH = 6000
 MAX_ID = 2**31 - 1  # ids are 32-bit integers: a larger one is no row's, and no database's
 
 
-class BadCursorError(BadRequestError):
+class BadCursorError(BadRequestError, code="bad_cursor"):
     """A cursor that is not one of ours, or belongs to another sort."""
-
-    code = "bad_cursor"
 
 
 @dataclass(frozen=True)

@@ -27,29 +27,20 @@ DEFAULT_ARTIFACT_PATTERNS = ("junit", "test-results", "test-report")
 RUN_PLACEHOLDER = 0
 
 
-class GitHubUnavailableError(FlakeGuardError):
+class GitHubUnavailableError(FlakeGuardError, status=503, code="github_unavailable"):
     """GitHub failed transiently (5xx, rate limit, network, open circuit): try again later."""
 
-    status = 503
-    code = "github_unavailable"
 
-
-class GitHubGoneError(FlakeGuardError):
+class GitHubGoneError(FlakeGuardError, status=404, code="github_gone"):
     """GitHub answered that the target is gone or refused for good (404/410, 401/403/422)."""
-
-    status = 404
-    code = "github_gone"
 
     def __init__(self, message: str, *, http_status: int | None = None) -> None:
         super().__init__(message)
         self.http_status = http_status
 
 
-class ArtifactRejectedError(FlakeGuardError):
+class ArtifactRejectedError(FlakeGuardError, status=400, code="artifact_rejected"):
     """An artifact is too large, not a zip, or a zip bomb; it is skipped, never retried."""
-
-    status = 400
-    code = "artifact_rejected"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ token made by an operator (``flakeguard api-token create``) may act.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flakeguard.errors import ForbiddenError
 from flakeguard.usecases import policy
@@ -66,6 +67,12 @@ def check_token_creator(
         user = WebUser.get_or_none(WebUser.id == int(raw), WebUser.tenant == tenant_id)
     if user is None:
         raise ForbiddenError("the person who created this API token is gone; it may only read")
+    check_user(tenant_id, user, members_for=members_for)
+
+
+def check_user(tenant_id: int, user: Any, *, members_for: MembersFor | None = None) -> None:
+    """``check_person`` for a ``WebUser`` or a signed-in person (provider, subject, name
+    as the login, team_id)."""
     check_person(
         tenant_id,
         provider=user.provider,

@@ -214,14 +214,7 @@ def act(test_id: int) -> Any:
         return redirect(back, 303)
     try:
         if action in GUARDED:
-            person_policy.check_person(
-                who.tenant_id,
-                provider=who.provider,
-                subject=who.subject,
-                login=who.name,
-                team_id=who.team_id,
-                members_for=_members_of,
-            )
+            person_policy.check_user(who.tenant_id, who, members_for=_members_of)
         outcome = quarantine_uc.perform(
             test_id,
             action,

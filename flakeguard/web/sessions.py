@@ -8,13 +8,13 @@ first (no fixation: a new CSRF token too).
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
 from flask import g, session
 
 from flakeguard.errors import ConfigError
+from flakeguard.secrets import create_key_file
 from flakeguard.settings import Settings
 from flakeguard.usecases import web_auth
 
@@ -37,18 +37,7 @@ def session_secret(settings: Settings) -> str:
 
 
 def _key_file_secret(path: Path) -> str:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise ConfigError(
-            f"FLAKEGUARD_SESSION_SECRET: not set, and {path} cannot be created "
-            f"({exc.strerror or type(exc).__name__})"
-        ) from None
-    else:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48) + "\n")
+    create_key_file(path, "FLAKEGUARD_SESSION_SECRET", lambda: secrets.token_urlsafe(48))
     try:
         secret = path.read_text().strip()
     except OSError as exc:

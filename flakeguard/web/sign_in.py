@@ -96,6 +96,14 @@ def link() -> Any:
     return render_template("link.html", secret=request.args.get("token", ""))
 
 
+def _offered(flag: str) -> Settings:
+    """The settings, when they turn on the sign-in ``flag`` names; else the page is a 404."""
+    config = settings()
+    if not getattr(config, flag):
+        abort(404)
+    return config
+
+
 @web.post("/sign-in/link")
 def redeem_link() -> Any:
     try:
@@ -107,9 +115,7 @@ def redeem_link() -> Any:
 
 @web.get("/sign-in/slack")
 def slack_start() -> Any:
-    config = settings()
-    if not config.slack_sign_in:
-        abort(404)
+    config = _offered("slack_sign_in")
     query = urlencode(
         {
             "response_type": "code",
@@ -126,9 +132,7 @@ def slack_start() -> Any:
 
 @web.get("/sign-in/slack/callback")
 def slack_callback() -> Any:
-    config = settings()
-    if not config.slack_sign_in:
-        abort(404)
+    config = _offered("slack_sign_in")
     try:
         _check_state("slack")
         if request.args.get("error"):
@@ -145,9 +149,7 @@ def slack_callback() -> Any:
 
 @web.get("/sign-in/github")
 def github_start() -> Any:
-    config = settings()
-    if not config.github_link_enabled:
-        abort(404)
+    config = _offered("github_link_enabled")
     query = urlencode(
         {
             "client_id": config.github_client_id,
@@ -160,9 +162,7 @@ def github_start() -> Any:
 
 @web.get("/sign-in/github/callback")
 def github_callback() -> Any:
-    config = settings()
-    if not config.github_link_enabled:
-        abort(404)
+    config = _offered("github_link_enabled")
     try:
         _check_state("github")
         user, tenants = web_auth.github_tenants(

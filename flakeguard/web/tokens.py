@@ -38,13 +38,7 @@ def create_token() -> Any:
     try:
         if can_act:
             # Only a person the workspace policies let act may hand that right to a token.
-            person_policy.check_person(
-                who.tenant_id,
-                provider=who.provider,
-                subject=who.subject,
-                login=who.name,
-                team_id=who.team_id,
-            )
+            person_policy.check_user(who.tenant_id, who)
         info, secret = api_tokens.create_token(
             request.form.get("name", ""),
             tenant_id=who.tenant_id,

@@ -1,13 +1,11 @@
 # Generated from a schema diff on 2026-11-29 08:40.
 from peewee import *
 
-def up(migrator, db):
-    class DomainEvent(Model):
-        id = BigAutoField()
-        class Meta:
-            database = db
-            table_name = 'domain_event'
+from models.migrations import frozen
 
+
+def up(migrator, db):
+    DomainEvent = frozen.model(db, "DomainEvent", "domain_event", {"id": BigAutoField()})
     migrator.migrate(migrator.add_column('slack_message', 'event_id', ForeignKeyField(DomainEvent, field=DomainEvent.id, null=True, on_delete='SET NULL')))
 
 

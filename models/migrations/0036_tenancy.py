@@ -21,16 +21,11 @@ emptied, and so does the empty tenant table they reference) and restores the
 unique ``full_name`` index (it fails if two tenants hold the same name).
 """
 
-from peewee import (
-    AutoField,
-    CharField,
-    DateTimeField,
-    ForeignKeyField,
-    Model,
-    PostgresqlDatabase,
-)
-
 from datetime import UTC, datetime
+
+from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, PostgresqlDatabase
+
+from models.migrations import frozen
 
 TEAM_SOURCES = (
     "slack_installation",
@@ -46,31 +41,22 @@ def _postgres(db):
 
 
 def up(migrator, db):
-    class Tenant(Model):
-        id = AutoField()
-        slug = CharField(max_length=64, unique=True)
-        name = CharField(max_length=200, default="")
-        created_at = DateTimeField()
-
-        class Meta:
-            database = db
-            table_name = "tenant"
-
-    class SlackWorkspace(Model):
-        id = AutoField()
-        team_id = CharField(max_length=32, unique=True)
-        enterprise_id = CharField(max_length=32, default="")
-        name = CharField(max_length=200, default="")
-        tenant = ForeignKeyField(Tenant, null=True, on_delete="SET NULL")
-        linked_by = CharField(max_length=200, default="")
-        linked_at = DateTimeField(null=True)
-        created_at = DateTimeField()
-
-        class Meta:
-            database = db
-            table_name = "slack_workspace"
-
-    db.create_tables([Tenant, SlackWorkspace])
+    Tenant = frozen.create(db, "Tenant", "tenant", {
+        "id": AutoField(),
+        "slug": CharField(max_length=64, unique=True),
+        "name": CharField(max_length=200, default=""),
+        "created_at": DateTimeField(),
+    })
+    SlackWorkspace = frozen.create(db, "SlackWorkspace", "slack_workspace", {
+        "id": AutoField(),
+        "team_id": CharField(max_length=32, unique=True),
+        "enterprise_id": CharField(max_length=32, default=""),
+        "name": CharField(max_length=200, default=""),
+        "tenant": ForeignKeyField(Tenant, null=True, on_delete="SET NULL"),
+        "linked_by": CharField(max_length=200, default=""),
+        "linked_at": DateTimeField(null=True),
+        "created_at": DateTimeField(),
+    })
     now = datetime.now(UTC).replace(tzinfo=None)
     default = Tenant.create(slug="default", name="Default", created_at=now)
 

@@ -10,26 +10,23 @@ again. Existing rows keep NULL until their next ``installation`` event fills it.
 ``down`` drops both.
 """
 
-from peewee import AutoField, BigIntegerField, CharField, DateTimeField, Model
+from peewee import AutoField, BigIntegerField, CharField, DateTimeField
+
+from models.migrations import frozen
 
 
 def up(migrator, db):
-    class WorkspaceLinkState(Model):
-        id = AutoField()
-        state_hash = CharField(max_length=64, unique=True)
-        team_id = CharField(max_length=32)
-        enterprise_id = CharField(max_length=32, default="")
-        user_id = CharField(max_length=32)
-        account = CharField(max_length=100, default="")
-        expires_at = DateTimeField()
-        used_at = DateTimeField(null=True)
-        created_at = DateTimeField()
-
-        class Meta:
-            database = db
-            table_name = "workspace_link_state"
-
-    db.create_tables([WorkspaceLinkState])
+    frozen.create(db, "WorkspaceLinkState", "workspace_link_state", {
+        "id": AutoField(),
+        "state_hash": CharField(max_length=64, unique=True),
+        "team_id": CharField(max_length=32),
+        "enterprise_id": CharField(max_length=32, default=""),
+        "user_id": CharField(max_length=32),
+        "account": CharField(max_length=100, default=""),
+        "expires_at": DateTimeField(),
+        "used_at": DateTimeField(null=True),
+        "created_at": DateTimeField(),
+    })
     migrator.migrate(
         migrator.add_column("installation", "account_id", BigIntegerField(null=True)),
         migrator.add_index("installation", ("account_id",), unique=False),

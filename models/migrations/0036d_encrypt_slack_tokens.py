@@ -10,23 +10,19 @@ tokens to encrypt and no key, the migration stops naming the variable.
 ``down`` decrypts them back to plain text (it needs the key too).
 """
 
-from peewee import AutoField, JSONField, Model, TextField
+from peewee import AutoField, JSONField, TextField
 
 from models import crypto
+from models.migrations import frozen
 
 
 def _table(db):
     # The columns as stored (plain peewee fields: no encryption on the way in or out).
-    class SlackInstallation(Model):
-        id = AutoField()
-        bot_token = TextField(null=True)
-        data = JSONField(default=dict)
-
-        class Meta:
-            database = db
-            table_name = "slack_installation"
-
-    return SlackInstallation
+    return frozen.model(db, "SlackInstallation", "slack_installation", {
+        "id": AutoField(),
+        "bot_token": TextField(null=True),
+        "data": JSONField(default=dict),
+    })
 
 
 def _rewrite(db, change_token, change_data):

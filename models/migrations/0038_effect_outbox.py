@@ -11,15 +11,9 @@ here, frozen, so a later change of that function cannot change this history).
 
 import hashlib
 
-from peewee import (
-    AutoField,
-    CharField,
-    DateTimeField,
-    IntegerField,
-    JSONField,
-    Model,
-    TextField,
-)
+from peewee import AutoField, CharField, DateTimeField, IntegerField, JSONField, TextField
+
+from models.migrations import frozen
 
 KEY_WIDTH = 255
 
@@ -32,29 +26,20 @@ def _key(kind, arguments):
 
 
 def _model(db):
-    class Effect(Model):
-        id = AutoField()
-        kind = CharField(max_length=40)
-        key = CharField(max_length=255, unique=True)
-        payload = JSONField(default=dict)
-        correlation_id = CharField(max_length=64, null=True)
-        generation = IntegerField(default=1)
-        attempts = IntegerField(default=0)
-        last_error = TextField(null=True)
-        created_at = DateTimeField()
-        armed_at = DateTimeField()
-        done_at = DateTimeField(null=True)
-        set_aside_at = DateTimeField(null=True)
-
-        class Meta:
-            database = db
-            table_name = "effect"
-            indexes = (
-                (("done_at", "armed_at"), False),
-                (("kind", "set_aside_at"), False),
-            )
-
-    return Effect
+    return frozen.model(db, "Effect", "effect", {
+        "id": AutoField(),
+        "kind": CharField(max_length=40),
+        "key": CharField(max_length=255, unique=True),
+        "payload": JSONField(default=dict),
+        "correlation_id": CharField(max_length=64, null=True),
+        "generation": IntegerField(default=1),
+        "attempts": IntegerField(default=0),
+        "last_error": TextField(null=True),
+        "created_at": DateTimeField(),
+        "armed_at": DateTimeField(),
+        "done_at": DateTimeField(null=True),
+        "set_aside_at": DateTimeField(null=True),
+    }, indexes=((("done_at", "armed_at"), False), (("kind", "set_aside_at"), False)))
 
 
 # (kind, SQL of the pending rows: the arguments by name, then when, then a correlation id)

@@ -6,45 +6,32 @@ the SHA-256 of each link ``flakeguard login`` printed, its expiry and when it
 was used. ``down`` drops both tables.
 """
 
-from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, Model
+from peewee import AutoField, CharField, DateTimeField, ForeignKeyField
+
+from models.migrations import frozen
 
 
 def _models(db):
-    class Tenant(Model):
-        id = AutoField()
-
-        class Meta:
-            database = db
-            table_name = "tenant"
-
-    class WebUser(Model):
-        id = AutoField()
-        tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
-        provider = CharField(max_length=16)
-        subject = CharField(max_length=100)
-        name = CharField(max_length=200, default="")
-        team_id = CharField(max_length=32, default="")
-        created_at = DateTimeField()
-        last_sign_in_at = DateTimeField(null=True)
-
-        class Meta:
-            database = db
-            table_name = "web_user"
-            indexes = ((("tenant", "provider", "subject"), True),)
-
-    class WebLoginToken(Model):
-        id = AutoField()
-        token_hash = CharField(max_length=64, unique=True)
-        user = ForeignKeyField(WebUser, on_delete="CASCADE")
-        expires_at = DateTimeField()
-        used_at = DateTimeField(null=True)
-        created_at = DateTimeField()
-
-        class Meta:
-            database = db
-            table_name = "web_login_token"
-
-    return WebUser, WebLoginToken
+    tenant = frozen.model(db, "Tenant", "tenant")
+    web_user = frozen.model(db, "WebUser", "web_user", {
+        "id": AutoField(),
+        "tenant": ForeignKeyField(tenant, on_delete="CASCADE"),
+        "provider": CharField(max_length=16),
+        "subject": CharField(max_length=100),
+        "name": CharField(max_length=200, default=""),
+        "team_id": CharField(max_length=32, default=""),
+        "created_at": DateTimeField(),
+        "last_sign_in_at": DateTimeField(null=True),
+    }, indexes=((("tenant", "provider", "subject"), True),))
+    web_login_token = frozen.model(db, "WebLoginToken", "web_login_token", {
+        "id": AutoField(),
+        "token_hash": CharField(max_length=64, unique=True),
+        "user": ForeignKeyField(web_user, on_delete="CASCADE"),
+        "expires_at": DateTimeField(),
+        "used_at": DateTimeField(null=True),
+        "created_at": DateTimeField(),
+    })
+    return web_user, web_login_token
 
 
 def up(migrator, db):

@@ -17,9 +17,10 @@ from peewee import (
     CharField,
     DateTimeField,
     ForeignKeyField,
-    Model,
     PostgresqlDatabase,
 )
+
+from models.migrations import frozen
 
 atomic = False  # CREATE INDEX CONCURRENTLY runs outside a transaction
 
@@ -35,30 +36,18 @@ def _postgres(db):
 
 
 def _model(db):
-    class Tenant(Model):
-        id = AutoField()
-
-        class Meta:
-            database = db
-            table_name = "tenant"
-
-    class ApiToken(Model):
-        id = AutoField()
-        tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
-        name = CharField(max_length=100)
-        token_hash = CharField(max_length=64, unique=True)
-        prefix = CharField(max_length=16, index=True)
-        created_by = CharField(max_length=200, default="")
-        can_act = BooleanField(default=False)
-        created_at = DateTimeField()
-        last_used_at = DateTimeField(null=True)
-        revoked_at = DateTimeField(null=True)
-
-        class Meta:
-            database = db
-            table_name = "api_token"
-
-    return ApiToken
+    return frozen.model(db, "ApiToken", "api_token", {
+        "id": AutoField(),
+        "tenant": ForeignKeyField(frozen.model(db, "Tenant", "tenant"), on_delete="CASCADE"),
+        "name": CharField(max_length=100),
+        "token_hash": CharField(max_length=64, unique=True),
+        "prefix": CharField(max_length=16, index=True),
+        "created_by": CharField(max_length=200, default=""),
+        "can_act": BooleanField(default=False),
+        "created_at": DateTimeField(),
+        "last_used_at": DateTimeField(null=True),
+        "revoked_at": DateTimeField(null=True),
+    })
 
 
 def up(migrator, db):

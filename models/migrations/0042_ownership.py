@@ -16,68 +16,44 @@ once, and every owner gets the reminder first.
 
 from datetime import UTC, datetime, timedelta
 
-from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, Model, TextField
+from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, TextField
+
+from models.migrations import frozen
 
 DEFAULT_EXPIRY_DAYS = 30  # frozen here: the default of engine.repo_config at this migration
 
 
 def _models(db):
-    class Base(Model):
-        class Meta:
-            database = db
-
-    class Tenant(Base):
-        id = AutoField()
-
-        class Meta:
-            table_name = "tenant"
-
-    class Repository(Base):
-        id = AutoField()
-
-        class Meta:
-            table_name = "repository"
-
-    class RepoFile(Base):
-        id = AutoField()
-        repository = ForeignKeyField(Repository, on_delete="CASCADE")
-        kind = CharField(max_length=16)
-        path = CharField(max_length=100, default="")
-        content = TextField(null=True)
-        digest = CharField(max_length=64, default="")
-        source = CharField(max_length=16, default="github")
-        commit_sha = CharField(max_length=40, default="")
-        fetched_at = DateTimeField()
-
-        class Meta:
-            table_name = "repo_file"
-            indexes = ((("repository", "kind"), True),)
-
-    class OwnerRoute(Base):
-        id = AutoField()
-        tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
-        owner = CharField(max_length=140)
-        team_id = CharField(max_length=32)
-        channel_id = CharField(max_length=32)
-        created_by = CharField(max_length=100, default="")
-        created_at = DateTimeField()
-
-        class Meta:
-            table_name = "owner_route"
-            indexes = ((("tenant", "owner"), True),)
-
-    class TeamMember(Base):
-        id = AutoField()
-        tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
-        team = CharField(max_length=140)
-        login = CharField(max_length=100)
-        updated_at = DateTimeField()
-
-        class Meta:
-            table_name = "team_member"
-            indexes = ((("tenant", "team", "login"), True),)
-
-    return [RepoFile, OwnerRoute, TeamMember]
+    tenant = frozen.model(db, "Tenant", "tenant")
+    repository = frozen.model(db, "Repository", "repository")
+    repo_file = frozen.model(db, "RepoFile", "repo_file", {
+        "id": AutoField(),
+        "repository": ForeignKeyField(repository, on_delete="CASCADE"),
+        "kind": CharField(max_length=16),
+        "path": CharField(max_length=100, default=""),
+        "content": TextField(null=True),
+        "digest": CharField(max_length=64, default=""),
+        "source": CharField(max_length=16, default="github"),
+        "commit_sha": CharField(max_length=40, default=""),
+        "fetched_at": DateTimeField(),
+    }, indexes=((("repository", "kind"), True),))
+    owner_route = frozen.model(db, "OwnerRoute", "owner_route", {
+        "id": AutoField(),
+        "tenant": ForeignKeyField(tenant, on_delete="CASCADE"),
+        "owner": CharField(max_length=140),
+        "team_id": CharField(max_length=32),
+        "channel_id": CharField(max_length=32),
+        "created_by": CharField(max_length=100, default=""),
+        "created_at": DateTimeField(),
+    }, indexes=((("tenant", "owner"), True),))
+    team_member = frozen.model(db, "TeamMember", "team_member", {
+        "id": AutoField(),
+        "tenant": ForeignKeyField(tenant, on_delete="CASCADE"),
+        "team": CharField(max_length=140),
+        "login": CharField(max_length=100),
+        "updated_at": DateTimeField(),
+    }, indexes=((("tenant", "team", "login"), True),))
+    return [repo_file, owner_route, team_member]
 
 
 COLUMNS = ("expires_at", "reminded_at", "escalated_at", "issue_requested_at")

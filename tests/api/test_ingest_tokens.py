@@ -24,7 +24,8 @@ from models import IngestToken, utcnow
 from tests.api import samples
 from tests.api.conftest import RepoToken
 from tests.cli.conftest import clean_env, free_port, run_cli, wait_for
-from tests.e2e.conftest import BIN, Process
+from tests.e2e.conftest import Process
+from tests.processes import gunicorn_command
 
 REPORT = samples.simple(passed=2)
 
@@ -132,18 +133,9 @@ def gunicorn(db_url: str, tmp_path: Path, acme: RepoToken) -> Iterator[tuple[str
         FLAKEGUARD_LOG_FORMAT="text",
     )
     web = Process(
-        [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--access-logfile",
-            str(access),
-            "--access-logformat",
-            "%(p)s %(s)s %(U)s %(q)s",
-            "flakeguard.app:create_app()",
-        ],
+        gunicorn_command(
+            port, "--access-logfile", str(access), "--access-logformat", "%(p)s %(s)s %(U)s %(q)s"
+        ),
         env,
         tmp_path / "web.log",
     )

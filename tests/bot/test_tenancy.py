@@ -28,7 +28,7 @@ from models import (
 )
 from tests.bot import factories as f
 from tests.bot.limits import all_text
-from tests.fakes.slack import CHANNEL_ID, TEAM_ID, SlackRequests
+from tests.fakes.slack import CHANNEL_ID, TEAM_ID, SlackRequests, nobody_view_submission
 
 FOREIGN_TEAM = "T0EVIL"
 COMMANDS = [
@@ -212,18 +212,7 @@ def test_approve_all_and_its_view_refuse_another_teams_digest(world, slack, fake
 
 def test_view_submission_naming_no_team_or_user_gets_200(world, slack):
     """Attack: a view submission with no team and no user: a refusal modal, never a 500."""
-    payload = {
-        "type": "view_submission",
-        "team": None,
-        "user": {"id": ""},
-        "view": {
-            "id": "V1",
-            "type": "modal",
-            "callback_id": "fg_approve_all_view",
-            "private_metadata": "{}",
-        },
-    }
-    resp = slack.interactive(payload)
+    resp = slack.interactive(nobody_view_submission())
     assert resp.status_code == 200 and resp.get_json()["response_action"] == "update"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,11 +21,10 @@ import redis
 
 from tests.cli.conftest import clean_env, free_port, wait_for
 from tests.conftest import PG_ADMIN_URL, REDIS_TEST_URL, service_missing
-from tests.fakes.github import APP_ID, INSTALLATION_ID, WEBHOOK_SECRET, FakeGitHub, sign_webhook
-from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackRequests
-from tests.processes import run_to_end, stop_process
+from tests.fakes.github import INSTALLATION_ID, FakeGitHub, sign_webhook
+from tests.fakes.slack import FakeSlack, SlackRequests
+from tests.processes import BIN, fakes_env, gunicorn_command, run_to_end, stop_process
 
-BIN = Path(sys.executable).parent
 T = TypeVar("T")
 
 
@@ -153,13 +151,7 @@ def stack(
     env = clean_env(
         DATABASE_URL=f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}",
         REDIS_URL=redis_url,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_API_URL=fake_slack.api_url,
-        GITHUB_APP_ID=str(APP_ID),
-        GITHUB_APP_PRIVATE_KEY=github_rsa_key[0],
-        GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        GITHUB_API_URL=fake_github.url,
+        **fakes_env(fake_slack.api_url, fake_github.url, github_rsa_key[0]),
         FLAKEGUARD_PUBLIC_URL=url,
         FLAKEGUARD_URL=url,
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -172,16 +164,7 @@ def stack(
     migrated = stack.cli("migrate")
     assert migrated.returncode == 0, migrated.stderr
     web = Process(
-        [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "flakeguard.app:create_app()",
-        ],
+        gunicorn_command(port, "--threads", "4"),
         env,
         tmp_path / "web.log",
     )

@@ -621,8 +621,7 @@ class FakeGitHub:
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def github_rsa_key() -> tuple[str, str]:
+def rsa_key_pair() -> tuple[str, str]:
     """A fresh RSA key pair (private PEM, public PEM) for the App JWT."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -639,6 +638,12 @@ def github_rsa_key() -> tuple[str, str]:
         .decode()
     )
     return private, public
+
+
+@pytest.fixture(scope="session")
+def github_rsa_key() -> tuple[str, str]:
+    """A fresh RSA key pair (private PEM, public PEM) for the App JWT."""
+    return rsa_key_pair()
 
 
 @pytest.fixture

@@ -52,6 +52,21 @@ def sign(
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
 
+def nobody_view_submission() -> dict[str, Any]:
+    """A view submission naming no team and no user (an attacker's, or a broken client's)."""
+    return {
+        "type": "view_submission",
+        "team": None,
+        "user": {"id": ""},
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": "fg_approve_all_view",
+            "private_metadata": "{}",
+        },
+    }
+
+
 @dataclass
 class Call:
     """One request the fake received."""
@@ -513,9 +528,9 @@ def slack_settings(settings: Any, fake_slack: FakeSlack) -> Any:
     )
 
 
-@pytest.fixture
-def slack_app(slack_settings: Any, database: object) -> Iterator[Any]:
-    """The Flask app with Slack on, its WebClient pointed at the fake."""
+def app_with_slack(settings: Any) -> Iterator[Any]:
+    """The Flask app of ``settings`` in testing mode, its WebClient on their Slack API URL;
+    the task queue set back to immediate after (for a fixture to yield from)."""
     from slack_sdk import WebClient
 
     import tasks
@@ -523,11 +538,17 @@ def slack_app(slack_settings: Any, database: object) -> Iterator[Any]:
     from flakeguard.settings import Settings
 
     application = create_app(
-        slack_settings, slack=WebClient(token=BOT_TOKEN, base_url=slack_settings.slack_api_url)
+        settings, slack=WebClient(token=BOT_TOKEN, base_url=settings.slack_api_url)
     )
     application.testing = True
     yield application
     tasks.configure(Settings(queue_mode="immediate"))
+
+
+@pytest.fixture
+def slack_app(slack_settings: Any, database: object) -> Iterator[Any]:
+    """The Flask app with Slack on, its WebClient pointed at the fake."""
+    yield from app_with_slack(slack_settings)
 
 
 @pytest.fixture

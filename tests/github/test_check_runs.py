@@ -82,6 +82,19 @@ def test_no_results_is_neutral(database):
     assert (report.conclusion, report.runs) == ("neutral", 0)
 
 
+def failing_report(failing: tuple[FailingTest, ...], *, title: str = "many") -> CheckRunReport:
+    """A failed check run of one run whose every test is one of ``failing``."""
+    return CheckRunReport(
+        full_name="acme/widgets",
+        head_sha=SHA,
+        conclusion="failure",
+        title=title,
+        runs=1,
+        tests=len(failing),
+        failing=failing,
+    )
+
+
 def big_report(n: int, *, message: str = "boom") -> CheckRunReport:
     failing = tuple(
         FailingTest(
@@ -89,15 +102,7 @@ def big_report(n: int, *, message: str = "boom") -> CheckRunReport:
         )
         for i in range(n)
     )
-    return CheckRunReport(
-        full_name="acme/widgets",
-        head_sha=SHA,
-        conclusion="failure",
-        title=f"{n} failing tests",
-        runs=1,
-        tests=n,
-        failing=failing,
-    )
+    return failing_report(failing, title=f"{n} failing tests")
 
 
 def test_summary_and_text_fit_65535_chars_and_say_how_many_were_cut():
@@ -118,16 +123,7 @@ def test_multibyte_names_stay_within_the_limit_in_bytes():
         FailingTest(name=f"tests.mod.test_é_{'日本' * 20}_{i}", category="new")
         for i in range(3_000)
     )
-    report = CheckRunReport(
-        full_name="acme/widgets",
-        head_sha=SHA,
-        conclusion="failure",
-        title="many",
-        runs=1,
-        tests=3_000,
-        failing=failing,
-    )
-    summary = check_runs.render_summary(report)
+    summary = check_runs.render_summary(failing_report(failing))
     assert len(summary.encode()) <= 65_535 and "more tests not shown" in summary
 
 
@@ -138,16 +134,7 @@ def test_the_cut_count_covers_every_category():
         for c in ("new", "broken", "flaky", "quarantined")
         for i in range(400)
     )
-    report = CheckRunReport(
-        full_name="acme/widgets",
-        head_sha=SHA,
-        conclusion="failure",
-        title="many",
-        runs=1,
-        tests=1_600,
-        failing=failing,
-    )
-    summary = check_runs.render_summary(report)
+    summary = check_runs.render_summary(failing_report(failing))
     shown = summary.count("- `tests.mod.test_")
     assert f"… and {1_600 - shown} more tests not shown" in summary
 

@@ -120,12 +120,7 @@ def test_org_admin_links_the_workspace_from_slack(link_app, fake_slack, fake_git
     url = re.search(r"<(http://flakeguard\.test/github/link/start\?state=[^|>]+)\|", text)
     assert url is not None, text
     state = parse_qs(urlparse(url.group(1)).query)["state"][0]
-    code = fake_github.add_user(
-        "carol",
-        77,
-        installations=org_listing(fake_github),
-        memberships={"acme": ("admin", "active")},
-    )
+    code = admin_code(fake_github)
     asked = follow(link_app, state, code)
     question = asked.get_data(as_text=True)
     assert (
@@ -178,12 +173,7 @@ def test_an_expired_state_is_refused(link_app, fake_github, tenants):
     """Attack: a link older than its lifetime: start and callback answer 400, unlinked."""
     old = utcnow() - tenant_links.STATE_TTL - timedelta(minutes=1)
     state = tenant_links.issue_link_state(TEAM, "U1", now=old)
-    code = fake_github.add_user(
-        "carol",
-        77,
-        installations=org_listing(fake_github),
-        memberships={"acme": ("admin", "active")},
-    )
+    code = admin_code(fake_github)
     assert link_app.get(f"/github/link/start?state={state}").status_code == 400
     assert link_app.get(f"/github/link/callback?code={code}&state={state}").status_code == 400
     assert linked_tenant() is None
@@ -213,12 +203,7 @@ def test_the_state_links_only_its_own_team(link_app, fake_github, tenants):
     """Attack: a link issued to another team is used by an admin: only that team is linked."""
     SlackWorkspace.create(team_id="T0ATTACKER")
     state = tenant_links.issue_link_state("T0VICTIM", "U9")
-    code = fake_github.add_user(
-        "carol",
-        77,
-        installations=org_listing(fake_github),
-        memberships={"acme": ("admin", "active")},
-    )
+    code = admin_code(fake_github)
     assert follow_and_confirm(link_app, state, code).status_code == 200
     assert linked_tenant("T0VICTIM") == "acme"
     assert linked_tenant("T0ATTACKER") is None
@@ -250,12 +235,7 @@ def test_a_workspace_linked_elsewhere_is_not_moved(link_app, fake_github, tenant
     """Attack: an admin of tenant acme tries to take over a workspace linked to alice: 409."""
     tenant_links.link_workspace(TEAM, "alice")
     state = tenant_links.issue_link_state(TEAM, "U1")
-    code = fake_github.add_user(
-        "carol",
-        77,
-        installations=org_listing(fake_github),
-        memberships={"acme": ("admin", "active")},
-    )
+    code = admin_code(fake_github)
     assert follow(link_app, state, code).status_code == 409
     assert linked_tenant() == "alice"
 

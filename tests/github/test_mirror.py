@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from flakeguard.usecases.github import GitHubUnavailableError
@@ -25,6 +27,13 @@ def quarantine(repo, name="test_fail_0", *, state="quarantined", version=1, **fi
     )
     q = Quarantine.create(test_case=case, repository=repo, state=state, version=version, **fields)
     QuarantineEvent.create(quarantine=q, action="approve", actor="U0ALICE", source="slack")
+    return q
+
+
+def mirrored(github_client: Any) -> Quarantine:
+    """A quarantined test of a fresh installed repository, mirrored once to GitHub."""
+    q = quarantine(installed_repo())
+    mirror_quarantine(q.id, github=github_client)
     return q
 
 
@@ -70,9 +79,7 @@ def test_mirror_twice_and_lost_number_never_duplicate_the_issue(
     database, fake_github, github_client
 ):
     """A repeat, and a quarantine whose issue number was lost, find the same issue again."""
-    repo = installed_repo()
-    q = quarantine(repo)
-    mirror_quarantine(q.id, github=github_client)
+    q = mirrored(github_client)
     mirror_quarantine(q.id, github=github_client)  # synced: nothing to do
     Quarantine.update(
         github_issue_number=None, github_synced_version=0, version=Quarantine.version + 1
@@ -85,9 +92,7 @@ def test_mirror_twice_and_lost_number_never_duplicate_the_issue(
 
 def test_a_deleted_issue_is_opened_again(database, fake_github, github_client):
     """When the recorded issue was deleted on GitHub, the mirror opens a new one."""
-    repo = installed_repo()
-    q = quarantine(repo)
-    mirror_quarantine(q.id, github=github_client)
+    q = mirrored(github_client)
     del fake_github.issues[REPO][1]
     Quarantine.update(version=Quarantine.version + 1).where(Quarantine.id == q.id).execute()
     done = mirror_quarantine(q.id, github=github_client)
@@ -120,9 +125,7 @@ def test_suspended_installation_keeps_the_mirror_pending(database, fake_github, 
 
 def test_assign_updates_the_assignees(database, fake_github, github_client):
     """Assigning the quarantine changes the issue's assignees."""
-    repo = installed_repo()
-    q = quarantine(repo)
-    mirror_quarantine(q.id, github=github_client)
+    q = mirrored(github_client)
     Quarantine.update(assignee_github="bob", version=Quarantine.version + 1).where(
         Quarantine.id == q.id
     ).execute()
@@ -134,9 +137,7 @@ def test_undo_comments_removes_the_label_and_closes_then_requarantine_reopens(
     database, fake_github, github_client
 ):
     """Undo closes the issue with a comment and without the label; approve reopens the same one."""
-    repo = installed_repo()
-    q = quarantine(repo)
-    mirror_quarantine(q.id, github=github_client)
+    q = mirrored(github_client)
     q = move(q, "proposed", "undo")
     mirror_quarantine(q.id, github=github_client)
     issue = fake_github.issues[REPO][1]
@@ -155,9 +156,7 @@ def test_undo_comments_removes_the_label_and_closes_then_requarantine_reopens(
 
 def test_lifted_quarantine_closes_the_issue_as_fixed(database, fake_github, github_client):
     """A lifted (fixed) quarantine closes its issue with a comment saying so."""
-    repo = installed_repo()
-    q = quarantine(repo)
-    mirror_quarantine(q.id, github=github_client)
+    q = mirrored(github_client)
     q = move(q, "lifted", "lift")
     mirror_quarantine(q.id, github=github_client)
     issue = fake_github.issues[REPO][1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,18 @@ def workflow_run(run_id: int = 31, attempt: int = 1, **extra):  # type: ignore[n
     }
     payload.update(extra)
     return payload
+
+
+def rerequested(
+    kind: str = "check_suite", repository: dict[str, Any] = REPOSITORY, **event: Any
+) -> dict[str, Any]:
+    """A ``rerequested`` check_suite (or check_run) event of ``SHA`` with ``event``'s fields."""
+    return {
+        "action": "rerequested",
+        kind: {"head_sha": SHA, **event},
+        "repository": repository,
+        "installation": INSTALLATION,
+    }
 
 
 def test_missing_or_wrong_signature_is_401_and_stores_nothing(database, github_hook):
@@ -212,13 +225,7 @@ def test_check_suite_rerequested_recomputes_the_check_run(database, github_hook,
     """check_suite rerequested: the FlakeGuard check run is computed and sent."""
     repo = installed_repo()
     add_result(repo, "test_a", "failed")
-    payload = {
-        "action": "rerequested",
-        "check_suite": {"head_sha": SHA},
-        "repository": REPOSITORY,
-        "installation": INSTALLATION,
-    }
-    assert github_hook.send("check_suite", payload).status_code == 200
+    assert github_hook.send("check_suite", rerequested()).status_code == 200
     [run] = fake_github.check_runs.values()
     assert (run["head_sha"], run["conclusion"]) == (SHA, "failure")
     row = CheckRun.get(CheckRun.head_sha == SHA)
@@ -229,13 +236,7 @@ def test_rerun_analysis_action_updates_the_same_check_run(database, github_hook,
     """The "Re-run analysis" requested action updates our check run in place."""
     repo = installed_repo()
     add_result(repo, "test_a", "passed")
-    suite = {
-        "action": "rerequested",
-        "check_suite": {"head_sha": SHA},
-        "repository": REPOSITORY,
-        "installation": INSTALLATION,
-    }
-    github_hook.send("check_suite", suite)
+    github_hook.send("check_suite", rerequested())
     [run_id] = fake_github.check_runs
     action = {
         "action": "requested_action",
@@ -253,12 +254,7 @@ def test_rerun_analysis_action_updates_the_same_check_run(database, github_hook,
 def test_another_apps_check_run_is_ignored(database, github_hook):
     """check_run events for other check runs are left alone."""
     installed_repo()
-    payload = {
-        "action": "rerequested",
-        "check_run": {"name": "build", "head_sha": SHA},
-        "repository": REPOSITORY,
-        "installation": INSTALLATION,
-    }
+    payload = rerequested("check_run", name="build")
     assert github_hook.send("check_run", payload).get_json()["status"] == "ignored"
 
 
@@ -267,15 +263,7 @@ def test_a_renamed_repository_keeps_its_row(database, github_hook):
     repo = installed_repo()
     renamed = dict(REPOSITORY, full_name="acme/sprockets")
     github_hook.send("workflow_run", workflow_run(repository=renamed, action="requested"))
-    github_hook.send(
-        "check_suite",
-        {
-            "action": "rerequested",
-            "check_suite": {"head_sha": SHA},
-            "repository": renamed,
-            "installation": INSTALLATION,
-        },
-    )
+    github_hook.send("check_suite", rerequested(repository=renamed))
     assert Repository.get_by_id(repo.id).full_name == "acme/sprockets"
     assert Repository.select().count() == 1
 

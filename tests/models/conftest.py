@@ -133,3 +133,11 @@ def seed_repositories(database: Database, *full_names: str) -> None:
             "INSERT INTO repository (tenant_id, full_name, default_branch, settings, active, "
             f"created_at) VALUES (1, '{name}', 'main', '{{}}', {true}, CURRENT_TIMESTAMP)"
         )
+
+
+def add_tenant(database: Database, slug: str = "t") -> int:
+    """Insert a tenant row with plain SQL (the schema of any migration since 0036); its id."""
+    database.execute_sql(
+        f"INSERT INTO tenant (slug, name, created_at) VALUES ('{slug}', 'T', CURRENT_TIMESTAMP)"
+    )
+    return int(database.execute_sql(f"SELECT id FROM tenant WHERE slug = '{slug}'").fetchone()[0])

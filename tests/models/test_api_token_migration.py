@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from peewee import Database
-from playhouse.migrations import Runner
 
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
-from tests.models.conftest import partition_aware
+from tests.models.conftest import add_tenant, migrated_to, partition_aware
 
 BEFORE = "0038_effect_outbox"
 THIS = "0040_api_tokens"
@@ -21,10 +19,9 @@ def indexes(database: Database, table: str) -> set[str]:
 def test_up_adds_tokens_and_indexes_and_down_removes_them(scratch: Database) -> None:
     """Results stored before 0040 stay; the failure index covers only failures; down undoes it."""
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
+        runner = migrated_to(scratch, BEFORE)
         run = scratch.execute_sql
-        run("INSERT INTO tenant (slug, name, created_at) VALUES ('t', 'T', CURRENT_TIMESTAMP)")
+        add_tenant(scratch)
         run(
             "INSERT INTO repository (tenant_id, full_name, default_branch, settings, active, "
             "created_at) VALUES (1, 'acme/shop', 'main', '{}', true, CURRENT_TIMESTAMP)"

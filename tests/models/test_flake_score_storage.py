@@ -6,10 +6,10 @@ import importlib
 import json
 
 from peewee import Database
-from playhouse.migrations import Runner
 
 from engine.scoring import TestState
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
+from models.migrate import apply_migrations
+from tests.models.conftest import migrated_to
 
 # At 0035 states are version 1: 0041's frozen codec gives the bytes 0035 stored.
 V2 = importlib.import_module("models.migrations.0041_flake_score_state_v2")
@@ -23,7 +23,7 @@ def test_migration_keeps_json_states_readable(scratch: Database) -> None:
     mark = "%s" if postgres else "?"
     state = TestState(1.8e9, 1472).to_json()
     with scratch.connection_context():
-        Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE).up(BEFORE)
+        migrated_to(scratch, BEFORE)
         now = "2026-09-01 00:00:00"
         scratch.execute_sql(
             "INSERT INTO repository (id, full_name, default_branch, settings, active, created_at) "
@@ -71,8 +71,7 @@ def test_down_turns_binary_states_back_into_json(scratch: Database) -> None:
     mark = "%s" if postgres else "?"
     state = TestState(1.8e9, 1472)
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up("0035_flake_score_compact_state")
+        runner = migrated_to(scratch, "0035_flake_score_compact_state")
         now = "2026-09-01 00:00:00"
         scratch.execute_sql(
             "INSERT INTO repository (id, full_name, default_branch, settings, active, created_at) "

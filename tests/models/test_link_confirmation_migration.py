@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from peewee import Database
-from playhouse.migrations import Runner
 
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
+from models.migrate import apply_migrations
+from tests.models.conftest import migrated_to
 
 BEFORE = "0036d_encrypt_slack_tokens"
 THIS = "0036e_link_confirmation"
@@ -18,8 +18,7 @@ def columns(database: Database) -> set[str]:
 def test_a_pending_state_survives_up_and_down(scratch: Database) -> None:
     """A state issued before 0036e gets no pending confirmation; down keeps the row."""
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
+        runner = migrated_to(scratch, BEFORE)
         scratch.execute_sql(
             "INSERT INTO workspace_link_state (state_hash, team_id, enterprise_id, user_id, "
             "account, expires_at, created_at) VALUES ('h1', 'T0OLD', '', 'U1', '', "

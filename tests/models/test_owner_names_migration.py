@@ -6,7 +6,7 @@ import pytest
 from peewee import Database, IntegrityError
 
 from engine.codeowners import MAX_OWNER_CHARS, OWNER_PATTERN
-from tests.models.conftest import migrated_to
+from tests.models.conftest import add_tenant, migrated_to
 
 BEFORE = "0052_weekly_digest"
 THIS = "0053_owner_names_and_spent_tokens"
@@ -23,10 +23,7 @@ def test_up_takes_the_longest_team_and_spent_tokens_and_down_undoes_it(scratch: 
     with scratch.connection_context():
         runner = migrated_to(scratch, BEFORE)
         run = scratch.execute_sql
-        tenant = run(
-            "INSERT INTO tenant (slug, name, created_at) VALUES ('w', 'W', CURRENT_TIMESTAMP)"
-            " RETURNING id"
-        ).fetchone()[0]
+        tenant = add_tenant(scratch, "w")
         runner.up(THIS)
         run(
             "INSERT INTO owner_route (tenant_id, owner, team_id, channel_id, created_by,"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from peewee import Database
-from playhouse.migrations import Runner
 
 from models.base import utcnow
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
+from models.migrate import apply_migrations
+from tests.models.conftest import migrated_to
 
 BEFORE = "0038_effect_outbox"
 THIS = "0042_ownership"
@@ -23,8 +23,7 @@ def test_quarantines_in_place_expire_after_the_upgrade_and_down_removes_it(
 ) -> None:
     """A quarantined test gets 30 days from the upgrade; a proposed one no expiry; down drops."""
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
+        runner = migrated_to(scratch, BEFORE)
         scratch.execute_sql(
             "INSERT INTO tenant (slug, name, created_at) VALUES ('t', '', '2026-01-01')"
         )

@@ -14,7 +14,7 @@ from playhouse.migrations import Runner
 
 from models import utcnow
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
-from tests.models.conftest import partition_aware, upload_in_flight
+from tests.models.conftest import migrated_to, partition_aware, upload_in_flight
 
 MIGRATION = "0044_partition_test_results"
 BEFORE = "0042_ownership"  # the last migration before 0044
@@ -137,8 +137,7 @@ def test_up_keeps_every_row_and_down_restores_the_plain_table(scratch: Database)
     now = utcnow()
     dates = [now - timedelta(days=150), now - timedelta(days=1), now + timedelta(days=62)]
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
+        runner = migrated_to(scratch, BEFORE)
         _seed(scratch, dates)
         before = _rows(scratch)
         assert len(before) == 3

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from peewee import Database, IntegrityError
-from playhouse.migrations import Runner
 
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
+from tests.models.conftest import migrated_to
 
 MIGRATION = "0037_run_dedupe_by_commit"
 OLD_INDEX = "testrun_repository_id_ci_run_id_job_attempt_content_digest"
@@ -34,8 +33,7 @@ def _indexes(database: Database) -> set[str]:
 def test_up_keeps_runs_and_lets_another_commit_store_the_same_bytes(scratch: Database) -> None:
     """Runs stored before 0037 stay; after it the same digest for another commit is a new run."""
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up("0036_tenancy")
+        runner = migrated_to(scratch, "0036_tenancy")
         scratch.execute_sql(
             "INSERT INTO repository (id, tenant_id, full_name, default_branch, settings, active, "
             f"created_at) VALUES (1, (SELECT min(id) FROM tenant), 'acme/widgets', 'main', '{{}}', "

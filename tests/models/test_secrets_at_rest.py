@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 from cryptography.fernet import Fernet
 from peewee import Database
-from playhouse.migrations import Runner
 from slack_sdk.oauth.installation_store import Installation as SlackSdkInstallation
 
 from bot.installation_store import PeeweeInstallationStore
@@ -16,8 +15,9 @@ from flakeguard.errors import ConfigError
 from flakeguard.settings import Settings
 from flakeguard.usecases.secrets_at_rest import rotate_stored_secrets
 from models import SlackWorkspace, crypto, db
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR, apply_migrations
+from models.migrate import apply_migrations
 from tests.conftest import TEST_SECRET_KEY
+from tests.models.conftest import migrated_to
 
 BOT, USER, REFRESH = "xoxb-plain-bot-token", "xoxp-plain-user-token", "xoxe-plain-refresh"
 HOOK = "https://hooks.slack.com/services/T/B/secret"
@@ -116,8 +116,7 @@ def test_migration_encrypts_plain_tokens_and_down_decrypts(scratch: Database) ->
     data = json.dumps({"bot_token": BOT, "user_token": USER, "team_id": "T0OLD"})
     cast = "::json" if postgres else ""
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
+        runner = migrated_to(scratch, BEFORE)
         scratch.execute_sql(
             "INSERT INTO slack_installation (enterprise_id, team_id, user_id, bot_token, data, "
             f"installed_at) VALUES ('', 'T0OLD', '', '{BOT}', '{data}'{cast}, CURRENT_TIMESTAMP)"

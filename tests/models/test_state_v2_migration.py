@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from peewee import Database
-from playhouse.migrations import Runner
 
 from engine.scoring import Result, Run, TestState, fold
 from engine.scoring.upgrades import upgrade_v1_bytes, upgrade_v1_json
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
+from tests.models.conftest import migrated_to
 
 MIGRATION = "0041_flake_score_state_v2"
 NOW = "2026-09-01 00:00:00"
@@ -78,8 +77,7 @@ def test_up_upgrades_stored_states_and_down_restores_them(scratch: Database) -> 
         3: json.dumps(_v1_json(states["b"])).encode(),  # stored as JSON text before 0035
     }
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up("0038_effect_outbox")
+        runner = migrated_to(scratch, "0038_effect_outbox")
         true = "true" if _postgres(scratch) else 1
         false = "false" if _postgres(scratch) else 0
         scratch.execute_sql(

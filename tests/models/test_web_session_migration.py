@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from peewee import Database
-from playhouse.migrations import Runner
 
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
+from tests.models.conftest import add_tenant, migrated_to
 
 BEFORE = "0044_partition_test_results"
 THIS = "0045_web_session_generation"
@@ -13,11 +12,9 @@ THIS = "0045_web_session_generation"
 
 def test_up_adds_the_generation_and_down_removes_it(scratch: Database) -> None:
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
+        runner = migrated_to(scratch, BEFORE)
         run = scratch.execute_sql
-        run("INSERT INTO tenant (slug, name, created_at) VALUES ('t', 'T', CURRENT_TIMESTAMP)")
-        tenant = run("SELECT id FROM tenant WHERE slug = 't'").fetchone()[0]
+        tenant = add_tenant(scratch)
         run(
             "INSERT INTO web_user (tenant_id, provider, subject, name, team_id, created_at) "
             f"VALUES ({tenant}, 'slack', 'U1', 'Alice', 'T1', CURRENT_TIMESTAMP)"

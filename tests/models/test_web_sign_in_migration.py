@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 from peewee import Database, IntegrityError
-from playhouse.migrations import Runner
 
-from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
+from tests.models.conftest import add_tenant, migrated_to
 
 BEFORE = "0038_effect_outbox"
 THIS = "0039_web_sign_in"
@@ -16,11 +15,9 @@ THIS = "0039_web_sign_in"
 def test_up_adds_people_and_links_and_down_removes_them(scratch: Database) -> None:
     """The tenant stays; one person per (tenant, provider, subject); a link names its person."""
     with scratch.connection_context():
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
+        runner = migrated_to(scratch, BEFORE)
         run = scratch.execute_sql
-        run("INSERT INTO tenant (slug, name, created_at) VALUES ('t', 'T', CURRENT_TIMESTAMP)")
-        tenant = run("SELECT id FROM tenant WHERE slug = 't'").fetchone()[0]
+        tenant = add_tenant(scratch)
         tenants = run("SELECT count(*) FROM tenant").fetchone()[0]
         runner.up(THIS)
         person = (

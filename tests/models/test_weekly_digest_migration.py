@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from peewee import Database, IntegrityError
 
-from tests.models.conftest import migrated_to
+from tests.models.conftest import add_tenant, migrated_to
 
 BEFORE = "0045_web_session_generation"
 THIS = "0052_weekly_digest"
@@ -20,10 +20,7 @@ def test_up_creates_the_table_unique_per_week_and_down_drops_it(scratch: Databas
     with scratch.connection_context():
         runner = migrated_to(scratch, BEFORE)
         run = scratch.execute_sql
-        tenant = run(
-            "INSERT INTO tenant (slug, name, created_at) VALUES ('w', 'W', CURRENT_TIMESTAMP)"
-            " RETURNING id"
-        ).fetchone()[0]
+        tenant = add_tenant(scratch, "w")
         for _ in range(2):
             run(
                 "INSERT INTO slack_message (team_id, channel, kind, rendered_version,"

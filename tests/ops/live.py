@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -30,10 +29,9 @@ import redis
 
 from tests.cli.conftest import clean_env
 from tests.conftest import scratch_pg_database
-from tests.processes import free_port, run_to_end, stop_process
+from tests.processes import BIN, free_port, gunicorn_command, run_to_end, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 DEADLINE = 60.0
 SHA = "d" * 40
 
@@ -125,6 +123,17 @@ class LiveServer:
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
+    def unanalyzed_runs(self, ci_run_prefix: str) -> int:
+        """How many stored runs whose CI run id starts with ``ci_run_prefix`` wait for analysis."""
+        import psycopg
+
+        with psycopg.connect(self.database_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM test_run WHERE ci_run_id LIKE %s AND analyzed_at IS NULL",
+                (ci_run_prefix + "%",),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
 
 def request(
     url: str,
@@ -185,14 +194,14 @@ def live_flakeguard(
         assert migrated.returncode == 0, migrated.stderr
         with server.log.open("wb") as log:
             proc = subprocess.Popen(
-                [
-                    str(BIN / "gunicorn"),
-                    "--config", str(ROOT / "gunicorn.conf.py"),
-                    "--bind", f"127.0.0.1:{port}",
-                    "--workers", str(workers),
-                    "--threads", "4",
-                    "flakeguard.app:create_app()",
-                ],
+                gunicorn_command(
+                    port,
+                    "--config",
+                    str(ROOT / "gunicorn.conf.py"),
+                    "--threads",
+                    "4",
+                    workers=workers,
+                ),
                 env=server_env,
                 cwd=ROOT,
                 stdout=log,
@@ -275,15 +284,9 @@ def github_webhook_env() -> dict[str, str]:
     """GitHub App settings (a fresh key, no API calls made) so that /github/webhook reads
     each body before checking its signature, as in production; unconfigured it answers 503
     at once."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from tests.fakes.github import rsa_key_pair
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    pem, _ = rsa_key_pair()
     return {
         "GITHUB_APP_ID": "4242",
         "GITHUB_APP_PRIVATE_KEY": pem,

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.ops.live import LiveServer, RedisServer, live_flakeguard, request, upload
@@ -41,9 +40,5 @@ def test_frozen_redis_leaves_uploads_answering_201_and_health_200(live, redis_se
             assert health[0] == 200 and health[1] == b'{"status":"ok"}\n'
     finally:
         redis_server.thaw()
-    with psycopg.connect(live.database_url) as conn:
-        pending = conn.execute(
-            "SELECT count(*) FROM test_run WHERE ci_run_id LIKE 'frozen-%' AND analyzed_at IS NULL"
-        ).fetchone()
-    assert pending is not None and pending[0] == 8  # the reconcile job will find them
+    assert live.unanalyzed_runs("frozen-") == 8  # the reconcile job will find them
     assert "Traceback" not in live.log.read_text(errors="replace")

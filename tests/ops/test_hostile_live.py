@@ -28,9 +28,15 @@ import pytest
 
 from models.packing import milliseconds_of
 from tests.conftest import service_missing
-from tests.fakes.github import APP_ID, WEBHOOK_SECRET, FakeGitHub, sign_webhook
-from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackRequests, sign
+from tests.fakes.github import FakeGitHub, sign_webhook
+from tests.fakes.slack import (
+    FakeSlack,
+    SlackRequests,
+    nobody_view_submission,
+    sign,
+)
 from tests.ops.live import LiveServer, RedisServer, live_flakeguard, poll
+from tests.processes import fakes_env
 
 pytestmark = pytest.mark.slow
 
@@ -216,13 +222,7 @@ def live(
         with live_flakeguard(
             tmp_path_factory.mktemp("live"),
             redis_url=own_redis.url,
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_API_URL=fake_slack_server.api_url,
-            GITHUB_APP_ID=str(APP_ID),
-            GITHUB_APP_PRIVATE_KEY=github_rsa_key[0],
-            GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            GITHUB_API_URL=fake_github.url,
+            **fakes_env(fake_slack_server.api_url, fake_github.url, github_rsa_key[0]),
             FLAKEGUARD_TRUSTED_PROXIES="1",
         ) as server:
             yield server
@@ -339,7 +339,7 @@ def test_every_hostile_value_answers_its_4xx_on_a_live_server(live, fake_slack) 
         click = _interactive(slack, _click(fake_slack, value))
         answer = client.slack(f"click-{value}", click, sign(click))
         assert answer.status == 200, answer.body[:300]
-    nobody = _interactive(slack, _nobody_view())
+    nobody = _interactive(slack, nobody_view_submission())
     view = client.slack("view-nobody", nobody, sign(nobody))
     assert view.status == 200 and view.json()["response_action"] == "update"
     replies = poll(
@@ -407,11 +407,7 @@ def test_a_sigstopped_redis_leaves_uploads_and_health_answering(live, own_redis)
             health.append(probe.seconds)
     finally:
         own_redis.thaw()
-    with psycopg.connect(live.database_url) as conn:
-        pending = conn.execute(
-            "SELECT count(*) FROM test_run WHERE ci_run_id LIKE 'frozen-%' AND analyzed_at IS NULL"
-        ).fetchone()
-    assert pending == (4,)
+    assert live.unanalyzed_runs("frozen-") == 4
     print(
         f"\nfrozen Redis: uploads 201 in {', '.join(f'{s:.2f}' for s in uploads)} s;"
         f" /health 200 in {', '.join(f'{s:.3f}' for s in health)} s"
@@ -455,18 +451,4 @@ def _click(fake_slack: FakeSlack, value: str) -> dict[str, Any]:
         "message": {"ts": "1700000000.000001", "text": "alert"},
         "response_url": fake_slack.response_url(f"act-{value}"),
         "actions": [{"type": "button", "action_id": "fg_approve", "value": value}],
-    }
-
-
-def _nobody_view() -> dict[str, Any]:
-    return {
-        "type": "view_submission",
-        "team": None,
-        "user": {"id": ""},
-        "view": {
-            "id": "V1",
-            "type": "modal",
-            "callback_id": "fg_approve_all_view",
-            "private_metadata": "{}",
-        },
     }

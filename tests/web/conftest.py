@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from slack_sdk import WebClient
 
 from flakeguard.usecases import subscriptions, web_auth
 from flakeguard.usecases.demo import DEMO_REPO, create_demo
@@ -18,13 +17,12 @@ from flakeguard.usecases.repos import add_repository
 from flakeguard.usecases.tenant_links import create_tenant, link_workspace
 from models import Tenant, default_tenant
 from tests.fakes.slack import (
-    BOT_TOKEN,
     CHANNEL_ID,
     CLIENT_ID,
     CLIENT_SECRET,
-    SIGNING_SECRET,
     TEAM_ID,
     FakeSlack,
+    app_with_slack,
 )
 
 OTHER_TEAM = "T0RIVAL"
@@ -40,15 +38,12 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
-def web_settings(settings: Any, fake_slack: FakeSlack) -> Any:
+def web_settings(slack_settings: Any, fake_slack: FakeSlack) -> Any:
     """Settings with Slack (bot token and the app's OAuth client for sign-in) on the fake."""
     return dataclasses.replace(
-        settings,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_bot_token=BOT_TOKEN,
+        slack_settings,
         slack_client_id=CLIENT_ID,
         slack_client_secret=CLIENT_SECRET,
-        slack_api_url=fake_slack.api_url,
         slack_web_url=fake_slack.url.rstrip("/"),
         session_secret="test-session-secret-0123456789abcdef",
     )
@@ -57,16 +52,7 @@ def web_settings(settings: Any, fake_slack: FakeSlack) -> Any:
 @pytest.fixture
 def web_app(web_settings: Any, database: object) -> Iterator[Any]:
     """The app with the dashboard, Slack on the fake."""
-    import tasks
-    from flakeguard.app import create_app
-    from flakeguard.settings import Settings
-
-    application = create_app(
-        web_settings, slack=WebClient(token=BOT_TOKEN, base_url=web_settings.slack_api_url)
-    )
-    application.testing = True
-    yield application
-    tasks.configure(Settings(queue_mode="immediate"))
+    yield from app_with_slack(web_settings)
 
 
 @dataclass(frozen=True)

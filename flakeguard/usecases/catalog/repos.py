@@ -23,6 +23,7 @@ from models import (
     queries,
     utcnow,
 )
+from models.repos import OwnerAndName
 
 WINDOW_DAYS = 30
 WEEK = timedelta(days=7)
@@ -80,7 +81,7 @@ class Change:
 
 
 @dataclass(frozen=True)
-class RepoSummary:
+class RepoSummary(OwnerAndName):
     """One repository at a glance: counts, the week's changes, 30 days of flake rate and cost."""
 
     id: int
@@ -89,14 +90,6 @@ class RepoSummary:
     counts: Counts
     week: WeekChanges
     series: tuple[DayPoint, ...]  # oldest day first, WINDOW_DAYS of them
-
-    @property
-    def owner(self) -> str:
-        return self.full_name.split("/", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.full_name.split("/", 1)[1]
 
     @property
     def runs(self) -> int:
