@@ -302,7 +302,11 @@ def up(migrator, db):
         # Uploads writing test_result now are waited for (their rows are read below) and
         # later ones wait for this transaction (then fail on the dropped table and are
         # retried by the client): none is committed into a table about to be dropped.
-        # Readers go on.
+        # Readers go on. First the tables the new ones' foreign keys refer to (creating
+        # them takes SHARE ROW EXCLUSIVE there): an upload holding its new test_run row
+        # but not yet writing test_result would otherwise wait on our SHARE lock while we
+        # wait on its row (a deadlock); so we wait for it before locking test_result.
+        db.execute_sql("LOCK TABLE test_run, test_case IN SHARE ROW EXCLUSIVE MODE")
         db.execute_sql("LOCK TABLE test_result IN SHARE MODE")
     now = _month(datetime.now(UTC))
     oldest, newest = db.execute_sql(

@@ -174,6 +174,34 @@ def _constraints(database: Database) -> set[tuple[str, str]]:
     return {(name, kind) for name, kind in rows}
 
 
+def test_an_upload_that_made_its_run_before_up_started_is_waited_for(scratch: Database) -> None:
+    """An upload holding its new test_run row when 0047 starts, its results not yet written:
+    up waits for it before locking test_result (its new tables' keys need test_run), so the
+    upload writes its results, commits, and they are packed (no deadlock)."""
+    if not _postgres(scratch):
+        pytest.skip("one writer at a time on SQLite")
+    with scratch.connection_context(), _bound(scratch):
+        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up(BEFORE)
+        _seed(scratch)
+        with upload_in_flight(
+            scratch,
+            "INSERT INTO test_run (id, repository_id, sha, branch, ci_run_id, job, attempt, "
+            "source, content_digest, tests, passed, failures, errors, skipped, duration, "
+            f"received_at, tainted) VALUES (4, 2, '{4:040x}', 'main', '4', '', 1, 'cli', "
+            f"'{4:064x}', 1, 0, 1, 0, 0, 0.5, CURRENT_TIMESTAMP, false)",
+            then=(
+                "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
+                "message, failure_type, created_at) "
+                "VALUES (4, 5, 'failed', 0.5, 0, 'in flight', 'E', %s)",
+                (MAR,),
+            ),
+        ):
+            runner.up(THIS)
+        assert "in flight" in {m.message for m in FailureMessage.select()}
+        assert ResultBlock.select().where(ResultBlock.run == 4).count() == 1
+
+
 def test_an_upload_writing_while_up_starts_is_moved_not_dropped(scratch: Database) -> None:
     """An upload that inserted into test_result and commits while 0047 runs: up waits for it
     before it reads (a SHARE lock), so its row is packed rather than dropped with the table."""
