@@ -75,10 +75,11 @@ class CaseIdCache:
     A test case's id and ordinal never change and test cases are only deleted
     with their repository, so a map once read stays right; each upload checks it
     against the repository's highest ordinal (one probe of the unique index;
-    ordinals are dense, so it moves whenever any process adds a test) and reads
-    it again when that moved. Repositories with more than ``per_repository``
-    cases, and any past ``total`` keys in all, are not kept: their uploads look
-    their keys up batch by batch.
+    ordinals are never reused, so it moves when a test is committed above it)
+    and reads it again when that moved; a test committed below it, out of order,
+    is noticed by the map's users, who ``forget`` the map. Repositories with
+    more than ``per_repository`` cases, and any past ``total`` keys in all, are
+    not kept: their uploads look their keys up batch by batch.
     """
 
     def __init__(self, *, per_repository: int = 100_000, total: int = 400_000) -> None:

@@ -379,10 +379,12 @@ def _expand_run(db, run_id, dated, ids, out):
         (run_id, dated),
     ).fetchall():
         codes, durations = bytes(codes), bytes(durations)
-        index = 0  # durations hold the present slots' only
+        full = len(durations) == 4 * BLOCK  # every slot's; else the present slots' only
+        index = 0
         for slot, code in enumerate(codes):
             if code:
-                seconds = int.from_bytes(durations[4 * index : 4 * index + 4], "little") / 1000
+                at = slot if full else index
+                seconds = int.from_bytes(durations[4 * at : 4 * at + 4], "little") / 1000
                 index += 1
                 test_id = ids[block * BLOCK + slot]
                 finals[test_id] = (STATUSES.get(code & 7, "error"), code >> 3, seconds, None, None)

@@ -13,7 +13,7 @@ from playhouse.migrations import Runner
 
 from models import FailureMessage, ResultBlock, TestCase, TestRun, db, result_reads
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
-from models.packing import MAX_DURATION_SECONDS
+from models.packing import BLOCK, MAX_DURATION_SECONDS, milliseconds_of
 from tests.models.conftest import upload_in_flight
 from tests.models.test_result_partitions import result_schema
 
@@ -154,6 +154,39 @@ def test_up_packs_every_row_and_down_puts_them_back(scratch: Database) -> None:
         assert _constraints(scratch) == constraints  # the foreign keys, by name
         runner.up(THIS)
         assert ResultBlock.select().count() == 3  # a block per run
+
+
+def test_down_reads_a_block_with_every_duration_in_place(scratch: Database) -> None:
+    """A block may hold all 64 durations (256 bytes, at their slots) though some slots are
+    empty, as the readers allow: ``down`` reads each test's at its slot (a passing test after
+    an empty slot: its duration is in the block only)."""
+    late = (2, 6, "passed", 0.75, 0, None, None, MAR)  # slot 5 of run 2's block: 2 empty
+    with scratch.connection_context(), _bound(scratch):
+        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up(BEFORE)
+        _seed(scratch)
+        mark = "%s" if _postgres(scratch) else "?"
+        scratch.execute_sql(
+            "INSERT INTO test_case (id, repository_id, key, suite, classname, name, ordinal, "
+            "first_seen, last_seen) VALUES (6, 1, 'k6', '', '', 't6', 5, CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP)"
+        )
+        scratch.execute_sql(
+            "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, message, "
+            f"failure_type, created_at) VALUES ({', '.join([mark] * 8)})",
+            (*late[:7], late[7] if _postgres(scratch) else late[7].isoformat(" ")),
+        )
+        runner.up(THIS)
+        for block in ResultBlock.select():
+            full = milliseconds_of(bytes(block.codes), bytes(block.durations))
+            scratch.execute_sql(
+                f"UPDATE result_block SET durations = {mark} WHERE run_id = {mark} "
+                f"AND block = {mark}",
+                (full.tobytes(), block.run_id, block.block),
+            )
+        assert {len(bytes(b.durations)) for b in ResultBlock.select()} == {4 * BLOCK}
+        runner.down(THIS)
+        assert _test_result_rows(scratch) == Counter(_kept(row) for row in [*ROWS, late])
 
 
 def _relkind(database: Database) -> str | None:
