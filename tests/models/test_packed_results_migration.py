@@ -73,6 +73,16 @@ def _seed(database: Database) -> None:
         )
 
 
+@contextmanager
+def _seeded(database: Database) -> Iterator[Runner]:
+    """The models bound to ``database``, migrated up to ``BEFORE`` and seeded: its runner."""
+    with database.connection_context(), _bound(database):
+        runner = Runner(database, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up(BEFORE)
+        _seed(database)
+        yield runner
+
+
 def _kept(row: tuple[object, ...]) -> tuple[object, ...]:
     """A row as the packed layout keeps it: whole milliseconds (at most MAX_DURATION_SECONDS),
     messages of failures only."""
@@ -117,10 +127,7 @@ def test_up_packs_every_row_and_down_puts_them_back(scratch: Database) -> None:
     """Each attempt reads back from the packed tables (milliseconds, messages of failures,
     stored once per repository and month); test_result is gone. ``down`` gives the same rows
     back in test_result as 0044 left it (partitioned on PostgreSQL); up again works."""
-    with scratch.connection_context(), _bound(scratch):
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
-        _seed(scratch)
+    with _seeded(scratch) as runner:
         relkind, schema = _relkind(scratch), result_schema(scratch)
         constraints = _constraints(scratch)
         runner.up(THIS)
@@ -161,10 +168,7 @@ def test_down_reads_a_block_with_every_duration_in_place(scratch: Database) -> N
     empty, as the readers allow: ``down`` reads each test's at its slot (a passing test after
     an empty slot: its duration is in the block only)."""
     late = (2, 6, "passed", 0.75, 0, None, None, MAR)  # slot 5 of run 2's block: 2 empty
-    with scratch.connection_context(), _bound(scratch):
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
-        _seed(scratch)
+    with _seeded(scratch) as runner:
         mark = "%s" if _postgres(scratch) else "?"
         scratch.execute_sql(
             "INSERT INTO test_case (id, repository_id, key, suite, classname, name, ordinal, "
@@ -213,10 +217,7 @@ def test_an_upload_that_made_its_run_before_up_started_is_waited_for(scratch: Da
     upload writes its results, commits, and they are packed (no deadlock)."""
     if not _postgres(scratch):
         pytest.skip("one writer at a time on SQLite")
-    with scratch.connection_context(), _bound(scratch):
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
-        _seed(scratch)
+    with _seeded(scratch) as runner:
         with upload_in_flight(
             scratch,
             "INSERT INTO test_run (id, repository_id, sha, branch, ci_run_id, job, attempt, "
@@ -240,10 +241,7 @@ def test_an_upload_writing_while_up_starts_is_moved_not_dropped(scratch: Databas
     before it reads (a SHARE lock), so its row is packed rather than dropped with the table."""
     if not _postgres(scratch):
         pytest.skip("one writer at a time on SQLite")
-    with scratch.connection_context(), _bound(scratch):
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
-        _seed(scratch)
+    with _seeded(scratch) as runner:
         with upload_in_flight(
             scratch,
             "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
