@@ -28,6 +28,7 @@ from peewee import __exception_wrapper__ as driver_errors
 from models.base import db, is_postgres
 from models.packing import AttemptRow, RunPacker
 from models.queries import CHUNK
+from models.result_reads import RUN_DATE_SLACK
 from models.results import FailureMessage, ResultAttempt, ResultBlock, TestCase, TestRun
 from models.test_cases import CASE_IDS, Identity, touch_last_seen, upsert_cases
 
@@ -60,6 +61,10 @@ class ResultLoader:
         self.repository_id = repository_id
         self.now = now
         self.dated = _naive(dated)
+        # A test is first seen at its first run's date when that is earlier than its upload
+        # (a backfill): the reads of its history stop at first_seen (less RUN_DATE_SLACK).
+        self.first_seen = min(_naive(now), self.dated)
+        self._back_dated = self.dated < _naive(now) - RUN_DATE_SLACK
         self._known = CASE_IDS.known(repository_id)
         # The kept map is shared: copied (once) only when this upload adds cases.
         self._ids: dict[str, Identity] = self._known.ids if self._known is not None else {}
@@ -76,7 +81,9 @@ class ResultLoader:
                 ids = self._ids = dict(ids)
                 self._copied = True
             with driver_errors:
-                found = upsert_cases(self.repository_id, unknown, self.now)
+                found = upsert_cases(
+                    self.repository_id, unknown, self.now, first_seen=self.first_seen
+                )
             ids.update(found)
             last = self._known.last if self._known is not None else None
             if last is not None and any(ordinal <= last[1] for _, ordinal in found.values()):
@@ -89,13 +96,17 @@ class ResultLoader:
 
     def finish(self) -> None:
         """Write the run's blocks, attempts and messages; refresh the cases' stale ``last_seen``
-        (those this process has not refreshed lately, when the repository's ids are kept)."""
+        (those this process has not refreshed lately, when the repository's ids are kept);
+        of a back-dated run, bring every case's later ``first_seen`` down to its date."""
         with driver_errors:
             write_packed(self.run_id, self.repository_id, self.dated, self._packer)
             seen = self._seen
             refresh = seen if self._known is None else self._known.to_refresh(seen, self.now)
+            if self._back_dated:
+                refresh = seen
             if refresh:
-                touch_last_seen(refresh, self.now)
+                dated = self.dated if self._back_dated else None
+                touch_last_seen(refresh, self.now, dated=dated)
 
 
 class Outcome(NamedTuple):

@@ -371,7 +371,6 @@ def _ids_of_blocks(repository_id: int, blocks: Sequence[Any]) -> dict[int, int]:
             return ids
         CASE_IDS.forget(repository_id)  # a test committed out of ordinal order
     ranges: list[list[int]] = []
-    ranges: list[list[int]] = []
     for block in sorted({row[1] for row in blocks}):
         if ranges and block == ranges[-1][1] + 1:
             ranges[-1][1] = block

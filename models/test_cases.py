@@ -75,10 +75,11 @@ class CaseIdCache:
     A test case's id and ordinal never change and test cases are only deleted
     with their repository, so a map once read stays right; each upload checks it
     against the repository's highest ordinal (one probe of the unique index;
-    ordinals are dense, so it moves whenever any process adds a test) and reads
-    it again when that moved. Repositories with more than ``per_repository``
-    cases, and any past ``total`` keys in all, are not kept: their uploads look
-    their keys up batch by batch.
+    ordinals are never reused, so it moves when a test is committed above it)
+    and reads it again when that moved; a test committed below it, out of order,
+    is noticed by the map's users, who ``forget`` the map. Repositories with
+    more than ``per_repository`` cases, and any past ``total`` keys in all, are
+    not kept: their uploads look their keys up batch by batch.
     """
 
     def __init__(self, *, per_repository: int = 100_000, total: int = 400_000) -> None:
@@ -140,9 +141,12 @@ CASE_IDS = CaseIdCache()
 # -- test cases -----------------------------------------------------------------------
 
 
-def upsert_cases(repository_id: int, cases: Sequence[Any], now: datetime) -> dict[str, Identity]:
+def upsert_cases(
+    repository_id: int, cases: Sequence[Any], now: datetime, *, first_seen: datetime | None = None
+) -> dict[str, Identity]:
     """(id, ordinal) of the cases' TestCases: known ones looked up, new ones numbered
-    (``reserve_ordinals``) and inserted in key order.
+    (``reserve_ordinals``) and inserted in key order, first seen at ``first_seen`` (default
+    ``now``; a back-dated run's date: the reads of a test's history stop at it).
 
     Locks no existing row (``last_seen`` is the caller's to refresh, ``touch_last_seen``).
     """
@@ -164,7 +168,7 @@ def upsert_cases(repository_id: int, cases: Sequence[Any], now: datetime) -> dic
         missing.sort()
         ordinal = reserve_ordinals(repository_id, len(missing))
         rows = [(key, *_identity(first[key]), ordinal + n) for n, key in enumerate(missing)]
-        insert(repository_id, rows, now)
+        insert(repository_id, rows, now, now if first_seen is None else first_seen)
         ids.update(lookup(repository_id, missing))
     return ids
 
@@ -204,7 +208,9 @@ def _known_cases_pg(repository_id: int, keys: list[str]) -> dict[str, Identity]:
         return {key: (test_id, ordinal) for key, test_id, ordinal in cursor.fetchall()}
 
 
-def _insert_cases_pg(repository_id: int, rows: list[tuple[Any, ...]], now: datetime) -> None:
+def _insert_cases_pg(
+    repository_id: int, rows: list[tuple[Any, ...]], now: datetime, first_seen: datetime
+) -> None:
     table = TestCase._meta.table_name
     columns = [list(column) for column in zip(*rows, strict=True)]
     with db.connection().cursor() as cursor:
@@ -215,7 +221,7 @@ def _insert_cases_pg(repository_id: int, rows: list[tuple[Any, ...]], now: datet
             "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[]"
             ") AS u(k, s, c, n, f, l, o) "
             "ON CONFLICT (repository_id, key) DO NOTHING",
-            (repository_id, now, now, *columns),
+            (repository_id, first_seen, now, *columns),
         )
 
 
@@ -234,40 +240,52 @@ def _known_cases_sqlite(repository_id: int, keys: list[str]) -> dict[str, Identi
     return ids
 
 
-def touch_last_seen(test_case_ids: Iterable[int], now: datetime) -> None:
-    """Set ``last_seen`` to ``now`` where it is older than the resolution, in id order.
+def touch_last_seen(
+    test_case_ids: Iterable[int], now: datetime, *, dated: datetime | None = None
+) -> None:
+    """Set ``last_seen`` to ``now`` where it is older than the resolution and, given a run's
+    ``dated`` (a back-dated one), bring ``first_seen`` down to it where later: one statement,
+    in id order.
 
     The one place an upload locks existing test case rows, at its end and after
-    any numbering of new tests (``next_ordinal``'s lock): two uploads that see
-    the same tests lock them in the same order, so one waits for the other and
-    neither waits for a lock the other takes later.
+    any insert of new tests: two uploads that see the same tests lock them in the
+    same order, so one waits for the other and neither waits for a lock the other
+    takes later (a second pass over the rows, in the same transaction, could).
     """
     ids = sorted(set(test_case_ids))
     table = TestCase._meta.table_name
     stale = now - LAST_SEEN_RESOLUTION
+    # no date: a first_seen bound no row is past
+    since = datetime.max if dated is None else dated
     if is_postgres():
         db.execute_sql(
-            f'UPDATE "{table}" t SET last_seen = %s FROM (SELECT id FROM "{table}" '
-            "WHERE id = ANY(%s::int[]) AND last_seen < %s ORDER BY id FOR UPDATE) AS s "
+            f'UPDATE "{table}" t SET last_seen = CASE WHEN t.last_seen < %s THEN %s '
+            "ELSE t.last_seen END, first_seen = least(t.first_seen, %s) "
+            f'FROM (SELECT id FROM "{table}" WHERE id = ANY(%s::int[]) '
+            "AND (last_seen < %s OR first_seen > %s) ORDER BY id FOR UPDATE) AS s "
             "WHERE t.id = s.id",
-            (now, ids, stale),
+            (stale, now, since, ids, stale, since),
         )
         return
+    stale_stamp, since_stamp = stale.isoformat(" "), since.isoformat(" ")
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         db.execute_sql(
-            f'UPDATE "{table}" SET last_seen = ? WHERE id IN ({", ".join("?" * len(chunk))}) '
-            "AND last_seen < ?",
-            (now.isoformat(" "), *chunk, stale.isoformat(" ")),
+            f'UPDATE "{table}" SET last_seen = CASE WHEN last_seen < ? THEN ? '
+            "ELSE last_seen END, first_seen = min(first_seen, ?) "
+            f"WHERE id IN ({', '.join('?' * len(chunk))}) AND (last_seen < ? OR first_seen > ?)",
+            (stale_stamp, now.isoformat(" "), since_stamp, *chunk, stale_stamp, since_stamp),
         )
 
 
-def _insert_cases_sqlite(repository_id: int, rows: list[tuple[Any, ...]], now: datetime) -> None:
+def _insert_cases_sqlite(
+    repository_id: int, rows: list[tuple[Any, ...]], now: datetime, first_seen: datetime
+) -> None:
     table = TestCase._meta.table_name
-    stamp = now.isoformat(" ")
+    stamp, first = now.isoformat(" "), first_seen.isoformat(" ")
     db.connection().executemany(
         f'INSERT INTO "{table}" (repository_id, key, suite, classname, name, file, line, '
         "ordinal, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (repository_id, key) DO NOTHING",
-        [(repository_id, *row, stamp, stamp) for row in rows],
+        [(repository_id, *row, first, stamp) for row in rows],
     )

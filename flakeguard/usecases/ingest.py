@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from peewee import DataError, IntegrityError
+from peewee import DatabaseError, DataError, IntegrityError
 
 from engine.junit import CaseResult, ReportError, iter_cases, sniff_format
 from flakeguard import logs
@@ -73,6 +73,11 @@ BATCH = 2_000
 PIPELINE_DEPTH = 4
 SPOOL_IN_MEMORY = 8 * 2**20
 SNIFF_BYTES = 4096
+# Two uploads adding the same new tests in different batch orders can deadlock (each
+# waits on a test row the other inserted); the database aborts one, stored again from
+# its spooled reports.
+STORE_TRIES = 3
+DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE
 
 
 @dataclass(frozen=True)
@@ -104,27 +109,7 @@ def ingest_reports(
             return IngestResult(existing.id, run_totals(existing), True)
         received = utcnow()
         try:
-            with db.atomic():
-                run = TestRun.create(
-                    repository=repo,
-                    sha=meta.sha,
-                    branch=meta.branch,
-                    pr=meta.pr,
-                    ci_run_id=meta.ci_run_id,
-                    job=meta.job,
-                    attempt=meta.attempt,
-                    source=meta.source,
-                    content_digest=spooled.digest,
-                    report_format=_format_name(spooled.formats),
-                    started_at=meta.started_at,
-                    received_at=received,
-                    correlation_id=logs.get_correlation_id(),
-                )
-                totals = _store_results(
-                    spooled, run.id, repo.id, received, dated=meta.started_at or received
-                )
-                TestRun.update(**totals).where(TestRun.id == run.id).execute()
-                effects = outbox.record([outbox.want(Job.ANALYZE_RUN, run_id=run.id)])
+            run, totals, effects = _store_run(repo, meta, spooled, received)
         except IntegrityError:
             # A concurrent identical upload won the race on the unique run index.
             existing = _find_run(repo, meta, spooled.digest)
@@ -236,6 +221,54 @@ def _basename(name: str) -> str:
 
 
 # -- store ----------------------------------------------------------------------------
+
+
+def _store_run(
+    repo: Repository, meta: RunMeta, spooled: Spooled, received: datetime
+) -> tuple[TestRun, dict[str, Any], list[outbox.Wanted]]:
+    """Store the run in one transaction, again (up to ``STORE_TRIES``) when the database
+    aborted it to break a deadlock; not when called inside a transaction of the caller's,
+    whose locks would stay held."""
+    retry = not db.in_transaction()
+    for attempt in range(1, STORE_TRIES + 1):
+        try:
+            with db.atomic():
+                run = TestRun.create(
+                    repository=repo,
+                    sha=meta.sha,
+                    branch=meta.branch,
+                    pr=meta.pr,
+                    ci_run_id=meta.ci_run_id,
+                    job=meta.job,
+                    attempt=meta.attempt,
+                    source=meta.source,
+                    content_digest=spooled.digest,
+                    report_format=_format_name(spooled.formats),
+                    started_at=meta.started_at,
+                    received_at=received,
+                    correlation_id=logs.get_correlation_id(),
+                )
+                totals = _store_results(
+                    spooled, run.id, repo.id, received, dated=meta.started_at or received
+                )
+                TestRun.update(**totals).where(TestRun.id == run.id).execute()
+                effects = outbox.record([outbox.want(Job.ANALYZE_RUN, run_id=run.id)])
+            return run, totals, effects
+        except DatabaseError as exc:
+            if not retry or attempt == STORE_TRIES or not _deadlocked(exc):
+                raise
+            log.info("upload aborted in a deadlock with another; storing it again")
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+def _deadlocked(exc: BaseException) -> bool:
+    """Whether the driver's error under peewee's (its cause) is a detected deadlock."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) == DEADLOCK_DETECTED:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _store_results(

@@ -302,7 +302,11 @@ def up(migrator, db):
         # Uploads writing test_result now are waited for (their rows are read below) and
         # later ones wait for this transaction (then fail on the dropped table and are
         # retried by the client): none is committed into a table about to be dropped.
-        # Readers go on.
+        # Readers go on. First the tables the new ones' foreign keys refer to (creating
+        # them takes SHARE ROW EXCLUSIVE there): an upload holding its new test_run row
+        # but not yet writing test_result would otherwise wait on our SHARE lock while we
+        # wait on its row (a deadlock); so we wait for it before locking test_result.
+        db.execute_sql("LOCK TABLE test_run, test_case IN SHARE ROW EXCLUSIVE MODE")
         db.execute_sql("LOCK TABLE test_result IN SHARE MODE")
     now = _month(datetime.now(UTC))
     oldest, newest = db.execute_sql(
@@ -375,10 +379,12 @@ def _expand_run(db, run_id, dated, ids, out):
         (run_id, dated),
     ).fetchall():
         codes, durations = bytes(codes), bytes(durations)
-        index = 0  # durations hold the present slots' only
+        full = len(durations) == 4 * BLOCK  # every slot's; else the present slots' only
+        index = 0
         for slot, code in enumerate(codes):
             if code:
-                seconds = int.from_bytes(durations[4 * index : 4 * index + 4], "little") / 1000
+                at = slot if full else index
+                seconds = int.from_bytes(durations[4 * at : 4 * at + 4], "little") / 1000
                 index += 1
                 test_id = ids[block * BLOCK + slot]
                 finals[test_id] = (STATUSES.get(code & 7, "error"), code >> 3, seconds, None, None)

@@ -310,3 +310,54 @@ def test_ids_of_a_rejected_upload_are_not_kept(repo) -> None:  # type: ignore[no
     stored = {t.id for t in TestCase.select()}
     used = {r.test_case_id for r in stored_results()}
     assert used == stored and len(stored) == BATCH + 5
+
+
+def test_uploads_adding_the_same_tests_in_other_orders_both_store(  # type: ignore[no-untyped-def]
+    repo, db_url, monkeypatch
+) -> None:
+    """Two uploads add the same new tests, batches in opposite orders, each its first batch
+    before either its second: each then waits on rows the other inserted, PostgreSQL aborts
+    one, and it is stored again from its spooled report."""
+    import threading
+
+    from models import db
+    from models.bulk import ResultLoader
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("one writer at a time on SQLite: nothing to interleave")
+    monkeypatch.setattr("flakeguard.usecases.ingest.BATCH", 2)
+    barrier = threading.Barrier(2)
+    first = threading.local()
+    add = ResultLoader.add
+
+    def add_then_wait(loader: ResultLoader, cases: list[object]) -> None:
+        add(loader, cases)
+        if not getattr(first, "done", False):  # each upload's first batch only, once
+            first.done = True
+            barrier.wait(30)
+
+    monkeypatch.setattr(ResultLoader, "add", add_then_wait)
+    front = [samples.case(name) for name in ("a1", "a2")]
+    back = [samples.case(name) for name in ("b1", "b2")]
+    bodies = {"1": samples.report(front + back), "2": samples.report(back + front)}
+    results: dict[str, object] = {}
+
+    def upload(ci_run_id: str) -> None:
+        meta = RunMeta(sha=samples.SHA, branch="main", ci_run_id=ci_run_id, job="unit")
+        with db.connection_context():
+            try:
+                results[ci_run_id] = ingest_reports(
+                    repo, [("r.xml", bodies[ci_run_id])], meta, max_bytes=2**20
+                )
+            except Exception as exc:  # noqa: BLE001 - the assertion names it
+                results[ci_run_id] = exc
+
+    threads = [threading.Thread(target=upload, args=(name,)) for name in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(type(r).__name__ for r in results.values()) == ["IngestResult"] * 2, results
+    assert TestRun.select().count() == 2
+    assert TestCase.select().count() == 4
+    assert len(stored_results()) == 8

@@ -83,10 +83,15 @@ def migrated_to(database: Database, migration: str) -> Runner:
 
 @contextmanager
 def upload_in_flight(
-    database: Database, statement: str, params: Sequence[object] = ()
+    database: Database,
+    statement: str,
+    params: Sequence[object] = (),
+    *,
+    then: tuple[str, Sequence[object]] | None = None,
 ) -> Iterator[None]:
     """An upload on PostgreSQL in a thread and connection of its own: ``statement`` run in
-    its transaction, which commits once something in the block waits for it (a migration).
+    its transaction, which commits once something in the block waits for it (a migration),
+    after running ``then`` (statement, parameters) when given.
     Raises, after the block, what the upload raised (one that is never waited for too)."""
     import psycopg
 
@@ -106,6 +111,8 @@ def upload_in_flight(
                     if time.monotonic() > deadline:
                         raise AssertionError("nothing waited for the upload")
                     time.sleep(0.01)  # polling for the other session's state, not timing
+                if then is not None:
+                    writer.execute(*then)
                 writer.commit()
         except BaseException as exc:  # noqa: BLE001 - the test thread raises it
             failures.append(exc)

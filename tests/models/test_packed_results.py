@@ -251,8 +251,9 @@ def _tables() -> dict[str, int]:
 
 def test_ran_on_other_commit_batches_its_tests_and_stops_at_first_seen(database) -> None:  # type: ignore[no-untyped-def]
     """300 tests over five blocks (three statements): those that ran on another commit are
-    found, the own branch excepted; a run dated before a test's first_seen (less the slack)
-    is not read for it."""
+    found, the own branch excepted; each test's stored first_seen is its first run's date, so
+    bounding by it drops none of them; a run dated before a first_seen (less the slack) is not
+    read for that test."""
     repo = _repo()
     at = datetime(2027, 3, 10, 8, 30)
     early = _run(repo, 1, at - timedelta(days=10))
@@ -267,14 +268,62 @@ def test_ran_on_other_commit_batches_its_tests_and_stops_at_first_seen(database)
     assert result_reads.ran_on_other_commit(repo.id, ordinals, "b" * 40) == earlier
     own = result_reads.ran_on_other_commit(repo.id, ordinals, "b" * 40, except_branches={"main"})
     assert own == set()
-    seen = {test_id: at - timedelta(days=10) for test_id in ordinals}
-    seen[tests["t007"][0]] = at - timedelta(days=2)  # first seen after the early run
+    stored = dict(TestCase.select(TestCase.id, TestCase.first_seen).tuples())
+    found = result_reads.ran_on_other_commit(repo.id, ordinals, "b" * 40, first_seen=stored)
+    assert found == earlier
+    seen = dict(stored)
+    seen[tests["t007"][0]] = at - timedelta(days=2)  # as if first seen after the early run
     bounded = result_reads.ran_on_other_commit(repo.id, ordinals, "b" * 40, first_seen=seen)
     assert bounded == earlier - {tests["t007"][0]}
     t7, ordinal = tests["t007"]
     assert len(result_reads.test_history(repo.id, t7, ordinal, runs=5)) == 2
     only = result_reads.test_history(repo.id, t7, ordinal, runs=5, first_seen=seen[t7])
     assert [run.run_id for run in only] == [late.id]
+
+
+def _backfill(repo: Repository, n: int, cases: list[Case], dated: datetime) -> TestRun:
+    """A run dated ``dated`` and uploaded now (``flakeguard ingest --started-at``, the demo)."""
+    run = _run(repo, n, dated)
+    TestRun.update(received_at=utcnow()).where(TestRun.id == run.id).execute()
+    with db.atomic():
+        loader = ResultLoader(run.id, repo.id, now=utcnow(), dated=dated)
+        loader.add(cases)
+        loader.finish()
+    return run
+
+
+def test_a_backfilled_history_shows_all_its_runs(database) -> None:  # type: ignore[no-untyped-def]
+    """21 daily runs back-dated weeks, uploaded today oldest first (the demo's history): the
+    tests are first seen at the first run's date and the strip shows the last 20 runs."""
+    from flakeguard.usecases.testcases import HISTORY, history_strip
+
+    repo = _repo()
+    start = utcnow() - timedelta(days=21)
+    for n in range(21):
+        status = "failed" if n % 3 == 0 else "passed"
+        _backfill(repo, n, [Case("steady"), Case("flaky", status)], start + timedelta(days=n))
+    flaky = TestCase.get(TestCase.key == "flaky")
+    assert flaky.first_seen == start
+    assert HISTORY == 20
+    assert history_strip(flaky) == "".join("x" if n % 3 == 0 else "+" for n in range(1, 21))
+
+
+def test_a_test_backfilled_after_its_first_upload_is_not_new(database) -> None:  # type: ignore[no-untyped-def]
+    """A test first uploaded today, then in a run back-dated ten days on another commit: its
+    first_seen comes down to that run's date, so it ran on another commit (not "new")."""
+    repo = _repo()
+    today = _run(repo, 1, utcnow())
+    _load(repo, today, [Case("t")], utcnow())
+    old = _backfill(repo, 2, [Case("t"), Case("u")], utcnow() - timedelta(days=10))
+    test = TestCase.get(TestCase.key == "t")
+    assert test.first_seen == old.started_at
+    seen = {test.id: test.first_seen}
+    found = result_reads.ran_on_other_commit(
+        repo.id, {test.id: test.ordinal}, today.sha, first_seen=seen
+    )
+    assert found == {test.id}
+    other = TestCase.get(TestCase.key == "u")
+    assert other.first_seen == old.started_at  # inserted by the back-dated run itself
 
 
 def test_retention_drops_whole_months_of_every_result_table(database, db_url) -> None:  # type: ignore[no-untyped-def]

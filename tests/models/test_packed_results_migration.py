@@ -13,7 +13,7 @@ from playhouse.migrations import Runner
 
 from models import FailureMessage, ResultBlock, TestCase, TestRun, db, result_reads
 from models.migrate import HISTORY_TABLE, MIGRATIONS_DIR
-from models.packing import MAX_DURATION_SECONDS
+from models.packing import BLOCK, MAX_DURATION_SECONDS, milliseconds_of
 from tests.models.conftest import upload_in_flight
 from tests.models.test_result_partitions import result_schema
 
@@ -73,6 +73,16 @@ def _seed(database: Database) -> None:
         )
 
 
+@contextmanager
+def _seeded(database: Database) -> Iterator[Runner]:
+    """The models bound to ``database``, migrated up to ``BEFORE`` and seeded: its runner."""
+    with database.connection_context(), _bound(database):
+        runner = Runner(database, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
+        runner.up(BEFORE)
+        _seed(database)
+        yield runner
+
+
 def _kept(row: tuple[object, ...]) -> tuple[object, ...]:
     """A row as the packed layout keeps it: whole milliseconds (at most MAX_DURATION_SECONDS),
     messages of failures only."""
@@ -117,10 +127,7 @@ def test_up_packs_every_row_and_down_puts_them_back(scratch: Database) -> None:
     """Each attempt reads back from the packed tables (milliseconds, messages of failures,
     stored once per repository and month); test_result is gone. ``down`` gives the same rows
     back in test_result as 0044 left it (partitioned on PostgreSQL); up again works."""
-    with scratch.connection_context(), _bound(scratch):
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
-        _seed(scratch)
+    with _seeded(scratch) as runner:
         relkind, schema = _relkind(scratch), result_schema(scratch)
         constraints = _constraints(scratch)
         runner.up(THIS)
@@ -156,6 +163,36 @@ def test_up_packs_every_row_and_down_puts_them_back(scratch: Database) -> None:
         assert ResultBlock.select().count() == 3  # a block per run
 
 
+def test_down_reads_a_block_with_every_duration_in_place(scratch: Database) -> None:
+    """A block may hold all 64 durations (256 bytes, at their slots) though some slots are
+    empty, as the readers allow: ``down`` reads each test's at its slot (a passing test after
+    an empty slot: its duration is in the block only)."""
+    late = (2, 6, "passed", 0.75, 0, None, None, MAR)  # slot 5 of run 2's block: 2 empty
+    with _seeded(scratch) as runner:
+        mark = "%s" if _postgres(scratch) else "?"
+        scratch.execute_sql(
+            "INSERT INTO test_case (id, repository_id, key, suite, classname, name, ordinal, "
+            "first_seen, last_seen) VALUES (6, 1, 'k6', '', '', 't6', 5, CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP)"
+        )
+        scratch.execute_sql(
+            "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, message, "
+            f"failure_type, created_at) VALUES ({', '.join([mark] * 8)})",
+            (*late[:7], late[7] if _postgres(scratch) else late[7].isoformat(" ")),
+        )
+        runner.up(THIS)
+        for block in ResultBlock.select():
+            full = milliseconds_of(bytes(block.codes), bytes(block.durations))
+            scratch.execute_sql(
+                f"UPDATE result_block SET durations = {mark} WHERE run_id = {mark} "
+                f"AND block = {mark}",
+                (full.tobytes(), block.run_id, block.block),
+            )
+        assert {len(bytes(b.durations)) for b in ResultBlock.select()} == {4 * BLOCK}
+        runner.down(THIS)
+        assert _test_result_rows(scratch) == Counter(_kept(row) for row in [*ROWS, late])
+
+
 def _relkind(database: Database) -> str | None:
     if not _postgres(database):
         return "table"
@@ -174,15 +211,37 @@ def _constraints(database: Database) -> set[tuple[str, str]]:
     return {(name, kind) for name, kind in rows}
 
 
+def test_an_upload_that_made_its_run_before_up_started_is_waited_for(scratch: Database) -> None:
+    """An upload holding its new test_run row when 0047 starts, its results not yet written:
+    up waits for it before locking test_result (its new tables' keys need test_run), so the
+    upload writes its results, commits, and they are packed (no deadlock)."""
+    if not _postgres(scratch):
+        pytest.skip("one writer at a time on SQLite")
+    with _seeded(scratch) as runner:
+        with upload_in_flight(
+            scratch,
+            "INSERT INTO test_run (id, repository_id, sha, branch, ci_run_id, job, attempt, "
+            "source, content_digest, tests, passed, failures, errors, skipped, duration, "
+            f"received_at, tainted) VALUES (4, 2, '{4:040x}', 'main', '4', '', 1, 'cli', "
+            f"'{4:064x}', 1, 0, 1, 0, 0, 0.5, CURRENT_TIMESTAMP, false)",
+            then=(
+                "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
+                "message, failure_type, created_at) "
+                "VALUES (4, 5, 'failed', 0.5, 0, 'in flight', 'E', %s)",
+                (MAR,),
+            ),
+        ):
+            runner.up(THIS)
+        assert "in flight" in {m.message for m in FailureMessage.select()}
+        assert ResultBlock.select().where(ResultBlock.run == 4).count() == 1
+
+
 def test_an_upload_writing_while_up_starts_is_moved_not_dropped(scratch: Database) -> None:
     """An upload that inserted into test_result and commits while 0047 runs: up waits for it
     before it reads (a SHARE lock), so its row is packed rather than dropped with the table."""
     if not _postgres(scratch):
         pytest.skip("one writer at a time on SQLite")
-    with scratch.connection_context(), _bound(scratch):
-        runner = Runner(scratch, str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
-        runner.up(BEFORE)
-        _seed(scratch)
+    with _seeded(scratch) as runner:
         with upload_in_flight(
             scratch,
             "INSERT INTO test_result (run_id, test_case_id, status, duration, retry, "
