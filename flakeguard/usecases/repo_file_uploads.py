@@ -32,11 +32,13 @@ from flakeguard.errors import AuthError, BadRequestError, ConflictError, Forbidd
 from flakeguard.usecases.actions_oidc import ActionsIdentity, ActionsIssuer, verify
 from flakeguard.usecases.repo_files import WATCHED_PATHS, store_files
 from models import ActionsTokenUse, Repository, TestRun, db, utcnow
+from models.base import locked_transaction
 
 SETTING_KEY = "repo_files_trust"
 ACTIONS = "actions"
 INGEST_TOKEN = "ingest-token"
 TRUST_MODES = (ACTIONS, INGEST_TOKEN)
+UPLOAD_LOCK = 0x4647_5550 << 32  # + repository id: one upload of a repository's files at a time
 # Events whose runs execute the default branch's own workflow on its own code. Not
 # pull_request_target or workflow_run: they run on the default branch for a pull
 # request, and may check out its head.
@@ -97,7 +99,10 @@ def store_upload(
         check_identity(identity, repo, sha=sha)
     elif trust_of(repo) == ACTIONS:
         raise AuthError(MISSING_TOKEN.format(name=repo.full_name))
-    with db.atomic():  # the token is spent only with the files it brought
+    # The token is spent only with the files it brought. Reads come first and writes
+    # after: a write transaction from the start (SQLite BEGIN IMMEDIATE), or a writer
+    # committing in between fails it at once.
+    with locked_transaction(UPLOAD_LOCK + repository_id):
         if identity is not None:
             spend_token(identity, repo)
         head = default_branch_head(repo)

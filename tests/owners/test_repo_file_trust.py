@@ -22,7 +22,9 @@ from flakeguard.settings import Settings
 from flakeguard.usecases import repo_file_uploads
 from flakeguard.usecases.repos import add_repository, issue_token
 from models import ActionsTokenUse, RepoFile, Repository, TestRun
+from models.base import is_postgres
 from tests.fakes.actions_oidc import KID, SHA, FakeActionsIssuer, new_key, trusting
+from tests.owners.conftest import write_from_another_connection
 
 FILES = {"CODEOWNERS": "* @acme/core\n", ".flakeguard.yml": "auto_quarantine: true\n"}
 Mint = Callable[[FakeActionsIssuer], str]
@@ -263,3 +265,27 @@ def test_an_operator_can_unlink_the_github_id_of_a_repository_created_again(
     assert repo_file_uploads.forget_github_id(shop).github_id is None
     assert put(actions_issuer.mint(repository_id="999")).status_code == 200
     assert Repository.get_by_id(shop.id).github_id == 999
+
+
+def test_an_upload_is_a_write_transaction_from_its_start(
+    put: Put, shop: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: the upload reads the head before it writes the files. A writer
+    committing in between would fail a deferred transaction at once (a 500 "database
+    is locked"); it waits for the upload instead, which goes through."""
+    if is_postgres():
+        pytest.skip("SQLite's deferred BEGIN only")
+    repo_file_uploads.set_trust(shop, repo_file_uploads.INGEST_TOKEN)
+    concurrent: list[bool] = []
+    head_of = repo_file_uploads.default_branch_head
+
+    def racing(repo: Repository) -> str | None:
+        head = head_of(repo)  # the transaction's first statement, a read
+        concurrent.append(write_from_another_connection())
+        return head
+
+    monkeypatch.setattr(repo_file_uploads, "default_branch_head", racing)
+    answer = put()
+    assert answer.status_code == 200, answer.get_json()
+    assert concurrent == [False]
+    assert RepoFile.select().count() == len(FILES)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from flakeguard import jobs
 from flakeguard.cli_status import render_preview
 from flakeguard.jobs import Job
-from flakeguard.usecases import digest, owner_routes, repo_files
+from flakeguard.usecases import digest, owner_routes, quarantine, repo_files
 from models import (
     OwnerRoute,
     Quarantine,
@@ -19,10 +21,11 @@ from models import (
     WeeklyDigest,
     utcnow,
 )
+from models.base import is_postgres
 from tests.bot import factories as f
 from tests.bot.limits import all_text, problems
 from tests.fakes.slack import CHANNEL_ID, TEAM_ID
-from tests.owners.conftest import World
+from tests.owners.conftest import World, write_from_another_connection
 
 CODEOWNERS = "*  @org/core\n/tests/payments/  @org/payments\n"
 PAYMENTS = "C0PAY"
@@ -334,3 +337,35 @@ def test_an_owners_digest_breaks_ties_by_test_key_like_a_repositorys_plan(world:
     first, second = view.items
     assert (first.impact, first.score) == (second.impact, second.score)
     assert [item.test_case_id for item in view.items] == [earlier_key.id, later_key.id]
+
+
+def test_approve_all_is_a_write_transaction_from_its_start(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: the approvals read before they write. A writer committing in between
+    would fail a deferred transaction at once ("database is locked"); it waits for
+    the approval instead, which goes through."""
+    if is_postgres():
+        pytest.skip("SQLite's deferred BEGIN only")
+    tests = _setup(world)
+    jobs.enqueue(Job.WEEKLY_DIGEST)
+    shop = SlackMessage.get(SlackMessage.channel == CHANNEL_ID, SlackMessage.kind == "digest")
+    shown = Quarantine.get(Quarantine.test_case == tests["refund"].id)
+    concurrent: list[bool] = []
+    approve_all = quarantine.approve_all
+
+    def racing(*args: object, **kwargs: object) -> list[Quarantine]:
+        Quarantine.select().count()  # the transaction's first statement, a read
+        concurrent.append(write_from_another_connection())
+        return approve_all(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(quarantine, "approve_all", racing)
+    approved = digest.approve_shown(
+        shop.id,
+        [(shown.id, shown.version)],
+        actor="U0ADMIN",
+        tenant_id=world.repo.tenant_id,
+        team_id=TEAM_ID,
+    )
+    assert concurrent == [False]
+    assert [q.id for q in approved] == [shown.id]
