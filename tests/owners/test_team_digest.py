@@ -10,7 +10,7 @@ import pytest
 from flakeguard import jobs
 from flakeguard.cli_status import render_preview
 from flakeguard.jobs import Job
-from flakeguard.usecases import digest, owner_routes, quarantine, repo_files
+from flakeguard.usecases import digest, outbox, owner_routes, quarantine, repo_files
 from models import (
     OwnerRoute,
     Quarantine,
@@ -19,6 +19,7 @@ from models import (
     Tenant,
     TestCase,
     WeeklyDigest,
+    db,
     utcnow,
 )
 from models.base import is_postgres
@@ -369,3 +370,38 @@ def test_approve_all_is_a_write_transaction_from_its_start(
     )
     assert concurrent == [False]
     assert [q.id for q in approved] == [shown.id]
+
+
+def test_a_stale_approval_inside_a_callers_transaction_defers_its_refresh(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quarantine that moved on under an "Approve all" is re-rendered: the refresh
+    goes into the caller's effects, for after its commit. Nothing is enqueued before
+    (a job for a transaction that may yet roll back)."""
+    tests = _setup(world)
+    shown = Quarantine.get(Quarantine.test_case == tests["refund"].id)
+    enqueued: list[Job] = []
+    enqueue = jobs.enqueue
+
+    def spy(job: Job, /, **kwargs: object) -> bool:
+        enqueued.append(job)
+        return enqueue(job, **kwargs)
+
+    monkeypatch.setattr(jobs, "enqueue", spy)
+    deferred: list[outbox.Wanted] = []
+    with db.atomic() as transaction:
+        with pytest.raises(quarantine.StaleVersionError):
+            quarantine.perform(
+                None,
+                "approve",
+                quarantine_id=shown.id,
+                tenant_id=world.repo.tenant_id,
+                actor="U0ADMIN",
+                source="slack",
+                expected_version=shown.version + 1,
+                deferred=deferred,
+            )
+        transaction.rollback()
+    assert enqueued == []
+    refresh = outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=shown.id)
+    assert [w.key for w in deferred] == [refresh.key]
