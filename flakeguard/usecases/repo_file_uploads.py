@@ -133,12 +133,20 @@ def spend_token(identity: ActionsIdentity, repo: Repository) -> None:
             "GitHub Actions OIDC token refused: it was used already (each token proves one "
             "upload; the job asks GitHub for a new one)"
         ) from None
-    if repo.github_id is None:
-        # The first proven upload links the name to GitHub's id for good: a repository
-        # renamed away, or deleted and created again under this name, proves nothing.
-        Repository.update(github_id=identity.repository_id).where(
-            Repository.id == repo.id, Repository.github_id.is_null()
-        ).execute()
+    # The first proven upload links the name to GitHub's id for good: a repository
+    # renamed away, or deleted and created again under this name, proves nothing.
+    # Read again in this transaction: another upload may have linked another id since
+    # check_identity read it.
+    pinned = Repository.get_by_id(repo.id).github_id
+    if pinned is None:
+        linked = (
+            Repository.update(github_id=identity.repository_id)
+            .where(Repository.id == repo.id, Repository.github_id.is_null())
+            .execute()
+        )
+        pinned = identity.repository_id if linked else Repository.get_by_id(repo.id).github_id
+    if pinned != identity.repository_id:
+        raise _namesake(identity, repo.full_name, pinned)
 
 
 def check_identity(identity: ActionsIdentity, repo: Repository, *, sha: str) -> None:
@@ -148,10 +156,7 @@ def check_identity(identity: ActionsIdentity, repo: Repository, *, sha: str) -> 
             f"the OIDC token is of a job of {identity.repository[:200]}, not {repo.full_name}"
         )
     if repo.github_id is not None and identity.repository_id != repo.github_id:
-        raise ForbiddenError(
-            f"the OIDC token is of another repository named {repo.full_name} "
-            f"(GitHub id {identity.repository_id}, not {repo.github_id})"
-        )
+        raise _namesake(identity, repo.full_name, repo.github_id)
     expected = f"refs/heads/{repo.default_branch}"
     if identity.ref != expected:
         raise ForbiddenError(
@@ -167,6 +172,13 @@ def check_identity(identity: ActionsIdentity, repo: Repository, *, sha: str) -> 
         raise ForbiddenError(
             f"the OIDC token is of commit {identity.sha[:40]}, not {sha.strip()[:40] or '(none)'}"
         )
+
+
+def _namesake(identity: ActionsIdentity, name: str, github_id: int | None) -> ForbiddenError:
+    return ForbiddenError(
+        f"the OIDC token is of another repository named {name} "
+        f"(GitHub id {identity.repository_id}, not {github_id})"
+    )
 
 
 def default_branch_head(repo: Repository) -> str | None:

@@ -289,3 +289,23 @@ def test_an_upload_is_a_write_transaction_from_its_start(
     assert answer.status_code == 200, answer.get_json()
     assert concurrent == [False]
     assert RepoFile.select().count() == len(FILES)
+
+
+def test_an_id_linked_by_another_upload_since_the_check_wins_and_this_one_is_refused(
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first uploads of namesakes race: the one that linked its id first wins; the
+    other (checked against no id yet) is refused (403) and stores and spends nothing."""
+    Repository.update(github_id=None).where(Repository.id == shop.id).execute()
+    check = repo_file_uploads.check_identity
+
+    def then_another_links(identity: Any, repo: Repository, *, sha: str) -> None:
+        check(identity, repo, sha=sha)
+        Repository.update(github_id=999).where(Repository.id == shop.id).execute()
+
+    monkeypatch.setattr(repo_file_uploads, "check_identity", then_another_links)
+    answer = put(actions_issuer.mint())
+    assert answer.status_code == 403
+    assert "GitHub id 4242, not 999" in answer.get_json()["error"]["message"]
+    assert RepoFile.select().count() == 0 and ActionsTokenUse.select().count() == 0
+    assert Repository.get_by_id(shop.id).github_id == 999
