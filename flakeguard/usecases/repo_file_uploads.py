@@ -32,13 +32,14 @@ from flakeguard.errors import AuthError, BadRequestError, ConflictError, Forbidd
 from flakeguard.usecases.actions_oidc import ActionsIdentity, ActionsIssuer, verify
 from flakeguard.usecases.repo_files import WATCHED_PATHS, store_files
 from models import ActionsTokenUse, Repository, TestRun, db, utcnow
-from models.base import locked_transaction
+from models.base import is_postgres, locked_transaction
 
 SETTING_KEY = "repo_files_trust"
 ACTIONS = "actions"
 INGEST_TOKEN = "ingest-token"
 TRUST_MODES = (ACTIONS, INGEST_TOKEN)
 UPLOAD_LOCK = 0x4647_5550 << 32  # + repository id: one upload of a repository's files at a time
+PURGE_BATCH = 100  # expired spent tokens forgotten after an upload, at most
 # Events whose runs execute the default branch's own workflow on its own code. Not
 # pull_request_target or workflow_run: they run on the default branch for a pull
 # request, and may check out its head.
@@ -115,14 +116,33 @@ def store_upload(
             )
         wanted = {path: files.get(path) for path in WATCHED_PATHS}
         source = "actions" if identity is not None else "upload"
-        return store_files(repository_id, wanted, source=source, commit_sha=sha), source
+        changed = store_files(repository_id, wanted, source=source, commit_sha=sha)
+    if identity is not None:
+        purge_spent_tokens()
+    return changed, source
+
+
+def purge_spent_tokens(*, limit: int = PURGE_BATCH) -> int:
+    """Forget up to ``limit`` spent tokens past their expiry (a replay of one is refused
+    as expired); return how many. In a transaction of its own, after an upload's: the
+    uploads of every tenant would otherwise queue on the same rows. On PostgreSQL rows
+    another purge is deleting are skipped, not waited for."""
+    expired = (
+        ActionsTokenUse.select(ActionsTokenUse.id)
+        .where(ActionsTokenUse.expires_at < utcnow())
+        .order_by(ActionsTokenUse.expires_at)
+        .limit(limit)
+    )
+    if is_postgres():
+        expired = expired.for_update(skip_locked=True)
+    with db.atomic():
+        return ActionsTokenUse.delete().where(ActionsTokenUse.id.in_(expired)).execute()
 
 
 def spend_token(identity: ActionsIdentity, repo: Repository) -> None:
     """Record the token's ``jti`` until it expires (AuthError if it was spent already),
     and link ``repo`` to the GitHub repository id the token proves, if it had none."""
     now = utcnow()
-    ActionsTokenUse.delete().where(ActionsTokenUse.expires_at < now).execute()
     try:
         with db.atomic():
             ActionsTokenUse.create(

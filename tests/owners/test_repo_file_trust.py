@@ -309,3 +309,29 @@ def test_an_id_linked_by_another_upload_since_the_check_wins_and_this_one_is_ref
     assert "GitHub id 4242, not 999" in answer.get_json()["error"]["message"]
     assert RepoFile.select().count() == 0 and ActionsTokenUse.select().count() == 0
     assert Repository.get_by_id(shop.id).github_id == 999
+
+
+def test_expired_spent_tokens_are_forgotten_after_the_upload_a_batch_at_a_time(
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not inside the upload's transaction (uploads of every tenant would queue on the
+    same rows): after its commit, at most a batch of them."""
+    batch = repo_file_uploads.PURGE_BATCH
+    ActionsTokenUse.insert_many(
+        [
+            {"jti": f"old-{n}", "repository": shop.id, "expires_at": datetime(2000, 1, 1)}
+            for n in range(batch + 5)
+        ]
+    ).execute()
+    during: list[int] = []
+    head_of = repo_file_uploads.default_branch_head
+
+    def counting(repo: Repository) -> str | None:
+        during.append(ActionsTokenUse.select().where(ActionsTokenUse.jti ** "old-%").count())
+        return head_of(repo)
+
+    monkeypatch.setattr(repo_file_uploads, "default_branch_head", counting)
+    assert put(actions_issuer.mint()).status_code == 200
+    assert during == [batch + 5]
+    left = ActionsTokenUse.select().where(ActionsTokenUse.jti ** "old-%").count()
+    assert left == 5 and ActionsTokenUse.select().count() == 6  # and the token just spent
