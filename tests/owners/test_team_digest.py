@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -405,3 +406,32 @@ def test_a_stale_approval_inside_a_callers_transaction_defers_its_refresh(
     assert enqueued == []
     refresh = outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=shown.id)
     assert [w.key for w in deferred] == [refresh.key]
+
+
+def test_one_tenant_failing_to_plan_leaves_the_others_digests_going_out(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first tenant's planning raises: the rival's digest still goes out, the
+    failure is logged, and the next run plans the first tenant's week."""
+    from tasks.slack import weekly_digest
+
+    _setup(world)
+    rival = _rival_with_the_same_team(world)
+    ours = world.repo.tenant_id
+    plan = digest.plan_digests
+
+    def failing_for_ours(tenant_id: int, **kwargs: Any) -> list[int]:
+        if tenant_id == ours:
+            raise RuntimeError("planning broke")
+        return plan(tenant_id, **kwargs)
+
+    monkeypatch.setattr(digest, "plan_digests", failing_for_ours)
+    assert weekly_digest.call_local() == {"planned": 1, "failed": 1}
+    assert {row.tenant_id for row in WeeklyDigest.select()} == {rival.id}
+    assert [call.params["channel"] for call in world.fake_slack.called("chat.postMessage")] == [
+        "C0RIV"
+    ]
+    assert f"weekly digest of tenant {ours} not planned" in caplog.text
+    monkeypatch.setattr(digest, "plan_digests", plan)
+    assert weekly_digest.call_local() == {"planned": 2, "failed": 0}
+    assert {row.tenant_id for row in WeeklyDigest.select()} == {ours, rival.id}
