@@ -113,6 +113,10 @@ def check_https_url(name: str, url: str) -> str:
     local issuer in tests); ConfigError naming ``name`` otherwise. For what proves
     identity (OIDC issuer, its keys): plain http would let the network forge them."""
     parsed = urlparse(url)
+    try:
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        raise ConfigError(f"{name}: the port of {url[:200]!r} is not a port number") from None
     secure = parsed.scheme == "https" and parsed.hostname
     if not secure and not (parsed.scheme == "http" and parsed.hostname in LOOPBACK_HOSTS):
         raise ConfigError(

@@ -106,6 +106,8 @@ def verify(token: str, issuer: ActionsIssuer) -> ActionsIdentity:
         raise _refused(f"it has no {exc.claim} claim") from None
     except jwt.PyJWTError as exc:
         raise _refused(str(exc)[:200]) from None
+    except TypeError:  # a key of another kind than the token's algorithm needs
+        raise _refused("it is not signed with a key of the issuer that RS256 can verify") from None
     return _identity(claims)
 
 

@@ -43,8 +43,11 @@ from models import (
     db,
     utcnow,
 )
+from models.base import locked_transaction
 
 KIND = "digest"
+# + the digest's message id: one "Approve all" of a digest at a time
+DIGEST_APPROVAL_LOCK = 0x4647_4441 << 32
 
 
 @dataclass(frozen=True)
@@ -269,7 +272,9 @@ def approve_shown(
         groups.setdefault(scope[quarantine_id], []).append((quarantine_id, version))
     effects: list[outbox.Wanted] = []
     approved: list[Quarantine] = []
-    with db.atomic():
+    # Reads come first and writes after: a write transaction from the start (SQLite
+    # BEGIN IMMEDIATE), or a writer committing in between fails it at once.
+    with locked_transaction(DIGEST_APPROVAL_LOCK + msg.id):
         for repository_id, group in sorted(groups.items()):
             approved += quarantine.approve_all(
                 group,

@@ -149,8 +149,12 @@ def perform(
             effects = outbox.record(effects_of(outcome))
     except StaleVersionError as exc:
         # Nothing changed; the message the actor saw is re-rendered to the current state.
+        # A caller's transaction may yet roll back: its refresh waits for its commit.
         want = outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=exc.quarantine_id)
-        outbox.record_and_dispatch([want])
+        if deferred is not None:
+            deferred.extend(outbox.record([want]))
+        else:
+            outbox.record_and_dispatch([want])
         raise
     except IntegrityError:
         # A concurrent double click won the race for the idempotency key or the row.

@@ -32,11 +32,14 @@ from flakeguard.errors import AuthError, BadRequestError, ConflictError, Forbidd
 from flakeguard.usecases.actions_oidc import ActionsIdentity, ActionsIssuer, verify
 from flakeguard.usecases.repo_files import WATCHED_PATHS, store_files
 from models import ActionsTokenUse, Repository, TestRun, db, utcnow
+from models.base import is_postgres, locked_transaction
 
 SETTING_KEY = "repo_files_trust"
 ACTIONS = "actions"
 INGEST_TOKEN = "ingest-token"
 TRUST_MODES = (ACTIONS, INGEST_TOKEN)
+UPLOAD_LOCK = 0x4647_5550 << 32  # + repository id: one upload of a repository's files at a time
+PURGE_BATCH = 100  # expired spent tokens forgotten after an upload, at most
 # Events whose runs execute the default branch's own workflow on its own code. Not
 # pull_request_target or workflow_run: they run on the default branch for a pull
 # request, and may check out its head.
@@ -97,7 +100,10 @@ def store_upload(
         check_identity(identity, repo, sha=sha)
     elif trust_of(repo) == ACTIONS:
         raise AuthError(MISSING_TOKEN.format(name=repo.full_name))
-    with db.atomic():  # the token is spent only with the files it brought
+    # The token is spent only with the files it brought. Reads come first and writes
+    # after: a write transaction from the start (SQLite BEGIN IMMEDIATE), or a writer
+    # committing in between fails it at once.
+    with locked_transaction(UPLOAD_LOCK + repository_id):
         if identity is not None:
             spend_token(identity, repo)
         head = default_branch_head(repo)
@@ -110,14 +116,33 @@ def store_upload(
             )
         wanted = {path: files.get(path) for path in WATCHED_PATHS}
         source = "actions" if identity is not None else "upload"
-        return store_files(repository_id, wanted, source=source, commit_sha=sha), source
+        changed = store_files(repository_id, wanted, source=source, commit_sha=sha)
+    if identity is not None:
+        purge_spent_tokens()
+    return changed, source
+
+
+def purge_spent_tokens(*, limit: int = PURGE_BATCH) -> int:
+    """Forget up to ``limit`` spent tokens past their expiry (a replay of one is refused
+    as expired); return how many. In a transaction of its own, after an upload's: the
+    uploads of every tenant would otherwise queue on the same rows. On PostgreSQL rows
+    another purge is deleting are skipped, not waited for."""
+    expired = (
+        ActionsTokenUse.select(ActionsTokenUse.id)
+        .where(ActionsTokenUse.expires_at < utcnow())
+        .order_by(ActionsTokenUse.expires_at)
+        .limit(limit)
+    )
+    if is_postgres():
+        expired = expired.for_update(skip_locked=True)
+    with db.atomic():
+        return ActionsTokenUse.delete().where(ActionsTokenUse.id.in_(expired)).execute()
 
 
 def spend_token(identity: ActionsIdentity, repo: Repository) -> None:
     """Record the token's ``jti`` until it expires (AuthError if it was spent already),
     and link ``repo`` to the GitHub repository id the token proves, if it had none."""
     now = utcnow()
-    ActionsTokenUse.delete().where(ActionsTokenUse.expires_at < now).execute()
     try:
         with db.atomic():
             ActionsTokenUse.create(
@@ -128,12 +153,20 @@ def spend_token(identity: ActionsIdentity, repo: Repository) -> None:
             "GitHub Actions OIDC token refused: it was used already (each token proves one "
             "upload; the job asks GitHub for a new one)"
         ) from None
-    if repo.github_id is None:
-        # The first proven upload links the name to GitHub's id for good: a repository
-        # renamed away, or deleted and created again under this name, proves nothing.
-        Repository.update(github_id=identity.repository_id).where(
-            Repository.id == repo.id, Repository.github_id.is_null()
-        ).execute()
+    # The first proven upload links the name to GitHub's id for good: a repository
+    # renamed away, or deleted and created again under this name, proves nothing.
+    # Read again in this transaction: another upload may have linked another id since
+    # check_identity read it.
+    pinned = Repository.get_by_id(repo.id).github_id
+    if pinned is None:
+        linked = (
+            Repository.update(github_id=identity.repository_id)
+            .where(Repository.id == repo.id, Repository.github_id.is_null())
+            .execute()
+        )
+        pinned = identity.repository_id if linked else Repository.get_by_id(repo.id).github_id
+    if pinned != identity.repository_id:
+        raise _namesake(identity, repo.full_name, pinned)
 
 
 def check_identity(identity: ActionsIdentity, repo: Repository, *, sha: str) -> None:
@@ -143,10 +176,7 @@ def check_identity(identity: ActionsIdentity, repo: Repository, *, sha: str) -> 
             f"the OIDC token is of a job of {identity.repository[:200]}, not {repo.full_name}"
         )
     if repo.github_id is not None and identity.repository_id != repo.github_id:
-        raise ForbiddenError(
-            f"the OIDC token is of another repository named {repo.full_name} "
-            f"(GitHub id {identity.repository_id}, not {repo.github_id})"
-        )
+        raise _namesake(identity, repo.full_name, repo.github_id)
     expected = f"refs/heads/{repo.default_branch}"
     if identity.ref != expected:
         raise ForbiddenError(
@@ -162,6 +192,13 @@ def check_identity(identity: ActionsIdentity, repo: Repository, *, sha: str) -> 
         raise ForbiddenError(
             f"the OIDC token is of commit {identity.sha[:40]}, not {sha.strip()[:40] or '(none)'}"
         )
+
+
+def _namesake(identity: ActionsIdentity, name: str, github_id: int | None) -> ForbiddenError:
+    return ForbiddenError(
+        f"the OIDC token is of another repository named {name} "
+        f"(GitHub id {identity.repository_id}, not {github_id})"
+    )
 
 
 def default_branch_head(repo: Repository) -> str | None:

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from flakeguard.errors import AuthError, UnavailableError
 from flakeguard.setting_values import check_https_url
@@ -69,38 +70,51 @@ class JwksIssuer:
         self._attempted_at: float | None = None
 
     def signing_key(self, token: str) -> Any:
-        """The key that signed ``token``; AuthError for a key the issuer does not publish."""
+        """The key that signed ``token``; AuthError for a key the issuer does not publish,
+        UnavailableError when its key set cannot be had, or could not be fetched again
+        for a key it does not have (the issuer may have just rotated its keys)."""
         kid = jwt.get_unverified_header(token).get("kid")
-        keys = self._current_keys(kid if isinstance(kid, str) else None)
+        if not isinstance(kid, str):
+            raise _not_of_the_issuer()
+        keys, checked = self._current_keys(kid)
         if keys is None:
             raise self.unavailable()
-        key = keys.get(kid) if isinstance(kid, str) else None
+        key = keys.get(kid)
         if key is None:
-            raise AuthError(
-                "GitHub Actions OIDC token refused: it is not signed with a key of the issuer"
-            )
+            if not checked:
+                raise UnavailableError(
+                    "GitHub Actions OIDC token names a key the issuer's key set did not "
+                    "have; it cannot be fetched again now; try again later"
+                )
+            raise _not_of_the_issuer()
         return key
 
     def unavailable(self) -> UnavailableError:
         """The answer when the key set cannot be had (network, or not a key set)."""
         return UnavailableError("GitHub Actions' OIDC keys cannot be fetched now; try again later")
 
-    def _current_keys(self, kid: str | None) -> dict[str, Any] | None:
+    def _current_keys(self, kid: str) -> tuple[dict[str, Any] | None, bool]:
+        """The keys usable now, and whether they tell for ``kid``: they have it, or
+        they were fetched just now without it."""
         # Another request fetching holds the lock for at most one fetch's timeout.
         if not self._lock.acquire(timeout=self._timeout):
-            return self._usable(self._clock())
+            keys = self._usable(self._clock())
+            return keys, keys is not None and kid in keys
         try:
             now = self._clock()
             stale = self._keys is None or now - self._fetched_at >= LIFESPAN
             unknown = self._keys is not None and kid not in self._keys
             cooling = self._attempted_at is not None and now - self._attempted_at < COOLDOWN
+            fetched = False
             if (stale or unknown) and not cooling:
                 self._attempted_at = now
                 try:
                     self._keys, self._fetched_at = self._fetch(), now
+                    fetched = True
                 except _FetchError as exc:  # the known keys (if not too old) keep serving
                     log.warning("actions OIDC keys not fetched from %s: %s", self.jwks_url, exc)
-            return self._usable(now)
+            keys = self._usable(now)
+            return keys, keys is not None and (fetched or kid in keys)
         finally:
             self._lock.release()
 
@@ -142,14 +156,22 @@ class JwksIssuer:
             raise _FetchError(str(e)[:200]) from None
         finally:
             connection.close()
+        # Only what can verify an RS256 token, under a kid a token can name.
         keys = {
             key.key_id: key.key
             for key in jwk_set.keys
-            if key.key_id and key.public_key_use in ("sig", None)
+            if isinstance(key.key_id, str)
+            and key.key_id
+            and isinstance(key.key, RSAPublicKey)
+            and key.public_key_use in ("sig", None)
         }
         if not keys:
             raise _FetchError("no signing keys")
         return keys
+
+
+def _not_of_the_issuer() -> AuthError:
+    return AuthError("GitHub Actions OIDC token refused: it is not signed with a key of the issuer")
 
 
 def _bound(sock: socket.socket | None, deadline: float) -> None:

@@ -49,6 +49,7 @@ class FakeActionsIssuer:
             "run_id": "77",
         }
         self.jwks_status = 200
+        self.extra_keys: list[dict[str, Any]] = []  # served after the signing key
         self.calls: list[tuple[str, dict[str, str], dict[str, str]]] = []
         self._server = _Server(self._respond)
 
@@ -102,7 +103,8 @@ class FakeActionsIssuer:
             if self.jwks_status != 200:
                 return self.jwks_status, {}, b"unavailable"
             public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-            return 200, {}, {"keys": [{**public, "kid": KID, "alg": "RS256", "use": "sig"}]}
+            signing = {**public, "kid": KID, "alg": "RS256", "use": "sig"}
+            return 200, {}, {"keys": [signing, *self.extra_keys]}
         if parts.path == "/token" and method == "GET":
             if headers.get("Authorization") != f"bearer {REQUEST_TOKEN}":
                 return 401, {}, {"message": "bad request token"}

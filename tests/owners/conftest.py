@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -9,9 +10,30 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
-from models import Installation, Repository, default_tenant
+from models import Installation, Repository, db, default_tenant
 from tests.fakes.github import INSTALLATION_ID, FakeGitHub, WebhookSender
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackRequests
+
+
+def write_from_another_connection() -> bool:
+    """Commit a write to the SQLite database from a second connection, at once or not
+    at all; True if it went in. Called mid-transaction by a test, it is a concurrent
+    writer: it goes in when the transaction holds no write lock yet."""
+    other = sqlite3.connect(db.obj.database, timeout=0)
+    try:
+        # A tenant made and dropped: a committed write that leaves nothing behind.
+        other.execute(
+            "INSERT INTO tenant (slug, name, created_at) VALUES ('concurrent', '', '2000-01-01')"
+        )
+        other.execute("DELETE FROM tenant WHERE slug = 'concurrent'")
+        other.commit()
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+        return False
+    finally:
+        other.close()
+    return True
+
 
 REPO = "org/shop"
 REPO_ID = 4242

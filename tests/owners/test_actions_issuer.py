@@ -8,9 +8,11 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from flakeguard.errors import AuthError, ConfigError, UnavailableError
 from flakeguard.settings import Settings
@@ -51,15 +53,71 @@ def _jwks_fetches(issuer: FakeActionsIssuer) -> int:
 def test_tokens_naming_made_up_keys_fetch_the_key_set_once_per_cooldown(
     keys: JwksIssuer, actions_issuer: FakeActionsIssuer, clock: Clock
 ) -> None:
+    """Within the cooldown an unknown key cannot be looked for again: 503 (it may be
+    a key the issuer just rotated in); past it, the set is fetched and, the key still
+    missing, the token is refused (401)."""
     assert verify(actions_issuer.mint(), keys).repository == "acme/shop"
     for n in range(20):
-        with pytest.raises(AuthError, match="not signed with a key of the issuer"):
+        with pytest.raises(UnavailableError, match="try again later"):
             verify(actions_issuer.mint(key=new_key(), kid=f"made-up-{n}"), keys)
     assert _jwks_fetches(actions_issuer) == 1
     clock.now += COOLDOWN
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError, match="not signed with a key of the issuer"):
         verify(actions_issuer.mint(key=new_key(), kid="made-up-again"), keys)
     assert _jwks_fetches(actions_issuer) == 2
+
+
+def _jwk(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, kid: object) -> dict[str, Any]:
+    algorithm = jwt.algorithms.RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else None
+    raw = (algorithm or jwt.algorithms.ECAlgorithm).to_jwk(key.public_key())
+    return {**json.loads(raw), "kid": kid, "use": "sig"}
+
+
+def test_a_key_rotated_in_during_the_cooldown_is_retryable_then_verifies(
+    keys: JwksIssuer, actions_issuer: FakeActionsIssuer, clock: Clock
+) -> None:
+    verify(actions_issuer.mint(), keys)
+    rotated = new_key()
+    actions_issuer.extra_keys.append(_jwk(rotated, "rotated-in"))
+    with pytest.raises(UnavailableError) as refused:
+        verify(actions_issuer.mint(key=rotated, kid="rotated-in"), keys)
+    assert refused.value.status == 503
+    clock.now += COOLDOWN
+    assert verify(actions_issuer.mint(key=rotated, kid="rotated-in"), keys).repository_id == 4242
+
+
+def test_keys_a_token_cannot_name_or_rs256_cannot_use_are_left_out_of_the_set(
+    keys: JwksIssuer, actions_issuer: FakeActionsIssuer
+) -> None:
+    """A kid that is not a string, and an EC key: the rest of the set still serves, and
+    a token naming the EC key is refused (401), not a crash."""
+    actions_issuer.extra_keys += [
+        _jwk(new_key(), ["a", "list"]),
+        _jwk(new_key(), 7),
+        _jwk(ec.generate_private_key(ec.SECP256R1()), "ec-key"),
+    ]
+    with pytest.raises(AuthError, match="not signed with a key of the issuer"):
+        verify(actions_issuer.mint(kid="ec-key"), keys)
+    assert verify(actions_issuer.mint(), keys).repository == "acme/shop"
+    assert _jwks_fetches(actions_issuer) == 1
+
+
+class ElsewhereIssuer:
+    """An issuer whose key for every token is an EC key: RS256 cannot verify with it."""
+
+    def __init__(self, issuer: str) -> None:
+        self.issuer = issuer
+        self.audience = AUDIENCE
+
+    def signing_key(self, token: str) -> Any:
+        return ec.generate_private_key(ec.SECP256R1()).public_key()
+
+
+def test_a_key_of_another_kind_than_rs256_needs_is_a_refusal(
+    actions_issuer: FakeActionsIssuer,
+) -> None:
+    with pytest.raises(AuthError, match="RS256 can verify"):
+        verify(actions_issuer.mint(), ElsewhereIssuer(actions_issuer.issuer))
 
 
 def test_an_outage_of_the_issuer_keeps_the_known_keys_and_asks_once_per_cooldown(
@@ -165,6 +223,14 @@ def test_the_issuer_and_its_keys_are_taken_over_https_only(url: str) -> None:
     with pytest.raises(ConfigError, match="FLAKEGUARD_ACTIONS_OIDC_JWKS_URL"):
         Settings.from_env({"FLAKEGUARD_ACTIONS_OIDC_JWKS_URL": url})
     with pytest.raises(ConfigError, match="https"):
+        JwksIssuer(issuer="https://token.example", audience="a", jwks_url=url)
+
+
+@pytest.mark.parametrize("url", ["https://token.example:abc/jwks", "https://token.example:99999"])
+def test_a_url_whose_port_is_not_a_port_is_refused_at_load(url: str) -> None:
+    with pytest.raises(ConfigError, match="FLAKEGUARD_ACTIONS_OIDC_JWKS_URL: the port"):
+        Settings.from_env({"FLAKEGUARD_ACTIONS_OIDC_JWKS_URL": url})
+    with pytest.raises(ConfigError, match="the port"):
         JwksIssuer(issuer="https://token.example", audience="a", jwks_url=url)
 
 

@@ -22,7 +22,9 @@ from flakeguard.settings import Settings
 from flakeguard.usecases import repo_file_uploads
 from flakeguard.usecases.repos import add_repository, issue_token
 from models import ActionsTokenUse, RepoFile, Repository, TestRun
+from models.base import is_postgres
 from tests.fakes.actions_oidc import KID, SHA, FakeActionsIssuer, new_key, trusting
+from tests.owners.conftest import write_from_another_connection
 
 FILES = {"CODEOWNERS": "* @acme/core\n", ".flakeguard.yml": "auto_quarantine: true\n"}
 Mint = Callable[[FakeActionsIssuer], str]
@@ -263,3 +265,73 @@ def test_an_operator_can_unlink_the_github_id_of_a_repository_created_again(
     assert repo_file_uploads.forget_github_id(shop).github_id is None
     assert put(actions_issuer.mint(repository_id="999")).status_code == 200
     assert Repository.get_by_id(shop.id).github_id == 999
+
+
+def test_an_upload_is_a_write_transaction_from_its_start(
+    put: Put, shop: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: the upload reads the head before it writes the files. A writer
+    committing in between would fail a deferred transaction at once (a 500 "database
+    is locked"); it waits for the upload instead, which goes through."""
+    if is_postgres():
+        pytest.skip("SQLite's deferred BEGIN only")
+    repo_file_uploads.set_trust(shop, repo_file_uploads.INGEST_TOKEN)
+    concurrent: list[bool] = []
+    head_of = repo_file_uploads.default_branch_head
+
+    def racing(repo: Repository) -> str | None:
+        head = head_of(repo)  # the transaction's first statement, a read
+        concurrent.append(write_from_another_connection())
+        return head
+
+    monkeypatch.setattr(repo_file_uploads, "default_branch_head", racing)
+    answer = put()
+    assert answer.status_code == 200, answer.get_json()
+    assert concurrent == [False]
+    assert RepoFile.select().count() == len(FILES)
+
+
+def test_an_id_linked_by_another_upload_since_the_check_wins_and_this_one_is_refused(
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first uploads of namesakes race: the one that linked its id first wins; the
+    other (checked against no id yet) is refused (403) and stores and spends nothing."""
+    Repository.update(github_id=None).where(Repository.id == shop.id).execute()
+    check = repo_file_uploads.check_identity
+
+    def then_another_links(identity: Any, repo: Repository, *, sha: str) -> None:
+        check(identity, repo, sha=sha)
+        Repository.update(github_id=999).where(Repository.id == shop.id).execute()
+
+    monkeypatch.setattr(repo_file_uploads, "check_identity", then_another_links)
+    answer = put(actions_issuer.mint())
+    assert answer.status_code == 403
+    assert "GitHub id 4242, not 999" in answer.get_json()["error"]["message"]
+    assert RepoFile.select().count() == 0 and ActionsTokenUse.select().count() == 0
+    assert Repository.get_by_id(shop.id).github_id == 999
+
+
+def test_expired_spent_tokens_are_forgotten_after_the_upload_a_batch_at_a_time(
+    put: Put, shop: Repository, actions_issuer: FakeActionsIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not inside the upload's transaction (uploads of every tenant would queue on the
+    same rows): after its commit, at most a batch of them."""
+    batch = repo_file_uploads.PURGE_BATCH
+    ActionsTokenUse.insert_many(
+        [
+            {"jti": f"old-{n}", "repository": shop.id, "expires_at": datetime(2000, 1, 1)}
+            for n in range(batch + 5)
+        ]
+    ).execute()
+    during: list[int] = []
+    head_of = repo_file_uploads.default_branch_head
+
+    def counting(repo: Repository) -> str | None:
+        during.append(ActionsTokenUse.select().where(ActionsTokenUse.jti ** "old-%").count())
+        return head_of(repo)
+
+    monkeypatch.setattr(repo_file_uploads, "default_branch_head", counting)
+    assert put(actions_issuer.mint()).status_code == 200
+    assert during == [batch + 5]
+    left = ActionsTokenUse.select().where(ActionsTokenUse.jti ** "old-%").count()
+    assert left == 5 and ActionsTokenUse.select().count() == 6  # and the token just spent

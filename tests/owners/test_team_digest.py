@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from flakeguard import jobs
 from flakeguard.cli_status import render_preview
 from flakeguard.jobs import Job
-from flakeguard.usecases import digest, owner_routes, repo_files
+from flakeguard.usecases import digest, outbox, owner_routes, quarantine, repo_files
 from models import (
     OwnerRoute,
     Quarantine,
@@ -17,12 +20,14 @@ from models import (
     Tenant,
     TestCase,
     WeeklyDigest,
+    db,
     utcnow,
 )
+from models.base import is_postgres
 from tests.bot import factories as f
 from tests.bot.limits import all_text, problems
 from tests.fakes.slack import CHANNEL_ID, TEAM_ID
-from tests.owners.conftest import World
+from tests.owners.conftest import World, write_from_another_connection
 
 CODEOWNERS = "*  @org/core\n/tests/payments/  @org/payments\n"
 PAYMENTS = "C0PAY"
@@ -334,3 +339,99 @@ def test_an_owners_digest_breaks_ties_by_test_key_like_a_repositorys_plan(world:
     first, second = view.items
     assert (first.impact, first.score) == (second.impact, second.score)
     assert [item.test_case_id for item in view.items] == [earlier_key.id, later_key.id]
+
+
+def test_approve_all_is_a_write_transaction_from_its_start(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: the approvals read before they write. A writer committing in between
+    would fail a deferred transaction at once ("database is locked"); it waits for
+    the approval instead, which goes through."""
+    if is_postgres():
+        pytest.skip("SQLite's deferred BEGIN only")
+    tests = _setup(world)
+    jobs.enqueue(Job.WEEKLY_DIGEST)
+    shop = SlackMessage.get(SlackMessage.channel == CHANNEL_ID, SlackMessage.kind == "digest")
+    shown = Quarantine.get(Quarantine.test_case == tests["refund"].id)
+    concurrent: list[bool] = []
+    approve_all = quarantine.approve_all
+
+    def racing(*args: object, **kwargs: object) -> list[Quarantine]:
+        Quarantine.select().count()  # the transaction's first statement, a read
+        concurrent.append(write_from_another_connection())
+        return approve_all(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(quarantine, "approve_all", racing)
+    approved = digest.approve_shown(
+        shop.id,
+        [(shown.id, shown.version)],
+        actor="U0ADMIN",
+        tenant_id=world.repo.tenant_id,
+        team_id=TEAM_ID,
+    )
+    assert concurrent == [False]
+    assert [q.id for q in approved] == [shown.id]
+
+
+def test_a_stale_approval_inside_a_callers_transaction_defers_its_refresh(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quarantine that moved on under an "Approve all" is re-rendered: the refresh
+    goes into the caller's effects, for after its commit. Nothing is enqueued before
+    (a job for a transaction that may yet roll back)."""
+    tests = _setup(world)
+    shown = Quarantine.get(Quarantine.test_case == tests["refund"].id)
+    enqueued: list[Job] = []
+    enqueue = jobs.enqueue
+
+    def spy(job: Job, /, **kwargs: object) -> bool:
+        enqueued.append(job)
+        return enqueue(job, **kwargs)
+
+    monkeypatch.setattr(jobs, "enqueue", spy)
+    deferred: list[outbox.Wanted] = []
+    with db.atomic() as transaction:
+        with pytest.raises(quarantine.StaleVersionError):
+            quarantine.perform(
+                None,
+                "approve",
+                quarantine_id=shown.id,
+                tenant_id=world.repo.tenant_id,
+                actor="U0ADMIN",
+                source="slack",
+                expected_version=shown.version + 1,
+                deferred=deferred,
+            )
+        transaction.rollback()
+    assert enqueued == []
+    refresh = outbox.want(Job.REFRESH_SLACK_QUARANTINE, quarantine_id=shown.id)
+    assert [w.key for w in deferred] == [refresh.key]
+
+
+def test_one_tenant_failing_to_plan_leaves_the_others_digests_going_out(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first tenant's planning raises: the rival's digest still goes out, the
+    failure is logged, and the next run plans the first tenant's week."""
+    from tasks.slack import weekly_digest
+
+    _setup(world)
+    rival = _rival_with_the_same_team(world)
+    ours = world.repo.tenant_id
+    plan = digest.plan_digests
+
+    def failing_for_ours(tenant_id: int, **kwargs: Any) -> list[int]:
+        if tenant_id == ours:
+            raise RuntimeError("planning broke")
+        return plan(tenant_id, **kwargs)
+
+    monkeypatch.setattr(digest, "plan_digests", failing_for_ours)
+    assert weekly_digest.call_local() == {"planned": 1, "failed": 1}
+    assert {row.tenant_id for row in WeeklyDigest.select()} == {rival.id}
+    assert [call.params["channel"] for call in world.fake_slack.called("chat.postMessage")] == [
+        "C0RIV"
+    ]
+    assert f"weekly digest of tenant {ours} not planned" in caplog.text
+    monkeypatch.setattr(digest, "plan_digests", plan)
+    assert weekly_digest.call_local() == {"planned": 2, "failed": 0}
+    assert {row.tenant_id for row in WeeklyDigest.select()} == {ours, rival.id}
