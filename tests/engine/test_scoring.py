@@ -155,6 +155,16 @@ def _break_main(h: History, test: str, commits: int, attempts: int = 3) -> None:
         h.run(f"bad{i}", {test: ["failed"] * attempts})
 
 
+def _broken_then_fixed(commits: int, passes_after: int) -> Verdict:
+    """The verdict on a stable test after ``commits`` main commits failing every retry, then
+    ``passes_after`` passing runs."""
+    h = History()
+    h.passes("t", 40)
+    _break_main(h, "t", commits)
+    h.passes("t", passes_after)
+    return verdict(h, "t")
+
+
 def test_broken_on_main_reports_first_failing_commit_and_never_quarantines() -> None:
     """A stretch failing on every retry over several main commits is broken, not flaky."""
     h = History()
@@ -170,11 +180,7 @@ def test_broken_on_main_reports_first_failing_commit_and_never_quarantines() -> 
 
 def test_broken_then_fixed_on_main_leaves_no_flaky_evidence() -> None:
     """Once main passes again the broken stretch is dropped, not scored as flakes."""
-    h = History()
-    h.passes("t", 40)
-    _break_main(h, "t", 4)
-    h.passes("t", 10)
-    v = verdict(h, "t")
+    v = _broken_then_fixed(4, 10)
     assert v.state == "healthy"
     assert v.evidence.failures_counted == 0
     assert v.evidence.broken_episodes == 1
@@ -495,11 +501,7 @@ def test_rerun_passing_a_failed_main_commit_flushes_the_stretch_as_flaky() -> No
 
 def test_one_main_commit_failing_on_every_retry_then_fixed_is_not_flaky() -> None:
     """A stable test that failed all retries on one commit, then passed, is not scored as flaky."""
-    h = History()
-    h.passes("t", 40)
-    _break_main(h, "t", 1)
-    h.passes("t", 5)
-    v = verdict(h, "t")
+    v = _broken_then_fixed(1, 5)
     assert v.state == "healthy"
     assert v.evidence.failures_counted == 0
     assert v.evidence.broken_episodes == 1
