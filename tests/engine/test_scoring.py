@@ -165,6 +165,16 @@ def _broken_then_fixed(commits: int, passes_after: int) -> Verdict:
     return verdict(h, "t")
 
 
+def _quarantined_after_one_flake(passes: int, rate: float) -> tuple[History, dict[str, TestState]]:
+    """``passes`` passing runs and one pass-on-retry, folded, then quarantined at ``rate``."""
+    h = History()
+    h.passes("t", passes)
+    h.run("x", {"t": ["failed", "passed"]})
+    states = fold(h.runs)
+    states["t"] = mark_quarantined(states["t"], h.at, rate)
+    return h, states
+
+
 def test_broken_on_main_reports_first_failing_commit_and_never_quarantines() -> None:
     """A stretch failing on every retry over several main commits is broken, not flaky."""
     h = History()
@@ -305,11 +315,7 @@ def test_quarantined_test_becomes_fixed_after_clean_runs() -> None:
 
 def test_quarantined_test_that_keeps_failing_is_not_fixed() -> None:
     """Failures after quarantine hold the SPRT at its lower bound."""
-    h = History()
-    h.passes("t", 20)
-    h.run("x", {"t": ["failed", "passed"]})
-    states = fold(h.runs)
-    states["t"] = mark_quarantined(states["t"], h.at, 0.30)
+    h, states = _quarantined_after_one_flake(20, 0.30)
     for n in range(40):
         h.at += timedelta(hours=6)
         status = "failed" if n % 4 == 0 else "passed"
@@ -322,11 +328,7 @@ def test_quarantined_test_that_keeps_failing_is_not_fixed() -> None:
 
 def test_sprt_raises_a_too_low_quarantine_rate_when_the_test_keeps_failing() -> None:
     """Each time the SPRT says 'still flaky', p0 rises to the posterior's lower bound."""
-    h = History()
-    h.passes("t", 20)
-    h.run("x", {"t": ["failed", "passed"]})
-    states = fold(h.runs)
-    states["t"] = mark_quarantined(states["t"], h.at, 0.001)
+    h, states = _quarantined_after_one_flake(20, 0.001)
     for n in range(60):
         h.at += timedelta(hours=6)
         status = "failed" if n % 5 == 0 else "passed"
@@ -471,11 +473,7 @@ def test_fast_beta_quantiles_are_within_7pct_of_exact(a: float, b: float) -> Non
 
 def test_quarantined_test_leaves_flaky_only_through_the_sprt() -> None:
     """A quarantined flake stays flaky through a quiet month until the SPRT says fixed."""
-    h = History()
-    h.passes("t", 40)
-    h.run("x", {"t": ["failed", "passed"]})
-    states = fold(h.runs)
-    states["t"] = mark_quarantined(states["t"], h.at, 0.01)  # needs ~300 clean runs
+    h, states = _quarantined_after_one_flake(40, 0.01)  # needs ~300 clean runs
     unquarantined = fold(h.runs)
     for n in range(40):
         h.at += timedelta(days=1)
