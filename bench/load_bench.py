@@ -135,35 +135,46 @@ class Traffic:
         )  # fmt: skip
         ts = str(int(time.time()))
         digest = hmac.new(SLACK_SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256)
-        started = time.perf_counter()
-        response = session.post(
-            f"{self.base}/slack/events",
-            data=body,
-            headers={
+        self._signed_post(
+            "slash_command",
+            session,
+            "/slack/events",
+            body,
+            {
                 "Content-Type": "application/x-www-form-urlencoded",
                 "X-Slack-Request-Timestamp": ts,
                 "X-Slack-Signature": "v0=" + digest.hexdigest(),
             },
-            timeout=30,
         )
-        self._record("slash_command", started, response.status_code)
 
     def webhook(self, session: requests.Session) -> None:
         body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
         signature = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        started = time.perf_counter()
-        response = session.post(
-            f"{self.base}/github/webhook",
-            data=body,
-            headers={
+        self._signed_post(
+            "webhook",
+            session,
+            "/github/webhook",
+            body,
+            {
                 "Content-Type": "application/json",
                 "X-GitHub-Event": "ping",
                 "X-GitHub-Delivery": str(uuid.uuid4()),
                 "X-Hub-Signature-256": "sha256=" + signature,
             },
-            timeout=30,
         )
-        self._record("webhook", started, response.status_code)
+
+    def _signed_post(
+        self,
+        kind: str,
+        session: requests.Session,
+        path: str,
+        body: str | bytes,
+        headers: dict[str, str],
+    ) -> None:
+        """POST an already signed body and record its latency and status under ``kind``."""
+        started = time.perf_counter()
+        response = session.post(f"{self.base}{path}", data=body, headers=headers, timeout=30)
+        self._record(kind, started, response.status_code)
 
 
 def client_loop(traffic: Traffic, deadline: float, budget: list[int], seed: int) -> None:

@@ -90,6 +90,7 @@ from bench.scale_layouts import (
     months_between,
     raw_run,
 )
+from bench.timing import timed
 from flakeguard.settings import Settings
 from models import ResultBlock, TestCase, TestRun, db, partitions
 from models.base import close_database, make_database, utcnow
@@ -257,15 +258,6 @@ def load_history(size: int, tests: int, months: int, end: datetime) -> History:
 def p(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, max(0, round(q * len(values)) - 1))]
-
-
-def timed(func: Callable[[], Any], times: int) -> list[float]:
-    out = []
-    for _ in range(times):
-        began = time.perf_counter()
-        func()
-        out.append((time.perf_counter() - began) * 1000)
-    return out
 
 
 def admin_sql(url: str, *statements: str) -> None:

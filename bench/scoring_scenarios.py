@@ -153,6 +153,18 @@ def _loguniform(rng: random.Random, lo: float, hi: float) -> float:
     return math.exp(rng.uniform(math.log(lo), math.log(hi)))
 
 
+def _sometimes_flaky(rng: random.Random, share: float) -> float:
+    """A failure rate between 3% and 30% for ``share`` of the tests, else 0."""
+    return _loguniform(rng, 0.03, 0.3) if rng.random() < share else 0.0
+
+
+def _renamed(rng: random.Random, s: Spec, when: float, new_key: str, **spec: Any) -> Spec:
+    """``s`` ends at ``when``; the test it is renamed to (``new_key``), born then, with its rate."""
+    s.dies = when
+    s.rate = _sometimes_flaky(rng, 0.5)
+    return Spec(new_key, "renamed_new", rate=s.rate, born=when, **spec)
+
+
 def simulate(
     name: str,
     seed: int,
@@ -247,12 +259,10 @@ def short_fixed(seed: int) -> Scenario:
             s.broken = (start, start + rng.randint(2, 10) if rng.random() < 0.6 else 10**9)
         elif kind == "new":
             s.born = t0 + rng.uniform(4, 10) * DAY
-            s.rate = _loguniform(rng, 0.03, 0.3) if rng.random() < 0.5 else 0.0
+            s.rate = _sometimes_flaky(rng, 0.5)
         elif kind == "renamed":
             when = t0 + rng.uniform(3, 10) * DAY
-            s.dies = when
-            s.rate = _loguniform(rng, 0.03, 0.3) if rng.random() < 0.5 else 0.0
-            specs.append(Spec(s.key + "_v2", "renamed_new", rate=s.rate, born=when, cause=s.cause))
+            specs.append(_renamed(rng, s, when, s.key + "_v2", cause=s.cause))
         specs.append(s)
     return simulate("short-14d-fixed", seed, specs, days=14, per_day=40)
 
@@ -297,12 +307,10 @@ def new_and_renamed(seed: int, *, retry_share: float = 0.6) -> Scenario:
             s.rate = _loguniform(rng, 0.02, 0.3)
         elif kind == "new":
             s.born = t0 + rng.uniform(2, 8) * DAY
-            s.rate = _loguniform(rng, 0.03, 0.3) if rng.random() < 0.4 else 0.0
+            s.rate = _sometimes_flaky(rng, 0.4)
         elif kind == "renamed":
             when = t0 + rng.uniform(2, 7) * DAY
-            s.dies = when
-            s.rate = _loguniform(rng, 0.03, 0.3) if rng.random() < 0.5 else 0.0
-            specs.append(Spec(s.key + "[param-v2]", "renamed_new", rate=s.rate, born=when))
+            specs.append(_renamed(rng, s, when, s.key + "[param-v2]"))
         specs.append(s)
     name = "new-and-renamed" if retry_share else "new-renamed-no-retries"
     return simulate(name, seed, specs, days=10, per_day=30, retry_share=retry_share)

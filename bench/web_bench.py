@@ -40,6 +40,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.timing import timed
 from engine.junit import Attempt, CaseResult
 from flakeguard.settings import Settings
 from models import (
@@ -242,16 +243,6 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[max(0, int(len(ordered) * 0.95) - 1)]
 
 
-def timed(call: Callable[[], Any], samples: int) -> list[float]:
-    call()  # warm (caches, plans)
-    out = []
-    for _ in range(samples):
-        start = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
-
-
 def floor(sql: list[tuple[str, Any]], url: str, samples: int) -> list[float]:
     """The statements run bare, in order, on one connection (one sample: all of them)."""
     with psycopg.connect(url) as conn:  # one transaction per sample (SET LOCAL holds in it)
@@ -381,10 +372,10 @@ def bench(url: str, args: argparse.Namespace) -> None:
         with db.connection_context():
             response = client.get(path, headers=headers)
             assert response.status_code == 200, (path, response.get_json())
-            api = timed(lambda p=path: client.get(p, headers=headers), args.samples)
+            api = timed(lambda p=path: client.get(p, headers=headers), args.samples, warm=True)
             with statements() as sql:
                 use_case()
-            bare = timed(use_case, args.samples)
+            bare = timed(use_case, args.samples, warm=True)
         ground = floor(sql, url, args.samples)
         a50, a95 = percentiles(api)
         c50, c95 = percentiles(bare)

@@ -6,18 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from flakeguard.cli_status import TENANT_HELP, _quiet, cli_tenant
+from flakeguard.cli_status import TENANT_HELP, open_for_tenant
 from flakeguard.errors import FlakeGuardError
 
 
 def cmd_route(args: argparse.Namespace) -> int:
     """Send a CODEOWNERS owner's alerts to a Slack channel; list or remove routes."""
-    from flakeguard.cli import open_configured
     from flakeguard.usecases import owner_routes
 
-    _quiet()
-    open_configured()
-    tenant = cli_tenant(args)
+    tenant = open_for_tenant(args)
     if tenant is None:
         return 2
     try:
@@ -53,12 +50,9 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 def _repository(args: argparse.Namespace) -> Any:
     """The repository ``args.repo`` in the CLI's tenant, or the exit status (after one line)."""
-    from flakeguard.cli import open_configured
     from flakeguard.usecases.status import resolve_repository
 
-    _quiet()
-    open_configured()
-    tenant = cli_tenant(args)
+    tenant = open_for_tenant(args)
     if tenant is None:
         return 2
     try:

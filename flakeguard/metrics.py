@@ -101,24 +101,20 @@ HISTOGRAMS: dict[str, Histogram] = {
 
 def count(name: str, amount: float = 1, **labels: str | int) -> None:
     """Add ``amount`` to counter ``name`` (a key of COUNTERS) with these labels."""
-    counter = COUNTERS.get(name)
-    if counter is None:
-        raise ValueError(f"unknown counter {name!r}; known: {', '.join(sorted(COUNTERS))}")
-    if labels:
-        counter.labels(**{k: str(v) for k, v in labels.items()}).inc(amount)
-    else:
-        counter.inc(amount)
+    _labelled(COUNTERS, "counter", name, labels).inc(amount)
 
 
 def observe(name: str, seconds: float, **labels: str | int) -> None:
     """Record one observation in histogram ``name`` (a key of HISTOGRAMS)."""
-    histogram = HISTOGRAMS.get(name)
-    if histogram is None:
-        raise ValueError(f"unknown histogram {name!r}; known: {', '.join(sorted(HISTOGRAMS))}")
-    if labels:
-        histogram.labels(**{k: str(v) for k, v in labels.items()}).observe(seconds)
-    else:
-        histogram.observe(seconds)
+    _labelled(HISTOGRAMS, "histogram", name, labels).observe(seconds)
+
+
+def _labelled(known: dict[str, Any], kind: str, name: str, labels: dict[str, str | int]) -> Any:
+    """Metric ``name`` of ``known``, with these labels if any; ValueError for an unknown name."""
+    metric = known.get(name)
+    if metric is None:
+        raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}")
+    return metric.labels(**{k: str(v) for k, v in labels.items()}) if labels else metric
 
 
 class DatabaseCollector:

@@ -14,7 +14,7 @@ values and the columns never hold one. Nothing here logs a value.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -88,18 +88,18 @@ def encrypt(value: str) -> str:
 
 def decrypt(token: str) -> str:
     """The plain text of ``token``; SecretKeyError when no configured key opens it."""
-    try:
-        return KEYS.fernet.decrypt(token.encode()).decode()
-    except InvalidToken:
-        raise SecretKeyError(
-            "FLAKEGUARD_SECRET_KEY: a stored secret does not decrypt with any configured key"
-        ) from None
+    return _opened(KEYS.fernet.decrypt, token)
 
 
 def rotate(token: str) -> str:
     """``token`` re-encrypted with the first key (decrypting with any)."""
+    return _opened(KEYS.fernet.rotate, token)
+
+
+def _opened(open_with: Callable[[bytes], bytes], token: str) -> str:
+    """``open_with(token)`` as text; SecretKeyError when no configured key opens ``token``."""
     try:
-        return KEYS.fernet.rotate(token.encode()).decode()
+        return open_with(token.encode()).decode()
     except InvalidToken:
         raise SecretKeyError(
             "FLAKEGUARD_SECRET_KEY: a stored secret does not decrypt with any configured key"

@@ -147,17 +147,12 @@ def attempts_since(
     out: list[StoredAttempt] = []
     for start in range(0, len(test_case_ids), CHUNK):
         query = (
-            ResultAttempt.select(*_OF_RUN, TestRun.duration, TestRun.pr, TestRun.branch)
-            .join(
-                TestRun,
-                on=(ResultAttempt.run == TestRun.id)
-                & (TestRun.repository == ResultAttempt.repository),
+            _with_runs(
+                ResultAttempt.select(*_OF_RUN, TestRun.duration, TestRun.pr, TestRun.branch),
+                repository_id,
+                test_case_ids[start : start + CHUNK],
             )
-            .where(
-                ResultAttempt.repository == repository_id,
-                ResultAttempt.test_case.in_(test_case_ids[start : start + CHUNK]),
-                ResultAttempt.created_at >= since,
-            )
+            .where(ResultAttempt.created_at >= since)
             .order_by(ResultAttempt.created_at.desc())
         )
         if limit is not None:
@@ -202,20 +197,17 @@ def branch_failures(
     )
     for start in range(0, len(test_case_ids), CHUNK):
         recent = (
-            ResultAttempt.select(
-                ResultAttempt.test_case,
-                ResultAttempt.message_id,
-                ResultAttempt.created_at,
-                rank.alias("nth"),
-            )
-            .join(
-                TestRun,
-                on=(ResultAttempt.run == TestRun.id)
-                & (TestRun.repository == ResultAttempt.repository),
+            _with_runs(
+                ResultAttempt.select(
+                    ResultAttempt.test_case,
+                    ResultAttempt.message_id,
+                    ResultAttempt.created_at,
+                    rank.alias("nth"),
+                ),
+                repository_id,
+                test_case_ids[start : start + CHUNK],
             )
             .where(
-                ResultAttempt.repository == repository_id,
-                ResultAttempt.test_case.in_(test_case_ids[start : start + CHUNK]),
                 ResultAttempt.status.in_(FAILING_CODES),
                 ResultAttempt.created_at >= since,
                 TestRun.repository == repository_id,
@@ -284,3 +276,15 @@ def messages_by_id(
 def _as_datetime(value: Any) -> datetime:
     # a subquery's column comes back as text on SQLite
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _with_runs(query: Select, repository_id: int, test_case_ids: Sequence[int]) -> Select:
+    """``query`` over these tests' attempts in the repository, joined to each attempt's run
+    (matched on the repository as well as the run id)."""
+    return query.join(
+        TestRun,
+        on=(ResultAttempt.run == TestRun.id) & (TestRun.repository == ResultAttempt.repository),
+    ).where(
+        ResultAttempt.repository == repository_id,
+        ResultAttempt.test_case.in_(test_case_ids),
+    )

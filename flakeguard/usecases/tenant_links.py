@@ -16,13 +16,14 @@ refusal changes nothing but the (spent) state.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from flakeguard.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
+from flakeguard.usecases.one_time import secret_hash as _hash
+from flakeguard.usecases.one_time import spend_once
 from models import Installation, SlackWorkspace, Tenant, WorkspaceLinkState, db, utcnow
 from models.base import as_aware
 
@@ -104,10 +105,6 @@ class PendingLink:
     account_login: str
     github_login: str
     confirm_token: str
-
-
-def _hash(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
 
 
 # -- workspaces and tenants (operator) -------------------------------------------------------
@@ -227,18 +224,14 @@ def check_link_state(state: str, *, now: datetime | None = None) -> WorkspaceLin
 def spend_link_state(state: str, *, now: datetime | None = None) -> WorkspaceLinkState:
     """Spend the state exactly once (a race between two callbacks has one winner)."""
     now = now or utcnow()
-    spent = (
-        WorkspaceLinkState.update(used_at=now)
-        .where(
-            (WorkspaceLinkState.state_hash == _hash(state or ""))
-            & WorkspaceLinkState.used_at.is_null()
-            & (WorkspaceLinkState.expires_at >= now)
-        )
-        .execute()
+    return spend_once(
+        WorkspaceLinkState,
+        WorkspaceLinkState.state_hash == _hash(state or ""),
+        used=WorkspaceLinkState.used_at,
+        expires=WorkspaceLinkState.expires_at,
+        now=now,
+        refusal=BAD_STATE,
     )
-    if spent != 1:
-        raise BadRequestError(BAD_STATE)
-    return WorkspaceLinkState.get(WorkspaceLinkState.state_hash == _hash(state))
 
 
 def _administers(
@@ -325,19 +318,15 @@ def verify_link(
 def confirm_link(state: str, token: str, *, now: datetime | None = None) -> LinkResult:
     """Spend the confirmation ``token`` of ``state`` exactly once, then link the workspace."""
     now = now or utcnow()
-    spent = (
-        WorkspaceLinkState.update(confirmed_at=now)
-        .where(
-            (WorkspaceLinkState.state_hash == _hash(state or ""))
-            & (WorkspaceLinkState.confirm_hash == _hash(token or ""))
-            & WorkspaceLinkState.confirmed_at.is_null()
-            & (WorkspaceLinkState.confirm_expires_at >= now)
-        )
-        .execute()
+    pending = spend_once(
+        WorkspaceLinkState,
+        WorkspaceLinkState.state_hash == _hash(state or ""),
+        WorkspaceLinkState.confirm_hash == _hash(token or ""),
+        used=WorkspaceLinkState.confirmed_at,
+        expires=WorkspaceLinkState.confirm_expires_at,
+        now=now,
+        refusal=BAD_CONFIRMATION,
     )
-    if spent != 1:
-        raise BadRequestError(BAD_CONFIRMATION)
-    pending = WorkspaceLinkState.get(WorkspaceLinkState.state_hash == _hash(state))
     tenant = Tenant.get_or_none(Tenant.id == pending.confirm_tenant_id)
     if tenant is None:  # removed by an operator since the callback
         raise BadRequestError(BAD_CONFIRMATION)

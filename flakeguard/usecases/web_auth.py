@@ -17,7 +17,6 @@ person removed with their tenant is signed out at the next request).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,8 @@ from peewee import IntegrityError
 
 from flakeguard.errors import BadRequestError, ForbiddenError
 from flakeguard.usecases import tenant_links
+from flakeguard.usecases.one_time import secret_hash as _hash
+from flakeguard.usecases.one_time import spend_once
 from flakeguard.usecases.tenancy import tenant_of_team
 from models import Installation, Tenant, WebLoginToken, WebUser, db, utcnow
 
@@ -91,10 +92,6 @@ class SignedIn:
         return self.subject if self.provider == SLACK else f"{self.provider}:{self.name}"[:100]
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def _person(
     tenant_id: int, provider: str, subject: str, *, name: str, team_id: str = ""
 ) -> WebUser:
@@ -145,18 +142,14 @@ def issue_login_link(tenant: Tenant, *, now: datetime | None = None) -> str:
 def redeem_login_link(secret: str, *, now: datetime | None = None) -> SignedIn:
     """Spend the sign-in secret exactly once; BadRequestError when it is not valid any more."""
     now = now or utcnow()
-    spent = (
-        WebLoginToken.update(used_at=now)
-        .where(
-            (WebLoginToken.token_hash == _hash(secret or ""))
-            & WebLoginToken.used_at.is_null()
-            & (WebLoginToken.expires_at >= now)
-        )
-        .execute()
+    row = spend_once(
+        WebLoginToken,
+        WebLoginToken.token_hash == _hash(secret or ""),
+        used=WebLoginToken.used_at,
+        expires=WebLoginToken.expires_at,
+        now=now,
+        refusal=BAD_LINK,
     )
-    if spent != 1:
-        raise BadRequestError(BAD_LINK)
-    row = WebLoginToken.get(WebLoginToken.token_hash == _hash(secret))
     WebUser.update(last_sign_in_at=now).where(WebUser.id == row.user_id).execute()
     found = signed_in(row.user_id, None)
     if found is None:  # the tenant was removed in between

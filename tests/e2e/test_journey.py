@@ -78,6 +78,20 @@ def _action(call: Any, action_id: str) -> tuple[str, str] | None:
     return None
 
 
+def _upload(stack: Stack, token: str, n: int, failing: tuple[str, ...] = (), **meta: str) -> None:
+    """The report of CI run ``ci-n`` on main commit ``n``, with ``failing`` tests failed."""
+    stack.upload(
+        token,
+        junit(failing),
+        repo=REPO,
+        sha=sha(n),
+        branch="main",
+        run_id=f"ci-{n}",
+        job="pytest",
+        **meta,
+    )
+
+
 def _check_run(stack: Stack, head_sha: str) -> dict[str, Any] | None:
     runs = [r for r in stack.fake_github.check_runs.values() if r.get("head_sha") == head_sha]
     finished = [r for r in runs if r.get("conclusion")]
@@ -111,29 +125,9 @@ def test_flaky_test_journey(stack: Stack, tmp_path) -> None:  # type: ignore[no-
     token = _token(stack)
     assert REPO in _say(stack, f"subscribe {REPO}")
     for n in range(1, 9):
-        stack.upload(
-            token, junit(), repo=REPO, sha=sha(n), branch="main", run_id=f"ci-{n}", job="pytest"
-        )
-    stack.upload(
-        token,
-        junit(("test_alpha",)),
-        repo=REPO,
-        sha=sha(9),
-        branch="main",
-        run_id="ci-9",
-        job="pytest",
-        attempt="1",
-    )
-    stack.upload(
-        token,
-        junit(),
-        repo=REPO,
-        sha=sha(9),
-        branch="main",
-        run_id="ci-9",
-        job="pytest",
-        attempt="2",
-    )
+        _upload(stack, token, n)
+    _upload(stack, token, 9, ("test_alpha",), attempt="1")
+    _upload(stack, token, 9, attempt="2")
 
     alert = eventually(
         lambda: [c for c in _alerts(stack) if _action(c, APPROVE)], "the flaky alert in the channel"
@@ -160,15 +154,7 @@ def test_flaky_test_journey(stack: Stack, tmp_path) -> None:  # type: ignore[no-
     assert "quarantined" in _say(stack, "test test_alpha")
 
     # Only the quarantined flake fails: green check run, and the CI gate passes.
-    stack.upload(
-        token,
-        junit(("test_alpha",)),
-        repo=REPO,
-        sha=sha(10),
-        branch="main",
-        run_id="ci-10",
-        job="pytest",
-    )
+    _upload(stack, token, 10, ("test_alpha",))
     check = eventually(lambda: _check_run(stack, sha(10)), "the check run of commit 10")
     assert check["conclusion"] == "success"
     assert _gate(stack, token, 10, tmp_path) == 0
@@ -186,15 +172,7 @@ def test_flaky_test_journey(stack: Stack, tmp_path) -> None:  # type: ignore[no-
         ],
         "the alert updated after Undo",
     )
-    stack.upload(
-        token,
-        junit(("test_alpha",)),
-        repo=REPO,
-        sha=sha(11),
-        branch="main",
-        run_id="ci-11",
-        job="pytest",
-    )
+    _upload(stack, token, 11, ("test_alpha",))
     check = eventually(lambda: _check_run(stack, sha(11)), "the check run of commit 11")
     assert check["conclusion"] == "failure"
     assert _gate(stack, token, 11, tmp_path) == 1
@@ -205,21 +183,10 @@ def test_broken_test_journey(stack: Stack) -> None:
     token = _token(stack)
     _say(stack, f"subscribe {REPO}")
     for n in range(1, 11):
-        stack.upload(
-            token, junit(), repo=REPO, sha=sha(n), branch="main", run_id=f"ci-{n}", job="pytest"
-        )
+        _upload(stack, token, n)
     for n in range(11, 17):
         for attempt in ("1", "2"):
-            stack.upload(
-                token,
-                junit(("test_gamma",)),
-                repo=REPO,
-                sha=sha(n),
-                branch="main",
-                run_id=f"ci-{n}",
-                job="pytest",
-                attempt=attempt,
-            )
+            _upload(stack, token, n, ("test_gamma",), attempt=attempt)
     alert = eventually(
         lambda: [c for c in _alerts(stack) if "Broken test" in str(c.params.get("blocks"))],
         "the broken-test alert",

@@ -82,10 +82,7 @@ def test_every_key_read() -> None:
 )
 def test_invalid_value_names_the_key_and_uses_the_default(text: str, message: str) -> None:
     """A bad value is one clear error naming its key; everything takes its default."""
-    result = parse(text)
-    assert len(result.errors) == 1
-    assert message in result.errors[0]
-    assert result.config == DEFAULTS
+    _assert_one_error_and_all_defaults(text, message)
 
 
 def test_one_bad_key_keeps_the_good_ones() -> None:
@@ -124,10 +121,7 @@ def test_reminder_must_come_before_expiry() -> None:
 )
 def test_malformed_file_is_one_error_and_all_defaults(text: str, message: str) -> None:
     """Not YAML, not a mapping, unsafe tags, aliases: one clear message, every default."""
-    result = parse(text)
-    assert result.config == DEFAULTS
-    assert len(result.errors) == 1
-    assert message in result.errors[0]
+    _assert_one_error_and_all_defaults(text, message)
 
 
 def test_size_is_bounded() -> None:
@@ -162,3 +156,10 @@ def test_nesting_up_to_the_bound_is_read() -> None:
     result = parse(f"quarantine:\n  expiry_days: 10\nextra: {nested}\n")
     assert result.errors == ()
     assert result.config.expiry_days == 10
+
+
+def _assert_one_error_and_all_defaults(text: str, message: str) -> None:
+    result = parse(text)
+    assert result.config == DEFAULTS
+    assert len(result.errors) == 1
+    assert message in result.errors[0]

@@ -155,6 +155,26 @@ def _break_main(h: History, test: str, commits: int, attempts: int = 3) -> None:
         h.run(f"bad{i}", {test: ["failed"] * attempts})
 
 
+def _broken_then_fixed(commits: int, passes_after: int) -> Verdict:
+    """The verdict on a stable test after ``commits`` main commits failing every retry, then
+    ``passes_after`` passing runs."""
+    h = History()
+    h.passes("t", 40)
+    _break_main(h, "t", commits)
+    h.passes("t", passes_after)
+    return verdict(h, "t")
+
+
+def _quarantined_after_one_flake(passes: int, rate: float) -> tuple[History, dict[str, TestState]]:
+    """``passes`` passing runs and one pass-on-retry, folded, then quarantined at ``rate``."""
+    h = History()
+    h.passes("t", passes)
+    h.run("x", {"t": ["failed", "passed"]})
+    states = fold(h.runs)
+    states["t"] = mark_quarantined(states["t"], h.at, rate)
+    return h, states
+
+
 def test_broken_on_main_reports_first_failing_commit_and_never_quarantines() -> None:
     """A stretch failing on every retry over several main commits is broken, not flaky."""
     h = History()
@@ -170,11 +190,7 @@ def test_broken_on_main_reports_first_failing_commit_and_never_quarantines() -> 
 
 def test_broken_then_fixed_on_main_leaves_no_flaky_evidence() -> None:
     """Once main passes again the broken stretch is dropped, not scored as flakes."""
-    h = History()
-    h.passes("t", 40)
-    _break_main(h, "t", 4)
-    h.passes("t", 10)
-    v = verdict(h, "t")
+    v = _broken_then_fixed(4, 10)
     assert v.state == "healthy"
     assert v.evidence.failures_counted == 0
     assert v.evidence.broken_episodes == 1
@@ -299,11 +315,7 @@ def test_quarantined_test_becomes_fixed_after_clean_runs() -> None:
 
 def test_quarantined_test_that_keeps_failing_is_not_fixed() -> None:
     """Failures after quarantine hold the SPRT at its lower bound."""
-    h = History()
-    h.passes("t", 20)
-    h.run("x", {"t": ["failed", "passed"]})
-    states = fold(h.runs)
-    states["t"] = mark_quarantined(states["t"], h.at, 0.30)
+    h, states = _quarantined_after_one_flake(20, 0.30)
     for n in range(40):
         h.at += timedelta(hours=6)
         status = "failed" if n % 4 == 0 else "passed"
@@ -316,11 +328,7 @@ def test_quarantined_test_that_keeps_failing_is_not_fixed() -> None:
 
 def test_sprt_raises_a_too_low_quarantine_rate_when_the_test_keeps_failing() -> None:
     """Each time the SPRT says 'still flaky', p0 rises to the posterior's lower bound."""
-    h = History()
-    h.passes("t", 20)
-    h.run("x", {"t": ["failed", "passed"]})
-    states = fold(h.runs)
-    states["t"] = mark_quarantined(states["t"], h.at, 0.001)
+    h, states = _quarantined_after_one_flake(20, 0.001)
     for n in range(60):
         h.at += timedelta(hours=6)
         status = "failed" if n % 5 == 0 else "passed"
@@ -465,11 +473,7 @@ def test_fast_beta_quantiles_are_within_7pct_of_exact(a: float, b: float) -> Non
 
 def test_quarantined_test_leaves_flaky_only_through_the_sprt() -> None:
     """A quarantined flake stays flaky through a quiet month until the SPRT says fixed."""
-    h = History()
-    h.passes("t", 40)
-    h.run("x", {"t": ["failed", "passed"]})
-    states = fold(h.runs)
-    states["t"] = mark_quarantined(states["t"], h.at, 0.01)  # needs ~300 clean runs
+    h, states = _quarantined_after_one_flake(40, 0.01)  # needs ~300 clean runs
     unquarantined = fold(h.runs)
     for n in range(40):
         h.at += timedelta(days=1)
@@ -495,11 +499,7 @@ def test_rerun_passing_a_failed_main_commit_flushes_the_stretch_as_flaky() -> No
 
 def test_one_main_commit_failing_on_every_retry_then_fixed_is_not_flaky() -> None:
     """A stable test that failed all retries on one commit, then passed, is not scored as flaky."""
-    h = History()
-    h.passes("t", 40)
-    _break_main(h, "t", 1)
-    h.passes("t", 5)
-    v = verdict(h, "t")
+    v = _broken_then_fixed(1, 5)
     assert v.state == "healthy"
     assert v.evidence.failures_counted == 0
     assert v.evidence.broken_episodes == 1

@@ -52,6 +52,14 @@ def _flaky_then_fixed(
     return states, at, n
 
 
+def _passes(states: dict[str, TestState], at: datetime, n: int, count: int) -> datetime:
+    """``count`` passing runs after run ``n``, one every 36 minutes; return the last one's time."""
+    for k in range(1, count + 1):
+        at += timedelta(minutes=36)
+        apply_run(states, _run(n + k, at, "passed"))
+    return at
+
+
 def test_a_fixed_10pct_flake_recovers_and_says_so() -> None:
     """A 10% flake that stops failing is 'recovered' with a reason naming the clean stretch."""
     states, at, n = _flaky_then_fixed(0.10, 40, 6)
@@ -124,9 +132,7 @@ def test_a_recovery_keeps_the_commits_it_failed_on() -> None:
     assert states["t"].flagged and states["t"].same_commit_conflicts == 0
     failed = [i for i in range(n + 1) if ring_has(states["t"].failed_shas, sha_key(f"s{i}"))]
     assert failed
-    for k in range(1, 400):
-        at += timedelta(minutes=36)
-        apply_run(states, _run(n + k, at, "passed"))
+    at = _passes(states, at, n, 399)
     assert verdict_from_state(states["t"], at).state == "recovered"
     assert ring_has(states["t"].failed_shas, sha_key(f"s{failed[-1]}"))
     at += timedelta(hours=1)
@@ -249,9 +255,7 @@ def test_recovery_waits_for_a_quiet_day() -> None:
 def test_a_recovered_test_that_conflicts_again_is_flaky_again() -> None:
     """Hysteresis the other way: new same-commit evidence flags it again, not 'recovered'."""
     states, at, n = _flaky_then_fixed(0.10, 40, 6)
-    for k in range(1, 400):
-        at += timedelta(minutes=36)
-        apply_run(states, _run(n + k, at, "passed"))
+    at = _passes(states, at, n, 399)
     assert verdict_from_state(states["t"], at).state == "recovered"
     at += timedelta(hours=1)
     apply_run(states, _run(99_999, at, "failed"))
@@ -274,9 +278,7 @@ def test_a_quarantined_test_is_released_by_the_quarantine_sprt_not_by_recovery()
 def test_version_3_states_round_trip_with_their_recovery_and_seed_fields() -> None:
     """Bytes and JSON keep the recovery fields and the seed weights; version 4 is refused."""
     states, at, n = _flaky_then_fixed(0.10, 40, 6)
-    for k in range(1, 400):
-        at += timedelta(minutes=36)
-        apply_run(states, _run(n + k, at, "passed"))
+    at = _passes(states, at, n, 399)
     state = states["t"]
     state.seed_failure_weight, state.seed_pass_weight = 0.25, 7.5
     assert state.recovered_at is not None and state.clean_runs > 0

@@ -68,20 +68,14 @@ def test_a_different_cause_is_a_different_signature() -> None:
     other_exception = signature(
         "TimeoutError: timed out", "TimeoutError", REDIS_TRACE.replace("ConnectionResetError", "X")
     )
+    message = "ConnectionResetError: [Errno 104] Connection reset by peer"
+    trace = REDIS_TRACE.format(
+        root="/w", venv="/v", minor=11, line=1, test_file="t.py", test_line=1, test="t"
+    )
     other_library = signature(
-        "ConnectionResetError: [Errno 104] Connection reset by peer",
-        "ConnectionResetError",
-        REDIS_TRACE.format(
-            root="/w", venv="/v", minor=11, line=1, test_file="t.py", test_line=1, test="t"
-        ).replace("redis/connection.py", "psycopg/pq.py"),
+        message, "ConnectionResetError", trace.replace("redis/connection.py", "psycopg/pq.py")
     )
-    other_function = signature(
-        "ConnectionResetError: [Errno 104] Connection reset by peer",
-        "ConnectionResetError",
-        REDIS_TRACE.format(
-            root="/w", venv="/v", minor=11, line=1, test_file="t.py", test_line=1, test="t"
-        ).replace("in get", "in put"),
-    )
+    other_function = signature(message, "ConnectionResetError", trace.replace("in get", "in put"))
     assert len({base.key, other_exception.key, other_library.key, other_function.key}) == 4
     assert other_library.label == "ConnectionResetError … psycopg"
 

@@ -148,3 +148,12 @@ def add_tenant(database: Database, slug: str = "t") -> int:
         f"INSERT INTO tenant (slug, name, created_at) VALUES ('{slug}', 'T', CURRENT_TIMESTAMP)"
     )
     return int(database.execute_sql(f"SELECT id FROM tenant WHERE slug = '{slug}'").fetchone()[0])
+
+
+def add_web_user(database: Database, tenant_id: int) -> None:
+    """Insert the person Alice (Slack U1 of team T1) of a tenant with plain SQL (the schema of
+    any migration since 0039)."""
+    database.execute_sql(
+        "INSERT INTO web_user (tenant_id, provider, subject, name, team_id, created_at) "
+        f"VALUES ({tenant_id}, 'slack', 'U1', 'Alice', 'T1', CURRENT_TIMESTAMP)"
+    )

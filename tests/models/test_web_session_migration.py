@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from peewee import Database
 
-from tests.models.conftest import add_tenant, migrated_to
+from tests.models.conftest import add_tenant, add_web_user, migrated_to
 
 BEFORE = "0044_partition_test_results"
 THIS = "0045_web_session_generation"
@@ -15,10 +15,7 @@ def test_up_adds_the_generation_and_down_removes_it(scratch: Database) -> None:
         runner = migrated_to(scratch, BEFORE)
         run = scratch.execute_sql
         tenant = add_tenant(scratch)
-        run(
-            "INSERT INTO web_user (tenant_id, provider, subject, name, team_id, created_at) "
-            f"VALUES ({tenant}, 'slack', 'U1', 'Alice', 'T1', CURRENT_TIMESTAMP)"
-        )
+        add_web_user(scratch, tenant)
         runner.up(THIS)
         assert run("SELECT subject, session_generation FROM web_user").fetchall() == [("U1", 0)]
         runner.down(THIS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from peewee import Database, IntegrityError
 
-from tests.models.conftest import add_tenant, migrated_to
+from tests.models.conftest import add_tenant, add_web_user, migrated_to
 
 BEFORE = "0038_effect_outbox"
 THIS = "0039_web_sign_in"
@@ -20,18 +20,14 @@ def test_up_adds_people_and_links_and_down_removes_them(scratch: Database) -> No
         tenant = add_tenant(scratch)
         tenants = run("SELECT count(*) FROM tenant").fetchone()[0]
         runner.up(THIS)
-        person = (
-            "INSERT INTO web_user (tenant_id, provider, subject, name, team_id, created_at) "
-            f"VALUES ({tenant}, 'slack', 'U1', 'Alice', 'T1', CURRENT_TIMESTAMP)"
-        )
-        run(person)
+        add_web_user(scratch, tenant)
         user = run("SELECT id FROM web_user").fetchone()[0]
         run(
             "INSERT INTO web_login_token (token_hash, user_id, expires_at, created_at) "
             f"VALUES ('h', {user}, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
         )
         with pytest.raises(IntegrityError), scratch.atomic():
-            run(person)
+            add_web_user(scratch, tenant)  # the same person again
         assert run("SELECT count(*) FROM tenant").fetchone()[0] == tenants
         runner.down(THIS)
         assert not {"web_user", "web_login_token"} & set(scratch.get_tables())

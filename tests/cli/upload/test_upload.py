@@ -30,6 +30,12 @@ def upload(env, url: str, token: str, *args: str) -> int:  # type: ignore[no-unt
     return main(["upload", *args])
 
 
+def gate(server, acme, ci_env, tmp_path: Path, report: bytes) -> int:  # type: ignore[no-untyped-def]
+    """Upload ``report`` (as junit.xml) for acme/shop with ``--gate``; the exit status."""
+    path = write(tmp_path, "junit.xml", report)
+    return upload(ci_env, server[0], acme.token, str(path), *FLAGS, "--gate")
+
+
 def quarantine(name: str, acme) -> None:  # type: ignore[no-untyped-def]
     """Quarantine the sample test ``name`` of acme/shop."""
     test = TestCase.create(repository=acme.repo, key=samples.key(name), name=name)
@@ -156,8 +162,7 @@ def test_gate_passes_without_failures(  # type: ignore[no-untyped-def]
     server, acme, ci_env, analyzed, tmp_path, capsys
 ) -> None:
     """No failure in the reports: the gate passes."""
-    path = write(tmp_path, "junit.xml", samples.simple(passed=3))
-    assert upload(ci_env, server[0], acme.token, str(path), *FLAGS, "--gate") == 0
+    assert gate(server, acme, ci_env, tmp_path, samples.simple(passed=3)) == 0
     assert "gate: passed: no failures" in capsys.readouterr().out
 
 
@@ -167,8 +172,7 @@ def test_gate_passes_when_every_failure_is_quarantined(  # type: ignore[no-untyp
     """Only quarantined tests failed: exit 0, printing which failures were ignored."""
     quarantine("test_fail_0", acme)
     quarantine("test_fail_1", acme)
-    path = write(tmp_path, "junit.xml", samples.simple(passed=2, failed=2))
-    assert upload(ci_env, server[0], acme.token, str(path), *FLAGS, "--gate") == 0
+    assert gate(server, acme, ci_env, tmp_path, samples.simple(passed=2, failed=2)) == 0
     out = capsys.readouterr().out
     assert "gate: passed: every failure (2) is a quarantined test" in out
     assert f"quarantined (ignored): {samples.key('test_fail_0')}" in out
@@ -180,8 +184,7 @@ def test_gate_fails_on_an_unquarantined_failure(  # type: ignore[no-untyped-def]
 ) -> None:
     """One failure outside the quarantine fails the gate and is named."""
     quarantine("test_fail_0", acme)
-    path = write(tmp_path, "junit.xml", samples.simple(passed=2, failed=2))
-    assert upload(ci_env, server[0], acme.token, str(path), *FLAGS, "--gate") == 1
+    assert gate(server, acme, ci_env, tmp_path, samples.simple(passed=2, failed=2)) == 1
     out = capsys.readouterr().out
     assert "gate: failed: 1 failing test(s) not quarantined" in out
     assert f"failing: {samples.key('test_fail_1')}" in out
@@ -215,8 +218,10 @@ def test_gate_counts_errors_as_failures(  # type: ignore[no-untyped-def]
     server, acme, ci_env, analyzed, tmp_path, status
 ) -> None:
     """An <error> outcome blocks like a <failure>."""
-    path = write(tmp_path, "junit.xml", samples.report([samples.case("test_boom", status)]))
-    assert upload(ci_env, server[0], acme.token, str(path), *FLAGS, "--gate") == 1
+    assert (
+        gate(server, acme, ci_env, tmp_path, samples.report([samples.case("test_boom", status)]))
+        == 1
+    )
 
 
 def test_gate_fails_on_an_unreadable_report(  # type: ignore[no-untyped-def]
